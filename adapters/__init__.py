@@ -1,0 +1,29 @@
+"""Delivery adapter plugins (email, SMS) and the protocol the planner uses to drive them.
+
+Deliberately independent of the ``planner`` package so third-party adapters can depend on
+this protocol alone.
+"""
+
+from adapters.base import CHANNELS, Adapter, Channel, Message, SendResult, check_channel
+from adapters.errors import AdapterConfigError, AdapterError, PermanentError, TransientError
+from adapters.options import options_from_env, setting_name
+from adapters.registry import ENTRY_POINT_GROUP, available_adapters, create_adapter, load_adapter_class
+
+__all__ = [
+    "CHANNELS",
+    "ENTRY_POINT_GROUP",
+    "Adapter",
+    "AdapterConfigError",
+    "AdapterError",
+    "Channel",
+    "Message",
+    "PermanentError",
+    "SendResult",
+    "TransientError",
+    "available_adapters",
+    "check_channel",
+    "create_adapter",
+    "load_adapter_class",
+    "options_from_env",
+    "setting_name",
+]

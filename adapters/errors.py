@@ -1,0 +1,67 @@
+"""Errors an adapter raises, classified so the caller knows whether to retry.
+
+Adapters translate every provider failure into exactly one of these, so the worker never has to
+know SMTP reply codes or Twilio error numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AdapterError(Exception):
+    """Base class of every error an adapter raises on purpose."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class TransientError(AdapterError):
+    """The send failed but may succeed later; ``retry_after`` is the provider's hint in seconds."""
+
+    def __init__(self, reason: str, retry_after: float | None = None, *, code: str | None = None) -> None:
+        self.retry_after = retry_after
+        self.code = code
+        super().__init__(reason)
+
+    # RQ pickles exceptions across processes; the default reduce would drop the keyword state.
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.reason,), self.__dict__))
+
+
+class PermanentError(AdapterError):
+    """Retrying cannot help.
+
+    ``invalid_address`` means the address itself is invalid or unreachable, so the caller should
+    mark the recipient's channel invalid instead of just failing this one delivery.
+    """
+
+    def __init__(self, reason: str, invalid_address: bool = False, *, code: str | None = None) -> None:
+        self.invalid_address = invalid_address
+        self.code = code
+        super().__init__(reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.reason,), self.__dict__))
+
+
+class AdapterConfigError(AdapterError):
+    """The adapter's settings are unusable: a bad option value, or credentials the provider rejects.
+
+    Raised by ``from_settings`` and constructors, and by ``send`` when the provider proves the
+    configuration wrong (e.g. authentication refused) — a delivery must not be burned for that.
+    """
+
+    def __init__(self, reason: str, *, option: str | None = None) -> None:
+        self.option = option
+        super().__init__(reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.reason,), self.__dict__))
+
+
+def _rebuild(cls: type[AdapterError], args: tuple[Any, ...], state: dict[str, Any]) -> AdapterError:
+    error = cls(*args)
+    error.__dict__.update(state)
+    return error

@@ -1,0 +1,236 @@
+"""Email through any SMTP server, with the stdlib client.
+
+One connection per send: notifications are low-volume, and a fresh connection can never be a
+half-dead pooled one, nor leak a socket when a worker is torn down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import smtplib
+import socket
+import ssl
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import ClassVar, Literal, Self, cast, get_args
+
+from adapters.base import Message, SendResult, check_channel
+from adapters.errors import AdapterConfigError, AdapterError, PermanentError, TransientError
+from adapters.options import OptionReader, check_timeout, config_error
+
+Security = Literal["starttls", "ssl", "none"]
+SECURITY_MODES: frozenset[str] = frozenset(get_args(Security))
+DEFAULT_PORTS: Mapping[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
+
+# RFC 3463 enhanced status code at the start of the reply text, e.g. "5.1.1".
+_ENHANCED_STATUS = re.compile(r"\s*[245]\.(\d{1,3})\.(\d{1,3})\b")
+# Without an enhanced code, these RCPT replies mean "no such mailbox" / "bad address".
+_BAD_MAILBOX_REPLIES = frozenset({550, 551, 553})
+
+Stage = Literal["connect", "starttls", "login", "mail"]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _email_address(value: str) -> str | None:
+    """The bare address in ``value`` ("Name <a@b>" or "a@b"), or None if it cannot be one."""
+    if "\r" in value or "\n" in value:
+        return None
+    _, address = parseaddr(value)
+    local, at, domain = address.rpartition("@")
+    if not (at and local and domain) or any(c.isspace() for c in address):
+        return None
+    return address
+
+
+class SmtpAdapter:
+    name: ClassVar[str] = "smtp"
+    channels: ClassVar[frozenset[str]] = frozenset({"email"})
+    options: ClassVar[frozenset[str]] = frozenset(
+        {"host", "port", "security", "username", "password", "from_address", "timeout", "local_hostname"}
+    )
+
+    def __init__(
+        self,
+        *,
+        from_address: str,
+        host: str = "localhost",
+        port: int | None = None,
+        security: Security = "starttls",
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10.0,
+        local_hostname: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        if security not in SECURITY_MODES:
+            raise config_error(self.name, "security", security, f"one of {', '.join(sorted(SECURITY_MODES))}")
+        if not host or any(c.isspace() for c in host):
+            raise config_error(self.name, "host", host, "a host name or IP address")
+        if port is not None and not 0 < port < 65536:
+            raise config_error(self.name, "port", port, "an integer from 1 to 65535")
+        if (username is None) != (password is None):
+            missing = "password" if password is None else "username"
+            raise AdapterConfigError(
+                f"smtp: username and password go together; {missing} is missing", option=missing
+            )
+        envelope_from = _email_address(from_address)
+        if envelope_from is None:
+            raise config_error(
+                self.name, "from_address", from_address, "an address like 'Planner <noreply@example.com>'"
+            )
+        self.host = host
+        self.port = port if port is not None else DEFAULT_PORTS[security]
+        self.security: Security = security
+        self.username = username
+        self._password = password
+        self.from_address = from_address
+        self._envelope_from = envelope_from
+        self.timeout = check_timeout(self.name, timeout)
+        self._local_hostname = local_hostname
+        self._ssl_context = ssl_context
+        self._clock = clock
+
+    @classmethod
+    def from_settings(cls, options: Mapping[str, str]) -> Self:
+        read = OptionReader(cls.name, options, cls.options)
+        return cls(
+            from_address=read.require("from_address", "an address like 'Planner <noreply@example.com>'"),
+            host=read.get("host", "localhost") or "localhost",
+            port=read.get_int("port", low=1, high=65535),
+            security=cast(Security, read.get_choice("security", SECURITY_MODES, "starttls")),
+            username=read.get("username"),
+            password=read.get("password"),
+            timeout=read.get_float("timeout", 10.0),
+            local_hostname=read.get("local_hostname"),
+        )
+
+    def __repr__(self) -> str:
+        return f"SmtpAdapter(host={self.host!r}, port={self.port}, security={self.security!r})"
+
+    def send(self, message: Message) -> SendResult:
+        check_channel(self, message)
+        recipient = _email_address(message.to)
+        if recipient is None:
+            raise PermanentError(f"{message.to!r} is not an email address", invalid_address=True)
+        email = self._compose(message)
+        client = self._client()
+        stage: Stage = "connect"
+        try:
+            code, reply = client.connect(self.host, self.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, reply)
+            if self.security == "starttls":
+                stage = "starttls"
+                client.starttls(context=self._tls_context())
+            if self.username is not None and self._password is not None:
+                stage = "login"
+                client.login(self.username, self._password)
+            stage = "mail"
+            client.send_message(email, from_addr=self._envelope_from, to_addrs=[recipient])
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._classify(exc, stage, recipient) from exc
+        else:
+            # The server has accepted the message; a failed QUIT must not turn into a retry.
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                client.quit()
+        finally:
+            client.close()
+        return SendResult(provider_message_id=message.message_id, detail=f"accepted by {self.host}")
+
+    def close(self) -> None:
+        """Nothing to release: connections live only for the duration of one send."""
+
+    def _compose(self, message: Message) -> EmailMessage:
+        email = EmailMessage()
+        try:
+            email["From"] = self.from_address
+            email["To"] = message.to
+            if message.subject is not None:
+                # Templates may leave a trailing newline; a header must be one line.
+                email["Subject"] = " ".join(message.subject.split())
+            email["Date"] = format_datetime(self._clock())
+            email["Message-ID"] = message.message_id
+            # RFC 3834: tells autoresponders (vacation replies) not to answer a notification.
+            email["Auto-Submitted"] = "auto-generated"
+            email.set_content(message.text)
+            if message.html is not None:
+                email.add_alternative(message.html, subtype="html")
+        except ValueError as exc:
+            raise PermanentError(f"cannot build the email for delivery {message.delivery_id}: {exc}") from exc
+        return email
+
+    def _client(self) -> smtplib.SMTP:
+        if self._local_hostname is None:
+            # smtplib would otherwise do a DNS lookup for the EHLO name on every connection.
+            self._local_hostname = socket.getfqdn()
+        if self.security == "ssl":
+            return smtplib.SMTP_SSL(
+                local_hostname=self._local_hostname, timeout=self.timeout, context=self._tls_context()
+            )
+        return smtplib.SMTP(local_hostname=self._local_hostname, timeout=self.timeout)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
+
+    def _classify(self, exc: smtplib.SMTPException | OSError, stage: Stage, recipient: str) -> AdapterError:
+        where = f"{self.host}:{self.port}"
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            code, raw = exc.recipients.get(recipient) or next(iter(exc.recipients.values()))
+            return _reply_error(f"{where} refused recipient {recipient}", code, raw, blame_recipient="rcpt")
+        if isinstance(exc, smtplib.SMTPSenderRefused):
+            return _reply_error(f"{where} refused sender {exc.sender}", exc.smtp_code, exc.smtp_error)
+        if isinstance(exc, smtplib.SMTPResponseException):
+            if stage == "login" and exc.smtp_code >= 500:
+                return AdapterConfigError(
+                    f"{where} rejected the credentials of PLANNER_SMTP_USERNAME={self.username!r}: "
+                    f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                    option="username",
+                )
+            blame: Literal["data"] | None = "data" if stage == "mail" else None
+            return _reply_error(f"{where} failed during {stage}", exc.smtp_code, exc.smtp_error, blame)
+        if isinstance(exc, smtplib.SMTPServerDisconnected | OSError):
+            return TransientError(f"{where} unreachable during {stage}: {type(exc).__name__}: {exc}")
+        if stage in ("starttls", "login"):
+            # STARTTLS or AUTH not offered: falling back to plaintext or anonymous would be unsafe.
+            option = "security" if stage == "starttls" else "username"
+            return AdapterConfigError(
+                f"{where} cannot {stage} ({exc}); check PLANNER_SMTP_{option.upper()}", option=option
+            )
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return PermanentError(f"{where} cannot accept this message: {exc}")
+        return TransientError(f"{where} failed during {stage}: {type(exc).__name__}: {exc}")
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+
+
+def _reply_error(
+    context: str, code: int, raw: bytes | str, blame_recipient: Literal["rcpt", "data"] | None = None
+) -> AdapterError:
+    text = _text(raw)
+    reason = f"{context}: {code} {text}"
+    if 400 <= code < 500:
+        return TransientError(reason, code=str(code))
+    invalid = blame_recipient is not None and code >= 500 and _blames_address(code, text, blame_recipient)
+    return PermanentError(reason, invalid_address=invalid, code=str(code))
+
+
+def _blames_address(code: int, text: str, stage: Literal["rcpt", "data"]) -> bool:
+    """Whether a 5xx reply says the recipient's address itself is bad (vs. policy, size, relay)."""
+    enhanced = _ENHANCED_STATUS.match(text)
+    if enhanced:
+        subject, detail = int(enhanced[1]), int(enhanced[2])
+        # X.1.* is addressing status except 1.7/1.8, which are about the sender; 2.1 is "disabled".
+        return (subject == 1 and detail not in (7, 8)) or (subject, detail) == (2, 1)
+    # A bare code at DATA time is too vague to condemn the address; at RCPT it is the usual signal.
+    return stage == "rcpt" and code in _BAD_MAILBOX_REPLIES

@@ -1,0 +1,92 @@
+"""Database engines, sessions and migrations.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout so a planner run and
+workers can share one file; PostgreSQL uses a bounded connection pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from planner.errors import ConfigurationError
+
+
+def create_db_engine(url: str, *, pool_size: int = 8) -> Engine:
+    """An engine for ``url``; SQLite files get WAL mode, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # Autocommit at the driver level so SQLAlchemy's BEGIN below decides when a transaction starts.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout
+            # instead of failing with "database is locked" when a read upgrades to a write.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
+    raise ConfigurationError(
+        f"database_url: {url!r} is not supported; expected 'sqlite:///path' or 'postgresql+psycopg://...'"
+    )
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work commits on success and rolls back on any error."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def migrations_dir() -> Path:
+    module = import_module("planner.migrations")
+    assert module.__file__ is not None
+    return Path(module.__file__).resolve().parent
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database to ``revision`` (creating the SQLite file if needed)."""
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

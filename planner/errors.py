@@ -1,0 +1,54 @@
+"""The planner's error hierarchy.
+
+Every error a user can cause says which field, which value, and what was expected, so that
+a bad import line or a mistyped CLI option can be fixed without reading the source.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PlannerError(Exception):
+    """Base class of every error the planner raises on purpose."""
+
+
+class ConfigurationError(PlannerError):
+    """The settings (environment, planner.toml, CLI options) are unusable."""
+
+
+class InvalidInput(PlannerError, ValueError):
+    """A value at a boundary (import, CLI, HTTP) is invalid.
+
+    ``field`` names the offending field, ``value`` is what was given and ``expected``
+    says what would have been accepted.
+    """
+
+    def __init__(self, field: str, value: Any, expected: str) -> None:
+        self.field = field
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{field}: {value!r} is invalid; expected {expected}")
+
+
+class UnknownTimezoneError(InvalidInput):
+    """A time zone name that is not in the tz database. Never silently treated as UTC."""
+
+    def __init__(self, value: Any, field: str = "timezone") -> None:
+        super().__init__(field, value, "an IANA time zone name such as 'America/New_York'")
+
+
+class NaiveDatetimeError(InvalidInput):
+    """A datetime without a UTC offset where an instant is required."""
+
+    def __init__(self, value: Any, field: str = "datetime") -> None:
+        super().__init__(field, value, "an aware timestamp with a UTC offset, e.g. '2026-03-01T13:05:00Z'")
+
+
+class NotFound(PlannerError, LookupError):
+    """A recipient, subscription or delivery that does not exist."""
+
+    def __init__(self, what: str, ident: Any) -> None:
+        self.what = what
+        self.ident = ident
+        super().__init__(f"{what} {ident!r} not found")
