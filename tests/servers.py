@@ -142,6 +142,15 @@ def _stop_process(proc: subprocess.Popen[bytes], sig: signal.Signals, timeout: f
         proc.wait()
 
 
+def _polls(timeout: float) -> range:
+    """Iterations of a poll loop that sleeps ``_POLL_INTERVAL`` each time: at least ``timeout``.
+
+    Counting iterations instead of reading a clock keeps the bound working while a test has
+    the clock frozen (freezegun patches ``time.monotonic``), e.g. around ``restart()``.
+    """
+    return range(max(1, int(timeout / _POLL_INTERVAL)))
+
+
 def _tail(path: Path, limit: int = 4000) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -285,8 +294,7 @@ class RedisServer:
             )
         self.process = proc
         atexit.register(self.stop)
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
+        for _ in _polls(STARTUP_TIMEOUT):
             if proc.poll() is not None:
                 self.process = None
                 proc.wait()
@@ -612,8 +620,7 @@ class PostgresServer:
         self._wait_ready(proc)
 
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
+        for _ in _polls(STARTUP_TIMEOUT):
             if proc.poll() is not None:
                 self.process = None
                 proc.wait()

@@ -11,16 +11,20 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
 import redis
 import sqlalchemy
 
-try:
+if TYPE_CHECKING:
     from tests import servers
-except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.path
-    import servers  # type: ignore[no-redef]
+else:
+    try:
+        from tests import servers
+    except ImportError:  # tests/ is not a package and the repo root is not on sys.path:
+        import servers  # pytest put tests/ itself there ("prepend" import mode)
 
 
 @pytest.fixture

@@ -1,0 +1,182 @@
+"""Hand-off from the database to RQ (a transactional outbox) and its reconciler.
+
+Delivery rows commit first, already carrying the id of the RQ job that will carry them; the jobs are
+enqueued after the commit, in one Redis pipeline, and the rows are then marked ``queued``. A crash
+between the two leaves rows ``planned`` (or ``queued``) whose job is not in Redis: the reconciler,
+run at the start of every planner run, finds them by asking Redis whether each job id exists, and
+enqueues them again under the same job id. Sending stays exactly-once whatever RQ does, because a
+delivery is claimed in the database before any provider call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import redis
+from rq import Queue
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from planner.models import Delivery, DeliveryStatus
+
+DELIVER_BATCH = "planner.jobs.deliver_batch"
+JOB_RESULT_TTL = 3600
+JOB_FAILURE_TTL = 7 * 24 * 3600
+JOB_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class JobBatch:
+    """Deliveries due at the same instant on the same channel and queue, carried by one RQ job."""
+
+    job_id: str
+    queue: str
+    channel: str
+    scheduled_at: datetime
+    delivery_ids: tuple[int, ...]
+
+
+def new_job_id() -> str:
+    # RQ job ids may only hold letters, digits, '_' and '-'.
+    return f"dlv-{uuid.uuid4().hex}"
+
+
+def assign_batches(
+    items: Iterable[tuple[datetime, str, str, object]], batch_size: int
+) -> dict[object, str]:
+    """Group items keyed (scheduled_at, channel, queue, key) into batches; returns key -> job id."""
+    groups: dict[tuple[datetime, str, str], list[object]] = defaultdict(list)
+    for scheduled_at, channel, queue, key in items:
+        groups[(scheduled_at, channel, queue)].append(key)
+    assignment: dict[object, str] = {}
+    for members in groups.values():
+        for start in range(0, len(members), batch_size):
+            job_id = new_job_id()
+            for key in members[start : start + batch_size]:
+                assignment[key] = job_id
+    return assignment
+
+
+def batches_from_rows(rows: Iterable[tuple[int, str | None, str, str, datetime]]) -> list[JobBatch]:
+    """(id, job_id, queue, channel, scheduled_at) rows -> one JobBatch per job id."""
+    grouped: dict[str, list[tuple[int, str, str, datetime]]] = defaultdict(list)
+    for delivery_id, job_id, queue, channel, scheduled_at in rows:
+        if job_id is None:
+            continue
+        grouped[job_id].append((delivery_id, queue, channel, scheduled_at))
+    return [
+        JobBatch(
+            job_id=job_id,
+            queue=members[0][1],
+            channel=members[0][2],
+            scheduled_at=min(m[3] for m in members),
+            delivery_ids=tuple(sorted(m[0] for m in members)),
+        )
+        for job_id, members in grouped.items()
+    ]
+
+
+def enqueue_batches(connection: redis.Redis, batches: Sequence[JobBatch], now: datetime) -> None:
+    """Enqueue every batch in one pipeline: due ones on their queue, later ones in RQ's schedule."""
+    if not batches:
+        return
+    queues: dict[str, Queue] = {}
+    with connection.pipeline() as pipe:
+        for batch in batches:
+            queue = queues.get(batch.queue)
+            if queue is None:
+                queue = queues[batch.queue] = Queue(batch.queue, connection=connection)
+            options = {
+                "job_id": batch.job_id,
+                "result_ttl": JOB_RESULT_TTL,
+                "failure_ttl": JOB_FAILURE_TTL,
+                "job_timeout": JOB_TIMEOUT,
+                "description": f"deliver {len(batch.delivery_ids)} {batch.channel}",
+                "pipeline": pipe,
+            }
+            if batch.scheduled_at <= now:
+                queue.enqueue(DELIVER_BATCH, list(batch.delivery_ids), **options)
+            else:
+                queue.enqueue_at(batch.scheduled_at, DELIVER_BATCH, list(batch.delivery_ids), **options)
+        pipe.execute()
+
+
+def mark_queued(session: Session, job_ids: Sequence[str], now: datetime) -> int:
+    """planned -> queued for the deliveries of these jobs, once Redis holds them."""
+    if not job_ids:
+        return 0
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.job_id.in_(list(job_ids)),  # type: ignore[union-attr]
+            Delivery.status == DeliveryStatus.planned.value,
+        )
+        .values(status=DeliveryStatus.queued.value, updated_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def missing_jobs(connection: redis.Redis, job_ids: Sequence[str]) -> set[str]:
+    """Which of these job ids have no job hash in Redis (never enqueued, or Redis lost them)."""
+    if not job_ids:
+        return set()
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.exists(f"rq:job:{job_id}")
+        answers = pipe.execute()
+    return {job_id for job_id, present in zip(job_ids, answers, strict=True) if not present}
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    reenqueued: int = 0
+    jobs: int = 0
+
+
+def reconcile(
+    factory: sessionmaker[Session],
+    connection: redis.Redis,
+    now: datetime,
+    *,
+    grace: timedelta = timedelta(seconds=0),
+    chunk_size: int = 5000,
+) -> ReconcileReport:
+    """Re-enqueue every pending delivery whose RQ job is missing from Redis.
+
+    ``grace`` leaves alone rows touched in the last moments (a concurrent run may be between its
+    commit and its enqueue); re-enqueueing them would still never send twice, only add a no-op job.
+    """
+    report = ReconcileReport()
+    pending = (DeliveryStatus.planned.value, DeliveryStatus.queued.value)
+    last_id = 0
+    while True:
+        with factory() as session:
+            rows = session.execute(
+                select(Delivery.id, Delivery.job_id, Delivery.queue, Delivery.channel, Delivery.scheduled_at)
+                .where(
+                    Delivery.status.in_(pending),  # type: ignore[attr-defined]
+                    Delivery.id > last_id,  # type: ignore[operator]
+                    Delivery.updated_at <= now - grace,
+                )
+                .order_by(Delivery.id)  # type: ignore[arg-type]
+                .limit(chunk_size)
+            ).tuples().all()
+        if not rows:
+            break
+        last_id = rows[-1][0]  # type: ignore[assignment]
+        report.checked += len(rows)
+        batches = batches_from_rows(rows)  # type: ignore[arg-type]
+        gone = missing_jobs(connection, [b.job_id for b in batches])
+        lost = [b for b in batches if b.job_id in gone]
+        if lost:
+            enqueue_batches(connection, lost, now)
+            with factory() as session, session.begin():
+                mark_queued(session, [b.job_id for b in lost], now)
+            report.jobs += len(lost)
+            report.reenqueued += sum(len(b.delivery_ids) for b in lost)
+    return report

@@ -1,0 +1,105 @@
+"""Session-wide real servers (Redis, PostgreSQL) and per-test databases on both backends."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import Engine
+
+from planner.app import App
+from planner.db import create_db_engine, upgrade
+from planner.settings import Settings
+from tests.servers import PostgresServer, RedisServer, require_postgres, start_postgres, start_redis
+
+TEMPLATE_DB = "planner_template"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer | None]:
+    server = start_postgres(tmp_path_factory.mktemp("pg"))
+    if server is not None:
+        # Migrations run once into a template; each test copies it (CREATE DATABASE ... TEMPLATE).
+        server.create_database(TEMPLATE_DB)
+        engine = create_db_engine(server.url(TEMPLATE_DB))
+        upgrade(engine)
+        engine.dispose()
+    yield server
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture
+def pg(postgres_server: PostgresServer | None) -> PostgresServer:
+    return require_postgres(postgres_server)
+
+
+def new_pg_database(server: PostgresServer) -> str:
+    name = f"t_{next(_counter)}"
+    server.create_database(name, template=TEMPLATE_DB)
+    return server.url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: a SQLite file, then a PostgreSQL copy of the template."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'planner.db'}"
+        engine = create_db_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    server = require_postgres(request.getfixturevalue("postgres_server"))
+    url = new_pg_database(server)
+    yield url
+    server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    connection = redis.Redis.from_url(redis_server.url)
+    connection.flushall()
+    connection.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_conn(redis_url: str) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_url)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        outbox_dir=tmp_path / "outbox",
+        email_adapter="capture",
+        sms_adapter="capture",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[App]:
+    instance = App(settings)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def engine(app: App) -> Engine:
+    return app.engine
