@@ -153,7 +153,8 @@ def import_command(
         raise _fail(f"FILE: {str(file)!r} is not a readable file")
     with service() as svc:
         svc.upgrade_database()
-        total = sum(1 for line in file.open(encoding="utf-8") if line.strip())
+        with file.open(encoding="utf-8") as handle:
+            total = sum(1 for line in handle if line.strip())
         try:
             with progress_bar("importing", total) as advance:
                 report = import_file(svc.sessions, file, svc.clock(), skip_invalid=skip_invalid, progress=advance)
@@ -291,6 +292,17 @@ def deliveries_list(
             row["scheduled_at"], row["status"], row["reason"] or "",
         )
     out.print(table)
+
+
+def _register_extensions() -> None:
+    # Operations and worker commands live in their own modules to keep this one small.
+    from planner import cli_ops, cli_worker
+
+    cli_ops.register(app)
+    cli_worker.register(app)
+
+
+_register_extensions()
 
 
 def main() -> None:

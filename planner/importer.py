@@ -255,13 +255,14 @@ class Importer:
         if updates:
             self.session.execute(update(Recipient), updates)
             self.report.recipients_updated += len(updates)
-        ids = dict(
-            self.session.execute(
+        ids: dict[str, int | None] = {
+            ext: rid
+            for ext, rid in self.session.execute(
                 select(Recipient.external_id, Recipient.id).where(
                     Recipient.external_id.in_(list(latest))  # type: ignore[attr-defined]
                 )
-            ).tuples()
-        )
+            )
+        }
         self._subscriptions(records, ids, changed_zone)
 
     def _subscriptions(
@@ -349,13 +350,14 @@ class Importer:
     def engagement(self, records: Sequence[EngagementRecord]) -> list[LineError]:
         """Insert engagement events; returns errors for unknown recipients (nothing of theirs is written)."""
         wanted = {r.recipient_id for r in records}
-        ids = dict(
-            self.session.execute(
+        ids: dict[str, int | None] = {
+            ext: rid
+            for ext, rid in self.session.execute(
                 select(Recipient.external_id, Recipient.id).where(
                     Recipient.external_id.in_(list(wanted))  # type: ignore[attr-defined]
                 )
-            ).tuples()
-        )
+            )
+        }
         errors = [
             LineError(r.line, "recipient_id", f"{r.recipient_id!r} is not a known recipient")
             for r in records

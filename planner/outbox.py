@@ -165,7 +165,7 @@ def reconcile(
                 )
                 .order_by(Delivery.id)  # type: ignore[arg-type]
                 .limit(chunk_size)
-            ).tuples().all()
+            ).all()
         if not rows:
             break
         last_id = rows[-1][0]  # type: ignore[assignment]

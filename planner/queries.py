@@ -63,7 +63,7 @@ def list_deliveries(session: Session, flt: DeliveryFilter) -> list[dict[str, Any
     stmt = stmt.order_by(Delivery.scheduled_at, Delivery.id)  # type: ignore[arg-type]
     if flt.limit:
         stmt = stmt.limit(flt.limit)
-    return [delivery_dict(d, ext) for d, ext in session.execute(stmt).tuples()]
+    return [delivery_dict(d, ext) for d, ext in session.execute(stmt)]
 
 
 def get_delivery(session: Session, delivery_id: int) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def get_delivery(session: Session, delivery_id: int) -> dict[str, Any]:
         select(Delivery, Recipient.external_id)
         .join(Recipient, Recipient.id == Delivery.recipient_id)  # type: ignore[arg-type]
         .where(Delivery.id == delivery_id)  # type: ignore[arg-type]
-    ).tuples().first()
+    ).first()
     if row is None:
         raise NotFound("delivery", delivery_id)
     data = delivery_dict(row[0], row[1])
@@ -91,5 +91,5 @@ def timeline(session: Session, delivery_id: int) -> list[dict[str, Any]]:
 
 
 def status_counts(session: Session) -> dict[str, int]:
-    rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).tuples()
+    rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
     return {status: int(count) for status, count in rows}
