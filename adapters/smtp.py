@@ -120,12 +120,10 @@ class SmtpAdapter:
         if recipient is None:
             raise PermanentError(f"{message.to!r} is not an email address", invalid_address=True)
         email = self._compose(message)
-        client = self._client()
+        client: smtplib.SMTP | None = None
         stage: Stage = "connect"
         try:
-            code, reply = client.connect(self.host, self.port)
-            if code != 220:
-                raise smtplib.SMTPConnectError(code, reply)
+            client = self._connect()
             if self.security == "starttls":
                 stage = "starttls"
                 client.starttls(context=self._tls_context())
@@ -141,7 +139,8 @@ class SmtpAdapter:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 client.quit()
         finally:
-            client.close()
+            if client is not None:
+                client.close()
         return SendResult(provider_message_id=message.message_id, detail=f"accepted by {self.host}")
 
     def close(self) -> None:
@@ -166,15 +165,24 @@ class SmtpAdapter:
             raise PermanentError(f"cannot build the email for delivery {message.delivery_id}: {exc}") from exc
         return email
 
-    def _client(self) -> smtplib.SMTP:
+    def _connect(self) -> smtplib.SMTP:
+        """Connect and read the greeting; smtplib closes the socket itself if that fails.
+
+        The host goes to the constructor, not ``connect()``: only the constructor records it
+        for the TLS certificate's host name check.
+        """
         if self._local_hostname is None:
             # smtplib would otherwise do a DNS lookup for the EHLO name on every connection.
             self._local_hostname = socket.getfqdn()
         if self.security == "ssl":
             return smtplib.SMTP_SSL(
-                local_hostname=self._local_hostname, timeout=self.timeout, context=self._tls_context()
+                self.host,
+                self.port,
+                local_hostname=self._local_hostname,
+                timeout=self.timeout,
+                context=self._tls_context(),
             )
-        return smtplib.SMTP(local_hostname=self._local_hostname, timeout=self.timeout)
+        return smtplib.SMTP(self.host, self.port, local_hostname=self._local_hostname, timeout=self.timeout)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
@@ -197,7 +205,8 @@ class SmtpAdapter:
                 )
             blame: Literal["data"] | None = "data" if stage == "mail" else None
             return _reply_error(f"{where} failed during {stage}", exc.smtp_code, exc.smtp_error, blame)
-        if isinstance(exc, smtplib.SMTPServerDisconnected | OSError):
+        # SMTPException subclasses OSError, so "plain OSError" must exclude it.
+        if isinstance(exc, smtplib.SMTPServerDisconnected) or not isinstance(exc, smtplib.SMTPException):
             return TransientError(f"{where} unreachable during {stage}: {type(exc).__name__}: {exc}")
         if stage in ("starttls", "login"):
             # STARTTLS or AUTH not offered: falling back to plaintext or anonymous would be unsafe.

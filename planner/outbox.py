@@ -86,6 +86,8 @@ def enqueue_batches(connection: redis.Redis, batches: Sequence[JobBatch], now: d
         return
     queues: dict[str, Queue] = {}
     with connection.pipeline() as pipe:
+        # One MULTI/EXEC: RQ's enqueue insists on an explicit transaction when handed a pipeline.
+        pipe.multi()
         for batch in batches:
             queue = queues.get(batch.queue)
             if queue is None:
@@ -180,3 +182,53 @@ def reconcile(
             report.jobs += len(lost)
             report.reenqueued += sum(len(b.delivery_ids) for b in lost)
     return report
+
+
+def requeue(
+    factory: sessionmaker[Session],
+    connection: redis.Redis,
+    delivery_ids: Sequence[int],
+    now: datetime,
+    *,
+    at: datetime | None = None,
+    status: DeliveryStatus = DeliveryStatus.queued,
+    reason: str | None = None,
+    batch_size: int = 100,
+    from_statuses: Sequence[DeliveryStatus] | None = None,
+) -> list[int]:
+    """Give deliveries a fresh RQ job due at ``at`` (default now) and enqueue it, outbox-style.
+
+    The rows change first (new job id, ``scheduled_at``, ``status``) in one transaction, restricted to
+    ``from_statuses`` when given; then the jobs go to Redis; a crash in between is repaired by
+    :func:`reconcile`. Returns the ids actually requeued.
+    """
+    if not delivery_ids:
+        return []
+    due = at or now
+    with factory() as session, session.begin():
+        stmt = select(Delivery.id, Delivery.queue, Delivery.channel).where(
+            Delivery.id.in_(list(delivery_ids))  # type: ignore[union-attr]
+        )
+        if from_statuses is not None:
+            stmt = stmt.where(Delivery.status.in_([s.value for s in from_statuses]))  # type: ignore[attr-defined]
+        rows = session.execute(stmt.with_for_update()).all()
+        jobs = assign_batches(((due, ch, q, i) for i, q, ch in rows), batch_size)
+        if rows:
+            session.execute(
+                update(Delivery),
+                [
+                    {
+                        "id": i,
+                        "job_id": jobs[i],
+                        "scheduled_at": due,
+                        "status": status.value,
+                        "reason": reason,
+                        "lease_until": None,
+                        "updated_at": now,
+                    }
+                    for i, _, _ in rows
+                ],
+            )
+    batches = batches_from_rows((i, jobs[i], q, ch, due) for i, q, ch in rows)
+    enqueue_batches(connection, batches, now)
+    return [int(i) for i, _, _ in rows]

@@ -30,7 +30,9 @@ class QuietHours:
         for name in ("start", "end"):
             value = getattr(self, name)
             if not isinstance(value, time) or value.tzinfo is not None:
-                raise InvalidInput(f"quiet_hours.{name}", value, "a wall time without a UTC offset, e.g. 08:00")
+                raise InvalidInput(
+                    f"quiet_hours.{name}", value, "a wall time without a UTC offset, e.g. 08:00"
+                )
 
     @classmethod
     def parse(cls, start: str, end: str, field: str = "quiet_hours") -> QuietHours:
@@ -79,7 +81,7 @@ def in_quiet_hours(qh: QuietHours, tz: TzLike, instant: datetime) -> bool:
 
 
 def quiet_window_end_detailed(qh: QuietHours, tz: TzLike, instant: datetime) -> Resolution:
-    """Where the next local wall time equal to ``qh.end`` after ``instant`` lands (see ``quiet_window_end``)."""
+    """Like ``quiet_window_end``, but says whether the end was shifted by a gap."""
     zone = get_zone(tz)
     local = to_local(instant, zone)
     day = local.date()

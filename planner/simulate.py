@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-
 from zoneinfo import ZoneInfo
 
 from rich.table import Table
@@ -45,7 +44,9 @@ class SimulatedSend:
         return self.send_at != self.planned_local
 
 
-def simulate(tz: TzLike, subscriptions: Sequence[SubscriptionSpec], from_date: date, days: int) -> list[SimulatedSend]:
+def simulate(
+    tz: TzLike, subscriptions: Sequence[SubscriptionSpec], from_date: date, days: int
+) -> list[SimulatedSend]:
     """Every send of ``subscriptions`` for the local dates ``from_date`` .. ``from_date + days - 1``."""
     if not isinstance(days, int) or isinstance(days, bool) or days < 0:
         raise InvalidInput("days", days, "a whole number of days, 0 or more")
@@ -64,13 +65,14 @@ def simulate(tz: TzLike, subscriptions: Sequence[SubscriptionSpec], from_date: d
     return sorted(sends, key=lambda send: (send.send_at, send.kind, send.channel))
 
 
-def _send(spec: SubscriptionSpec, tz: ZoneInfo, occurrence: Occurrence, notes: tuple[str, ...]) -> SimulatedSend:
+def _send(
+    spec: SubscriptionSpec, tz: ZoneInfo, occurrence: Occurrence, notes: tuple[str, ...]
+) -> SimulatedSend:
     planned = to_local(occurrence.instant, tz)
     wall = _hhmm(spec.cadence.wall_time)
     if occurrence.adjustment == "gap":
-        notes += (
-            f"DST gap: {wall} does not exist, shifted {_shift(occurrence.shift)} to {_hhmm(planned)} {planned.tzname()}",
-        )
+        moved = f"{_shift(occurrence.shift)} to {_hhmm(planned)} {planned.tzname()}"
+        notes += (f"DST gap: {wall} does not exist, shifted {moved}",)
     elif occurrence.adjustment == "overlap":
         notes += (f"DST overlap: {wall} happens twice, first occurrence ({planned.tzname()}) used",)
     deferral = apply_quiet_hours(spec.quiet_hours, tz, occurrence.instant)

@@ -11,20 +11,13 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
 import redis
 import sqlalchemy
 
-if TYPE_CHECKING:
-    from tests import servers
-else:
-    try:
-        from tests import servers
-    except ImportError:  # tests/ is not a package and the repo root is not on sys.path:
-        import servers  # pytest put tests/ itself there ("prepend" import mode)
+from tests import servers
 
 
 @pytest.fixture

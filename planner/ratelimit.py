@@ -1,0 +1,32 @@
+"""Provider throughput limits, shared by every worker through Redis (the ``limits`` library)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import redis
+from limits import RateLimitItem, parse
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+
+
+class ProviderLimiter:
+    """A moving-window limit per channel, e.g. ``{"email": "100/second", "sms": "10/second"}``."""
+
+    def __init__(self, connection: redis.Redis, limits_by_channel: Mapping[str, str]) -> None:
+        storage = RedisStorage("redis://", connection_pool=connection.connection_pool, key_prefix="planner-rate")
+        self.limiter = MovingWindowRateLimiter(storage)
+        self.items: dict[str, RateLimitItem] = {c: parse(text) for c, text in limits_by_channel.items()}
+
+    def acquire(self, channel: str) -> bool:
+        """Take one slot for ``channel``; False when the window is full."""
+        item = self.items.get(channel)
+        return item is None or self.limiter.hit(item, "provider", channel)
+
+    def retry_at(self, channel: str, now: datetime) -> datetime:
+        """When the window should have room again (never sooner than a moment from now)."""
+        item = self.items[channel]
+        stats = self.limiter.get_window_stats(item, "provider", channel)
+        wait = max(0.05, stats.reset_time - now.timestamp())
+        return now + timedelta(seconds=min(wait, item.get_expiry()))
