@@ -37,7 +37,8 @@ class Message:
     html: str | None
     scheduled_at: datetime
     message_id: str
-    metadata: Mapping[str, str] = field(default_factory=_empty_metadata)
+    # Left out of the hash (a mapping has none) so messages can still go in sets.
+    metadata: Mapping[str, str] = field(default_factory=_empty_metadata, hash=False)
 
     def __post_init__(self) -> None:
         if self.channel not in CHANNELS:

@@ -191,6 +191,15 @@ class SmtpAdapter:
 
     def _classify(self, exc: smtplib.SMTPException | OSError, stage: Stage, recipient: str) -> AdapterError:
         where = f"{self.host}:{self.port}"
+        if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 530:
+            # "Must issue STARTTLS first" / "Authentication required": every message would fail alike.
+            text = _text(exc.smtp_error)
+            option = "security" if "starttls" in text.lower() else "username"
+            return AdapterConfigError(
+                f"{where} requires {'STARTTLS' if option == 'security' else 'authentication'}: 530 {text}; "
+                f"check PLANNER_SMTP_{option.upper()}",
+                option=option,
+            )
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             code, raw = exc.recipients.get(recipient) or next(iter(exc.recipients.values()))
             return _reply_error(f"{where} refused recipient {recipient}", code, raw, blame_recipient="rcpt")
@@ -228,9 +237,10 @@ def _reply_error(
 ) -> AdapterError:
     text = _text(raw)
     reason = f"{context}: {code} {text}"
-    if 400 <= code < 500:
+    if not 500 <= code < 600:
+        # 4xx, or a garbled reply (smtplib reports -1): worth another try.
         return TransientError(reason, code=str(code))
-    invalid = blame_recipient is not None and code >= 500 and _blames_address(code, text, blame_recipient)
+    invalid = blame_recipient is not None and _blames_address(code, text, blame_recipient)
     return PermanentError(reason, invalid_address=invalid, code=str(code))
 
 

@@ -1,8 +1,6 @@
 """Loopback servers the adapter tests talk to: real SMTP (aiosmtpd), a fake Twilio, raw TCP.
 
-Everything binds 127.0.0.1 on a free port and is started once per session. Test modules reach
-these only through fixtures (never ``from conftest import``), so they import the same whether or
-not ``tests/`` is a package. Recipients choose
+Everything binds 127.0.0.1 on a free port and is started once per session. Recipients choose
 the server's behaviour (``tempfail@…`` gets a 451, ``+15005550429`` gets a 429, …) so one
 server serves every test.
 """
@@ -69,6 +67,12 @@ def free_port() -> int:
         probe.bind((LOOPBACK, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nobody listens on (connections are refused)."""
+    return free_port()
 
 
 # ---------------------------------------------------------------------------------------------

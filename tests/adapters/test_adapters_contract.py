@@ -28,7 +28,7 @@ from adapters.smtp import SmtpAdapter
 from adapters.twilio import TwilioAdapter
 
 if TYPE_CHECKING:
-    from conftest import FakeTwilio, SmtpServer
+    from tests.adapters.conftest import FakeTwilio, SmtpServer
 
 BUILT_IN = ["smtp", "twilio", "file", "console", "capture"]
 

@@ -1,0 +1,216 @@
+"""The hourly planner run on real databases and a real Redis: outcomes, bounds, crashes and races."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from planner.app import App
+from planner.importer import import_lines
+from planner.models import Delivery, DeliveryEvent, PlannerRun, Subscription
+from planner.settings import Settings
+from tests.conftest import new_pg_database
+from tests.helpers import count_statements, job_id_occurrences, jobs_in_redis, recipient_line, runner
+from tests.servers import PostgresServer
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def deliveries(app: App) -> list[Delivery]:
+    with app.sessions() as session:
+        return list(session.scalars(select(Delivery).order_by(Delivery.id)))
+
+
+def test_due_subscriptions_become_queued_deliveries_with_jobs(app: App) -> None:
+    lines = [
+        recipient_line("ny", "America/New_York", [{"kind": "daily_brief", "channel": "email", "at": "07:30"}]),
+        recipient_line("tokyo", "Asia/Tokyo", [{"kind": "daily_brief", "channel": "email", "at": "21:15"}]),
+        recipient_line("later", "UTC", [{"kind": "daily_brief", "channel": "email", "at": "18:00"}]),
+    ]
+    import_lines(app.sessions, lines, NOW)
+    report = runner(app).run(NOW, HOUR)
+    rows = deliveries(app)
+    # 07:30 EST = 12:30Z and 21:15 JST = 12:15Z are due within the hour; 18:00Z is not.
+    assert [(d.dedup_key.split(":")[2], d.scheduled_at, d.status) for d in rows] == [
+        ("2026-03-02", datetime(2026, 3, 2, 12, 15, tzinfo=UTC), "queued"),
+        ("2026-03-02", datetime(2026, 3, 2, 12, 30, tzinfo=UTC), "queued"),
+    ]
+    assert report.outcomes == Counter({"queued": 2})
+    jobs = jobs_in_redis(app.redis)
+    assert sorted(i for ids in jobs.values() for i in ids) == [d.id for d in rows]
+    assert {d.job_id for d in rows} == set(jobs)
+    with app.sessions() as session:
+        subs = {s.recipient_id: s for s in session.scalars(select(Subscription))}
+        run = session.scalars(select(PlannerRun)).one()
+        events = session.scalars(select(DeliveryEvent)).all()
+    assert all(s.next_at > NOW + HOUR for s in subs.values())
+    assert run.status == "succeeded" and run.occurrences == 2 and run.counts["outcomes"] == {"queued": 2}
+    assert {e.event for e in events} == {"planned"}
+
+
+def test_repeated_run_creates_nothing_new(app: App) -> None:
+    import_lines(app.sessions, [recipient_line("a", "UTC", [{"kind": "k", "channel": "email", "at": "12:30"}])], NOW)
+    runner(app).run(NOW, HOUR)
+    first = [(d.id, d.job_id) for d in deliveries(app)]
+    again = runner(app).run(NOW, HOUR)
+    assert again.inserted == 0 and again.occurrences == 0
+    assert [(d.id, d.job_id) for d in deliveries(app)] == first
+    assert job_id_occurrences(app.redis) == [first[0][1]]
+
+
+def test_catch_up_after_downtime_records_missed_and_sends_recent(app: App) -> None:
+    import_lines(app.sessions, [recipient_line("a", "UTC", [{"kind": "k", "channel": "email", "at": "09:00"}])], NOW)
+    # Down for three days: the run at 2026-03-05 12:00 catches up from the cursor.
+    report = runner(app).run(datetime(2026, 3, 5, 12, 0, tzinfo=UTC), HOUR)
+    by_date = {d.local_date: (d.status, d.reason) for d in deliveries(app)}
+    assert by_date == {
+        date(2026, 3, 3): ("missed", "too_late"),
+        date(2026, 3, 4): ("missed", "too_late"),
+        date(2026, 3, 5): ("queued", None),  # 3 h late, within the 4 h default lateness
+    }
+    assert report.outcomes == Counter({"missed": 2, "queued": 1})
+
+
+def test_quiet_hours_defer_and_opt_out_suppresses(app: App) -> None:
+    lines = [
+        recipient_line(
+            "night", "Europe/Berlin", [{"kind": "reminder", "channel": "sms", "at": "13:30"}],
+            quiet_hours={"sms": {"start": "13:00", "end": "15:00"}},
+        ),
+        recipient_line("out", "UTC", [{"kind": "k", "channel": "email", "at": "12:10"}], opt_out=["email"]),
+    ]
+    import_lines(app.sessions, lines, NOW)
+    runner(app).run(NOW, HOUR)
+    rows = {d.kind: d for d in deliveries(app)}
+    assert rows["reminder"].status == "queued" and rows["reminder"].reason == "quiet_hours_deferred"
+    assert rows["reminder"].occurrence_at == datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
+    assert rows["reminder"].scheduled_at == datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 15:00 CET
+    assert (rows["k"].status, rows["k"].reason) == ("suppressed", "opted_out")
+    with app.sessions() as session:
+        [planned] = session.scalars(select(DeliveryEvent).where(DeliveryEvent.delivery_id == rows["reminder"].id))
+    assert planned.detail["quiet_hours"]["deferred_from"] == "2026-03-02T12:30:00+00:00"
+
+
+def test_statements_per_thousand_due_subscriptions_are_bounded(app: App) -> None:
+    lines = [
+        recipient_line(f"u{i}", ["UTC", "Europe/London", "Africa/Abidjan"][i % 3],
+                       [{"kind": "daily_brief", "channel": "email", "at": "12:30"}])
+        for i in range(3000)
+    ]
+    import_lines(app.sessions, lines, NOW)
+    plan = runner(app, chunk_size=1000, concurrency=1)
+    with count_statements(app.engine) as seen:
+        report = plan.run(NOW, HOUR)
+    assert report.outcomes["queued"] == 3000
+    per_run_overhead = 8  # run row insert/finish, reconcile, the final empty claim, transaction starts
+    assert len(seen) <= 3 * 15 + per_run_overhead, "\n".join(s[:80] for s in seen)
+    # No per-recipient round trip: every statement touching recipients fetches them all at once.
+    assert sum(1 for s in seen if "FROM recipient" in s) == 3
+
+
+def test_fault_between_commit_and_enqueue_is_repaired_by_next_run(
+    settings: Settings, app: App, tmp_path: Path
+) -> None:
+    lines = [recipient_line(f"u{i}", "UTC", [{"kind": "k", "channel": "email", "at": "12:30"}]) for i in range(250)]
+    import_lines(app.sessions, lines, NOW)
+    crash = (
+        "import os, signal\n"
+        "from datetime import datetime, timedelta\n"
+        "import planner.run\n"
+        "from planner.app import App\n"
+        "from planner.settings import Settings\n"
+        "from planner.policy import PlanningPolicy\n"
+        "def killed(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "planner.run.enqueue_batches = killed\n"
+        "app = App(Settings())\n"
+        "planner.run.PlannerRunner(app.sessions, app.redis, PlanningPolicy.from_settings(app.settings))"
+        f".run(datetime.fromisoformat({NOW.isoformat()!r}), timedelta(hours=1))\n"
+    )
+    env = {**os.environ, "PLANNER_DATABASE_URL": settings.database_url, "PLANNER_REDIS_URL": settings.redis_url or ""}
+    result = subprocess.run([sys.executable, "-c", crash], env=env, cwd=tmp_path, capture_output=True, timeout=120)
+    assert result.returncode == -9, result.stderr.decode()
+    committed = deliveries(app)
+    assert len(committed) == 250 and {d.status for d in committed} == {"planned"}
+    assert jobs_in_redis(app.redis) == {}
+
+    report = runner(app).run(NOW + timedelta(minutes=5), HOUR)
+    assert report.reconciled == 250 and report.inserted == 0
+    after = deliveries(app)
+    assert {d.status for d in after} == {"queued"}
+    jobs = jobs_in_redis(app.redis)
+    assert sorted(i for ids in jobs.values() for i in ids) == [d.id for d in after]
+    assert Counter(job_id_occurrences(app.redis)) == Counter({j: 1 for j in jobs})
+
+
+def test_redis_restarted_empty_is_refilled_from_the_database(app: App, redis_server: object) -> None:
+    import_lines(app.sessions, [recipient_line("a", "UTC", [{"kind": "k", "channel": "email", "at": "12:30"}])], NOW)
+    runner(app).run(NOW, HOUR)
+    [before] = deliveries(app)
+    redis_server.restart(empty=True)  # type: ignore[attr-defined]
+    assert jobs_in_redis(app.redis) == {}
+    report = runner(app).run(NOW + timedelta(minutes=2), HOUR)
+    assert report.reconciled == 1
+    assert jobs_in_redis(app.redis) == {before.job_id: [before.id]}
+
+
+@pytest.mark.postgres
+def test_two_planners_at_once_never_double_plan_or_double_enqueue(pg: PostgresServer, redis_url: str) -> None:
+    url = new_pg_database(pg)
+    app = App(Settings(database_url=url, redis_url=redis_url))
+    try:
+        lines = [
+            recipient_line(f"u{i}", ["UTC", "Europe/Lisbon", "Atlantic/Reykjavik"][i % 3],
+                           [{"kind": "k", "channel": "email", "at": "12:30"}, {"kind": "j", "channel": "email", "at": "12:45"}])
+            for i in range(1500)
+        ]
+        import_lines(app.sessions, lines, NOW)
+        barrier = threading.Barrier(2)
+        reports = []
+
+        def plan() -> None:
+            barrier.wait()
+            reports.append(runner(app, chunk_size=200, concurrency=2).run(NOW, HOUR))
+
+        threads = [threading.Thread(target=plan) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        rows = deliveries(app)
+        assert len(rows) == 3000
+        assert sum(r.inserted for r in reports) == 3000
+        assert all(r.subscriptions > 0 for r in reports), "both planners should have shared the work"
+        jobs = jobs_in_redis(app.redis)
+        carried = Counter(i for ids in jobs.values() for i in ids)
+        assert carried == Counter({d.id: 1 for d in rows})
+        assert Counter(job_id_occurrences(app.redis)) == Counter({j: 1 for j in jobs})
+    finally:
+        app.close()
+
+
+def test_schedule_change_cancels_future_delivery_and_replans(app: App) -> None:
+    import_lines(app.sessions, [recipient_line("a", "UTC", [{"kind": "k", "channel": "email", "at": "20:00"}])], NOW)
+    runner(app).run(NOW, timedelta(hours=10))
+    [old] = deliveries(app)
+    assert old.scheduled_at == datetime(2026, 3, 2, 20, 0, tzinfo=UTC)
+    report = import_lines(
+        app.sessions, [recipient_line("a", "UTC", [{"kind": "k", "channel": "email", "at": "21:00"}])], NOW
+    )
+    assert report.deliveries_cancelled == 1
+    runner(app).run(NOW, timedelta(hours=10))
+    rows = deliveries(app)
+    assert [(d.status, d.reason, d.scheduled_at.hour) for d in rows] == [
+        ("cancelled", "schedule_changed", 20),
+        ("queued", None, 21),
+    ]
+    assert rows[1].dedup_key == "sub:1:2026-03-02"
