@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, Table, func, select
 from sqlalchemy.orm import Session
+from sqlmodel import SQLModel
 
 from planner.errors import NotFound
-from planner.models import Delivery, DeliveryEvent, Recipient
+from planner.models import Delivery, DeliveryEvent, Pause, PlannerRun, Recipient, Subscription
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a model: its columns are typed, unlike the model attributes in ``select``."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+DELIVERIES = table_of(Delivery)
+RECIPIENTS = table_of(Recipient)
+EVENTS = table_of(DeliveryEvent)
+RUNS = table_of(PlannerRun)
+SUBSCRIPTIONS = table_of(Subscription)
 
 
 @dataclass(frozen=True)
@@ -24,7 +38,11 @@ class DeliveryFilter:
     limit: int | None = None
 
 
-def delivery_dict(delivery: Delivery, recipient_external_id: str) -> dict[str, Any]:
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def delivery_dict(delivery: Delivery | Row[Any], recipient_external_id: str) -> dict[str, Any]:
     return {
         "id": delivery.id,
         "dedup_key": delivery.dedup_key,
@@ -33,8 +51,8 @@ def delivery_dict(delivery: Delivery, recipient_external_id: str) -> dict[str, A
         "kind": delivery.kind,
         "channel": delivery.channel,
         "queue": delivery.queue,
-        "local_date": delivery.local_date.isoformat() if delivery.local_date else None,
-        "occurrence_at": delivery.occurrence_at.isoformat() if delivery.occurrence_at else None,
+        "local_date": _iso(delivery.local_date),
+        "occurrence_at": _iso(delivery.occurrence_at),
         "scheduled_at": delivery.scheduled_at.isoformat(),
         "status": delivery.status,
         "reason": delivery.reason,
@@ -42,48 +60,58 @@ def delivery_dict(delivery: Delivery, recipient_external_id: str) -> dict[str, A
         "last_error": delivery.last_error,
         "provider_message_id": delivery.provider_message_id,
         "job_id": delivery.job_id,
-        "sent_at": delivery.sent_at.isoformat() if delivery.sent_at else None,
+        "sent_at": _iso(delivery.sent_at),
         "created_at": delivery.created_at.isoformat(),
         "updated_at": delivery.updated_at.isoformat(),
     }
 
 
+def _with_recipient() -> Any:
+    return select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id")).join(
+        RECIPIENTS, RECIPIENTS.c.id == DELIVERIES.c.recipient_id
+    )
+
+
 def list_deliveries(session: Session, flt: DeliveryFilter) -> list[dict[str, Any]]:
-    stmt = select(Delivery, Recipient.external_id).join(Recipient, Recipient.id == Delivery.recipient_id)  # type: ignore[arg-type]
+    stmt = _with_recipient()
     if flt.status:
-        stmt = stmt.where(Delivery.status == flt.status)  # type: ignore[arg-type]
+        stmt = stmt.where(DELIVERIES.c.status == flt.status)
     if flt.recipient:
-        stmt = stmt.where(Recipient.external_id == flt.recipient)  # type: ignore[arg-type]
+        stmt = stmt.where(RECIPIENTS.c.external_id == flt.recipient)
     if flt.kind:
-        stmt = stmt.where(Delivery.kind == flt.kind)  # type: ignore[arg-type]
+        stmt = stmt.where(DELIVERIES.c.kind == flt.kind)
     if flt.channel:
-        stmt = stmt.where(Delivery.channel == flt.channel)  # type: ignore[arg-type]
+        stmt = stmt.where(DELIVERIES.c.channel == flt.channel)
     if flt.since:
-        stmt = stmt.where(Delivery.scheduled_at >= flt.since)
-    stmt = stmt.order_by(Delivery.scheduled_at, Delivery.id)  # type: ignore[arg-type]
+        stmt = stmt.where(DELIVERIES.c.scheduled_at >= flt.since)
+    stmt = stmt.order_by(DELIVERIES.c.scheduled_at, DELIVERIES.c.id)
     if flt.limit:
         stmt = stmt.limit(flt.limit)
-    return [delivery_dict(d, ext) for d, ext in session.execute(stmt)]
+    return [delivery_dict(row, row.recipient_external_id) for row in session.execute(stmt)]
 
 
 def get_delivery(session: Session, delivery_id: int) -> dict[str, Any]:
-    row = session.execute(
-        select(Delivery, Recipient.external_id)
-        .join(Recipient, Recipient.id == Delivery.recipient_id)  # type: ignore[arg-type]
-        .where(Delivery.id == delivery_id)  # type: ignore[arg-type]
-    ).first()
+    """One delivery with its data and its full timeline."""
+    row = session.execute(_with_recipient().where(DELIVERIES.c.id == delivery_id)).first()
     if row is None:
         raise NotFound("delivery", delivery_id)
-    data = delivery_dict(row[0], row[1])
+    data = delivery_dict(row, row.recipient_external_id)
+    data["data"] = row.data
     data["timeline"] = timeline(session, delivery_id)
-    data["data"] = row[0].data
+    return data
+
+
+def find_delivery_by_key(session: Session, dedup_key: str) -> dict[str, Any] | None:
+    row = session.execute(_with_recipient().where(DELIVERIES.c.dedup_key == dedup_key)).first()
+    if row is None:
+        return None
+    data = delivery_dict(row, row.recipient_external_id)
+    data["data"] = row.data
     return data
 
 
 def timeline(session: Session, delivery_id: int) -> list[dict[str, Any]]:
-    events: Sequence[DeliveryEvent] = session.scalars(
-        select(DeliveryEvent).where(DeliveryEvent.delivery_id == delivery_id).order_by(DeliveryEvent.id)  # type: ignore[arg-type]
-    ).all()
+    events = session.execute(select(EVENTS).where(EVENTS.c.delivery_id == delivery_id).order_by(EVENTS.c.id))
     return [
         {"at": e.at.isoformat(), "event": e.event, "status": e.status, "reason": e.reason, "detail": e.detail}
         for e in events
@@ -91,5 +119,61 @@ def timeline(session: Session, delivery_id: int) -> list[dict[str, Any]]:
 
 
 def status_counts(session: Session) -> dict[str, int]:
-    rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
-    return {status: int(count) for status, count in rows}
+    rows = session.execute(select(DELIVERIES.c.status, func.count()).group_by(DELIVERIES.c.status))
+    return {str(status): int(count) for status, count in rows}
+
+
+def status_reason_counts(session: Session) -> list[tuple[str, str | None, int]]:
+    rows = session.execute(
+        select(DELIVERIES.c.status, DELIVERIES.c.reason, func.count()).group_by(
+            DELIVERIES.c.status, DELIVERIES.c.reason
+        )
+    )
+    return [(str(status), reason, int(count)) for status, reason, count in rows]
+
+
+def pause_list(session: Session) -> list[dict[str, Any]]:
+    table = table_of(Pause)
+    rows = session.execute(select(table).order_by(table.c.created_at, table.c.id))
+    return [{"scope": p.scope, "value": p.value, "since": p.created_at.isoformat()} for p in rows]
+
+
+def recipient_by_external_id(session: Session, external_id: str) -> Recipient:
+    found = session.scalars(select(Recipient).where(RECIPIENTS.c.external_id == external_id)).first()
+    if found is None:
+        raise NotFound("recipient", external_id)
+    return found
+
+
+def last_runs(session: Session) -> tuple[PlannerRun | None, PlannerRun | None]:
+    """The latest planner run, and the latest successful one."""
+    latest = session.scalars(select(PlannerRun).order_by(RUNS.c.started_at.desc()).limit(1)).first()
+    succeeded = session.scalars(
+        select(PlannerRun).where(RUNS.c.status == "succeeded").order_by(RUNS.c.started_at.desc()).limit(1)
+    ).first()
+    return latest, succeeded
+
+
+def oldest_overdue_cursor(session: Session, now: datetime) -> datetime | None:
+    """The earliest ``next_at`` of an active subscription that is already in the past (None if none)."""
+    value = session.scalar(
+        select(func.min(SUBSCRIPTIONS.c.next_at)).where(
+            SUBSCRIPTIONS.c.active.is_(True), SUBSCRIPTIONS.c.next_at < now
+        )
+    )
+    return value if isinstance(value, datetime) else None
+
+
+def run_dict(run: PlannerRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": _iso(run.finished_at),
+        "window_end": run.window_end.isoformat(),
+        "occurrences": run.occurrences,
+        "counts": run.counts,
+        "error": run.error,
+    }

@@ -92,7 +92,10 @@ def _send(
 
 def _deferral_note(qh: QuietHours, tz: ZoneInfo, planned: datetime, send_local: datetime) -> str:
     note = f"quiet hours {qh.text()}: deferred from {_hhmm(planned)} to {_hhmm(send_local)}"
-    if send_local.date() != planned.date():
+    days_later = (send_local.date() - planned.date()).days
+    if days_later == 1:
+        note += " the next day"
+    elif days_later:
         note += f" on {send_local.date().isoformat()}"
     end = resolve_detailed(send_local.date(), qh.end, tz)
     if end is not None and end.adjustment == "gap" and end.instant == send_local:

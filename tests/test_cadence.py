@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from importlib import resources
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -26,8 +27,8 @@ NY = "America/New_York"
 ZONES = sorted(available_zones())
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -197,7 +198,7 @@ def test_cursor_walk_neither_repeats_nor_skips_a_date() -> None:
         day = occurrence.local_date
     dates = [o.local_date for o in seen]
     assert dates == [date(2026, 1, 1) + timedelta(days=i) for i in range(len(dates))]
-    assert all(a.instant < b.instant for a, b in zip(seen, seen[1:], strict=False))
+    assert all(a.instant < b.instant for a, b in pairwise(seen))
 
 
 # --- every zone, a year of daily occurrences ---------------------------------------------------
@@ -222,7 +223,7 @@ def test_every_zone_has_one_increasing_occurrence_per_date(wall_time: time) -> N
         # No zone skips a date in 2026, so every date has its occurrence.
         assert all(o is not None for o in occurrences), name
         instants = [o.instant for o in occurrences if o is not None]
-        assert all(a < b for a, b in zip(instants, instants[1:], strict=False)), name
+        assert all(a < b for a, b in pairwise(instants)), name
         for day, o in zip(days, occurrences, strict=True):
             assert o is not None
             if o.adjustment != "exact":
@@ -247,7 +248,7 @@ def test_a_year_of_daily_occurrences(zone_name: str, start: date, wall_time: tim
     end = datetime.combine(days[-1], time(0), UTC) + timedelta(days=2)
     found = list(occurrences_between(cadence, zone, begin, end))
     instants = [o.instant for o in found]
-    assert all(a < b for a, b in zip(instants, instants[1:], strict=False))
+    assert all(a < b for a, b in pairwise(instants))
     by_date = {o.local_date: o for o in found}
     assert len(by_date) == len(found)
     for day in days:

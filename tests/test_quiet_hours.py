@@ -26,8 +26,8 @@ NY = "America/New_York"
 SMS = QuietHours(time(21), time(8))
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def local_text(instant: datetime, tz: str = NY) -> str:
