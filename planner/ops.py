@@ -265,7 +265,7 @@ def record_engagement(
         session.add(row)
         session.flush()
         event_id = row.id
-    log.info("engagement recorded", recipient=recipient, kind=kind, event=verb.value, outcome="recorded")
+    log.info("engagement recorded", recipient=recipient, kind=kind, engagement=verb.value, outcome="recorded")
     return {
         "id": event_id,
         "recipient_id": recipient,

@@ -164,7 +164,8 @@ def reconcile(
     its commit and its enqueue); re-enqueueing them would never send twice, only add a no-op job.
     """
     report = ReconcileReport()
-    pending = (DeliveryStatus.planned.value, DeliveryStatus.queued.value)
+    # A retry waiting in RQ's schedule is as easy to lose as a first attempt.
+    pending = (DeliveryStatus.planned.value, DeliveryStatus.queued.value, DeliveryStatus.retrying.value)
     table = Delivery.__table__  # type: ignore[attr-defined]
     settled = table.c.updated_at <= now - grace
     with factory() as session:
