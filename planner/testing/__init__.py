@@ -1,0 +1,78 @@
+"""Testing kit: prove notification schedules in frozen time, without servers to run.
+
+Registered as the pytest plugin ``planner.testing``, it provides the fixtures ``planner_service``
+(a throw-away service: temporary SQLite file, embedded Redis, capture adapter), ``planner_clock``
+(simulated time that runs the hourly planner and the worker as it advances), ``sent_messages``
+(what was sent, in each recipient's local time), and ``planner_settings``, ``planner_start``,
+``planner_service_factory`` to configure them. See docs/testing-kit.md.
+
+Importing this package is cheap and starts nothing: pytest imports it in every session. The
+classes and assertions below load on first access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from planner.testing.plugin import (
+    planner_clock,
+    planner_service,
+    planner_service_factory,
+    planner_settings,
+    planner_start,
+    pytest_configure,
+    sent_messages,
+)
+
+if TYPE_CHECKING:
+    from planner.testing.assertions import assert_sent_on_local_dates, assert_sent_once_daily_at
+    from planner.testing.clock import DEFAULT_START, SimClock
+    from planner.testing.sent import RecordingCaptureAdapter, SentMessage, SentMessages
+    from planner.testing.service import DeliveryRecord, JobFailed, KitError, PlannerService, kit_settings
+
+_LAZY = {
+    "assert_sent_once_daily_at": "planner.testing.assertions",
+    "assert_sent_on_local_dates": "planner.testing.assertions",
+    "DEFAULT_START": "planner.testing.clock",
+    "SimClock": "planner.testing.clock",
+    "RecordingCaptureAdapter": "planner.testing.sent",
+    "SentMessage": "planner.testing.sent",
+    "SentMessages": "planner.testing.sent",
+    "DeliveryRecord": "planner.testing.service",
+    "JobFailed": "planner.testing.service",
+    "KitError": "planner.testing.service",
+    "PlannerService": "planner.testing.service",
+    "kit_settings": "planner.testing.service",
+}
+
+__all__ = [
+    "DEFAULT_START",
+    "DeliveryRecord",
+    "JobFailed",
+    "KitError",
+    "PlannerService",
+    "RecordingCaptureAdapter",
+    "SentMessage",
+    "SentMessages",
+    "SimClock",
+    "assert_sent_on_local_dates",
+    "assert_sent_once_daily_at",
+    "kit_settings",
+    "planner_clock",
+    "planner_service",
+    "planner_service_factory",
+    "planner_settings",
+    "planner_start",
+    "pytest_configure",
+    "sent_messages",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'planner.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
