@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import String, cast, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from planner.models import Delivery, DeliveryStatus, PENDING_STATUSES
 from planner.timeline import event_row, record_events
@@ -28,12 +29,12 @@ def cancel_pending_after(
     """Cancel the pending future deliveries of these subscriptions; returns the cancelled ids."""
     if not subscription_ids:
         return []
-    ids = list(
+    ids: list[int] = list(
         session.scalars(
-            select(Delivery.id).where(
-                Delivery.subscription_id.in_(subscription_ids),  # type: ignore[union-attr]
-                Delivery.status.in_([s.value for s in PENDING_STATUSES]),  # type: ignore[attr-defined]
-                Delivery.scheduled_at > now,
+            select(col(Delivery.id)).where(
+                col(Delivery.subscription_id).in_(subscription_ids),
+                col(Delivery.status).in_([s.value for s in PENDING_STATUSES]),
+                col(Delivery.scheduled_at) > now,
             )
         )
     )
@@ -53,4 +54,4 @@ def cancel_pending_after(
         session,
         (event_row(i, now, "cancelled", status=DeliveryStatus.cancelled.value, reason=reason) for i in ids),
     )
-    return [int(i) for i in ids if i is not None]
+    return ids

@@ -235,7 +235,7 @@ def simulate_command(
     as_json: JsonOption = False,
 ) -> None:
     """Show a recipient's upcoming sends: local time with offset, UTC, and DST or quiet-hours notes."""
-    from planner.simulate import simulate_recipient
+    from planner.recipients import simulate_recipient
 
     with service() as svc:
         start = parse_option(from_date, _parse_date, "from")

@@ -22,11 +22,12 @@ import redis
 import structlog
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
 
 from adapters import Adapter, Message, PermanentError, TransientError
 from planner.localtime import to_local
 from planner.models import Delivery, DeliveryStatus, Recipient
-from planner.outbox import assign_batches, batches_from_rows, enqueue_batches
+from planner.outbox import JobBatch, assign_batches, batches_from_rows, enqueue_batches
 from planner.pauses import active_pauses, is_paused
 from planner.policy import PlanningPolicy
 from planner.quiet_hours import apply_quiet_hours, effective_quiet_hours
@@ -120,6 +121,36 @@ class Deliverer:
         )
         return [int(row[0]) for row in result]
 
+    def _reschedule_early(self, session: Session, unclaimed: set[int], now: datetime) -> list[JobBatch]:
+        """Pending deliveries this job reached before their instant get a new job at that instant.
+
+        A job can run early (clock skew between hosts, a redriven duplicate); dropping it would leave the
+        delivery waiting on a job that is already spent.
+        """
+        if not unclaimed:
+            return []
+        table = Delivery.__table__  # type: ignore[attr-defined]
+        rows = session.execute(
+            select(table.c.id, table.c.queue, table.c.channel, table.c.scheduled_at).where(
+                table.c.id.in_(sorted(unclaimed)),
+                table.c.status.in_(CLAIMABLE),
+                table.c.scheduled_at > now + EARLY_TOLERANCE,
+            )
+        ).all()
+        if not rows:
+            return []
+        jobs = assign_batches(((r.scheduled_at, r.channel, r.queue, r.id) for r in rows), self.batch_size)
+        session.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(job_id=bindparam("job_id")),
+            [{"b_id": r.id, "job_id": jobs[r.id]} for r in rows],
+        )
+        return batches_from_rows((r.id, jobs[r.id], r.queue, r.channel, r.scheduled_at) for r in rows)
+
+    def _enqueue_early(self, batches: list[JobBatch], now: datetime) -> None:
+        if batches:
+            enqueue_batches(self.redis, batches, now)
+            log.info("job ran early; deliveries rescheduled", deliveries=sum(len(b.delivery_ids) for b in batches))
+
     # -- the batch -------------------------------------------------------------------------------
 
     def deliver_batch(self, ids: Sequence[int]) -> BatchReport:
@@ -127,10 +158,12 @@ class Deliverer:
         report = BatchReport()
         with self.sessions() as session, session.begin():
             claimed = self.claim(session, ids, now)
+            early = self._reschedule_early(session, set(ids) - set(claimed), now)
             if not claimed:
+                self._enqueue_early(early, now)
                 return report
             deliveries = list(
-                session.scalars(select(Delivery).where(Delivery.id.in_(claimed)).order_by(Delivery.id))  # type: ignore[union-attr]
+                session.scalars(select(Delivery).where(col(Delivery.id).in_(claimed)).order_by(col(Delivery.id)))
             )
             recipients = {
                 r.id: r
@@ -143,6 +176,7 @@ class Deliverer:
                 session.expunge(d)
             for r in recipients.values():
                 session.expunge(r)
+        self._enqueue_early(early, now)
         report.claimed = len(claimed)
         outcomes = _Outcomes()
         for delivery in deliveries:
@@ -169,6 +203,12 @@ class Deliverer:
         invalid = getattr(recipient, f"{channel}_invalid")
         if invalid:
             self._final(out, d, DeliveryStatus.suppressed, "invalid_channel", now, error=invalid)
+            report.suppressed += 1
+            return
+        late = now - d.scheduled_at
+        if late > self.policy.lateness_for(d.kind):
+            # Workers were down longer than the kind tolerates: a stale brief is worse than none.
+            self._final(out, d, DeliveryStatus.missed, "too_late", now, error=f"{int(late.total_seconds())} s late")
             report.suppressed += 1
             return
         if is_paused(pauses, channel, d.kind):

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
 
 from planner import validation
 from planner.cadence import Cadence, first_occurrence_at_or_after
@@ -258,8 +259,8 @@ class Importer:
         ids: dict[str, int | None] = {
             ext: rid
             for ext, rid in self.session.execute(
-                select(Recipient.external_id, Recipient.id).where(
-                    Recipient.external_id.in_(list(latest))  # type: ignore[attr-defined]
+                select(col(Recipient.external_id), col(Recipient.id)).where(
+                    col(Recipient.external_id).in_(list(latest))
                 )
             )
         }
@@ -353,8 +354,8 @@ class Importer:
         ids: dict[str, int | None] = {
             ext: rid
             for ext, rid in self.session.execute(
-                select(Recipient.external_id, Recipient.id).where(
-                    Recipient.external_id.in_(list(wanted))  # type: ignore[attr-defined]
+                select(col(Recipient.external_id), col(Recipient.id)).where(
+                    col(Recipient.external_id).in_(list(wanted))
                 )
             )
         }

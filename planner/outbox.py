@@ -20,6 +20,7 @@ import redis
 from rq import Queue
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
 
 from planner.models import Delivery, DeliveryStatus
 
@@ -114,8 +115,8 @@ def mark_queued(session: Session, job_ids: Sequence[str], now: datetime) -> int:
     result = session.execute(
         update(Delivery)
         .where(
-            Delivery.job_id.in_(list(job_ids)),  # type: ignore[union-attr]
-            Delivery.status == DeliveryStatus.planned.value,
+            col(Delivery.job_id).in_(list(job_ids)),
+            col(Delivery.status) == DeliveryStatus.planned.value,
         )
         .values(status=DeliveryStatus.queued.value, updated_at=now)
     )
@@ -185,7 +186,7 @@ def reconcile(
                     table.c.job_id.in_(part), table.c.status.in_(pending)
                 )
             ).all()
-        lost = batches_from_rows(rows)  # type: ignore[arg-type]
+        lost = batches_from_rows(rows)
         enqueue_batches(connection, lost, now)
         with factory() as session, session.begin():
             mark_queued(session, [b.job_id for b in lost], now)
@@ -223,12 +224,12 @@ def requeue(
         return []
     due = at or now
     with factory() as session, session.begin():
-        stmt = select(Delivery.id, Delivery.queue, Delivery.channel).where(
-            Delivery.id.in_(list(delivery_ids))  # type: ignore[union-attr]
+        stmt = select(col(Delivery.id), col(Delivery.queue), col(Delivery.channel)).where(
+            col(Delivery.id).in_(list(delivery_ids))
         )
         if from_statuses is not None:
-            stmt = stmt.where(Delivery.status.in_([s.value for s in from_statuses]))  # type: ignore[attr-defined]
-        rows = session.execute(stmt.with_for_update()).all()
+            stmt = stmt.where(col(Delivery.status).in_([s.value for s in from_statuses]))
+        rows = [(i, q, ch) for i, q, ch in session.execute(stmt.with_for_update()) if i is not None]
         jobs = assign_batches(((due, ch, q, i) for i, q, ch in rows), batch_size)
         if rows:
             session.execute(
@@ -248,4 +249,4 @@ def requeue(
             )
     batches = batches_from_rows((i, jobs[i], q, ch, due) for i, q, ch in rows)
     enqueue_batches(connection, batches, now)
-    return [int(i) for i, _, _ in rows]
+    return [i for i, _, _ in rows]

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from planner.models import Channel, Pause
 
@@ -18,7 +19,7 @@ def scope_of(target: str) -> tuple[str, str]:
 
 
 def active_pauses(session: Session) -> PausedSet:
-    return frozenset((scope, value) for scope, value in session.execute(select(Pause.scope, Pause.value)))
+    return frozenset((scope, value) for scope, value in session.execute(select(col(Pause.scope), col(Pause.value))))
 
 
 def is_paused(pauses: PausedSet, channel: str, kind: str) -> bool:
@@ -28,7 +29,7 @@ def is_paused(pauses: PausedSet, channel: str, kind: str) -> bool:
 def pause(session: Session, target: str, now: datetime) -> bool:
     """Pause ``target``; False when it already was."""
     scope, value = scope_of(target)
-    if session.scalar(select(Pause.id).where(Pause.scope == scope, Pause.value == value)) is not None:  # type: ignore[arg-type]
+    if session.scalar(select(col(Pause.id)).where(col(Pause.scope) == scope, col(Pause.value) == value)) is not None:
         return False
     session.add(Pause(scope=scope, value=value, created_at=now))
     return True
@@ -37,5 +38,5 @@ def pause(session: Session, target: str, now: datetime) -> bool:
 def resume(session: Session, target: str) -> bool:
     """Lift a pause; False when there was none."""
     scope, value = scope_of(target)
-    result = session.execute(delete(Pause).where(Pause.scope == scope, Pause.value == value))  # type: ignore[arg-type]
+    result = session.execute(delete(Pause).where(col(Pause.scope) == scope, col(Pause.value) == value))
     return bool(result.rowcount)  # type: ignore[attr-defined]

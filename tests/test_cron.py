@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 import redis
+import structlog
 from sqlalchemy import select
 
 from planner import cron
 from planner.app import App
+from planner.logs import configure_logging
 from planner.models import PlannerRun
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -66,9 +68,13 @@ def test_a_running_run_holds_back_the_next_hour(app: App, redis_conn: redis.Redi
 def test_a_failed_run_gives_its_hour_back(app: App, redis_conn: redis.Redis, tmp_path: Path) -> None:
     # A database without the schema: the planner run fails.
     broken = App(app.settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'empty.db'}"}))
+    saved = structlog.get_config()
+    # The service's JSON logs (the default development renderer takes seconds over a traceback).
+    configure_logging("INFO", "json")
     try:
         assert cron.try_hour(broken, TEN) is cron.TickOutcome.failed
     finally:
+        structlog.configure(**saved)
         broken.close()
     assert not redis_conn.exists("planner:cron:2026-03-08T10")
     assert not redis_conn.exists(cron.RUNNING_KEY)

@@ -78,6 +78,9 @@ def test_due_delivery_is_rendered_sent_and_recorded(timed_app: App, deliverer: D
                                                     capture: CaptureAdapter) -> None:
     [planned] = plan(timed_app, [recipient_line("ann", "UTC", BRIEF)])
     assert deliverer.deliver_batch([planned.id or 0]).claimed == 0, "not due yet: nothing is claimed"
+    [early] = rows(timed_app)
+    assert early.status == "queued" and early.job_id != planned.job_id, "an early job hands over to a new one"
+    assert jobs_in_redis(timed_app.redis)[early.job_id or ""] == [planned.id]
     clock.now = planned.scheduled_at
     report = deliverer.deliver_batch([planned.id or 0])
     assert (report.claimed, report.sent) == (1, 1)
@@ -243,3 +246,13 @@ def test_expired_lease_is_recovered_and_resent_with_the_same_message_id(
     [sent] = rows(timed_app)
     assert (sent.status, sent.attempts) == ("sent", 2)
     assert capture.sent[0].message_id == message_id_for(planned.id or 0, planned.dedup_key)
+
+
+def test_delivery_older_than_max_lateness_is_missed_not_sent(timed_app: App, deliverer: Deliverer, clock: Clock,
+                                                             capture: CaptureAdapter) -> None:
+    [planned] = plan(timed_app, [recipient_line("ann", "UTC", BRIEF)])
+    clock.now = planned.scheduled_at + timed_app.settings.max_lateness + timedelta(minutes=1)
+    deliverer.deliver_batch([planned.id or 0])
+    [missed] = rows(timed_app)
+    assert (missed.status, missed.reason) == ("missed", "too_late")
+    assert capture.attempts == []

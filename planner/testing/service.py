@@ -20,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
+from pydantic_settings import SettingsConfigDict
+
 from planner.settings import QUEUES, Settings
 from planner.testing import _logging
 from planner.testing._redis import EmbeddedRedisServer
@@ -93,6 +95,8 @@ def kit_settings(directory: Path, redis_url: str, overrides: Mapping[str, Any] |
 
 
 class _KitSettings(Settings):
+    model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": None})
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -185,6 +189,10 @@ class PlannerService:
         self._phones = itertools.count(1)
         self._last_planned: datetime | None = None
         self._logging = False
+        self.plan_idle_hours = True
+        """False skips the hourly run when no subscription is due within the horizon: much faster
+        for long simulations, but planner_run history and the re-enqueueing of jobs lost from Redis
+        then only happen at hours with work."""
         self.runs: list[RunReport] = []
         """The report of every planner run, in order."""
         self.closed = False
@@ -535,28 +543,49 @@ class PlannerService:
             return
         if top_of_hour and (self._last_planned is None or self._last_planned < now):
             self._last_planned = now
-            self.run_planner(now)
+            if self.plan_idle_hours or self._subscriptions_due(now):
+                self.run_planner(now)
         self.run_due_jobs(now)
+
+    def _subscriptions_due(self, now: datetime) -> bool:
+        from sqlalchemy import select
+
+        from planner.models import Subscription
+
+        table = Subscription.__table__  # type: ignore[attr-defined]
+        with self.sessions() as session:
+            found = session.execute(
+                select(table.c.id).where(table.c.active.is_(True), table.c.next_at <= now + self.settings.horizon).limit(1)
+            ).first()
+        return found is not None
+
+    def _job_state(self) -> tuple[datetime | None, bool]:
+        """(the earliest instant a scheduled job waits for, whether any job is queued), in one round trip."""
+        from rq.registry import ScheduledJobRegistry
+
+        with self.redis.pipeline(transaction=False) as pipe:
+            for queue in self._queues:
+                pipe.zrange(ScheduledJobRegistry(queue=queue).key, 0, 0, withscores=True)
+                pipe.llen(queue.key)
+            answers = pipe.execute()
+        scores = [float(first[0][1]) for first in answers[0::2] if first]
+        waiting_at = datetime.fromtimestamp(min(scores), UTC) if scores else None
+        return waiting_at, any(answers[1::2])
 
     def next_job_at(self) -> datetime | None:
         """The earliest instant a job waits for in RQ's scheduled registries (None: none waits)."""
         if self.closed:
             return None
-        from rq.registry import ScheduledJobRegistry
-
-        connection = self.redis
-        with connection.pipeline(transaction=False) as pipe:
-            for queue in self._queues:
-                pipe.zrange(ScheduledJobRegistry(queue=queue).key, 0, 0, withscores=True)
-            answers = pipe.execute()
-        scores = [float(answer[0][1]) for answer in answers if answer]
-        return datetime.fromtimestamp(min(scores), UTC) if scores else None
+        return self._job_state()[0]
 
     def run_due_jobs(self, now: datetime | None = None) -> int:
         """Move scheduled jobs due by ``now`` to their queues and run every queued job; returns how many ran."""
         at = self.clock.now() if now is None else as_instant(now, "now")
-        self._enqueue_due(at)
-        return self._work_queued()
+        waiting_at, queued = self._job_state()
+        if waiting_at is not None and waiting_at <= at:
+            self._enqueue_due(at)
+            queued = True
+        return self._work_queued() if queued else 0
 
     def _enqueue_due(self, now: datetime) -> None:
         # What RQ's scheduler does, against the simulated clock instead of the server's.
@@ -583,11 +612,6 @@ class PlannerService:
 
         assert self._worker is not None and self._deliverer is not None
         connection = self.redis
-        with connection.pipeline(transaction=False) as pipe:
-            for queue in self._queues:
-                pipe.llen(queue.key)
-            if not any(pipe.execute()):
-                return 0
         previous = jobs._deliverer
         jobs.install(self._deliverer)
         ran = 0

@@ -1,0 +1,91 @@
+"""``planner status``: deliveries, queues, workers and planner lateness, from the real servers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+import structlog
+from typer.testing import CliRunner
+
+from planner.app import App
+from planner.cli import app as cli_app
+from planner.cron import build_runner
+from planner.importer import import_lines
+from planner.notify import notify
+from planner.status import collect_status
+from planner.worker import make_worker
+from tests.test_ops import add_recipient, dead_email
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def test_empty_service_is_late_and_idle(app: App) -> None:
+    status = collect_status(app, NOW)
+    assert status["deliveries"] == {} and status["dead"] == 0
+    assert status["queues"] == {q: {"depth": 0, "scheduled": 0} for q in ("high", "default", "bulk")}
+    assert status["workers"]["count"] == 0
+    assert status["planner"]["last_run"] is None
+    assert status["planner"]["late"] == ["no successful planner run yet"]
+
+
+def test_status_counts_everything(app: App, redis_conn: redis.Redis) -> None:
+    add_recipient(app)
+    now = app.clock()
+    dead_email(app)
+    notify(app, "u-1", "reminder", "email", now=now)
+    notify(app, "u-1", "reminder", "email", now=now, at=now + timedelta(hours=3), priority="bulk")
+    line = {
+        "type": "recipient", "id": "late", "timezone": "UTC", "email": "l@example.com",
+        "subscriptions": [{"kind": "daily_brief", "channel": "email", "at": "08:00"}],
+    }
+    # Imported three days ago and never planned since: its cursor is overdue.
+    import_lines(app.sessions, [json.dumps(line)], now - timedelta(days=3))
+    build_runner(app).run(now - timedelta(days=3), timedelta(minutes=1))
+    worker = make_worker(app)
+    worker.register_birth()
+    redis_conn.sadd("rq:workers", "rq:worker:gone")  # registered, but its key expired
+    try:
+        status = collect_status(app, now)
+    finally:
+        worker.register_death()
+
+    assert status["deliveries"] == {"dead": 1, "queued": 2}
+    assert status["dead"] == 1
+    # The dead delivery's job was run by hand, not by RQ, so it is still waiting too.
+    assert status["queues"]["default"]["depth"] == 2
+    assert status["queues"]["bulk"] == {"depth": 0, "scheduled": 1}
+    assert status["scheduled_jobs"] >= 1
+    assert status["workers"] == {"count": 1, "keys": [worker.key]}
+    planner = status["planner"]
+    assert planner["last_run"]["status"] == "succeeded"
+    assert planner["seconds_since_last_successful_run"] == pytest.approx(3 * 86400, abs=5)
+    assert planner["oldest_overdue_cursor"] is not None
+    assert planner["overdue_seconds"] > 4 * 3600
+    assert any("last successful planner run" in p for p in planner["late"])
+    assert any("cursor is overdue" in p for p in planner["late"])
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, app: App) -> Iterator[CliRunner]:
+    monkeypatch.setenv("PLANNER_DATABASE_URL", app.settings.database_url)
+    monkeypatch.setenv("PLANNER_REDIS_URL", app.settings.redis_url or "")
+    saved = structlog.get_config()
+    yield CliRunner()
+    structlog.configure(**saved)
+
+
+def test_cli_status(cli: CliRunner, app: App) -> None:
+    add_recipient(app)
+    notify(app, "u-1", "reminder", "email", now=app.clock())
+    as_json = cli.invoke(cli_app, ["status", "--json"])
+    assert as_json.exit_code == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert data["deliveries"] == {"queued": 1}
+    assert data["queues"]["default"]["depth"] == 1
+    table = cli.invoke(cli_app, ["status"])
+    assert table.exit_code == 0, table.stderr
+    assert "RQ queues" in table.stdout and "live workers" in table.stdout
