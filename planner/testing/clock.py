@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 """A Monday, midnight UTC: where a kit clock starts unless told otherwise."""
 
+FREEZEGUN_IGNORE = ("_pytest.timing",)
 ONE_SECOND = timedelta(seconds=1)
 ONE_HOUR = timedelta(hours=1)
 
@@ -82,8 +83,18 @@ class SimClock:
         if self._freezer is None:
             import freezegun
 
-            # real_asyncio: asyncio's loop reads time.monotonic, and a frozen one never wakes a sleep.
-            self._freezer = freezegun.freeze_time(self._now, tick=False, real_asyncio=True)
+            # Modules imported under freezegun see its FakeDatetime as ``datetime``, and pydantic
+            # and SQLModel cannot build a schema for it: load the service's modules first.
+            import planner.testing.service  # noqa: F401
+
+            self._freezer = freezegun.freeze_time(
+                self._now,
+                tick=False,
+                # asyncio's loop reads time.monotonic, and a frozen one never wakes a sleep.
+                real_asyncio=True,
+                # pytest's own timing (durations, junit timestamps) keeps the real clock.
+                ignore=list(FREEZEGUN_IGNORE),
+            )
             self._frozen = self._freezer.start()
         return self
 

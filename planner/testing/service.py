@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,27 +19,31 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from pydantic_settings import SettingsConfigDict
+import redis
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
+from rq.timeouts import BaseDeathPenalty
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from planner import jobs
+from planner.app import App
+from planner.delivery import Deliverer
+from planner.importer import ImportReport, import_lines
+from planner.models import Delivery, Recipient, Subscription
+from planner.policy import PlanningPolicy
+from planner.run import PlannerRunner, RunOptions, RunReport
 from planner.settings import QUEUES, Settings
+from planner.templating import Renderer
 from planner.testing import _logging
 from planner.testing._redis import EmbeddedRedisServer
 from planner.testing.clock import SimClock, as_instant
 from planner.testing.sent import RecordingCaptureAdapter, SentMessage, SentMessages
-
-if TYPE_CHECKING:
-    import redis
-    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
-    from rq import Queue, SimpleWorker
-    from rq.job import Job
-    from sqlalchemy.orm import Session, sessionmaker
-
-    from planner.app import App
-    from planner.delivery import Deliverer
-    from planner.importer import ImportReport
-    from planner.run import PlannerRunner, RunReport
+from planner.worker import build_deliverer
 
 KIT_DEFAULTS: Final[Mapping[str, Any]] = {
     # High enough never to throttle a test; set them lower to test the provider limits.
@@ -159,6 +164,22 @@ def _made_up_email(recipient_id: str) -> str:
     return f"{local}@example.com"
 
 
+class _NoTimeout(BaseDeathPenalty):  # type: ignore[misc]
+    # RQ's default alarm needs the main thread and real seconds; a kit job is never killed.
+    def setup_death_penalty(self) -> None:
+        pass
+
+    def cancel_death_penalty(self) -> None:
+        pass
+
+
+class _KitWorker(SimpleWorker):  # type: ignore[misc]
+    """Used without ``work()``: no birth registration, pubsub thread or signal handlers."""
+
+    death_penalty_class = _NoTimeout
+    log_result_lifespan = False
+
+
 class PlannerService:
     """One throw-away service. Build it with a :class:`SimClock`, then :meth:`start` it.
 
@@ -172,11 +193,13 @@ class PlannerService:
         settings: Mapping[str, Any] | None = None,
         *,
         keep_directory: bool = True,
+        seed: int | None = 0,
     ) -> None:
         self.clock = clock
         self.directory = Path(directory)
         self._overrides = dict(settings or {})
         self._keep_directory = keep_directory
+        self._seed = seed
         self._redis_server = EmbeddedRedisServer()
         self._app: App | None = None
         self._capture: RecordingCaptureAdapter | None = None
@@ -204,11 +227,6 @@ class PlannerService:
             return self
         if self.closed:
             raise KitError("this kit service is closed")
-        from planner.app import App
-        from planner.policy import PlanningPolicy
-        from planner.run import PlannerRunner, RunOptions
-        from planner.templating import Renderer
-        from planner.worker import build_deliverer
 
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -221,6 +239,9 @@ class PlannerService:
             # generic_fallback: a team can test a schedule before writing the copy for its kinds.
             renderer = Renderer(settings.templates_dir, generic_fallback=True)
             self._deliverer = build_deliverer(app, adapters={"email": capture, "sms": capture}, renderer=renderer)
+            if self._seed is not None:
+                # Retry jitter drawn from a seeded generator: a failing test fails the same way twice.
+                self._deliverer.rng = random.Random(self._seed)
             self._runner = PlannerRunner(
                 app.sessions,
                 app.redis,
@@ -239,23 +260,8 @@ class PlannerService:
         return self
 
     def _make_worker(self, connection: redis.Redis) -> tuple[list[Queue], SimpleWorker]:
-        from rq import Queue, SimpleWorker
-        from rq.timeouts import BaseDeathPenalty
-
-        class NoTimeout(BaseDeathPenalty):
-            # RQ's default alarm needs the main thread and real seconds; a kit job is never killed.
-            def setup_death_penalty(self) -> None:
-                pass
-
-            def cancel_death_penalty(self) -> None:
-                pass
-
-        class KitWorker(SimpleWorker):  # type: ignore[misc]
-            death_penalty_class = NoTimeout
-            log_result_lifespan = False
-
         queues = [Queue(name, connection=connection) for name in QUEUES]
-        worker = KitWorker(
+        worker = _KitWorker(
             queues,
             connection=connection,
             exception_handlers=[self._remember_job_error],
@@ -269,7 +275,6 @@ class PlannerService:
             return
         self.closed = True
         self.clock.detach(self)
-        from planner import jobs
 
         if self._deliverer is not None and jobs._deliverer is self._deliverer:
             jobs.install(None)
@@ -434,7 +439,6 @@ class PlannerService:
 
     def import_lines(self, lines: Iterable[str]) -> ImportReport:
         """Import JSON Lines (the ``planner import`` format) at the simulated now; atomic."""
-        from planner.importer import import_lines
 
         app = self._started()
         materialised = [line for line in lines if line.strip()]
@@ -467,9 +471,6 @@ class PlannerService:
         known = self._recipients.get(recipient_id)
         if known is not None:
             return str(known["timezone"])
-        from sqlalchemy import select
-
-        from planner.models import Recipient
 
         with self.sessions() as session:
             zone = session.scalar(select(Recipient.timezone).where(Recipient.external_id == recipient_id))
@@ -486,9 +487,6 @@ class PlannerService:
         status: str | None = None,
     ) -> list[DeliveryRecord]:
         """Every delivery the planner decided (sent, suppressed, skipped, missed...), oldest first."""
-        from sqlalchemy import select
-
-        from planner.models import Delivery, Recipient
 
         stmt = (
             select(Delivery, Recipient.external_id)
@@ -548,9 +546,6 @@ class PlannerService:
         self.run_due_jobs(now)
 
     def _subscriptions_due(self, now: datetime) -> bool:
-        from sqlalchemy import select
-
-        from planner.models import Subscription
 
         table = Subscription.__table__  # type: ignore[attr-defined]
         with self.sessions() as session:
@@ -561,7 +556,6 @@ class PlannerService:
 
     def _job_state(self) -> tuple[datetime | None, bool]:
         """(the earliest instant a scheduled job waits for, whether any job is queued), in one round trip."""
-        from rq.registry import ScheduledJobRegistry
 
         with self.redis.pipeline(transaction=False) as pipe:
             for queue in self._queues:
@@ -589,8 +583,6 @@ class PlannerService:
 
     def _enqueue_due(self, now: datetime) -> None:
         # What RQ's scheduler does, against the simulated clock instead of the server's.
-        from rq.job import Job
-        from rq.registry import ScheduledJobRegistry
 
         connection = self.redis
         cutoff = int(now.timestamp())
@@ -606,9 +598,6 @@ class PlannerService:
                     pipe.execute()
 
     def _work_queued(self) -> int:
-        from rq import Queue
-
-        from planner import jobs
 
         assert self._worker is not None and self._deliverer is not None
         connection = self.redis
