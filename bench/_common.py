@@ -168,7 +168,10 @@ def print_table(
         table.add_column(name, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*[str(cell) for cell in row])
-    Console(stderr=False).print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # a pipe or a file: do not squeeze the table into 80 columns
+    console.print(table)
 
 
 def fmt(value: float | None, digits: int = 1) -> str:

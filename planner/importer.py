@@ -236,7 +236,7 @@ class Importer:
         }
         new_rows = [self._recipient_row(r) for r in records if r.external_id not in existing]
         if new_rows:
-            self.session.execute(insert(Recipient), new_rows)
+            self.session.execute(insert(Recipient.__table__), new_rows)  # type: ignore[attr-defined]
             self.report.recipients_created += len(new_rows)
         changed_zone: set[int] = set()
         updates = []
@@ -342,7 +342,7 @@ class Importer:
                 )
                 self.report.subscriptions_deactivated += 1
         if inserts:
-            self.session.execute(insert(Subscription), inserts)
+            self.session.execute(insert(Subscription.__table__), inserts)  # type: ignore[attr-defined]
             self.report.subscriptions_created += len(inserts)
         if updates:
             self.session.execute(update(Subscription), updates)
@@ -376,7 +376,7 @@ class Importer:
             if r.recipient_id in ids
         ]
         if rows:
-            self.session.execute(insert(EngagementEvent), rows)
+            self.session.execute(insert(EngagementEvent.__table__), rows)  # type: ignore[attr-defined]
             self.report.engagement_events += len(rows)
         return errors
 

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import update
 
 from planner.models import Subscription
+from planner.settings import DEFAULT_BACKOFF_TIERS
 from planner.testing import PlannerService, SentMessages, SimClock, assert_sent_on_local_dates, assert_sent_once_daily_at
 
 # Engagement backoff would thin out sends to recipients who never engage; only its own test
@@ -111,7 +112,7 @@ def test_sydney_0230_in_the_april_overlap_is_sent_once_at_the_first_0230(
     overlap = sent_messages.for_recipient("syd").on_local_date("2026-04-05").one()
     assert (overlap.local_time, overlap.utc_offset) == ("02:30", "+11:00")
     assert_sent_once_daily_at(
-        sent_messages, "syd", kind="daily_brief", local_time="02:30", start="2026-04-03", end="2026-04-06"
+        sent_messages, "syd", kind="daily_brief", local_time="02:30", start="2026-04-04", end="2026-04-06"
     )
 
 
@@ -122,7 +123,7 @@ def test_sydney_0230_in_the_october_gap_is_sent_at_0330_aedt(
     planner_service.add_recipient("syd", timezone="Australia/Sydney")
     planner_service.subscribe("syd", "daily_brief", at="02:30")
 
-    planner_clock.advance_to("2026-10-06T00:00Z")
+    planner_clock.advance_to("2026-10-05T12:00Z")
 
     gap = sent_messages.for_recipient("syd").on_local_date("2026-10-04").one()
     assert (gap.local_time, gap.utc_offset) == ("03:30", "+11:00")
@@ -148,7 +149,10 @@ def test_sms_at_2200_inside_quiet_hours_across_midnight_is_sent_at_0800_next_mor
     assert [(m.planned_local_date, m.local_date, m.local_time) for m in sends] == [
         (date(2026, 3, d), date(2026, 3, d + 1), "08:00") for d in range(2, 7)
     ]
-    assert {d.reason for d in planner_service.deliveries("bo", status="sent")} == {"quiet_hours_deferred"}
+    deferred = planner_service.deliveries("bo", status="sent")
+    assert [(d.occurrence_at, d.scheduled_at) for d in deferred] == [
+        (m.scheduled_at - timedelta(hours=10), m.scheduled_at) for m in sends
+    ]
     assert not planner_service.deliveries("bo", status="suppressed")
     assert not planner_service.deliveries("bo", status="missed")
 
@@ -173,32 +177,32 @@ def test_critical_kinds_ignore_quiet_hours(
 # -- engagement backoff -------------------------------------------------------------------------
 
 
-@pytest.mark.planner_settings(backoff_tiers=[[0, 1], [3, 2], [7, 3], [14, 7], [30, 14]])
+@pytest.mark.planner_settings(backoff_tiers=DEFAULT_BACKOFF_TIERS)
 def test_a_recipient_who_never_engages_is_backed_off_tier_by_tier(
     planner_service: PlannerService, planner_clock: SimClock, sent_messages: SentMessages
 ) -> None:
+    assert DEFAULT_BACKOFF_TIERS[:4] == [(0, 1), (3, 2), (7, 3), (14, 7)]
     # Midnight in Tokyo: the subscription starts (and inactivity counts from) 2026-03-02.
     planner_clock.start_at("2026-03-01T15:00Z")
     planner_service.add_recipient("quiet", timezone="Asia/Tokyo")
     planner_service.subscribe("quiet", "daily_brief", at="09:00")
 
-    planner_clock.advance(days=45)
+    planner_clock.advance(days=21)
 
     day0 = date(2026, 3, 2)
-    # Daily while inactive < 3 days, then every 2nd day (< 7), every 3rd (< 14), weekly (< 30),
-    # then every 14 days.
-    offsets = [0, 1, 2, 4, 6, 9, 12, 19, 26, 40]
+    # Daily on days 0-2, then every 2nd day (inactive 3-6 days), every 3rd (7-13), weekly (14+).
+    offsets = [0, 1, 2, 4, 6, 9, 12, 19]
     assert_sent_on_local_dates(
         sent_messages,
         "quiet",
         kind="daily_brief",
         dates=[day0 + timedelta(days=n) for n in offsets],
         start=day0,
-        end=day0 + timedelta(days=44),
+        end=day0 + timedelta(days=20),
         local_time="09:00",
     )
     skipped = planner_service.deliveries("quiet", status="skipped")
-    assert len(skipped) == 45 - len(offsets)
+    assert len(skipped) == 21 - len(offsets)
     assert {d.reason for d in skipped} == {"engagement_backoff"}
 
 
@@ -214,9 +218,11 @@ def test_engaging_again_brings_back_daily_sends(
     planner_service.engage("back", "clicked", kind="daily_brief")  # 2026-03-12 00:00 Tokyo
     planner_clock.advance(days=4)
 
+    # Daily again from 03-12; on 03-15 the last engagement is 3 days old: every 2nd day again.
     assert sent_messages.for_recipient("back").local_dates() == [
-        date(2026, 3, d) for d in (2, 3, 4, 6, 8, 11, 12, 13, 14, 15)
+        date(2026, 3, d) for d in (2, 3, 4, 6, 8, 11, 12, 13, 14)
     ]
+    assert planner_service.deliveries("back")[-1].status == "skipped"
 
 
 # -- frequency caps -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import random
 import re
 import shutil
@@ -211,6 +212,7 @@ class PlannerService:
         self._recipients: dict[str, dict[str, Any]] = {}
         self._phones = itertools.count(1)
         self._last_planned: datetime | None = None
+        self._idle_state: tuple[datetime | None, bool] | None = None
         self._logging = False
         self.plan_idle_hours = True
         """False skips the hourly run when no subscription is due within the horizon: much faster
@@ -267,6 +269,8 @@ class PlannerService:
             exception_handlers=[self._remember_job_error],
             disable_default_exception_handler=True,
         )
+        # RQ pins its own logger at INFO; a line per job would flood a failing test's report.
+        worker.log = logging.getLogger("planner.testing.worker")
         return queues, worker
 
     def close(self) -> None:
@@ -539,6 +543,7 @@ class PlannerService:
         """Everything due at ``now``: the hourly run on the hour, then the due jobs."""
         if self.closed:
             return
+        self._idle_state = None
         if top_of_hour and (self._last_planned is None or self._last_planned < now):
             self._last_planned = now
             if self.plan_idle_hours or self._subscriptions_due(now):
@@ -570,16 +575,23 @@ class PlannerService:
         """The earliest instant a job waits for in RQ's scheduled registries (None: none waits)."""
         if self.closed:
             return None
+        idle, self._idle_state = self._idle_state, None
+        if idle is not None:
+            return idle[0]
         return self._job_state()[0]
 
     def run_due_jobs(self, now: datetime | None = None) -> int:
         """Move scheduled jobs due by ``now`` to their queues and run every queued job; returns how many ran."""
         at = self.clock.now() if now is None else as_instant(now, "now")
-        waiting_at, queued = self._job_state()
+        state = waiting_at, queued = self._job_state()
         if waiting_at is not None and waiting_at <= at:
             self._enqueue_due(at)
             queued = True
-        return self._work_queued() if queued else 0
+        if not queued:
+            # Nothing ran, so Redis still looks like this when the clock asks what comes next.
+            self._idle_state = state
+            return 0
+        return self._work_queued()
 
     def _enqueue_due(self, now: datetime) -> None:
         # What RQ's scheduler does, against the simulated clock instead of the server's.
