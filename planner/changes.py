@@ -17,7 +17,7 @@ from sqlalchemy import String, cast, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from planner.models import Delivery, DeliveryStatus, PENDING_STATUSES
+from planner.models import PENDING_STATUSES, Delivery, DeliveryStatus
 from planner.timeline import event_row, record_events
 
 SCHEDULE_CHANGED = "schedule_changed"

@@ -30,7 +30,10 @@ T = TypeVar("T")
 
 
 def _settings_help() -> str:
-    lines = ["Configuration (environment variables, or the same names without the prefix in planner.toml):", ""]
+    lines = [
+        "Configuration (environment variables, or the same names without the prefix in planner.toml):",
+        "",
+    ]
     for name, info in Settings.model_fields.items():
         default = info.default if info.default_factory is None else info.default_factory()  # type: ignore[call-arg]
         lines.append(f"  PLANNER_{name.upper()}  (default: {default!s})  {info.description or ''}".rstrip())
@@ -66,7 +69,9 @@ def service() -> Iterator[App]:
     try:
         settings = Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"PLANNER_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"PLANNER_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
         raise _fail(f"invalid configuration: {problems}") from None
     from planner.logs import configure_logging
 
@@ -157,7 +162,9 @@ def import_command(
             total = sum(1 for line in handle if line.strip())
         try:
             with progress_bar("importing", total) as advance:
-                report = import_file(svc.sessions, file, svc.clock(), skip_invalid=skip_invalid, progress=advance)
+                report = import_file(
+                    svc.sessions, file, svc.clock(), skip_invalid=skip_invalid, progress=advance
+                )
         except ImportFailed as exc:
             if as_json:
                 _print_json({"imported": False, "errors": [str(e) for e in exc.errors]})
@@ -183,7 +190,9 @@ def import_command(
 
 @app.command("run")
 def run_command(
-    now: Annotated[str | None, typer.Option(help="Plan as if it were this instant (ISO-8601 with offset).")] = None,
+    now: Annotated[
+        str | None, typer.Option(help="Plan as if it were this instant (ISO-8601 with offset).")
+    ] = None,
     horizon: Annotated[str, typer.Option(help="Plan occurrences up to now + horizon.")] = "1h",
     as_json: JsonOption = False,
 ) -> None:
@@ -216,8 +225,16 @@ def run_command(
     table = Table(title=f"planner run {report.run_id[:8]} up to {report.window_end.isoformat()}")
     table.add_column("outcome")
     table.add_column("count", justify="right")
-    for key in ("subscriptions", "occurrences", "deliveries_created", "already_planned", "enqueued_jobs",
-                "reconciled_deliveries", "dst_adjusted", "quiet_hours_deferred"):
+    for key in (
+        "subscriptions",
+        "occurrences",
+        "deliveries_created",
+        "already_planned",
+        "enqueued_jobs",
+        "reconciled_deliveries",
+        "dst_adjusted",
+        "quiet_hours_deferred",
+    ):
         table.add_row(key.replace("_", " "), str(report.as_dict()[key]))
     for outcome, count in sorted(report.outcomes.items()):
         table.add_row(f"outcome: {outcome}", str(count))
@@ -288,8 +305,14 @@ def deliveries_list(
         table.add_column(column)
     for row in rows:
         table.add_row(
-            str(row["id"]), row["recipient_id"], row["kind"], row["channel"], row["local_date"] or "",
-            row["scheduled_at"], row["status"], row["reason"] or "",
+            str(row["id"]),
+            row["recipient_id"],
+            row["kind"],
+            row["channel"],
+            row["local_date"] or "",
+            row["scheduled_at"],
+            row["status"],
+            row["reason"] or "",
         )
     out.print(table)
 

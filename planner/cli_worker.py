@@ -16,7 +16,8 @@ def register(app: typer.Typer) -> None:
 
 def worker_command(
     queues: Annotated[
-        list[str] | None, typer.Option("--queues", "-q", help="Queues in priority order (default: high default bulk).")
+        list[str] | None,
+        typer.Option("--queues", "-q", help="Queues in priority order (default: high default bulk)."),
     ] = None,
     burst: Annotated[bool, typer.Option("--burst", help="Send what is due now, then exit.")] = False,
     recovery_interval: Annotated[

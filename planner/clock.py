@@ -32,5 +32,7 @@ def parse_instant(text: str, field: str = "at") -> datetime:
     try:
         parsed = datetime.fromisoformat(text.strip())
     except (ValueError, AttributeError) as exc:
-        raise InvalidInput(field, text, "an ISO-8601 timestamp with an offset, e.g. '2026-03-01T13:05:00Z'") from exc
+        raise InvalidInput(
+            field, text, "an ISO-8601 timestamp with an offset, e.g. '2026-03-01T13:05:00Z'"
+        ) from exc
     return ensure_utc(parsed, field)

@@ -149,7 +149,9 @@ class Deliverer:
     def _enqueue_early(self, batches: list[JobBatch], now: datetime) -> None:
         if batches:
             enqueue_batches(self.redis, batches, now)
-            log.info("job ran early; deliveries rescheduled", deliveries=sum(len(b.delivery_ids) for b in batches))
+            log.info(
+                "job ran early; deliveries rescheduled", deliveries=sum(len(b.delivery_ids) for b in batches)
+            )
 
     # -- the batch -------------------------------------------------------------------------------
 
@@ -163,7 +165,9 @@ class Deliverer:
                 self._enqueue_early(early, now)
                 return report
             deliveries = list(
-                session.scalars(select(Delivery).where(col(Delivery.id).in_(claimed)).order_by(col(Delivery.id)))
+                session.scalars(
+                    select(Delivery).where(col(Delivery.id).in_(claimed)).order_by(col(Delivery.id))
+                )
             )
             recipients = {
                 r.id: r
@@ -208,7 +212,9 @@ class Deliverer:
         late = now - d.scheduled_at
         if late > self.policy.lateness_for(d.kind):
             # Workers were down longer than the kind tolerates: a stale brief is worse than none.
-            self._final(out, d, DeliveryStatus.missed, "too_late", now, error=f"{int(late.total_seconds())} s late")
+            self._final(
+                out, d, DeliveryStatus.missed, "too_late", now, error=f"{int(late.total_seconds())} s late"
+            )
             report.suppressed += 1
             return
         if is_paused(pauses, channel, d.kind):
@@ -216,14 +222,21 @@ class Deliverer:
             report.waiting += 1
             return
         if not self.policy.is_critical(d.kind):
-            quiet = effective_quiet_hours(
-                channel, _own_quiet(recipient, channel), self.policy.quiet_defaults
-            )
+            quiet = effective_quiet_hours(channel, _own_quiet(recipient, channel), self.policy.quiet_defaults)
             deferral = apply_quiet_hours(quiet, recipient.timezone, now)
             if deferral.deferred:
                 self._release(
-                    out, d, deferral.instant, "quiet_hours_deferred", now, refund=True,
-                    detail={"zone": recipient.timezone, "window": quiet.text(), "until": deferral.instant.isoformat()},
+                    out,
+                    d,
+                    deferral.instant,
+                    "quiet_hours_deferred",
+                    now,
+                    refund=True,
+                    detail={
+                        "zone": recipient.timezone,
+                        "window": quiet.text(),
+                        "until": deferral.instant.isoformat(),
+                    },
                 )
                 report.waiting += 1
                 return
@@ -260,11 +273,20 @@ class Deliverer:
             self._failed(out, d, now, report, logger, permanent=True, error=str(exc), retry_after=None)
             return
         except TransientError as exc:
-            self._failed(out, d, now, report, logger, permanent=False, error=str(exc), retry_after=exc.retry_after)
+            self._failed(
+                out, d, now, report, logger, permanent=False, error=str(exc), retry_after=exc.retry_after
+            )
             return
         except Exception as exc:  # an adapter bug or an unexpected library error: assume it may pass
             self._failed(
-                out, d, now, report, logger, permanent=False, error=f"{type(exc).__name__}: {exc}", retry_after=None
+                out,
+                d,
+                now,
+                report,
+                logger,
+                permanent=False,
+                error=f"{type(exc).__name__}: {exc}",
+                retry_after=None,
             )
             return
         out.finals.append(
@@ -279,57 +301,133 @@ class Deliverer:
         )
         out.events.append(
             event_row(
-                d.id, now, "sent", status=DeliveryStatus.sent.value,
+                d.id,
+                now,
+                "sent",
+                status=DeliveryStatus.sent.value,
                 detail={"provider_message_id": result.provider_message_id, "attempt": d.attempts},
             )
         )
         report.sent += 1
-        logger.info("delivery sent", outcome="sent", attempt=d.attempts, lateness=(now - d.scheduled_at).total_seconds())
+        logger.info(
+            "delivery sent",
+            outcome="sent",
+            attempt=d.attempts,
+            lateness=(now - d.scheduled_at).total_seconds(),
+        )
 
     # -- outcomes --------------------------------------------------------------------------------
 
     def _final(
-        self, out: _Outcomes, d: Delivery, status: DeliveryStatus, reason: str, now: datetime, *, error: str | None = None
+        self,
+        out: _Outcomes,
+        d: Delivery,
+        status: DeliveryStatus,
+        reason: str,
+        now: datetime,
+        *,
+        error: str | None = None,
     ) -> None:
         assert d.id is not None
         out.finals.append(
-            {"b_id": d.id, "status": status.value, "reason": reason, "last_error": error,
-             "provider_message_id": None, "sent_at": None}
+            {
+                "b_id": d.id,
+                "status": status.value,
+                "reason": reason,
+                "last_error": error,
+                "provider_message_id": None,
+                "sent_at": None,
+            }
         )
-        out.events.append(event_row(d.id, now, status.value, status=status.value, reason=reason,
-                                    detail={"error": error} if error else None))
+        out.events.append(
+            event_row(
+                d.id,
+                now,
+                status.value,
+                status=status.value,
+                reason=reason,
+                detail={"error": error} if error else None,
+            )
+        )
 
     def _release(
-        self, out: _Outcomes, d: Delivery, at: datetime, reason: str, now: datetime, *, refund: bool,
-        status: DeliveryStatus = DeliveryStatus.queued, detail: dict[str, Any] | None = None,
+        self,
+        out: _Outcomes,
+        d: Delivery,
+        at: datetime,
+        reason: str,
+        now: datetime,
+        *,
+        refund: bool,
+        status: DeliveryStatus = DeliveryStatus.queued,
+        detail: dict[str, Any] | None = None,
     ) -> None:
         assert d.id is not None
         out.releases.append(
-            {"b_id": d.id, "status": status.value, "reason": reason, "scheduled_at": at,
-             "refund": 1 if refund else 0, "queue": d.queue, "channel": d.channel, "last_error": d.last_error}
+            {
+                "b_id": d.id,
+                "status": status.value,
+                "reason": reason,
+                "scheduled_at": at,
+                "refund": 1 if refund else 0,
+                "queue": d.queue,
+                "channel": d.channel,
+                "last_error": d.last_error,
+            }
         )
         out.events.append(
-            event_row(d.id, now, reason if reason != "transient_failure" else "retry_scheduled",
-                      status=status.value, reason=reason, detail={"next_attempt_at": at.isoformat(), **(detail or {})})
+            event_row(
+                d.id,
+                now,
+                reason if reason != "transient_failure" else "retry_scheduled",
+                status=status.value,
+                reason=reason,
+                detail={"next_attempt_at": at.isoformat(), **(detail or {})},
+            )
         )
 
     def _failed(
-        self, out: _Outcomes, d: Delivery, now: datetime, report: BatchReport, logger: Any, *,
-        permanent: bool, error: str, retry_after: float | None,
+        self,
+        out: _Outcomes,
+        d: Delivery,
+        now: datetime,
+        report: BatchReport,
+        logger: Any,
+        *,
+        permanent: bool,
+        error: str,
+        retry_after: float | None,
     ) -> None:
-        decision = decide_retry(self.retry, d.attempts, permanent=permanent, retry_after=retry_after, rng=self.rng)
+        decision = decide_retry(
+            self.retry, d.attempts, permanent=permanent, retry_after=retry_after, rng=self.rng
+        )
         assert d.id is not None
         if decision.delay is None:
             self._final(out, d, DeliveryStatus.dead, decision.reason, now, error=error[:2000])
             report.dead += 1
-            logger.warning("delivery dead", outcome="dead", reason=decision.reason, error=error, attempt=d.attempts)
+            logger.warning(
+                "delivery dead", outcome="dead", reason=decision.reason, error=error, attempt=d.attempts
+            )
             return
         d.last_error = error[:2000]
-        self._release(out, d, now + decision.delay, decision.reason, now, refund=False,
-                      status=DeliveryStatus.retrying, detail={"error": error[:500], "attempt": d.attempts})
+        self._release(
+            out,
+            d,
+            now + decision.delay,
+            decision.reason,
+            now,
+            refund=False,
+            status=DeliveryStatus.retrying,
+            detail={"error": error[:500], "attempt": d.attempts},
+        )
         report.retrying += 1
-        logger.info("delivery will retry", outcome="retrying", error=error, attempt=d.attempts,
-                    delay=decision.delay.total_seconds())
+        logger.info(
+            "delivery will retry",
+            outcome="retrying",
+            error=error,
+            attempt=d.attempts,
+            delay=decision.delay.total_seconds(),
+        )
 
     def _write(self, out: _Outcomes, now: datetime) -> None:
         table = Delivery.__table__  # type: ignore[attr-defined]
@@ -344,9 +442,13 @@ class Deliverer:
                     update(table)
                     .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.sending.value)
                     .values(
-                        status=bindparam("status"), reason=bindparam("reason"), last_error=bindparam("last_error"),
-                        provider_message_id=bindparam("provider_message_id"), sent_at=bindparam("sent_at"),
-                        lease_until=None, updated_at=now,
+                        status=bindparam("status"),
+                        reason=bindparam("reason"),
+                        last_error=bindparam("last_error"),
+                        provider_message_id=bindparam("provider_message_id"),
+                        sent_at=bindparam("sent_at"),
+                        lease_until=None,
+                        updated_at=now,
                     ),
                     out.finals,
                 )
@@ -355,22 +457,31 @@ class Deliverer:
                     update(table)
                     .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.sending.value)
                     .values(
-                        status=bindparam("status"), reason=bindparam("reason"), scheduled_at=bindparam("scheduled_at"),
-                        attempts=table.c.attempts - bindparam("refund"), job_id=bindparam("job_id"),
-                        last_error=bindparam("last_error"), lease_until=None, updated_at=now,
+                        status=bindparam("status"),
+                        reason=bindparam("reason"),
+                        scheduled_at=bindparam("scheduled_at"),
+                        attempts=table.c.attempts - bindparam("refund"),
+                        job_id=bindparam("job_id"),
+                        last_error=bindparam("last_error"),
+                        lease_until=None,
+                        updated_at=now,
                     ),
                     [{k: v for k, v in r.items() if k not in ("queue", "channel")} for r in out.releases],
                 )
             for recipient_id, channel, reason in out.invalid_addresses:
                 session.execute(
-                    update(Recipient).where(Recipient.id == recipient_id).values(  # type: ignore[arg-type]
+                    update(Recipient)
+                    .where(Recipient.id == recipient_id)
+                    .values(  # type: ignore[arg-type]
                         {f"{channel}_invalid": reason, "updated_at": now}
                     )
                 )
             record_events(session, out.events)
         enqueue_batches(
             self.redis,
-            batches_from_rows((r["b_id"], r["job_id"], r["queue"], r["channel"], r["scheduled_at"]) for r in out.releases),
+            batches_from_rows(
+                (r["b_id"], r["job_id"], r["queue"], r["channel"], r["scheduled_at"]) for r in out.releases
+            ),
             now,
         )
 
@@ -428,26 +539,49 @@ def recover_expired_leases(
         if exhausted:
             session.execute(
                 update(table)
-                .where(table.c.id.in_([r.id for r in exhausted]), table.c.status == DeliveryStatus.sending.value)
-                .values(status=DeliveryStatus.dead.value, reason="lease_expired", lease_until=None, updated_at=now)
+                .where(
+                    table.c.id.in_([r.id for r in exhausted]), table.c.status == DeliveryStatus.sending.value
+                )
+                .values(
+                    status=DeliveryStatus.dead.value, reason="lease_expired", lease_until=None, updated_at=now
+                )
             )
         if again:
             session.execute(
                 update(table)
                 .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.sending.value)
                 .values(
-                    status=DeliveryStatus.retrying.value, reason="lease_expired", scheduled_at=now,
-                    job_id=bindparam("job_id"), lease_until=None, updated_at=now,
+                    status=DeliveryStatus.retrying.value,
+                    reason="lease_expired",
+                    scheduled_at=now,
+                    job_id=bindparam("job_id"),
+                    lease_until=None,
+                    updated_at=now,
                 ),
                 [{"b_id": r.id, "job_id": jobs[r.id]} for r in again],
             )
         record_events(
             session,
-            [event_row(r.id, now, "lease_expired", status=DeliveryStatus.dead.value, reason="lease_expired")
-             for r in exhausted]
-            + [event_row(r.id, now, "lease_expired", status=DeliveryStatus.retrying.value, reason="lease_expired",
-                         detail={"attempts_so_far": r.attempts}) for r in again],
+            [
+                event_row(
+                    r.id, now, "lease_expired", status=DeliveryStatus.dead.value, reason="lease_expired"
+                )
+                for r in exhausted
+            ]
+            + [
+                event_row(
+                    r.id,
+                    now,
+                    "lease_expired",
+                    status=DeliveryStatus.retrying.value,
+                    reason="lease_expired",
+                    detail={"attempts_so_far": r.attempts},
+                )
+                for r in again
+            ],
         )
-    enqueue_batches(connection, batches_from_rows((r.id, jobs[r.id], r.queue, r.channel, now) for r in again), now)
+    enqueue_batches(
+        connection, batches_from_rows((r.id, jobs[r.id], r.queue, r.channel, now) for r in again), now
+    )
     log.warning("recovered deliveries whose worker died", recovered=len(rows), dead=len(exhausted))
     return len(rows)

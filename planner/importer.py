@@ -194,7 +194,9 @@ def parse_line(text: str, line: int) -> Record | None:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput("json", text.strip()[:80], f"a JSON object ({exc.msg} at column {exc.colno})") from None
+        raise InvalidInput(
+            "json", text.strip()[:80], f"a JSON object ({exc.msg} at column {exc.colno})"
+        ) from None
     if not isinstance(obj, dict):
         raise InvalidInput("json", text.strip()[:80], "a JSON object with a 'type' field")
     kind = obj.get("type")
@@ -408,7 +410,12 @@ class Importer:
 
     @staticmethod
     def _quiet_tuple_of(row: dict[str, Any]) -> tuple[time | None, ...]:
-        return (row["email_quiet_start"], row["email_quiet_end"], row["sms_quiet_start"], row["sms_quiet_end"])
+        return (
+            row["email_quiet_start"],
+            row["email_quiet_end"],
+            row["sms_quiet_start"],
+            row["sms_quiet_end"],
+        )
 
 
 def import_lines(
@@ -457,8 +464,6 @@ def import_lines(
     return report
 
 
-def import_file(
-    factory: sessionmaker[Session], path: Path, now: datetime, **kwargs: Any
-) -> ImportReport:
+def import_file(factory: sessionmaker[Session], path: Path, now: datetime, **kwargs: Any) -> ImportReport:
     with path.open(encoding="utf-8") as handle:
         return import_lines(factory, handle, now, **kwargs)

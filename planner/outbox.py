@@ -46,9 +46,7 @@ def new_job_id() -> str:
     return f"dlv-{uuid.uuid4().hex}"
 
 
-def assign_batches(
-    items: Iterable[tuple[datetime, str, str, object]], batch_size: int
-) -> dict[object, str]:
+def assign_batches(items: Iterable[tuple[datetime, str, str, object]], batch_size: int) -> dict[object, str]:
     """Group items keyed (scheduled_at, channel, queue, key) into batches; returns key -> job id."""
     groups: dict[tuple[datetime, str, str], list[object]] = defaultdict(list)
     for scheduled_at, channel, queue, key in items:
@@ -171,9 +169,7 @@ def reconcile(
     settled = table.c.updated_at <= now - grace
     with factory() as session:
         job_ids = list(
-            session.scalars(
-                select(table.c.job_id).where(table.c.status.in_(pending), settled).distinct()
-            )
+            session.scalars(select(table.c.job_id).where(table.c.status.in_(pending), settled).distinct())
         )
     orphans = [j for j in job_ids if j is None]
     gone = sorted(missing_jobs(connection, [j for j in job_ids if j is not None]))
@@ -182,9 +178,9 @@ def reconcile(
         part = gone[start : start + chunk_size]
         with factory() as session:
             rows = session.execute(
-                select(table.c.id, table.c.job_id, table.c.queue, table.c.channel, table.c.scheduled_at).where(
-                    table.c.job_id.in_(part), table.c.status.in_(pending)
-                )
+                select(
+                    table.c.id, table.c.job_id, table.c.queue, table.c.channel, table.c.scheduled_at
+                ).where(table.c.job_id.in_(part), table.c.status.in_(pending))
             ).all()
         lost = batches_from_rows(rows)
         enqueue_batches(connection, lost, now)
@@ -195,10 +191,15 @@ def reconcile(
     if orphans:
         with factory() as session:
             ids = list(
-                session.scalars(select(table.c.id).where(table.c.status.in_(pending), table.c.job_id.is_(None), settled))
+                session.scalars(
+                    select(table.c.id).where(table.c.status.in_(pending), table.c.job_id.is_(None), settled)
+                )
             )
-        report.reenqueued += len(requeue(factory, connection, ids, now, from_statuses=[DeliveryStatus.planned,
-                                                                                     DeliveryStatus.queued]))
+        report.reenqueued += len(
+            requeue(
+                factory, connection, ids, now, from_statuses=[DeliveryStatus.planned, DeliveryStatus.queued]
+            )
+        )
     return report
 
 

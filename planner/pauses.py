@@ -19,7 +19,9 @@ def scope_of(target: str) -> tuple[str, str]:
 
 
 def active_pauses(session: Session) -> PausedSet:
-    return frozenset((scope, value) for scope, value in session.execute(select(col(Pause.scope), col(Pause.value))))
+    return frozenset(
+        (scope, value) for scope, value in session.execute(select(col(Pause.scope), col(Pause.value)))
+    )
 
 
 def is_paused(pauses: PausedSet, channel: str, kind: str) -> bool:
@@ -29,7 +31,10 @@ def is_paused(pauses: PausedSet, channel: str, kind: str) -> bool:
 def pause(session: Session, target: str, now: datetime) -> bool:
     """Pause ``target``; False when it already was."""
     scope, value = scope_of(target)
-    if session.scalar(select(col(Pause.id)).where(col(Pause.scope) == scope, col(Pause.value) == value)) is not None:
+    if (
+        session.scalar(select(col(Pause.id)).where(col(Pause.scope) == scope, col(Pause.value) == value))
+        is not None
+    ):
         return False
     session.add(Pause(scope=scope, value=value, created_at=now))
     return True

@@ -204,7 +204,9 @@ def _decide(
 
     scheduled_at = occurrence.instant
     if not critical:
-        quiet = effective_quiet_hours(sub.channel, recipient.quiet_hours.get(sub.channel), policy.quiet_defaults)
+        quiet = effective_quiet_hours(
+            sub.channel, recipient.quiet_hours.get(sub.channel), policy.quiet_defaults
+        )
         deferral = apply_quiet_hours(quiet, tz, occurrence.instant)
         if deferral.deferred:
             scheduled_at = deferral.instant

@@ -26,7 +26,9 @@ class Cap:
         try:
             item = parse_limit(text)
         except ValueError as exc:
-            raise ConfigurationError(f"{field_name}: {text!r} is not in the limits notation, e.g. '10/day'") from exc
+            raise ConfigurationError(
+                f"{field_name}: {text!r} is not in the limits notation, e.g. '10/day'"
+            ) from exc
         return cls(amount=item.amount, window=timedelta(seconds=item.get_expiry()), text=text)
 
 

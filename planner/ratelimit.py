@@ -15,7 +15,9 @@ class ProviderLimiter:
     """A moving-window limit per channel, e.g. ``{"email": "100/second", "sms": "10/second"}``."""
 
     def __init__(self, connection: redis.Redis, limits_by_channel: Mapping[str, str]) -> None:
-        storage = RedisStorage("redis://", connection_pool=connection.connection_pool, key_prefix="planner-rate")
+        storage = RedisStorage(
+            "redis://", connection_pool=connection.connection_pool, key_prefix="planner-rate"
+        )
         self.limiter = MovingWindowRateLimiter(storage)
         self.items: dict[str, RateLimitItem] = {c: parse(text) for c, text in limits_by_channel.items()}
 

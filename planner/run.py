@@ -21,7 +21,8 @@ from typing import Any
 
 import redis
 import structlog
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Date, Integer, Row, String, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,11 +49,47 @@ from planner.planning import (
 from planner.policy import PlanningPolicy
 from planner.quiet_hours import QuietHours
 from planner.timeline import event_row, record_events
+from planner.types import UTCDateTime
 
 log = structlog.get_logger("planner.run")
 
 #: Statuses that count as "to be sent" for engagement backoff (a dead delivery was still sent for).
 TO_BE_SENT = tuple(sorted({s.value for s in CAP_COUNTED_STATUSES} | {DeliveryStatus.dead.value}))
+
+#: (column, element type) of the per-row values the bulk insert takes, in column order.
+_DELIVERY_COLUMNS = (
+    ("dedup_key", String),
+    ("recipient_id", Integer),
+    ("subscription_id", Integer),
+    ("kind", String),
+    ("channel", String),
+    ("queue", String),
+    ("local_date", Date),
+    ("occurrence_at", UTCDateTime),
+    ("scheduled_at", UTCDateTime),
+    ("status", String),
+    ("reason", String),
+    ("job_id", String),
+)
+_PG_ARRAY_TYPES = {Integer: "INTEGER[]", String: "VARCHAR[]", Date: "DATE[]", UTCDateTime: "TIMESTAMPTZ[]"}
+#: PostgreSQL: the chunk's deliveries as one array per column, unnested into rows. The same rows as a
+#: multi-row VALUES insert, but a short statement with 13 parameters instead of ~15 per row, which
+#: the driver parses once and caches (psycopg re-parses statements over 4 KB / 50 parameters on every
+#: execution, and that parse was the most expensive step of a chunk).
+_PG_INSERT_DELIVERIES = text(
+    "INSERT INTO delivery ("
+    + ", ".join(name for name, _ in _DELIVERY_COLUMNS)
+    + ", attempts, created_at, updated_at) SELECT "
+    + ", ".join(f"t.{name}" for name, _ in _DELIVERY_COLUMNS)
+    + ", 0, :now, :now FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {_PG_ARRAY_TYPES[kind]})" for name, kind in _DELIVERY_COLUMNS)
+    + ") AS t("
+    + ", ".join(name for name, _ in _DELIVERY_COLUMNS)
+    + ") ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id"
+).bindparams(
+    *(bindparam(name, type_=ARRAY(kind)) for name, kind in _DELIVERY_COLUMNS),
+    bindparam("now", type_=UTCDateTime),
+)
 
 
 @dataclass
@@ -125,7 +162,9 @@ def _recipient_state(row: Row[Any]) -> RecipientState:
         email=row.email,
         phone=row.phone,
         quiet_hours=quiet,
-        opted_out=frozenset(c for c, flag in (("email", row.email_opt_out), ("sms", row.sms_opt_out)) if flag),
+        opted_out=frozenset(
+            c for c, flag in (("email", row.email_opt_out), ("sms", row.sms_opt_out)) if flag
+        ),
         invalid=invalid,
     )
 
@@ -393,13 +432,20 @@ class PlannerRunner:
             ]
             by_key = {d.dedup_key: d for d in plan.deliveries}
             table = Delivery.__table__  # type: ignore[attr-defined]
-            dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
-            stmt = (
-                dialect_insert(table)
-                .on_conflict_do_nothing(index_elements=["dedup_key"])
-                .returning(table.c.id, table.c.dedup_key, table.c.job_id)
-            )
-            for delivery_id, dedup_key, job_id in session.execute(stmt, rows):
+            if self.dialect == "postgresql":
+                result = session.execute(
+                    _PG_INSERT_DELIVERIES,
+                    {name: [row[name] for row in rows] for name, _ in _DELIVERY_COLUMNS} | {"now": now},
+                )
+            else:
+                dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+                stmt = (
+                    dialect_insert(table)
+                    .on_conflict_do_nothing(index_elements=["dedup_key"])
+                    .returning(table.c.id, table.c.dedup_key, table.c.job_id)
+                )
+                result = session.execute(stmt, rows)
+            for delivery_id, dedup_key, job_id in result:
                 inserted.append((by_key[dedup_key], delivery_id, job_id))
             record_events(
                 session,
@@ -419,7 +465,12 @@ class PlannerRunner:
             session.execute(
                 update(Subscription),
                 [
-                    {"id": sub_id, "next_at": c.next_at, "next_local_date": c.next_local_date, "updated_at": now}
+                    {
+                        "id": sub_id,
+                        "next_at": c.next_at,
+                        "next_local_date": c.next_local_date,
+                        "updated_at": now,
+                    }
                     for sub_id, c in plan.cursors.items()
                 ],
             )

@@ -13,7 +13,9 @@ from planner.clock import parse_instant
 from planner.errors import InvalidInput
 from planner.models import Channel, EngagementKind
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,99}$")

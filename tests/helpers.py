@@ -34,7 +34,9 @@ def recipient_line(rid: str, tz: str, subs: list[dict[str, Any]], **extra: Any) 
 
 
 def runner(app: App, **options: Any) -> PlannerRunner:
-    return PlannerRunner(app.sessions, app.redis, PlanningPolicy.from_settings(app.settings), RunOptions(**options))
+    return PlannerRunner(
+        app.sessions, app.redis, PlanningPolicy.from_settings(app.settings), RunOptions(**options)
+    )
 
 
 @contextmanager
@@ -42,7 +44,9 @@ def count_statements(engine: Engine) -> Iterator[list[str]]:
     """Every SQL statement sent to the database while the block runs (executemany counts once)."""
     seen: list[str] = []
 
-    def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+    def before(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", before)

@@ -43,8 +43,10 @@ def capture() -> CaptureAdapter:
 
 @pytest.fixture
 def timed_app(settings: Settings, clock: Clock) -> Iterator[App]:
-    app = App(settings.model_copy(update={"rate_limit_email": "1000/second", "rate_limit_sms": "1000/second"}),
-              clock=clock)
+    app = App(
+        settings.model_copy(update={"rate_limit_email": "1000/second", "rate_limit_sms": "1000/second"}),
+        clock=clock,
+    )
     yield app
     app.close()
 
@@ -67,15 +69,22 @@ def rows(app: App) -> list[Delivery]:
 
 def events(app: App, delivery_id: int) -> list[str]:
     with app.sessions() as session:
-        return [e.event for e in session.scalars(
-            select(DeliveryEvent).where(DeliveryEvent.delivery_id == delivery_id).order_by(DeliveryEvent.id))]
+        return [
+            e.event
+            for e in session.scalars(
+                select(DeliveryEvent)
+                .where(DeliveryEvent.delivery_id == delivery_id)
+                .order_by(DeliveryEvent.id)
+            )
+        ]
 
 
 BRIEF = [{"kind": "daily_brief", "channel": "email", "at": "12:30"}]
 
 
-def test_due_delivery_is_rendered_sent_and_recorded(timed_app: App, deliverer: Deliverer, clock: Clock,
-                                                    capture: CaptureAdapter) -> None:
+def test_due_delivery_is_rendered_sent_and_recorded(
+    timed_app: App, deliverer: Deliverer, clock: Clock, capture: CaptureAdapter
+) -> None:
     [planned] = plan(timed_app, [recipient_line("ann", "UTC", BRIEF)])
     assert deliverer.deliver_batch([planned.id or 0]).claimed == 0, "not due yet: nothing is claimed"
     [early] = rows(timed_app)
@@ -94,8 +103,9 @@ def test_due_delivery_is_rendered_sent_and_recorded(timed_app: App, deliverer: D
 
 
 @pytest.mark.parametrize("racers", [2, 4])
-def test_racing_workers_and_duplicate_jobs_call_the_provider_once(timed_app: App, deliverer: Deliverer, clock: Clock,
-                                                                  capture: CaptureAdapter, racers: int) -> None:
+def test_racing_workers_and_duplicate_jobs_call_the_provider_once(
+    timed_app: App, deliverer: Deliverer, clock: Clock, capture: CaptureAdapter, racers: int
+) -> None:
     planned = plan(timed_app, [recipient_line(f"u{i}", "UTC", BRIEF) for i in range(30)])
     clock.now = NOW + HOUR
     ids = [d.id or 0 for d in planned]
@@ -116,8 +126,9 @@ def test_racing_workers_and_duplicate_jobs_call_the_provider_once(timed_app: App
     assert deliverer.deliver_batch(ids).claimed == 0
 
 
-def test_transient_errors_retry_with_backoff_then_die(timed_app: App, deliverer: Deliverer, clock: Clock,
-                                                      capture: CaptureAdapter) -> None:
+def test_transient_errors_retry_with_backoff_then_die(
+    timed_app: App, deliverer: Deliverer, clock: Clock, capture: CaptureAdapter
+) -> None:
     [planned] = plan(timed_app, [recipient_line("ann", "UTC", BRIEF)])
 
     def flaky(message: Message) -> None:
@@ -145,7 +156,9 @@ def test_transient_errors_retry_with_backoff_then_die(timed_app: App, deliverer:
     assert len(capture.attempts) == policy.max_attempts and capture.sent == []
 
 
-def test_retry_after_is_honoured(timed_app: App, deliverer: Deliverer, clock: Clock, capture: CaptureAdapter) -> None:
+def test_retry_after_is_honoured(
+    timed_app: App, deliverer: Deliverer, clock: Clock, capture: CaptureAdapter
+) -> None:
     [planned] = plan(timed_app, [recipient_line("ann", "UTC", BRIEF)])
 
     def busy(message: Message) -> None:
@@ -162,7 +175,10 @@ def test_permanent_invalid_number_kills_delivery_and_suppresses_future_sms(
     timed_app: App, deliverer: Deliverer, clock: Clock, capture: CaptureAdapter
 ) -> None:
     sms = [{"kind": "reminder", "channel": "sms", "at": "12:30"}]
-    [planned] = plan(timed_app, [recipient_line("ann", "UTC", sms, quiet_hours={"sms": {"start": "00:00", "end": "00:00"}})])
+    [planned] = plan(
+        timed_app,
+        [recipient_line("ann", "UTC", sms, quiet_hours={"sms": {"start": "00:00", "end": "00:00"}})],
+    )
 
     def invalid(message: Message) -> None:
         raise PermanentError("21211 invalid 'To' number", invalid_address=True)
@@ -180,24 +196,35 @@ def test_permanent_invalid_number_kills_delivery_and_suppresses_future_sms(
 
 
 def test_missing_template_is_a_permanent_failure(timed_app: App, deliverer: Deliverer, clock: Clock) -> None:
-    [planned] = plan(timed_app, [recipient_line("ann", "UTC", [{"kind": "mystery", "channel": "email", "at": "12:30"}])])
+    [planned] = plan(
+        timed_app, [recipient_line("ann", "UTC", [{"kind": "mystery", "channel": "email", "at": "12:30"}])]
+    )
     clock.now = planned.scheduled_at
     deliverer.deliver_batch([planned.id or 0])
     [dead] = rows(timed_app)
     assert (dead.status, dead.reason) == ("dead", "permanent_failure")
-    assert "template_missing" in (dead.last_error or "") and "mystery/email_subject.txt" in (dead.last_error or "")
+    assert "template_missing" in (dead.last_error or "") and "mystery/email_subject.txt" in (
+        dead.last_error or ""
+    )
 
 
-def test_send_time_rechecks_opt_out_and_quiet_hours(timed_app: App, deliverer: Deliverer, clock: Clock,
-                                                     capture: CaptureAdapter) -> None:
+def test_send_time_rechecks_opt_out_and_quiet_hours(
+    timed_app: App, deliverer: Deliverer, clock: Clock, capture: CaptureAdapter
+) -> None:
     lines = [recipient_line("out", "UTC", BRIEF), recipient_line("moved", "UTC", BRIEF)]
     planned = plan(timed_app, lines)
     with timed_app.sessions() as session, session.begin():
         session.execute(update(Recipient).where(Recipient.external_id == "out").values(email_opt_out=True))
         # 'moved' now lives in Tokyo with email quiet hours 21:00-08:00: 12:30Z is 21:30 there.
-        session.execute(update(Recipient).where(Recipient.external_id == "moved").values(
-            timezone="Asia/Tokyo", email_quiet_start=datetime(2000, 1, 1, 21).time(),
-            email_quiet_end=datetime(2000, 1, 1, 8).time()))
+        session.execute(
+            update(Recipient)
+            .where(Recipient.external_id == "moved")
+            .values(
+                timezone="Asia/Tokyo",
+                email_quiet_start=datetime(2000, 1, 1, 21).time(),
+                email_quiet_end=datetime(2000, 1, 1, 8).time(),
+            )
+        )
     clock.now = NOW + timedelta(minutes=30)
     report = deliverer.deliver_batch([d.id or 0 for d in planned])
     assert (report.suppressed, report.waiting, report.sent) == (1, 1, 0)
@@ -211,8 +238,9 @@ def test_send_time_rechecks_opt_out_and_quiet_hours(timed_app: App, deliverer: D
     assert capture.sent[0].recipient_id == "moved"
 
 
-def test_rate_limit_puts_deliveries_back_without_using_an_attempt(timed_app: App, capture: CaptureAdapter,
-                                                                  clock: Clock) -> None:
+def test_rate_limit_puts_deliveries_back_without_using_an_attempt(
+    timed_app: App, capture: CaptureAdapter, clock: Clock
+) -> None:
     limited = App(timed_app.settings.model_copy(update={"rate_limit_email": "3/minute"}), clock=clock)
     try:
         deliverer = build_deliverer(limited, adapters={"email": capture, "sms": capture})
@@ -248,8 +276,9 @@ def test_expired_lease_is_recovered_and_resent_with_the_same_message_id(
     assert capture.sent[0].message_id == message_id_for(planned.id or 0, planned.dedup_key)
 
 
-def test_delivery_older_than_max_lateness_is_missed_not_sent(timed_app: App, deliverer: Deliverer, clock: Clock,
-                                                             capture: CaptureAdapter) -> None:
+def test_delivery_older_than_max_lateness_is_missed_not_sent(
+    timed_app: App, deliverer: Deliverer, clock: Clock, capture: CaptureAdapter
+) -> None:
     [planned] = plan(timed_app, [recipient_line("ann", "UTC", BRIEF)])
     clock.now = planned.scheduled_at + timed_app.settings.max_lateness + timedelta(minutes=1)
     deliverer.deliver_batch([planned.id or 0])

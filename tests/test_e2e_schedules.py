@@ -14,7 +14,13 @@ from sqlalchemy import update
 
 from planner.models import Subscription
 from planner.settings import DEFAULT_BACKOFF_TIERS
-from planner.testing import PlannerService, SentMessages, SimClock, assert_sent_on_local_dates, assert_sent_once_daily_at
+from planner.testing import (
+    PlannerService,
+    SentMessages,
+    SimClock,
+    assert_sent_on_local_dates,
+    assert_sent_once_daily_at,
+)
 
 # Engagement backoff would thin out sends to recipients who never engage; only its own test
 # (which overrides this) is about that rule.
@@ -234,7 +240,9 @@ def test_the_fourth_sms_of_a_day_is_suppressed_by_the_3_per_day_cap(
     assert planner_service.settings.cap_sms == "3/day"
     planner_clock.start_at("2026-03-02T00:00Z")
     planner_service.add_recipient("dee", timezone="America/Chicago")
-    for hour, kind in zip((9, 11, 13, 15), ("reminder", "daily_brief", "weekly_digest", "promo"), strict=True):
+    for hour, kind in zip(
+        (9, 11, 13, 15), ("reminder", "daily_brief", "weekly_digest", "promo"), strict=True
+    ):
         planner_service.subscribe("dee", kind, channel="sms", at=f"{hour:02d}:00", days=["mon"])
 
     planner_clock.advance(days=2)

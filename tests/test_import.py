@@ -35,7 +35,9 @@ def recipient(**overrides: object) -> str:
     return json.dumps(base)
 
 
-ENGAGEMENT = json.dumps({"type": "engagement", "recipient_id": "u-1", "event": "opened", "at": "2026-03-01T13:05:00Z"})
+ENGAGEMENT = json.dumps(
+    {"type": "engagement", "recipient_id": "u-1", "event": "opened", "at": "2026-03-01T13:05:00Z"}
+)
 
 
 def count(app: App, model: type) -> int:
@@ -79,22 +81,54 @@ def test_reimport_upserts_and_recomputes_cursor(app: App) -> None:
 BAD_LINES = [
     (recipient(timezone="America/New_Yrok"), "timezone", "America/New_Yrok"),
     (recipient(timezone="EST5EDT-ish"), "timezone", "IANA time zone"),
-    (recipient(subscriptions=[{"kind": "daily_brief", "channel": "email", "at": "8am"}]), "subscriptions[0].at", "HH:MM"),
-    (recipient(subscriptions=[{"kind": "daily_brief", "channel": "email", "at": "24:00"}]), "subscriptions[0].at", "HH:MM"),
-    (recipient(subscriptions=[{"kind": "d", "channel": "email", "at": "08:00", "days": ["mon", "funday"]}]), "subscriptions[0].days", "funday"),
-    (recipient(subscriptions=[{"kind": "d", "channel": "fax", "at": "08:00"}]), "subscriptions[0].channel", "fax"),
+    (
+        recipient(subscriptions=[{"kind": "daily_brief", "channel": "email", "at": "8am"}]),
+        "subscriptions[0].at",
+        "HH:MM",
+    ),
+    (
+        recipient(subscriptions=[{"kind": "daily_brief", "channel": "email", "at": "24:00"}]),
+        "subscriptions[0].at",
+        "HH:MM",
+    ),
+    (
+        recipient(
+            subscriptions=[{"kind": "d", "channel": "email", "at": "08:00", "days": ["mon", "funday"]}]
+        ),
+        "subscriptions[0].days",
+        "funday",
+    ),
+    (
+        recipient(subscriptions=[{"kind": "d", "channel": "fax", "at": "08:00"}]),
+        "subscriptions[0].channel",
+        "fax",
+    ),
     (recipient(email="ann-at-example.com"), "email", "email address"),
     (recipient(phone="212-555-0100"), "phone", "E.164"),
     (recipient(quiet_hours={"sms": {"start": "9pm", "end": "08:00"}}), "quiet_hours.sms.start", "9pm"),
-    (json.dumps({"type": "engagement", "recipient_id": "u-1", "event": "opened", "at": "2026-03-01T13:05:00"}), "at", "offset"),
-    (json.dumps({"type": "engagement", "recipient_id": "u-1", "event": "liked", "at": "2026-03-01T13:05:00Z"}), "event", "opened"),
+    (
+        json.dumps(
+            {"type": "engagement", "recipient_id": "u-1", "event": "opened", "at": "2026-03-01T13:05:00"}
+        ),
+        "at",
+        "offset",
+    ),
+    (
+        json.dumps(
+            {"type": "engagement", "recipient_id": "u-1", "event": "liked", "at": "2026-03-01T13:05:00Z"}
+        ),
+        "event",
+        "opened",
+    ),
     ('{"type": "recipient", "id": "u-1", ', "json", "JSON object"),
     (json.dumps({"type": "robot"}), "type", "'recipient' or 'engagement'"),
     (recipient(nickname="annie"), "nickname", "only the fields"),
 ]
 
 
-@pytest.mark.parametrize(("line", "field", "hint"), BAD_LINES, ids=[b[1] + "-" + str(i) for i, b in enumerate(BAD_LINES)])
+@pytest.mark.parametrize(
+    ("line", "field", "hint"), BAD_LINES, ids=[b[1] + "-" + str(i) for i, b in enumerate(BAD_LINES)]
+)
 def test_bad_input_is_rejected_with_line_field_and_reason(app: App, line: str, field: str, hint: str) -> None:
     with pytest.raises(ImportFailed) as failure:
         import_lines(app.sessions, [recipient(id="u-0"), line], NOW)
@@ -108,7 +142,9 @@ def test_bad_input_is_rejected_with_line_field_and_reason(app: App, line: str, f
 
 
 def test_engagement_for_unknown_recipient_rolls_back_everything(app: App) -> None:
-    orphan = json.dumps({"type": "engagement", "recipient_id": "ghost", "event": "opened", "at": "2026-03-01T13:05:00Z"})
+    orphan = json.dumps(
+        {"type": "engagement", "recipient_id": "ghost", "event": "opened", "at": "2026-03-01T13:05:00Z"}
+    )
     with pytest.raises(ImportFailed) as failure:
         import_lines(app.sessions, [recipient(), orphan], NOW)
     assert "line 2: recipient_id: 'ghost' is not a known recipient" in str(failure.value)

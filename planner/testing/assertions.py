@@ -40,7 +40,12 @@ def _local_stamp(instant: datetime, tz: str) -> str:
 
 
 def _select(
-    sent: Iterable[SentMessage], recipient: str, kind: str | None, channel: str | None, first: date, last: date
+    sent: Iterable[SentMessage],
+    recipient: str,
+    kind: str | None,
+    channel: str | None,
+    first: date,
+    last: date,
 ) -> list[SentMessage]:
     return [
         m

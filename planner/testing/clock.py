@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from planner.localtime import TzLike, to_local
 
 if TYPE_CHECKING:
-    from freezegun.api import FrozenDateTimeFactory, _freeze_time
+    from freezegun.api import FrozenDateTimeFactory, StepTickTimeFactory, TickingDateTimeFactory, _freeze_time
 
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 """A Monday, midnight UTC: where a kit clock starts unless told otherwise."""
@@ -71,7 +71,7 @@ class SimClock:
         self._now = as_instant(start, "start")
         self._services: list[KitService] = []
         self._freezer: _freeze_time | None = None
-        self._frozen: FrozenDateTimeFactory | None = None
+        self._frozen: FrozenDateTimeFactory | StepTickTimeFactory | TickingDateTimeFactory | None = None
         self._used = False
         self.steps = 0
         """How many instants the clock stopped at (useful when tuning a slow test)."""
@@ -154,7 +154,8 @@ class SimClock:
         if self._used:
             raise RuntimeError(
                 f"start_at({target.isoformat()}): the clock is already in use at {self._now.isoformat()} "
-                "(data was imported or time advanced); call start_at first, or override the planner_start fixture"
+                "(data was imported or time advanced); call start_at first, "
+                "or override the planner_start fixture"
             )
         self._set(target)
 

@@ -76,7 +76,9 @@ def planner_service_factory(
     with ExitStack() as stack:
 
         def make(settings: Mapping[str, Any] | None = None) -> PlannerService:
-            service = PlannerService(planner_clock, tmp_path_factory.mktemp("planner"), {**base, **(settings or {})})
+            service = PlannerService(
+                planner_clock, tmp_path_factory.mktemp("planner"), {**base, **(settings or {})}
+            )
             stack.callback(service.close)
             return service.start()
 

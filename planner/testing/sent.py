@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -108,9 +107,10 @@ class SentMessage:
         planned = self.planned_local_date
         if planned is not None and planned != self.local_date:
             note = f"  (for {planned.isoformat()})"
+        stamp = self.sent_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         return (
             f"{describe_date(self.local_date)} {self.local_time} {self.utc_offset}  "
-            f"{self.recipient} {self.kind}/{self.channel}  [{self.sent_at.strftime('%Y-%m-%dT%H:%M:%SZ')}]{note}"
+            f"{self.recipient} {self.kind}/{self.channel}  [{stamp}]{note}"
         )
 
     def __str__(self) -> str:
@@ -140,7 +140,11 @@ class RecordingCaptureAdapter(CaptureAdapter):
 
     def send(self, message: Message) -> SendResult:
         result = super().send(message)
-        record = SentMessage(message=message, sent_at=self._clock().astimezone(UTC), timezone=self._zone_of(message.recipient_id))
+        record = SentMessage(
+            message=message,
+            sent_at=self._clock().astimezone(UTC),
+            timezone=self._zone_of(message.recipient_id),
+        )
         with self._lock:
             self.records.append(record)
         return result
@@ -207,7 +211,9 @@ class SentMessages(Sequence[SentMessage]):
         for value in (start, end):
             if value.tzinfo is None or value.utcoffset() is None:
                 raise ValueError(f"{value.isoformat()} is naive; pass an aware datetime")
-        return self.where(lambda m: start <= m.sent_at < end, f"sent_at={start.isoformat()}..{end.isoformat()}")
+        return self.where(
+            lambda m: start <= m.sent_at < end, f"sent_at={start.isoformat()}..{end.isoformat()}"
+        )
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -237,7 +243,9 @@ class SentMessages(Sequence[SentMessage]):
         """The only message of this view; an AssertionError listing them otherwise."""
         found = self.messages
         if len(found) != 1:
-            raise AssertionError(f"expected exactly one message for {self.label}, found {len(found)}:\n{self.table(found)}")
+            raise AssertionError(
+                f"expected exactly one message for {self.label}, found {len(found)}:\n{self.table(found)}"
+            )
         return found[0]
 
     def local_dates(self) -> list[date]:

@@ -30,6 +30,7 @@ from rq.registry import ScheduledJobRegistry
 from rq.timeouts import BaseDeathPenalty
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
 
 from planner import jobs
 from planner.app import App
@@ -84,10 +85,14 @@ def kit_settings(directory: Path, redis_url: str, overrides: Mapping[str, Any] |
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(Settings.model_fields))
     if unknown:
-        raise ValueError(f"unknown planner setting(s) {unknown}; expected some of {sorted(Settings.model_fields)}")
+        raise ValueError(
+            f"unknown planner setting(s) {unknown}; expected some of {sorted(Settings.model_fields)}"
+        )
     owned = sorted(set(overrides) & OWNED_SETTINGS)
     if owned:
-        raise ValueError(f"the testing kit owns {owned}: it runs its own SQLite file, Redis and capture adapter")
+        raise ValueError(
+            f"the testing kit owns {owned}: it runs its own SQLite file, Redis and capture adapter"
+        )
     values: dict[str, Any] = {
         **KIT_DEFAULTS,
         **overrides,
@@ -165,7 +170,7 @@ def _made_up_email(recipient_id: str) -> str:
     return f"{local}@example.com"
 
 
-class _NoTimeout(BaseDeathPenalty):  # type: ignore[misc]
+class _NoTimeout(BaseDeathPenalty):
     # RQ's default alarm needs the main thread and real seconds; a kit job is never killed.
     def setup_death_penalty(self) -> None:
         pass
@@ -174,7 +179,7 @@ class _NoTimeout(BaseDeathPenalty):  # type: ignore[misc]
         pass
 
 
-class _KitWorker(SimpleWorker):  # type: ignore[misc]
+class _KitWorker(SimpleWorker):
     """Used without ``work()``: no birth registration, pubsub thread or signal handlers."""
 
     death_penalty_class = _NoTimeout
@@ -240,7 +245,9 @@ class PlannerService:
             capture = self._capture = RecordingCaptureAdapter(self._zone_of, self.clock.now)
             # generic_fallback: a team can test a schedule before writing the copy for its kinds.
             renderer = Renderer(settings.templates_dir, generic_fallback=True)
-            self._deliverer = build_deliverer(app, adapters={"email": capture, "sms": capture}, renderer=renderer)
+            self._deliverer = build_deliverer(
+                app, adapters={"email": capture, "sms": capture}, renderer=renderer
+            )
             if self._seed is not None:
                 # Retry jitter drawn from a seeded generator: a failing test fails the same way twice.
                 self._deliverer.rng = random.Random(self._seed)
@@ -302,8 +309,10 @@ class PlannerService:
         self.close()
 
     def _started(self) -> App:
+        if self.closed:
+            raise KitError("the kit service is closed")
         if self._app is None:
-            raise KitError("the kit service is closed" if self.closed else "the kit service is not started")
+            raise KitError("the kit service is not started: call start() (the fixtures do)")
         return self._app
 
     # -- the parts, for tests that need to reach in -----------------------------------------------
@@ -339,9 +348,10 @@ class PlannerService:
 
     @property
     def sent(self) -> SentMessages:
-        """A live view of every message sent so far (see :class:`SentMessages`)."""
-        capture = self.capture
-        return SentMessages(capture.snapshot)
+        """A live view of every message sent so far (see :class:`SentMessages`); readable after close."""
+        if self._capture is None:
+            raise KitError("the kit service is not started: call start() (the fixtures do)")
+        return SentMessages(self._capture.snapshot)
 
     @property
     def sent_list(self) -> list[SentMessage]:
@@ -354,8 +364,8 @@ class PlannerService:
         recipient_id: str,
         *,
         timezone: str,
-        email: str | None | _Auto = AUTO,
-        phone: str | None | _Auto = AUTO,
+        email: str | _Auto | None = AUTO,
+        phone: str | _Auto | None = AUTO,
         quiet_hours: Mapping[str, QuietHoursSpec] | None = None,
         opt_out: Iterable[str] = (),
         subscriptions: Iterable[Mapping[str, Any]] = (),
@@ -384,7 +394,9 @@ class PlannerService:
         allowed = {"timezone", "email", "phone", "quiet_hours", "opt_out"}
         unknown = sorted(set(changes) - allowed)
         if unknown:
-            raise TypeError(f"update_recipient: unknown field(s) {unknown}; expected some of {sorted(allowed)}")
+            raise TypeError(
+                f"update_recipient: unknown field(s) {unknown}; expected some of {sorted(allowed)}"
+            )
         for name, value in changes.items():
             if name == "quiet_hours":
                 value = _quiet_hours_json(value) if value else None
@@ -409,10 +421,12 @@ class PlannerService:
         """Add (or change) the recipient's ``kind``/``channel`` subscription: ``at`` 'HH:MM' local,
         ``days`` 'daily', 'weekdays', 'weekends' or weekday names such as ``["mon", "thu"]``."""
         line = dict(self._recipient(recipient_id))
-        subscription = {"kind": kind, "channel": channel, "at": at, "days": _days_json(days)}
+        subscription: dict[str, Any] = {"kind": kind, "channel": channel, "at": at, "days": _days_json(days)}
         if not active:
             subscription["active"] = False
-        others = [s for s in line.get("subscriptions", []) if (s.get("kind"), s.get("channel")) != (kind, channel)]
+        others = [
+            s for s in line.get("subscriptions", []) if (s.get("kind"), s.get("channel")) != (kind, channel)
+        ]
         line["subscriptions"] = [*others, subscription]
         self._import_recipient(line)
 
@@ -435,8 +449,15 @@ class PlannerService:
     ) -> None:
         """Record an engagement event (``opened``, ``clicked``, ``replied``), by default now."""
         when = self.clock.now() if at is None else at
-        stamp = as_instant(when, "at").isoformat().replace("+00:00", "Z") if isinstance(when, datetime) else when
-        line: dict[str, Any] = {"type": "engagement", "recipient_id": recipient_id, "event": event, "at": stamp}
+        stamp = (
+            as_instant(when, "at").isoformat().replace("+00:00", "Z") if isinstance(when, datetime) else when
+        )
+        line: dict[str, Any] = {
+            "type": "engagement",
+            "recipient_id": recipient_id,
+            "event": event,
+            "at": stamp,
+        }
         if kind is not None:
             line["kind"] = kind
         self.import_lines([json.dumps(line)])
@@ -477,7 +498,9 @@ class PlannerService:
             return str(known["timezone"])
 
         with self.sessions() as session:
-            zone = session.scalar(select(Recipient.timezone).where(Recipient.external_id == recipient_id))
+            zone = session.scalar(
+                select(col(Recipient.timezone)).where(col(Recipient.external_id) == recipient_id)
+            )
         return zone or "UTC"
 
     # -- reading the database ---------------------------------------------------------------------
@@ -493,18 +516,18 @@ class PlannerService:
         """Every delivery the planner decided (sent, suppressed, skipped, missed...), oldest first."""
 
         stmt = (
-            select(Delivery, Recipient.external_id)
-            .join(Recipient, Recipient.id == Delivery.recipient_id)  # type: ignore[arg-type]
-            .order_by(Delivery.scheduled_at, Delivery.id)  # type: ignore[arg-type]
+            select(Delivery, col(Recipient.external_id))
+            .join(Recipient, col(Recipient.id) == col(Delivery.recipient_id))
+            .order_by(col(Delivery.scheduled_at), col(Delivery.id))
         )
         if recipient is not None:
-            stmt = stmt.where(Recipient.external_id == recipient)
+            stmt = stmt.where(col(Recipient.external_id) == recipient)
         if kind is not None:
-            stmt = stmt.where(Delivery.kind == kind)
+            stmt = stmt.where(col(Delivery.kind) == kind)
         if channel is not None:
-            stmt = stmt.where(Delivery.channel == channel)
+            stmt = stmt.where(col(Delivery.channel) == channel)
         if status is not None:
-            stmt = stmt.where(Delivery.status == status)
+            stmt = stmt.where(col(Delivery.status) == status)
         with self.sessions() as session:
             rows = session.execute(stmt).all()
         return [
@@ -552,10 +575,12 @@ class PlannerService:
 
     def _subscriptions_due(self, now: datetime) -> bool:
 
-        table = Subscription.__table__  # type: ignore[attr-defined]
+        horizon_end = now + self.settings.horizon
         with self.sessions() as session:
             found = session.execute(
-                select(table.c.id).where(table.c.active.is_(True), table.c.next_at <= now + self.settings.horizon).limit(1)
+                select(col(Subscription.id))
+                .where(col(Subscription.active).is_(True), col(Subscription.next_at) <= horizon_end)
+                .limit(1)
             ).first()
         return found is not None
 
@@ -564,7 +589,7 @@ class PlannerService:
 
         with self.redis.pipeline(transaction=False) as pipe:
             for queue in self._queues:
-                pipe.zrange(ScheduledJobRegistry(queue=queue).key, 0, 0, withscores=True)
+                pipe.zrange(ScheduledJobRegistry(queue=queue).key, 0, 0, withscores=True)  # type: ignore[no-untyped-call]
                 pipe.llen(queue.key)
             answers = pipe.execute()
         scores = [float(first[0][1]) for first in answers[0::2] if first]
@@ -581,7 +606,10 @@ class PlannerService:
         return self._job_state()[0]
 
     def run_due_jobs(self, now: datetime | None = None) -> int:
-        """Move scheduled jobs due by ``now`` to their queues and run every queued job; returns how many ran."""
+        """Move the scheduled jobs due by ``now`` to their queues and run every queued job.
+
+        Returns how many jobs ran. The clock calls this at every stop.
+        """
         at = self.clock.now() if now is None else as_instant(now, "now")
         state = waiting_at, queued = self._job_state()
         if waiting_at is not None and waiting_at <= at:
@@ -599,7 +627,7 @@ class PlannerService:
         connection = self.redis
         cutoff = int(now.timestamp())
         for queue in self._queues:
-            registry = ScheduledJobRegistry(queue=queue)
+            registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
             while job_ids := registry.get_jobs_to_schedule(cutoff):
                 jobs: list[Job | None] = Job.fetch_many(job_ids, connection=connection)
                 with connection.pipeline() as pipe:
@@ -623,7 +651,9 @@ class PlannerService:
                 self._worker.execute_job(job, queue)
                 error, self._job_error = self._job_error, None
                 if error is not None:
-                    raise JobFailed(f"RQ job {job.id} ({job.description}) raised {type(error).__name__}: {error}") from error
+                    raise JobFailed(
+                        f"RQ job {job.id} ({job.description}) raised {type(error).__name__}: {error}"
+                    ) from error
                 ran += 1
                 if ran > MAX_JOBS_PER_INSTANT:
                     raise KitError(
@@ -634,7 +664,9 @@ class PlannerService:
             jobs.install(previous)
         return ran
 
-    def _remember_job_error(self, job: Job, exc_type: type[BaseException], exc: BaseException, tb: Any) -> bool:
+    def _remember_job_error(
+        self, job: Job, exc_type: type[BaseException], exc: BaseException, tb: Any
+    ) -> bool:
         self._job_error = exc
         return False
 

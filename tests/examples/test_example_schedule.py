@@ -55,5 +55,9 @@ def test_an_sms_due_in_quiet_hours_waits_for_the_morning(
     planner_clock.advance(days=2)
 
     reminder = sent_messages.for_recipient("bob").one()
-    assert (reminder.local_date, reminder.local_time, reminder.utc_offset) == (date(2026, 6, 2), "08:00", "-04:00")
+    assert (reminder.local_date, reminder.local_time, reminder.utc_offset) == (
+        date(2026, 6, 2),
+        "08:00",
+        "-04:00",
+    )
     assert reminder.planned_local_date == date(2026, 6, 1)
