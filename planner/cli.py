@@ -197,27 +197,15 @@ def run_command(
     as_json: JsonOption = False,
 ) -> None:
     """Plan every due occurrence up to now + horizon and hand the sends to RQ."""
-    from planner.policy import PlanningPolicy
-    from planner.run import PlannerRunner, RunOptions
+    from planner.run import build_runner
 
     with service() as svc:
         window = parse_option(horizon, _parse_duration, "horizon")
         assert window is not None
         at = now_or(svc, now)
         svc.upgrade_database()
-        settings = svc.settings
         with progress_bar("planning", None) as advance:
-            runner = PlannerRunner(
-                svc.sessions,
-                svc.redis,
-                PlanningPolicy.from_settings(settings),
-                RunOptions(
-                    chunk_size=settings.plan_chunk_size,
-                    concurrency=min(settings.plan_concurrency, settings.db_pool_size),
-                    batch_size=settings.delivery_batch_size,
-                ),
-                progress=advance,
-            )
+            runner = build_runner(svc, progress=advance)
             report = runner.run(at, window)
     if as_json:
         _print_json(report.as_dict())

@@ -27,8 +27,7 @@ import structlog
 
 from planner.app import App
 from planner.delivery import recover_expired_leases
-from planner.policy import PlanningPolicy
-from planner.run import PlannerRunner, RunOptions, RunReport
+from planner.run import RunReport, build_runner
 from planner.worker import retry_policy
 
 log = structlog.get_logger("planner.cron")
@@ -84,20 +83,6 @@ class _Heartbeat(threading.Thread):
                 self.connection.eval(_EXTEND, 1, RUNNING_KEY, self.owner, str(RUNNING_TTL))
             except redis.RedisError:
                 log.warning("cron heartbeat failed; will try again")
-
-
-def build_runner(app: App) -> PlannerRunner:
-    settings = app.settings
-    return PlannerRunner(
-        app.sessions,
-        app.redis,
-        PlanningPolicy.from_settings(settings),
-        RunOptions(
-            chunk_size=settings.plan_chunk_size,
-            concurrency=min(settings.plan_concurrency, settings.db_pool_size),
-            batch_size=settings.delivery_batch_size,
-        ),
-    )
 
 
 def run_hour(app: App, now: datetime, horizon: timedelta | None = None) -> RunReport:

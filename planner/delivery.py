@@ -471,10 +471,8 @@ class Deliverer:
             for recipient_id, channel, reason in out.invalid_addresses:
                 session.execute(
                     update(Recipient)
-                    .where(Recipient.id == recipient_id)
-                    .values(  # type: ignore[arg-type]
-                        {f"{channel}_invalid": reason, "updated_at": now}
-                    )
+                    .where(col(Recipient.id) == recipient_id)
+                    .values({f"{channel}_invalid": reason, "updated_at": now})
                 )
             record_events(session, out.events)
         enqueue_batches(

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from planner.app import App
 from planner.cadence import Cadence
 from planner.models import (
     CAP_COUNTED_STATUSES,
@@ -484,3 +485,19 @@ def latest_runs(session: Session, limit: int = 1) -> list[PlannerRun]:
 
 
 __all__ = ["PlannerRunner", "RunOptions", "RunReport", "latest_runs"]
+
+
+def build_runner(app: App, progress: Callable[[int], None] | None = None) -> PlannerRunner:
+    """A runner configured from the app's settings (chunking, concurrency within the pool)."""
+    settings = app.settings
+    return PlannerRunner(
+        app.sessions,
+        app.redis,
+        PlanningPolicy.from_settings(settings),
+        RunOptions(
+            chunk_size=settings.plan_chunk_size,
+            concurrency=min(settings.plan_concurrency, settings.db_pool_size),
+            batch_size=settings.delivery_batch_size,
+        ),
+        progress=progress,
+    )

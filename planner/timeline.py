@@ -55,7 +55,8 @@ def record_events(session: Session, rows: Iterable[dict[str, Any]]) -> int:
     if session.get_bind().dialect.name == "postgresql":
         # One array per column, unnested: a short statement the driver parses once and caches, where
         # a multi-row VALUES insert (6 parameters a row) is re-parsed by psycopg on every execution.
-        session.execute(_PG_INSERT_EVENTS, {name: [row[name] for row in batch] for name, _, _ in _EVENT_COLUMNS})
+        columns = {name: [row[name] for row in batch] for name, _, _ in _EVENT_COLUMNS}
+        session.execute(_PG_INSERT_EVENTS, columns)
     else:
         # A Core insert on the table, not the ORM entity: the ORM's bulk insert leaves out None values
         # and starts a new statement whenever a row's set of non-None keys changes (reason or not), so a

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from planner.api import create_api
 from planner.app import App
-from planner.cron import build_runner
+from planner.run import build_runner
 from planner.worker import make_worker
 from tests.servers import free_port
 from tests.test_ops import add_recipient, dead_email, deliverer

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from planner.app import App
 from planner.cli import app as cli_app
-from planner.cron import build_runner
+from planner.run import build_runner
 from planner.errors import NotFound
 from planner.explain import explain
 from planner.importer import import_lines
