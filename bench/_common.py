@@ -108,6 +108,51 @@ def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def tree_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds (user + system) used so far by ``pid``, its live descendants and its reaped children.
+
+    Used for the servers (the postmaster reaps its backends, so their time lands in its cutime).
+    Linux only; None elsewhere or when the process is gone.
+    """
+    if pid is None:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, list[str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        stats[int(entry.name)] = (int(fields[1]), fields)  # (ppid, fields from state onwards)
+    if pid not in stats:
+        return None
+    children: dict[int, list[int]] = {}
+    for child, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(child)
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        fields = stats[current][1]
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if current == pid:
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime: reaped children
+        stack.extend(children.get(current, []))
+    return total / tick
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS in MiB: VmHWM (reset by exec, unlike ru_maxrss, which a child
+    inherits from its parent on Linux), falling back to ru_maxrss."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+    return maxrss_mb()
+
+
 def _cpu_model() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -49,10 +49,11 @@ from _common import (
     child_env,
     fmt,
     machine_info,
-    maxrss_mb,
+    peak_rss_mb,
     print_table,
     run_child,
     servers,
+    tree_cpu_seconds,
 )
 
 NOW = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)  # a Monday; no zone changes offset within the window
@@ -523,6 +524,7 @@ def child_main(argv: list[str]) -> int:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--limit", type=int, default=5000)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--server-pids", default="", help="db,redis pids whose CPU time to measure")
     args = parser.parse_args(argv)
 
     import redis
@@ -539,7 +541,7 @@ def child_main(argv: list[str]) -> int:
     sessions = make_session_factory(engine)
     connection = redis.Redis.from_url(args.redis)
     policy = PlanningPolicy.from_settings(settings)
-    rss_before = maxrss_mb()
+    rss_before = peak_rss_mb()
     statements = _count_statements(engine)
     profiler = None
     if args.profile:
@@ -547,6 +549,13 @@ def child_main(argv: list[str]) -> int:
 
         profiler = cProfile.Profile()
         profiler.enable()
+    import os
+    import resource
+
+    pids = [int(p) if p else None for p in [*args.server_pids.split(","), "", ""][:2]]
+    servers_before = [tree_cpu_seconds(p) for p in pids]
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     if args.mode == "planner":
         runner = PlannerRunner(
@@ -567,14 +576,25 @@ def child_main(argv: list[str]) -> int:
     else:
         result = _naive_run(engine, connection, policy, args.limit)
     elapsed = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    servers_after = [tree_cpu_seconds(p) for p in pids]
+    server_cpu = [
+        (after - before) if after is not None and before is not None else None
+        for before, after in zip(servers_before, servers_after, strict=True)
+    ]
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(str(args.profile))
     result.update(
         seconds=elapsed,
+        cpu_seconds=(cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime),
+        db_server_cpu_seconds=server_cpu[0],
+        redis_cpu_seconds=server_cpu[1],
+        loadavg_1min_before=load_before,
+        loadavg_1min_after=os.getloadavg()[0],
         statements=statements[0],
         rss_before_mb=rss_before,
-        peak_rss_mb=maxrss_mb(),
+        peak_rss_mb=peak_rss_mb(),
         verify=_verify(engine, connection),
     )
     engine.dispose()
@@ -641,7 +661,8 @@ def bench_backend(
         env = child_env()
         log = workdir / f"{backend}-children.log"
         script = str(Path(__file__).resolve())
-        common = ["--url", url, "--redis", redis_server.url]
+        pids = f"{pg.pid if pg is not None else ''},{redis_server.pid}"
+        common = ["--url", url, "--redis", redis_server.url, "--server-pids", pids]
         options = [
             "--chunk-size",
             str(args.chunk_size),
@@ -682,6 +703,8 @@ def bench_backend(
                     naive_url,
                     "--redis",
                     redis_server.url,
+                    "--server-pids",
+                    pids,
                     "--limit",
                     str(limit),
                 ],

@@ -6,26 +6,18 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, bindparam, insert, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from planner.models import DeliveryEvent
 from planner.types import UTCDateTime
 
-_EVENT_COLUMNS = (
-    ("delivery_id", Integer, "INTEGER[]"),
-    ("at", UTCDateTime, "TIMESTAMPTZ[]"),
-    ("event", String, "VARCHAR[]"),
-    ("status", String, "VARCHAR[]"),
-    ("reason", String, "VARCHAR[]"),
-    ("detail", JSON, "JSON[]"),
-)
-_PG_INSERT_EVENTS = text(
+# PostgreSQL: one binary array per column, unnested into rows (see planner.run for why).
+_PG_INSERT_EVENTS = (
     "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{name} AS {sql})" for name, _, sql in _EVENT_COLUMNS)
-    + ")"
-).bindparams(*(bindparam(name, type_=ARRAY(kind)) for name, kind, _ in _EVENT_COLUMNS))
+    "%(delivery_id)b::integer[], %(at)b::timestamptz[], %(event)b::varchar[], %(status)b::varchar[],"
+    " %(reason)b::varchar[], %(detail)b::json[])"
+)
 
 
 def event_row(
@@ -52,11 +44,22 @@ def record_events(session: Session, rows: Iterable[dict[str, Any]]) -> int:
     batch = list(rows)
     if not batch:
         return 0
-    if session.get_bind().dialect.name == "postgresql":
-        # One array per column, unnested: a short statement the driver parses once and caches, where
-        # a multi-row VALUES insert (6 parameters a row) is re-parsed by psycopg on every execution.
-        columns = {name: [row[name] for row in batch] for name, _, _ in _EVENT_COLUMNS}
-        session.execute(_PG_INSERT_EVENTS, columns)
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        from psycopg.types.json import Json  # what SQLAlchemy's JSON type binds on psycopg
+
+        at = UTCDateTime()
+        session.connection().exec_driver_sql(
+            _PG_INSERT_EVENTS,
+            {
+                "delivery_id": [row["delivery_id"] for row in batch],
+                "at": [at.process_bind_param(row["at"], dialect) for row in batch],
+                "event": [row["event"] for row in batch],
+                "status": [row["status"] for row in batch],
+                "reason": [row["reason"] for row in batch],
+                "detail": [Json(row["detail"]) for row in batch],
+            },
+        )
     else:
         # A Core insert on the table, not the ORM entity: the ORM's bulk insert leaves out None values
         # and starts a new statement whenever a row's set of non-None keys changes (reason or not), so a

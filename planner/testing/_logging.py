@@ -9,43 +9,49 @@ A project that configured structlog itself is left alone.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from structlog.typing import Processor
 
 _lock = threading.Lock()
 _users = 0
-_configured_by_us = False
+_ours: list[Processor] | None = None
 
 
 def acquire() -> None:
-    global _users, _configured_by_us
+    global _users, _ours
     import structlog
 
     with _lock:
         _users += 1
         if _users > 1 or structlog.is_configured():
             return
+        _ours = [
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.add_log_level,
+            # Under the kit's frozen clock this is the simulated instant: what a reader wants.
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.KeyValueRenderer(key_order=["timestamp", "event"], drop_missing=True),
+        ]
         structlog.configure(
-            processors=[
-                structlog.stdlib.filter_by_level,
-                structlog.stdlib.add_logger_name,
-                structlog.stdlib.add_log_level,
-                # Under the kit's frozen clock this is the simulated instant: what a reader wants.
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.processors.format_exc_info,
-                structlog.processors.KeyValueRenderer(key_order=["timestamp", "event"], drop_missing=True),
-            ],
+            processors=_ours,
             logger_factory=structlog.stdlib.LoggerFactory(),
             wrapper_class=structlog.stdlib.BoundLogger,
             cache_logger_on_first_use=False,
         )
-        _configured_by_us = True
 
 
 def release() -> None:
-    global _users, _configured_by_us
+    global _users, _ours
     import structlog
 
     with _lock:
         _users = max(0, _users - 1)
-        if _users == 0 and _configured_by_us:
-            structlog.reset_defaults()
-            _configured_by_us = False
+        if _users == 0 and _ours is not None:
+            # Only undo our own configuration: a test may have configured structlog meanwhile.
+            if structlog.get_config()["processors"] is _ours:
+                structlog.reset_defaults()
+            _ours = None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import redis
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -32,13 +32,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
+from adapters import Adapter, Message, SendResult
 from planner import jobs
 from planner.app import App
 from planner.delivery import Deliverer
 from planner.importer import ImportReport, import_lines
 from planner.models import Delivery, Recipient, Subscription
-from planner.policy import PlanningPolicy
-from planner.run import PlannerRunner, RunOptions, RunReport
+from planner.run import PlannerRunner, RunReport, build_runner
 from planner.settings import QUEUES, Settings
 from planner.templating import Renderer
 from planner.testing import _logging
@@ -186,6 +186,29 @@ class _KitWorker(SimpleWorker):
     log_result_lifespan = False
 
 
+class _Forwarding:
+    """Sends through a real adapter (the demo's files), then records the message like the capture."""
+
+    name: ClassVar[str] = "forwarding"
+    channels: ClassVar[frozenset[str]] = frozenset({"email", "sms"})
+
+    def __init__(self, target: Adapter, capture: RecordingCaptureAdapter) -> None:
+        self.target = target
+        self.capture = capture
+
+    @classmethod
+    def from_settings(cls, options: Mapping[str, str]) -> _Forwarding:
+        raise KitError("the forwarding adapter is built by the kit, not from settings")
+
+    def send(self, message: Message) -> SendResult:
+        result = self.target.send(message)
+        self.capture.send(message)
+        return result
+
+    def close(self) -> None:
+        self.target.close()
+
+
 class PlannerService:
     """One throw-away service. Build it with a :class:`SimClock`, then :meth:`start` it.
 
@@ -200,8 +223,10 @@ class PlannerService:
         *,
         keep_directory: bool = True,
         seed: int | None = 0,
+        forward_to: Mapping[str, Adapter] | None = None,
     ) -> None:
         self.clock = clock
+        self._forward_to = dict(forward_to or {})
         self.directory = Path(directory)
         self._overrides = dict(settings or {})
         self._keep_directory = keep_directory
@@ -234,7 +259,6 @@ class PlannerService:
             return self
         if self.closed:
             raise KitError("this kit service is closed")
-
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             settings = kit_settings(self.directory, self._redis_server.start(), self._overrides)
@@ -245,22 +269,14 @@ class PlannerService:
             capture = self._capture = RecordingCaptureAdapter(self._zone_of, self.clock.now)
             # generic_fallback: a team can test a schedule before writing the copy for its kinds.
             renderer = Renderer(settings.templates_dir, generic_fallback=True)
-            self._deliverer = build_deliverer(
-                app, adapters={"email": capture, "sms": capture}, renderer=renderer
-            )
+            adapters: dict[str, Adapter] = {"email": capture, "sms": capture}
+            for channel, target in self._forward_to.items():
+                adapters[channel] = _Forwarding(target, capture)
+            self._deliverer = build_deliverer(app, adapters=adapters, renderer=renderer)
             if self._seed is not None:
                 # Retry jitter drawn from a seeded generator: a failing test fails the same way twice.
                 self._deliverer.rng = random.Random(self._seed)
-            self._runner = PlannerRunner(
-                app.sessions,
-                app.redis,
-                PlanningPolicy.from_settings(settings),
-                RunOptions(
-                    chunk_size=settings.plan_chunk_size,
-                    concurrency=min(settings.plan_concurrency, settings.db_pool_size),
-                    batch_size=settings.delivery_batch_size,
-                ),
-            )
+            self._runner = build_runner(app)
             self._queues, self._worker = self._make_worker(app.redis)
         except BaseException:
             self.close()
@@ -286,7 +302,6 @@ class PlannerService:
             return
         self.closed = True
         self.clock.detach(self)
-
         if self._deliverer is not None and jobs._deliverer is self._deliverer:
             jobs.install(None)
         if self._capture is not None:
@@ -464,7 +479,6 @@ class PlannerService:
 
     def import_lines(self, lines: Iterable[str]) -> ImportReport:
         """Import JSON Lines (the ``planner import`` format) at the simulated now; atomic."""
-
         app = self._started()
         materialised = [line for line in lines if line.strip()]
         self.clock.mark_used()
@@ -496,7 +510,6 @@ class PlannerService:
         known = self._recipients.get(recipient_id)
         if known is not None:
             return str(known["timezone"])
-
         with self.sessions() as session:
             zone = session.scalar(
                 select(col(Recipient.timezone)).where(col(Recipient.external_id) == recipient_id)
@@ -514,7 +527,6 @@ class PlannerService:
         status: str | None = None,
     ) -> list[DeliveryRecord]:
         """Every delivery the planner decided (sent, suppressed, skipped, missed...), oldest first."""
-
         stmt = (
             select(Delivery, col(Recipient.external_id))
             .join(Recipient, col(Recipient.id) == col(Delivery.recipient_id))
@@ -586,7 +598,6 @@ class PlannerService:
 
     def _job_state(self) -> tuple[datetime | None, bool]:
         """(the earliest instant a scheduled job waits for, whether any job is queued), in one round trip."""
-
         with self.redis.pipeline(transaction=False) as pipe:
             for queue in self._queues:
                 pipe.zrange(ScheduledJobRegistry(queue=queue).key, 0, 0, withscores=True)  # type: ignore[no-untyped-call]
