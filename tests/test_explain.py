@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from planner.app import App
 from planner.cli import app as cli_app
-from planner.run import build_runner
 from planner.errors import NotFound
 from planner.explain import explain
 from planner.importer import import_lines
+from planner.run import build_runner
 
 IMPORTED_AT = datetime(2026, 2, 1, 0, 0, tzinfo=UTC)
 # Monday 2026-03-02, 08:00 EST.

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from planner.app import App
 from planner.cli import app as cli_app
-from planner.run import build_runner
 from planner.importer import import_lines
 from planner.notify import notify
+from planner.run import build_runner
 from planner.status import collect_status
 from planner.worker import make_worker
 from tests.test_ops import add_recipient, dead_email
