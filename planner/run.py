@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import structlog
-from sqlalchemy import ColumnElement, Row, any_, bindparam, func, select, text, update
+from sqlalchemy import ColumnElement, Result, Row, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -49,6 +49,9 @@ from planner.policy import PlanningPolicy
 from planner.quiet_hours import QuietHours
 from planner.timeline import event_row, record_events
 from planner.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from planner.app import App
 
 log = structlog.get_logger("planner.run")
 
@@ -447,7 +450,9 @@ class PlannerRunner:
                 for name in ("occurrence_at", "scheduled_at"):
                     columns[name] = [utc(value) for value in columns[name]]
                 columns["now"] = utc(now)
-                result = session.connection().exec_driver_sql(_PG_INSERT_DELIVERIES, columns)
+                result: Result[int, str, str | None] = session.connection().exec_driver_sql(
+                    _PG_INSERT_DELIVERIES, columns
+                )
             else:
                 stmt = (
                     sqlite_insert(table)
@@ -505,7 +510,7 @@ class PlannerRunner:
         return lambda value: column_type.process_bind_param(value, dialect)
 
 
-def build_runner(app: Any, progress: Callable[[int], None] | None = None) -> PlannerRunner:
+def build_runner(app: App, progress: Callable[[int], None] | None = None) -> PlannerRunner:
     """The planner runner the service's settings describe (chunk size, concurrency, batch size)."""
     settings = app.settings
     return PlannerRunner(
