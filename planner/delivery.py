@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from typing import Any
 
 import redis
 import structlog
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
@@ -35,6 +36,7 @@ from planner.ratelimit import ProviderLimiter
 from planner.retry import RetryPolicy, decide_retry
 from planner.templating import Renderer, TemplateFailure
 from planner.timeline import event_row, record_events
+from planner.types import UTCDateTime
 
 log = structlog.get_logger("planner.delivery")
 
@@ -58,6 +60,43 @@ class _Outcomes:
     releases: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     invalid_addresses: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+_PG_FINALS = text(
+    "UPDATE delivery AS d SET status = v.status, reason = v.reason, last_error = v.last_error, "
+    "provider_message_id = v.pmid, sent_at = v.sent_at, lease_until = NULL, updated_at = :now "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), CAST(:reasons AS varchar[]), "
+    "CAST(:errors AS varchar[]), CAST(:pmids AS varchar[]), CAST(:sent AS timestamptz[])) "
+    "AS v(id, status, reason, last_error, pmid, sent_at) "
+    "WHERE d.id = v.id AND d.status = 'sending'"
+).bindparams(bindparam("now", type_=UTCDateTime))
+
+
+class _Slots:
+    """Provider rate-limit slots for one batch, taken from Redis in bulk as they are first needed.
+
+    A slot taken for a delivery that then does not send (deferred, suppressed) is not given back:
+    the limit errs on the side of sending less, never more.
+    """
+
+    def __init__(self, limiter: ProviderLimiter | None, remaining: Counter[str]) -> None:
+        self.limiter = limiter
+        #: Deliveries of the batch not yet past this point, per channel: how many slots to ask for.
+        self.remaining = remaining
+        self.held: Counter[str] = Counter()
+        self.exhausted: set[str] = set()
+
+    def take(self, channel: str) -> bool:
+        if self.limiter is None:
+            return True
+        if not self.held[channel] and channel not in self.exhausted:
+            self.held[channel] = self.limiter.acquire_up_to(channel, self.remaining[channel])
+            if not self.held[channel]:
+                self.exhausted.add(channel)
+        if self.held[channel]:
+            self.held[channel] -= 1
+            return True
+        return False
 
 
 @dataclass
@@ -176,15 +215,14 @@ class Deliverer:
                 )
             }
             pauses = active_pauses(session)
-            for d in deliveries:
-                session.expunge(d)
-            for r in recipients.values():
-                session.expunge(r)
+            session.expunge_all()
         self._enqueue_early(early, now)
         report.claimed = len(claimed)
         outcomes = _Outcomes()
+        slots = _Slots(self.limiter, Counter(d.channel for d in deliveries))
         for delivery in deliveries:
-            self._one(delivery, recipients[delivery.recipient_id], pauses, now, outcomes, report)
+            self._one(delivery, recipients[delivery.recipient_id], pauses, now, outcomes, report, slots)
+            slots.remaining[delivery.channel] -= 1
         self._write(outcomes, now)
         return report
 
@@ -196,6 +234,7 @@ class Deliverer:
         now: datetime,
         out: _Outcomes,
         report: BatchReport,
+        slots: _Slots,
     ) -> None:
         assert d.id is not None
         logger = log.bind(delivery_id=d.id, recipient=recipient.external_id, kind=d.kind, channel=d.channel)
@@ -240,7 +279,8 @@ class Deliverer:
                 )
                 report.waiting += 1
                 return
-        if self.limiter is not None and not self.limiter.acquire(channel):
+        if not slots.take(channel):
+            assert self.limiter is not None
             self._release(out, d, self.limiter.retry_at(channel, now), "rate_limited", now, refund=True)
             report.waiting += 1
             return
@@ -437,7 +477,21 @@ class Deliverer:
         for row in out.releases:
             row["job_id"] = jobs[row["b_id"]]
         with self.sessions() as session, session.begin():
-            if out.finals:
+            if out.finals and session.get_bind().dialect.name == "postgresql":
+                # One short statement over arrays instead of an executemany of a hundred updates.
+                session.execute(
+                    _PG_FINALS,
+                    {
+                        "ids": [r["b_id"] for r in out.finals],
+                        "statuses": [r["status"] for r in out.finals],
+                        "reasons": [r["reason"] for r in out.finals],
+                        "errors": [r["last_error"] for r in out.finals],
+                        "pmids": [r["provider_message_id"] for r in out.finals],
+                        "sent": [r["sent_at"] for r in out.finals],
+                        "now": now,
+                    },
+                )
+            elif out.finals:
                 session.execute(
                     update(table)
                     .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.sending.value)

@@ -26,6 +26,24 @@ class ProviderLimiter:
         item = self.items.get(channel)
         return item is None or self.limiter.hit(item, "provider", channel)
 
+    def acquire_up_to(self, channel: str, wanted: int) -> int:
+        """Take up to ``wanted`` slots for ``channel`` at once; returns how many were granted.
+
+        One round trip for a whole batch when the window has room; otherwise slots are taken one by
+        one until the window is full, so a batch never gets more than the limit allows.
+        """
+        item = self.items.get(channel)
+        if item is None:
+            return wanted
+        if wanted <= 0:
+            return 0
+        if wanted <= item.amount and self.limiter.hit(item, "provider", channel, cost=wanted):
+            return wanted
+        granted = 0
+        while granted < wanted and self.limiter.hit(item, "provider", channel):
+            granted += 1
+        return granted
+
     def retry_at(self, channel: str, now: datetime) -> datetime:
         """When the window should have room again (never sooner than a moment from now)."""
         item = self.items[channel]

@@ -45,14 +45,24 @@ class Renderer:
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
             keep_trailing_newline=False,
         )
+        self._templates: dict[str, jinja2.Template | None] = {}
+
+    def _template(self, name: str) -> jinja2.Template | None:
+        # Jinja caches compiled templates but searches every loader again for a missing one, and
+        # an optional HTML part is missing for most kinds: remember both answers.
+        if name not in self._templates:
+            try:
+                self._templates[name] = self.env.get_template(name)
+            except jinja2.TemplateNotFound:
+                self._templates[name] = None
+        return self._templates[name]
 
     def _render(self, name: str, context: dict[str, Any], *, optional: bool = False) -> str | None:
-        try:
-            template = self.env.get_template(name)
-        except jinja2.TemplateNotFound:
+        template = self._template(name)
+        if template is None:
             if optional:
                 return None
-            raise TemplateFailure(f"template_missing: no template {name!r}") from None
+            raise TemplateFailure(f"template_missing: no template {name!r}")
         try:
             return template.render(context).strip()
         except jinja2.TemplateError as exc:
