@@ -293,13 +293,10 @@ def notify(
             ],
         )
     if job_id is not None:
-        enqueue_batches(
-            app.redis,
-            [JobBatch(job_id, request.queue, request.channel, decision.scheduled_at, (delivery_id,))],
-            now,
-        )
+        batch = JobBatch(job_id, request.queue, request.channel, decision.scheduled_at, (delivery_id,))
+        enqueue_batches(app.redis, [batch], now)
         with app.sessions() as session, session.begin():
-            mark_queued(session, [job_id], now)
+            mark_queued(session, [batch], now)
     with app.sessions() as session:
         delivery = find_delivery_by_key(session, request.dedup_key)
     assert delivery is not None

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 
 import redis
 from rq import Queue
-from sqlalchemy import select, update
+from sqlalchemy import Integer, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
@@ -106,16 +107,23 @@ def enqueue_batches(connection: redis.Redis, batches: Sequence[JobBatch], now: d
         pipe.execute()
 
 
-def mark_queued(session: Session, job_ids: Sequence[str], now: datetime) -> int:
-    """planned -> queued for the deliveries of these jobs, once Redis holds them."""
-    if not job_ids:
+def mark_queued(session: Session, batches: Sequence[JobBatch], now: datetime) -> int:
+    """planned -> queued for the deliveries of these jobs, once Redis holds them.
+
+    Addressed by primary key: the job id is not indexed, and this runs for every chunk.
+    """
+    ids = [i for batch in batches for i in batch.delivery_ids]
+    if not ids:
         return 0
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter instead of a thousand: psycopg parses a short statement once.
+        matches = table.c.id == any_(bindparam("ids", ids, type_=ARRAY(Integer)))
+    else:
+        matches = table.c.id.in_(ids)
     result = session.execute(
-        update(Delivery)
-        .where(
-            col(Delivery.job_id).in_(list(job_ids)),
-            col(Delivery.status) == DeliveryStatus.planned.value,
-        )
+        update(table)
+        .where(matches, table.c.status == DeliveryStatus.planned.value)
         .values(status=DeliveryStatus.queued.value, updated_at=now)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
@@ -185,7 +193,7 @@ def reconcile(
         lost = batches_from_rows(rows)
         enqueue_batches(connection, lost, now)
         with factory() as session, session.begin():
-            mark_queued(session, [b.job_id for b in lost], now)
+            mark_queued(session, lost, now)
         report.jobs += len(lost)
         report.reenqueued += sum(len(b.delivery_ids) for b in lost)
     if orphans:

@@ -264,7 +264,7 @@ class PlannerRunner:
         enqueue_batches(self.redis, batches, now)
         if batches:
             with self.sessions() as session, session.begin():
-                mark_queued(session, [b.job_id for b in batches], now)
+                mark_queued(session, batches, now)
         with self._lock:
             report.subscriptions += len(subs)
             report.occurrences += len(plan.deliveries)
