@@ -29,15 +29,33 @@ from planner.settings import Settings
 T = TypeVar("T")
 
 
+def _show_default(value: object) -> str:
+    if isinstance(value, timedelta):
+        seconds = int(value.total_seconds())
+        if seconds % 3600 == 0:
+            return f"PT{seconds // 3600}H"
+        return f"PT{seconds // 60}M" if seconds % 60 == 0 else f"PT{seconds}S"
+    if value is None or value == "":
+        return "unset"
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
 def _settings_help() -> str:
-    lines = [
-        "Configuration (environment variables, or the same names without the prefix in planner.toml):",
-        "",
-    ]
+    # "\b" keeps Click from re-flowing the block into one paragraph.
+    lines = ["\b"]
     for name, info in Settings.model_fields.items():
         default = info.default if info.default_factory is None else info.default_factory()  # type: ignore[call-arg]
-        lines.append(f"  PLANNER_{name.upper()}  (default: {default!s})  {info.description or ''}".rstrip())
-    return "\n\n".join(["Plans scheduled notifications in each recipient's local time.", "\n".join(lines)])
+        lines.append(f"PLANNER_{name.upper()} = {_show_default(default)}")
+        if info.description:
+            lines.append(f"    {info.description}")
+    return "\n\n".join(
+        [
+            "Plans scheduled notifications in each recipient's local time.",
+            "Configuration: environment variables (or the same names, lower case and without the "
+            "prefix, in planner.toml). Durations are ISO-8601 (PT4H); per-kind maps and lists are JSON.",
+            "\n".join(lines),
+        ]
+    )
 
 
 app = typer.Typer(

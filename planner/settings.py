@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     plan_concurrency: int = Field(4, ge=1, description="Chunks planned at once (bounded by the pool).")
     horizon: timedelta = Field(timedelta(hours=1), description="How far past now a run plans.")
     max_lateness: timedelta = Field(timedelta(hours=4), description="Older occurrences are recorded missed.")
-    max_lateness_by_kind: dict[str, timedelta] = Field(default_factory=dict)
+    max_lateness_by_kind: dict[str, timedelta] = Field(
+        default_factory=dict, description='Per-kind lateness, e.g. {"password_reset": "PT15M"}.'
+    )
 
     quiet_hours_sms: str = Field("21:00-08:00", description="Default SMS quiet hours, local 'HH:MM-HH:MM'.")
     quiet_hours_email: str = Field("", description="Default email quiet hours; empty means none.")
@@ -53,8 +55,13 @@ class Settings(BaseSettings):
     caps_by_kind: dict[str, dict[str, str]] = Field(
         default_factory=dict, description='Per-kind caps, e.g. {"reminder": {"sms": "1/day"}}.'
     )
-    backoff_tiers: list[tuple[int, int]] = Field(default_factory=lambda: list(DEFAULT_BACKOFF_TIERS))
-    backoff_tiers_by_kind: dict[str, list[tuple[int, int]]] = Field(default_factory=dict)
+    backoff_tiers: list[tuple[int, int]] = Field(
+        default_factory=lambda: list(DEFAULT_BACKOFF_TIERS),
+        description="Engagement backoff: [[inactive at least N days, send every M days], ...].",
+    )
+    backoff_tiers_by_kind: dict[str, list[tuple[int, int]]] = Field(
+        default_factory=dict, description="Per-kind backoff tiers, same shape."
+    )
 
     kind_queues: dict[str, Literal["high", "default", "bulk"]] = Field(
         default_factory=dict, description='Queue per kind, e.g. {"password_reset": "high"}.'
@@ -80,8 +87,10 @@ class Settings(BaseSettings):
     delivery_batch_size: int = Field(100, ge=1, description="Deliveries carried by one RQ job.")
 
     api_token: SecretStr | None = Field(None, description="Bearer token for the HTTP API.")
-    log_format: Literal["auto", "json", "console"] = "auto"
-    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="Logs: JSON lines, readable console lines, or auto (console on a terminal)."
+    )
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
 
     @field_validator("cap_email", "cap_sms", "rate_limit_email", "rate_limit_sms")
     @classmethod
