@@ -15,15 +15,21 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from planner.testing.plugin import (
-    planner_clock,
-    planner_service,
-    planner_service_factory,
-    planner_settings,
-    planner_start,
-    pytest_configure,
-    sent_messages,
-)
+try:
+    import pytest  # noqa: F401
+except ImportError:  # pragma: no cover - `planner demo` drives the engine without pytest installed
+    pass
+else:
+    # pytest finds the fixtures and hooks as attributes of this module (``-p planner.testing``).
+    from planner.testing.plugin import (
+        planner_clock,
+        planner_service,
+        planner_service_factory,
+        planner_settings,
+        planner_start,
+        pytest_configure,
+        sent_messages,
+    )
 
 if TYPE_CHECKING:
     from planner.testing.assertions import assert_sent_on_local_dates, assert_sent_once_daily_at
