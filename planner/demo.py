@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,3 @@ def _summarize(sessions: Any, directory: Path, start: datetime, end: datetime) -
             )
     summary.dst_examples.sort(key=lambda e: (e["local_date"], e["zone"], e["recipient"]))
     return summary
-
-
-def default_hours() -> timedelta:
-    return timedelta(hours=DEMO_HOURS)

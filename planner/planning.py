@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -235,7 +235,3 @@ def _decide(
 
 def _hhmm(value: time) -> str:
     return value.strftime("%H:%M")
-
-
-def iter_to_send(plan: ChunkPlan) -> Iterator[PlannedDelivery]:
-    return (d for d in plan.deliveries if d.to_send)

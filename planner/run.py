@@ -526,10 +526,4 @@ def build_runner(app: App, progress: Callable[[int], None] | None = None) -> Pla
     )
 
 
-def latest_runs(session: Session, limit: int = 1) -> list[PlannerRun]:
-    return list(
-        session.scalars(select(PlannerRun).order_by(PlannerRun.started_at.desc()).limit(limit))  # type: ignore[attr-defined]
-    )
-
-
-__all__ = ["PlannerRunner", "RunOptions", "RunReport", "build_runner", "latest_runs"]
+__all__ = ["PlannerRunner", "RunOptions", "RunReport", "build_runner"]
