@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 import redis
+import structlog
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
 from planner.app import App
 from planner.db import create_db_engine, upgrade
@@ -103,3 +105,15 @@ def app(settings: Settings) -> Iterator[App]:
 @pytest.fixture
 def engine(app: App) -> Engine:
     return app.engine
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[CliRunner]:
+    """The ``planner`` CLI, in-process, on the test's database and Redis."""
+    monkeypatch.setenv("PLANNER_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("PLANNER_REDIS_URL", settings.redis_url or "")
+    monkeypatch.setenv("PLANNER_LOG_LEVEL", "WARNING")
+    # The CLI configures structlog for itself; later tests get the configuration they had.
+    saved = structlog.get_config()
+    yield CliRunner()
+    structlog.configure(**saved)

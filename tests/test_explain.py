@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from planner.app import App
@@ -118,16 +116,8 @@ def test_explain_kind_filter_adhoc_and_unknowns(planned: App) -> None:
         explain(planned, "ann", now=RUN_AT, kind="no_such_kind")
 
 
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, planned: App) -> Iterator[CliRunner]:
-    monkeypatch.setenv("PLANNER_DATABASE_URL", planned.settings.database_url)
-    monkeypatch.setenv("PLANNER_REDIS_URL", planned.settings.redis_url or "")
-    saved = structlog.get_config()
-    yield CliRunner()
-    structlog.configure(**saved)
 
-
-def test_cli_explain(cli: CliRunner) -> None:
+def test_cli_explain(planned: App, cli: CliRunner) -> None:
     as_json = cli.invoke(cli_app, ["explain", "ann", "--date", "2026-03-08", "--json"])
     assert as_json.exit_code == 0, as_json.stderr
     assert json.loads(as_json.stdout)["local_date"] == "2026-03-08"

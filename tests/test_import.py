@@ -162,11 +162,9 @@ def test_skip_invalid_imports_the_good_lines(app: App) -> None:
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str, tmp_path: Path) -> CliRunner:
-    monkeypatch.setenv("PLANNER_DATABASE_URL", database_url)
-    monkeypatch.setenv("PLANNER_REDIS_URL", redis_url)
+def cli_env(cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
     monkeypatch.chdir(tmp_path)
-    return CliRunner()
+    return cli
 
 
 def test_cli_import_reports_errors_and_exits_non_zero(cli_env: CliRunner, tmp_path: Path) -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-import structlog
 from typer.testing import CliRunner
 
 from planner.app import App
@@ -139,14 +138,6 @@ def test_future_at_is_scheduled(app: App, redis_conn: redis.Redis) -> None:
     assert result.delivery["scheduled_at"] == at.isoformat()
     assert redis_conn.zscore("rq:scheduled:default", result.delivery["job_id"]) is not None
 
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, app: App) -> Iterator[CliRunner]:
-    monkeypatch.setenv("PLANNER_DATABASE_URL", app.settings.database_url)
-    monkeypatch.setenv("PLANNER_REDIS_URL", app.settings.redis_url or "")
-    saved = structlog.get_config()
-    yield CliRunner()
-    structlog.configure(**saved)
 
 
 def test_cli_notify(cli: CliRunner, app: App) -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import redis
-import structlog
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -177,16 +175,6 @@ def test_record_engagement(app: App) -> None:
         ops.record_engagement(app, "u-1", "liked", at, app.clock())
     assert bad.value.field == "event"
 
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, app: App) -> Iterator[CliRunner]:
-    monkeypatch.setenv("PLANNER_DATABASE_URL", app.settings.database_url)
-    monkeypatch.setenv("PLANNER_REDIS_URL", app.settings.redis_url or "")
-    monkeypatch.setenv("PLANNER_LOG_LEVEL", "WARNING")
-    # The CLI points structlog at the runner's stderr, which is closed after each invoke.
-    saved = structlog.get_config()
-    yield CliRunner()
-    structlog.configure(**saved)
 
 
 def test_cli_show_retry_cancel_pause(cli: CliRunner, app: App) -> None:

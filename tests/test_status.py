@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-import structlog
 from typer.testing import CliRunner
 
 from planner.app import App
@@ -68,14 +66,6 @@ def test_status_counts_everything(app: App, redis_conn: redis.Redis) -> None:
     assert any("last successful planner run" in p for p in planner["late"])
     assert any("cursor is overdue" in p for p in planner["late"])
 
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, app: App) -> Iterator[CliRunner]:
-    monkeypatch.setenv("PLANNER_DATABASE_URL", app.settings.database_url)
-    monkeypatch.setenv("PLANNER_REDIS_URL", app.settings.redis_url or "")
-    saved = structlog.get_config()
-    yield CliRunner()
-    structlog.configure(**saved)
 
 
 def test_cli_status(cli: CliRunner, app: App) -> None:
