@@ -261,7 +261,9 @@ class Deliverer:
             report.waiting += 1
             return
         if not self.policy.is_critical(d.kind):
-            quiet = effective_quiet_hours(channel, _own_quiet(recipient, channel), self.policy.quiet_defaults)
+            quiet = effective_quiet_hours(
+                channel, recipient.own_quiet_hours(channel), self.policy.quiet_defaults
+            )
             deferral = apply_quiet_hours(quiet, recipient.timezone, now)
             if deferral.deferred:
                 self._release(
@@ -536,14 +538,6 @@ class Deliverer:
             ),
             now,
         )
-
-
-def _own_quiet(recipient: Recipient, channel: str) -> Any:
-    from planner.quiet_hours import QuietHours
-
-    start = getattr(recipient, f"{channel}_quiet_start")
-    end = getattr(recipient, f"{channel}_quiet_end")
-    return QuietHours(start, end) if start is not None and end is not None else None
 
 
 def _context(d: Delivery, recipient: Recipient) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from planner.queries import (
     table_of,
     timeline,
 )
-from planner.quiet_hours import QuietHours, apply_quiet_hours, effective_quiet_hours
+from planner.quiet_hours import apply_quiet_hours, effective_quiet_hours
 from planner.rules import cap_allows, engagement_backoff
 
 #: A dead delivery was still meant to be sent, so it counts as the last send for backoff (as in run.py).
@@ -56,12 +56,6 @@ def _hhmm(value: datetime | time) -> str:
 def _local_text(instant: datetime, tz: str) -> str:
     local = to_local(instant, tz)
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({instant.astimezone(UTC):%H:%MZ})"
-
-
-def _own_quiet(recipient: Recipient, channel: str) -> QuietHours | None:
-    start = getattr(recipient, f"{channel}_quiet_start")
-    end = getattr(recipient, f"{channel}_quiet_end")
-    return QuietHours(start, end) if start is not None and end is not None else None
 
 
 class _Explainer:
@@ -206,7 +200,7 @@ class _Explainer:
         if self.policy.is_critical(sub.kind):
             return instant, Verdict("quiet_hours", "bypassed", f"{sub.kind} is a critical kind")
         quiet = effective_quiet_hours(
-            sub.channel, _own_quiet(self.recipient, sub.channel), self.policy.quiet_defaults
+            sub.channel, self.recipient.own_quiet_hours(sub.channel), self.policy.quiet_defaults
         )
         deferral = apply_quiet_hours(quiet, self.tz, instant)
         data = {

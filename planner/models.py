@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from planner.quiet_hours import QuietHours
 from planner.types import UTCDateTime
 
 
@@ -88,6 +89,12 @@ class Recipient(SQLModel, table=True):
     sms_invalid: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+    def own_quiet_hours(self, channel: str) -> QuietHours | None:
+        """The recipient's own quiet hours for ``channel``; None means the service default applies."""
+        start = getattr(self, f"{channel}_quiet_start")
+        end = getattr(self, f"{channel}_quiet_end")
+        return QuietHours(start, end) if start is not None and end is not None else None
 
 
 class Subscription(SQLModel, table=True):

@@ -30,7 +30,7 @@ from planner.ops import StateConflict
 from planner.outbox import JobBatch, enqueue_batches, mark_queued, new_job_id
 from planner.policy import PlanningPolicy
 from planner.queries import DELIVERIES, find_delivery_by_key, recipient_by_external_id
-from planner.quiet_hours import QuietHours, apply_quiet_hours, effective_quiet_hours
+from planner.quiet_hours import apply_quiet_hours, effective_quiet_hours
 from planner.rules import cap_allows
 from planner.timeline import event_row, record_events
 
@@ -120,12 +120,6 @@ def validate_request(
     )
 
 
-def _own_quiet(recipient: Recipient, channel: str) -> QuietHours | None:
-    start = getattr(recipient, f"{channel}_quiet_start")
-    end = getattr(recipient, f"{channel}_quiet_end")
-    return QuietHours(start, end) if start is not None and end is not None else None
-
-
 def decide(
     request: AdhocRequest,
     recipient: Recipient,
@@ -149,7 +143,7 @@ def decide(
         detail["critical"] = True
         return Decision(DeliveryStatus.planned, None, wanted, detail)
     scheduled_at = wanted
-    quiet = effective_quiet_hours(channel, _own_quiet(recipient, channel), policy.quiet_defaults)
+    quiet = effective_quiet_hours(channel, recipient.own_quiet_hours(channel), policy.quiet_defaults)
     deferral = apply_quiet_hours(quiet, recipient.timezone, wanted)
     if deferral.deferred:
         scheduled_at = deferral.instant

@@ -14,7 +14,7 @@ from planner.errors import NotFound
 from planner.localtime import local_date_of
 from planner.models import Recipient, Subscription
 from planner.policy import PlanningPolicy
-from planner.quiet_hours import QuietHours, effective_quiet_hours
+from planner.quiet_hours import effective_quiet_hours
 from planner.simulate import SimulatedSend, SubscriptionSpec, simulate
 
 
@@ -23,12 +23,6 @@ def get_recipient(session: Session, external_id: str) -> Recipient:
     if recipient is None:
         raise NotFound("recipient", external_id)
     return recipient
-
-
-def own_quiet_hours(recipient: Recipient, channel: str) -> QuietHours | None:
-    start = getattr(recipient, f"{channel}_quiet_start")
-    end = getattr(recipient, f"{channel}_quiet_end")
-    return QuietHours(start, end) if start is not None and end is not None else None
 
 
 def simulate_recipient(
@@ -49,7 +43,7 @@ def simulate_recipient(
                 channel=s.channel,
                 cadence=Cadence.from_storage(s.send_time, s.days),
                 quiet_hours=effective_quiet_hours(
-                    s.channel, own_quiet_hours(recipient, s.channel), policy.quiet_defaults
+                    s.channel, recipient.own_quiet_hours(s.channel), policy.quiet_defaults
                 ),
             )
             for s in subs
