@@ -140,9 +140,9 @@ def setup_deliveries(url: str, redis_url: str, n: int, batch_size: int, seed: in
     import redis
     from sqlalchemy import insert, select
 
-    from planner.db import create_db_engine, upgrade
-    from planner.models import metadata
-    from planner.outbox import assign_batches, batches_from_rows, enqueue_batches
+    from planner.dispatch.outbox import assign_batches, batches_from_rows, enqueue_batches
+    from planner.store.db import create_db_engine, upgrade
+    from planner.store.models import metadata
 
     rng = random.Random(seed)
     zones = _zones()
@@ -209,8 +209,8 @@ def _count_sent(url: str) -> Any:
     """A callable returning how many deliveries are sent (one engine reused across calls)."""
     from sqlalchemy import func, select
 
-    from planner.db import create_db_engine
-    from planner.models import metadata
+    from planner.store.db import create_db_engine
+    from planner.store.models import metadata
 
     engine = create_db_engine(url, pool_size=1)
     deliveries = metadata.tables["delivery"]
@@ -227,8 +227,8 @@ def _count_sent(url: str) -> Any:
 def _status_counts(url: str) -> dict[str, int]:
     from sqlalchemy import func, select
 
-    from planner.db import create_db_engine
-    from planner.models import metadata
+    from planner.store.db import create_db_engine
+    from planner.store.models import metadata
 
     engine = create_db_engine(url, pool_size=1)
     deliveries = metadata.tables["delivery"]

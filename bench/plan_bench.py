@@ -95,7 +95,7 @@ class _Cursors:
     def now_in(self, zone: str) -> datetime:
         local = self.local_now.get(zone)
         if local is None:
-            from planner.localtime import get_zone
+            from planner.core.localtime import get_zone
 
             local = self.local_now[zone] = NOW.astimezone(get_zone(zone)).replace(tzinfo=None)
         return local
@@ -104,7 +104,7 @@ class _Cursors:
         key = (zone, wall, days)
         found = self.cache.get(key)
         if found is None:
-            from planner.cadence import Cadence, first_occurrence_at_or_after
+            from planner.core.cadence import Cadence, first_occurrence_at_or_after
 
             occurrence = first_occurrence_at_or_after(Cadence.from_storage(wall, days), zone, NOW)
             found = self.cache[key] = (occurrence.instant, occurrence.local_date)
@@ -262,8 +262,8 @@ def populate(url: str, n_subs: int, n_due: int, seed: int) -> Dataset:
     """Create the schema and bulk load the generated rows; returns what was loaded."""
     from sqlalchemy import func, insert, select, text
 
-    from planner.db import create_db_engine, upgrade
-    from planner.models import metadata
+    from planner.store.db import create_db_engine, upgrade
+    from planner.store.models import metadata
 
     started = time.perf_counter()
     engine = create_db_engine(url)
@@ -355,7 +355,7 @@ def _redis_jobs(connection: Any) -> int:
 def _verify(engine: Any, connection: Any) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from planner.models import metadata
+    from planner.store.models import metadata
 
     deliveries = metadata.tables["delivery"]
     subs = metadata.tables["subscription"]
@@ -387,11 +387,11 @@ def _naive_run(engine: Any, connection: Any, policy: Any, limit: int) -> dict[st
     from rq import Queue
     from sqlalchemy import func, insert, select, update
 
-    from planner.cadence import Cadence
-    from planner.models import CAP_COUNTED_STATUSES, metadata
-    from planner.outbox import DELIVER_BATCH, new_job_id
-    from planner.planning import ChunkInputs, SubscriptionState, plan_chunk
-    from planner.run import TO_BE_SENT, _recipient_state
+    from planner.core.cadence import Cadence
+    from planner.core.planning import ChunkInputs, SubscriptionState, plan_chunk
+    from planner.dispatch.outbox import DELIVER_BATCH, new_job_id
+    from planner.run.runner import TO_BE_SENT, _recipient_state
+    from planner.store.models import CAP_COUNTED_STATUSES, metadata
 
     subs = metadata.tables["subscription"]
     recipients = metadata.tables["recipient"]
@@ -529,11 +529,11 @@ def child_main(argv: list[str]) -> int:
 
     import redis
 
-    from planner.db import create_db_engine, make_session_factory
+    from planner.core.policy import PlanningPolicy
     from planner.logs import configure_logging
-    from planner.policy import PlanningPolicy
-    from planner.run import PlannerRunner, RunOptions
+    from planner.run.runner import PlannerRunner, RunOptions
     from planner.settings import Settings
+    from planner.store.db import create_db_engine, make_session_factory
 
     configure_logging("INFO", "json")  # to stderr, as `planner run` does
     settings = Settings(database_url=args.url, redis_url=args.redis)

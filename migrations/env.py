@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-import planner.models  # noqa: F401  (registers the tables on the metadata)
-from planner.models import metadata
+import planner.store.models  # noqa: F401  (registers the tables on the metadata)
+from planner.store.models import metadata
 
 config = context.config
 target_metadata = metadata

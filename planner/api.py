@@ -18,13 +18,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import text
 
-from planner import ops, validation
 from planner.app import App
+from planner.core import validation
 from planner.errors import InvalidInput, NotFound
-from planner.models import DeliveryStatus, EngagementKind
-from planner.notify import notify
-from planner.queries import DeliveryFilter, get_delivery, list_deliveries
-from planner.status import collect_status, live_workers, planner_lateness, planner_problems
+from planner.operations import ops
+from planner.operations.notify import notify
+from planner.operations.status import collect_status, live_workers, planner_lateness, planner_problems
+from planner.store.models import DeliveryStatus, EngagementKind
+from planner.store.queries import DeliveryFilter, get_delivery, list_deliveries
 
 log = structlog.get_logger("planner.api")
 
@@ -181,7 +182,7 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
         """Prometheus text format."""
         from prometheus_client import CONTENT_TYPE_LATEST
 
-        from planner.metrics import render_metrics
+        from planner.operations.metrics import render_metrics
 
         return Response(render_metrics(app, app.clock()), media_type=CONTENT_TYPE_LATEST)
 
@@ -246,7 +247,7 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
         ] = None,
     ) -> dict[str, Any]:
         """Each rule's verdict for the recipient's subscriptions on a local date."""
-        from planner.explain import explain as explain_recipient
+        from planner.operations.explain import explain as explain_recipient
 
         return explain_recipient(app, recipient_id, now=app.clock(), kind=kind, local_date=local_date)
 

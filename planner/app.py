@@ -9,10 +9,10 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from planner import db
 from planner.clock import Clock, utcnow
-from planner.redis_conn import connect_redis
+from planner.dispatch.redis import connect_redis
 from planner.settings import Settings
+from planner.store import db
 
 
 @dataclass

@@ -10,7 +10,7 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
-from planner.delivery import Deliverer
+from planner.delivery.deliverer import Deliverer
 
 _deliverer: Deliverer | None = None
 _lock = threading.Lock()
@@ -27,8 +27,8 @@ def current() -> Deliverer:
     with _lock:
         if _deliverer is None:
             from planner.app import App
+            from planner.operations.worker import build_deliverer
             from planner.settings import Settings
-            from planner.worker import build_deliverer
 
             _deliverer = build_deliverer(App(Settings()))
         return _deliverer

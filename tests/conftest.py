@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from planner.app import App
-from planner.db import create_db_engine, upgrade
 from planner.settings import Settings
+from planner.store.db import create_db_engine, upgrade
 from tests.servers import PostgresServer, RedisServer, require_postgres, start_postgres, start_redis
 
 TEMPLATE_DB = "planner_template"

@@ -15,8 +15,8 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import Engine, event
 
 from planner.app import App
-from planner.policy import PlanningPolicy
-from planner.run import PlannerRunner, RunOptions
+from planner.core.policy import PlanningPolicy
+from planner.run.runner import PlannerRunner, RunOptions
 from planner.settings import QUEUES
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.cadence import (
+from planner.core.cadence import (
     WEEKDAY_NAMES,
     Cadence,
     first_occurrence_at_or_after,
@@ -20,8 +20,8 @@ from planner.cadence import (
     occurrence_on,
     occurrences_between,
 )
+from planner.core.localtime import UTC, available_zones, get_zone, resolve, to_local
 from planner.errors import InvalidInput, NaiveDatetimeError
-from planner.localtime import UTC, available_zones, get_zone, resolve, to_local
 
 NY = "America/New_York"
 ZONES = sorted(available_zones())

@@ -26,11 +26,11 @@ from sqlalchemy.exc import OperationalError
 from adapters import Message
 from adapters.capture import CaptureAdapter
 from planner.app import App
-from planner.delivery import recover_expired_leases
-from planner.models import Delivery, DeliveryEvent, Recipient
-from planner.outbox import requeue
+from planner.delivery.deliverer import recover_expired_leases
+from planner.dispatch.outbox import requeue
+from planner.operations.worker import build_deliverer, retry_policy
 from planner.settings import Settings
-from planner.worker import build_deliverer, retry_policy
+from planner.store.models import Delivery, DeliveryEvent, Recipient
 from tests.conftest import new_pg_database
 from tests.servers import PostgresServer, free_port
 

@@ -11,10 +11,10 @@ import redis
 import structlog
 from sqlalchemy import select
 
-from planner import cron
 from planner.app import App
 from planner.logs import configure_logging
-from planner.models import PlannerRun
+from planner.operations import cron
+from planner.store.models import PlannerRun
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

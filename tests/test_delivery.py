@@ -12,11 +12,11 @@ from sqlalchemy import select, update
 from adapters import Message, PermanentError, TransientError
 from adapters.capture import CaptureAdapter
 from planner.app import App
-from planner.delivery import Deliverer, message_id_for, recover_expired_leases
-from planner.importer import import_lines
-from planner.models import Delivery, DeliveryEvent, Recipient
+from planner.delivery.deliverer import Deliverer, message_id_for, recover_expired_leases
+from planner.operations.importer import import_lines
+from planner.operations.worker import build_deliverer, retry_policy
 from planner.settings import Settings
-from planner.worker import build_deliverer, retry_policy
+from planner.store.models import Delivery, DeliveryEvent, Recipient
 from tests.helpers import jobs_in_redis, recipient_line, runner
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

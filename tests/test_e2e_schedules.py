@@ -12,8 +12,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import update
 
-from planner.models import Subscription
 from planner.settings import DEFAULT_BACKOFF_TIERS
+from planner.store.models import Subscription
 from planner.testing import (
     PlannerService,
     SentMessages,

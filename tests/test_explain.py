@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from planner.app import App
 from planner.cli import app as cli_app
 from planner.errors import NotFound
-from planner.explain import explain
-from planner.importer import import_lines
-from planner.run import build_runner
+from planner.operations.explain import explain
+from planner.operations.importer import import_lines
+from planner.run.runner import build_runner
 
 IMPORTED_AT = datetime(2026, 2, 1, 0, 0, tzinfo=UTC)
 # Monday 2026-03-02, 08:00 EST.
@@ -102,7 +102,7 @@ def test_explain_dst_gap_cadence_and_backoff(planned: App) -> None:
 
 
 def test_explain_kind_filter_adhoc_and_unknowns(planned: App) -> None:
-    from planner.notify import notify
+    from planner.operations.notify import notify
 
     notify(planned, "ann", "password_reset", "email", now=RUN_AT, data={"code": "1"})
     result = explain(planned, "ann", now=RUN_AT, kind="password_reset")

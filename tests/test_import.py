@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from planner.app import App
 from planner.cli import app as cli_app
-from planner.importer import ImportFailed, import_lines
-from planner.models import EngagementEvent, Recipient, Subscription
+from planner.operations.importer import ImportFailed, import_lines
+from planner.store.models import EngagementEvent, Recipient, Subscription
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

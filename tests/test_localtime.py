@@ -17,8 +17,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from planner.errors import InvalidInput, NaiveDatetimeError, UnknownTimezoneError
-from planner.localtime import (
+from planner.core.localtime import (
     UTC,
     available_zones,
     format_local,
@@ -31,6 +30,7 @@ from planner.localtime import (
     to_local,
     tzdata_version,
 )
+from planner.errors import InvalidInput, NaiveDatetimeError, UnknownTimezoneError
 
 CASES: list[dict[str, Any]] = json.loads(
     (Path(__file__).resolve().parent.parent / "fixtures" / "dst_cases.json").read_text(encoding="utf-8")

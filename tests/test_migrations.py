@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from planner.db import create_db_engine, current_revision, upgrade
-from planner.models import metadata
+from planner.store.db import create_db_engine, current_revision, upgrade
+from planner.store.models import metadata
 from tests.conftest import new_pg_database
 from tests.servers import PostgresServer
 

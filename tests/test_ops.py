@@ -13,16 +13,16 @@ from typer.testing import CliRunner
 
 from adapters import Message, PermanentError
 from adapters.capture import CaptureAdapter
-from planner import ops
 from planner.app import App
 from planner.cli import app as cli_app
-from planner.delivery import Deliverer
+from planner.delivery.deliverer import Deliverer
 from planner.errors import InvalidInput, NotFound
-from planner.importer import import_lines
-from planner.models import DeliveryStatus, EngagementEvent
-from planner.notify import notify
-from planner.queries import get_delivery
-from planner.worker import build_deliverer
+from planner.operations import ops
+from planner.operations.importer import import_lines
+from planner.operations.notify import notify
+from planner.operations.worker import build_deliverer
+from planner.store.models import DeliveryStatus, EngagementEvent
+from planner.store.queries import get_delivery
 
 
 def add_recipient(app: App, external_id: str = "u-1", timezone: str = "UTC", **fields: Any) -> None:

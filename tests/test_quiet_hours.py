@@ -9,10 +9,9 @@ from freezegun import freeze_time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.cadence import Cadence, first_occurrence_at_or_after
-from planner.errors import InvalidInput, NaiveDatetimeError
-from planner.localtime import UTC, available_zones, resolve, to_local
-from planner.quiet_hours import (
+from planner.core.cadence import Cadence, first_occurrence_at_or_after
+from planner.core.localtime import UTC, available_zones, resolve, to_local
+from planner.core.quiet_hours import (
     DEFAULT_QUIET_HOURS,
     NO_QUIET_HOURS,
     QuietHours,
@@ -21,6 +20,7 @@ from planner.quiet_hours import (
     in_quiet_hours,
     quiet_window_end,
 )
+from planner.errors import InvalidInput, NaiveDatetimeError
 
 NY = "America/New_York"
 SMS = QuietHours(time(21), time(8))

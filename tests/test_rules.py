@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.policy import DEFAULT_BACKOFF_TIERS, BackoffTier, Cap, PlanningPolicy
-from planner.retry import RetryPolicy, decide_retry
-from planner.rules import backoff_tier, cap_allows, engagement_backoff
+from planner.core.policy import DEFAULT_BACKOFF_TIERS, BackoffTier, Cap, PlanningPolicy
+from planner.core.retry import RetryPolicy, decide_retry
+from planner.core.rules import backoff_tier, cap_allows, engagement_backoff
 from planner.settings import Settings
 
 TIERS = tuple(BackoffTier(a, b) for a, b in DEFAULT_BACKOFF_TIERS)

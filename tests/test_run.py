@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from planner.app import App
-from planner.importer import import_lines
-from planner.models import Delivery, DeliveryEvent, PlannerRun, Subscription
+from planner.operations.importer import import_lines
 from planner.settings import Settings
+from planner.store.models import Delivery, DeliveryEvent, PlannerRun, Subscription
 from tests.conftest import new_pg_database
 from tests.helpers import count_statements, job_id_occurrences, jobs_in_redis, recipient_line, runner
 from tests.servers import PostgresServer
@@ -140,15 +140,15 @@ def test_fault_between_commit_and_enqueue_is_repaired_by_next_run(
     crash = (
         "import os, signal\n"
         "from datetime import datetime, timedelta\n"
-        "import planner.run\n"
+        "import planner.run.runner\n"
         "from planner.app import App\n"
         "from planner.settings import Settings\n"
-        "from planner.policy import PlanningPolicy\n"
+        "from planner.core.policy import PlanningPolicy\n"
         "def killed(*args, **kwargs):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "planner.run.enqueue_batches = killed\n"
+        "planner.run.runner.enqueue_batches = killed\n"
         "app = App(Settings())\n"
-        "planner.run.PlannerRunner(app.sessions, app.redis, PlanningPolicy.from_settings(app.settings))"
+        "planner.run.runner.PlannerRunner(\n    app.sessions, app.redis, PlanningPolicy.from_settings(app.settings))"
         f".run(datetime.fromisoformat({NOW.isoformat()!r}), timedelta(hours=1))\n"
     )
     env = {

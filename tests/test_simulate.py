@@ -9,10 +9,10 @@ from datetime import date, time
 import pytest
 from rich.console import Console
 
-from planner.cadence import Cadence
+from planner.core.cadence import Cadence
+from planner.core.quiet_hours import NO_QUIET_HOURS, QuietHours
+from planner.core.simulate import SimulatedSend, SubscriptionSpec, render_table, simulate, to_json_rows
 from planner.errors import InvalidInput, UnknownTimezoneError
-from planner.quiet_hours import NO_QUIET_HOURS, QuietHours
-from planner.simulate import SimulatedSend, SubscriptionSpec, render_table, simulate, to_json_rows
 
 NY = "America/New_York"
 SMS_QUIET = QuietHours(time(21), time(8))

@@ -19,14 +19,14 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from planner.app import App
-from planner.cadence import Cadence, first_occurrence_at_or_after, occurrences_between
-from planner.importer import import_file
-from planner.localtime import local_date_of
-from planner.models import Delivery, EngagementEvent, Recipient, Subscription
-from planner.policy import PlanningPolicy
-from planner.quiet_hours import QuietHours, effective_quiet_hours, in_quiet_hours
-from planner.rules import engagement_backoff
+from planner.core.cadence import Cadence, first_occurrence_at_or_after, occurrences_between
+from planner.core.localtime import local_date_of
+from planner.core.policy import PlanningPolicy
+from planner.core.quiet_hours import QuietHours, effective_quiet_hours, in_quiet_hours
+from planner.core.rules import engagement_backoff
+from planner.operations.importer import import_file
 from planner.settings import Settings
+from planner.store.models import Delivery, EngagementEvent, Recipient, Subscription
 from tests.conftest import new_pg_database
 from tests.helpers import runner
 from tests.servers import PostgresServer
@@ -144,7 +144,7 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    from planner.db import create_db_engine, upgrade
+    from planner.store.db import create_db_engine, upgrade
 
     url = f"sqlite:///{tmp_path / 'sim.db'}"
     engine = create_db_engine(url)
@@ -189,7 +189,7 @@ def test_run_patterns_give_the_same_deliveries(
     end = datetime(2026, 3, 12, 0, 0, tzinfo=UTC)
     baseline_app = fresh_app(settings, sqlite_url)
     other_url = sqlite_url.replace("sim.db", "variant.db")
-    from planner.db import create_db_engine, upgrade
+    from planner.store.db import create_db_engine, upgrade
 
     engine = create_db_engine(other_url)
     upgrade(engine)

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from planner.app import App
 from planner.cli import app as cli_app
-from planner.importer import import_lines
-from planner.notify import notify
-from planner.run import build_runner
-from planner.status import collect_status
-from planner.worker import make_worker
+from planner.operations.importer import import_lines
+from planner.operations.notify import notify
+from planner.operations.status import collect_status
+from planner.operations.worker import make_worker
+from planner.run.runner import build_runner
 from tests.test_ops import add_recipient, dead_email
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

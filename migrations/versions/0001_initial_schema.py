@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import planner.types
+import planner.store.types
 
 revision = "0001"
 down_revision = None
@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("scope", sa.String(length=10), nullable=False),
         sa.Column("value", sa.String(length=100), nullable=False),
-        sa.Column("created_at", planner.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", planner.store.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("scope", "value", name="uq_pause_scope_value"),
     )
@@ -32,10 +32,10 @@ def upgrade() -> None:
         "planner_run",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("run_id", sa.String(length=40), nullable=False),
-        sa.Column("window_start", planner.types.UTCDateTime(), nullable=True),
-        sa.Column("window_end", planner.types.UTCDateTime(), nullable=False),
-        sa.Column("started_at", planner.types.UTCDateTime(), nullable=False),
-        sa.Column("finished_at", planner.types.UTCDateTime(), nullable=True),
+        sa.Column("window_start", planner.store.types.UTCDateTime(), nullable=True),
+        sa.Column("window_end", planner.store.types.UTCDateTime(), nullable=False),
+        sa.Column("started_at", planner.store.types.UTCDateTime(), nullable=False),
+        sa.Column("finished_at", planner.store.types.UTCDateTime(), nullable=True),
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("occurrences", sa.Integer(), nullable=False),
         sa.Column("counts", sa.JSON(), nullable=True),
@@ -61,8 +61,8 @@ def upgrade() -> None:
         sa.Column("sms_opt_out", sa.Boolean(), nullable=False),
         sa.Column("email_invalid", sa.String(length=500), nullable=True),
         sa.Column("sms_invalid", sa.String(length=500), nullable=True),
-        sa.Column("created_at", planner.types.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", planner.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", planner.store.types.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", planner.store.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("external_id"),
     )
@@ -72,8 +72,8 @@ def upgrade() -> None:
         sa.Column("recipient_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=100), nullable=True),
         sa.Column("event", sa.String(length=20), nullable=False),
-        sa.Column("occurred_at", planner.types.UTCDateTime(), nullable=False),
-        sa.Column("created_at", planner.types.UTCDateTime(), nullable=False),
+        sa.Column("occurred_at", planner.store.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", planner.store.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["recipient_id"],
             ["recipient.id"],
@@ -92,10 +92,10 @@ def upgrade() -> None:
         sa.Column("send_time", sa.Time(), nullable=False),
         sa.Column("days", sa.String(length=40), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("next_at", planner.types.UTCDateTime(), nullable=True),
+        sa.Column("next_at", planner.store.types.UTCDateTime(), nullable=True),
         sa.Column("next_local_date", sa.Date(), nullable=True),
-        sa.Column("created_at", planner.types.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", planner.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", planner.store.types.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", planner.store.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["recipient_id"],
             ["recipient.id"],
@@ -117,20 +117,20 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=10), nullable=False),
         sa.Column("queue", sa.String(length=20), nullable=False),
         sa.Column("local_date", sa.Date(), nullable=True),
-        sa.Column("occurrence_at", planner.types.UTCDateTime(), nullable=True),
-        sa.Column("scheduled_at", planner.types.UTCDateTime(), nullable=False),
+        sa.Column("occurrence_at", planner.store.types.UTCDateTime(), nullable=True),
+        sa.Column("scheduled_at", planner.store.types.UTCDateTime(), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("reason", sa.String(length=100), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.String(), nullable=True),
         sa.Column("provider_message_id", sa.String(length=255), nullable=True),
         sa.Column("job_id", sa.String(length=120), nullable=True),
-        sa.Column("lease_until", planner.types.UTCDateTime(), nullable=True),
+        sa.Column("lease_until", planner.store.types.UTCDateTime(), nullable=True),
         sa.Column("data", sa.JSON(), nullable=True),
         sa.Column("run_id", sa.String(length=40), nullable=True),
-        sa.Column("sent_at", planner.types.UTCDateTime(), nullable=True),
-        sa.Column("created_at", planner.types.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", planner.types.UTCDateTime(), nullable=False),
+        sa.Column("sent_at", planner.store.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", planner.store.types.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", planner.store.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["recipient_id"],
             ["recipient.id"],
@@ -157,7 +157,7 @@ def upgrade() -> None:
         "delivery_event",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("delivery_id", sa.Integer(), nullable=False),
-        sa.Column("at", planner.types.UTCDateTime(), nullable=False),
+        sa.Column("at", planner.store.types.UTCDateTime(), nullable=False),
         sa.Column("event", sa.String(length=40), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=True),
         sa.Column("reason", sa.String(length=100), nullable=True),

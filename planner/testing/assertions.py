@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from planner.cadence import Cadence
-from planner.localtime import format_offset, get_zone, parse_wall_time, resolve_detailed, to_local
+from planner.core.cadence import Cadence
+from planner.core.localtime import format_offset, get_zone, parse_wall_time, resolve_detailed, to_local
 from planner.testing.sent import SentMessage, as_date, describe_date
 
 ON_TIME = timedelta(minutes=1)

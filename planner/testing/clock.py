@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from planner.localtime import TzLike, to_local
+from planner.core.localtime import TzLike, to_local
 
 if TYPE_CHECKING:
     from freezegun.api import FrozenDateTimeFactory, StepTickTimeFactory, TickingDateTimeFactory, _freeze_time

@@ -35,17 +35,17 @@ from sqlmodel import col
 from adapters import Adapter, Message, SendResult
 from planner import jobs
 from planner.app import App
-from planner.delivery import Deliverer
-from planner.importer import ImportReport, import_lines
-from planner.models import Delivery, Recipient, Subscription
-from planner.run import PlannerRunner, RunReport, build_runner
+from planner.delivery.deliverer import Deliverer
+from planner.delivery.templating import Renderer
+from planner.operations.importer import ImportReport, import_lines
+from planner.operations.worker import build_deliverer
+from planner.run.runner import PlannerRunner, RunReport, build_runner
 from planner.settings import QUEUES, Settings
-from planner.templating import Renderer
+from planner.store.models import Delivery, Recipient, Subscription
 from planner.testing import _logging
 from planner.testing._redis import EmbeddedRedisServer
 from planner.testing.clock import SimClock, as_instant
 from planner.testing.sent import RecordingCaptureAdapter, SentMessage, SentMessages
-from planner.worker import build_deliverer
 
 KIT_DEFAULTS: Final[Mapping[str, Any]] = {
     # High enough never to throttle a test; set them lower to test the provider limits.

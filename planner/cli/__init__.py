@@ -1,0 +1,92 @@
+"""The ``planner`` command line.
+
+Configuration comes from ``PLANNER_*`` environment variables (and an optional ``planner.toml``);
+the list is in ``planner --help``. Human output is tables and progress bars on a terminal; every
+command that reports has ``--json`` for machines. Errors name the field, value and expectation.
+
+This module only wires the commands, which live in modules by topic; what they share is in
+:mod:`planner.cli.common`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import typer
+
+from planner.cli import data, deliveries, demo, ops, planning, serve, worker
+from planner.settings import Settings
+
+__all__ = ["app", "main"]
+
+
+def _show_default(value: object) -> str:
+    if isinstance(value, timedelta):
+        seconds = int(value.total_seconds())
+        if seconds % 3600 == 0:
+            return f"PT{seconds // 3600}H"
+        return f"PT{seconds // 60}M" if seconds % 60 == 0 else f"PT{seconds}S"
+    if value is None or value == "":
+        return "unset"
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+def _settings_help() -> str:
+    # "\b" keeps Click from re-flowing the block into one paragraph.
+    lines = ["\b"]
+    for name, info in Settings.model_fields.items():
+        default = info.default if info.default_factory is None else info.default_factory()  # type: ignore[call-arg]
+        lines.append(f"PLANNER_{name.upper()} = {_show_default(default)}")
+        if info.description:
+            lines.append(f"    {info.description}")
+    return "\n\n".join(
+        [
+            "Plans scheduled notifications in each recipient's local time.",
+            "Configuration: environment variables (or the same names, lower case and without the "
+            "prefix, in planner.toml). Durations are ISO-8601 (PT4H); per-kind maps and lists are JSON.",
+            "\n".join(lines),
+        ]
+    )
+
+
+def _group(help_text: str) -> typer.Typer:
+    return typer.Typer(help=help_text, no_args_is_help=True)
+
+
+app = typer.Typer(
+    help=_settings_help(),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"max_content_width": 120},
+)
+db_app = _group("Database schema.")
+deliveries_app = _group("Inspect and manage deliveries.")
+engagement_app = _group("Record engagement (opens, clicks, replies).")
+app.add_typer(db_app, name="db")
+app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(engagement_app, name="engagement")
+
+db_app.command("upgrade")(data.db_upgrade)
+app.command("import")(data.import_command)
+app.command("run")(planning.run_command)
+app.command("simulate")(planning.simulate_command)
+deliveries_app.command("list")(deliveries.deliveries_list)
+deliveries_app.command("show")(deliveries.deliveries_show)
+deliveries_app.command("retry")(deliveries.deliveries_retry)
+deliveries_app.command("cancel")(deliveries.deliveries_cancel)
+app.command("status")(ops.status_command)
+app.command("pause")(ops.pause_command)
+app.command("resume")(ops.resume_command)
+app.command("explain")(ops.explain_command)
+app.command("notify")(ops.notify_command)
+engagement_app.command("record")(ops.engagement_record)
+app.command("serve")(serve.serve_command)
+app.command("cron")(serve.cron_command)
+app.command("worker")(worker.worker_command)
+app.command("demo")(demo.demo_command)
+
+
+def main() -> None:
+    app()

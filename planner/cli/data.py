@@ -1,0 +1,69 @@
+"""Database schema and import commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from planner.cli.common import (
+    JsonOption,
+    err,
+    fail,
+    out,
+    print_json,
+    progress_bar,
+    service,
+)
+
+
+def db_upgrade() -> None:
+    """Bring the database to the latest schema (creates the SQLite file if needed)."""
+    with service() as svc:
+        svc.upgrade_database()
+        from planner.store.db import current_revision
+
+        err.print(f"database at revision {current_revision(svc.engine)}")
+
+
+def import_command(
+    file: Annotated[Path, typer.Argument(help="JSON Lines file of recipients and engagement events.")],
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Import the good lines and report the bad ones.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Import recipients, subscriptions and engagement (atomic unless --skip-invalid)."""
+    from planner.operations.importer import ImportFailed, import_file
+
+    if not file.is_file():
+        raise fail(f"FILE: {str(file)!r} is not a readable file")
+    with service() as svc:
+        svc.upgrade_database()
+        with file.open(encoding="utf-8") as handle:
+            total = sum(1 for line in handle if line.strip())
+        try:
+            with progress_bar("importing", total) as advance:
+                report = import_file(
+                    svc.sessions, file, svc.clock(), skip_invalid=skip_invalid, progress=advance
+                )
+        except ImportFailed as exc:
+            if as_json:
+                print_json({"imported": False, "errors": [str(e) for e in exc.errors]})
+            raise fail(str(exc), code=1) from None
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        table = Table(title=f"import of {file}")
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        for key, value in report.as_dict().items():
+            if key != "errors":
+                table.add_row(key.replace("_", " "), str(value))
+        out.print(table)
+        for error in report.errors:
+            err.print(f"[yellow]skipped[/] {error}", highlight=False)
+    if report.errors:
+        raise typer.Exit(1)

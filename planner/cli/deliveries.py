@@ -1,0 +1,126 @@
+"""Inspect and manage deliveries: list, show, retry, cancel."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from planner.cli.common import (
+    JsonOption,
+    err,
+    fail,
+    key_value_table,
+    named,
+    out,
+    parse_option,
+    print_json,
+    service,
+)
+from planner.clock import parse_instant
+
+IdArgument = Annotated[int, typer.Argument(help="The delivery id.", min=1)]
+
+
+def deliveries_list(
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    recipient: Annotated[str | None, typer.Option(help="Only this recipient (external id).")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+    channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
+    since: Annotated[str | None, typer.Option(help="Scheduled at or after this instant.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List deliveries in scheduled order."""
+    from planner.store.models import DeliveryStatus
+    from planner.store.queries import DeliveryFilter, list_deliveries
+
+    if status is not None and status not in DeliveryStatus.__members__:
+        raise fail(f"--status: {status!r} is invalid; expected one of {', '.join(DeliveryStatus)}")
+    with service() as svc:
+        flt = DeliveryFilter(
+            status=status,
+            recipient=recipient,
+            kind=kind,
+            channel=channel,
+            since=parse_option(since, lambda v: parse_instant(v, "since"), "since"),
+            limit=limit if limit or as_json else 100,
+        )
+        with svc.sessions() as session:
+            rows = list_deliveries(session, flt)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"{len(rows)} deliveries")
+    for column in ("id", "recipient", "kind", "channel", "local date", "scheduled (UTC)", "status", "reason"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["recipient_id"],
+            row["kind"],
+            row["channel"],
+            row["local_date"] or "",
+            row["scheduled_at"],
+            row["status"],
+            row["reason"] or "",
+        )
+    out.print(table)
+
+
+def deliveries_show(delivery_id: IdArgument, as_json: JsonOption = False) -> None:
+    """One delivery with its data and its full timeline."""
+    from planner.store.queries import get_delivery
+
+    with service() as svc, svc.sessions() as session:
+        data = get_delivery(session, delivery_id)
+    if as_json:
+        print_json(data)
+        return
+    fields = {k: v for k, v in data.items() if k not in ("timeline", "data")}
+    fields["data"] = json.dumps(data["data"]) if data["data"] is not None else None
+    out.print(key_value_table(f"delivery {delivery_id}", fields))
+    table = Table(title="timeline")
+    for column in ("at (UTC)", "event", "status", "reason", "detail"):
+        table.add_column(column)
+    for e in data["timeline"]:
+        detail = json.dumps(e["detail"], sort_keys=True) if e["detail"] else ""
+        table.add_row(e["at"], e["event"], e["status"] or "", e["reason"] or "", detail)
+    out.print(table)
+
+
+def deliveries_retry(
+    delivery_id: Annotated[
+        int | None, typer.Argument(help="The delivery id (or use --all-dead).", min=1)
+    ] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Redrive every dead delivery.")] = False,
+    kind: Annotated[str | None, typer.Option(help="With --all-dead: only this kind.")] = None,
+) -> None:
+    """Redrive a dead delivery (a fresh attempt budget) or send a retrying one now."""
+    from planner.operations import ops
+
+    if (delivery_id is None) == (not all_dead):
+        raise fail("give either a delivery ID or --all-dead (not both)")
+    if kind is not None and not all_dead:
+        raise fail("--kind: only applies with --all-dead")
+    with service() as svc, named(kind="--kind", status="ID"):
+        now = svc.clock()
+        if delivery_id is not None:
+            result = ops.retry(svc, delivery_id, now)
+        else:
+            result = ops.retry_all_dead(svc, now, kind)
+    for d_id in result.requeued:
+        err.print(f"delivery {d_id} queued again (job {result.job_ids[d_id]})", highlight=False)
+    if all_dead:
+        err.print(f"{len(result.requeued)} dead deliveries redriven", highlight=False)
+
+
+def deliveries_cancel(delivery_id: IdArgument) -> None:
+    """Cancel a pending delivery (planned, queued or retrying)."""
+    from planner.operations import ops
+
+    with service() as svc, named(status="ID"):
+        ops.cancel(svc, delivery_id, svc.clock())
+    err.print(f"delivery {delivery_id} cancelled", highlight=False)

@@ -1,0 +1,170 @@
+"""Operations commands: status, pause/resume, explain, notify, engagement.
+
+Each is a thin shell over :mod:`planner.operations`, the same functions the HTTP API calls.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from planner.cli.common import (
+    JsonOption,
+    err,
+    key_value_table,
+    named,
+    out,
+    parse_date,
+    parse_option,
+    print_json,
+    service,
+)
+from planner.clock import parse_instant
+from planner.errors import InvalidInput
+
+
+def status_command(as_json: JsonOption = False) -> None:
+    """Deliveries by status, queue depths, scheduled jobs, live workers and how late the planner is."""
+    from planner.operations.status import collect_status
+
+    with service() as svc:
+        data = collect_status(svc, svc.clock())
+    if as_json:
+        print_json(data)
+        return
+    out.print(key_value_table("deliveries by status", data["deliveries"] or {"(none)": 0}))
+    queues = Table(title="RQ queues")
+    for column in ("queue", "waiting", "scheduled"):
+        queues.add_column(column)
+    for name, q in data["queues"].items():
+        queues.add_row(name, str(q["depth"]), str(q["scheduled"]))
+    out.print(queues)
+    planner = data["planner"]
+    last = planner["last_run"] or {}
+    out.print(
+        key_value_table(
+            "planner",
+            {
+                "live workers": data["workers"]["count"],
+                "dead deliveries": data["dead"],
+                "paused": ", ".join(f"{p['scope']}:{p['value']}" for p in data["paused"]) or "nothing",
+                "last run": f"{last.get('status')} at {last.get('started_at')}" if last else "never",
+                "since last successful run (s)": planner["seconds_since_last_successful_run"],
+                "oldest overdue cursor": planner["oldest_overdue_cursor"],
+                "late": "; ".join(planner["late"]) or "no",
+            },
+        )
+    )
+
+
+TargetArgument = Annotated[str, typer.Argument(metavar="CHANNEL|KIND", help="'email', 'sms' or a kind.")]
+
+
+def pause_command(target: TargetArgument) -> None:
+    """Pause a channel or a kind: its deliveries wait (they are not failed) until resumed."""
+    from planner.operations import ops
+
+    with service() as svc, named(target="CHANNEL|KIND"):
+        result = ops.pause(svc, target, svc.clock())
+    state = "paused" if result["changed"] else "was already paused"
+    err.print(f"{result['scope']} {result['value']} {state}", highlight=False)
+
+
+def resume_command(target: TargetArgument) -> None:
+    """Resume a channel or a kind: the deliveries that waited for it are sent now."""
+    from planner.operations import ops
+
+    with service() as svc, named(target="CHANNEL|KIND"):
+        result = ops.resume(svc, target, svc.clock())
+    state = "resumed" if result["changed"] else "was not paused"
+    err.print(
+        f"{result['scope']} {result['value']} {state}; {result['requeued']} waiting deliveries queued",
+        highlight=False,
+    )
+
+
+def explain_command(
+    recipient: Annotated[str, typer.Argument(help="The recipient's external id.")],
+    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+    date: Annotated[str | None, typer.Option(help="Local date YYYY-MM-DD (default: today there).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Why a recipient got, or did not get, a notification on a local date: every rule's verdict."""
+    from planner.operations.explain import explain, render
+
+    local_date = parse_option(date, parse_date, "date")
+    with service() as svc:
+        result = explain(svc, recipient, now=svc.clock(), kind=kind, local_date=local_date)
+    if as_json:
+        print_json(result)
+        return
+    if not result["subscriptions"] and not result["adhoc"]:
+        out.print(f"{recipient} has no subscriptions and no ad-hoc deliveries on {result['local_date']}")
+    for table in render(result):
+        out.print(table)
+
+
+def _parse_data(value: str) -> dict[str, Any]:
+    try:
+        data = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput("data", value, f"a JSON object ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("data", value, 'a JSON object such as \'{"code": "123456"}\'')
+    return data
+
+
+def notify_command(
+    recipient: Annotated[str, typer.Argument(help="The recipient's external id.")],
+    kind: Annotated[str, typer.Argument(help="The notification kind, e.g. password_reset.")],
+    channel: Annotated[str, typer.Option(help="email or sms.")],
+    dedup_key: Annotated[str | None, typer.Option(help="A repeat with the same key sends nothing.")] = None,
+    data: Annotated[str | None, typer.Option(help="Template data as a JSON object.")] = None,
+    priority: Annotated[
+        str | None, typer.Option(help="high, default or bulk (default: the kind's queue).")
+    ] = None,
+    at: Annotated[str | None, typer.Option(help="Send at this instant (ISO-8601 with offset).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send an ad-hoc notification through the planner's rules (dedup, opt-out, caps, quiet hours)."""
+    from planner.operations.notify import notify
+
+    payload = parse_option(data, _parse_data, "data")
+    when = parse_option(at, lambda v: parse_instant(v, "at"), "at")
+    with service() as svc, named(recipient_id="RECIPIENT", kind="KIND"):
+        result = notify(
+            svc,
+            recipient,
+            kind,
+            channel,
+            now=svc.clock(),
+            dedup_key=dedup_key,
+            data=payload,
+            priority=priority,
+            at=when,
+        )
+    if as_json:
+        print_json(result.as_dict())
+        return
+    err.print(f"delivery {result.delivery['id']}: {result.message}", highlight=False)
+
+
+def engagement_record(
+    recipient: Annotated[str, typer.Argument(help="The recipient's external id.")],
+    event: Annotated[str, typer.Argument(help="opened, clicked or replied.")],
+    at: Annotated[
+        str | None, typer.Option(help="When it happened (ISO-8601 with offset; default now).")
+    ] = None,
+    kind: Annotated[str | None, typer.Option(help="The kind engaged with, if known.")] = None,
+) -> None:
+    """Record an engagement event (it resets the recipient's inactivity for backoff)."""
+    from planner.operations import ops
+
+    when = parse_option(at, lambda v: parse_instant(v, "at"), "at")
+    with service() as svc, named(recipient_id="RECIPIENT", event="EVENT"):
+        now = svc.clock()
+        result = ops.record_engagement(svc, recipient, event, when or now, now, kind=kind)
+    err.print(f"recorded {result['event']} for {recipient} at {result['at']}", highlight=False)

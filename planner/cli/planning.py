@@ -1,0 +1,85 @@
+"""Planning commands: a planner run, and a recipient's simulated sends."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from planner.cli.common import (
+    JsonOption,
+    now_or,
+    out,
+    parse_date,
+    parse_duration,
+    parse_option,
+    print_json,
+    progress_bar,
+    service,
+)
+
+
+def run_command(
+    now: Annotated[
+        str | None, typer.Option(help="Plan as if it were this instant (ISO-8601 with offset).")
+    ] = None,
+    horizon: Annotated[str, typer.Option(help="Plan occurrences up to now + horizon.")] = "1h",
+    as_json: JsonOption = False,
+) -> None:
+    """Plan every due occurrence up to now + horizon and hand the sends to RQ."""
+    from planner.run.runner import build_runner
+
+    with service() as svc:
+        window = parse_option(horizon, parse_duration, "horizon")
+        assert window is not None
+        at = now_or(svc, now)
+        svc.upgrade_database()
+        with progress_bar("planning", None) as advance:
+            runner = build_runner(svc, progress=advance)
+            report = runner.run(at, window)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    table = Table(title=f"planner run {report.run_id[:8]} up to {report.window_end.isoformat()}")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    for key in (
+        "subscriptions",
+        "occurrences",
+        "deliveries_created",
+        "already_planned",
+        "enqueued_jobs",
+        "reconciled_deliveries",
+        "dst_adjusted",
+        "quiet_hours_deferred",
+    ):
+        table.add_row(key.replace("_", " "), str(report.as_dict()[key]))
+    for outcome, count in sorted(report.outcomes.items()):
+        table.add_row(f"outcome: {outcome}", str(count))
+    for reason, count in sorted(report.reasons.items()):
+        table.add_row(f"reason: {reason}", str(count))
+    table.add_row("duration", f"{report.duration_seconds:.2f} s")
+    out.print(table)
+
+
+def simulate_command(
+    recipient_id: Annotated[str, typer.Argument(help="The recipient's external id.")],
+    days: Annotated[int, typer.Option(min=1, max=366, help="How many local days to show.")] = 14,
+    from_date: Annotated[str | None, typer.Option("--from", help="First local date (YYYY-MM-DD).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a recipient's upcoming sends: local time with offset, UTC, and DST or quiet-hours notes."""
+    from planner.operations.recipients import simulate_recipient
+
+    with service() as svc:
+        start = parse_option(from_date, parse_date, "from")
+        sends, title = simulate_recipient(svc, recipient_id, start, days)
+    if as_json:
+        from planner.core.simulate import to_json_rows
+
+        print_json(to_json_rows(sends))
+        return
+    from planner.core.simulate import render_table
+
+    out.print(render_table(sends, title))

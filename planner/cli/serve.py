@@ -1,0 +1,82 @@
+"""Long-running processes: the HTTP API and the hourly cron."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from planner.cli.common import (
+    err,
+    service,
+)
+
+
+def _graceful_server_class() -> type[Any]:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """Stops on SIGINT/SIGTERM like uvicorn, then returns instead of re-raising the signal.
+
+        uvicorn re-raises the signal after shutting down, which would end the process before the
+        service's cleanup runs and leave the embedded Redis server behind.
+        """
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            else:
+                self.should_exit = True
+
+    return GracefulServer
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+) -> None:
+    """Serve the HTTP API (FastAPI + uvicorn): health, readiness, metrics, deliveries, notify."""
+    import uvicorn
+
+    from planner.api import create_api
+
+    with service() as svc:
+        svc.upgrade_database()
+        if svc.settings.api_token is None:
+            err.print(
+                "[yellow]PLANNER_API_TOKEN is not set: every route but /healthz and /readyz answers 503[/]"
+            )
+        config = uvicorn.Config(
+            create_api(svc), host=host, port=port, log_config=None, log_level=svc.settings.log_level.lower()
+        )
+        _graceful_server_class()(config).run()
+
+
+def cron_command(
+    once: Annotated[bool, typer.Option("--once", help="Try the current hour once, then exit.")] = False,
+) -> None:
+    """Start a planner run at the top of every UTC hour (once per hour across all cron processes)."""
+    from planner.operations.cron import run_forever, try_hour
+
+    with service() as svc:
+        svc.upgrade_database()
+        if once:
+            outcome = try_hour(svc, svc.clock())
+            err.print(f"cron: {outcome.value}", highlight=False)
+            return
+        stop = threading.Event()
+
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            err.print(
+                f"cron: {signal.Signals(signum).name}, stopping after the current step", highlight=False
+            )
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        run_forever(svc, stop)

@@ -1,0 +1,237 @@
+"""The pure planning core: due occurrences in, one decision per occurrence out.
+
+Given a chunk of subscriptions and everything the rules need (recipients, engagement, the last
+to-be-sent delivery of each subscription, the deliveries already counted against caps), decide for
+every occurrence up to the end of the window what happens to it. No clock, no database: the run
+module fetches the inputs in a constant number of queries and writes the outputs in bulk.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+from planner.core.cadence import Cadence, Occurrence, next_occurrence_after_date, occurrence_on
+from planner.core.localtime import local_date_of
+from planner.core.policy import PlanningPolicy
+from planner.core.quiet_hours import QuietHours, apply_quiet_hours, effective_quiet_hours
+from planner.core.rules import cap_allows, engagement_backoff
+from planner.store.models import DeliveryStatus
+
+
+@dataclass(frozen=True)
+class RecipientState:
+    id: int
+    external_id: str
+    timezone: str
+    email: str | None
+    phone: str | None
+    quiet_hours: Mapping[str, QuietHours]
+    opted_out: frozenset[str]
+    invalid: Mapping[str, str]
+
+    def address(self, channel: str) -> str | None:
+        return self.email if channel == "email" else self.phone
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    id: int
+    recipient_id: int
+    kind: str
+    channel: str
+    cadence: Cadence
+    next_at: datetime
+    next_local_date: date
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    """One occurrence's outcome, ready to be written as a ``Delivery`` row and its first event."""
+
+    dedup_key: str
+    subscription_id: int
+    recipient_id: int
+    kind: str
+    channel: str
+    queue: str
+    local_date: date
+    occurrence_at: datetime
+    scheduled_at: datetime
+    status: DeliveryStatus
+    reason: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def to_send(self) -> bool:
+        return self.status is DeliveryStatus.planned
+
+
+@dataclass(frozen=True)
+class Cursor:
+    next_at: datetime
+    next_local_date: date
+
+
+@dataclass
+class ChunkInputs:
+    subscriptions: Sequence[SubscriptionState]
+    recipients: Mapping[int, RecipientState]
+    #: Per recipient, sorted engagement instants: the last one before the chunk's first occurrence
+    #: and every one up to its last occurrence.
+    engagement: Mapping[int, Sequence[datetime]]
+    #: Per subscription, the local date of its last to-be-sent delivery.
+    last_sent: Mapping[int, date]
+    #: Per (recipient, channel), sorted instants of deliveries counted against the cap.
+    cap_counted: Mapping[tuple[int, str], Sequence[datetime]]
+
+
+@dataclass
+class ChunkPlan:
+    deliveries: list[PlannedDelivery]
+    cursors: dict[int, Cursor]
+
+
+def dedup_key_for(subscription_id: int, local_date: date) -> str:
+    return f"sub:{subscription_id}:{local_date.isoformat()}"
+
+
+def due_occurrences(sub: SubscriptionState, tz: str, window_end: datetime) -> tuple[list[Occurrence], Cursor]:
+    """Occurrences from the cursor up to and including ``window_end``, and the cursor after them."""
+    found: list[Occurrence] = []
+    occurrence = occurrence_on(sub.cadence, tz, sub.next_local_date)
+    if occurrence is None:
+        occurrence = next_occurrence_after_date(sub.cadence, tz, sub.next_local_date)
+    while occurrence.instant <= window_end:
+        found.append(occurrence)
+        occurrence = next_occurrence_after_date(sub.cadence, tz, occurrence.local_date)
+    return found, Cursor(occurrence.instant, occurrence.local_date)
+
+
+def _occurrence_detail(occurrence: Occurrence, cadence: Cadence) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "occurrence_at": occurrence.instant.isoformat(),
+        "wall_time": cadence.wall_time.strftime("%H:%M"),
+    }
+    if occurrence.adjustment != "exact":
+        detail["dst"] = occurrence.adjustment
+        if occurrence.shift:
+            detail["dst_shift_minutes"] = int(occurrence.shift.total_seconds() // 60)
+    return detail
+
+
+def _last_engaged(instants: Sequence[datetime], at: datetime) -> datetime | None:
+    index = bisect.bisect_right(instants, at)
+    return instants[index - 1] if index else None
+
+
+def plan_chunk(inputs: ChunkInputs, policy: PlanningPolicy, now: datetime, window_end: datetime) -> ChunkPlan:
+    """Decide every due occurrence of the chunk's subscriptions. Pure."""
+    pending: list[tuple[datetime, int, Occurrence, SubscriptionState]] = []
+    cursors: dict[int, Cursor] = {}
+    for sub in inputs.subscriptions:
+        recipient = inputs.recipients[sub.recipient_id]
+        occurrences, cursors[sub.id] = due_occurrences(sub, recipient.timezone, window_end)
+        pending.extend((o.instant, sub.id, o, sub) for o in occurrences)
+    # Across subscriptions, time order decides which delivery a cap lets through.
+    pending.sort(key=lambda item: (item[0], item[1]))
+
+    last_sent = dict(inputs.last_sent)
+    counted: dict[tuple[int, str], list[datetime]] = defaultdict(list)
+    for key, instants in inputs.cap_counted.items():
+        counted[key] = list(instants)
+    deliveries = [
+        _decide(occurrence, sub, inputs, policy, now, last_sent, counted) for _, _, occurrence, sub in pending
+    ]
+    return ChunkPlan(deliveries=deliveries, cursors=cursors)
+
+
+def _decide(
+    occurrence: Occurrence,
+    sub: SubscriptionState,
+    inputs: ChunkInputs,
+    policy: PlanningPolicy,
+    now: datetime,
+    last_sent: dict[int, date],
+    counted: dict[tuple[int, str], list[datetime]],
+) -> PlannedDelivery:
+    recipient = inputs.recipients[sub.recipient_id]
+    tz = recipient.timezone
+    detail = _occurrence_detail(occurrence, sub.cadence)
+    critical = policy.is_critical(sub.kind)
+
+    def outcome(status: DeliveryStatus, reason: str | None, scheduled_at: datetime) -> PlannedDelivery:
+        return PlannedDelivery(
+            dedup_key=dedup_key_for(sub.id, occurrence.local_date),
+            subscription_id=sub.id,
+            recipient_id=sub.recipient_id,
+            kind=sub.kind,
+            channel=sub.channel,
+            queue=policy.queue_for(sub.kind),
+            local_date=occurrence.local_date,
+            occurrence_at=occurrence.instant,
+            scheduled_at=scheduled_at,
+            status=status,
+            reason=reason,
+            detail=detail,
+        )
+
+    if sub.channel in recipient.opted_out:
+        return outcome(DeliveryStatus.suppressed, "opted_out", occurrence.instant)
+    if sub.channel in recipient.invalid:
+        detail["invalid"] = recipient.invalid[sub.channel]
+        return outcome(DeliveryStatus.suppressed, "invalid_channel", occurrence.instant)
+    if not recipient.address(sub.channel):
+        return outcome(DeliveryStatus.suppressed, "no_address", occurrence.instant)
+
+    engaged_at = _last_engaged(inputs.engagement.get(sub.recipient_id, ()), occurrence.instant)
+    engaged_date = local_date_of(engaged_at or sub.created_at, tz)
+    verdict = engagement_backoff(
+        policy.tiers_for(sub.kind), occurrence.local_date, engaged_date, last_sent.get(sub.id)
+    )
+    detail["engagement"] = {
+        "tier": verdict.tier.label,
+        "inactive_days": verdict.inactive_days,
+        "days_since_last_send": verdict.days_since_last_send,
+    }
+    if not verdict.send:
+        return outcome(DeliveryStatus.skipped, "engagement_backoff", occurrence.instant)
+
+    scheduled_at = occurrence.instant
+    if not critical:
+        quiet = effective_quiet_hours(
+            sub.channel, recipient.quiet_hours.get(sub.channel), policy.quiet_defaults
+        )
+        deferral = apply_quiet_hours(quiet, tz, occurrence.instant)
+        if deferral.deferred:
+            scheduled_at = deferral.instant
+            detail["quiet_hours"] = {
+                "window": f"{_hhmm(quiet.start)}-{_hhmm(quiet.end)}",
+                "deferred_from": occurrence.instant.isoformat(),
+                "deferred_to": scheduled_at.isoformat(),
+            }
+
+    lateness = now - scheduled_at
+    if lateness > policy.lateness_for(sub.kind):
+        detail["late_by_seconds"] = int(lateness.total_seconds())
+        return outcome(DeliveryStatus.missed, "too_late", scheduled_at)
+
+    key = (sub.recipient_id, sub.channel)
+    if not critical:
+        cap = policy.cap_for(sub.kind, sub.channel)
+        if not cap_allows(counted[key], scheduled_at, cap):
+            detail["cap"] = cap.text
+            return outcome(DeliveryStatus.suppressed, "frequency_cap", scheduled_at)
+    bisect.insort(counted[key], scheduled_at)
+    last_sent[sub.id] = occurrence.local_date
+    reason = "quiet_hours_deferred" if scheduled_at != occurrence.instant else None
+    return outcome(DeliveryStatus.planned, reason, scheduled_at)
+
+
+def _hhmm(value: time) -> str:
+    return value.strftime("%H:%M")

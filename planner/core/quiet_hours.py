@@ -1,0 +1,147 @@
+"""Quiet hours: local wall-clock windows in which a channel must not deliver.
+
+A window is ``[start, end)`` in local wall time and may cross midnight (21:00–08:00). A send
+that falls inside is deferred to the end of the window, never dropped. The end is a wall time
+like any other and is resolved by the same policy as cadences (``planner.localtime``): an end
+inside a DST gap is shifted forward by the gap, an end inside an overlap is its first
+occurrence unless that has already passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+from planner.core.localtime import (
+    UTC,
+    Resolution,
+    TzLike,
+    get_zone,
+    parse_wall_time,
+    resolve_detailed,
+    to_local,
+)
+from planner.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """``[start, end)`` in local wall time; ``start == end`` means no quiet hours."""
+
+    start: time
+    end: time
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if not isinstance(value, time) or value.tzinfo is not None:
+                raise InvalidInput(
+                    f"quiet_hours.{name}", value, "a wall time without a UTC offset, e.g. 08:00"
+                )
+
+    @classmethod
+    def parse(cls, start: str, end: str, field: str = "quiet_hours") -> QuietHours:
+        """Validate 'HH:MM' strings; errors name ``f"{field}.start"`` / ``f"{field}.end"``."""
+        return cls(parse_wall_time(start, f"{field}.start"), parse_wall_time(end, f"{field}.end"))
+
+    @property
+    def is_empty(self) -> bool:
+        return self.start == self.end
+
+    def contains(self, wall: time) -> bool:
+        """Whether the local wall time ``wall`` is inside the window."""
+        wall = wall.replace(tzinfo=None, fold=0)
+        if self.is_empty:
+            return False
+        if self.start < self.end:
+            return self.start <= wall < self.end
+        return wall >= self.start or wall < self.end
+
+    def text(self) -> str:
+        """'21:00–08:00', or 'none'."""
+        if self.is_empty:
+            return "none"
+        return f"{_hhmm(self.start)}–{_hhmm(self.end)}"
+
+
+NO_QUIET_HOURS = QuietHours(time(0), time(0))
+
+DEFAULT_QUIET_HOURS: Mapping[str, QuietHours] = MappingProxyType(
+    {"sms": QuietHours(time(21), time(8)), "email": NO_QUIET_HOURS}
+)
+
+
+def effective_quiet_hours(
+    channel: str, own: QuietHours | None, defaults: Mapping[str, QuietHours] = DEFAULT_QUIET_HOURS
+) -> QuietHours:
+    """The recipient's own window if set, else the channel default; a channel without one has none."""
+    if own is not None:
+        return own
+    return defaults.get(channel, NO_QUIET_HOURS)
+
+
+def in_quiet_hours(qh: QuietHours, tz: TzLike, instant: datetime) -> bool:
+    """Whether the real local wall time of ``instant`` lies inside the window."""
+    return qh.contains(to_local(instant, tz).time())
+
+
+def quiet_window_end_detailed(qh: QuietHours, tz: TzLike, instant: datetime) -> Resolution:
+    """Like ``quiet_window_end``, but says whether the end was shifted by a gap."""
+    zone = get_zone(tz)
+    local = to_local(instant, zone)
+    day = local.date()
+    if local.time().replace(fold=0) >= qh.end:
+        day += timedelta(days=1)
+    # Bounded: the tz database never skipped more than one date in a row.
+    for _ in range(3):
+        resolution = resolve_detailed(day, qh.end, zone)
+        if resolution is not None:
+            if resolution.instant > instant:
+                return resolution
+            second = _second_occurrence(resolution, zone)
+            if second is not None and second.instant > instant:
+                # ``instant`` is in the repeated hour, past the end's first occurrence: the
+                # window closes when the wall clock reaches the end again, not a day later.
+                return second
+        day += timedelta(days=1)
+    raise RuntimeError(f"quiet hours {qh.text()} in {zone.key} have no end after {instant.isoformat()}")
+
+
+def _second_occurrence(resolution: Resolution, zone: ZoneInfo) -> Resolution | None:
+    if resolution.adjustment != "overlap":
+        return None
+    instant = resolution.local.replace(fold=1).astimezone(UTC)
+    return Resolution(instant, instant.astimezone(zone), "overlap", timedelta(0))
+
+
+def quiet_window_end(qh: QuietHours, tz: TzLike, instant: datetime) -> datetime:
+    """The UTC instant at which the window containing ``instant`` ends; always after ``instant``.
+
+    That is the local wall time ``qh.end`` on the instant's local date if the local time is still
+    before it, else on the next local date (or the one after, if that date does not exist),
+    resolved by the ``planner.localtime`` policy.
+    """
+    return quiet_window_end_detailed(qh, tz, instant).instant
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """``instant`` is when to send; ``original`` is when the cadence wanted to."""
+
+    instant: datetime
+    deferred: bool
+    original: datetime
+
+
+def apply_quiet_hours(qh: QuietHours, tz: TzLike, instant: datetime) -> Deferral:
+    """Leave ``instant`` alone outside quiet hours; inside, move it to the window's end. Never drops."""
+    if not in_quiet_hours(qh, tz, instant):
+        return Deferral(instant, False, instant)
+    return Deferral(quiet_window_end(qh, tz, instant), True, instant)
+
+
+def _hhmm(value: time) -> str:
+    return value.isoformat(timespec="minutes" if not (value.second or value.microsecond) else "auto")

@@ -1,0 +1,261 @@
+"""Hand-off from the database to RQ (a transactional outbox) and its reconciler.
+
+Delivery rows commit first, already carrying the id of the RQ job that will carry them; the jobs are
+enqueued after the commit, in one Redis pipeline, and the rows are then marked ``queued``. A crash
+between the two leaves rows ``planned`` (or ``queued``) whose job is not in Redis: the reconciler,
+run at the start of every planner run, finds them by asking Redis whether each job id exists, and
+enqueues them again under the same job id. Sending stays exactly-once whatever RQ does, because a
+delivery is claimed in the database before any provider call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import redis
+from rq import Queue
+from sqlalchemy import Integer, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
+
+from planner.store.models import Delivery, DeliveryStatus
+
+DELIVER_BATCH = "planner.jobs.deliver_batch"
+JOB_RESULT_TTL = 3600
+JOB_FAILURE_TTL = 7 * 24 * 3600
+JOB_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class JobBatch:
+    """Deliveries due at the same instant on the same channel and queue, carried by one RQ job."""
+
+    job_id: str
+    queue: str
+    channel: str
+    scheduled_at: datetime
+    delivery_ids: tuple[int, ...]
+
+
+def new_job_id() -> str:
+    # RQ job ids may only hold letters, digits, '_' and '-'.
+    return f"dlv-{uuid.uuid4().hex}"
+
+
+def assign_batches(items: Iterable[tuple[datetime, str, str, object]], batch_size: int) -> dict[object, str]:
+    """Group items keyed (scheduled_at, channel, queue, key) into batches; returns key -> job id."""
+    groups: dict[tuple[datetime, str, str], list[object]] = defaultdict(list)
+    for scheduled_at, channel, queue, key in items:
+        groups[(scheduled_at, channel, queue)].append(key)
+    assignment: dict[object, str] = {}
+    for members in groups.values():
+        for start in range(0, len(members), batch_size):
+            job_id = new_job_id()
+            for key in members[start : start + batch_size]:
+                assignment[key] = job_id
+    return assignment
+
+
+def batches_from_rows(rows: Iterable[tuple[int, str | None, str, str, datetime]]) -> list[JobBatch]:
+    """(id, job_id, queue, channel, scheduled_at) rows -> one JobBatch per job id."""
+    grouped: dict[str, list[tuple[int, str, str, datetime]]] = defaultdict(list)
+    for delivery_id, job_id, queue, channel, scheduled_at in rows:
+        if job_id is None:
+            continue
+        grouped[job_id].append((delivery_id, queue, channel, scheduled_at))
+    return [
+        JobBatch(
+            job_id=job_id,
+            queue=members[0][1],
+            channel=members[0][2],
+            scheduled_at=min(m[3] for m in members),
+            delivery_ids=tuple(sorted(m[0] for m in members)),
+        )
+        for job_id, members in grouped.items()
+    ]
+
+
+def enqueue_batches(connection: redis.Redis, batches: Sequence[JobBatch], now: datetime) -> None:
+    """Enqueue every batch in one pipeline: due ones on their queue, later ones in RQ's schedule."""
+    if not batches:
+        return
+    queues: dict[str, Queue] = {}
+    with connection.pipeline() as pipe:
+        # One MULTI/EXEC: RQ's enqueue insists on an explicit transaction when handed a pipeline.
+        pipe.multi()
+        for batch in batches:
+            queue = queues.get(batch.queue)
+            if queue is None:
+                queue = queues[batch.queue] = Queue(batch.queue, connection=connection)
+            options = {
+                "job_id": batch.job_id,
+                "result_ttl": JOB_RESULT_TTL,
+                "failure_ttl": JOB_FAILURE_TTL,
+                "job_timeout": JOB_TIMEOUT,
+                "description": f"deliver {len(batch.delivery_ids)} {batch.channel}",
+                "pipeline": pipe,
+            }
+            if batch.scheduled_at <= now:
+                queue.enqueue(DELIVER_BATCH, list(batch.delivery_ids), **options)
+            else:
+                queue.enqueue_at(batch.scheduled_at, DELIVER_BATCH, list(batch.delivery_ids), **options)
+        pipe.execute()
+
+
+def mark_queued(session: Session, batches: Sequence[JobBatch], now: datetime) -> int:
+    """planned -> queued for the deliveries of these jobs, once Redis holds them.
+
+    Addressed by primary key: the job id is not indexed, and this runs for every chunk.
+    """
+    ids = [i for batch in batches for i in batch.delivery_ids]
+    if not ids:
+        return 0
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter instead of a thousand: psycopg parses a short statement once.
+        matches = table.c.id == any_(bindparam("ids", ids, type_=ARRAY(Integer)))
+    else:
+        matches = table.c.id.in_(ids)
+    result = session.execute(
+        update(table)
+        .where(matches, table.c.status == DeliveryStatus.planned.value)
+        .values(status=DeliveryStatus.queued.value, updated_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+_EXISTS_EACH = """
+local found = {}
+for i, key in ipairs(KEYS) do found[i] = redis.call('EXISTS', key) end
+return found
+"""
+
+
+def missing_jobs(connection: redis.Redis, job_ids: Sequence[str], chunk: int = 2000) -> set[str]:
+    """Which of these job ids have no job hash in Redis (never enqueued, or Redis lost them)."""
+    # One script call per chunk answers for every key: far cheaper than one EXISTS per job.
+    exists_each = connection.register_script(_EXISTS_EACH)
+    gone: set[str] = set()
+    for start in range(0, len(job_ids), chunk):
+        part = list(job_ids[start : start + chunk])
+        answers = exists_each(keys=[f"rq:job:{job_id}" for job_id in part])
+        gone.update(job_id for job_id, present in zip(part, answers, strict=True) if not present)
+    return gone
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    reenqueued: int = 0
+    jobs: int = 0
+
+
+def reconcile(
+    factory: sessionmaker[Session],
+    connection: redis.Redis,
+    now: datetime,
+    *,
+    grace: timedelta = timedelta(seconds=0),
+    chunk_size: int = 2000,
+) -> ReconcileReport:
+    """Re-enqueue every pending delivery whose RQ job is missing from Redis.
+
+    Asks the database for the distinct job ids of ``planned``/``queued`` deliveries and Redis which
+    of them exist; only the rows of missing jobs are read back and enqueued again, under the same
+    job id. ``grace`` leaves alone rows touched in the last moments (a concurrent run may be between
+    its commit and its enqueue); re-enqueueing them would never send twice, only add a no-op job.
+    """
+    report = ReconcileReport()
+    # A retry waiting in RQ's schedule is as easy to lose as a first attempt.
+    pending = (DeliveryStatus.planned.value, DeliveryStatus.queued.value, DeliveryStatus.retrying.value)
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    settled = table.c.updated_at <= now - grace
+    with factory() as session:
+        job_ids = list(
+            session.scalars(select(table.c.job_id).where(table.c.status.in_(pending), settled).distinct())
+        )
+    orphans = [j for j in job_ids if j is None]
+    gone = sorted(missing_jobs(connection, [j for j in job_ids if j is not None]))
+    report.checked = len(job_ids)
+    for start in range(0, len(gone), chunk_size):
+        part = gone[start : start + chunk_size]
+        with factory() as session:
+            rows = session.execute(
+                select(
+                    table.c.id, table.c.job_id, table.c.queue, table.c.channel, table.c.scheduled_at
+                ).where(table.c.job_id.in_(part), table.c.status.in_(pending))
+            ).all()
+        lost = batches_from_rows(rows)
+        enqueue_batches(connection, lost, now)
+        with factory() as session, session.begin():
+            mark_queued(session, lost, now)
+        report.jobs += len(lost)
+        report.reenqueued += sum(len(b.delivery_ids) for b in lost)
+    if orphans:
+        with factory() as session:
+            ids = list(
+                session.scalars(
+                    select(table.c.id).where(table.c.status.in_(pending), table.c.job_id.is_(None), settled)
+                )
+            )
+        report.reenqueued += len(
+            requeue(
+                factory, connection, ids, now, from_statuses=[DeliveryStatus.planned, DeliveryStatus.queued]
+            )
+        )
+    return report
+
+
+def requeue(
+    factory: sessionmaker[Session],
+    connection: redis.Redis,
+    delivery_ids: Sequence[int],
+    now: datetime,
+    *,
+    at: datetime | None = None,
+    status: DeliveryStatus = DeliveryStatus.queued,
+    reason: str | None = None,
+    batch_size: int = 100,
+    from_statuses: Sequence[DeliveryStatus] | None = None,
+) -> list[int]:
+    """Give deliveries a fresh RQ job due at ``at`` (default now) and enqueue it, outbox-style.
+
+    The rows change first (new job id, ``scheduled_at``, ``status``) in one transaction, restricted to
+    ``from_statuses`` when given; then the jobs go to Redis; a crash in between is repaired by
+    :func:`reconcile`. Returns the ids actually requeued.
+    """
+    if not delivery_ids:
+        return []
+    due = at or now
+    with factory() as session, session.begin():
+        stmt = select(col(Delivery.id), col(Delivery.queue), col(Delivery.channel)).where(
+            col(Delivery.id).in_(list(delivery_ids))
+        )
+        if from_statuses is not None:
+            stmt = stmt.where(col(Delivery.status).in_([s.value for s in from_statuses]))
+        rows = [(i, q, ch) for i, q, ch in session.execute(stmt.with_for_update()) if i is not None]
+        jobs = assign_batches(((due, ch, q, i) for i, q, ch in rows), batch_size)
+        if rows:
+            session.execute(
+                update(Delivery),
+                [
+                    {
+                        "id": i,
+                        "job_id": jobs[i],
+                        "scheduled_at": due,
+                        "status": status.value,
+                        "reason": reason,
+                        "lease_until": None,
+                        "updated_at": now,
+                    }
+                    for i, _, _ in rows
+                ],
+            )
+    batches = batches_from_rows((i, jobs[i], q, ch, due) for i, q, ch in rows)
+    enqueue_batches(connection, batches, now)
+    return [i for i, _, _ in rows]

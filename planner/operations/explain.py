@@ -1,0 +1,385 @@
+"""Why a recipient got, or did not get, a notification on a local date: each rule's verdict.
+
+The rules are the planner's own (:mod:`planner.planning`), replayed for one local date with the
+database's current facts: the cadence and its DST adjustment, opt-out and addresses, engagement
+backoff, quiet hours, lateness and the frequency cap. When the planner already decided, the
+delivery row (dedup key ``sub:<id>:<date>``), its attempts and timeline say what happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from planner.app import App
+from planner.core.cadence import Cadence, Occurrence, occurrence_on
+from planner.core.localtime import UTC, get_zone, local_date_of, to_local
+from planner.core.planning import dedup_key_for
+from planner.core.policy import PlanningPolicy
+from planner.core.quiet_hours import apply_quiet_hours, effective_quiet_hours
+from planner.core.rules import cap_allows, engagement_backoff
+from planner.errors import NotFound
+from planner.store.models import (
+    CAP_COUNTED_STATUSES,
+    DeliveryStatus,
+    EngagementEvent,
+    Recipient,
+    Subscription,
+)
+from planner.store.queries import (
+    DELIVERIES,
+    SUBSCRIPTIONS,
+    delivery_dict,
+    recipient_by_external_id,
+    table_of,
+    timeline,
+)
+
+#: A dead delivery was still meant to be sent, so it counts as the last send for backoff (as in run.py).
+TO_BE_SENT = sorted({s.value for s in CAP_COUNTED_STATUSES} | {DeliveryStatus.dead.value})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    rule: str
+    verdict: str  # pass | fail | adjusted | deferred | bypassed | info
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "verdict": self.verdict, "detail": self.detail, "data": self.data}
+
+
+def _hhmm(value: datetime | time) -> str:
+    return value.strftime("%H:%M")
+
+
+def _local_text(instant: datetime, tz: str) -> str:
+    local = to_local(instant, tz)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({instant.astimezone(UTC):%H:%MZ})"
+
+
+class _Explainer:
+    def __init__(self, session: Session, recipient: Recipient, policy: PlanningPolicy, now: datetime) -> None:
+        self.session = session
+        self.recipient = recipient
+        self.policy = policy
+        self.now = now
+        self.tz = recipient.timezone
+
+    def subscription(self, sub: Subscription, day: date) -> dict[str, Any]:
+        assert sub.id is not None
+        cadence = Cadence.from_storage(sub.send_time, sub.days)
+        verdicts: list[Verdict] = []
+        if not sub.active:
+            verdicts.append(Verdict("subscription", "fail", "inactive: removed or replaced by an import"))
+        occurrence = occurrence_on(cadence, self.tz, day)
+        verdicts.append(self._cadence(cadence, day, occurrence))
+        row = self.session.execute(
+            select(DELIVERIES).where(DELIVERIES.c.dedup_key == dedup_key_for(sub.id, day))
+        ).first()
+        if occurrence is not None:
+            verdicts.append(self._dst(cadence, occurrence))
+            verdicts.append(self._address(sub.channel))
+            verdicts.append(self._engagement(sub, occurrence))
+            scheduled, quiet = self._quiet(sub, occurrence.instant)
+            verdicts.append(quiet)
+            verdicts.append(self._lateness(sub, scheduled, row))
+            verdicts.append(self._cap(sub, scheduled, row))
+        verdicts.append(self._dedup(sub, day, row))
+        if row is not None:
+            verdicts.append(self._attempts(row))
+        delivery = None
+        if row is not None:
+            delivery = delivery_dict(row, self.recipient.external_id)
+            delivery["timeline"] = timeline(self.session, row.id)
+        return {
+            "subscription_id": sub.id,
+            "kind": sub.kind,
+            "channel": sub.channel,
+            "cadence": str(cadence),
+            "active": sub.active,
+            "outcome": _outcome(verdicts, row),
+            "verdicts": [v.as_dict() for v in verdicts],
+            "delivery": delivery,
+        }
+
+    def _cadence(self, cadence: Cadence, day: date, occurrence: Occurrence | None) -> Verdict:
+        data = {
+            "wall_time": _hhmm(cadence.wall_time),
+            "days": cadence.days_text(),
+            "local_date": day.isoformat(),
+        }
+        if not cadence.matches(day):
+            return Verdict("cadence", "fail", f"does not fire on a {day:%A} ({cadence.days_text()})", data)
+        if occurrence is None:
+            return Verdict("cadence", "fail", f"{day.isoformat()} does not exist in {self.tz}", data)
+        data["occurrence_at"] = occurrence.instant.isoformat()
+        return Verdict("cadence", "pass", f"fires at {_hhmm(cadence.wall_time)} local ({cadence})", data)
+
+    def _dst(self, cadence: Cadence, occurrence: Occurrence) -> Verdict:
+        local = to_local(occurrence.instant, self.tz)
+        data: dict[str, Any] = {"adjustment": occurrence.adjustment}
+        if occurrence.adjustment == "gap":
+            minutes = int(occurrence.shift.total_seconds() // 60)
+            data["shift_minutes"] = minutes
+            return Verdict(
+                "dst",
+                "adjusted",
+                f"{_hhmm(cadence.wall_time)} does not exist that day (DST gap): "
+                f"shifted {minutes} min to {_hhmm(local)} {local.tzname()}",
+                data,
+            )
+        if occurrence.adjustment == "overlap":
+            return Verdict(
+                "dst",
+                "adjusted",
+                f"{_hhmm(cadence.wall_time)} happens twice (DST overlap): "
+                f"sent once, at the first ({local.tzname()})",
+                data,
+            )
+        return Verdict("dst", "pass", f"no DST adjustment: {_local_text(occurrence.instant, self.tz)}", data)
+
+    def _address(self, channel: str) -> Verdict:
+        r = self.recipient
+        if getattr(r, f"{channel}_opt_out"):
+            return Verdict("opt_out", "fail", f"opted out of {channel}")
+        invalid = getattr(r, f"{channel}_invalid")
+        if invalid:
+            return Verdict(
+                "opt_out", "fail", f"{channel} address marked invalid: {invalid}", {"invalid": invalid}
+            )
+        if not (r.email if channel == "email" else r.phone):
+            return Verdict("opt_out", "fail", f"no {channel} address on file")
+        return Verdict("opt_out", "pass", f"not opted out; {channel} address on file")
+
+    def _engagement(self, sub: Subscription, occurrence: Occurrence) -> Verdict:
+        events = table_of(EngagementEvent)
+        engaged_at = self.session.scalar(
+            select(func.max(events.c.occurred_at)).where(
+                events.c.recipient_id == self.recipient.id, events.c.occurred_at <= occurrence.instant
+            )
+        )
+        last_sent = self.session.scalar(
+            select(func.max(DELIVERIES.c.local_date)).where(
+                DELIVERIES.c.subscription_id == sub.id,
+                DELIVERIES.c.status.in_(TO_BE_SENT),
+                DELIVERIES.c.local_date < occurrence.local_date,
+            )
+        )
+        since = engaged_at if isinstance(engaged_at, datetime) else sub.created_at
+        verdict = engagement_backoff(
+            self.policy.tiers_for(sub.kind),
+            occurrence.local_date,
+            local_date_of(since, self.tz),
+            last_sent if isinstance(last_sent, date) else None,
+        )
+        data = {
+            "last_engaged_at": engaged_at.isoformat() if isinstance(engaged_at, datetime) else None,
+            "inactive_days": verdict.inactive_days,
+            "tier": verdict.tier.label,
+            "days_since_last_send": verdict.days_since_last_send,
+        }
+        basis = "engagement" if isinstance(engaged_at, datetime) else "subscription start (no engagement yet)"
+        last = (
+            "nothing sent before"
+            if verdict.days_since_last_send is None
+            else (f"last send {verdict.days_since_last_send} day(s) before")
+        )
+        detail = (
+            f"inactive {verdict.inactive_days} day(s) since {basis}: tier every {verdict.tier.interval_days} "
+            f"day(s); {last}"
+        )
+        return Verdict(
+            "engagement",
+            "pass" if verdict.send else "fail",
+            detail + ("" if verdict.send else " → skipped (engagement_backoff)"),
+            data,
+        )
+
+    def _quiet(self, sub: Subscription, instant: datetime) -> tuple[datetime, Verdict]:
+        if self.policy.is_critical(sub.kind):
+            return instant, Verdict("quiet_hours", "bypassed", f"{sub.kind} is a critical kind")
+        quiet = effective_quiet_hours(
+            sub.channel, self.recipient.own_quiet_hours(sub.channel), self.policy.quiet_defaults
+        )
+        deferral = apply_quiet_hours(quiet, self.tz, instant)
+        data = {
+            "window": quiet.text(),
+            "deferred": deferral.deferred,
+            "send_at": deferral.instant.isoformat(),
+        }
+        if deferral.deferred:
+            return deferral.instant, Verdict(
+                "quiet_hours",
+                "deferred",
+                f"{_hhmm(to_local(instant, self.tz))} is inside {quiet.text()}: deferred to "
+                f"{_local_text(deferral.instant, self.tz)}",
+                data,
+            )
+        return instant, Verdict("quiet_hours", "pass", f"outside quiet hours ({quiet.text()})", data)
+
+    def _lateness(self, sub: Subscription, scheduled: datetime, row: Any) -> Verdict:
+        limit = self.policy.lateness_for(sub.kind)
+        data: dict[str, Any] = {"max_lateness_seconds": int(limit.total_seconds())}
+        if row is not None and row.status == DeliveryStatus.missed.value:
+            late = row.created_at - row.scheduled_at
+            data["late_by_seconds"] = int(late.total_seconds())
+            return Verdict(
+                "lateness", "fail", f"planned {late} after its time (more than {limit}): missed", data
+            )
+        if row is not None and row.sent_at is not None:
+            late = row.sent_at - row.scheduled_at
+            data["sent_after_seconds"] = round(late.total_seconds(), 3)
+            return Verdict(
+                "lateness", "pass", f"sent {late.total_seconds():.0f} s after its scheduled time", data
+            )
+        if row is None and self.now - scheduled > limit:
+            return Verdict("lateness", "fail", f"not planned and now more than {limit} past its time", data)
+        return Verdict("lateness", "pass", f"within the maximum lateness ({limit})", data)
+
+    def _cap(self, sub: Subscription, scheduled: datetime, row: Any) -> Verdict:
+        if self.policy.is_critical(sub.kind):
+            return Verdict("cap", "bypassed", f"{sub.kind} is a critical kind")
+        cap = self.policy.cap_for(sub.kind, sub.channel)
+        c = DELIVERIES.c
+        stmt = select(c.scheduled_at).where(
+            c.recipient_id == self.recipient.id,
+            c.channel == sub.channel,
+            c.status.in_([s.value for s in CAP_COUNTED_STATUSES]),
+            c.scheduled_at > scheduled - cap.window,
+            c.scheduled_at < scheduled + cap.window,
+        )
+        if row is not None:
+            stmt = stmt.where(c.id != row.id)
+        counted = sorted(self.session.scalars(stmt))
+        in_window = sum(1 for t in counted if scheduled - cap.window < t <= scheduled)
+        data = {"cap": cap.text, "counted_in_window": in_window}
+        if row is not None and row.reason == "frequency_cap":
+            return Verdict("cap", "fail", f"suppressed: the cap {cap.text} was full when planned", data)
+        if cap_allows(counted, scheduled, cap):
+            return Verdict(
+                "cap", "pass", f"{in_window} other send(s) counted in the window; cap {cap.text}", data
+            )
+        return Verdict("cap", "fail", f"{in_window} other send(s) counted: cap {cap.text} is full", data)
+
+    def _dedup(self, sub: Subscription, day: date, row: Any) -> Verdict:
+        key = dedup_key_for(sub.id or 0, day)
+        if row is not None:
+            detail = f"delivery {row.id} ({key}): {row.status}" + (f" ({row.reason})" if row.reason else "")
+            return Verdict(
+                "dedup", "info", detail, {"dedup_key": key, "delivery_id": row.id, "status": row.status}
+            )
+        if sub.next_local_date is not None and day >= sub.next_local_date:
+            when = sub.next_at.isoformat() if sub.next_at else "?"
+            return Verdict(
+                "dedup", "info", f"not planned yet: the planner reaches {key} at {when}", {"dedup_key": key}
+            )
+        return Verdict("dedup", "info", f"no delivery for {key}", {"dedup_key": key})
+
+    def _attempts(self, row: Any) -> Verdict:
+        detail = f"{row.attempts} attempt(s)"
+        if row.last_error:
+            detail += f"; last error: {row.last_error}"
+        verdict = "fail" if row.status == DeliveryStatus.dead.value else "info"
+        return Verdict("attempts", verdict, detail, {"attempts": row.attempts, "last_error": row.last_error})
+
+    def adhoc(self, day: date, kind: str | None) -> list[dict[str, Any]]:
+        zone = get_zone(self.tz)
+        start = datetime.combine(day, time(0), zone).astimezone(UTC)
+        end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+        c = DELIVERIES.c
+        stmt = (
+            select(DELIVERIES)
+            .where(
+                c.recipient_id == self.recipient.id,
+                c.subscription_id.is_(None),
+                c.scheduled_at >= start,
+                c.scheduled_at < end,
+            )
+            .order_by(c.scheduled_at, c.id)
+        )
+        if kind is not None:
+            stmt = stmt.where(c.kind == kind)
+        found = []
+        for row in self.session.execute(stmt):
+            item = delivery_dict(row, self.recipient.external_id)
+            item["timeline"] = timeline(self.session, row.id)
+            found.append(item)
+        return found
+
+
+_FAILURE_ORDER = ("subscription", "cadence", "opt_out", "engagement", "lateness", "cap")
+
+
+def _outcome(verdicts: list[Verdict], row: Any) -> str:
+    if row is not None:
+        return f"{row.status}" + (f" ({row.reason})" if row.reason else "")
+    failing = {v.rule for v in verdicts if v.verdict == "fail"}
+    for rule in _FAILURE_ORDER:
+        if rule in failing:
+            return f"no send: {rule}"
+    deferred = next((v for v in verdicts if v.verdict == "deferred"), None)
+    return "would be sent" + (" (deferred by quiet hours)" if deferred else "")
+
+
+def explain(
+    app: App, recipient: str, *, now: datetime, kind: str | None = None, local_date: date | None = None
+) -> dict[str, Any]:
+    """Every subscription's verdicts for ``local_date`` (default: today in the recipient's zone)."""
+    policy = PlanningPolicy.from_settings(app.settings)
+    with app.sessions() as session:
+        person = recipient_by_external_id(session, recipient)
+        day = local_date or local_date_of(now, person.timezone)
+        stmt = select(Subscription).where(SUBSCRIPTIONS.c.recipient_id == person.id)
+        if kind is not None:
+            stmt = stmt.where(SUBSCRIPTIONS.c.kind == kind)
+        subs = list(session.scalars(stmt.order_by(SUBSCRIPTIONS.c.kind, SUBSCRIPTIONS.c.channel)))
+        explainer = _Explainer(session, person, policy, now)
+        adhoc = explainer.adhoc(day, kind)
+        if kind is not None and not subs and not adhoc:
+            raise NotFound("subscription or delivery", f"{recipient}/{kind}")
+        return {
+            "recipient_id": person.external_id,
+            "timezone": person.timezone,
+            "local_date": day.isoformat(),
+            "now": now.isoformat(),
+            "subscriptions": [explainer.subscription(s, day) for s in subs],
+            "adhoc": adhoc,
+        }
+
+
+def render(result: dict[str, Any]) -> list[Table]:
+    """One table per subscription (rule, verdict, detail), then one for ad-hoc deliveries."""
+    tables = []
+    for sub in result["subscriptions"]:
+        table = Table(
+            title=f"{result['recipient_id']} · {sub['kind']} by {sub['channel']} · {result['local_date']} "
+            f"({result['timezone']}) → {sub['outcome']}"
+        )
+        for column in ("rule", "verdict", "detail"):
+            table.add_column(column)
+        for v in sub["verdicts"]:
+            table.add_row(v["rule"], v["verdict"], v["detail"])
+        tables.append(table)
+    if result["adhoc"]:
+        table = Table(title=f"ad-hoc deliveries on {result['local_date']}")
+        for column in ("id", "kind", "channel", "scheduled (UTC)", "status", "reason", "attempts"):
+            table.add_column(column)
+        for d in result["adhoc"]:
+            table.add_row(
+                str(d["id"]),
+                d["kind"],
+                d["channel"],
+                d["scheduled_at"],
+                d["status"],
+                d["reason"] or "",
+                str(d["attempts"]),
+            )
+        tables.append(table)
+    return tables

@@ -1,0 +1,469 @@
+"""Validated import of recipients, subscriptions and engagement from JSON Lines.
+
+Every line is validated before anything is written; by default one bad line imports nothing.
+Writes happen in batches of a constant number of statements, never one query per recipient.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
+
+from planner.core import validation
+from planner.core.cadence import Cadence, first_occurrence_at_or_after
+from planner.core.localtime import get_zone
+from planner.core.quiet_hours import QuietHours
+from planner.errors import InvalidInput, PlannerError
+from planner.store.changes import cancel_pending_after
+from planner.store.models import Channel, EngagementEvent, Recipient, Subscription
+
+RECIPIENT_KEYS = {"type", "id", "timezone", "email", "phone", "quiet_hours", "opt_out", "subscriptions"}
+SUBSCRIPTION_KEYS = {"kind", "channel", "at", "days", "active"}
+ENGAGEMENT_KEYS = {"type", "recipient_id", "event", "at", "kind"}
+
+
+@dataclass(frozen=True)
+class SubscriptionRecord:
+    kind: str
+    channel: str
+    cadence: Cadence
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class RecipientRecord:
+    line: int
+    external_id: str
+    timezone: str
+    email: str | None
+    phone: str | None
+    quiet_hours: dict[str, QuietHours]
+    opt_out: frozenset[str]
+    subscriptions: tuple[SubscriptionRecord, ...]
+
+
+@dataclass(frozen=True)
+class EngagementRecord:
+    line: int
+    recipient_id: str
+    event: str
+    at: datetime
+    kind: str | None
+
+
+Record = RecipientRecord | EngagementRecord
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.field}: {self.message}"
+
+
+class ImportFailed(PlannerError):
+    """The import was atomic and at least one line was invalid: nothing was written."""
+
+    def __init__(self, errors: Sequence[LineError]) -> None:
+        self.errors = list(errors)
+        shown = "\n".join(str(e) for e in self.errors[:20])
+        more = f"\n... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
+        super().__init__(f"{len(self.errors)} invalid line(s); nothing was imported:\n{shown}{more}")
+
+
+@dataclass
+class ImportReport:
+    lines: int = 0
+    recipients_created: int = 0
+    recipients_updated: int = 0
+    subscriptions_created: int = 0
+    subscriptions_updated: int = 0
+    subscriptions_deactivated: int = 0
+    deliveries_cancelled: int = 0
+    engagement_events: int = 0
+    errors: list[LineError] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "errors"}
+        data["invalid_lines"] = len(self.errors)
+        data["errors"] = [str(e) for e in self.errors]
+        return data
+
+
+def _check_keys(obj: dict[str, Any], allowed: set[str], prefix: str) -> None:
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise InvalidInput(f"{prefix}{unknown[0]}", obj[unknown[0]], f"only the fields {sorted(allowed)}")
+
+
+def _parse_subscription(obj: Any, index: int) -> SubscriptionRecord:
+    prefix = f"subscriptions[{index}]."
+    if not isinstance(obj, dict):
+        raise InvalidInput(f"subscriptions[{index}]", obj, "an object with kind, channel, at, days")
+    _check_keys(obj, SUBSCRIPTION_KEYS, prefix)
+    kind = validation.kind(obj.get("kind"), prefix + "kind")
+    channel = validation.channel(obj.get("channel"), prefix + "channel")
+    try:
+        cadence = Cadence.parse(obj.get("at"), obj.get("days", "daily"))  # type: ignore[arg-type]
+    except InvalidInput as exc:
+        raise InvalidInput(prefix + exc.field, exc.value, exc.expected) from None
+    active = obj.get("active", True)
+    if not isinstance(active, bool):
+        raise InvalidInput(prefix + "active", active, "true or false")
+    return SubscriptionRecord(kind=kind, channel=channel.value, cadence=cadence, active=active)
+
+
+def _parse_quiet_hours(obj: Any) -> dict[str, QuietHours]:
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict):
+        raise InvalidInput("quiet_hours", obj, 'an object like {"sms": {"start": "21:00", "end": "08:00"}}')
+    result: dict[str, QuietHours] = {}
+    for name, window in obj.items():
+        channel = validation.channel(name, f"quiet_hours.{name}")
+        if not isinstance(window, dict) or set(window) != {"start", "end"}:
+            raise InvalidInput(f"quiet_hours.{name}", window, 'an object {"start": "HH:MM", "end": "HH:MM"}')
+        result[channel.value] = QuietHours.parse(window["start"], window["end"], f"quiet_hours.{name}")
+    return result
+
+
+def parse_recipient(obj: dict[str, Any], line: int) -> RecipientRecord:
+    _check_keys(obj, RECIPIENT_KEYS, "")
+    external_id = validation.external_id(obj.get("id"), "id")
+    tz_name = obj.get("timezone")
+    if not isinstance(tz_name, str):
+        raise InvalidInput("timezone", tz_name, "an IANA time zone name such as 'America/New_York'")
+    get_zone(tz_name)
+    email = validation.email(obj["email"]) if obj.get("email") is not None else None
+    phone = validation.phone(obj["phone"]) if obj.get("phone") is not None else None
+    opt_out_raw = obj.get("opt_out", [])
+    if not isinstance(opt_out_raw, list):
+        raise InvalidInput("opt_out", opt_out_raw, "a list of channels, e.g. ['sms']")
+    opt_out = frozenset(validation.channel(c, "opt_out").value for c in opt_out_raw)
+    subs_raw = obj.get("subscriptions", [])
+    if not isinstance(subs_raw, list):
+        raise InvalidInput("subscriptions", subs_raw, "a list of subscription objects")
+    subscriptions = tuple(_parse_subscription(s, i) for i, s in enumerate(subs_raw))
+    seen: set[tuple[str, str]] = set()
+    for i, sub in enumerate(subscriptions):
+        if (sub.kind, sub.channel) in seen:
+            raise InvalidInput(
+                f"subscriptions[{i}]", f"{sub.kind}/{sub.channel}", "one subscription per kind and channel"
+            )
+        seen.add((sub.kind, sub.channel))
+        if sub.channel == Channel.email and email is None:
+            raise InvalidInput(f"subscriptions[{i}].channel", "email", "an email address on the recipient")
+        if sub.channel == Channel.sms and phone is None:
+            raise InvalidInput(f"subscriptions[{i}].channel", "sms", "a phone number on the recipient")
+    return RecipientRecord(
+        line=line,
+        external_id=external_id,
+        timezone=tz_name,
+        email=email,
+        phone=phone,
+        quiet_hours=_parse_quiet_hours(obj.get("quiet_hours")),
+        opt_out=opt_out,
+        subscriptions=subscriptions,
+    )
+
+
+def parse_engagement(obj: dict[str, Any], line: int) -> EngagementRecord:
+    _check_keys(obj, ENGAGEMENT_KEYS, "")
+    recipient_id = validation.external_id(obj.get("recipient_id"), "recipient_id")
+    event = validation.engagement_event(obj.get("event"))
+    at = validation.instant(obj.get("at"), "at")
+    kind = validation.kind(obj["kind"]) if obj.get("kind") is not None else None
+    return EngagementRecord(line=line, recipient_id=recipient_id, event=event.value, at=at, kind=kind)
+
+
+def parse_line(text: str, line: int) -> Record | None:
+    """One JSON Lines entry to a record; blank lines are ignored. Raises ``InvalidInput``."""
+    if not text.strip():
+        return None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            "json", text.strip()[:80], f"a JSON object ({exc.msg} at column {exc.colno})"
+        ) from None
+    if not isinstance(obj, dict):
+        raise InvalidInput("json", text.strip()[:80], "a JSON object with a 'type' field")
+    kind = obj.get("type")
+    if kind == "recipient":
+        return parse_recipient(obj, line)
+    if kind == "engagement":
+        return parse_engagement(obj, line)
+    raise InvalidInput("type", kind, "'recipient' or 'engagement'")
+
+
+def parse_lines(lines: Iterable[str]) -> Iterator[Record | LineError]:
+    for number, text in enumerate(lines, start=1):
+        try:
+            record = parse_line(text, number)
+        except InvalidInput as exc:
+            yield LineError(number, exc.field, f"{exc.value!r} is invalid; expected {exc.expected}")
+            continue
+        if record is not None:
+            yield record
+
+
+class Importer:
+    """Writes validated records in batches, inside the caller's transaction."""
+
+    def __init__(self, session: Session, now: datetime, report: ImportReport) -> None:
+        self.session = session
+        self.now = now
+        self.report = report
+
+    def recipients(self, records: Sequence[RecipientRecord]) -> None:
+        # A later line for the same id wins, as if the file had been imported line by line.
+        latest = {r.external_id: r for r in records}
+        records = list(latest.values())
+        existing = {
+            r.external_id: r
+            for r in self.session.scalars(
+                select(Recipient).where(Recipient.external_id.in_(list(latest)))  # type: ignore[attr-defined]
+            )
+        }
+        new_rows = [self._recipient_row(r) for r in records if r.external_id not in existing]
+        if new_rows:
+            self.session.execute(insert(Recipient.__table__), new_rows)  # type: ignore[attr-defined]
+            self.report.recipients_created += len(new_rows)
+        changed_zone: set[int] = set()
+        updates = []
+        for record in records:
+            current = existing.get(record.external_id)
+            if current is None:
+                continue
+            row = self._recipient_row(record)
+            row.pop("created_at")
+            if (current.timezone, *self._quiet_tuple(current)) != (
+                record.timezone,
+                *self._quiet_tuple_of(row),
+            ):
+                assert current.id is not None
+                changed_zone.add(current.id)
+            updates.append({"id": current.id, **row})
+        if updates:
+            self.session.execute(update(Recipient), updates)
+            self.report.recipients_updated += len(updates)
+        ids: dict[str, int | None] = {
+            ext: rid
+            for ext, rid in self.session.execute(
+                select(col(Recipient.external_id), col(Recipient.id)).where(
+                    col(Recipient.external_id).in_(list(latest))
+                )
+            )
+        }
+        self._subscriptions(records, ids, changed_zone)
+
+    def _subscriptions(
+        self, records: Sequence[RecipientRecord], ids: dict[str, int | None], changed_zone: set[int]
+    ) -> None:
+        recipient_ids = [i for i in ids.values() if i is not None]
+        current = {
+            (s.recipient_id, s.kind, s.channel): s
+            for s in self.session.scalars(
+                select(Subscription).where(Subscription.recipient_id.in_(recipient_ids))  # type: ignore[attr-defined]
+            )
+        }
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        rescheduled: list[int] = []
+        wanted: set[tuple[int, str, str]] = set()
+        for record in records:
+            recipient_id = ids[record.external_id]
+            assert recipient_id is not None
+            for sub in record.subscriptions:
+                key = (recipient_id, sub.kind, sub.channel)
+                wanted.add(key)
+                cursor = self._cursor(sub, record.timezone) if sub.active else (None, None)
+                existing = current.get(key)
+                if existing is None:
+                    inserts.append(
+                        {
+                            "recipient_id": recipient_id,
+                            "kind": sub.kind,
+                            "channel": sub.channel,
+                            "send_time": sub.cadence.wall_time,
+                            "days": sub.cadence.days_text(),
+                            "active": sub.active,
+                            "next_at": cursor[0],
+                            "next_local_date": cursor[1],
+                            "created_at": self.now,
+                            "updated_at": self.now,
+                        }
+                    )
+                    continue
+                schedule_changed = (
+                    existing.send_time != sub.cadence.wall_time
+                    or existing.days != sub.cadence.days_text()
+                    or existing.active != sub.active
+                    or recipient_id in changed_zone
+                )
+                if not schedule_changed:
+                    continue
+                assert existing.id is not None
+                rescheduled.append(existing.id)
+                updates.append(
+                    {
+                        "id": existing.id,
+                        "send_time": sub.cadence.wall_time,
+                        "days": sub.cadence.days_text(),
+                        "active": sub.active,
+                        "next_at": cursor[0],
+                        "next_local_date": cursor[1],
+                        "updated_at": self.now,
+                    }
+                )
+        self.report.subscriptions_updated += len(updates)
+        # A recipient line is the full desired state: subscriptions it no longer lists stop.
+        for key, existing in current.items():
+            if key not in wanted and existing.active:
+                assert existing.id is not None
+                rescheduled.append(existing.id)
+                updates.append(
+                    {
+                        "id": existing.id,
+                        "active": False,
+                        "next_at": None,
+                        "next_local_date": None,
+                        "updated_at": self.now,
+                    }
+                )
+                self.report.subscriptions_deactivated += 1
+        if inserts:
+            self.session.execute(insert(Subscription.__table__), inserts)  # type: ignore[attr-defined]
+            self.report.subscriptions_created += len(inserts)
+        if updates:
+            self.session.execute(update(Subscription), updates)
+        self.report.deliveries_cancelled += len(cancel_pending_after(self.session, rescheduled, self.now))
+
+    def engagement(self, records: Sequence[EngagementRecord]) -> list[LineError]:
+        """Insert engagement events; returns errors for unknown recipients (nothing of theirs is written)."""
+        wanted = {r.recipient_id for r in records}
+        ids: dict[str, int | None] = {
+            ext: rid
+            for ext, rid in self.session.execute(
+                select(col(Recipient.external_id), col(Recipient.id)).where(
+                    col(Recipient.external_id).in_(list(wanted))
+                )
+            )
+        }
+        errors = [
+            LineError(r.line, "recipient_id", f"{r.recipient_id!r} is not a known recipient")
+            for r in records
+            if r.recipient_id not in ids
+        ]
+        rows = [
+            {
+                "recipient_id": ids[r.recipient_id],
+                "event": r.event,
+                "kind": r.kind,
+                "occurred_at": r.at,
+                "created_at": self.now,
+            }
+            for r in records
+            if r.recipient_id in ids
+        ]
+        if rows:
+            self.session.execute(insert(EngagementEvent.__table__), rows)  # type: ignore[attr-defined]
+            self.report.engagement_events += len(rows)
+        return errors
+
+    def _cursor(self, sub: SubscriptionRecord, tz: str) -> tuple[datetime | None, Any]:
+        occurrence = first_occurrence_at_or_after(sub.cadence, tz, self.now)
+        return occurrence.instant, occurrence.local_date
+
+    def _recipient_row(self, r: RecipientRecord) -> dict[str, Any]:
+        email_qh = r.quiet_hours.get("email")
+        sms_qh = r.quiet_hours.get("sms")
+        return {
+            "external_id": r.external_id,
+            "timezone": r.timezone,
+            "email": r.email,
+            "phone": r.phone,
+            "email_quiet_start": email_qh.start if email_qh else None,
+            "email_quiet_end": email_qh.end if email_qh else None,
+            "sms_quiet_start": sms_qh.start if sms_qh else None,
+            "sms_quiet_end": sms_qh.end if sms_qh else None,
+            "email_opt_out": "email" in r.opt_out,
+            "sms_opt_out": "sms" in r.opt_out,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+
+    @staticmethod
+    def _quiet_tuple(r: Recipient) -> tuple[time | None, ...]:
+        return (r.email_quiet_start, r.email_quiet_end, r.sms_quiet_start, r.sms_quiet_end)
+
+    @staticmethod
+    def _quiet_tuple_of(row: dict[str, Any]) -> tuple[time | None, ...]:
+        return (
+            row["email_quiet_start"],
+            row["email_quiet_end"],
+            row["sms_quiet_start"],
+            row["sms_quiet_end"],
+        )
+
+
+def import_lines(
+    factory: sessionmaker[Session],
+    lines: Iterable[str],
+    now: datetime,
+    *,
+    skip_invalid: bool = False,
+    batch_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Validate every line, then write them in batches inside one transaction.
+
+    Atomic by default: any invalid line (including an engagement event for an unknown recipient)
+    raises :class:`ImportFailed` and nothing is written. With ``skip_invalid`` the good lines are
+    imported and the bad ones are listed in the report.
+    """
+    report = ImportReport()
+    records: list[Record] = []
+    for item in parse_lines(lines):
+        if isinstance(item, LineError):
+            report.errors.append(item)
+        else:
+            records.append(item)
+    report.lines = len(records) + len(report.errors)
+    if report.errors and not skip_invalid:
+        raise ImportFailed(report.errors)
+    with factory() as session, session.begin():
+        importer = Importer(session, now, report)
+        recipients = [r for r in records if isinstance(r, RecipientRecord)]
+        for start in range(0, len(recipients), batch_size):
+            batch = recipients[start : start + batch_size]
+            importer.recipients(batch)
+            if progress:
+                progress(len(batch))
+        engagement = [r for r in records if isinstance(r, EngagementRecord)]
+        for start in range(0, len(engagement), batch_size):
+            batch_e = engagement[start : start + batch_size]
+            unknown = importer.engagement(batch_e)
+            if unknown and not skip_invalid:
+                raise ImportFailed(unknown)  # leaving the block rolls everything back
+            report.errors.extend(unknown)
+            if progress:
+                progress(len(batch_e))
+    report.errors.sort(key=lambda e: e.line)
+    return report
+
+
+def import_file(factory: sessionmaker[Session], path: Path, now: datetime, **kwargs: Any) -> ImportReport:
+    with path.open(encoding="utf-8") as handle:
+        return import_lines(factory, handle, now, **kwargs)

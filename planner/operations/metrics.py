@@ -1,0 +1,167 @@
+"""Prometheus metrics, computed from the database and Redis at scrape time.
+
+Nothing is counted in process memory: every API process and every scrape sees the same numbers,
+and a restart loses nothing. A dedicated registry is built per scrape around one collector, which
+runs a constant number of aggregate queries (histogram buckets are counted by the database).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from planner.app import App
+from planner.operations.status import planner_lateness, queue_state
+from planner.store.models import DeliveryStatus
+from planner.store.queries import DELIVERIES, status_reason_counts
+
+LATENESS_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+ATTEMPT_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0, 10.0)
+#: Histograms cover deliveries finished in this trailing window.
+WINDOW = timedelta(hours=24)
+
+
+def _lateness_seconds(dialect: str) -> Any:
+    c = DELIVERIES.c
+    if dialect == "postgresql":
+        return func.extract("epoch", c.sent_at) - func.extract("epoch", c.scheduled_at)
+    # SQLite stores UTC instants as text; julianday reads them as days.
+    return (func.julianday(c.sent_at) - func.julianday(c.scheduled_at)) * 86400.0
+
+
+def _lateness(session: Session, since: datetime) -> HistogramMetricFamily:
+    c = DELIVERIES.c
+    lateness = _lateness_seconds(session.get_bind().dialect.name)
+    columns = [func.sum(case((lateness <= le, 1), else_=0)) for le in LATENESS_BUCKETS]
+    rows = session.execute(
+        select(c.channel, func.count(), func.sum(lateness), *columns)
+        .where(c.status == DeliveryStatus.sent.value, c.sent_at >= since)
+        .group_by(c.channel)
+    )
+    family = HistogramMetricFamily(
+        "planner_send_lateness_seconds",
+        "Sent minus scheduled time of deliveries sent in the last 24 hours.",
+        labels=["channel"],
+    )
+    for channel, total, seconds, *cumulative in rows:
+        buckets = [(str(le), int(n or 0)) for le, n in zip(LATENESS_BUCKETS, cumulative, strict=True)]
+        family.add_metric([channel], [*buckets, ("+Inf", int(total))], float(seconds or 0.0))
+    return family
+
+
+def _attempts(session: Session, since: datetime) -> HistogramMetricFamily:
+    c = DELIVERIES.c
+    rows = session.execute(
+        select(c.channel, c.attempts, func.count())
+        .where(c.status.in_([DeliveryStatus.sent.value, DeliveryStatus.dead.value]), c.updated_at >= since)
+        .group_by(c.channel, c.attempts)
+    )
+    per_channel: dict[str, dict[int, int]] = defaultdict(dict)
+    for channel, attempts, count in rows:
+        per_channel[channel][int(attempts)] = int(count)
+    family = HistogramMetricFamily(
+        "planner_delivery_attempts",
+        "Attempts used by deliveries that ended (sent or dead) in the last 24 hours.",
+        labels=["channel"],
+    )
+    for channel, counts in sorted(per_channel.items()):
+        buckets = [(str(le), sum(n for a, n in counts.items() if a <= le)) for le in ATTEMPT_BUCKETS]
+        total = sum(counts.values())
+        family.add_metric(
+            [channel], [*buckets, ("+Inf", total)], float(sum(a * n for a, n in counts.items()))
+        )
+    return family
+
+
+class PlannerCollector(Collector):
+    def __init__(self, app: App, now: datetime) -> None:
+        self.app = app
+        self.now = now
+
+    def collect(self) -> Iterator[Metric]:
+        since = self.now - WINDOW
+        with self.app.sessions() as session:
+            counts = status_reason_counts(session)
+            lateness = _lateness(session, since)
+            attempts = _attempts(session, since)
+        deliveries = GaugeMetricFamily(
+            "planner_deliveries", "Deliveries by status and reason.", labels=["status", "reason"]
+        )
+        for status, reason, count in sorted(counts, key=lambda r: (r[0], r[1] or "")):
+            deliveries.add_metric([status, reason or ""], count)
+        yield deliveries
+        yield lateness
+        yield attempts
+        yield from self._queues()
+        yield from self._planner()
+
+    def _queues(self) -> Iterator[Metric]:
+        state = queue_state(self.app.redis)
+        depth = GaugeMetricFamily("planner_queue_depth", "Jobs waiting in each RQ queue.", labels=["queue"])
+        scheduled = GaugeMetricFamily(
+            "planner_scheduled_jobs", "Jobs scheduled for later in each RQ queue.", labels=["queue"]
+        )
+        for name, value in state.depth.items():
+            depth.add_metric([name], value)
+            scheduled.add_metric([name], state.scheduled[name])
+        yield depth
+        yield scheduled
+        yield GaugeMetricFamily("planner_workers", "Live RQ workers.", value=len(state.workers))
+
+    def _planner(self) -> Iterator[Metric]:
+        lateness = planner_lateness(self.app, self.now)
+        run = lateness.last_run
+        if run is not None:
+            counts = run.get("counts") or {}
+            yield GaugeMetricFamily(
+                "planner_last_run_duration_seconds",
+                "Duration of the last planner run.",
+                value=float(counts.get("duration_seconds", 0.0)),
+            )
+            yield GaugeMetricFamily(
+                "planner_last_run_succeeded",
+                "1 if the last planner run succeeded, else 0.",
+                value=1.0 if run["status"] == "succeeded" else 0.0,
+            )
+            outcomes = GaugeMetricFamily(
+                "planner_last_run_outcomes",
+                "Deliveries created by the last run, by outcome.",
+                labels=["outcome"],
+            )
+            for outcome, count in sorted((counts.get("outcomes") or {}).items()):
+                outcomes.add_metric([outcome], float(count))
+            yield outcomes
+            reasons = GaugeMetricFamily(
+                "planner_last_run_reasons",
+                "Deliveries created by the last run, by reason.",
+                labels=["reason"],
+            )
+            for reason, count in sorted((counts.get("reasons") or {}).items()):
+                reasons.add_metric([reason], float(count))
+            yield reasons
+        if lateness.since_last_success is not None:
+            yield GaugeMetricFamily(
+                "planner_seconds_since_last_successful_run",
+                "Seconds since the last successful planner run started.",
+                value=lateness.since_last_success.total_seconds(),
+            )
+        yield GaugeMetricFamily(
+            "planner_overdue_seconds",
+            "How far the oldest overdue subscription cursor is behind (0 when none is overdue).",
+            value=lateness.overdue_by.total_seconds() if lateness.overdue_by else 0.0,
+        )
+
+
+def render_metrics(app: App, now: datetime) -> bytes:
+    """The Prometheus text exposition of the service's metrics right now."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PlannerCollector(app, now))
+    return generate_latest(registry)

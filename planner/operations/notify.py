@@ -1,0 +1,323 @@
+"""Ad-hoc (transactional) notifications, through the same rules as planned deliveries.
+
+A request becomes one ``Delivery`` row keyed by its dedup key (a repeat is a no-op that returns the
+first one), decided like a planned occurrence: opt-out, invalid channel and a missing address
+suppress it; quiet hours defer it to the window's end; a full frequency cap suppresses it. Kinds
+marked critical (password resets) bypass quiet hours and caps, not an opt-out. The row commits with
+its RQ job id and is enqueued after the commit, like the planner's (see :mod:`planner.outbox`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from planner.app import App
+from planner.clock import ensure_utc
+from planner.core import validation
+from planner.core.policy import PlanningPolicy
+from planner.core.quiet_hours import apply_quiet_hours, effective_quiet_hours
+from planner.core.rules import cap_allows
+from planner.dispatch.outbox import JobBatch, enqueue_batches, mark_queued, new_job_id
+from planner.errors import InvalidInput
+from planner.operations.ops import StateConflict
+from planner.store.models import CAP_COUNTED_STATUSES, DeliveryStatus, Recipient
+from planner.store.queries import DELIVERIES, find_delivery_by_key, recipient_by_external_id
+from planner.store.timeline import event_row, record_events
+
+log = structlog.get_logger("planner.notify")
+
+PRIORITIES = ("high", "default", "bulk")
+MAX_DATA_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class AdhocRequest:
+    """A validated request; every field has passed the boundary checks."""
+
+    recipient: str
+    kind: str
+    channel: str
+    dedup_key: str
+    queue: str
+    at: datetime | None
+    data: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: DeliveryStatus
+    reason: str | None
+    scheduled_at: datetime
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NotifyResult:
+    created: bool
+    outcome: str
+    message: str
+    delivery: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "outcome": self.outcome,
+            "message": self.message,
+            "delivery": self.delivery,
+        }
+
+
+def validate_request(
+    recipient: str,
+    kind: str,
+    channel: str,
+    *,
+    dedup_key: str | None,
+    data: Any,
+    priority: str | None,
+    at: datetime | None,
+    default_queue: str,
+) -> AdhocRequest:
+    validation.external_id(recipient, "recipient_id")
+    validation.kind(kind, "kind")
+    chan = validation.channel(channel, "channel")
+    if dedup_key is not None:
+        if not isinstance(dedup_key, str) or not 1 <= len(dedup_key) <= 255 or not dedup_key.strip():
+            raise InvalidInput("dedup_key", dedup_key, "1-255 characters")
+        if dedup_key.startswith("sub:"):
+            raise InvalidInput(
+                "dedup_key", dedup_key, "a key not starting with 'sub:' (kept for planned deliveries)"
+            )
+    if priority is not None and priority not in PRIORITIES:
+        raise InvalidInput("priority", priority, "one of 'high', 'default', 'bulk'")
+    if data is not None:
+        if not isinstance(data, dict):
+            raise InvalidInput("data", data, "a JSON object")
+        try:
+            size = len(json.dumps(data))
+        except (TypeError, ValueError):
+            raise InvalidInput("data", data, "a JSON object of plain values") from None
+        if size > MAX_DATA_BYTES:
+            raise InvalidInput("data", f"{size} bytes", f"at most {MAX_DATA_BYTES} bytes of JSON")
+    return AdhocRequest(
+        recipient=recipient,
+        kind=kind,
+        channel=chan.value,
+        dedup_key=dedup_key or f"adhoc:{uuid.uuid4().hex}",
+        queue=priority or default_queue,
+        at=ensure_utc(at, "at") if at is not None else None,
+        data=data,
+    )
+
+
+def decide(
+    request: AdhocRequest,
+    recipient: Recipient,
+    policy: PlanningPolicy,
+    now: datetime,
+    counted: list[datetime],
+) -> Decision:
+    """The planner's rules for one ad-hoc send (pure). ``counted``: sorted cap-counted instants."""
+    wanted = max(request.at, now) if request.at is not None else now
+    channel = request.channel
+    detail: dict[str, Any] = {"source": "adhoc", "requested_at": wanted.isoformat(), "queue": request.queue}
+    if getattr(recipient, f"{channel}_opt_out"):
+        return Decision(DeliveryStatus.suppressed, "opted_out", wanted, detail)
+    invalid = getattr(recipient, f"{channel}_invalid")
+    if invalid:
+        detail["invalid"] = invalid
+        return Decision(DeliveryStatus.suppressed, "invalid_channel", wanted, detail)
+    if not (recipient.email if channel == "email" else recipient.phone):
+        return Decision(DeliveryStatus.suppressed, "no_address", wanted, detail)
+    if policy.is_critical(request.kind):
+        detail["critical"] = True
+        return Decision(DeliveryStatus.planned, None, wanted, detail)
+    scheduled_at = wanted
+    quiet = effective_quiet_hours(channel, recipient.own_quiet_hours(channel), policy.quiet_defaults)
+    deferral = apply_quiet_hours(quiet, recipient.timezone, wanted)
+    if deferral.deferred:
+        scheduled_at = deferral.instant
+        detail["quiet_hours"] = {
+            "window": quiet.text(),
+            "deferred_from": wanted.isoformat(),
+            "deferred_to": scheduled_at.isoformat(),
+        }
+    cap = policy.cap_for(request.kind, channel)
+    if not cap_allows(counted, scheduled_at, cap):
+        detail["cap"] = cap.text
+        return Decision(DeliveryStatus.suppressed, "frequency_cap", scheduled_at, detail)
+    reason = "quiet_hours_deferred" if deferral.deferred else None
+    return Decision(DeliveryStatus.planned, reason, scheduled_at, detail)
+
+
+def _lock_cap_key(session: Session, recipient_id: int, channel: str) -> None:
+    # The same key as PlannerRunner._lock_cap_keys, so a planner chunk and an ad-hoc send on one
+    # recipient and channel cannot both take the last slot of a cap.
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"cap:{recipient_id}:{channel}"},
+    )
+
+
+def _counted(
+    session: Session, recipient_id: int, channel: str, around: datetime, reach: timedelta
+) -> list[datetime]:
+    c = DELIVERIES.c
+    rows = session.scalars(
+        select(c.scheduled_at).where(
+            c.recipient_id == recipient_id,
+            c.channel == channel,
+            c.status.in_([s.value for s in CAP_COUNTED_STATUSES]),
+            c.scheduled_at > around - reach,
+            c.scheduled_at < around + reach,
+        )
+    )
+    return sorted(rows)
+
+
+def _duplicate(request: AdhocRequest, existing: dict[str, Any]) -> NotifyResult:
+    same = (existing["recipient_id"], existing["kind"], existing["channel"]) == (
+        request.recipient,
+        request.kind,
+        request.channel,
+    )
+    if not same:
+        raise StateConflict(
+            "dedup_key", request.dedup_key, "a key not already used for another recipient, kind or channel"
+        )
+    return NotifyResult(
+        created=False,
+        outcome="duplicate",
+        message=f"dedup key {request.dedup_key!r} already used by delivery {existing['id']}: not sent again",
+        delivery=existing,
+    )
+
+
+def notify(
+    app: App,
+    recipient: str,
+    kind: str,
+    channel: str,
+    *,
+    now: datetime,
+    dedup_key: str | None = None,
+    data: dict[str, Any] | None = None,
+    priority: str | None = None,
+    at: datetime | None = None,
+) -> NotifyResult:
+    """Create (or find, by dedup key) one ad-hoc delivery and hand it to RQ."""
+    settings = app.settings
+    request = validate_request(
+        recipient,
+        kind,
+        channel,
+        dedup_key=dedup_key,
+        data=data,
+        priority=priority,
+        at=at,
+        default_queue=settings.queue_for_kind(kind),
+    )
+    policy = PlanningPolicy.from_settings(settings)
+    postgres = not settings.is_sqlite
+    with app.sessions() as session, session.begin():
+        person = recipient_by_external_id(session, request.recipient)
+        assert person.id is not None
+        existing = find_delivery_by_key(session, request.dedup_key)
+        if existing is not None:
+            return _duplicate(request, existing)
+        if postgres:
+            _lock_cap_key(session, person.id, request.channel)
+        cap = policy.cap_for(request.kind, request.channel)
+        wanted = max(request.at, now) if request.at is not None else now
+        # Quiet hours move a send by at most a day; look that far past the cap window as well.
+        counted = _counted(session, person.id, request.channel, wanted, cap.window + timedelta(days=1))
+        decision = decide(request, person, policy, now, counted)
+        job_id = new_job_id() if decision.status is DeliveryStatus.planned else None
+        row = {
+            "dedup_key": request.dedup_key,
+            "recipient_id": person.id,
+            "subscription_id": None,
+            "kind": request.kind,
+            "channel": request.channel,
+            "queue": request.queue,
+            "local_date": None,
+            "occurrence_at": wanted,
+            "scheduled_at": decision.scheduled_at,
+            "status": decision.status.value,
+            "reason": decision.reason,
+            "attempts": 0,
+            "job_id": job_id,
+            "data": request.data,
+            "created_at": now,
+            "updated_at": now,
+        }
+        dialect_insert = pg_insert if postgres else sqlite_insert
+        delivery_id = session.scalar(
+            dialect_insert(DELIVERIES)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=["dedup_key"])
+            .returning(DELIVERIES.c.id)
+        )
+        if delivery_id is None:
+            # Another request with the same key committed between our look-up and our insert.
+            raced = find_delivery_by_key(session, request.dedup_key)
+            assert raced is not None
+            return _duplicate(request, raced)
+        record_events(
+            session,
+            [
+                event_row(
+                    delivery_id,
+                    now,
+                    "planned",
+                    status=decision.status.value,
+                    reason=decision.reason,
+                    detail=decision.detail,
+                )
+            ],
+        )
+    if job_id is not None:
+        batch = JobBatch(job_id, request.queue, request.channel, decision.scheduled_at, (delivery_id,))
+        enqueue_batches(app.redis, [batch], now)
+        with app.sessions() as session, session.begin():
+            mark_queued(session, [batch], now)
+    with app.sessions() as session:
+        delivery = find_delivery_by_key(session, request.dedup_key)
+    assert delivery is not None
+    outcome = _outcome(decision, now)
+    log.info(
+        "ad-hoc notification",
+        delivery_id=delivery_id,
+        job_id=job_id,
+        recipient=request.recipient,
+        kind=request.kind,
+        channel=request.channel,
+        outcome=outcome,
+        reason=decision.reason,
+    )
+    return NotifyResult(created=True, outcome=outcome, message=_message(decision, outcome), delivery=delivery)
+
+
+def _outcome(decision: Decision, now: datetime) -> str:
+    if decision.status is not DeliveryStatus.planned:
+        return decision.status.value
+    return "queued" if decision.scheduled_at <= now else "scheduled"
+
+
+def _message(decision: Decision, outcome: str) -> str:
+    if outcome == "queued":
+        return "queued for sending now"
+    if outcome == "scheduled":
+        why = " (deferred by quiet hours)" if decision.reason == "quiet_hours_deferred" else ""
+        return f"scheduled for {decision.scheduled_at.isoformat()}{why}"
+    return f"{outcome}: {decision.reason}"

@@ -1,0 +1,127 @@
+"""The service at a glance: deliveries by status, RQ queues and workers, and how late the planner is.
+
+Shared by ``planner status``, ``GET /readyz`` and the metrics. Reads only; every number comes from
+the database or Redis at the moment of the call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+from rq import Queue, Worker
+from rq.registry import ScheduledJobRegistry
+
+from planner.app import App
+from planner.settings import QUEUES
+from planner.store.queries import last_runs, oldest_overdue_cursor, pause_list, run_dict, status_counts
+
+#: The planner runs hourly; a readiness probe tolerates one missed hour before calling it late.
+RUN_STALENESS = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class QueueState:
+    depth: dict[str, int]
+    scheduled: dict[str, int]
+    workers: list[str]
+
+
+def queue_state(connection: redis.Redis) -> QueueState:
+    depth: dict[str, int] = {}
+    scheduled: dict[str, int] = {}
+    for name in QUEUES:
+        queue = Queue(name, connection=connection)
+        depth[name] = int(queue.count)
+        registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
+        scheduled[name] = int(registry.get_job_count(cleanup=False))
+    return QueueState(depth=depth, scheduled=scheduled, workers=live_workers(connection))
+
+
+def live_workers(connection: redis.Redis) -> list[str]:
+    """Registered RQ workers whose heartbeat key has not expired.
+
+    A worker killed without a goodbye stays in RQ's set of workers until someone cleans it, but
+    its own key expires shortly after its last heartbeat; only those keys count as alive.
+    """
+    keys = sorted(Worker.all_keys(connection=connection))
+    if not keys:
+        return []
+    with connection.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.exists(key)
+        alive = pipe.execute()
+    return [key for key, present in zip(keys, alive, strict=True) if present]
+
+
+@dataclass(frozen=True)
+class PlannerLateness:
+    last_run: dict[str, Any] | None
+    last_success: dict[str, Any] | None
+    since_last_success: timedelta | None
+    oldest_overdue_cursor: datetime | None
+    overdue_by: timedelta | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "last_run": self.last_run,
+            "last_successful_run": self.last_success,
+            "seconds_since_last_successful_run": _seconds(self.since_last_success),
+            "oldest_overdue_cursor": self.oldest_overdue_cursor.isoformat()
+            if self.oldest_overdue_cursor
+            else None,
+            "overdue_seconds": _seconds(self.overdue_by),
+        }
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return round(value.total_seconds(), 3) if value is not None else None
+
+
+def planner_lateness(app: App, now: datetime) -> PlannerLateness:
+    with app.sessions() as session:
+        latest, success = last_runs(session)
+        oldest = oldest_overdue_cursor(session, now)
+    return PlannerLateness(
+        last_run=run_dict(latest),
+        last_success=run_dict(success),
+        since_last_success=now - success.started_at if success is not None else None,
+        oldest_overdue_cursor=oldest,
+        overdue_by=now - oldest if oldest is not None else None,
+    )
+
+
+def planner_problems(lateness: PlannerLateness, max_lateness: timedelta) -> list[str]:
+    """Why the planner counts as late (empty when it is on time)."""
+    problems = []
+    if lateness.since_last_success is None:
+        problems.append("no successful planner run yet")
+    elif lateness.since_last_success > RUN_STALENESS:
+        problems.append(
+            f"last successful planner run was {lateness.since_last_success} ago (over {RUN_STALENESS})"
+        )
+    if lateness.overdue_by is not None and lateness.overdue_by > max_lateness:
+        problems.append(f"a subscription cursor is overdue by {lateness.overdue_by} (over {max_lateness})")
+    return problems
+
+
+def collect_status(app: App, now: datetime) -> dict[str, Any]:
+    with app.sessions() as session:
+        counts = status_counts(session)
+        paused = pause_list(session)
+    queues = queue_state(app.redis)
+    lateness = planner_lateness(app, now)
+    return {
+        "now": now.isoformat(),
+        "deliveries": dict(sorted(counts.items())),
+        "dead": counts.get("dead", 0),
+        "queues": {
+            name: {"depth": queues.depth[name], "scheduled": queues.scheduled[name]} for name in QUEUES
+        },
+        "scheduled_jobs": sum(queues.scheduled.values()),
+        "paused": paused,
+        "workers": {"count": len(queues.workers), "keys": queues.workers},
+        "planner": {**lateness.as_dict(), "late": planner_problems(lateness, app.settings.max_lateness)},
+    }

@@ -1,0 +1,207 @@
+"""The data model: recipients, subscriptions, engagement, deliveries and their timelines, runs.
+
+Every instant column is a :class:`~planner.store.types.UTCDateTime`; local dates and wall times are
+plain ``date``/``time`` values that only mean something together with the recipient's zone.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from planner.core.quiet_hours import QuietHours
+from planner.store.types import UTCDateTime
+
+
+class Channel(StrEnum):
+    email = "email"
+    sms = "sms"
+
+
+class DeliveryStatus(StrEnum):
+    planned = "planned"
+    queued = "queued"
+    sending = "sending"
+    sent = "sent"
+    retrying = "retrying"
+    dead = "dead"
+    suppressed = "suppressed"
+    skipped = "skipped"
+    missed = "missed"
+    cancelled = "cancelled"
+
+
+#: Statuses from which a delivery may still be sent.
+PENDING_STATUSES = frozenset({DeliveryStatus.planned, DeliveryStatus.queued, DeliveryStatus.retrying})
+#: Statuses that count against a frequency cap: to be sent, being sent or sent.
+CAP_COUNTED_STATUSES = frozenset(
+    {
+        DeliveryStatus.planned,
+        DeliveryStatus.queued,
+        DeliveryStatus.sending,
+        DeliveryStatus.sent,
+        DeliveryStatus.retrying,
+    }
+)
+#: Statuses a delivery never leaves on its own.
+FINAL_STATUSES = frozenset(
+    {
+        DeliveryStatus.sent,
+        DeliveryStatus.dead,
+        DeliveryStatus.suppressed,
+        DeliveryStatus.skipped,
+        DeliveryStatus.missed,
+        DeliveryStatus.cancelled,
+    }
+)
+
+
+class EngagementKind(StrEnum):
+    opened = "opened"
+    clicked = "clicked"
+    replied = "replied"
+
+
+def _utc(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class Recipient(SQLModel, table=True):
+    __tablename__ = "recipient"
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(max_length=200, unique=True)
+    timezone: str = Field(max_length=64)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=16)
+    email_quiet_start: time | None = None
+    email_quiet_end: time | None = None
+    sms_quiet_start: time | None = None
+    sms_quiet_end: time | None = None
+    email_opt_out: bool = False
+    sms_opt_out: bool = False
+    # Set by an adapter's permanent "invalid address" failure; the planner suppresses the channel.
+    email_invalid: str | None = Field(default=None, max_length=500)
+    sms_invalid: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+    def own_quiet_hours(self, channel: str) -> QuietHours | None:
+        """The recipient's own quiet hours for ``channel``; None means the service default applies."""
+        start = getattr(self, f"{channel}_quiet_start")
+        end = getattr(self, f"{channel}_quiet_end")
+        return QuietHours(start, end) if start is not None and end is not None else None
+
+
+class Subscription(SQLModel, table=True):
+    __tablename__ = "subscription"
+    __table_args__ = (
+        UniqueConstraint("recipient_id", "kind", "channel", name="uq_subscription_recipient_kind_channel"),
+        Index("ix_subscription_due", "active", "next_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient_id: int = Field(foreign_key="recipient.id", index=True)
+    kind: str = Field(max_length=100)
+    channel: str = Field(max_length=10)
+    send_time: time
+    days: str = Field(max_length=40, description="'daily' or comma-separated weekdays, e.g. 'mon,thu'")
+    active: bool = True
+    # The planner's cursor: the next unplanned occurrence.
+    next_at: datetime | None = _utc()
+    next_local_date: date | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class EngagementEvent(SQLModel, table=True):
+    __tablename__ = "engagement_event"
+    __table_args__ = (Index("ix_engagement_recipient_time", "recipient_id", "occurred_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient_id: int = Field(foreign_key="recipient.id")
+    kind: str | None = Field(default=None, max_length=100)
+    event: str = Field(max_length=20)
+    occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class Delivery(SQLModel, table=True):
+    __tablename__ = "delivery"
+    __table_args__ = (
+        Index("ix_delivery_status_scheduled", "status", "scheduled_at"),
+        Index("ix_delivery_recipient_channel_scheduled", "recipient_id", "channel", "scheduled_at"),
+        Index("ix_delivery_subscription_date", "subscription_id", "local_date"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str = Field(max_length=255, unique=True)
+    recipient_id: int = Field(foreign_key="recipient.id")
+    subscription_id: int | None = Field(default=None, foreign_key="subscription.id")
+    kind: str = Field(max_length=100)
+    channel: str = Field(max_length=10)
+    queue: str = Field(default="default", max_length=20)
+    local_date: date | None = None
+    # The cadence's instant before any deferral, and the instant the delivery is due.
+    occurrence_at: datetime | None = _utc()
+    scheduled_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    status: str = Field(max_length=12)
+    reason: str | None = Field(default=None, max_length=100)
+    attempts: int = 0
+    last_error: str | None = None
+    provider_message_id: str | None = Field(default=None, max_length=255)
+    job_id: str | None = Field(default=None, max_length=120)
+    lease_until: datetime | None = _utc()
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    run_id: str | None = Field(default=None, max_length=40)
+    sent_at: datetime | None = _utc()
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class DeliveryEvent(SQLModel, table=True):
+    """Append-only: rows are inserted, never updated."""
+
+    __tablename__ = "delivery_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    event: str = Field(max_length=40)
+    status: str | None = Field(default=None, max_length=12)
+    reason: str | None = Field(default=None, max_length=100)
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class PlannerRun(SQLModel, table=True):
+    __tablename__ = "planner_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(max_length=40, unique=True)
+    window_start: datetime | None = _utc()
+    window_end: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    finished_at: datetime | None = _utc()
+    status: str = Field(max_length=12)
+    occurrences: int = 0
+    counts: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error: str | None = None
+
+
+class Pause(SQLModel, table=True):
+    """A paused channel or kind: its deliveries wait (they are not failed) until resumed."""
+
+    __tablename__ = "pause"
+    __table_args__ = (UniqueConstraint("scope", "value", name="uq_pause_scope_value"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=10)
+    value: str = Field(max_length=100)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+metadata = SQLModel.metadata

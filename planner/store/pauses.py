@@ -1,0 +1,47 @@
+"""Pausing a channel or a kind: its deliveries wait (they are never failed) until resumed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from planner.store.models import Channel, Pause
+
+PausedSet = frozenset[tuple[str, str]]
+
+
+def scope_of(target: str) -> tuple[str, str]:
+    """'email'/'sms' name a channel; anything else names a kind."""
+    return ("channel", target) if target in Channel.__members__ else ("kind", target)
+
+
+def active_pauses(session: Session) -> PausedSet:
+    return frozenset(
+        (scope, value) for scope, value in session.execute(select(col(Pause.scope), col(Pause.value)))
+    )
+
+
+def is_paused(pauses: PausedSet, channel: str, kind: str) -> bool:
+    return ("channel", channel) in pauses or ("kind", kind) in pauses
+
+
+def pause(session: Session, target: str, now: datetime) -> bool:
+    """Pause ``target``; False when it already was."""
+    scope, value = scope_of(target)
+    if (
+        session.scalar(select(col(Pause.id)).where(col(Pause.scope) == scope, col(Pause.value) == value))
+        is not None
+    ):
+        return False
+    session.add(Pause(scope=scope, value=value, created_at=now))
+    return True
+
+
+def resume(session: Session, target: str) -> bool:
+    """Lift a pause; False when there was none."""
+    scope, value = scope_of(target)
+    result = session.execute(delete(Pause).where(col(Pause.scope) == scope, col(Pause.value) == value))
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,179 @@
+"""Read-side queries shared by the CLI and the HTTP API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Table, func, select
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel
+
+from planner.errors import NotFound
+from planner.store.models import Delivery, DeliveryEvent, Pause, PlannerRun, Recipient, Subscription
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a model: its columns are typed, unlike the model attributes in ``select``."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+DELIVERIES = table_of(Delivery)
+RECIPIENTS = table_of(Recipient)
+EVENTS = table_of(DeliveryEvent)
+RUNS = table_of(PlannerRun)
+SUBSCRIPTIONS = table_of(Subscription)
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    status: str | None = None
+    recipient: str | None = None
+    kind: str | None = None
+    channel: str | None = None
+    since: datetime | None = None
+    limit: int | None = None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def delivery_dict(delivery: Delivery | Row[Any], recipient_external_id: str) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "dedup_key": delivery.dedup_key,
+        "recipient_id": recipient_external_id,
+        "subscription_id": delivery.subscription_id,
+        "kind": delivery.kind,
+        "channel": delivery.channel,
+        "queue": delivery.queue,
+        "local_date": _iso(delivery.local_date),
+        "occurrence_at": _iso(delivery.occurrence_at),
+        "scheduled_at": delivery.scheduled_at.isoformat(),
+        "status": delivery.status,
+        "reason": delivery.reason,
+        "attempts": delivery.attempts,
+        "last_error": delivery.last_error,
+        "provider_message_id": delivery.provider_message_id,
+        "job_id": delivery.job_id,
+        "sent_at": _iso(delivery.sent_at),
+        "created_at": delivery.created_at.isoformat(),
+        "updated_at": delivery.updated_at.isoformat(),
+    }
+
+
+def _with_recipient() -> Any:
+    return select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id")).join(
+        RECIPIENTS, RECIPIENTS.c.id == DELIVERIES.c.recipient_id
+    )
+
+
+def list_deliveries(session: Session, flt: DeliveryFilter) -> list[dict[str, Any]]:
+    stmt = _with_recipient()
+    if flt.status:
+        stmt = stmt.where(DELIVERIES.c.status == flt.status)
+    if flt.recipient:
+        stmt = stmt.where(RECIPIENTS.c.external_id == flt.recipient)
+    if flt.kind:
+        stmt = stmt.where(DELIVERIES.c.kind == flt.kind)
+    if flt.channel:
+        stmt = stmt.where(DELIVERIES.c.channel == flt.channel)
+    if flt.since:
+        stmt = stmt.where(DELIVERIES.c.scheduled_at >= flt.since)
+    stmt = stmt.order_by(DELIVERIES.c.scheduled_at, DELIVERIES.c.id)
+    if flt.limit:
+        stmt = stmt.limit(flt.limit)
+    return [delivery_dict(row, row.recipient_external_id) for row in session.execute(stmt)]
+
+
+def get_delivery(session: Session, delivery_id: int) -> dict[str, Any]:
+    """One delivery with its data and its full timeline."""
+    row = session.execute(_with_recipient().where(DELIVERIES.c.id == delivery_id)).first()
+    if row is None:
+        raise NotFound("delivery", delivery_id)
+    data = delivery_dict(row, row.recipient_external_id)
+    data["data"] = row.data
+    data["timeline"] = timeline(session, delivery_id)
+    return data
+
+
+def find_delivery_by_key(session: Session, dedup_key: str) -> dict[str, Any] | None:
+    row = session.execute(_with_recipient().where(DELIVERIES.c.dedup_key == dedup_key)).first()
+    if row is None:
+        return None
+    data = delivery_dict(row, row.recipient_external_id)
+    data["data"] = row.data
+    return data
+
+
+def timeline(session: Session, delivery_id: int) -> list[dict[str, Any]]:
+    events = session.execute(select(EVENTS).where(EVENTS.c.delivery_id == delivery_id).order_by(EVENTS.c.id))
+    return [
+        {"at": e.at.isoformat(), "event": e.event, "status": e.status, "reason": e.reason, "detail": e.detail}
+        for e in events
+    ]
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(DELIVERIES.c.status, func.count()).group_by(DELIVERIES.c.status))
+    return {str(status): int(count) for status, count in rows}
+
+
+def status_reason_counts(session: Session) -> list[tuple[str, str | None, int]]:
+    rows = session.execute(
+        select(DELIVERIES.c.status, DELIVERIES.c.reason, func.count()).group_by(
+            DELIVERIES.c.status, DELIVERIES.c.reason
+        )
+    )
+    return [(str(status), reason, int(count)) for status, reason, count in rows]
+
+
+def pause_list(session: Session) -> list[dict[str, Any]]:
+    table = table_of(Pause)
+    rows = session.execute(select(table).order_by(table.c.created_at, table.c.id))
+    return [{"scope": p.scope, "value": p.value, "since": p.created_at.isoformat()} for p in rows]
+
+
+def recipient_by_external_id(session: Session, external_id: str) -> Recipient:
+    found = session.scalars(select(Recipient).where(RECIPIENTS.c.external_id == external_id)).first()
+    if found is None:
+        raise NotFound("recipient", external_id)
+    return found
+
+
+def last_runs(session: Session) -> tuple[PlannerRun | None, PlannerRun | None]:
+    """The latest planner run, and the latest successful one."""
+    latest = session.scalars(select(PlannerRun).order_by(RUNS.c.started_at.desc()).limit(1)).first()
+    succeeded = session.scalars(
+        select(PlannerRun).where(RUNS.c.status == "succeeded").order_by(RUNS.c.started_at.desc()).limit(1)
+    ).first()
+    return latest, succeeded
+
+
+def oldest_overdue_cursor(session: Session, now: datetime) -> datetime | None:
+    """The earliest ``next_at`` of an active subscription that is already in the past (None if none)."""
+    value = session.scalar(
+        select(func.min(SUBSCRIPTIONS.c.next_at)).where(
+            SUBSCRIPTIONS.c.active.is_(True), SUBSCRIPTIONS.c.next_at < now
+        )
+    )
+    return value if isinstance(value, datetime) else None
+
+
+def run_dict(run: PlannerRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": _iso(run.finished_at),
+        "window_end": run.window_end.isoformat(),
+        "occurrences": run.occurrences,
+        "counts": run.counts,
+        "error": run.error,
+    }
