@@ -148,7 +148,8 @@ def test_fault_between_commit_and_enqueue_is_repaired_by_next_run(
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
         "planner.run.runner.enqueue_batches = killed\n"
         "app = App(Settings())\n"
-        "planner.run.runner.PlannerRunner(\n    app.sessions, app.redis, PlanningPolicy.from_settings(app.settings))"
+        "planner.run.runner.PlannerRunner(\n"
+        "    app.sessions, app.redis, PlanningPolicy.from_settings(app.settings))"
         f".run(datetime.fromisoformat({NOW.isoformat()!r}), timedelta(hours=1))\n"
     )
     env = {
