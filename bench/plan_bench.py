@@ -389,9 +389,10 @@ def _naive_run(engine: Any, connection: Any, policy: Any, limit: int) -> dict[st
 
     from planner.core.cadence import Cadence
     from planner.core.planning import ChunkInputs, SubscriptionState, plan_chunk
+    from planner.core.status import CAP_COUNTED_STATUSES
     from planner.dispatch.outbox import DELIVER_BATCH, new_job_id
     from planner.run.runner import TO_BE_SENT, _recipient_state
-    from planner.store.models import CAP_COUNTED_STATUSES, metadata
+    from planner.store.models import metadata
 
     subs = metadata.tables["subscription"]
     recipients = metadata.tables["recipient"]

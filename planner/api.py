@@ -20,11 +20,11 @@ from sqlalchemy import text
 
 from planner.app import App
 from planner.core import validation
+from planner.core.status import DeliveryStatus, EngagementKind
 from planner.errors import InvalidInput, NotFound
 from planner.operations import ops
 from planner.operations.notify import notify
 from planner.operations.status import collect_status, live_workers, planner_lateness, planner_problems
-from planner.store.models import DeliveryStatus, EngagementKind
 from planner.store.queries import DeliveryFilter, get_delivery, list_deliveries
 
 log = structlog.get_logger("planner.api")

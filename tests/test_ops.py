@@ -15,13 +15,14 @@ from adapters import Message, PermanentError
 from adapters.capture import CaptureAdapter
 from planner.app import App
 from planner.cli import app as cli_app
+from planner.core.status import DeliveryStatus
 from planner.delivery.deliverer import Deliverer
 from planner.errors import InvalidInput, NotFound
 from planner.operations import ops
 from planner.operations.importer import import_lines
 from planner.operations.notify import notify
 from planner.operations.worker import build_deliverer
-from planner.store.models import DeliveryStatus, EngagementEvent
+from planner.store.models import EngagementEvent
 from planner.store.queries import get_delivery
 
 

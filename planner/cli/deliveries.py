@@ -34,7 +34,7 @@ def deliveries_list(
     as_json: JsonOption = False,
 ) -> None:
     """List deliveries in scheduled order."""
-    from planner.store.models import DeliveryStatus
+    from planner.core.status import DeliveryStatus
     from planner.store.queries import DeliveryFilter, list_deliveries
 
     if status is not None and status not in DeliveryStatus.__members__:

@@ -12,15 +12,16 @@ import bisect
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 from planner.core.cadence import Cadence, Occurrence, next_occurrence_after_date, occurrence_on
+from planner.core.checks import Audience, Verdict, decide
 from planner.core.localtime import local_date_of
 from planner.core.policy import PlanningPolicy
-from planner.core.quiet_hours import QuietHours, apply_quiet_hours, effective_quiet_hours
-from planner.core.rules import cap_allows, engagement_backoff
-from planner.store.models import DeliveryStatus
+from planner.core.quiet_hours import QuietHours
+from planner.core.rules import engagement_backoff
+from planner.core.status import DeliveryStatus
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,15 @@ class RecipientState:
 
     def address(self, channel: str) -> str | None:
         return self.email if channel == "email" else self.phone
+
+    def audience(self, channel: str) -> Audience:
+        return Audience(
+            timezone=self.timezone,
+            address=self.address(channel),
+            opted_out=channel in self.opted_out,
+            invalid=self.invalid.get(channel),
+            quiet_hours=self.quiet_hours.get(channel),
+        )
 
 
 @dataclass(frozen=True)
@@ -161,77 +171,60 @@ def _decide(
     counted: dict[tuple[int, str], list[datetime]],
 ) -> PlannedDelivery:
     recipient = inputs.recipients[sub.recipient_id]
-    tz = recipient.timezone
     detail = _occurrence_detail(occurrence, sub.cadence)
-    critical = policy.is_critical(sub.kind)
+    backoff = _backoff(occurrence, sub, inputs, policy, last_sent.get(sub.id))
+    key = (sub.recipient_id, sub.channel)
+    decision = decide(
+        policy,
+        kind=sub.kind,
+        channel=sub.channel,
+        audience=recipient.audience(sub.channel),
+        at=occurrence.instant,
+        now=now,
+        counted=counted[key],
+        before=(backoff,),
+    )
+    if any(v.rule == "engagement" for v in decision.verdicts):
+        detail["engagement"] = backoff.detail
+    detail.update(decision.detail())
+    if decision.to_send:
+        bisect.insort(counted[key], decision.scheduled_at)
+        last_sent[sub.id] = occurrence.local_date
+    return PlannedDelivery(
+        dedup_key=dedup_key_for(sub.id, occurrence.local_date),
+        subscription_id=sub.id,
+        recipient_id=sub.recipient_id,
+        kind=sub.kind,
+        channel=sub.channel,
+        queue=policy.queue_for(sub.kind),
+        local_date=occurrence.local_date,
+        occurrence_at=occurrence.instant,
+        scheduled_at=decision.scheduled_at,
+        status=decision.status,
+        reason=decision.reason,
+        detail=detail,
+    )
 
-    def outcome(status: DeliveryStatus, reason: str | None, scheduled_at: datetime) -> PlannedDelivery:
-        return PlannedDelivery(
-            dedup_key=dedup_key_for(sub.id, occurrence.local_date),
-            subscription_id=sub.id,
-            recipient_id=sub.recipient_id,
-            kind=sub.kind,
-            channel=sub.channel,
-            queue=policy.queue_for(sub.kind),
-            local_date=occurrence.local_date,
-            occurrence_at=occurrence.instant,
-            scheduled_at=scheduled_at,
-            status=status,
-            reason=reason,
-            detail=detail,
-        )
 
-    if sub.channel in recipient.opted_out:
-        return outcome(DeliveryStatus.suppressed, "opted_out", occurrence.instant)
-    if sub.channel in recipient.invalid:
-        detail["invalid"] = recipient.invalid[sub.channel]
-        return outcome(DeliveryStatus.suppressed, "invalid_channel", occurrence.instant)
-    if not recipient.address(sub.channel):
-        return outcome(DeliveryStatus.suppressed, "no_address", occurrence.instant)
-
+def _backoff(
+    occurrence: Occurrence,
+    sub: SubscriptionState,
+    inputs: ChunkInputs,
+    policy: PlanningPolicy,
+    last_sent: date | None,
+) -> Verdict:
+    """Engagement backoff as a verdict of the chain (it applies to planned occurrences only)."""
+    tz = inputs.recipients[sub.recipient_id].timezone
     engaged_at = _last_engaged(inputs.engagement.get(sub.recipient_id, ()), occurrence.instant)
     engaged_date = local_date_of(engaged_at or sub.created_at, tz)
-    verdict = engagement_backoff(
-        policy.tiers_for(sub.kind), occurrence.local_date, engaged_date, last_sent.get(sub.id)
-    )
-    detail["engagement"] = {
+    verdict = engagement_backoff(policy.tiers_for(sub.kind), occurrence.local_date, engaged_date, last_sent)
+    detail = {
         "tier": verdict.tier.label,
         "inactive_days": verdict.inactive_days,
         "days_since_last_send": verdict.days_since_last_send,
     }
-    if not verdict.send:
-        return outcome(DeliveryStatus.skipped, "engagement_backoff", occurrence.instant)
-
-    scheduled_at = occurrence.instant
-    if not critical:
-        quiet = effective_quiet_hours(
-            sub.channel, recipient.quiet_hours.get(sub.channel), policy.quiet_defaults
-        )
-        deferral = apply_quiet_hours(quiet, tz, occurrence.instant)
-        if deferral.deferred:
-            scheduled_at = deferral.instant
-            detail["quiet_hours"] = {
-                "window": f"{_hhmm(quiet.start)}-{_hhmm(quiet.end)}",
-                "deferred_from": occurrence.instant.isoformat(),
-                "deferred_to": scheduled_at.isoformat(),
-            }
-
-    lateness = now - scheduled_at
-    if lateness > policy.lateness_for(sub.kind):
-        detail["late_by_seconds"] = int(lateness.total_seconds())
-        return outcome(DeliveryStatus.missed, "too_late", scheduled_at)
-
-    key = (sub.recipient_id, sub.channel)
-    if not critical:
-        cap = policy.cap_for(sub.kind, sub.channel)
-        if not cap_allows(counted[key], scheduled_at, cap):
-            detail["cap"] = cap.text
-            return outcome(DeliveryStatus.suppressed, "frequency_cap", scheduled_at)
-    bisect.insort(counted[key], scheduled_at)
-    last_sent[sub.id] = occurrence.local_date
-    reason = "quiet_hours_deferred" if scheduled_at != occurrence.instant else None
-    return outcome(DeliveryStatus.planned, reason, scheduled_at)
-
-
-def _hhmm(value: time) -> str:
-    return value.strftime("%H:%M")
+    if verdict.send:
+        return Verdict("engagement", "pass", occurrence.instant, detail=detail)
+    return Verdict(
+        "engagement", "fail", occurrence.instant, DeliveryStatus.skipped, "engagement_backoff", detail=detail
+    )

@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from planner.clock import parse_instant
+from planner.core.status import Channel, EngagementKind
 from planner.errors import InvalidInput
-from planner.store.models import Channel, EngagementKind
 
 _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"

@@ -26,14 +26,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
 from adapters import Adapter, Message, PermanentError, TransientError
+from planner.core.checks import recheck_at_send
 from planner.core.localtime import to_local
 from planner.core.policy import PlanningPolicy
-from planner.core.quiet_hours import apply_quiet_hours, effective_quiet_hours
 from planner.core.retry import RetryPolicy, decide_retry
+from planner.core.status import DeliveryStatus
 from planner.delivery.templating import Renderer, TemplateFailure
 from planner.dispatch.outbox import JobBatch, assign_batches, batches_from_rows, enqueue_batches
 from planner.dispatch.ratelimit import ProviderLimiter
-from planner.store.models import Delivery, DeliveryStatus, Recipient
+from planner.store.models import Delivery, Recipient
 from planner.store.pauses import active_pauses, is_paused
 from planner.store.timeline import event_row, record_events
 from planner.store.types import UTCDateTime
@@ -238,54 +239,28 @@ class Deliverer:
     ) -> None:
         assert d.id is not None
         logger = log.bind(delivery_id=d.id, recipient=recipient.external_id, kind=d.kind, channel=d.channel)
+        if self._held_back(d, recipient, pauses, now, out, report):
+            return
         channel = d.channel
-        if getattr(recipient, f"{channel}_opt_out"):
-            self._final(out, d, DeliveryStatus.suppressed, "opted_out", now)
-            report.suppressed += 1
-            return
-        invalid = getattr(recipient, f"{channel}_invalid")
-        if invalid:
-            self._final(out, d, DeliveryStatus.suppressed, "invalid_channel", now, error=invalid)
-            report.suppressed += 1
-            return
-        late = now - d.scheduled_at
-        if late > self.policy.lateness_for(d.kind):
-            # Workers were down longer than the kind tolerates: a stale brief is worse than none.
-            self._final(
-                out, d, DeliveryStatus.missed, "too_late", now, error=f"{int(late.total_seconds())} s late"
-            )
-            report.suppressed += 1
-            return
-        if is_paused(pauses, channel, d.kind):
-            self._release(out, d, now + PAUSE_POLL, "paused", now, refund=True)
-            report.waiting += 1
-            return
-        if not self.policy.is_critical(d.kind):
-            quiet = effective_quiet_hours(
-                channel, recipient.own_quiet_hours(channel), self.policy.quiet_defaults
-            )
-            deferral = apply_quiet_hours(quiet, recipient.timezone, now)
-            if deferral.deferred:
-                self._release(
-                    out,
-                    d,
-                    deferral.instant,
-                    "quiet_hours_deferred",
-                    now,
-                    refund=True,
-                    detail={
-                        "zone": recipient.timezone,
-                        "window": quiet.text(),
-                        "until": deferral.instant.isoformat(),
-                    },
-                )
-                report.waiting += 1
-                return
         if not slots.take(channel):
             assert self.limiter is not None
             self._release(out, d, self.limiter.retry_at(channel, now), "rate_limited", now, refund=True)
             report.waiting += 1
             return
+        self._send(d, recipient, now, out, report, logger)
+
+    def _send(
+        self,
+        d: Delivery,
+        recipient: Recipient,
+        now: datetime,
+        out: _Outcomes,
+        report: BatchReport,
+        logger: Any,
+    ) -> None:
+        """Render and hand one message to the provider; record what became of it."""
+        assert d.id is not None
+        channel = d.channel
         address = recipient.email if channel == "email" else recipient.phone
         try:
             if not address:
@@ -357,6 +332,46 @@ class Deliverer:
             attempt=d.attempts,
             lateness=(now - d.scheduled_at).total_seconds(),
         )
+
+    def _held_back(
+        self,
+        d: Delivery,
+        recipient: Recipient,
+        pauses: frozenset[tuple[str, str]],
+        now: datetime,
+        out: _Outcomes,
+        report: BatchReport,
+    ) -> bool:
+        """The re-check at send time (the facts may have changed since planning): True when the
+        delivery does not go out now, with its outcome recorded."""
+        stop = recheck_at_send(
+            self.policy,
+            kind=d.kind,
+            channel=d.channel,
+            audience=recipient.audience(d.channel),
+            scheduled_at=d.scheduled_at,
+            now=now,
+        )
+        if stop is not None and stop.failed:
+            assert stop.status is not None and stop.reason is not None
+            error = stop.detail.get("invalid")
+            if "late_by_seconds" in stop.detail:
+                # Workers were down longer than the kind tolerates: a stale brief is worse than none.
+                error = f"{stop.detail['late_by_seconds']} s late"
+            self._final(out, d, stop.status, stop.reason, now, error=error)
+            report.suppressed += 1
+            return True
+        if is_paused(pauses, d.channel, d.kind):
+            self._release(out, d, now + PAUSE_POLL, "paused", now, refund=True)
+            report.waiting += 1
+            return True
+        if stop is not None:
+            window = stop.detail["window"]
+            detail = {"zone": recipient.timezone, "window": window, "until": stop.at.isoformat()}
+            self._release(out, d, stop.at, "quiet_hours_deferred", now, refund=True, detail=detail)
+            report.waiting += 1
+            return True
+        return False
 
     # -- outcomes --------------------------------------------------------------------------------
 

@@ -23,7 +23,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
-from planner.store.models import Delivery, DeliveryStatus
+from planner.core.status import DeliveryStatus
+from planner.store.models import Delivery
 
 DELIVER_BATCH = "planner.jobs.deliver_batch"
 JOB_RESULT_TTL = 3600

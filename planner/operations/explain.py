@@ -23,14 +23,9 @@ from planner.core.planning import dedup_key_for
 from planner.core.policy import PlanningPolicy
 from planner.core.quiet_hours import apply_quiet_hours, effective_quiet_hours
 from planner.core.rules import cap_allows, engagement_backoff
+from planner.core.status import CAP_COUNTED_STATUSES, DeliveryStatus
 from planner.errors import NotFound
-from planner.store.models import (
-    CAP_COUNTED_STATUSES,
-    DeliveryStatus,
-    EngagementEvent,
-    Recipient,
-    Subscription,
-)
+from planner.store.models import EngagementEvent, Recipient, Subscription
 from planner.store.queries import (
     DELIVERIES,
     SUBSCRIPTIONS,

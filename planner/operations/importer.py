@@ -21,9 +21,10 @@ from planner.core import validation
 from planner.core.cadence import Cadence, first_occurrence_at_or_after
 from planner.core.localtime import get_zone
 from planner.core.quiet_hours import QuietHours
+from planner.core.status import Channel
 from planner.errors import InvalidInput, PlannerError
 from planner.store.changes import cancel_pending_after
-from planner.store.models import Channel, EngagementEvent, Recipient, Subscription
+from planner.store.models import EngagementEvent, Recipient, Subscription
 
 RECIPIENT_KEYS = {"type", "id", "timezone", "email", "phone", "quiet_hours", "opt_out", "subscriptions"}
 SUBSCRIPTION_KEYS = {"kind", "channel", "at", "days", "active"}

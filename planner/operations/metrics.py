@@ -19,8 +19,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from planner.app import App
+from planner.core.status import DeliveryStatus
 from planner.operations.status import planner_lateness, queue_state
-from planner.store.models import DeliveryStatus
 from planner.store.queries import DELIVERIES, status_reason_counts
 
 LATENESS_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)

@@ -23,14 +23,13 @@ from sqlalchemy.orm import Session
 
 from planner.app import App
 from planner.clock import ensure_utc
-from planner.core import validation
+from planner.core import checks, validation
 from planner.core.policy import PlanningPolicy
-from planner.core.quiet_hours import apply_quiet_hours, effective_quiet_hours
-from planner.core.rules import cap_allows
+from planner.core.status import CAP_COUNTED_STATUSES, DeliveryStatus
 from planner.dispatch.outbox import JobBatch, enqueue_batches, mark_queued, new_job_id
 from planner.errors import InvalidInput
 from planner.operations.ops import StateConflict
-from planner.store.models import CAP_COUNTED_STATUSES, DeliveryStatus, Recipient
+from planner.store.models import Recipient
 from planner.store.queries import DELIVERIES, find_delivery_by_key, recipient_by_external_id
 from planner.store.timeline import event_row, record_events
 
@@ -127,37 +126,22 @@ def decide(
     now: datetime,
     counted: list[datetime],
 ) -> Decision:
-    """The planner's rules for one ad-hoc send (pure). ``counted``: sorted cap-counted instants."""
+    """The planner's rule chain for one ad-hoc send (pure). ``counted``: sorted cap-counted instants."""
     wanted = max(request.at, now) if request.at is not None else now
-    channel = request.channel
+    decision = checks.decide(
+        policy,
+        kind=request.kind,
+        channel=request.channel,
+        audience=recipient.audience(request.channel),
+        at=wanted,
+        now=now,
+        counted=counted,
+    )
     detail: dict[str, Any] = {"source": "adhoc", "requested_at": wanted.isoformat(), "queue": request.queue}
-    if getattr(recipient, f"{channel}_opt_out"):
-        return Decision(DeliveryStatus.suppressed, "opted_out", wanted, detail)
-    invalid = getattr(recipient, f"{channel}_invalid")
-    if invalid:
-        detail["invalid"] = invalid
-        return Decision(DeliveryStatus.suppressed, "invalid_channel", wanted, detail)
-    if not (recipient.email if channel == "email" else recipient.phone):
-        return Decision(DeliveryStatus.suppressed, "no_address", wanted, detail)
     if policy.is_critical(request.kind):
         detail["critical"] = True
-        return Decision(DeliveryStatus.planned, None, wanted, detail)
-    scheduled_at = wanted
-    quiet = effective_quiet_hours(channel, recipient.own_quiet_hours(channel), policy.quiet_defaults)
-    deferral = apply_quiet_hours(quiet, recipient.timezone, wanted)
-    if deferral.deferred:
-        scheduled_at = deferral.instant
-        detail["quiet_hours"] = {
-            "window": quiet.text(),
-            "deferred_from": wanted.isoformat(),
-            "deferred_to": scheduled_at.isoformat(),
-        }
-    cap = policy.cap_for(request.kind, channel)
-    if not cap_allows(counted, scheduled_at, cap):
-        detail["cap"] = cap.text
-        return Decision(DeliveryStatus.suppressed, "frequency_cap", scheduled_at, detail)
-    reason = "quiet_hours_deferred" if deferral.deferred else None
-    return Decision(DeliveryStatus.planned, reason, scheduled_at, detail)
+    detail.update(decision.detail())
+    return Decision(decision.status, decision.reason, decision.scheduled_at, detail)
 
 
 def _lock_cap_key(session: Session, recipient_id: int, channel: str) -> None:

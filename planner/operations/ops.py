@@ -19,17 +19,11 @@ from sqlalchemy.orm import Session
 from planner.app import App
 from planner.clock import ensure_utc
 from planner.core import validation
+from planner.core.status import PENDING_STATUSES, Channel, DeliveryStatus
 from planner.dispatch.outbox import JobBatch, assign_batches, batches_from_rows, enqueue_batches
 from planner.errors import InvalidInput, NotFound
 from planner.store import pauses
-from planner.store.models import (
-    PENDING_STATUSES,
-    Channel,
-    Delivery,
-    DeliveryStatus,
-    EngagementEvent,
-    Recipient,
-)
+from planner.store.models import Delivery, EngagementEvent, Recipient
 from planner.store.queries import table_of
 from planner.store.timeline import event_row, record_events
 

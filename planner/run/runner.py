@@ -37,16 +37,9 @@ from planner.core.planning import (
 )
 from planner.core.policy import PlanningPolicy
 from planner.core.quiet_hours import QuietHours
+from planner.core.status import CAP_COUNTED_STATUSES, DeliveryStatus
 from planner.dispatch.outbox import assign_batches, batches_from_rows, enqueue_batches, mark_queued, reconcile
-from planner.store.models import (
-    CAP_COUNTED_STATUSES,
-    Delivery,
-    DeliveryStatus,
-    EngagementEvent,
-    PlannerRun,
-    Recipient,
-    Subscription,
-)
+from planner.store.models import Delivery, EngagementEvent, PlannerRun, Recipient, Subscription
 from planner.store.timeline import event_row, record_events
 from planner.store.types import UTCDateTime
 

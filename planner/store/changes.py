@@ -17,7 +17,8 @@ from sqlalchemy import String, cast, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from planner.store.models import PENDING_STATUSES, Delivery, DeliveryStatus
+from planner.core.status import PENDING_STATUSES, DeliveryStatus
+from planner.store.models import Delivery
 from planner.store.timeline import event_row, record_events
 
 SCHEDULE_CHANGED = "schedule_changed"

@@ -7,63 +7,14 @@ plain ``date``/``time`` values that only mean something together with the recipi
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from planner.core.checks import Audience
 from planner.core.quiet_hours import QuietHours
 from planner.store.types import UTCDateTime
-
-
-class Channel(StrEnum):
-    email = "email"
-    sms = "sms"
-
-
-class DeliveryStatus(StrEnum):
-    planned = "planned"
-    queued = "queued"
-    sending = "sending"
-    sent = "sent"
-    retrying = "retrying"
-    dead = "dead"
-    suppressed = "suppressed"
-    skipped = "skipped"
-    missed = "missed"
-    cancelled = "cancelled"
-
-
-#: Statuses from which a delivery may still be sent.
-PENDING_STATUSES = frozenset({DeliveryStatus.planned, DeliveryStatus.queued, DeliveryStatus.retrying})
-#: Statuses that count against a frequency cap: to be sent, being sent or sent.
-CAP_COUNTED_STATUSES = frozenset(
-    {
-        DeliveryStatus.planned,
-        DeliveryStatus.queued,
-        DeliveryStatus.sending,
-        DeliveryStatus.sent,
-        DeliveryStatus.retrying,
-    }
-)
-#: Statuses a delivery never leaves on its own.
-FINAL_STATUSES = frozenset(
-    {
-        DeliveryStatus.sent,
-        DeliveryStatus.dead,
-        DeliveryStatus.suppressed,
-        DeliveryStatus.skipped,
-        DeliveryStatus.missed,
-        DeliveryStatus.cancelled,
-    }
-)
-
-
-class EngagementKind(StrEnum):
-    opened = "opened"
-    clicked = "clicked"
-    replied = "replied"
 
 
 def _utc(*, nullable: bool = True, index: bool = False) -> Any:
@@ -95,6 +46,16 @@ class Recipient(SQLModel, table=True):
         start = getattr(self, f"{channel}_quiet_start")
         end = getattr(self, f"{channel}_quiet_end")
         return QuietHours(start, end) if start is not None and end is not None else None
+
+    def audience(self, channel: str) -> Audience:
+        """What the rule chain (:mod:`planner.core.checks`) needs to know of this recipient on ``channel``."""
+        return Audience(
+            timezone=self.timezone,
+            address=self.email if channel == "email" else self.phone,
+            opted_out=bool(getattr(self, f"{channel}_opt_out")),
+            invalid=getattr(self, f"{channel}_invalid"),
+            quiet_hours=self.own_quiet_hours(channel),
+        )
 
 
 class Subscription(SQLModel, table=True):

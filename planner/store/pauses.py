@@ -8,7 +8,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from planner.store.models import Channel, Pause
+from planner.core.status import Channel
+from planner.store.models import Pause
 
 PausedSet = frozenset[tuple[str, str]]
 
