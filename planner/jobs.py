@@ -1,39 +1,46 @@
-"""RQ job entry points. RQ imports these by name, so they find their dependencies here.
+"""RQ job entry points. RQ stores a job's function by name (``planner.jobs.deliver_batch``), so the
+function finds its :class:`~planner.delivery.deliverer.Deliverer` in the context of the process
+that runs it: ``planner worker`` and the testing kit run jobs inside :func:`serving`.
 
-The worker process installs its :class:`~planner.delivery.Deliverer` with :func:`install`; a process
-that runs a job without one (a plain ``rq worker``) builds it from the settings once.
+A context variable, not a module global built from the environment: nothing here reads settings,
+and two kit services in one process never see each other's deliverer.
 """
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict
 from typing import Any
 
 from planner.delivery.deliverer import Deliverer
+from planner.errors import ConfigurationError
 
-_deliverer: Deliverer | None = None
-_lock = threading.Lock()
-
-
-def install(deliverer: Deliverer | None) -> None:
-    global _deliverer
-    with _lock:
-        _deliverer = deliverer
+_current: ContextVar[Deliverer | None] = ContextVar("planner_deliverer", default=None)
 
 
-def current() -> Deliverer:
-    global _deliverer
-    with _lock:
-        if _deliverer is None:
-            from planner.app import App
-            from planner.operations.worker import build_deliverer
-            from planner.settings import Settings
+@contextmanager
+def serving(deliverer: Deliverer) -> Iterator[Deliverer]:
+    """Run the jobs started inside this block with ``deliverer``."""
+    token = _current.set(deliverer)
+    try:
+        yield deliverer
+    finally:
+        _current.reset(token)
 
-            _deliverer = build_deliverer(App(Settings()))
-        return _deliverer
+
+def current() -> Deliverer | None:
+    """The deliverer jobs run with here, if any."""
+    return _current.get()
 
 
 def deliver_batch(delivery_ids: list[int]) -> dict[str, Any]:
     """Send a batch of deliveries; each is claimed, sent and recorded on its own."""
-    return asdict(current().deliver_batch(delivery_ids))
+    deliverer = _current.get()
+    if deliverer is None:
+        raise ConfigurationError(
+            "planner.jobs.deliver_batch ran outside `planner worker`: start workers with `planner worker` "
+            "(a plain `rq worker` has no adapters, templates or policy)"
+        )
+    return asdict(deliverer.deliver_batch(delivery_ids))

@@ -14,8 +14,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-DEFAULT_BACKOFF_TIERS: list[tuple[int, int]] = [(0, 1), (3, 2), (7, 3), (14, 7), (30, 14)]
-"""(inactive for at least N days, send at most every M days)."""
+from planner.core.policy import DEFAULT_BACKOFF_TIERS
 
 QUEUES = ("high", "default", "bulk")
 

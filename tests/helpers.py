@@ -15,7 +15,6 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import Engine, event
 
 from planner.app import App
-from planner.core.policy import PlanningPolicy
 from planner.run.runner import PlannerRunner, RunOptions
 from planner.settings import QUEUES
 
@@ -35,7 +34,7 @@ def recipient_line(rid: str, tz: str, subs: list[dict[str, Any]], **extra: Any) 
 
 def runner(app: App, **options: Any) -> PlannerRunner:
     return PlannerRunner(
-        app.sessions, app.redis, PlanningPolicy.from_settings(app.settings), RunOptions(**options)
+        app.sessions, app.redis, app.policy, RunOptions(**options)
     )
 
 

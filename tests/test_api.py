@@ -14,9 +14,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from planner.api import create_api
-from planner.app import App
+from planner.app import App, build_runner
 from planner.operations.worker import make_worker
-from planner.run.runner import build_runner
 from tests.servers import free_port
 from tests.test_ops import add_recipient, dead_email, deliverer
 

@@ -25,10 +25,9 @@ from sqlalchemy.exc import OperationalError
 
 from adapters import Message
 from adapters.capture import CaptureAdapter
-from planner.app import App
-from planner.delivery.deliverer import recover_expired_leases
+from planner.app import App, build_deliverer, retry_policy
+from planner.dispatch.leases import recover_expired_leases
 from planner.dispatch.outbox import requeue
-from planner.operations.worker import build_deliverer, retry_policy
 from planner.settings import Settings
 from planner.store.models import Delivery, DeliveryEvent, Recipient
 from tests.conftest import new_pg_database

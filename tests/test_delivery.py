@@ -11,10 +11,10 @@ from sqlalchemy import select, update
 
 from adapters import Message, PermanentError, TransientError
 from adapters.capture import CaptureAdapter
-from planner.app import App
-from planner.delivery.deliverer import Deliverer, message_id_for, recover_expired_leases
+from planner.app import App, build_deliverer, retry_policy
+from planner.delivery.deliverer import Deliverer, message_id_for
+from planner.dispatch.leases import recover_expired_leases
 from planner.operations.importer import import_lines
-from planner.operations.worker import build_deliverer, retry_policy
 from planner.settings import Settings
 from planner.store.models import Delivery, DeliveryEvent, Recipient
 from tests.helpers import jobs_in_redis, recipient_line, runner

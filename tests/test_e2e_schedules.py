@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import update
 
-from planner.settings import DEFAULT_BACKOFF_TIERS
+from planner.core.policy import DEFAULT_BACKOFF_TIERS
 from planner.store.models import Subscription
 from planner.testing import (
     PlannerService,

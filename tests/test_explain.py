@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from planner.app import App
+from planner.app import App, build_runner
 from planner.cli import app as cli_app
 from planner.errors import NotFound
 from planner.operations.explain import explain
 from planner.operations.importer import import_lines
-from planner.run.runner import build_runner
 
 IMPORTED_AT = datetime(2026, 2, 1, 0, 0, tzinfo=UTC)
 # Monday 2026-03-02, 08:00 EST.

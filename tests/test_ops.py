@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from adapters import Message, PermanentError
 from adapters.capture import CaptureAdapter
-from planner.app import App
+from planner.app import App, build_deliverer
 from planner.cli import app as cli_app
 from planner.core.status import DeliveryStatus
 from planner.delivery.deliverer import Deliverer
@@ -21,7 +21,6 @@ from planner.errors import InvalidInput, NotFound
 from planner.operations import ops
 from planner.operations.importer import import_lines
 from planner.operations.notify import notify
-from planner.operations.worker import build_deliverer
 from planner.store.models import EngagementEvent
 from planner.store.queries import get_delivery
 

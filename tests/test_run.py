@@ -149,7 +149,7 @@ def test_fault_between_commit_and_enqueue_is_repaired_by_next_run(
         "planner.run.runner.enqueue_batches = killed\n"
         "app = App(Settings())\n"
         "planner.run.runner.PlannerRunner(\n"
-        "    app.sessions, app.redis, PlanningPolicy.from_settings(app.settings))"
+        "    app.sessions, app.redis, app.policy)"
         f".run(datetime.fromisoformat({NOW.isoformat()!r}), timedelta(hours=1))\n"
     )
     env = {

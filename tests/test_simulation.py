@@ -21,7 +21,6 @@ from sqlalchemy import select
 from planner.app import App
 from planner.core.cadence import Cadence, first_occurrence_at_or_after, occurrences_between
 from planner.core.localtime import local_date_of
-from planner.core.policy import PlanningPolicy
 from planner.core.quiet_hours import QuietHours, effective_quiet_hours, in_quiet_hours
 from planner.core.rules import engagement_backoff
 from planner.operations.importer import import_file
@@ -64,7 +63,7 @@ def snapshot(app: App, until: datetime) -> Snapshot:
 
 
 def check_invariants(app: App, imported_at: datetime, until: datetime) -> dict[str, int]:
-    policy = PlanningPolicy.from_settings(app.settings)
+    policy = app.policy
     with app.sessions() as session:
         recipients = {r.id: r for r in session.scalars(select(Recipient))}
         subs = list(session.scalars(select(Subscription).where(Subscription.active.is_(True))))  # type: ignore[attr-defined]

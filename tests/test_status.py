@@ -9,13 +9,12 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from planner.app import App
+from planner.app import App, build_runner
 from planner.cli import app as cli_app
 from planner.operations.importer import import_lines
 from planner.operations.notify import notify
 from planner.operations.status import collect_status
 from planner.operations.worker import make_worker
-from planner.run.runner import build_runner
 from tests.test_ops import add_recipient, dead_email
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

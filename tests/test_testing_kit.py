@@ -454,7 +454,7 @@ def test_a_closed_service_has_stopped_everything(tmp_path: Path) -> None:
         assert len(service.sent) == 1
         server = service._redis_server
         process, socket_dir = server.process, server.directory
-        assert process is not None and socket_dir is not None and jobs._deliverer is None
+        assert process is not None and socket_dir is not None and jobs.current() is None
     assert process.poll() is not None
     assert not socket_dir.exists() and not (tmp_path / "svc").exists()
     assert service.closed and not clock.frozen

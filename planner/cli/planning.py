@@ -28,7 +28,7 @@ def run_command(
     as_json: JsonOption = False,
 ) -> None:
     """Plan every due occurrence up to now + horizon and hand the sends to RQ."""
-    from planner.run.runner import build_runner
+    from planner.app import build_runner
 
     with service() as svc:
         window = parse_option(horizon, parse_duration, "horizon")

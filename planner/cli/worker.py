@@ -26,7 +26,8 @@ def worker_command(
 ) -> None:
     """Run an RQ worker (with its scheduler) that sends deliveries through the adapters."""
     from planner import jobs
-    from planner.operations.worker import MaintenanceThread, build_deliverer, make_worker, run_maintenance
+    from planner.app import build_deliverer
+    from planner.operations.worker import MaintenanceThread, make_worker, run_maintenance
 
     chosen = queues or list(QUEUES)
     unknown = [q for q in chosen if q not in QUEUES]
@@ -35,17 +36,16 @@ def worker_command(
     with service() as svc:
         svc.upgrade_database()
         deliverer = build_deliverer(svc)
-        jobs.install(deliverer)
         run_maintenance(svc)
         maintenance = MaintenanceThread(svc, recovery_interval)
         if not burst:
             maintenance.start()
         worker = make_worker(svc, chosen)
         try:
-            worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+            with jobs.serving(deliverer):
+                worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
         finally:
             maintenance.stopped.set()
-            jobs.install(None)
             for adapter in {id(a): a for a in deliverer.adapters.values()}.values():
                 adapter.close()
         err.print(f"worker {worker.name} stopped")

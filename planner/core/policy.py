@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 from limits import parse as parse_limit
 
 from planner.core.quiet_hours import QuietHours
 from planner.errors import ConfigurationError
-from planner.settings import DEFAULT_BACKOFF_TIERS, Settings
+
+DEFAULT_BACKOFF_TIERS: list[tuple[int, int]] = [(0, 1), (3, 2), (7, 3), (14, 7), (30, 14)]
+"""(inactive for at least N days, send at most every M days)."""
+
+
+class PolicySettings(Protocol):
+    """The settings the policy is derived from (``planner.settings.Settings`` has them all)."""
+
+    @property
+    def max_lateness(self) -> timedelta: ...
+    @property
+    def max_lateness_by_kind(self) -> Mapping[str, timedelta]: ...
+    @property
+    def quiet_hours_sms(self) -> str: ...
+    @property
+    def quiet_hours_email(self) -> str: ...
+    @property
+    def cap_email(self) -> str: ...
+    @property
+    def cap_sms(self) -> str: ...
+    @property
+    def caps_by_kind(self) -> Mapping[str, Mapping[str, str]]: ...
+    @property
+    def backoff_tiers(self) -> Sequence[tuple[int, int]]: ...
+    @property
+    def backoff_tiers_by_kind(self) -> Mapping[str, Sequence[tuple[int, int]]]: ...
+    @property
+    def critical_kinds(self) -> Sequence[str]: ...
+    @property
+    def kind_queues(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -42,7 +72,7 @@ class BackoffTier:
         return f"inactive>={self.min_inactive_days}d:every {self.interval_days}d"
 
 
-def _tiers(raw: list[tuple[int, int]], name: str) -> tuple[BackoffTier, ...]:
+def _tiers(raw: Sequence[tuple[int, int]], name: str) -> tuple[BackoffTier, ...]:
     tiers = tuple(sorted((BackoffTier(int(a), int(b)) for a, b in raw), key=lambda t: t.min_inactive_days))
     if not tiers or tiers[0].min_inactive_days != 0 or any(t.interval_days < 1 for t in tiers):
         raise ConfigurationError(
@@ -74,7 +104,7 @@ class PlanningPolicy:
     kind_queues: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PlanningPolicy:
+    def from_settings(cls, settings: PolicySettings) -> PlanningPolicy:
         return cls(
             max_lateness=settings.max_lateness,
             max_lateness_by_kind=dict(settings.max_lateness_by_kind),

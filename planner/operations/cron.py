@@ -25,10 +25,9 @@ from enum import StrEnum
 import redis
 import structlog
 
-from planner.app import App
-from planner.delivery.deliverer import recover_expired_leases
-from planner.operations.worker import retry_policy
-from planner.run.runner import RunReport, build_runner
+from planner.app import App, build_runner, retry_policy
+from planner.dispatch.leases import recover_expired_leases
+from planner.run.runner import RunReport
 
 log = structlog.get_logger("planner.cron")
 

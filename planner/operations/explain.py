@@ -327,7 +327,7 @@ def explain(
     app: App, recipient: str, *, now: datetime, kind: str | None = None, local_date: date | None = None
 ) -> dict[str, Any]:
     """Every subscription's verdicts for ``local_date`` (default: today in the recipient's zone)."""
-    policy = PlanningPolicy.from_settings(app.settings)
+    policy = app.policy
     with app.sessions() as session:
         person = recipient_by_external_id(session, recipient)
         day = local_date or local_date_of(now, person.timezone)

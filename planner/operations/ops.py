@@ -2,7 +2,8 @@
 
 Every action that changes a delivery changes the row and appends its timeline entry in the same
 transaction, and hands any new RQ job to Redis only after the commit (the outbox rule: a crash in
-between leaves a ``queued`` row whose job is missing, which :func:`planner.outbox.reconcile` repairs).
+between leaves a ``queued`` row whose job is missing, which
+:func:`planner.dispatch.reconcile.reconcile` repairs).
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from sqlmodel import col
 from planner.app import App
 from planner.core.cadence import Cadence
 from planner.core.localtime import local_date_of
-from planner.core.policy import PlanningPolicy
 from planner.core.quiet_hours import effective_quiet_hours
 from planner.core.simulate import SimulatedSend, SubscriptionSpec, simulate
 from planner.errors import NotFound
@@ -29,7 +28,7 @@ def simulate_recipient(
     app: App, external_id: str, from_date: date | None, days: int
 ) -> tuple[list[SimulatedSend], str]:
     """The recipient's upcoming sends under their active subscriptions, and a title for them."""
-    policy = PlanningPolicy.from_settings(app.settings)
+    policy = app.policy
     with app.sessions() as session:
         recipient = get_recipient(session, external_id)
         subs = session.scalars(

@@ -3,63 +3,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import structlog
 from rq import Queue, SimpleWorker
 
-from adapters import Adapter, create_adapter, options_from_env
-from planner.app import App
-from planner.core.policy import PlanningPolicy
-from planner.core.retry import RetryPolicy
-from planner.delivery.deliverer import Deliverer, recover_expired_leases
-from planner.delivery.templating import Renderer
-from planner.dispatch.outbox import reconcile
-from planner.dispatch.ratelimit import ProviderLimiter
-from planner.settings import QUEUES, Settings
+from planner.app import App, retry_policy
+from planner.dispatch.leases import recover_expired_leases
+from planner.dispatch.reconcile import reconcile
+from planner.settings import QUEUES
 
 log = structlog.get_logger("planner.worker")
-
-
-def retry_policy(settings: Settings) -> RetryPolicy:
-    return RetryPolicy(max_attempts=settings.max_attempts, base=settings.retry_base, cap=settings.retry_cap)
-
-
-def build_adapters(settings: Settings) -> dict[str, Adapter]:
-    """One adapter per channel, as configured; a channel sharing an adapter name shares the instance."""
-    made: dict[str, Adapter] = {}
-    by_channel: dict[str, Adapter] = {}
-    for channel in ("email", "sms"):
-        name = settings.adapter_for(channel)
-        if name not in made:
-            options = options_from_env(name)
-            if name == "file":
-                options.setdefault("directory", str(settings.outbox_dir))
-            made[name] = create_adapter(name, options)
-        by_channel[channel] = made[name]
-    return by_channel
-
-
-def build_deliverer(
-    app: App,
-    adapters: Mapping[str, Adapter] | None = None,
-    renderer: Renderer | None = None,
-) -> Deliverer:
-    settings = app.settings
-    return Deliverer(
-        app.sessions,
-        app.redis,
-        adapters if adapters is not None else build_adapters(settings),
-        renderer or Renderer(settings.templates_dir),
-        PlanningPolicy.from_settings(settings),
-        retry_policy(settings),
-        limiter=ProviderLimiter(
-            app.redis, {"email": settings.rate_limit_email, "sms": settings.rate_limit_sms}
-        ),
-        lease=settings.sending_lease,
-        batch_size=settings.delivery_batch_size,
-        clock=app.clock,
-    )
 
 
 def run_maintenance(app: App) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 import structlog
@@ -38,13 +38,11 @@ from planner.core.planning import (
 from planner.core.policy import PlanningPolicy
 from planner.core.quiet_hours import QuietHours
 from planner.core.status import CAP_COUNTED_STATUSES, DeliveryStatus
-from planner.dispatch.outbox import assign_batches, batches_from_rows, enqueue_batches, mark_queued, reconcile
+from planner.dispatch.outbox import assign_batches, batches_from_rows, enqueue_batches, mark_queued
+from planner.dispatch.reconcile import reconcile
 from planner.store.models import Delivery, EngagementEvent, PlannerRun, Recipient, Subscription
 from planner.store.timeline import event_row, record_events
 from planner.store.types import UTCDateTime
-
-if TYPE_CHECKING:
-    from planner.app import App
 
 log = structlog.get_logger("planner.run")
 
@@ -503,20 +501,4 @@ class PlannerRunner:
         return lambda value: column_type.process_bind_param(value, dialect)
 
 
-def build_runner(app: App, progress: Callable[[int], None] | None = None) -> PlannerRunner:
-    """The planner runner the service's settings describe (chunk size, concurrency, batch size)."""
-    settings = app.settings
-    return PlannerRunner(
-        app.sessions,
-        app.redis,
-        PlanningPolicy.from_settings(settings),
-        RunOptions(
-            chunk_size=settings.plan_chunk_size,
-            concurrency=min(settings.plan_concurrency, settings.db_pool_size),
-            batch_size=settings.delivery_batch_size,
-        ),
-        progress=progress,
-    )
-
-
-__all__ = ["PlannerRunner", "RunOptions", "RunReport", "build_runner"]
+__all__ = ["PlannerRunner", "RunOptions", "RunReport"]

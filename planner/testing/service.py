@@ -34,12 +34,11 @@ from sqlmodel import col
 
 from adapters import Adapter, Message, SendResult
 from planner import jobs
-from planner.app import App
+from planner.app import App, build_deliverer, build_runner
 from planner.delivery.deliverer import Deliverer
 from planner.delivery.templating import Renderer
 from planner.operations.importer import ImportReport, import_lines
-from planner.operations.worker import build_deliverer
-from planner.run.runner import PlannerRunner, RunReport, build_runner
+from planner.run.runner import PlannerRunner, RunReport
 from planner.settings import QUEUES, Settings
 from planner.store.models import Delivery, Recipient, Subscription
 from planner.testing import _logging
@@ -302,8 +301,6 @@ class PlannerService:
             return
         self.closed = True
         self.clock.detach(self)
-        if self._deliverer is not None and jobs._deliverer is self._deliverer:
-            jobs.install(None)
         if self._capture is not None:
             self._capture.close()
         if self._app is not None:
@@ -652,10 +649,8 @@ class PlannerService:
 
         assert self._worker is not None and self._deliverer is not None
         connection = self.redis
-        previous = jobs._deliverer
-        jobs.install(self._deliverer)
         ran = 0
-        try:
+        with jobs.serving(self._deliverer):
             while (found := Queue.dequeue_any(self._queues, None, connection=connection)) is not None:
                 job, queue = found
                 self._job_error = None
@@ -671,8 +666,6 @@ class PlannerService:
                         f"more than {MAX_JOBS_PER_INSTANT} jobs ran at {self.clock.now().isoformat()} "
                         "without time moving: a job keeps re-enqueueing itself for now"
                     )
-        finally:
-            jobs.install(previous)
         return ran
 
     def _remember_job_error(
