@@ -11,8 +11,9 @@ from rich.console import Console
 
 from planner.core.cadence import Cadence
 from planner.core.quiet_hours import NO_QUIET_HOURS, QuietHours
-from planner.core.simulate import SimulatedSend, SubscriptionSpec, render_table, simulate, to_json_rows
+from planner.core.simulate import SimulatedSend, SubscriptionSpec, simulate
 from planner.errors import InvalidInput, UnknownTimezoneError
+from planner.operations.simulate import render_table, to_json_rows
 
 NY = "America/New_York"
 SMS_QUIET = QuietHours(time(21), time(8))

@@ -70,16 +70,16 @@ def simulate_command(
     as_json: JsonOption = False,
 ) -> None:
     """Show a recipient's upcoming sends: local time with offset, UTC, and DST or quiet-hours notes."""
-    from planner.operations.recipients import simulate_recipient
+    from planner.operations.simulate import simulate_recipient
 
     with service() as svc:
         start = parse_option(from_date, parse_date, "from")
         sends, title = simulate_recipient(svc, recipient_id, start, days)
     if as_json:
-        from planner.core.simulate import to_json_rows
+        from planner.operations.simulate import to_json_rows
 
         print_json(to_json_rows(sends))
         return
-    from planner.core.simulate import render_table
+    from planner.operations.simulate import render_table
 
     out.print(render_table(sends, title))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from planner.core.localtime import hhmm
 from planner.core.policy import PlanningPolicy
 from planner.core.quiet_hours import QuietHours, apply_quiet_hours, effective_quiet_hours
 from planner.core.rules import cap_allows
@@ -84,7 +85,7 @@ def quiet_hours_verdict(window: QuietHours, critical: bool, timezone: str, at: d
     if not deferral.deferred:
         return Verdict("quiet_hours", "pass", at, detail={"window": window.text()})
     detail = {
-        "window": f"{_hhmm(window.start)}-{_hhmm(window.end)}",
+        "window": f"{hhmm(window.start)}-{hhmm(window.end)}",
         "deferred_from": at.isoformat(),
         "deferred_to": deferral.instant.isoformat(),
     }
@@ -208,7 +209,3 @@ def recheck_at_send(
         return late
     quiet = check_quiet_hours(policy, kind, channel, audience, now)
     return quiet if quiet.outcome == "deferred" else None
-
-
-def _hhmm(value: Any) -> str:
-    return str(value.strftime("%H:%M"))

@@ -180,3 +180,9 @@ def format_offset(offset: timedelta | None) -> str:
     sign = "-" if minutes < 0 else "+"
     hours, mins = divmod(abs(minutes), 60)
     return f"{sign}{hours:02d}:{mins:02d}"
+
+
+def hhmm(value: time | datetime) -> str:
+    """A wall time as 'HH:MM' ('HH:MM:SS' when it has seconds)."""
+    wall = value.time() if isinstance(value, datetime) else value
+    return wall.isoformat(timespec="minutes" if not (wall.second or wall.microsecond) else "auto")

@@ -20,6 +20,7 @@ from planner.core.localtime import (
     Resolution,
     TzLike,
     get_zone,
+    hhmm,
     parse_wall_time,
     resolve_detailed,
     to_local,
@@ -64,7 +65,7 @@ class QuietHours:
         """'21:00–08:00', or 'none'."""
         if self.is_empty:
             return "none"
-        return f"{_hhmm(self.start)}–{_hhmm(self.end)}"
+        return f"{hhmm(self.start)}–{hhmm(self.end)}"
 
 
 NO_QUIET_HOURS = QuietHours(time(0), time(0))
@@ -141,7 +142,3 @@ def apply_quiet_hours(qh: QuietHours, tz: TzLike, instant: datetime) -> Deferral
     if not in_quiet_hours(qh, tz, instant):
         return Deferral(instant, False, instant)
     return Deferral(quiet_window_end(qh, tz, instant), True, instant)
-
-
-def _hhmm(value: time) -> str:
-    return value.isoformat(timespec="minutes" if not (value.second or value.microsecond) else "auto")

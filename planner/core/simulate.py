@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from rich.table import Table
-
 from planner.core.cadence import Cadence, Occurrence, occurrence_on
-from planner.core.localtime import UTC, TzLike, format_offset, get_zone, resolve_detailed, to_local
-from planner.core.quiet_hours import QuietHours, apply_quiet_hours
+from planner.core.checks import quiet_hours_verdict
+from planner.core.localtime import TzLike, get_zone, hhmm, resolve_detailed, to_local
+from planner.core.quiet_hours import QuietHours
 from planner.errors import InvalidInput
 
 
@@ -24,7 +23,10 @@ class SubscriptionSpec:
     kind: str
     channel: str
     cadence: Cadence
+    #: The window that applies (the recipient's own, else the channel default).
     quiet_hours: QuietHours
+    #: Critical kinds bypass quiet hours, as everywhere else in the rule chain.
+    critical: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,29 +71,31 @@ def _send(
     spec: SubscriptionSpec, tz: ZoneInfo, occurrence: Occurrence, notes: tuple[str, ...]
 ) -> SimulatedSend:
     planned = to_local(occurrence.instant, tz)
-    wall = _hhmm(spec.cadence.wall_time)
+    wall = hhmm(spec.cadence.wall_time)
     if occurrence.adjustment == "gap":
-        moved = f"{_shift(occurrence.shift)} to {_hhmm(planned)} {planned.tzname()}"
+        moved = f"{_shift(occurrence.shift)} to {hhmm(planned)} {planned.tzname()}"
         notes += (f"DST gap: {wall} does not exist, shifted {moved}",)
     elif occurrence.adjustment == "overlap":
         notes += (f"DST overlap: {wall} happens twice, first occurrence ({planned.tzname()}) used",)
-    deferral = apply_quiet_hours(spec.quiet_hours, tz, occurrence.instant)
-    send_local = to_local(deferral.instant, tz)
-    if deferral.deferred:
+    quiet = quiet_hours_verdict(spec.quiet_hours, spec.critical, tz.key or str(tz), occurrence.instant)
+    send_local = to_local(quiet.at, tz)
+    if quiet.outcome == "deferred":
         notes += (_deferral_note(spec.quiet_hours, tz, planned, send_local),)
+    elif quiet.outcome == "bypassed" and spec.quiet_hours.contains(planned.time()):
+        notes += (f"{spec.kind} is a critical kind: sent inside quiet hours {spec.quiet_hours.text()}",)
     return SimulatedSend(
         kind=spec.kind,
         channel=spec.channel,
         local_date=occurrence.local_date,
         planned_local=planned,
-        send_at=deferral.instant,
+        send_at=quiet.at,
         send_local=send_local,
         notes=notes,
     )
 
 
 def _deferral_note(qh: QuietHours, tz: ZoneInfo, planned: datetime, send_local: datetime) -> str:
-    note = f"quiet hours {qh.text()}: deferred from {_hhmm(planned)} to {_hhmm(send_local)}"
+    note = f"quiet hours {qh.text()}: deferred from {hhmm(planned)} to {hhmm(send_local)}"
     days_later = (send_local.date() - planned.date()).days
     if days_later == 1:
         note += " the next day"
@@ -99,59 +103,8 @@ def _deferral_note(qh: QuietHours, tz: ZoneInfo, planned: datetime, send_local: 
         note += f" on {send_local.date().isoformat()}"
     end = resolve_detailed(send_local.date(), qh.end, tz)
     if end is not None and end.adjustment == "gap" and end.instant == send_local:
-        note += f" ({_hhmm(qh.end)} does not exist that day, shifted {_shift(end.shift)})"
+        note += f" ({hhmm(qh.end)} does not exist that day, shifted {_shift(end.shift)})"
     return note
-
-
-def to_json_rows(sends: Sequence[SimulatedSend]) -> list[dict[str, object]]:
-    """Plain rows for ``--json``: dates as YYYY-MM-DD, times as ISO 8601 with their offset."""
-    return [
-        {
-            "kind": send.kind,
-            "channel": send.channel,
-            "local_date": send.local_date.isoformat(),
-            "planned_local": send.planned_local.isoformat(),
-            "send_local": send.send_local.isoformat(),
-            "send_at": send.send_at.astimezone(UTC).isoformat(),
-            "deferred": send.deferred,
-            "notes": list(send.notes),
-        }
-        for send in sends
-    ]
-
-
-def render_table(sends: Sequence[SimulatedSend], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("Local date", "Kind", "Channel", "Local time", "UTC", "Notes"):
-        table.add_column(column)
-    for send in sends:
-        table.add_row(
-            send.local_date.isoformat(),
-            send.kind,
-            send.channel,
-            _local_cell(send),
-            send.send_at.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ"),
-            "\n".join(send.notes),
-        )
-    return table
-
-
-def _local_cell(send: SimulatedSend) -> str:
-    """'03:30 -04:00 EDT'; the date is added when a deferral moved the send to another day."""
-    local = send.send_local
-    text = f"{_hhmm(local)} {format_offset(local.utcoffset())}"
-    name = local.tzname()
-    # Zones without an abbreviation are named by their offset ('+11'), already shown.
-    if name and name[0] not in "+-":
-        text += f" {name}"
-    if local.date() != send.local_date:
-        text = f"{local.date().isoformat()} {text}"
-    return text
-
-
-def _hhmm(value: datetime | time) -> str:
-    wall = value.time() if isinstance(value, datetime) else value
-    return wall.isoformat(timespec="minutes" if not (wall.second or wall.microsecond) else "auto")
 
 
 def _shift(shift: timedelta) -> str:

@@ -8,6 +8,7 @@ delivery row (dedup key ``sub:<id>:<date>``), its attempts and timeline say what
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -17,12 +18,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from planner.app import App
+from planner.core import checks
 from planner.core.cadence import Cadence, Occurrence, occurrence_on
-from planner.core.localtime import UTC, get_zone, local_date_of, to_local
+from planner.core.localtime import UTC, get_zone, hhmm, local_date_of, to_local
 from planner.core.planning import dedup_key_for
 from planner.core.policy import PlanningPolicy
-from planner.core.quiet_hours import apply_quiet_hours, effective_quiet_hours
-from planner.core.rules import cap_allows, engagement_backoff
+from planner.core.rules import engagement_backoff
 from planner.core.status import CAP_COUNTED_STATUSES, DeliveryStatus
 from planner.errors import NotFound
 from planner.store.models import EngagementEvent, Recipient, Subscription
@@ -50,13 +51,52 @@ class Verdict:
         return {"rule": self.rule, "verdict": self.verdict, "detail": self.detail, "data": self.data}
 
 
-def _hhmm(value: datetime | time) -> str:
-    return value.strftime("%H:%M")
-
-
 def _local_text(instant: datetime, tz: str) -> str:
     local = to_local(instant, tz)
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({instant.astimezone(UTC):%H:%MZ})"
+
+
+@dataclass(frozen=True)
+class OccurrenceRules:
+    """Every rule's verdict for one occurrence, each evaluated even after another fails (explain shows
+    them all), and the chain's decision, which is what the planner would decide."""
+
+    channel: checks.Verdict
+    quiet_hours: checks.Verdict
+    lateness: checks.Verdict
+    cap: checks.Verdict
+    decision: checks.Decision
+
+
+def occurrence_verdicts(
+    policy: PlanningPolicy,
+    *,
+    kind: str,
+    channel: str,
+    audience: checks.Audience,
+    at: datetime,
+    now: datetime,
+    counted: Sequence[datetime],
+    backoff: checks.Verdict,
+) -> OccurrenceRules:
+    """The rule chain (:mod:`planner.core.checks`) for one occurrence, as ``explain`` presents it."""
+    quiet = checks.check_quiet_hours(policy, kind, channel, audience, at)
+    return OccurrenceRules(
+        channel=checks.check_channel(audience, channel, at),
+        quiet_hours=quiet,
+        lateness=checks.check_lateness(policy, kind, quiet.at, now),
+        cap=checks.check_cap(policy, kind, channel, counted, quiet.at),
+        decision=checks.decide(
+            policy,
+            kind=kind,
+            channel=channel,
+            audience=audience,
+            at=at,
+            now=now,
+            counted=counted,
+            before=(backoff,),
+        ),
+    )
 
 
 class _Explainer:
@@ -78,14 +118,26 @@ class _Explainer:
         row = self.session.execute(
             select(DELIVERIES).where(DELIVERIES.c.dedup_key == dedup_key_for(sub.id, day))
         ).first()
+        decision = None
         if occurrence is not None:
             verdicts.append(self._dst(cadence, occurrence))
-            verdicts.append(self._address(sub.channel))
-            verdicts.append(self._engagement(sub, occurrence))
-            scheduled, quiet = self._quiet(sub, occurrence.instant)
-            verdicts.append(quiet)
-            verdicts.append(self._lateness(sub, scheduled, row))
-            verdicts.append(self._cap(sub, scheduled, row))
+            backoff, engagement = self._engagement(sub, occurrence)
+            rules = occurrence_verdicts(
+                self.policy,
+                kind=sub.kind,
+                channel=sub.channel,
+                audience=self.recipient.audience(sub.channel),
+                at=occurrence.instant,
+                now=self.now,
+                counted=self._counted(sub, occurrence.instant, row),
+                backoff=backoff,
+            )
+            verdicts.append(self._address(rules.channel, sub.channel))
+            verdicts.append(engagement)
+            verdicts.append(self._quiet(sub, occurrence.instant, rules.quiet_hours))
+            verdicts.append(self._lateness(sub, rules.lateness, row))
+            verdicts.append(self._cap(sub, rules.cap, row))
+            decision = rules.decision
         verdicts.append(self._dedup(sub, day, row))
         if row is not None:
             verdicts.append(self._attempts(row))
@@ -99,14 +151,14 @@ class _Explainer:
             "channel": sub.channel,
             "cadence": str(cadence),
             "active": sub.active,
-            "outcome": _outcome(verdicts, row),
+            "outcome": _outcome(verdicts, row, decision),
             "verdicts": [v.as_dict() for v in verdicts],
             "delivery": delivery,
         }
 
     def _cadence(self, cadence: Cadence, day: date, occurrence: Occurrence | None) -> Verdict:
         data = {
-            "wall_time": _hhmm(cadence.wall_time),
+            "wall_time": hhmm(cadence.wall_time),
             "days": cadence.days_text(),
             "local_date": day.isoformat(),
         }
@@ -115,7 +167,7 @@ class _Explainer:
         if occurrence is None:
             return Verdict("cadence", "fail", f"{day.isoformat()} does not exist in {self.tz}", data)
         data["occurrence_at"] = occurrence.instant.isoformat()
-        return Verdict("cadence", "pass", f"fires at {_hhmm(cadence.wall_time)} local ({cadence})", data)
+        return Verdict("cadence", "pass", f"fires at {hhmm(cadence.wall_time)} local ({cadence})", data)
 
     def _dst(self, cadence: Cadence, occurrence: Occurrence) -> Verdict:
         local = to_local(occurrence.instant, self.tz)
@@ -126,34 +178,33 @@ class _Explainer:
             return Verdict(
                 "dst",
                 "adjusted",
-                f"{_hhmm(cadence.wall_time)} does not exist that day (DST gap): "
-                f"shifted {minutes} min to {_hhmm(local)} {local.tzname()}",
+                f"{hhmm(cadence.wall_time)} does not exist that day (DST gap): "
+                f"shifted {minutes} min to {hhmm(local)} {local.tzname()}",
                 data,
             )
         if occurrence.adjustment == "overlap":
             return Verdict(
                 "dst",
                 "adjusted",
-                f"{_hhmm(cadence.wall_time)} happens twice (DST overlap): "
+                f"{hhmm(cadence.wall_time)} happens twice (DST overlap): "
                 f"sent once, at the first ({local.tzname()})",
                 data,
             )
         return Verdict("dst", "pass", f"no DST adjustment: {_local_text(occurrence.instant, self.tz)}", data)
 
-    def _address(self, channel: str) -> Verdict:
-        r = self.recipient
-        if getattr(r, f"{channel}_opt_out"):
+    def _address(self, rule: checks.Verdict, channel: str) -> Verdict:
+        if rule.reason == "opted_out":
             return Verdict("opt_out", "fail", f"opted out of {channel}")
-        invalid = getattr(r, f"{channel}_invalid")
-        if invalid:
+        if rule.reason == "invalid_channel":
+            invalid = rule.detail["invalid"]
             return Verdict(
                 "opt_out", "fail", f"{channel} address marked invalid: {invalid}", {"invalid": invalid}
             )
-        if not (r.email if channel == "email" else r.phone):
+        if rule.reason == "no_address":
             return Verdict("opt_out", "fail", f"no {channel} address on file")
         return Verdict("opt_out", "pass", f"not opted out; {channel} address on file")
 
-    def _engagement(self, sub: Subscription, occurrence: Occurrence) -> Verdict:
+    def _engagement(self, sub: Subscription, occurrence: Occurrence) -> tuple[checks.Verdict, Verdict]:
         events = table_of(EngagementEvent)
         engaged_at = self.session.scalar(
             select(func.max(events.c.occurred_at)).where(
@@ -190,36 +241,35 @@ class _Explainer:
             f"inactive {verdict.inactive_days} day(s) since {basis}: tier every {verdict.tier.interval_days} "
             f"day(s); {last}"
         )
-        return Verdict(
+        presented = Verdict(
             "engagement",
             "pass" if verdict.send else "fail",
             detail + ("" if verdict.send else " → skipped (engagement_backoff)"),
             data,
         )
-
-    def _quiet(self, sub: Subscription, instant: datetime) -> tuple[datetime, Verdict]:
-        if self.policy.is_critical(sub.kind):
-            return instant, Verdict("quiet_hours", "bypassed", f"{sub.kind} is a critical kind")
-        quiet = effective_quiet_hours(
-            sub.channel, self.recipient.own_quiet_hours(sub.channel), self.policy.quiet_defaults
+        if verdict.send:
+            return checks.Verdict("engagement", "pass", occurrence.instant), presented
+        failed = checks.Verdict(
+            "engagement", "fail", occurrence.instant, DeliveryStatus.skipped, "engagement_backoff"
         )
-        deferral = apply_quiet_hours(quiet, self.tz, instant)
-        data = {
-            "window": quiet.text(),
-            "deferred": deferral.deferred,
-            "send_at": deferral.instant.isoformat(),
-        }
-        if deferral.deferred:
-            return deferral.instant, Verdict(
+        return failed, presented
+
+    def _quiet(self, sub: Subscription, instant: datetime, rule: checks.Verdict) -> Verdict:
+        if rule.outcome == "bypassed":
+            return Verdict("quiet_hours", "bypassed", f"{sub.kind} is a critical kind")
+        window = checks.quiet_window(self.policy, sub.channel, self.recipient.audience(sub.channel)).text()
+        data = {"window": window, "deferred": rule.outcome == "deferred", "send_at": rule.at.isoformat()}
+        if rule.outcome == "deferred":
+            return Verdict(
                 "quiet_hours",
                 "deferred",
-                f"{_hhmm(to_local(instant, self.tz))} is inside {quiet.text()}: deferred to "
-                f"{_local_text(deferral.instant, self.tz)}",
+                f"{hhmm(to_local(instant, self.tz))} is inside {window}: deferred to "
+                f"{_local_text(rule.at, self.tz)}",
                 data,
             )
-        return instant, Verdict("quiet_hours", "pass", f"outside quiet hours ({quiet.text()})", data)
+        return Verdict("quiet_hours", "pass", f"outside quiet hours ({window})", data)
 
-    def _lateness(self, sub: Subscription, scheduled: datetime, row: Any) -> Verdict:
+    def _lateness(self, sub: Subscription, rule: checks.Verdict, row: Any) -> Verdict:
         limit = self.policy.lateness_for(sub.kind)
         data: dict[str, Any] = {"max_lateness_seconds": int(limit.total_seconds())}
         if row is not None and row.status == DeliveryStatus.missed.value:
@@ -234,30 +284,36 @@ class _Explainer:
             return Verdict(
                 "lateness", "pass", f"sent {late.total_seconds():.0f} s after its scheduled time", data
             )
-        if row is None and self.now - scheduled > limit:
+        if row is None and rule.failed:
             return Verdict("lateness", "fail", f"not planned and now more than {limit} past its time", data)
         return Verdict("lateness", "pass", f"within the maximum lateness ({limit})", data)
 
-    def _cap(self, sub: Subscription, scheduled: datetime, row: Any) -> Verdict:
-        if self.policy.is_critical(sub.kind):
-            return Verdict("cap", "bypassed", f"{sub.kind} is a critical kind")
-        cap = self.policy.cap_for(sub.kind, sub.channel)
+    def _counted(self, sub: Subscription, around: datetime, row: Any) -> list[datetime]:
+        """Instants counted against the cap near ``around``, this occurrence's own delivery excluded."""
+        reach = self.policy.cap_for(sub.kind, sub.channel).window + timedelta(days=1)
         c = DELIVERIES.c
         stmt = select(c.scheduled_at).where(
             c.recipient_id == self.recipient.id,
             c.channel == sub.channel,
             c.status.in_([s.value for s in CAP_COUNTED_STATUSES]),
-            c.scheduled_at > scheduled - cap.window,
-            c.scheduled_at < scheduled + cap.window,
+            c.scheduled_at > around - reach,
+            c.scheduled_at < around + reach,
         )
         if row is not None:
             stmt = stmt.where(c.id != row.id)
-        counted = sorted(self.session.scalars(stmt))
+        return sorted(self.session.scalars(stmt))
+
+    def _cap(self, sub: Subscription, rule: checks.Verdict, row: Any) -> Verdict:
+        if rule.outcome == "bypassed":
+            return Verdict("cap", "bypassed", f"{sub.kind} is a critical kind")
+        cap = self.policy.cap_for(sub.kind, sub.channel)
+        scheduled = rule.at
+        counted = self._counted(sub, scheduled, row)
         in_window = sum(1 for t in counted if scheduled - cap.window < t <= scheduled)
         data = {"cap": cap.text, "counted_in_window": in_window}
         if row is not None and row.reason == "frequency_cap":
             return Verdict("cap", "fail", f"suppressed: the cap {cap.text} was full when planned", data)
-        if cap_allows(counted, scheduled, cap):
+        if not rule.failed:
             return Verdict(
                 "cap", "pass", f"{in_window} other send(s) counted in the window; cap {cap.text}", data
             )
@@ -309,18 +365,24 @@ class _Explainer:
         return found
 
 
-_FAILURE_ORDER = ("subscription", "cadence", "opt_out", "engagement", "lateness", "cap")
+#: How explain names the chain's rules (the channel rule is shown as the opt-out check).
+_RULE_NAMES = {"channel": "opt_out"}
 
 
-def _outcome(verdicts: list[Verdict], row: Any) -> str:
+def _outcome(verdicts: list[Verdict], row: Any, decision: checks.Decision | None) -> str:
+    """What happened (a delivery row), or else what the planner's chain would decide."""
     if row is not None:
         return f"{row.status}" + (f" ({row.reason})" if row.reason else "")
-    failing = {v.rule for v in verdicts if v.verdict == "fail"}
-    for rule in _FAILURE_ORDER:
-        if rule in failing:
+    for rule in ("subscription", "cadence"):
+        if any(v.rule == rule and v.verdict == "fail" for v in verdicts):
             return f"no send: {rule}"
-    deferred = next((v for v in verdicts if v.verdict == "deferred"), None)
-    return "would be sent" + (" (deferred by quiet hours)" if deferred else "")
+    assert decision is not None  # an occurrence exists, so the chain ran
+    if not decision.to_send:
+        rule = decision.verdicts[-1].rule
+        return f"no send: {_RULE_NAMES.get(rule, rule)}"
+    return "would be sent" + (
+        " (deferred by quiet hours)" if decision.reason == "quiet_hours_deferred" else ""
+    )
 
 
 def explain(
