@@ -201,7 +201,7 @@ def recheck_at_send(
     Returns the verdict that stops the send now (a final status, or a deferral to a new instant), or
     None to send. The cap is not counted again: the delivery already holds its place in it.
     """
-    channel_verdict = check_channel(audience, channel, now)
+    channel_verdict = check_channel(audience, channel, scheduled_at)
     if channel_verdict.failed:
         return channel_verdict
     late = check_lateness(policy, kind, scheduled_at, now)

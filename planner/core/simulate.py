@@ -12,8 +12,9 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from planner.core.cadence import Cadence, Occurrence, occurrence_on
-from planner.core.checks import quiet_hours_verdict
+from planner.core.checks import Audience, quiet_hours_verdict, quiet_window
 from planner.core.localtime import TzLike, get_zone, hhmm, resolve_detailed, to_local
+from planner.core.policy import PlanningPolicy
 from planner.core.quiet_hours import QuietHours
 from planner.errors import InvalidInput
 
@@ -27,6 +28,14 @@ class SubscriptionSpec:
     quiet_hours: QuietHours
     #: Critical kinds bypass quiet hours, as everywhere else in the rule chain.
     critical: bool = False
+
+    @classmethod
+    def of(
+        cls, policy: PlanningPolicy, kind: str, channel: str, cadence: Cadence, audience: Audience
+    ) -> SubscriptionSpec:
+        """The spec the rule chain implies for this recipient: their window, the kind's bypass."""
+        window = quiet_window(policy, channel, audience)
+        return cls(kind, channel, cadence, window, critical=policy.is_critical(kind))
 
 
 @dataclass(frozen=True)

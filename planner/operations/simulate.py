@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from planner.app import App
-from planner.core import checks
 from planner.core.cadence import Cadence
 from planner.core.localtime import UTC, format_offset, hhmm, local_date_of
 from planner.core.simulate import SimulatedSend, SubscriptionSpec, simulate
@@ -34,12 +33,12 @@ def simulate_recipient(
             )
         ).all()
         specs = [
-            SubscriptionSpec(
-                kind=s.kind,
-                channel=s.channel,
-                cadence=Cadence.from_storage(s.send_time, s.days),
-                quiet_hours=checks.quiet_window(app.policy, s.channel, recipient.audience(s.channel)),
-                critical=app.policy.is_critical(s.kind),
+            SubscriptionSpec.of(
+                app.policy,
+                s.kind,
+                s.channel,
+                Cadence.from_storage(s.send_time, s.days),
+                recipient.audience(s.channel),
             )
             for s in subs
         ]
