@@ -30,7 +30,7 @@ from tests.conftest import new_pg_database
 from tests.helpers import runner
 from tests.servers import PostgresServer
 
-SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample.jsonl"
+SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "sample.jsonl"
 HOUR = timedelta(hours=1)
 Snapshot = dict[str, tuple[str, str | None, datetime]]
 

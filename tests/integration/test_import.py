@@ -182,7 +182,7 @@ def test_cli_import_reports_errors_and_exits_non_zero(cli_env: CliRunner, tmp_pa
 
 
 def test_cli_import_sample_fixture(cli_env: CliRunner) -> None:
-    sample = Path(__file__).resolve().parents[1] / "fixtures" / "sample.jsonl"
+    sample = Path(__file__).resolve().parents[2] / "fixtures" / "sample.jsonl"
     result = cli_env.invoke(cli_app, ["import", str(sample), "--json"])
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)

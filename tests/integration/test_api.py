@@ -16,8 +16,8 @@ from pydantic import SecretStr
 from planner.api import create_api
 from planner.app import App, build_runner
 from planner.operations.worker import make_worker
+from tests.integration.test_ops import add_recipient, dead_email, deliverer
 from tests.servers import free_port
-from tests.test_ops import add_recipient, dead_email, deliverer
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

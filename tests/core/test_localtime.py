@@ -33,7 +33,7 @@ from planner.core.localtime import (
 from planner.errors import InvalidInput, NaiveDatetimeError, UnknownTimezoneError
 
 CASES: list[dict[str, Any]] = json.loads(
-    (Path(__file__).resolve().parent.parent / "fixtures" / "dst_cases.json").read_text(encoding="utf-8")
+    (Path(__file__).resolve().parents[2] / "fixtures" / "dst_cases.json").read_text(encoding="utf-8")
 )
 ZONES = sorted(available_zones())
 

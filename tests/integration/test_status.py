@@ -15,7 +15,7 @@ from planner.operations.importer import import_lines
 from planner.operations.notify import notify
 from planner.operations.status import collect_status
 from planner.operations.worker import make_worker
-from tests.test_ops import add_recipient, dead_email
+from tests.integration.test_ops import add_recipient, dead_email
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ from planner.cli import app as cli_app
 from planner.errors import InvalidInput, NotFound
 from planner.operations.notify import notify
 from planner.operations.ops import StateConflict
-from tests.test_ops import add_recipient
+from tests.integration.test_ops import add_recipient
 
 # A Monday, 12:00 UTC: outside the default SMS quiet hours (21:00-08:00) in UTC.
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
