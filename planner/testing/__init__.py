@@ -34,8 +34,10 @@ else:
 if TYPE_CHECKING:
     from planner.testing.assertions import assert_sent_on_local_dates, assert_sent_once_daily_at
     from planner.testing.clock import DEFAULT_START, SimClock
+    from planner.testing.errors import JobFailed, KitError
     from planner.testing.sent import RecordingCaptureAdapter, SentMessage, SentMessages
-    from planner.testing.service import DeliveryRecord, JobFailed, KitError, PlannerService, kit_settings
+    from planner.testing.service import DeliveryRecord, PlannerService
+    from planner.testing.settings import kit_settings
 
 _LAZY = {
     "assert_sent_once_daily_at": "planner.testing.assertions",
@@ -46,10 +48,10 @@ _LAZY = {
     "SentMessage": "planner.testing.sent",
     "SentMessages": "planner.testing.sent",
     "DeliveryRecord": "planner.testing.service",
-    "JobFailed": "planner.testing.service",
-    "KitError": "planner.testing.service",
+    "JobFailed": "planner.testing.errors",
+    "KitError": "planner.testing.errors",
     "PlannerService": "planner.testing.service",
-    "kit_settings": "planner.testing.service",
+    "kit_settings": "planner.testing.settings",
 }
 
 __all__ = [

@@ -1,0 +1,184 @@
+"""Helpers that put recipients, subscriptions and engagement into a kit service, one import line each.
+
+Every helper writes one JSON line and imports it through the same validated path as
+``planner import``, so the kit accepts and rejects exactly what the service does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from planner.operations.importer import ImportReport
+from planner.testing.clock import SimClock, as_instant
+from planner.testing.errors import KitError
+
+QuietHoursSpec = str | tuple[str, str] | Mapping[str, str]
+
+
+class _Auto:
+    """Marks an address the kit makes up (``<id>@example.com``, a +1555 number)."""
+
+    def __repr__(self) -> str:
+        return "AUTO"
+
+
+AUTO: Final = _Auto()
+
+
+def _quiet_hours_json(spec: Mapping[str, QuietHoursSpec]) -> dict[str, dict[str, str]]:
+    result: dict[str, dict[str, str]] = {}
+    for channel, window in spec.items():
+        if isinstance(window, str):
+            start, sep, end = window.partition("-")
+            if not sep:
+                raise ValueError(f"quiet_hours[{channel!r}]: {window!r} is not 'HH:MM-HH:MM'")
+            result[channel] = {"start": start.strip(), "end": end.strip()}
+        elif isinstance(window, tuple):
+            start, end = window
+            result[channel] = {"start": start, "end": end}
+        else:
+            result[channel] = dict(window)
+    return result
+
+
+def _days_json(days: str | Sequence[str]) -> str | list[str]:
+    return days if isinstance(days, str) else list(days)
+
+
+def _made_up_email(recipient_id: str) -> str:
+    local = re.sub(r"[^A-Za-z0-9._-]", "-", recipient_id).strip(".") or "recipient"
+    return f"{local}@example.com"
+
+
+class Recipes:
+    """The data helpers of :class:`~planner.testing.service.PlannerService`."""
+
+    clock: SimClock
+
+    def __init__(self) -> None:
+        self._recipients: dict[str, dict[str, Any]] = {}
+        self._phones: Iterator[int] = itertools.count(1)
+
+    def import_lines(self, lines: Iterable[str]) -> ImportReport:
+        raise NotImplementedError
+
+    def add_recipient(
+        self,
+        recipient_id: str,
+        *,
+        timezone: str,
+        email: str | _Auto | None = AUTO,
+        phone: str | _Auto | None = AUTO,
+        quiet_hours: Mapping[str, QuietHoursSpec] | None = None,
+        opt_out: Iterable[str] = (),
+        subscriptions: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
+        """Create (or replace) a recipient as one import line.
+
+        ``email``/``phone`` default to made-up addresses; pass ``None`` for none. ``quiet_hours``
+        maps a channel to ``("21:00", "08:00")``, ``"21:00-08:00"`` or ``{"start": ..., "end": ...}``.
+        ``subscriptions`` are import-format objects (``{"kind", "channel", "at", "days"}``).
+        """
+        line: dict[str, Any] = {"type": "recipient", "id": recipient_id, "timezone": timezone}
+        line["email"] = _made_up_email(recipient_id) if isinstance(email, _Auto) else email
+        line["phone"] = f"+1555{next(self._phones):07d}" if isinstance(phone, _Auto) else phone
+        if quiet_hours:
+            line["quiet_hours"] = _quiet_hours_json(quiet_hours)
+        opted = list(opt_out)
+        if opted:
+            line["opt_out"] = opted
+        line["subscriptions"] = [dict(s) for s in subscriptions]
+        self._import_recipient(line)
+
+    def update_recipient(self, recipient_id: str, **changes: Any) -> None:
+        """Change ``timezone``, ``email``, ``phone``, ``quiet_hours`` or ``opt_out`` (the service's
+        rules for a changed zone or quiet hours apply: pending future sends are re-planned)."""
+        line = dict(self._recipient(recipient_id))
+        allowed = {"timezone", "email", "phone", "quiet_hours", "opt_out"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise TypeError(
+                f"update_recipient: unknown field(s) {unknown}; expected some of {sorted(allowed)}"
+            )
+        for name, value in changes.items():
+            if name == "quiet_hours":
+                value = _quiet_hours_json(value) if value else None
+            elif name == "opt_out":
+                value = list(value)
+            if value is None or value == []:
+                line.pop(name, None)
+            else:
+                line[name] = value
+        self._import_recipient(line)
+
+    def subscribe(
+        self,
+        recipient_id: str,
+        kind: str,
+        *,
+        at: str,
+        channel: str = "email",
+        days: str | Sequence[str] = "daily",
+        active: bool = True,
+    ) -> None:
+        """Add (or change) the recipient's ``kind``/``channel`` subscription: ``at`` 'HH:MM' local,
+        ``days`` 'daily', 'weekdays', 'weekends' or weekday names such as ``["mon", "thu"]``."""
+        line = dict(self._recipient(recipient_id))
+        subscription: dict[str, Any] = {"kind": kind, "channel": channel, "at": at, "days": _days_json(days)}
+        if not active:
+            subscription["active"] = False
+        others = [
+            s for s in line.get("subscriptions", []) if (s.get("kind"), s.get("channel")) != (kind, channel)
+        ]
+        line["subscriptions"] = [*others, subscription]
+        self._import_recipient(line)
+
+    def unsubscribe(self, recipient_id: str, kind: str, *, channel: str = "email") -> None:
+        line = dict(self._recipient(recipient_id))
+        subscriptions = line.get("subscriptions", [])
+        kept = [s for s in subscriptions if (s.get("kind"), s.get("channel")) != (kind, channel)]
+        if len(kept) == len(subscriptions):
+            raise KitError(f"{recipient_id!r} has no {kind}/{channel} subscription")
+        line["subscriptions"] = kept
+        self._import_recipient(line)
+
+    def engage(
+        self,
+        recipient_id: str,
+        event: str = "opened",
+        *,
+        at: datetime | str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        """Record an engagement event (``opened``, ``clicked``, ``replied``), by default now."""
+        when = self.clock.now() if at is None else at
+        stamp = (
+            as_instant(when, "at").isoformat().replace("+00:00", "Z") if isinstance(when, datetime) else when
+        )
+        line: dict[str, Any] = {
+            "type": "engagement",
+            "recipient_id": recipient_id,
+            "event": event,
+            "at": stamp,
+        }
+        if kind is not None:
+            line["kind"] = kind
+        self.import_lines([json.dumps(line)])
+
+    def _import_recipient(self, line: dict[str, Any]) -> None:
+        self.import_lines([json.dumps({k: v for k, v in line.items() if v is not None})])
+
+    def _recipient(self, recipient_id: str) -> dict[str, Any]:
+        try:
+            return self._recipients[recipient_id]
+        except KeyError:
+            raise KitError(f"unknown recipient {recipient_id!r}; add it first with add_recipient") from None
+
+    def recipient_line(self, recipient_id: str) -> dict[str, Any]:
+        """The recipient as last imported (a copy of the JSON object)."""
+        return json.loads(json.dumps(self._recipient(recipient_id)))  # type: ignore[no-any-return]
