@@ -391,7 +391,7 @@ def _naive_run(engine: Any, connection: Any, policy: Any, limit: int) -> dict[st
     from planner.core.planning import ChunkInputs, SubscriptionState, plan_chunk
     from planner.core.status import CAP_COUNTED_STATUSES
     from planner.dispatch.outbox import DELIVER_BATCH, new_job_id
-    from planner.run.runner import TO_BE_SENT, _recipient_state
+    from planner.store.chunks import TO_BE_SENT, recipient_state
     from planner.store.models import metadata
 
     subs = metadata.tables["subscription"]
@@ -449,7 +449,7 @@ def _naive_run(engine: Any, connection: Any, policy: Any, limit: int) -> dict[st
             )
             inputs = ChunkInputs(
                 subscriptions=[state],
-                recipients={row.recipient_id: _recipient_state(recipient)},
+                recipients={row.recipient_id: recipient_state(recipient)},
                 engagement={row.recipient_id: [engaged]} if engaged else {},
                 last_sent={row.id: last_sent} if last_sent else {},
                 cap_counted={(row.recipient_id, row.channel): counted},

@@ -24,20 +24,11 @@ from planner.core.localtime import UTC, get_zone, hhmm, local_date_of, to_local
 from planner.core.planning import dedup_key_for
 from planner.core.policy import PlanningPolicy
 from planner.core.rules import engagement_backoff
-from planner.core.status import CAP_COUNTED_STATUSES, DeliveryStatus
+from planner.core.status import BACKOFF_COUNTED_STATUSES, CAP_COUNTED_STATUSES, DeliveryStatus
 from planner.errors import NotFound
-from planner.store.models import EngagementEvent, Recipient, Subscription
-from planner.store.queries import (
-    DELIVERIES,
-    SUBSCRIPTIONS,
-    delivery_dict,
-    recipient_by_external_id,
-    table_of,
-    timeline,
-)
-
-#: A dead delivery was still meant to be sent, so it counts as the last send for backoff (as in run.py).
-TO_BE_SENT = sorted({s.value for s in CAP_COUNTED_STATUSES} | {DeliveryStatus.dead.value})
+from planner.store.models import Recipient, Subscription
+from planner.store.queries import delivery_dict, recipient_by_external_id, timeline
+from planner.store.tables import DELIVERIES, ENGAGEMENT, SUBSCRIPTIONS
 
 
 @dataclass(frozen=True)
@@ -205,7 +196,7 @@ class _Explainer:
         return Verdict("opt_out", "pass", f"not opted out; {channel} address on file")
 
     def _engagement(self, sub: Subscription, occurrence: Occurrence) -> tuple[checks.Verdict, Verdict]:
-        events = table_of(EngagementEvent)
+        events = ENGAGEMENT
         engaged_at = self.session.scalar(
             select(func.max(events.c.occurred_at)).where(
                 events.c.recipient_id == self.recipient.id, events.c.occurred_at <= occurrence.instant
@@ -214,7 +205,7 @@ class _Explainer:
         last_sent = self.session.scalar(
             select(func.max(DELIVERIES.c.local_date)).where(
                 DELIVERIES.c.subscription_id == sub.id,
-                DELIVERIES.c.status.in_(TO_BE_SENT),
+                DELIVERIES.c.status.in_([s.value for s in BACKOFF_COUNTED_STATUSES]),
                 DELIVERIES.c.local_date < occurrence.local_date,
             )
         )

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from planner.app import App
 from planner.core.status import DeliveryStatus
 from planner.operations.status import planner_lateness, queue_state
-from planner.store.queries import DELIVERIES, status_reason_counts
+from planner.store.queries import status_reason_counts
+from planner.store.tables import DELIVERIES
 
 LATENESS_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 ATTEMPT_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0, 10.0)

@@ -30,7 +30,8 @@ from planner.dispatch.outbox import JobBatch, enqueue_batches, mark_queued, new_
 from planner.errors import InvalidInput
 from planner.operations.ops import StateConflict
 from planner.store.models import Recipient
-from planner.store.queries import DELIVERIES, find_delivery_by_key, recipient_by_external_id
+from planner.store.queries import find_delivery_by_key, recipient_by_external_id
+from planner.store.tables import DELIVERIES
 from planner.store.timeline import event_row, record_events
 
 log = structlog.get_logger("planner.notify")

@@ -25,7 +25,7 @@ from planner.dispatch.outbox import JobBatch, assign_batches, batches_from_rows,
 from planner.errors import InvalidInput, NotFound
 from planner.store import pauses
 from planner.store.models import Delivery, EngagementEvent, Recipient
-from planner.store.queries import table_of
+from planner.store.tables import table_of
 from planner.store.timeline import event_row, record_events
 
 log = structlog.get_logger("planner.ops")

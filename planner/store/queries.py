@@ -6,26 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
-from sqlmodel import SQLModel
 
 from planner.errors import NotFound
-from planner.store.models import Delivery, DeliveryEvent, Pause, PlannerRun, Recipient, Subscription
-
-
-def table_of(model: type[SQLModel]) -> Table:
-    """The Core table of a model: its columns are typed, unlike the model attributes in ``select``."""
-    table = model.__table__  # type: ignore[attr-defined]
-    assert isinstance(table, Table)
-    return table
-
-
-DELIVERIES = table_of(Delivery)
-RECIPIENTS = table_of(Recipient)
-EVENTS = table_of(DeliveryEvent)
-RUNS = table_of(PlannerRun)
-SUBSCRIPTIONS = table_of(Subscription)
+from planner.store.models import Delivery, PlannerRun, Recipient
+from planner.store.tables import DELIVERIES, PAUSES, RECIPIENTS, RUNS, SUBSCRIPTIONS
+from planner.store.tables import DELIVERY_EVENTS as EVENTS
 
 
 @dataclass(frozen=True)
@@ -133,8 +120,7 @@ def status_reason_counts(session: Session) -> list[tuple[str, str | None, int]]:
 
 
 def pause_list(session: Session) -> list[dict[str, Any]]:
-    table = table_of(Pause)
-    rows = session.execute(select(table).order_by(table.c.created_at, table.c.id))
+    rows = session.execute(select(PAUSES).order_by(PAUSES.c.created_at, PAUSES.c.id))
     return [{"scope": p.scope, "value": p.value, "since": p.created_at.isoformat()} for p in rows]
 
 

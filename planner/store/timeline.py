@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from planner.store.models import DeliveryEvent
+from planner.store.dialect import dialect_of
+from planner.store.tables import DELIVERY_EVENTS
 from planner.store.types import UTCDateTime
 
 # PostgreSQL: one binary array per column, unnested into rows (see planner.run for why).
@@ -44,8 +45,8 @@ def record_events(session: Session, rows: Iterable[dict[str, Any]]) -> int:
     batch = list(rows)
     if not batch:
         return 0
-    dialect = session.get_bind().dialect
-    if dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
+        dialect = session.get_bind().dialect
         from psycopg.types.json import Json  # what SQLAlchemy's JSON type binds on psycopg
 
         at = UTCDateTime()
@@ -64,5 +65,5 @@ def record_events(session: Session, rows: Iterable[dict[str, Any]]) -> int:
         # A Core insert on the table, not the ORM entity: the ORM's bulk insert leaves out None values
         # and starts a new statement whenever a row's set of non-None keys changes (reason or not), so a
         # chunk of mixed outcomes cost one statement per few events. Stored values are the same.
-        session.execute(insert(DeliveryEvent.__table__), batch)  # type: ignore[attr-defined]
+        session.execute(insert(DELIVERY_EVENTS), batch)
     return len(batch)

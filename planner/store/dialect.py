@@ -1,0 +1,49 @@
+"""Which database a session talks to, and the few statements that differ between them.
+
+The one place that answers "am I on PostgreSQL?": everything else asks :func:`dialect_of`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Engine, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session, sessionmaker
+
+from planner.store.types import UTCDateTime
+
+Dialect = Literal["sqlite", "postgresql"]
+
+
+def dialect_of(target: Session | Engine | sessionmaker[Session]) -> Dialect:
+    """The dialect of a session, an engine or a session factory."""
+    if isinstance(target, sessionmaker):
+        bind = target.kw.get("bind")
+        assert isinstance(bind, Engine), "session factories are built on an engine (planner.store.db)"
+        target = bind
+    engine_or_conn = target.get_bind() if isinstance(target, Session) else target
+    name = engine_or_conn.dialect.name
+    assert name in ("sqlite", "postgresql"), name
+    return name  # type: ignore[return-value]
+
+
+def one_of(column: Any, ids: Sequence[Any], dialect: Dialect) -> ColumnElement[bool]:
+    """``column IN (ids)``; on PostgreSQL ``column = ANY(:ids)``, the same condition and plan.
+
+    A chunk's id lists hold a thousand values: as IN they are a thousand parameters, which psycopg
+    parses out of the statement text again on every execution; as one array they are one parameter
+    of a short statement it parses once.
+    """
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(list(ids))  # type: ignore[no-any-return]
+
+
+def utc_binder(session: Session) -> Callable[[datetime], datetime | None]:
+    """Bind an instant as a UTCDateTime column would (refuses naive datetimes), for raw statements."""
+    dialect = session.get_bind().dialect
+    column_type = UTCDateTime()
+    return lambda value: column_type.process_bind_param(value, dialect)

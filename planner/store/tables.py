@@ -1,0 +1,35 @@
+"""The Core tables behind the models, typed: the one way code below the ORM reaches a table.
+
+``select(Delivery)`` gives ORM objects; bulk statements (inserts of a chunk, conditional updates)
+work on these tables, whose columns are typed, unlike the model attributes in ``select``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+from sqlmodel import SQLModel
+
+from planner.store.models import (
+    Delivery,
+    DeliveryEvent,
+    EngagementEvent,
+    Pause,
+    PlannerRun,
+    Recipient,
+    Subscription,
+)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+DELIVERIES = table_of(Delivery)
+DELIVERY_EVENTS = table_of(DeliveryEvent)
+ENGAGEMENT = table_of(EngagementEvent)
+PAUSES = table_of(Pause)
+RECIPIENTS = table_of(Recipient)
+RUNS = table_of(PlannerRun)
+SUBSCRIPTIONS = table_of(Subscription)
