@@ -6,13 +6,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from planner.errors import shown
 
 DEFAULT_BACKOFF_TIERS: list[tuple[int, int]] = [(0, 1), (3, 2), (7, 3), (14, 7), (30, 14)]
 """(inactive for at least N days, send at most every M days)."""
@@ -149,3 +151,13 @@ class Settings(BaseSettings):
 
     def adapter_for(self, channel: str) -> str:
         return self.email_adapter if channel == "email" else self.sms_adapter
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """One line naming each bad ``PLANNER_*`` variable, its value (cut short) and the complaint."""
+    problems = []
+    for error in exc.errors():
+        name = "PLANNER_" + str(error["loc"][0]).upper() if error["loc"] else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{name}={shown(error.get('input'))}: {message}")
+    return "; ".join(problems)

@@ -11,11 +11,15 @@ This module only wires the commands, which live in modules by topic; what they s
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
+from typing import Annotated
 
 import typer
 
 from planner.cli import data, deliveries, demo, ops, planning, serve, worker
+from planner.cli.common import debug_enabled
+from planner.errors import shown
 from planner.settings import Settings
 
 __all__ = ["app", "main"]
@@ -61,6 +65,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"max_content_width": 120},
 )
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors (PLANNER_DEBUG=1).")
+    ] = False,
+) -> None:
+    if debug:
+        os.environ["PLANNER_DEBUG"] = "1"
+
+
 db_app = _group("Database schema.")
 deliveries_app = _group("Inspect and manage deliveries.")
 engagement_app = _group("Record engagement (opens, clicks, replies).")
@@ -89,4 +105,13 @@ app.command("demo")(demo.demo_command)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:
+        # Whatever escaped every command's own error path: still one line, unless debugging.
+        if debug_enabled():
+            raise
+        raise SystemExit(
+            f"error: internal error {type(exc).__name__}: {shown(str(exc))}; "
+            "PLANNER_DEBUG=1 shows the traceback"
+        ) from None

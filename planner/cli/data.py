@@ -21,8 +21,7 @@ from planner.cli.common import (
 
 def db_upgrade() -> None:
     """Bring the database to the latest schema (creates the SQLite file if needed)."""
-    with service() as svc:
-        svc.upgrade_database()
+    with service(schema="upgrade") as svc:
         from planner.store.db import current_revision
 
         err.print(f"database at revision {current_revision(svc.engine)}")
@@ -40,8 +39,7 @@ def import_command(
 
     if not file.is_file():
         raise fail(f"FILE: {str(file)!r} is not a readable file")
-    with service() as svc:
-        svc.upgrade_database()
+    with service(schema="upgrade") as svc:
         with file.open(encoding="utf-8") as handle:
             total = sum(1 for line in handle if line.strip())
         try:

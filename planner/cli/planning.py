@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from redis import RedisError
 from rich.table import Table
 
 from planner.cli.common import (
     JsonOption,
-    now_or,
+    fail,
     out,
     parse_date,
     parse_duration,
+    parse_instant_option,
     parse_option,
     print_json,
     progress_bar,
@@ -30,14 +32,24 @@ def run_command(
     """Plan every due occurrence up to now + horizon and hand the sends to RQ."""
     from planner.run.runner import build_runner
 
-    with service() as svc:
-        window = parse_option(horizon, parse_duration, "horizon")
-        assert window is not None
-        at = now_or(svc, now)
-        svc.upgrade_database()
-        with progress_bar("planning", None) as advance:
-            runner = build_runner(svc, progress=advance)
-            report = runner.run(at, window)
+    window = parse_option(horizon, parse_duration, "horizon")
+    assert window is not None
+    given_now = parse_instant_option(now, "now")
+    with service(schema="upgrade") as svc:
+        at = given_now or svc.clock()
+        # Redis down before the run: nothing is written. Down during it: say what was kept.
+        svc.require_redis()
+        try:
+            with progress_bar("planning", None) as advance:
+                runner = build_runner(svc, progress=advance)
+                report = runner.run(at, window)
+        except RedisError as exc:
+            raise fail(
+                f"Redis became unavailable during the run ({type(exc).__name__}: {exc}); the deliveries "
+                "planned so far are saved as 'planned' and the next run (or a worker's reconcile) "
+                "enqueues them; nothing is sent twice",
+                code=1,
+            ) from None
     if as_json:
         print_json(report.as_dict())
         return

@@ -32,8 +32,7 @@ def worker_command(
     unknown = [q for q in chosen if q not in QUEUES]
     if unknown:
         raise fail(f"--queues: {unknown[0]!r} is invalid; expected some of {', '.join(QUEUES)}")
-    with service() as svc:
-        svc.upgrade_database()
+    with service(schema="upgrade") as svc:
         deliverer = build_deliverer(svc)
         jobs.install(deliverer)
         run_maintenance(svc)
