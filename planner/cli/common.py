@@ -156,10 +156,9 @@ def parse_option(value: str | None, parser: Callable[[str], T], field: str) -> T
 
 
 def parse_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput("date", value, "a date YYYY-MM-DD") from None
+    from planner.core.validation import local_date
+
+    return local_date(value, "date")
 
 
 def parse_duration(value: str) -> timedelta:

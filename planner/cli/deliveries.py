@@ -20,8 +20,9 @@ from planner.cli.common import (
     service,
 )
 from planner.clock import parse_instant
+from planner.core.validation import ID_MAX
 
-IdArgument = Annotated[int, typer.Argument(help="The delivery id.", min=1)]
+IdArgument = Annotated[int, typer.Argument(help="The delivery id.", min=1, max=ID_MAX)]
 
 
 def deliveries_list(
@@ -30,7 +31,7 @@ def deliveries_list(
     kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
     channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
     since: Annotated[str | None, typer.Option(help="Scheduled at or after this instant.")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=ID_MAX, help="At most this many.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List deliveries in scheduled order."""
@@ -93,7 +94,7 @@ def deliveries_show(delivery_id: IdArgument, as_json: JsonOption = False) -> Non
 
 def deliveries_retry(
     delivery_id: Annotated[
-        int | None, typer.Argument(help="The delivery id (or use --all-dead).", min=1)
+        int | None, typer.Argument(help="The delivery id (or use --all-dead).", min=1, max=ID_MAX)
     ] = None,
     all_dead: Annotated[bool, typer.Option("--all-dead", help="Redrive every dead delivery.")] = False,
     kind: Annotated[str | None, typer.Option(help="With --all-dead: only this kind.")] = None,
