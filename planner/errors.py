@@ -18,8 +18,8 @@ def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
         return f"{value[:limit]!r}... ({len(value)} characters)"
     try:
         text = repr(value)
-    except ValueError:  # an int too long for repr (over sys.get_int_max_str_digits())
-        return f"<{type(value).__name__} too long to show>"
+    except (ValueError, RecursionError):  # an int over 4300 digits, a structure nested too deep
+        return f"<{type(value).__name__} too large to show>"
     if len(text) > limit:
         return f"{text[:limit]}... ({len(text)} characters)"
     return text

@@ -40,7 +40,7 @@ def import_command(
     if not file.is_file():
         raise fail(f"FILE: {str(file)!r} is not a readable file")
     with service(schema="upgrade") as svc:
-        with file.open(encoding="utf-8") as handle:
+        with file.open("rb") as handle:
             total = sum(1 for line in handle if line.strip())
         try:
             with progress_bar("importing", total) as advance:

@@ -27,10 +27,9 @@ from planner.store.models import (
     Channel,
     Delivery,
     DeliveryStatus,
-    EngagementEvent,
     Recipient,
 )
-from planner.store.queries import table_of
+from planner.store.queries import ENGAGEMENTS, insert_ignoring_duplicates, table_of
 from planner.store.timeline import event_row, record_events
 
 log = structlog.get_logger("planner.ops")
@@ -260,12 +259,20 @@ def record_engagement(
         recipient_id = session.scalar(select(recipients.c.id).where(recipients.c.external_id == recipient))
         if recipient_id is None:
             raise NotFound("recipient", recipient)
-        row = EngagementEvent(
-            recipient_id=recipient_id, kind=kind, event=verb.value, occurred_at=at, created_at=now
-        )
-        session.add(row)
-        session.flush()
-        event_id = row.id
+        row = {
+            "recipient_id": recipient_id,
+            "kind": kind,
+            "event": verb.value,
+            "occurred_at": at,
+            "created_at": now,
+        }
+        # A repeated webhook is the same event (the natural key): the first one's id is returned.
+        event_id = session.scalar(insert_ignoring_duplicates(session, ENGAGEMENTS, [row]))
+        if event_id is None:
+            c = ENGAGEMENTS.c
+            event_id = session.scalar(
+                select(c.id).where(c.recipient_id == recipient_id, c.event == verb.value, c.occurred_at == at)
+            )
     log.info("engagement recorded", recipient=recipient, kind=kind, engagement=verb.value, outcome="recorded")
     return {
         "id": event_id,

@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 from planner.errors import NotFound
-from planner.store.models import Delivery, DeliveryEvent, Pause, PlannerRun, Recipient, Subscription
+from planner.store.models import (
+    Delivery,
+    DeliveryEvent,
+    EngagementEvent,
+    Pause,
+    PlannerRun,
+    Recipient,
+    Subscription,
+)
 
 
 def table_of(model: type[SQLModel]) -> Table:
@@ -26,6 +34,16 @@ RECIPIENTS = table_of(Recipient)
 EVENTS = table_of(DeliveryEvent)
 RUNS = table_of(PlannerRun)
 SUBSCRIPTIONS = table_of(Subscription)
+ENGAGEMENTS = table_of(EngagementEvent)
+
+
+def insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict[str, Any]]) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: the ids of the rows that were new."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return dialect_insert(table).values(rows).on_conflict_do_nothing().returning(table.c.id)
 
 
 @dataclass(frozen=True)
