@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from planner.clock import Clock, utcnow
+from planner.delivery.templating import Renderer
 from planner.dispatch.redis import connect_redis
-from planner.errors import PlannerError, Unavailable
+from planner.errors import ConfigurationError, PlannerError, Unavailable
 from planner.settings import Settings
 from planner.store import db
 
@@ -29,6 +30,11 @@ class App:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         return db.make_session_factory(self.engine)
+
+    @cached_property
+    def templates(self) -> Renderer:
+        """The message templates, as the worker renders them: the boundary checks kinds against it."""
+        return Renderer(self.settings.templates_dir)
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -81,8 +87,12 @@ def translate_error(exc: BaseException) -> PlannerError | None:
     """
     from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
+    from adapters import AdapterConfigError
+
     if isinstance(exc, PlannerError):
         return exc
+    if isinstance(exc, AdapterConfigError):
+        return ConfigurationError(f"adapter configuration: {exc}")
     if isinstance(exc, redis.RedisError):
         return redis_unavailable(exc)
     if isinstance(exc, OperationalError | ProgrammingError):

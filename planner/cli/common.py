@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from planner.errors import InvalidInput, PlannerError, Unavailable, shown
@@ -35,7 +36,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machine
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``message`` as one error line; raise the returned exit."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Escaped: messages quote user values and JSON, whose brackets are not rich markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -76,12 +78,16 @@ def service(*, schema: Literal["check", "upgrade", "skip"] = "check") -> Iterato
     ``skip`` touches nothing (``planner db upgrade`` itself).
     """
     from planner.app import App, translate_error
+    from planner.core.policy import PlanningPolicy
     from planner.logs import configure_logging
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     instance = App(settings)
     try:
+        # The settings the policy parses (quiet hours, caps, tiers, kinds) fail here, before
+        # anything runs, rather than halfway through a command.
+        PlanningPolicy.from_settings(settings)
         if schema == "upgrade":
             instance.upgrade_database()
         elif schema == "check":
@@ -162,11 +168,10 @@ def parse_date(value: str) -> date:
 
 
 def parse_duration(value: str) -> timedelta:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = value.strip().lower()
-    if len(text) >= 2 and text[-1] in units and text[:-1].isdigit():
-        return timedelta(seconds=int(text[:-1]) * units[text[-1]])
-    raise InvalidInput("horizon", value, "a duration such as '90m', '1h' or '2d'")
+    """The settings' duration parser (:func:`planner.clock.parse_duration`), for options."""
+    from planner.clock import parse_duration as shared
+
+    return shared(value, "duration")
 
 
 def parse_instant_option(value: str | None, field: str) -> datetime | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from planner.cli.common import (
@@ -45,7 +46,12 @@ def import_command(
         try:
             with progress_bar("importing", total) as advance:
                 report = import_file(
-                    svc.sessions, file, svc.clock(), skip_invalid=skip_invalid, progress=advance
+                    svc.sessions,
+                    file,
+                    svc.clock(),
+                    skip_invalid=skip_invalid,
+                    progress=advance,
+                    has_template=svc.templates.has_template,
                 )
         except ImportFailed as exc:
             if as_json:
@@ -62,6 +68,6 @@ def import_command(
                 table.add_row(key.replace("_", " "), str(value))
         out.print(table)
         for error in report.errors:
-            err.print(f"[yellow]skipped[/] {error}", highlight=False)
+            err.print(f"[yellow]skipped[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     if report.errors:
         raise typer.Exit(1)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from redis import RedisError
+from rich.markup import escape
 from rich.table import Table
 
 from planner.cli.common import (
     JsonOption,
+    err,
     fail,
     out,
     parse_date,
@@ -20,6 +22,9 @@ from planner.cli.common import (
     progress_bar,
     service,
 )
+
+if TYPE_CHECKING:
+    from planner.app import App
 
 
 def run_command(
@@ -50,6 +55,7 @@ def run_command(
                 "enqueues them; nothing is sent twice",
                 code=1,
             ) from None
+        _warn_missing_templates(svc)
     if as_json:
         print_json(report.as_dict())
         return
@@ -73,6 +79,18 @@ def run_command(
         table.add_row(f"reason: {reason}", str(count))
     table.add_row("duration", f"{report.duration_seconds:.2f} s")
     out.print(table)
+
+
+def _warn_missing_templates(svc: App) -> None:
+    """Planned anyway (the schedule is right), but said out loud: these sends will fail."""
+    from planner.operations.ops import subscriptions_without_templates
+
+    for (kind, channel), count in sorted(subscriptions_without_templates(svc).items()):
+        err.print(
+            f"[yellow]warning:[/] {count} active {escape(kind)}/{channel} subscription(s) have no {channel} "
+            "template: their deliveries will fail with template_missing (see `planner templates check`)",
+            highlight=False,
+        )
 
 
 def simulate_command(

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from planner.cli.common import (
     err,
     fail,
+    progress_bar,
     service,
 )
 from planner.settings import QUEUES
+
+if TYPE_CHECKING:
+    from planner.operations.worker import BurstSummary
 
 
 def worker_command(
@@ -19,14 +23,26 @@ def worker_command(
         list[str] | None,
         typer.Option("--queues", "-q", help="Queues in priority order (default: high default bulk)."),
     ] = None,
-    burst: Annotated[bool, typer.Option("--burst", help="Send what is due now, then exit.")] = False,
+    burst: Annotated[
+        bool,
+        typer.Option(
+            "--burst",
+            help="Send what is due now (waiting out rate-limit deferrals), print a summary, then exit.",
+        ),
+    ] = False,
     recovery_interval: Annotated[
         float, typer.Option(help="Seconds between lease recovery and reconcile passes.")
     ] = 30.0,
 ) -> None:
     """Run an RQ worker (with its scheduler) that sends deliveries through the adapters."""
     from planner import jobs
-    from planner.operations.worker import MaintenanceThread, build_deliverer, make_worker, run_maintenance
+    from planner.operations.worker import (
+        MaintenanceThread,
+        build_deliverer,
+        make_worker,
+        run_maintenance,
+        work_burst,
+    )
 
     chosen = queues or list(QUEUES)
     unknown = [q for q in chosen if q not in QUEUES]
@@ -41,10 +57,41 @@ def worker_command(
             maintenance.start()
         worker = make_worker(svc, chosen)
         try:
-            worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+            if burst:
+                with progress_bar("sending what is due", None) as advance:
+                    done = [0]
+
+                    def _progress(settled: int, total: int) -> None:
+                        advance(settled - done[0])
+                        done[0] = settled
+
+                    summary = work_burst(svc, worker, _progress)
+                _print_summary(summary)
+            else:
+                worker.work(with_scheduler=True, burst=False, logging_level="WARNING")
         finally:
             maintenance.stopped.set()
             jobs.install(None)
             for adapter in {id(a): a for a in deliverer.adapters.values()}.values():
                 adapter.close()
         err.print(f"worker {worker.name} stopped")
+
+
+def _print_summary(summary: BurstSummary) -> None:
+    outcomes = ", ".join(f"{n} {what}" for what, n in sorted(summary.by_outcome.items())) or "nothing"
+    err.print(f"burst: {summary.due} due when it started: {outcomes}", highlight=False, soft_wrap=True)
+    if summary.deferred_until:
+        first, last = min(summary.deferred_until.values()), max(summary.deferred_until.values())
+        span = first.isoformat() if first == last else f"{first.isoformat()} .. {last.isoformat()}"
+        err.print(
+            f"burst: {len(summary.deferred_until)} deferred by quiet hours, until {span}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if summary.still_rate_limited:
+        err.print(
+            f"[yellow]burst: {summary.still_rate_limited} still waiting for the rate limit[/] "
+            "(another worker's scheduler holds them; they go when it runs)",
+            highlight=False,
+            soft_wrap=True,
+        )

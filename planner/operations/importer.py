@@ -511,18 +511,24 @@ def import_lines(
     skip_invalid: bool = False,
     batch_size: int = 2000,
     progress: Callable[[int], None] | None = None,
+    has_template: Callable[[str, str], bool] | None = None,
 ) -> ImportReport:
     """Validate every line, then write them in batches inside one transaction.
 
     Atomic by default: any invalid line (including an engagement event for an unknown recipient)
     raises :class:`ImportFailed` and nothing is written. With ``skip_invalid`` the good lines are
-    imported and the bad ones are listed in the report.
+    imported and the bad ones are listed in the report. ``has_template(kind, channel)``, when
+    given, refuses a subscription whose deliveries could never be rendered.
     """
     report = ImportReport()
     records: list[Record] = []
     for item in parse_lines(lines):
         if isinstance(item, LineError):
             report.errors.append(item)
+            continue
+        error = _template_error(item, has_template) if has_template is not None else None
+        if error is not None:
+            report.errors.append(error)
         else:
             records.append(item)
     report.lines = len(records) + len(report.errors)
@@ -547,6 +553,19 @@ def import_lines(
                 progress(len(batch_e))
     report.errors.sort(key=lambda e: e.line)
     return report
+
+
+def _template_error(item: Record, has_template: Callable[[str, str], bool]) -> LineError | None:
+    if not isinstance(item, RecipientRecord):
+        return None
+    for i, sub in enumerate(item.subscriptions):
+        if not has_template(sub.kind, sub.channel):
+            message = (
+                f"{shown(sub.kind)} has no {sub.channel} template; expected a kind with one "
+                "(`planner templates check` lists them)"
+            )
+            return LineError(item.line, f"subscriptions[{i}].kind", message)
+    return None
 
 
 def import_file(factory: sessionmaker[Session], path: Path, now: datetime, **kwargs: Any) -> ImportReport:

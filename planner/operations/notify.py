@@ -255,6 +255,13 @@ def notify(
         at=at,
         default_queue=settings.queue_for_kind(kind),
     )
+    if not app.templates.has_template(request.kind, request.channel):
+        # Refused now: saved, it would only die at send time with template_missing.
+        raise InvalidInput(
+            "kind",
+            kind,
+            f"a kind with a template for {request.channel} (`planner templates check` lists them)",
+        )
     policy = PlanningPolicy.from_settings(settings)
     postgres = not settings.is_sqlite
     # Nothing is written while Redis is known to be down; if it goes down between here and the

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from planner.app import App
 from planner.clock import ensure_utc
 from planner.core import validation
+from planner.delivery.templating import TemplateCheck, check_templates
 from planner.dispatch.outbox import JobBatch, assign_batches, batches_from_rows, enqueue_batches
 from planner.errors import InvalidInput, NotFound
 from planner.store import pauses
@@ -29,7 +30,7 @@ from planner.store.models import (
     DeliveryStatus,
     Recipient,
 )
-from planner.store.queries import ENGAGEMENTS, insert_ignoring_duplicates, table_of
+from planner.store.queries import ENGAGEMENTS, insert_ignoring_duplicates, subscribed_kinds, table_of
 from planner.store.timeline import event_row, record_events
 
 log = structlog.get_logger("planner.ops")
@@ -281,3 +282,19 @@ def record_engagement(
         "kind": kind,
         "at": at.isoformat(),
     }
+
+
+def template_checks(app: App) -> tuple[list[TemplateCheck], dict[tuple[str, str], int]]:
+    """Every kind with a template folder or an active subscription, rendered on both channels,
+    and the active subscriptions per (kind, channel) (a missing template matters only there)."""
+    with app.sessions() as session:
+        subscribed = subscribed_kinds(session)
+    kinds = app.templates.kinds() | {kind for kind, _ in subscribed}
+    return check_templates(app.templates, kinds), subscribed
+
+
+def subscriptions_without_templates(app: App) -> dict[tuple[str, str], int]:
+    """Active subscriptions whose kind cannot be rendered on their channel: they will fail."""
+    with app.sessions() as session:
+        subscribed = subscribed_kinds(session)
+    return {key: n for key, n in subscribed.items() if not app.templates.has_template(*key)}

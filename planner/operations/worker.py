@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from datetime import datetime
+from typing import Any
 
 import structlog
 from rq import Queue, SimpleWorker
+from sqlalchemy import select
 
-from adapters import Adapter, create_adapter, options_from_env
+from adapters import Adapter, create_adapter, load_adapter_class, options_from_env
 from planner.app import App
 from planner.core.policy import PlanningPolicy
 from planner.core.retry import RetryPolicy
@@ -16,7 +22,10 @@ from planner.delivery.deliverer import Deliverer, recover_expired_leases
 from planner.delivery.templating import Renderer
 from planner.dispatch.outbox import reconcile
 from planner.dispatch.ratelimit import ProviderLimiter
+from planner.errors import ConfigurationError
 from planner.settings import QUEUES, Settings
+from planner.store.models import PENDING_STATUSES, DeliveryStatus
+from planner.store.queries import DELIVERIES
 
 log = structlog.get_logger("planner.worker")
 
@@ -31,6 +40,12 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
     by_channel: dict[str, Adapter] = {}
     for channel in ("email", "sms"):
         name = settings.adapter_for(channel)
+        served = load_adapter_class(name).channels
+        if channel not in served:
+            raise ConfigurationError(
+                f"PLANNER_{channel.upper()}_ADAPTER={name!r}: adapter {name!r} sends "
+                f"{', '.join(sorted(served))}, not {channel}; expected an adapter for {channel}"
+            )
         if name not in made:
             options = options_from_env(name)
             if name == "file":
@@ -108,3 +123,84 @@ def make_worker(app: App, queues: Sequence[str] = QUEUES) -> SimpleWorker:
 def _log_job_exception(job: object, exc_type: type[BaseException], exc: BaseException, tb: object) -> bool:
     log.error("job failed", job_id=getattr(job, "id", None), error=f"{exc_type.__name__}: {exc}")
     return True
+
+
+@dataclass
+class BurstSummary:
+    """What became of the deliveries that were due when a ``--burst`` worker started."""
+
+    due: int = 0
+    by_outcome: dict[str, int] = dc_field(default_factory=dict)
+    #: Deferred by quiet hours: delivery id -> when it will go.
+    deferred_until: dict[int, datetime] = dc_field(default_factory=dict)
+    still_rate_limited: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "due": self.due,
+            "by_outcome": dict(sorted(self.by_outcome.items())),
+            "quiet_hours_deferred_until": {str(k): v.isoformat() for k, v in self.deferred_until.items()},
+            "still_rate_limited": self.still_rate_limited,
+        }
+
+
+#: Rounds in a row without one due delivery settling before a burst gives up waiting.
+STALLED_ROUNDS = 3
+
+
+def work_burst(
+    app: App,
+    worker: SimpleWorker,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BurstSummary:
+    """Send what is due now, waiting out rate-limit deferrals, then summarise.
+
+    RQ's burst mode stops when the queues are empty, but a delivery the provider rate limit
+    deferred by a second is back in RQ's schedule, not in a queue: left alone it would stay
+    ``queued``. So: work the queues, wait until the earliest deferral is due, work again, until no
+    due delivery is rate-limited (or nothing moved for :data:`STALLED_ROUNDS` rounds).
+    """
+    started = app.clock()
+    due = _due_ids(app, started)
+    stalled, last_open = 0, len(due) + 1
+    while True:
+        worker.work(with_scheduler=True, burst=True, logging_level="WARNING")
+        rows = _rows(app, due)
+        waiting = [r for r in rows if r.status == DeliveryStatus.queued.value and r.reason == "rate_limited"]
+        progress(len(due) - len(waiting), len(due))
+        stalled = stalled + 1 if len(waiting) >= last_open else 0
+        last_open = len(waiting)
+        if not waiting or stalled >= STALLED_ROUNDS:
+            return _summary(due, rows, waiting)
+        earliest = min(r.scheduled_at for r in waiting)
+        sleep(max(0.0, (earliest - app.clock()).total_seconds()) + 0.05)
+
+
+def _due_ids(app: App, now: datetime) -> list[int]:
+    c = DELIVERIES.c
+    pending = [s.value for s in PENDING_STATUSES]
+    with app.sessions() as session:
+        return list(session.scalars(select(c.id).where(c.status.in_(pending), c.scheduled_at <= now)))
+
+
+def _rows(app: App, ids: Sequence[int]) -> list[Any]:
+    c = DELIVERIES.c
+    rows: list[Any] = []
+    with app.sessions() as session:
+        for start in range(0, len(ids), 1000):
+            part = ids[start : start + 1000]
+            rows += session.execute(select(c.id, c.status, c.reason, c.scheduled_at).where(c.id.in_(part)))
+    return rows
+
+
+def _summary(due: Sequence[int], rows: Sequence[Any], waiting: Sequence[Any]) -> BurstSummary:
+    summary = BurstSummary(due=len(due), still_rate_limited=len(waiting))
+    for row in rows:
+        outcome = (
+            row.status if not row.reason or row.status in ("sent", "dead") else f"{row.status} ({row.reason})"
+        )
+        summary.by_outcome[outcome] = summary.by_outcome.get(outcome, 0) + 1
+        if row.reason == "quiet_hours_deferred":
+            summary.deferred_until[row.id] = row.scheduled_at
+    return summary

@@ -195,3 +195,12 @@ def run_dict(run: PlannerRun | None) -> dict[str, Any] | None:
         "counts": run.counts,
         "error": run.error,
     }
+
+
+def subscribed_kinds(session: Session) -> dict[tuple[str, str], int]:
+    """(kind, channel) -> number of active subscriptions."""
+    c = SUBSCRIPTIONS.c
+    rows = session.execute(
+        select(c.kind, c.channel, func.count()).where(c.active.is_(True)).group_by(c.kind, c.channel)
+    )
+    return {(kind, channel): int(n) for kind, channel, n in rows}
