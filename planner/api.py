@@ -12,6 +12,7 @@ a one-line ``detail`` and, for bad input, ``errors[]`` whose ``loc`` names where
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
 
 import hmac
+import math
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -22,9 +23,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from redis import RedisError
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters import AdapterConfigError
 from planner.app import App, translate_error
 from planner.clock import WINDOW_TEXT, ensure_utc
 from planner.core import validation
@@ -40,6 +44,10 @@ log = structlog.get_logger("planner.api")
 Priority = Literal["high", "default", "bulk"]
 ChannelName = Literal["email", "sms"]
 PROBLEM_JSON = "application/problem+json"
+# The validators' rules, also written into the OpenAPI document (clients and schemathesis read it).
+EXTERNAL_ID = r"^[A-Za-z0-9_.:@-]{1,200}$"
+KIND = r"^[a-z][a-z0-9_]{0,99}$"
+TARGET = r"^(email|sms|[a-z][a-z0-9_]{0,99})$"
 
 
 def _bounded(value: datetime) -> datetime:
@@ -54,7 +62,7 @@ def _bounded(value: datetime) -> datetime:
 Instant = Annotated[
     AwareDatetime, AfterValidator(_bounded), Field(description=f"ISO-8601 with offset; {WINDOW_TEXT}")
 ]
-RowId = Annotated[int, Path(ge=1, le=validation.ID_MAX, description="The delivery id (64-bit).")]
+RowId = Annotated[int, Path(ge=1, le=validation.ID_MAX, description="The delivery id.")]
 LocalDate = Annotated[
     date | None,
     AfterValidator(lambda v: None if v is None else validation.local_date(v)),
@@ -65,8 +73,8 @@ LocalDate = Annotated[
 class NotifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    recipient_id: str = Field(description="The recipient's external id.")
-    kind: str = Field(description="Notification kind, e.g. 'password_reset'.")
+    recipient_id: str = Field(pattern=EXTERNAL_ID, description="The recipient's external id.")
+    kind: str = Field(pattern=KIND, description="Notification kind, e.g. 'password_reset'.")
     channel: ChannelName
     dedup_key: str | None = Field(None, min_length=1, max_length=255, description="Repeat-safe key.")
     data: dict[str, Any] | None = Field(None, description="Template data.")
@@ -87,10 +95,10 @@ class NotifyRequest(BaseModel):
 class EngagementRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    recipient_id: str
+    recipient_id: str = Field(pattern=EXTERNAL_ID)
     event: EngagementKind
     at: Instant
-    kind: str | None = None
+    kind: str | None = Field(None, pattern=KIND)
 
     @field_validator("recipient_id")
     @classmethod
@@ -101,6 +109,27 @@ class EngagementRequest(BaseModel):
     @classmethod
     def _kind(cls, value: str | None) -> str | None:
         return None if value is None else validation.kind(value, "kind")
+
+
+def _no_unknown_query(request: Request) -> None:
+    """A misspelt query parameter (``?statsu=dead``) is a 422, not silently all deliveries."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = {param.alias for param in dependant.query_params}
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        errors = [
+            {
+                "type": "extra_forbidden",
+                "loc": ("query", name),
+                "msg": f"unknown query parameter; expected some of {sorted(known) or 'none'}",
+                "input": request.query_params[name],
+            }
+            for name in unknown
+        ]
+        raise RequestValidationError(errors)
 
 
 def _has_token(app: App, header: str) -> bool:
@@ -182,7 +211,14 @@ def _loc(request: Request, field: str) -> list[str]:
 
 
 def _plain(value: Any) -> Any:
-    return value if isinstance(value, int | float | bool | None) else shown(value)
+    """An echoed input: JSON-safe (no NaN or infinity, no 5,000-digit int) and cut short."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, int) and abs(value) <= 2**53:
+        return value
+    return shown(value)
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -246,13 +282,18 @@ def _install_error_handlers(api: FastAPI) -> None:
         title = _TITLES.get(exc.status_code, "Error")
         return problem(exc.status_code, title, str(exc.detail), headers=exc.headers)
 
-    @api.exception_handler(Exception)
-    def _any(request: Request, exc: Exception) -> JSONResponse:
+    def _dependency(request: Request, exc: Exception) -> JSONResponse:
         error = translate_error(exc)
         if error is None:
             log.error("unhandled error", path=request.url.path, error=f"{type(exc).__name__}: {exc}")
             return problem(500, "Internal error", "an unexpected error; the server log has the details")
         return _planner_error(request, error)
+
+    # Named classes, not ``Exception``: Starlette re-raises after an ``Exception`` handler (to log
+    # a 500), which is right for a defect and wrong for a database or Redis outage.
+    for outage in (RedisError, SQLAlchemyError, AdapterConfigError):
+        api.add_exception_handler(outage, _dependency)
+    api.add_exception_handler(Exception, _dependency)
 
     api.add_exception_handler(PlannerError, lambda request, exc: _planner_error(request, exc))
 
@@ -310,6 +351,7 @@ def create_api(app: App) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(_no_unknown_query)],
     )
     api.state.planner = app
     _install_error_handlers(api)
@@ -380,8 +422,8 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
     @router.get("/deliveries", tags=["deliveries"])
     def deliveries(
         status: DeliveryStatus | None = None,
-        recipient: Annotated[str | None, Query(max_length=200)] = None,
-        kind: Annotated[str | None, Query(max_length=100)] = None,
+        recipient: Annotated[str | None, Query(pattern=EXTERNAL_ID)] = None,
+        kind: Annotated[str | None, Query(pattern=KIND)] = None,
         channel: ChannelName | None = None,
         since: Instant | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -415,19 +457,19 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
         return ops.cancel(app, delivery_id, app.clock())
 
     @router.post("/pauses/{target}", tags=["operations"])
-    def pause(target: Annotated[str, Path(max_length=100)]) -> dict[str, Any]:
+    def pause(target: Annotated[str, Path(pattern=TARGET)]) -> dict[str, Any]:
         """Pause a channel ('email', 'sms') or a kind: its deliveries wait."""
         return ops.pause(app, target, app.clock())
 
     @router.delete("/pauses/{target}", tags=["operations"])
-    def resume(target: Annotated[str, Path(max_length=100)]) -> dict[str, Any]:
+    def resume(target: Annotated[str, Path(pattern=TARGET)]) -> dict[str, Any]:
         """Resume a channel or kind: its waiting deliveries are sent now."""
         return ops.resume(app, target, app.clock())
 
     @router.get("/explain/{recipient_id}", tags=["operations"], responses=_responses(404))
     def explain(
-        recipient_id: Annotated[str, Path(max_length=200)],
-        kind: Annotated[str | None, Query(max_length=100)] = None,
+        recipient_id: Annotated[str, Path(pattern=EXTERNAL_ID)],
+        kind: Annotated[str | None, Query(pattern=KIND)] = None,
         local_date: LocalDate = None,
     ) -> dict[str, Any]:
         """Each rule's verdict for the recipient's subscriptions on a local date."""

@@ -21,8 +21,9 @@ _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 _EXTERNAL_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,99}")
 
-#: Database ids are BIGINT (SQLite INTEGER is the same 64 bits).
-ID_MAX = 2**63 - 1
+#: The largest id the store can hold: the id columns are INTEGER, 32 bits on PostgreSQL (SQLite's
+#: are 64), so a larger id cannot exist, and sending one to PostgreSQL is an error, not a miss.
+ID_MAX = 2**31 - 1
 
 
 def require_str(value: Any, field: str, expected: str) -> str:
@@ -76,7 +77,7 @@ def instant(value: Any, field: str = "at") -> datetime:
 
 
 def row_id(value: Any, field: str = "id") -> int:
-    """A database id: a positive 64-bit integer (larger ones overflow the driver, not just miss)."""
+    """A database id: a positive integer up to :data:`ID_MAX` (larger ones overflow the column)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= ID_MAX:
         raise InvalidInput(field, value, f"an id from 1 to {ID_MAX}")
     return value

@@ -129,6 +129,7 @@ def _status_of(session: Session, delivery_id: int) -> str:
 
 def retry(app: App, delivery_id: int, now: datetime) -> RedriveResult:
     """Send a dead (fresh attempt budget) or retrying (now, same budget) delivery again."""
+    app.require_redis()  # nothing changes while the new job could not be handed over
     with app.sessions() as session, session.begin():
         rows = _locked_rows(session, [s.value for s in RETRYABLE], _TABLE.c.id == delivery_id)
         if not rows:
@@ -146,6 +147,7 @@ def retry_all_dead(app: App, now: datetime, kind: str | None = None) -> RedriveR
     """Redrive every dead delivery (of ``kind``, if given) with a fresh attempt budget."""
     if kind is not None:
         validation.kind(kind, "kind")
+    app.require_redis()
     with app.sessions() as session, session.begin():
         conditions = [_TABLE.c.kind == kind] if kind is not None else []
         rows = _locked_rows(session, [DeliveryStatus.dead.value], *conditions)
@@ -219,6 +221,7 @@ def resume(app: App, target: str, now: datetime) -> dict[str, Any]:
     """
     target = _pause_target(target)
     scope, value = pauses.scope_of(target)
+    app.require_redis()
     with app.sessions() as session, session.begin():
         changed = pauses.resume(session, target)
         remaining = pauses.active_pauses(session)
