@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from planner.clock import Clock, utcnow
 from planner.delivery.templating import Renderer
 from planner.dispatch.redis import connect_redis
-from planner.errors import ConfigurationError, PlannerError, Unavailable
+from planner.errors import ConfigurationError, InvalidInput, PlannerError, Unavailable
 from planner.settings import Settings
 from planner.store import db
 
@@ -93,6 +93,8 @@ def translate_error(exc: BaseException) -> PlannerError | None:
         return exc
     if isinstance(exc, AdapterConfigError):
         return ConfigurationError(f"adapter configuration: {exc}")
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return InvalidInput("file", str(exc.filename), f"a readable file ({exc.strerror})")
     if isinstance(exc, redis.RedisError):
         return redis_unavailable(exc)
     if isinstance(exc, OperationalError | ProgrammingError):

@@ -20,7 +20,9 @@ from planner.cli.common import (
     service,
 )
 from planner.clock import parse_instant
+from planner.core import validation
 from planner.core.validation import ID_MAX
+from planner.errors import shown
 
 IdArgument = Annotated[int, typer.Argument(help="The delivery id.", min=1, max=ID_MAX)]
 
@@ -39,18 +41,21 @@ def deliveries_list(
     from planner.store.queries import DeliveryFilter, list_deliveries
 
     if status is not None and status not in DeliveryStatus.__members__:
-        raise fail(f"--status: {status!r} is invalid; expected one of {', '.join(DeliveryStatus)}")
-    with service() as svc:
-        flt = DeliveryFilter(
-            status=status,
-            recipient=recipient,
-            kind=kind,
-            channel=channel,
-            since=parse_option(since, lambda v: parse_instant(v, "since"), "since"),
-            limit=limit if limit or as_json else 100,
-        )
-        with svc.sessions() as session:
-            rows = list_deliveries(session, flt)
+        raise fail(f"--status: {shown(status)} is invalid; expected one of {', '.join(DeliveryStatus)}")
+    # A typo in a filter would list nothing and look like an answer: refuse it instead.
+    parse_option(recipient, validation.external_id, "recipient")
+    parse_option(kind, validation.kind, "kind")
+    parse_option(channel, validation.channel, "channel")
+    flt = DeliveryFilter(
+        status=status,
+        recipient=recipient,
+        kind=kind,
+        channel=channel,
+        since=parse_option(since, lambda v: parse_instant(v, "since"), "since"),
+        limit=limit if limit or as_json else 100,
+    )
+    with service() as svc, svc.sessions() as session:
+        rows = list_deliveries(session, flt)
     if as_json:
         print_json(rows)
         return

@@ -15,6 +15,9 @@ from planner.cli.common import (
 from planner.settings import QUEUES
 
 if TYPE_CHECKING:
+    from rq import SimpleWorker
+
+    from planner.app import App
     from planner.operations.worker import BurstSummary
 
 
@@ -41,7 +44,6 @@ def worker_command(
         build_deliverer,
         make_worker,
         run_maintenance,
-        work_burst,
     )
 
     chosen = queues or list(QUEUES)
@@ -50,22 +52,17 @@ def worker_command(
         raise fail(f"--queues: {unknown[0]!r} is invalid; expected some of {', '.join(QUEUES)}")
     with service(schema="upgrade") as svc:
         deliverer = build_deliverer(svc)
-        jobs.install(deliverer)
-        run_maintenance(svc)
         maintenance = MaintenanceThread(svc, recovery_interval)
-        if not burst:
-            maintenance.start()
-        worker = make_worker(svc, chosen)
+        jobs.install(deliverer)
+        # Everything after the install is undone on any way out (Redis down in the first
+        # maintenance pass included): the next worker in this process must not find it.
         try:
+            run_maintenance(svc)
+            if not burst:
+                maintenance.start()
+            worker = make_worker(svc, chosen)
             if burst:
-                with progress_bar("sending what is due", None) as advance:
-                    done = [0]
-
-                    def _progress(settled: int, total: int) -> None:
-                        advance(settled - done[0])
-                        done[0] = settled
-
-                    summary = work_burst(svc, worker, _progress)
+                summary = _burst(svc, worker)
                 _print_summary(summary)
             else:
                 worker.work(with_scheduler=True, burst=False, logging_level="WARNING")
@@ -75,6 +72,19 @@ def worker_command(
             for adapter in {id(a): a for a in deliverer.adapters.values()}.values():
                 adapter.close()
         err.print(f"worker {worker.name} stopped")
+
+
+def _burst(svc: App, worker: SimpleWorker) -> BurstSummary:
+    from planner.operations.worker import work_burst
+
+    with progress_bar("sending what is due", None) as advance:
+        done = [0]
+
+        def _progress(settled: int, total: int) -> None:
+            advance(settled - done[0])
+            done[0] = settled
+
+        return work_burst(svc, worker, _progress)
 
 
 def _print_summary(summary: BurstSummary) -> None:
