@@ -1,27 +1,39 @@
 """The HTTP API (``planner serve``): the CLI's operations, health checks and Prometheus metrics.
 
 Every route except ``/healthz`` and ``/readyz`` needs ``Authorization: Bearer <PLANNER_API_TOKEN>``;
-without a configured token those routes answer 503 rather than run open. Bad input is a 422 whose
-``detail[].loc`` names the field, as FastAPI reports its own validation errors.
+without a configured token those routes answer 503 rather than run open.
+
+Every error is an RFC 9457 problem-details body (``application/problem+json``): ``status``, ``title``,
+a one-line ``detail`` and, for bad input, ``errors[]`` whose ``loc`` names where the field was
+(``path``, ``query`` or ``body``) and ``field``/``value``/``expected`` what was wrong. One handler
+(:func:`_install_error_handlers`) writes them all; a database or Redis outage is a 503, never a 500.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
 
 import hmac
-from datetime import date
+import math
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from redis import RedisError
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from planner.app import App
+from adapters import AdapterConfigError
+from planner.app import App, translate_error
+from planner.clock import WINDOW_TEXT, ensure_utc
 from planner.core import validation
 from planner.core.status import DeliveryStatus, EngagementKind
-from planner.errors import InvalidInput, NotFound
+from planner.errors import InvalidInput, NotFound, PlannerError, Unavailable, shown
 from planner.operations import ops
 from planner.operations.notify import notify
 from planner.operations.status import collect_status, live_workers, planner_lateness, planner_problems
@@ -31,18 +43,43 @@ log = structlog.get_logger("planner.api")
 
 Priority = Literal["high", "default", "bulk"]
 ChannelName = Literal["email", "sms"]
+PROBLEM_JSON = "application/problem+json"
+# The validators' rules, also written into the OpenAPI document (clients and schemathesis read it).
+EXTERNAL_ID = r"^[A-Za-z0-9_.:@-]{1,200}$"
+KIND = r"^[a-z][a-z0-9_]{0,99}$"
+TARGET = r"^(email|sms|[a-z][a-z0-9_]{0,99})$"
+
+
+def _bounded(value: datetime) -> datetime:
+    try:
+        return ensure_utc(value, "instant")
+    except InvalidInput as exc:
+        # Pydantic puts the field in ``loc``; the message says what was wrong with the value.
+        raise ValueError(f"{shown(exc.value)} is invalid; expected {exc.expected}") from None
+
+
+#: An aware instant inside the service's window (1970..2200), as UTC.
+Instant = Annotated[
+    AwareDatetime, AfterValidator(_bounded), Field(description=f"ISO-8601 with offset; {WINDOW_TEXT}")
+]
+RowId = Annotated[int, Path(ge=1, le=validation.ID_MAX, description="The delivery id.")]
+LocalDate = Annotated[
+    date | None,
+    AfterValidator(lambda v: None if v is None else validation.local_date(v)),
+    Query(alias="date", description="Local date (default: today); 1970-01-02 to 2199-12-31"),
+]
 
 
 class NotifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    recipient_id: str = Field(description="The recipient's external id.")
-    kind: str = Field(description="Notification kind, e.g. 'password_reset'.")
+    recipient_id: str = Field(pattern=EXTERNAL_ID, description="The recipient's external id.")
+    kind: str = Field(pattern=KIND, description="Notification kind, e.g. 'password_reset'.")
     channel: ChannelName
     dedup_key: str | None = Field(None, min_length=1, max_length=255, description="Repeat-safe key.")
     data: dict[str, Any] | None = Field(None, description="Template data.")
     priority: Priority | None = Field(None, description="Queue; default: the kind's queue.")
-    at: AwareDatetime | None = Field(None, description="Send at (default: now).")
+    at: Instant | None = Field(None, description="Send at (default: now).")
 
     @field_validator("recipient_id")
     @classmethod
@@ -58,10 +95,10 @@ class NotifyRequest(BaseModel):
 class EngagementRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    recipient_id: str
+    recipient_id: str = Field(pattern=EXTERNAL_ID)
     event: EngagementKind
-    at: AwareDatetime
-    kind: str | None = None
+    at: Instant
+    kind: str | None = Field(None, pattern=KIND)
 
     @field_validator("recipient_id")
     @classmethod
@@ -72,6 +109,36 @@ class EngagementRequest(BaseModel):
     @classmethod
     def _kind(cls, value: str | None) -> str | None:
         return None if value is None else validation.kind(value, "kind")
+
+
+def _no_unknown_query(request: Request) -> None:
+    """A misspelt query parameter (``?statsu=dead``) is a 422, not silently all deliveries."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = {param.alias for param in dependant.query_params}
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        errors = [
+            {
+                "type": "extra_forbidden",
+                "loc": ("query", name),
+                "msg": f"unknown query parameter; expected some of {sorted(known) or 'none'}",
+                "input": request.query_params[name],
+            }
+            for name in unknown
+        ]
+        raise RequestValidationError(errors)
+
+
+def _has_token(app: App, header: str) -> bool:
+    token = app.settings.api_token
+    expected = token.get_secret_value() if token is not None else ""
+    scheme, _, given = header.partition(" ")
+    if not expected or scheme.lower() != "bearer" or not given:
+        return False
+    return hmac.compare_digest(given.strip().encode(), expected.encode())
 
 
 def _bearer_check(app: App) -> Any:
@@ -116,27 +183,162 @@ def readiness(app: App) -> tuple[bool, dict[str, dict[str, Any]]]:
     return all(c["ok"] for c in checks.values()), checks
 
 
+class Problem(BaseModel):
+    """An RFC 9457 problem-details body."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    headers = extra.pop("headers", None)
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
 def _loc(request: Request, field: str) -> list[str]:
-    return ["body" if request.method in ("POST", "PUT", "PATCH") else "query", field]
+    """Where ``field`` came from: a path parameter, a query parameter or the body."""
+    root = field.split(".", 1)[0].split("[", 1)[0]
+    if root in request.path_params:
+        return ["path", field]
+    if root in request.query_params or request.method not in ("POST", "PUT", "PATCH"):
+        return ["query", field]
+    return ["body", field]
+
+
+def _plain(value: Any) -> Any:
+    """An echoed input: JSON-safe (no NaN or infinity, no 5,000-digit int) and cut short."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, int) and abs(value) <= 2**53:
+        return value
+    return shown(value)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        item: dict[str, Any] = {"loc": loc, "msg": error.get("msg", ""), "type": error.get("type", "")}
+        if error.get("type") == "json_invalid":
+            reason = error.get("ctx", {}).get("error", "cannot be parsed")
+            item["msg"] = f"malformed JSON at character {loc[1] if len(loc) > 1 else 0}: {reason}"
+            item["loc"] = ["body"]
+        item["msg"] = item["msg"].removeprefix("Value error, ")
+        if "input" in error and error.get("type") != "json_invalid":
+            item["input"] = _plain(error["input"])
+        errors.append(item)
+    return errors
+
+
+def _invalid_response(request: Request, exc: InvalidInput, status: int = 422) -> JSONResponse:
+    error = {
+        "loc": _loc(request, exc.field),
+        "msg": str(exc),
+        "type": "value_error",
+        "field": exc.field,
+        "input": _plain(exc.value),
+        "expected": exc.expected,
+    }
+    return problem(status, "Invalid input", str(exc), errors=[error])
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    503: "Service unavailable",
+}
 
 
 def _install_error_handlers(api: FastAPI) -> None:
-    @api.exception_handler(NotFound)
-    def _not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+    """The one error path: every exception becomes a problem-details body."""
 
-    @api.exception_handler(ops.StateConflict)
-    def _conflict(request: Request, exc: ops.StateConflict) -> JSONResponse:
-        return JSONResponse(
-            {"detail": f"{exc.field} is {exc.value!r}: expected {exc.expected}"}, status_code=409
+    @api.exception_handler(RequestValidationError)
+    def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        detail = f"{'.'.join(first['loc'])}: {first['msg']}"
+        return problem(422, "Invalid input", detail, errors=errors)
+
+    @api.exception_handler(StarletteHTTPException)
+    def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI could not decode the body (bad UTF-8, nesting beyond the recursion limit).
+            cause = exc.__cause__
+            detail = f"body: malformed JSON ({type(cause).__name__})"
+            error = {"loc": ["body"], "msg": detail, "type": "json_invalid"}
+            return problem(422, "Invalid input", detail, errors=[error])
+        title = _TITLES.get(exc.status_code, "Error")
+        return problem(exc.status_code, title, str(exc.detail), headers=exc.headers)
+
+    def _dependency(request: Request, exc: Exception) -> JSONResponse:
+        error = translate_error(exc)
+        if error is None:
+            log.error("unhandled error", path=request.url.path, error=f"{type(exc).__name__}: {exc}")
+            return problem(500, "Internal error", "an unexpected error; the server log has the details")
+        return _planner_error(request, error)
+
+    # Named classes, not ``Exception``: Starlette re-raises after an ``Exception`` handler (to log
+    # a 500), which is right for a defect and wrong for a database or Redis outage.
+    for outage in (RedisError, SQLAlchemyError, AdapterConfigError):
+        api.add_exception_handler(outage, _dependency)
+    api.add_exception_handler(Exception, _dependency)
+
+    api.add_exception_handler(PlannerError, lambda request, exc: _planner_error(request, exc))
+
+
+def _planner_error(request: Request, exc: PlannerError) -> JSONResponse:
+    if isinstance(exc, ops.StateConflict):
+        detail = f"{exc.field} is {shown(exc.value)}: expected {exc.expected}"
+        return problem(409, "Conflict", detail, errors=[{"field": exc.field, "input": _plain(exc.value)}])
+    if isinstance(exc, InvalidInput):
+        return _invalid_response(request, exc)
+    if isinstance(exc, NotFound):
+        return problem(404, "Not found", str(exc))
+    if isinstance(exc, Unavailable):
+        log.warning("dependency unavailable", what=exc.what, error=exc.detail)
+        return problem(
+            503,
+            f"{exc.what} unavailable",
+            f"{exc.what} unavailable: the request was not carried out; try again later",
+            headers={"Retry-After": "30"},
         )
+    return problem(400, "Bad request", str(exc))
 
-    @api.exception_handler(InvalidInput)
-    def _invalid(request: Request, exc: InvalidInput) -> JSONResponse:
-        detail: dict[str, Any] = {"loc": _loc(request, exc.field), "msg": str(exc), "type": "value_error"}
-        value = exc.value
-        detail["input"] = value if isinstance(value, str | int | float | bool | None) else str(value)
-        return JSONResponse({"detail": [detail]}, status_code=422)
+
+def _options_and_allow(routers: list[APIRouter]) -> Callable[..., Awaitable[Response]]:
+    """Middleware: OPTIONS lists every method of the path, and so does a 405's Allow header.
+
+    Starlette answers for the first route matching the path only, so ``/pauses/{target}`` (a POST
+    route and a DELETE route) would list one of them.
+    """
+    routes = [r for router in routers for r in router.routes if getattr(r, "methods", None)]
+
+    async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        path = request.scope["path"]
+        methods = {m for r in routes if r.path_regex.match(path) for m in r.methods}  # type: ignore[attr-defined]
+        allow = ", ".join(sorted(methods | {"OPTIONS"}))
+        if request.method == "OPTIONS":
+            if not methods:
+                return problem(404, "Not found", f"no route {shown(path)}")
+            return Response(status_code=204, headers={"Allow": allow})
+        response = await call_next(request)
+        if response.status_code == 405 and methods:
+            response.headers["Allow"] = allow
+        return response
+
+    return middleware
 
 
 def create_api(app: App) -> FastAPI:
@@ -149,6 +351,7 @@ def create_api(app: App) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(_no_unknown_query)],
     )
     api.state.planner = app
     _install_error_handlers(api)
@@ -158,20 +361,45 @@ def create_api(app: App) -> FastAPI:
         """The process is alive (no dependency is checked)."""
         return {"status": "ok"}
 
-    @api.get("/readyz", tags=["health"])
-    def readyz() -> JSONResponse:
-        """Ready when the database and Redis answer, a worker is alive and the planner is on time."""
+    @api.get("/readyz", tags=["health"], responses={503: {"description": "Not ready: see `failing`."}})
+    def readyz(request: Request) -> JSONResponse:
+        """Ready when the database and Redis answer, a worker is alive and the planner is on time.
+
+        Without the bearer token only the check names and ``ok`` flags are shown: the details
+        (exception text, addresses) are for operators.
+        """
         ok, checks = readiness(app)
+        if not _has_token(app, request.headers.get("authorization", "")):
+            checks = {name: {k: v for k, v in c.items() if k != "detail"} for name, c in checks.items()}
         failing = [name for name, check in checks.items() if not check["ok"]]
         body = {"status": "ready" if ok else "unavailable", "failing": failing, "checks": checks}
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    api.include_router(_protected(api, app))
+    protected = _protected(api, app)
+    api.include_router(protected)
+    api.middleware("http")(_options_and_allow([api.router, protected]))
     return api
 
 
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        401: "Missing or wrong bearer token.",
+        404: "No such delivery or recipient.",
+        409: "The delivery's status does not allow this.",
+        422: "Invalid input: `errors[].loc` names the field.",
+        503: "The database or Redis is unavailable, or no API token is configured.",
+    }
+    return {
+        code: {"description": described[code], "model": Problem, "content": {PROBLEM_JSON: {}}}
+        for code in codes
+    }
+
+
+_COMMON_RESPONSES = _responses(401, 422, 503)
+
+
 def _protected(api: FastAPI, app: App) -> APIRouter:
-    router = APIRouter(dependencies=[Depends(_bearer_check(app))])
+    router = APIRouter(dependencies=[Depends(_bearer_check(app))], responses=_COMMON_RESPONSES)
 
     @router.get("/openapi.json", include_in_schema=False)
     def openapi() -> dict[str, Any]:
@@ -194,10 +422,10 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
     @router.get("/deliveries", tags=["deliveries"])
     def deliveries(
         status: DeliveryStatus | None = None,
-        recipient: Annotated[str | None, Query(max_length=200)] = None,
-        kind: Annotated[str | None, Query(max_length=100)] = None,
+        recipient: Annotated[str | None, Query(pattern=EXTERNAL_ID)] = None,
+        kind: Annotated[str | None, Query(pattern=KIND)] = None,
         channel: ChannelName | None = None,
-        since: AwareDatetime | None = None,
+        since: Instant | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
         """Deliveries in scheduled order."""
@@ -212,46 +440,53 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
         with app.sessions() as session:
             return list_deliveries(session, flt)
 
-    @router.get("/deliveries/{delivery_id}", tags=["deliveries"])
-    def delivery(delivery_id: int) -> dict[str, Any]:
+    @router.get("/deliveries/{delivery_id}", tags=["deliveries"], responses=_responses(404))
+    def delivery(delivery_id: RowId) -> dict[str, Any]:
         """One delivery with its data and full timeline."""
         with app.sessions() as session:
             return get_delivery(session, delivery_id)
 
-    @router.post("/deliveries/{delivery_id}/retry", tags=["deliveries"])
-    def retry(delivery_id: int) -> dict[str, Any]:
+    @router.post("/deliveries/{delivery_id}/retry", tags=["deliveries"], responses=_responses(404, 409))
+    def retry(delivery_id: RowId) -> dict[str, Any]:
         """Redrive a dead delivery (fresh attempts), or send a retrying one now."""
         return ops.retry(app, delivery_id, app.clock()).as_dict()
 
-    @router.post("/deliveries/{delivery_id}/cancel", tags=["deliveries"])
-    def cancel(delivery_id: int) -> dict[str, Any]:
+    @router.post("/deliveries/{delivery_id}/cancel", tags=["deliveries"], responses=_responses(404, 409))
+    def cancel(delivery_id: RowId) -> dict[str, Any]:
         """Cancel a pending delivery (409 once it is sending or final)."""
         return ops.cancel(app, delivery_id, app.clock())
 
     @router.post("/pauses/{target}", tags=["operations"])
-    def pause(target: str) -> dict[str, Any]:
+    def pause(target: Annotated[str, Path(pattern=TARGET)]) -> dict[str, Any]:
         """Pause a channel ('email', 'sms') or a kind: its deliveries wait."""
         return ops.pause(app, target, app.clock())
 
     @router.delete("/pauses/{target}", tags=["operations"])
-    def resume(target: str) -> dict[str, Any]:
+    def resume(target: Annotated[str, Path(pattern=TARGET)]) -> dict[str, Any]:
         """Resume a channel or kind: its waiting deliveries are sent now."""
         return ops.resume(app, target, app.clock())
 
-    @router.get("/explain/{recipient_id}", tags=["operations"])
+    @router.get("/explain/{recipient_id}", tags=["operations"], responses=_responses(404))
     def explain(
-        recipient_id: str,
-        kind: str | None = None,
-        local_date: Annotated[
-            date | None, Query(alias="date", description="Local date (default: today)")
-        ] = None,
+        recipient_id: Annotated[str, Path(pattern=EXTERNAL_ID)],
+        kind: Annotated[str | None, Query(pattern=KIND)] = None,
+        local_date: LocalDate = None,
     ) -> dict[str, Any]:
         """Each rule's verdict for the recipient's subscriptions on a local date."""
         from planner.operations.explain import explain as explain_recipient
 
         return explain_recipient(app, recipient_id, now=app.clock(), kind=kind, local_date=local_date)
 
-    @router.post("/notify", tags=["notifications"], status_code=201)
+    @router.post(
+        "/notify",
+        tags=["notifications"],
+        status_code=201,
+        responses={
+            200: {"description": "A repeated dedup key: the first delivery, not sent again."},
+            202: {"description": "Saved but Redis is unavailable: the reconcile enqueues it."},
+            **_responses(404, 409),
+        },
+    )
     def notify_endpoint(body: NotifyRequest, response: Response) -> dict[str, Any]:
         """An ad-hoc notification through the same rules; a repeated dedup key returns the first (200)."""
         result = notify(
@@ -267,9 +502,11 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
         )
         if not result.created:
             response.status_code = 200
+        elif result.outcome == "saved":
+            response.status_code = 202
         return result.as_dict()
 
-    @router.post("/engagement", tags=["notifications"], status_code=201)
+    @router.post("/engagement", tags=["notifications"], status_code=201, responses=_responses(404))
     def engagement(body: EngagementRequest) -> dict[str, Any]:
         """Record an open, click or reply (provider webhooks)."""
         return ops.record_engagement(

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import redis
+from redis import Redis, RedisError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters import Adapter, create_adapter, options_from_env
+from adapters import Adapter, create_adapter, load_adapter_class, options_from_env
 from planner.clock import Clock, utcnow
 from planner.core.policy import PlanningPolicy
 from planner.core.retry import RetryPolicy
@@ -22,6 +23,7 @@ from planner.delivery.deliverer import Deliverer
 from planner.delivery.templating import Renderer
 from planner.dispatch.ratelimit import ProviderLimiter
 from planner.dispatch.redis import connect_redis
+from planner.errors import ConfigurationError, InvalidInput, PlannerError, Unavailable
 from planner.run.runner import PlannerRunner, RunOptions
 from planner.settings import Settings
 from planner.store import db
@@ -41,6 +43,11 @@ class App:
         return db.make_session_factory(self.engine)
 
     @cached_property
+    def templates(self) -> Renderer:
+        """The message templates, as the worker renders them: the boundary checks kinds against it."""
+        return Renderer(self.settings.templates_dir)
+
+    @cached_property
     def redis(self) -> redis.Redis:
         return connect_redis(self.settings.redis_url, self.settings.embedded_redis_path)
 
@@ -52,9 +59,31 @@ class App:
     @property
     def retry_policy(self) -> RetryPolicy:
         return retry_policy(self.settings)
+    def require_redis(self) -> Redis:
+        """Redis, answering; :class:`~planner.errors.Unavailable` (HTTP 503) when it does not."""
+        try:
+            self.redis.ping()
+        except RedisError as exc:
+            raise redis_unavailable(exc) from exc
+        return self.redis
 
     def upgrade_database(self) -> None:
         db.upgrade(self.engine)
+
+    def ensure_schema(self) -> None:
+        """The embedded SQLite database creates and migrates itself on first use; PostgreSQL is
+        never migrated behind the operator's back: an old schema is an error naming the command."""
+        current, head = db.current_revision(self.engine), db.head_revision()
+        if current == head:
+            return
+        if self.settings.is_sqlite:
+            self.upgrade_database()
+            return
+        raise Unavailable(
+            "database",
+            f"the schema is at revision {current or 'none (never upgraded)'}, this planner needs {head}",
+            "run `planner db upgrade`",
+        )
 
     def close(self) -> None:
         if "engine" in self.__dict__:
@@ -89,6 +118,12 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
     by_channel: dict[str, Adapter] = {}
     for channel in ("email", "sms"):
         name = settings.adapter_for(channel)
+        served = load_adapter_class(name).channels
+        if channel not in served:
+            raise ConfigurationError(
+                f"PLANNER_{channel.upper()}_ADAPTER={name!r}: adapter {name!r} sends "
+                f"{', '.join(sorted(served))}, not {channel}; expected an adapter for {channel}"
+            )
         if name not in made:
             options = options_from_env(name)
             if name == "file":
@@ -118,3 +153,37 @@ def build_deliverer(
         batch_size=settings.delivery_batch_size,
         clock=app.clock,
     )
+def redis_unavailable(exc: BaseException) -> Unavailable:
+    return Unavailable(
+        "Redis", f"{type(exc).__name__}: {exc}", "check PLANNER_REDIS_URL and that the server is running"
+    )
+
+
+def translate_error(exc: BaseException) -> PlannerError | None:
+    """The project error for a database or Redis failure, or ``None`` when it is something else.
+
+    The CLI's :func:`~planner.cli.common.service` and the API's handler both call this, so a
+    closed port or a never-upgraded database reads the same everywhere.
+    """
+    from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+    from adapters import AdapterConfigError
+
+    if isinstance(exc, PlannerError):
+        return exc
+    if isinstance(exc, AdapterConfigError):
+        return ConfigurationError(f"adapter configuration: {exc}")
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return InvalidInput("file", str(exc.filename), f"a readable file ({exc.strerror})")
+    if isinstance(exc, redis.RedisError):
+        return redis_unavailable(exc)
+    if isinstance(exc, OperationalError | ProgrammingError):
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        if "no such table" in text or ("does not exist" in text and "relation" in text):
+            return Unavailable("database", f"schema missing ({first})", "run `planner db upgrade`")
+        if isinstance(exc, OperationalError):
+            return Unavailable("database", first, "check PLANNER_DATABASE_URL and that the server is running")
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return Unavailable("database", "connection lost", "check that the server is running")
+    return None

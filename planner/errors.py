@@ -8,9 +8,38 @@ from __future__ import annotations
 
 from typing import Any
 
+#: Echoed values are cut to this many characters (a 10 MB id must not become 10 MB of stderr).
+SHOWN_CHARS = 80
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)``, cut to ``limit`` characters with the full length noted when it is longer."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int over 4300 digits, a structure nested too deep
+        return f"<{type(value).__name__} too large to show>"
+    if len(text) > limit:
+        return f"{text[:limit]}... ({len(text)} characters)"
+    return text
+
 
 class PlannerError(Exception):
     """Base class of every error the planner raises on purpose."""
+
+
+class Unavailable(PlannerError):
+    """A dependency (the database, Redis) cannot be reached or is not ready; HTTP 503.
+
+    ``what`` names the dependency; ``hint`` says what to do about it (``planner db upgrade``).
+    """
+
+    def __init__(self, what: str, detail: str, hint: str = "") -> None:
+        self.what = what
+        self.detail = detail
+        self.hint = hint
+        super().__init__(f"{what} unavailable: {detail}" + (f"; {hint}" if hint else ""))
 
 
 class ConfigurationError(PlannerError):
@@ -28,7 +57,7 @@ class InvalidInput(PlannerError, ValueError):
         self.field = field
         self.value = value
         self.expected = expected
-        super().__init__(f"{field}: {value!r} is invalid; expected {expected}")
+        super().__init__(f"{field}: {shown(value)} is invalid; expected {expected}")
 
 
 class UnknownTimezoneError(InvalidInput):
@@ -51,4 +80,4 @@ class NotFound(PlannerError, LookupError):
     def __init__(self, what: str, ident: Any) -> None:
         self.what = what
         self.ident = ident
-        super().__init__(f"{what} {ident!r} not found")
+        super().__init__(f"{what} {shown(ident)} not found")

@@ -2,21 +2,62 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
+from planner.clock import parse_duration
 from planner.core.policy import DEFAULT_BACKOFF_TIERS
+from planner.errors import InvalidInput, shown
 
 QUEUES = ("high", "default", "bulk")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _duration(value: Any, *, allow_zero: bool = False) -> timedelta:
+    try:
+        return parse_duration(value, "duration", allow_zero=allow_zero)
+    except InvalidInput as exc:
+        raise ValueError(f"expected {exc.expected}") from None  # pydantic names the variable
+
+
+def _lateness(value: Any) -> timedelta:
+    return _duration(value, allow_zero=True)
+
+
+def _json(value: Any) -> Any:
+    """A JSON map or list from the environment; pydantic-settings' own decoding is switched off
+    (``NoDecode``) so that a typo is reported here, with the value and an example."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f'not valid JSON ({exc.msg} at column {exc.colno}); expected JSON such as {{"kind": ...}}'
+        ) from None
+
+
+def _list_or_json(value: Any) -> Any:
+    """A JSON list, or the friendlier comma list: ``password_reset,login_code``."""
+    if isinstance(value, str) and not value.strip().startswith("["):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return _json(value)
+
+
+#: A positive duration: '30s', '5m', '4h', '1d' or ISO 8601 ('PT4H').
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Lateness = Annotated[timedelta, BeforeValidator(_lateness)]
 
 
 class Settings(BaseSettings):
@@ -40,10 +81,10 @@ class Settings(BaseSettings):
 
     plan_chunk_size: int = Field(1000, ge=1, description="Due subscriptions planned per chunk.")
     plan_concurrency: int = Field(4, ge=1, description="Chunks planned at once (bounded by the pool).")
-    horizon: timedelta = Field(timedelta(hours=1), description="How far past now a run plans.")
-    max_lateness: timedelta = Field(timedelta(hours=4), description="Older occurrences are recorded missed.")
-    max_lateness_by_kind: dict[str, timedelta] = Field(
-        default_factory=dict, description='Per-kind lateness, e.g. {"password_reset": "PT15M"}.'
+    horizon: Duration = Field(timedelta(hours=1), description="How far past now a run plans.")
+    max_lateness: Lateness = Field(timedelta(hours=4), description="Older occurrences are recorded missed.")
+    max_lateness_by_kind: Annotated[dict[str, Lateness], NoDecode, BeforeValidator(_json)] = Field(
+        default_factory=dict, description='Per-kind lateness, JSON, e.g. {"password_reset": "15m"}.'
     )
 
     quiet_hours_sms: str = Field("21:00-08:00", description="Default SMS quiet hours, local 'HH:MM-HH:MM'.")
@@ -51,22 +92,23 @@ class Settings(BaseSettings):
 
     cap_email: str = Field("10/day", description="Frequency cap per recipient for email (limits notation).")
     cap_sms: str = Field("3/day", description="Frequency cap per recipient for SMS (limits notation).")
-    caps_by_kind: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description='Per-kind caps, e.g. {"reminder": {"sms": "1/day"}}.'
+    caps_by_kind: Annotated[dict[str, dict[str, str]], NoDecode, BeforeValidator(_json)] = Field(
+        default_factory=dict, description='Per-kind caps, JSON, e.g. {"reminder": {"sms": "1/day"}}.'
     )
-    backoff_tiers: list[tuple[int, int]] = Field(
+    backoff_tiers: Annotated[list[tuple[int, int]], NoDecode, BeforeValidator(_json)] = Field(
         default_factory=lambda: list(DEFAULT_BACKOFF_TIERS),
-        description="Engagement backoff: [[inactive at least N days, send every M days], ...].",
+        description="Engagement backoff, JSON: [[inactive at least N days, send every M days], ...].",
     )
-    backoff_tiers_by_kind: dict[str, list[tuple[int, int]]] = Field(
-        default_factory=dict, description="Per-kind backoff tiers, same shape."
+    backoff_tiers_by_kind: Annotated[dict[str, list[tuple[int, int]]], NoDecode, BeforeValidator(_json)] = (
+        Field(default_factory=dict, description="Per-kind backoff tiers, JSON, same shape.")
     )
 
-    kind_queues: dict[str, Literal["high", "default", "bulk"]] = Field(
-        default_factory=dict, description='Queue per kind, e.g. {"password_reset": "high"}.'
-    )
-    critical_kinds: list[str] = Field(
-        default_factory=list, description="Kinds that bypass quiet hours and caps (password resets)."
+    kind_queues: Annotated[
+        dict[str, Literal["high", "default", "bulk"]], NoDecode, BeforeValidator(_json)
+    ] = Field(default_factory=dict, description='Queue per kind, JSON, e.g. {"password_reset": "high"}.')
+    critical_kinds: Annotated[list[str], NoDecode, BeforeValidator(_list_or_json)] = Field(
+        default_factory=list,
+        description="Kinds bypassing quiet hours and caps: a comma list (password_reset,login_code) or JSON.",
     )
 
     email_adapter: str = Field("file", description="Adapter plugin for email (smtp, file, console, ...).")
@@ -78,9 +120,9 @@ class Settings(BaseSettings):
     rate_limit_sms: str = Field("10/second", description="Provider throughput limit for SMS.")
 
     max_attempts: int = Field(5, ge=1, description="Send attempts before a delivery is dead.")
-    retry_base: timedelta = Field(timedelta(seconds=30), description="First retry delay.")
-    retry_cap: timedelta = Field(timedelta(hours=1), description="Longest retry delay.")
-    sending_lease: timedelta = Field(
+    retry_base: Duration = Field(timedelta(seconds=30), description="First retry delay.")
+    retry_cap: Duration = Field(timedelta(hours=1), description="Longest retry delay.")
+    sending_lease: Duration = Field(
         timedelta(minutes=5), description="A delivery in 'sending' longer than this is recovered."
     )
     delivery_batch_size: int = Field(100, ge=1, description="Deliveries carried by one RQ job.")
@@ -90,6 +132,59 @@ class Settings(BaseSettings):
         "auto", description="Logs: JSON lines, readable console lines, or auto (console on a terminal)."
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError("expected 'sqlite:///path/planner.db' or 'postgresql+psycopg://user@host/db'")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # unset (or empty): the embedded Redis
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        tcp = parts.scheme in ("redis", "rediss") and bool(parts.hostname)
+        if not (tcp or (parts.scheme == "unix" and parts.path)):
+            raise ValueError(
+                "expected 'redis://host:6379/0', 'rediss://host:6380/0' or 'unix:///path/redis.sock'"
+            )
+        try:
+            parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+        except ValueError:
+            raise ValueError("the port is not a number from 0 to 65535") from None
+        return value.strip()
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+        return value.strip().upper()
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _templates_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError("expected an existing directory of templates (one folder per kind)")
+        return value
+
+    @field_validator("email_adapter", "sms_adapter")
+    @classmethod
+    def _adapter_name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("expected an adapter name such as 'smtp', 'twilio', 'file' or 'console'")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> Settings:
+        if self.retry_cap < self.retry_base:
+            raise ValueError("PLANNER_RETRY_CAP must be at least PLANNER_RETRY_BASE")
+        return self
 
     @field_validator("cap_email", "cap_sms", "rate_limit_email", "rate_limit_sms")
     @classmethod
@@ -148,3 +243,17 @@ class Settings(BaseSettings):
 
     def adapter_for(self, channel: str) -> str:
         return self.email_adapter if channel == "email" else self.sms_adapter
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """One line naming each bad ``PLANNER_*`` variable, its value (cut short) and the complaint."""
+    problems = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        name = "PLANNER_" + loc[0].upper() + "".join(f"[{part}]" for part in loc[1:]) if loc else ""
+        if not loc:
+            problems.append(str(error["msg"]).removeprefix("Value error, "))
+            continue
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{name}={shown(error.get('input'))}: {message}")
+    return "; ".join(problems)

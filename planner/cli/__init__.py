@@ -11,11 +11,17 @@ This module only wires the commands, which live in modules by topic; what they s
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from planner.cli import data, deliveries, demo, ops, planning, serve, worker
+from planner.cli.common import debug_enabled
+from planner.clock import format_duration
+from planner.errors import shown
 from planner.settings import Settings
 
 __all__ = ["app", "main"]
@@ -23,10 +29,7 @@ __all__ = ["app", "main"]
 
 def _show_default(value: object) -> str:
     if isinstance(value, timedelta):
-        seconds = int(value.total_seconds())
-        if seconds % 3600 == 0:
-            return f"PT{seconds // 3600}H"
-        return f"PT{seconds // 60}M" if seconds % 60 == 0 else f"PT{seconds}S"
+        return format_duration(value)
     if value is None or value == "":
         return "unset"
     return json.dumps(value) if isinstance(value, list | dict) else str(value)
@@ -44,10 +47,41 @@ def _settings_help() -> str:
         [
             "Plans scheduled notifications in each recipient's local time.",
             "Configuration: environment variables (or the same names, lower case and without the "
-            "prefix, in planner.toml). Durations are ISO-8601 (PT4H); per-kind maps and lists are JSON.",
+            "prefix, in planner.toml). Durations are 30s, 5m, 4h, 1d (or 1h30m) or ISO 8601 (PT4H); "
+            "per-kind maps are JSON; PLANNER_CRITICAL_KINDS is a comma list or JSON. "
+            "PLANNER_DEBUG=1 (or --debug) shows tracebacks instead of one-line errors.",
             "\n".join(lines),
+            _adapter_help(),
         ]
     )
+
+
+def _adapter_help() -> str:
+    """Each installed adapter's ``PLANNER_<ADAPTER>_<OPTION>`` variables (read by the worker)."""
+    from adapters import available_adapters, load_adapter_class, setting_name
+
+    lines = ["\b", "Adapter options (the adapter named by PLANNER_EMAIL_ADAPTER / PLANNER_SMS_ADAPTER):"]
+    for name in available_adapters():
+        try:
+            adapter = load_adapter_class(name)
+        except Exception as exc:  # a broken plugin must not break --help
+            lines.append(f"{name}: cannot be loaded ({type(exc).__name__})")
+            continue
+        options = sorted(getattr(adapter, "options", ()))
+        channels = ", ".join(sorted(adapter.channels))
+        shown = " ".join(setting_name(name, option) for option in options) or "(no options)"
+        lines.append(f"{name} ({channels}): {shown}")
+    return "\n".join(lines)
+
+
+class _LazyHelpGroup(TyperGroup):
+    """Builds the settings help when it is shown: loading every adapter plugin costs ~0.2 s,
+    which no other command should pay."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:  # typer's vendored click types
+        if not self.help:
+            self.help = _settings_help()
+        super().format_help(ctx, formatter)
 
 
 def _group(help_text: str) -> typer.Typer:
@@ -55,18 +89,32 @@ def _group(help_text: str) -> typer.Typer:
 
 
 app = typer.Typer(
-    help=_settings_help(),
+    cls=_LazyHelpGroup,
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"max_content_width": 120},
 )
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors (PLANNER_DEBUG=1).")
+    ] = False,
+) -> None:
+    if debug:
+        os.environ["PLANNER_DEBUG"] = "1"
+
+
 db_app = _group("Database schema.")
 deliveries_app = _group("Inspect and manage deliveries.")
 engagement_app = _group("Record engagement (opens, clicks, replies).")
+templates_app = _group("Message templates.")
 app.add_typer(db_app, name="db")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(engagement_app, name="engagement")
+app.add_typer(templates_app, name="templates")
 
 db_app.command("upgrade")(data.db_upgrade)
 app.command("import")(data.import_command)
@@ -82,6 +130,7 @@ app.command("resume")(ops.resume_command)
 app.command("explain")(ops.explain_command)
 app.command("notify")(ops.notify_command)
 engagement_app.command("record")(ops.engagement_record)
+templates_app.command("check")(ops.templates_check)
 app.command("serve")(serve.serve_command)
 app.command("cron")(serve.cron_command)
 app.command("worker")(worker.worker_command)
@@ -89,4 +138,13 @@ app.command("demo")(demo.demo_command)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:
+        # Whatever escaped every command's own error path: still one line, unless debugging.
+        if debug_enabled():
+            raise
+        raise SystemExit(
+            f"error: internal error {type(exc).__name__}: {shown(str(exc))}; "
+            "PLANNER_DEBUG=1 shows the traceback"
+        ) from None

@@ -8,20 +8,23 @@ stderr and a non-zero exit.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from planner.errors import InvalidInput, PlannerError
+from planner.errors import InvalidInput, PlannerError, Unavailable, shown
 
 if TYPE_CHECKING:
     from planner.app import App
+    from planner.settings import Settings
 
 T = TypeVar("T")
 
@@ -33,34 +36,77 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machine
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``message`` as one error line; raise the returned exit."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Escaped: messages quote user values and JSON, whose brackets are not rich markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
-@contextmanager
-def service() -> Iterator[App]:
-    """Build the service's dependencies from the settings, and close them afterwards."""
-    from pydantic import ValidationError
+def debug_enabled() -> bool:
+    """``PLANNER_DEBUG=1`` (or ``planner --debug``, which sets it): tracebacks instead of one line."""
+    return os.environ.get("PLANNER_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
-    from planner.app import App
-    from planner.logs import configure_logging
-    from planner.settings import Settings
+
+def load_settings() -> Settings:
+    """The settings, or one line naming each bad ``PLANNER_*`` variable."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from planner.settings import Settings, settings_problems
 
     try:
-        settings = Settings()
+        return Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"PLANNER_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise fail(f"invalid configuration: {problems}") from None
+        if debug_enabled():
+            raise
+        raise fail(f"invalid configuration: {settings_problems(exc)}") from None
+    except SettingsError as exc:
+        if debug_enabled():
+            raise
+        raise fail(f"invalid configuration: {exc}") from None
+
+
+@contextmanager
+def service(*, schema: Literal["check", "upgrade", "skip"] = "check") -> Iterator[App]:
+    """Build the service's dependencies from the settings, and close them afterwards.
+
+    This is the CLI's one error path: a project error, a database or Redis that cannot be reached,
+    or a schema that was never upgraded becomes one line on stderr and exit status 1 or 2 (see
+    :func:`planner.app.translate_error`); ``PLANNER_DEBUG=1`` shows the traceback instead.
+
+    ``schema``: ``check`` (the default) migrates the embedded SQLite database on first use and
+    refuses an out-of-date PostgreSQL with the command to run; ``upgrade`` migrates any database;
+    ``skip`` touches nothing (``planner db upgrade`` itself).
+    """
+    from planner.app import App, translate_error
+    from planner.core.policy import PlanningPolicy
+    from planner.logs import configure_logging
+
+    settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     instance = App(settings)
     try:
+        # The settings the policy parses (quiet hours, caps, tiers, kinds) fail here, before
+        # anything runs, rather than halfway through a command.
+        PlanningPolicy.from_settings(settings)
+        if schema == "upgrade":
+            instance.upgrade_database()
+        elif schema == "check":
+            instance.ensure_schema()
         yield instance
-    except PlannerError as exc:
-        raise fail(str(exc)) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        error = translate_error(exc)
+        if error is None or debug_enabled():
+            raise
+        raise fail(str(error), code=_exit_code(error)) from None
     finally:
         instance.close()
+
+
+def _exit_code(error: PlannerError) -> int:
+    """1: a dependency (database, Redis) is unavailable; 2: the input or configuration is wrong."""
+    return 1 if isinstance(error, Unavailable) else 2
 
 
 @contextmanager
@@ -71,10 +117,10 @@ def named(**names: str) -> Iterator[None]:
     try:
         yield
     except StateConflict as exc:
-        raise fail(f"{exc.field} is {exc.value!r}: expected {exc.expected}", code=1) from None
+        raise fail(f"{exc.field} is {shown(exc.value)}: expected {exc.expected}", code=1) from None
     except InvalidInput as exc:
         name = names.get(exc.field, f"--{exc.field.replace('_', '-')}")
-        raise fail(f"{name}: {exc.value!r} is invalid; expected {exc.expected}") from None
+        raise fail(f"{name}: {shown(exc.value)} is invalid; expected {exc.expected}") from None
 
 
 def print_json(data: Any) -> None:
@@ -112,22 +158,20 @@ def parse_option(value: str | None, parser: Callable[[str], T], field: str) -> T
     try:
         return parser(value)
     except InvalidInput as exc:
-        raise fail(f"--{field}: {exc.value!r} is invalid; expected {exc.expected}") from None
+        raise fail(f"--{field}: {shown(exc.value)} is invalid; expected {exc.expected}") from None
 
 
 def parse_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput("date", value, "a date YYYY-MM-DD") from None
+    from planner.core.validation import local_date
+
+    return local_date(value, "date")
 
 
 def parse_duration(value: str) -> timedelta:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = value.strip().lower()
-    if len(text) >= 2 and text[-1] in units and text[:-1].isdigit():
-        return timedelta(seconds=int(text[:-1]) * units[text[-1]])
-    raise InvalidInput("horizon", value, "a duration such as '90m', '1h' or '2d'")
+    """The settings' duration parser (:func:`planner.clock.parse_duration`), for options."""
+    from planner.clock import parse_duration as shared
+
+    return shared(value, "duration")
 
 
 def parse_instant_option(value: str | None, field: str) -> datetime | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from planner.cli.common import (
@@ -21,8 +22,7 @@ from planner.cli.common import (
 
 def db_upgrade() -> None:
     """Bring the database to the latest schema (creates the SQLite file if needed)."""
-    with service() as svc:
-        svc.upgrade_database()
+    with service(schema="upgrade") as svc:
         from planner.store.db import current_revision
 
         err.print(f"database at revision {current_revision(svc.engine)}")
@@ -40,14 +40,18 @@ def import_command(
 
     if not file.is_file():
         raise fail(f"FILE: {str(file)!r} is not a readable file")
-    with service() as svc:
-        svc.upgrade_database()
-        with file.open(encoding="utf-8") as handle:
+    with service(schema="upgrade") as svc:
+        with file.open("rb") as handle:
             total = sum(1 for line in handle if line.strip())
         try:
             with progress_bar("importing", total) as advance:
                 report = import_file(
-                    svc.sessions, file, svc.clock(), skip_invalid=skip_invalid, progress=advance
+                    svc.sessions,
+                    file,
+                    svc.clock(),
+                    skip_invalid=skip_invalid,
+                    progress=advance,
+                    has_template=svc.templates.has_template,
                 )
         except ImportFailed as exc:
             if as_json:
@@ -64,6 +68,6 @@ def import_command(
                 table.add_row(key.replace("_", " "), str(value))
         out.print(table)
         for error in report.errors:
-            err.print(f"[yellow]skipped[/] {error}", highlight=False)
+            err.print(f"[yellow]skipped[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     if report.errors:
         raise typer.Exit(1)

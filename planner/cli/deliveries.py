@@ -20,8 +20,11 @@ from planner.cli.common import (
     service,
 )
 from planner.clock import parse_instant
+from planner.core import validation
+from planner.core.validation import ID_MAX
+from planner.errors import shown
 
-IdArgument = Annotated[int, typer.Argument(help="The delivery id.", min=1)]
+IdArgument = Annotated[int, typer.Argument(help="The delivery id.", min=1, max=ID_MAX)]
 
 
 def deliveries_list(
@@ -30,7 +33,7 @@ def deliveries_list(
     kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
     channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
     since: Annotated[str | None, typer.Option(help="Scheduled at or after this instant.")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=ID_MAX, help="At most this many.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List deliveries in scheduled order."""
@@ -38,18 +41,21 @@ def deliveries_list(
     from planner.store.queries import DeliveryFilter, list_deliveries
 
     if status is not None and status not in DeliveryStatus.__members__:
-        raise fail(f"--status: {status!r} is invalid; expected one of {', '.join(DeliveryStatus)}")
-    with service() as svc:
-        flt = DeliveryFilter(
-            status=status,
-            recipient=recipient,
-            kind=kind,
-            channel=channel,
-            since=parse_option(since, lambda v: parse_instant(v, "since"), "since"),
-            limit=limit if limit or as_json else 100,
-        )
-        with svc.sessions() as session:
-            rows = list_deliveries(session, flt)
+        raise fail(f"--status: {shown(status)} is invalid; expected one of {', '.join(DeliveryStatus)}")
+    # A typo in a filter would list nothing and look like an answer: refuse it instead.
+    parse_option(recipient, validation.external_id, "recipient")
+    parse_option(kind, validation.kind, "kind")
+    parse_option(channel, validation.channel, "channel")
+    flt = DeliveryFilter(
+        status=status,
+        recipient=recipient,
+        kind=kind,
+        channel=channel,
+        since=parse_option(since, lambda v: parse_instant(v, "since"), "since"),
+        limit=limit if limit or as_json else 100,
+    )
+    with service() as svc, svc.sessions() as session:
+        rows = list_deliveries(session, flt)
     if as_json:
         print_json(rows)
         return
@@ -93,7 +99,7 @@ def deliveries_show(delivery_id: IdArgument, as_json: JsonOption = False) -> Non
 
 def deliveries_retry(
     delivery_id: Annotated[
-        int | None, typer.Argument(help="The delivery id (or use --all-dead).", min=1)
+        int | None, typer.Argument(help="The delivery id (or use --all-dead).", min=1, max=ID_MAX)
     ] = None,
     all_dead: Annotated[bool, typer.Option("--all-dead", help="Redrive every dead delivery.")] = False,
     kind: Annotated[str | None, typer.Option(help="With --all-dead: only this kind.")] = None,

@@ -1,4 +1,4 @@
-"""Operations commands: status, pause/resume, explain, notify, engagement.
+"""Operations commands: status, pause/resume, explain, notify, engagement, templates check.
 
 Each is a thin shell over :mod:`planner.operations`, the same functions the HTTP API calls.
 """
@@ -14,6 +14,7 @@ from rich.table import Table
 from planner.cli.common import (
     JsonOption,
     err,
+    fail,
     key_value_table,
     named,
     out,
@@ -168,3 +169,37 @@ def engagement_record(
         now = svc.clock()
         result = ops.record_engagement(svc, recipient, event, when or now, now, kind=kind)
     err.print(f"recorded {result['event']} for {recipient} at {result['at']}", highlight=False)
+
+
+def templates_check(as_json: JsonOption = False) -> None:
+    """Render every kind x channel with sample data: missing files, syntax errors, undefined names.
+
+    Kinds come from the template folders and from active subscriptions. Exit status 1 when a
+    template has an error, or a kind someone subscribes to has no template for that channel.
+    """
+    from planner.operations.ops import template_checks
+
+    with service() as svc:
+        checks, subscribed = template_checks(svc)
+    failing = [
+        c
+        for c in checks
+        if c.status == "error" or (c.status == "missing" and (c.kind, c.channel) in subscribed)
+    ]
+    if as_json:
+        rows = [c.as_dict() | {"subscriptions": subscribed.get((c.kind, c.channel), 0)} for c in checks]
+        print_json({"ok": not failing, "templates": rows})
+    else:
+        table = Table(title="templates (kind x channel)")
+        for column in ("kind", "channel", "status", "subscriptions", "data keys", "problems"):
+            table.add_column(column)
+        for c in checks:
+            count = subscribed.get((c.kind, c.channel), 0)
+            status = "MISSING" if c.status == "missing" and count else c.status
+            table.add_row(
+                c.kind, c.channel, status, str(count), ", ".join(c.data_keys), "; ".join(c.problems)
+            )
+        out.print(table)
+    if failing:
+        shown = ", ".join(f"{c.kind}/{c.channel}" for c in failing[:10])
+        raise fail(f"{len(failing)} template problem(s): {shown}", code=1)

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from redis import RedisError
+from rich.markup import escape
 from rich.table import Table
 
 from planner.cli.common import (
     JsonOption,
-    now_or,
+    err,
+    fail,
     out,
     parse_date,
     parse_duration,
+    parse_instant_option,
     parse_option,
     print_json,
     progress_bar,
     service,
 )
+
+if TYPE_CHECKING:
+    from planner.app import App
 
 
 def run_command(
@@ -30,14 +37,25 @@ def run_command(
     """Plan every due occurrence up to now + horizon and hand the sends to RQ."""
     from planner.app import build_runner
 
-    with service() as svc:
-        window = parse_option(horizon, parse_duration, "horizon")
-        assert window is not None
-        at = now_or(svc, now)
-        svc.upgrade_database()
-        with progress_bar("planning", None) as advance:
-            runner = build_runner(svc, progress=advance)
-            report = runner.run(at, window)
+    window = parse_option(horizon, parse_duration, "horizon")
+    assert window is not None
+    given_now = parse_instant_option(now, "now")
+    with service(schema="upgrade") as svc:
+        at = given_now or svc.clock()
+        # Redis down before the run: nothing is written. Down during it: say what was kept.
+        svc.require_redis()
+        try:
+            with progress_bar("planning", None) as advance:
+                runner = build_runner(svc, progress=advance)
+                report = runner.run(at, window)
+        except RedisError as exc:
+            raise fail(
+                f"Redis became unavailable during the run ({type(exc).__name__}: {exc}); the deliveries "
+                "planned so far are saved as 'planned' and the next run (or a worker's reconcile) "
+                "enqueues them; nothing is sent twice",
+                code=1,
+            ) from None
+        _warn_missing_templates(svc)
     if as_json:
         print_json(report.as_dict())
         return
@@ -61,6 +79,18 @@ def run_command(
         table.add_row(f"reason: {reason}", str(count))
     table.add_row("duration", f"{report.duration_seconds:.2f} s")
     out.print(table)
+
+
+def _warn_missing_templates(svc: App) -> None:
+    """Planned anyway (the schedule is right), but said out loud: these sends will fail."""
+    from planner.operations.ops import subscriptions_without_templates
+
+    for (kind, channel), count in sorted(subscriptions_without_templates(svc).items()):
+        err.print(
+            f"[yellow]warning:[/] {count} active {escape(kind)}/{channel} subscription(s) have no {channel} "
+            "template: their deliveries will fail with template_missing (see `planner templates check`)",
+            highlight=False,
+        )
 
 
 def simulate_command(

@@ -43,8 +43,7 @@ def serve_command(
 
     from planner.api import create_api
 
-    with service() as svc:
-        svc.upgrade_database()
+    with service(schema="upgrade") as svc:
         if svc.settings.api_token is None:
             err.print(
                 "[yellow]PLANNER_API_TOKEN is not set: every route but /healthz and /readyz answers 503[/]"
@@ -61,8 +60,7 @@ def cron_command(
     """Start a planner run at the top of every UTC hour (once per hour across all cron processes)."""
     from planner.operations.cron import run_forever, try_hour
 
-    with service() as svc:
-        svc.upgrade_database()
+    with service(schema="upgrade") as svc:
         if once:
             outcome = try_hour(svc, svc.clock())
             err.print(f"cron: {outcome.value}", highlight=False)

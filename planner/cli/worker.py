@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from planner.cli.common import (
     err,
     fail,
+    progress_bar,
     service,
 )
 from planner.settings import QUEUES
+
+if TYPE_CHECKING:
+    from rq import SimpleWorker
+
+    from planner.app import App
+    from planner.operations.worker import BurstSummary
 
 
 def worker_command(
@@ -19,7 +26,13 @@ def worker_command(
         list[str] | None,
         typer.Option("--queues", "-q", help="Queues in priority order (default: high default bulk)."),
     ] = None,
-    burst: Annotated[bool, typer.Option("--burst", help="Send what is due now, then exit.")] = False,
+    burst: Annotated[
+        bool,
+        typer.Option(
+            "--burst",
+            help="Send what is due now (waiting out rate-limit deferrals), print a summary, then exit.",
+        ),
+    ] = False,
     recovery_interval: Annotated[
         float, typer.Option(help="Seconds between lease recovery and reconcile passes.")
     ] = 30.0,
@@ -33,19 +46,57 @@ def worker_command(
     unknown = [q for q in chosen if q not in QUEUES]
     if unknown:
         raise fail(f"--queues: {unknown[0]!r} is invalid; expected some of {', '.join(QUEUES)}")
-    with service() as svc:
-        svc.upgrade_database()
+    with service(schema="upgrade") as svc:
         deliverer = build_deliverer(svc)
-        run_maintenance(svc)
         maintenance = MaintenanceThread(svc, recovery_interval)
-        if not burst:
-            maintenance.start()
-        worker = make_worker(svc, chosen)
+        # The deliverer serves this block's jobs only; adapters close on any way out (Redis down
+        # in the first maintenance pass included).
         try:
             with jobs.serving(deliverer):
-                worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+                run_maintenance(svc)
+                if not burst:
+                    maintenance.start()
+                worker = make_worker(svc, chosen)
+                if burst:
+                    summary = _burst(svc, worker)
+                    _print_summary(summary)
+                else:
+                    worker.work(with_scheduler=True, burst=False, logging_level="WARNING")
         finally:
             maintenance.stopped.set()
             for adapter in {id(a): a for a in deliverer.adapters.values()}.values():
                 adapter.close()
         err.print(f"worker {worker.name} stopped")
+
+
+def _burst(svc: App, worker: SimpleWorker) -> BurstSummary:
+    from planner.operations.worker import work_burst
+
+    with progress_bar("sending what is due", None) as advance:
+        done = [0]
+
+        def _progress(settled: int, total: int) -> None:
+            advance(settled - done[0])
+            done[0] = settled
+
+        return work_burst(svc, worker, _progress)
+
+
+def _print_summary(summary: BurstSummary) -> None:
+    outcomes = ", ".join(f"{n} {what}" for what, n in sorted(summary.by_outcome.items())) or "nothing"
+    err.print(f"burst: {summary.due} due when it started: {outcomes}", highlight=False, soft_wrap=True)
+    if summary.deferred_until:
+        first, last = min(summary.deferred_until.values()), max(summary.deferred_until.values())
+        span = first.isoformat() if first == last else f"{first.isoformat()} .. {last.isoformat()}"
+        err.print(
+            f"burst: {len(summary.deferred_until)} deferred by quiet hours, until {span}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if summary.still_rate_limited:
+        err.print(
+            f"[yellow]burst: {summary.still_rate_limited} still waiting for the rate limit[/] "
+            "(another worker's scheduler holds them; they go when it runs)",
+            highlight=False,
+            soft_wrap=True,
+        )

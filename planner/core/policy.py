@@ -91,6 +91,21 @@ def _quiet(text: str, name: str) -> QuietHours:
     return QuietHours.parse(start.strip(), end.strip(), name)
 
 
+def _check_kinds(settings: PolicySettings) -> None:
+    from planner.core.validation import kind
+
+    named = {
+        "PLANNER_CRITICAL_KINDS": settings.critical_kinds,
+        "PLANNER_KIND_QUEUES": settings.kind_queues,
+        "PLANNER_MAX_LATENESS_BY_KIND": settings.max_lateness_by_kind,
+        "PLANNER_CAPS_BY_KIND": settings.caps_by_kind,
+        "PLANNER_BACKOFF_TIERS_BY_KIND": settings.backoff_tiers_by_kind,
+    }
+    for name, kinds in named.items():
+        for value in kinds:
+            kind(value, name)
+
+
 @dataclass(frozen=True)
 class PlanningPolicy:
     max_lateness: timedelta = timedelta(hours=4)
@@ -105,6 +120,8 @@ class PlanningPolicy:
 
     @classmethod
     def from_settings(cls, settings: PolicySettings) -> PlanningPolicy:
+        """The policy; a bad setting raises an error naming its ``PLANNER_*`` variable."""
+        _check_kinds(settings)
         return cls(
             max_lateness=settings.max_lateness,
             max_lateness_by_kind=dict(settings.max_lateness_by_kind),

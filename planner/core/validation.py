@@ -1,24 +1,29 @@
 """Validators for values that cross a boundary (import, CLI, HTTP).
 
 Each raises :class:`~planner.errors.InvalidInput` naming the field, the value and what was expected.
+Patterns are applied with ``fullmatch``: ``$`` would also accept a trailing newline.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from planner.clock import parse_instant
+from planner.clock import EARLIEST, LATEST, parse_instant
 from planner.core.status import Channel, EngagementKind
 from planner.errors import InvalidInput
 
 _EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
 )
-_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
-_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
-_KIND = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+_EXTERNAL_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,99}")
+
+#: The largest id the store can hold: the id columns are INTEGER, 32 bits on PostgreSQL (SQLite's
+#: are 64), so a larger id cannot exist, and sending one to PostgreSQL is an error, not a miss.
+ID_MAX = 2**31 - 1
 
 
 def require_str(value: Any, field: str, expected: str) -> str:
@@ -28,19 +33,19 @@ def require_str(value: Any, field: str, expected: str) -> str:
 
 
 def external_id(value: Any, field: str = "id") -> str:
-    if not isinstance(value, str) or not _EXTERNAL_ID.match(value):
+    if not isinstance(value, str) or not _EXTERNAL_ID.fullmatch(value):
         raise InvalidInput(field, value, "1-200 characters of letters, digits and _ . : @ -")
     return value
 
 
 def email(value: Any, field: str = "email") -> str:
-    if not isinstance(value, str) or len(value) > 320 or not _EMAIL.match(value):
+    if not isinstance(value, str) or len(value) > 320 or not _EMAIL.fullmatch(value):
         raise InvalidInput(field, value, "an email address such as 'ann@example.com'")
     return value
 
 
 def phone(value: Any, field: str = "phone") -> str:
-    if not isinstance(value, str) or not _E164.match(value):
+    if not isinstance(value, str) or not _E164.fullmatch(value):
         raise InvalidInput(field, value, "an E.164 phone number such as '+12125550100'")
     return value
 
@@ -53,7 +58,7 @@ def channel(value: Any, field: str = "channel") -> Channel:
 
 
 def kind(value: Any, field: str = "kind") -> str:
-    if not isinstance(value, str) or not _KIND.match(value):
+    if not isinstance(value, str) or not _KIND.fullmatch(value):
         raise InvalidInput(field, value, "a notification kind in snake_case, e.g. 'daily_brief'")
     return value
 
@@ -69,3 +74,25 @@ def instant(value: Any, field: str = "at") -> datetime:
     if not isinstance(value, str):
         raise InvalidInput(field, value, "an ISO-8601 timestamp with an offset, e.g. '2026-03-01T13:05:00Z'")
     return parse_instant(value, field)
+
+
+def row_id(value: Any, field: str = "id") -> int:
+    """A database id: a positive integer up to :data:`ID_MAX` (larger ones overflow the column)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= ID_MAX:
+        raise InvalidInput(field, value, f"an id from 1 to {ID_MAX}")
+    return value
+
+
+def local_date(value: Any, field: str = "date") -> date:
+    """A calendar date inside the instant window (a local day must convert to UTC instants)."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidInput(field, value, "a date YYYY-MM-DD") from None
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise InvalidInput(field, value, "a date YYYY-MM-DD")
+    # One day of margin on each side: every zone's local day then stays inside the window.
+    if not EARLIEST.date() < value < LATEST.date():
+        raise InvalidInput(field, value.isoformat(), "a date from 1970-01-02 to 2199-12-31")
+    return value

@@ -8,7 +8,8 @@ since sending again will not make the template appear.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,15 @@ class Rendered:
     html: str | None
 
 
+#: The files a channel needs; an email may also have ``email.html``.
+REQUIRED = {"email": ("email_subject.txt", "email.txt"), "sms": ("sms.txt",)}
+CHANNELS = ("email", "sms")
+
+
 class Renderer:
     def __init__(self, extra_dir: Path | None = None, *, generic_fallback: bool = False) -> None:
+        self.folders = ([extra_dir] if extra_dir is not None else []) + [BUILTIN]
+        self.generic_fallback = generic_fallback
         loaders: list[jinja2.BaseLoader] = []
         if extra_dir is not None:
             loaders.append(jinja2.FileSystemLoader(str(extra_dir)))
@@ -68,6 +76,14 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise TemplateFailure(f"template_error: {name}: {exc}") from exc
 
+    def has_template(self, kind: str, channel: str) -> bool:
+        """Whether ``kind`` can be rendered for ``channel`` (checked at import, notify and run)."""
+        return all(self._template(f"{kind}/{leaf}") is not None for leaf in REQUIRED.get(channel, ("?",)))
+
+    def kinds(self) -> set[str]:
+        """The kinds that have a template folder (the generic fallback has none)."""
+        return {d.name for folder in self.folders if folder.is_dir() for d in folder.iterdir() if d.is_dir()}
+
     def render(self, kind: str, channel: str, context: dict[str, Any]) -> Rendered:
         if channel == "email":
             subject = self._render(f"{kind}/email_subject.txt", context)
@@ -87,3 +103,96 @@ def _generic(name: str) -> str | None:
         "email.txt": f"{kind} for {{{{ recipient.external_id }}}} on {{{{ local_date }}}}",
         "sms.txt": f"{kind} for {{{{ local_date }}}}",
     }.get(leaf)
+
+
+class _SampleData(dict[str, Any]):
+    """Template ``data`` for a check: any key renders as ``<key>`` and is noted as used."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.used: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        self.used.add(str(key))
+        return f"<{key}>"
+
+    def __getattr__(self, key: str) -> str:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return self[key]
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+SAMPLE_CONTEXT: dict[str, Any] = {
+    "recipient": {
+        "external_id": "sample-1",
+        "timezone": "America/New_York",
+        "email": "sample@example.com",
+        "phone": "+12125550100",
+    },
+    "local_date": "2026-03-02",
+    "scheduled_local": "2026-03-02 08:00 EST",
+}
+
+
+@dataclass
+class TemplateCheck:
+    """One kind on one channel: ``ok``, ``missing`` or ``error``, with what was found."""
+
+    kind: str
+    channel: str
+    status: str
+    problems: list[str] = field(default_factory=list)
+    data_keys: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def check_templates(renderer: Renderer, kinds: Iterable[str]) -> list[TemplateCheck]:
+    """Render every (kind, channel) with sample data: missing files, syntax errors, undefined names.
+
+    ``data`` accepts any key (it comes from the caller of ``/notify``); the keys a template uses
+    are listed so the caller knows what to send.
+    """
+    checks = []
+    for kind in sorted(set(kinds)):
+        for channel in CHANNELS:
+            checks.append(_check_one(renderer, kind, channel))
+    return checks
+
+
+def _check_one(renderer: Renderer, kind: str, channel: str) -> TemplateCheck:
+    check = TemplateCheck(kind, channel, "ok")
+    leaves = (*REQUIRED[channel], "email.html") if channel == "email" else REQUIRED[channel]
+    for leaf in leaves:
+        name = f"{kind}/{leaf}"
+        try:
+            template = renderer.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            if leaf in REQUIRED[channel]:
+                check.status = "missing" if check.status == "ok" else check.status
+                check.problems.append(f"no {name}")
+            continue
+        except jinja2.TemplateSyntaxError as exc:
+            check.status = "error"
+            check.problems.append(f"{name}:{exc.lineno}: syntax error: {exc.message}")
+            continue
+        data = _SampleData()
+        context = {
+            **SAMPLE_CONTEXT,
+            "delivery": {"id": 1, "kind": kind, "channel": channel, "dedup_key": "sample"},
+            "data": data,
+        }
+        try:
+            template.render(context)
+        except jinja2.UndefinedError as exc:
+            check.status = "error"
+            check.problems.append(f"{name}: undefined variable: {exc.message}")
+        except jinja2.TemplateError as exc:
+            check.status = "error"
+            check.problems.append(f"{name}: {type(exc).__name__}: {exc}")
+        check.data_keys = sorted(set(check.data_keys) | data.used)
+    return check

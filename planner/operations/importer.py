@@ -2,6 +2,11 @@
 
 Every line is validated before anything is written; by default one bad line imports nothing.
 Writes happen in batches of a constant number of statements, never one query per recipient.
+
+Doubtful input is refused, not guessed at (README, "Import format"): a line that is not UTF-8,
+duplicate JSON keys, a second line for the same recipient id, quiet hours whose start equals their
+end, the zone ``Factory`` and instants outside 1970..2200. Engagement events are keyed by
+(recipient, event, instant), so importing a file twice records each event once.
 """
 
 from __future__ import annotations
@@ -22,9 +27,17 @@ from planner.core.cadence import Cadence, first_occurrence_at_or_after
 from planner.core.localtime import get_zone
 from planner.core.quiet_hours import QuietHours
 from planner.core.status import Channel
-from planner.errors import InvalidInput, PlannerError
+from planner.errors import InvalidInput, PlannerError, shown
 from planner.store.changes import cancel_pending_after
-from planner.store.models import EngagementEvent, Recipient, Subscription
+from planner.store.models import Recipient, Subscription
+from planner.store.queries import insert_ignoring_duplicates
+from planner.store.tables import ENGAGEMENT, RECIPIENTS, SUBSCRIPTIONS
+
+#: JSON nesting allowed on a line; a recipient line needs 4 levels.
+MAX_LINE_DEPTH = 32
+#: Zones in the tz database that are not places: 'Factory' means "zone not set yet".
+PLACEHOLDER_ZONES = frozenset({"Factory"})
+NO_QUIET_HOURS = "none"
 
 RECIPIENT_KEYS = {"type", "id", "timezone", "email", "phone", "quiet_hours", "opt_out", "subscriptions"}
 SUBSCRIPTION_KEYS = {"kind", "channel", "at", "days", "active"}
@@ -93,6 +106,7 @@ class ImportReport:
     subscriptions_deactivated: int = 0
     deliveries_cancelled: int = 0
     engagement_events: int = 0
+    engagement_already_recorded: int = 0
     errors: list[LineError] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -133,9 +147,23 @@ def _parse_quiet_hours(obj: Any) -> dict[str, QuietHours]:
     result: dict[str, QuietHours] = {}
     for name, window in obj.items():
         channel = validation.channel(name, f"quiet_hours.{name}")
+        if window == NO_QUIET_HOURS:
+            # Explicitly none (sends at any hour, overriding the service default): stored as an
+            # empty window, which is what start == end means inside.
+            result[channel.value] = QuietHours(time(0, 0), time(0, 0))
+            continue
         if not isinstance(window, dict) or set(window) != {"start", "end"}:
-            raise InvalidInput(f"quiet_hours.{name}", window, 'an object {"start": "HH:MM", "end": "HH:MM"}')
-        result[channel.value] = QuietHours.parse(window["start"], window["end"], f"quiet_hours.{name}")
+            raise InvalidInput(
+                f"quiet_hours.{name}", window, 'an object {"start": "HH:MM", "end": "HH:MM"} or "none"'
+            )
+        parsed = QuietHours.parse(window["start"], window["end"], f"quiet_hours.{name}")
+        if parsed.is_empty:
+            raise InvalidInput(
+                f"quiet_hours.{name}",
+                f"{window['start']}-{window['end']}",
+                'a window whose start and end differ (write "none" for no quiet hours)',
+            )
+        result[channel.value] = parsed
     return result
 
 
@@ -145,6 +173,8 @@ def parse_recipient(obj: dict[str, Any], line: int) -> RecipientRecord:
     tz_name = obj.get("timezone")
     if not isinstance(tz_name, str):
         raise InvalidInput("timezone", tz_name, "an IANA time zone name such as 'America/New_York'")
+    if tz_name in PLACEHOLDER_ZONES:
+        raise InvalidInput("timezone", tz_name, "the zone of a place ('Factory' stands for 'not set')")
     get_zone(tz_name)
     email = validation.email(obj["email"]) if obj.get("email") is not None else None
     phone = validation.phone(obj["phone"]) if obj.get("phone") is not None else None
@@ -188,18 +218,50 @@ def parse_engagement(obj: dict[str, Any], line: int) -> EngagementRecord:
     return EngagementRecord(line=line, recipient_id=recipient_id, event=event.value, at=at, kind=kind)
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise InvalidInput(key, value, "each key once per object (this one repeats)")
+        obj[key] = value
+    return obj
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _load(text: str) -> Any:
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput("json", text.strip(), f"a JSON object ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise InvalidInput(
+            "json", text.strip(), f"a JSON object nested at most {MAX_LINE_DEPTH} deep"
+        ) from None
+    except InvalidInput:
+        raise
+    except ValueError as exc:  # an integer longer than Python converts (4300 digits)
+        raise InvalidInput("json", text.strip(), f"a JSON object of sane values ({exc})") from None
+    if _depth(obj) > MAX_LINE_DEPTH:
+        raise InvalidInput("json", text.strip(), f"a JSON object nested at most {MAX_LINE_DEPTH} deep")
+    return obj
+
+
 def parse_line(text: str, line: int) -> Record | None:
     """One JSON Lines entry to a record; blank lines are ignored. Raises ``InvalidInput``."""
     if not text.strip():
         return None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            "json", text.strip()[:80], f"a JSON object ({exc.msg} at column {exc.colno})"
-        ) from None
+    obj = _load(text)
     if not isinstance(obj, dict):
-        raise InvalidInput("json", text.strip()[:80], "a JSON object with a 'type' field")
+        raise InvalidInput("json", text.strip(), "a JSON object with a 'type' field")
     kind = obj.get("type")
     if kind == "recipient":
         return parse_recipient(obj, line)
@@ -208,13 +270,33 @@ def parse_line(text: str, line: int) -> Record | None:
     raise InvalidInput("type", kind, "'recipient' or 'engagement'")
 
 
-def parse_lines(lines: Iterable[str]) -> Iterator[Record | LineError]:
-    for number, text in enumerate(lines, start=1):
+def _decode(raw: str | bytes, number: int) -> str:
+    if isinstance(raw, str):
+        return raw
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            "line", raw[exc.start : exc.start + 1], f"UTF-8 text (byte {exc.start + 1} is not UTF-8)"
+        ) from None
+    return text.removeprefix("\ufeff") if number == 1 else text
+
+
+def parse_lines(lines: Iterable[str | bytes]) -> Iterator[Record | LineError]:
+    """Records and line errors; a second line for the same recipient id is an error."""
+    first_line: dict[str, int] = {}
+    for number, raw in enumerate(lines, start=1):
         try:
-            record = parse_line(text, number)
+            record = parse_line(_decode(raw, number), number)
         except InvalidInput as exc:
-            yield LineError(number, exc.field, f"{exc.value!r} is invalid; expected {exc.expected}")
+            yield LineError(number, exc.field, f"{shown(exc.value)} is invalid; expected {exc.expected}")
             continue
+        if isinstance(record, RecipientRecord):
+            seen = first_line.setdefault(record.external_id, number)
+            if seen != number:
+                message = f"{shown(record.external_id)} is already on line {seen}; expected one line per id"
+                yield LineError(number, "id", message)
+                continue
         if record is not None:
             yield record
 
@@ -228,7 +310,7 @@ class Importer:
         self.report = report
 
     def recipients(self, records: Sequence[RecipientRecord]) -> None:
-        # A later line for the same id wins, as if the file had been imported line by line.
+        # parse_lines refused a second line for an id; callers passing records directly get the last.
         latest = {r.external_id: r for r in records}
         records = list(latest.values())
         existing = {
@@ -239,7 +321,7 @@ class Importer:
         }
         new_rows = [self._recipient_row(r) for r in records if r.external_id not in existing]
         if new_rows:
-            self.session.execute(insert(Recipient.__table__), new_rows)  # type: ignore[attr-defined]
+            self.session.execute(insert(RECIPIENTS), new_rows)
             self.report.recipients_created += len(new_rows)
         changed_zone: set[int] = set()
         updates = []
@@ -345,7 +427,7 @@ class Importer:
                 )
                 self.report.subscriptions_deactivated += 1
         if inserts:
-            self.session.execute(insert(Subscription.__table__), inserts)  # type: ignore[attr-defined]
+            self.session.execute(insert(SUBSCRIPTIONS), inserts)
             self.report.subscriptions_created += len(inserts)
         if updates:
             self.session.execute(update(Subscription), updates)
@@ -379,8 +461,12 @@ class Importer:
             if r.recipient_id in ids
         ]
         if rows:
-            self.session.execute(insert(EngagementEvent.__table__), rows)  # type: ignore[attr-defined]
-            self.report.engagement_events += len(rows)
+            # (recipient, event, instant) is the natural key: an event already recorded, by an
+            # earlier import or a webhook, is counted as such and not stored twice.
+            inserted = self.session.execute(insert_ignoring_duplicates(self.session, ENGAGEMENT, rows))
+            added = len(inserted.all())
+            self.report.engagement_events += added
+            self.report.engagement_already_recorded += len(rows) - added
         return errors
 
     def _cursor(self, sub: SubscriptionRecord, tz: str) -> tuple[datetime | None, Any]:
@@ -421,24 +507,30 @@ class Importer:
 
 def import_lines(
     factory: sessionmaker[Session],
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     now: datetime,
     *,
     skip_invalid: bool = False,
     batch_size: int = 2000,
     progress: Callable[[int], None] | None = None,
+    has_template: Callable[[str, str], bool] | None = None,
 ) -> ImportReport:
     """Validate every line, then write them in batches inside one transaction.
 
     Atomic by default: any invalid line (including an engagement event for an unknown recipient)
     raises :class:`ImportFailed` and nothing is written. With ``skip_invalid`` the good lines are
-    imported and the bad ones are listed in the report.
+    imported and the bad ones are listed in the report. ``has_template(kind, channel)``, when
+    given, refuses a subscription whose deliveries could never be rendered.
     """
     report = ImportReport()
     records: list[Record] = []
     for item in parse_lines(lines):
         if isinstance(item, LineError):
             report.errors.append(item)
+            continue
+        error = _template_error(item, has_template) if has_template is not None else None
+        if error is not None:
+            report.errors.append(error)
         else:
             records.append(item)
     report.lines = len(records) + len(report.errors)
@@ -465,6 +557,20 @@ def import_lines(
     return report
 
 
+def _template_error(item: Record, has_template: Callable[[str, str], bool]) -> LineError | None:
+    if not isinstance(item, RecipientRecord):
+        return None
+    for i, sub in enumerate(item.subscriptions):
+        if not has_template(sub.kind, sub.channel):
+            message = (
+                f"{shown(sub.kind)} has no {sub.channel} template; expected a kind with one "
+                "(`planner templates check` lists them)"
+            )
+            return LineError(item.line, f"subscriptions[{i}].kind", message)
+    return None
+
+
 def import_file(factory: sessionmaker[Session], path: Path, now: datetime, **kwargs: Any) -> ImportReport:
-    with path.open(encoding="utf-8") as handle:
+    # Bytes, decoded line by line: a bad byte is an error on its line, not a traceback.
+    with path.open("rb") as handle:
         return import_lines(factory, handle, now, **kwargs)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis
 import structlog
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -29,6 +30,7 @@ from planner.core.status import CAP_COUNTED_STATUSES, DeliveryStatus
 from planner.dispatch.outbox import JobBatch, enqueue_batches, mark_queued, new_job_id
 from planner.errors import InvalidInput
 from planner.operations.ops import StateConflict
+from planner.store.dialect import dialect_of
 from planner.store.models import Recipient
 from planner.store.queries import find_delivery_by_key, recipient_by_external_id
 from planner.store.tables import DELIVERIES
@@ -38,6 +40,9 @@ log = structlog.get_logger("planner.notify")
 
 PRIORITIES = ("high", "default", "bulk")
 MAX_DATA_BYTES = 64 * 1024
+#: Template data nests at most this deep; the API's response serializer gives up far below
+#: Python's recursion limit, and no template needs more.
+MAX_DATA_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -101,14 +106,7 @@ def validate_request(
     if priority is not None and priority not in PRIORITIES:
         raise InvalidInput("priority", priority, "one of 'high', 'default', 'bulk'")
     if data is not None:
-        if not isinstance(data, dict):
-            raise InvalidInput("data", data, "a JSON object")
-        try:
-            size = len(json.dumps(data))
-        except (TypeError, ValueError):
-            raise InvalidInput("data", data, "a JSON object of plain values") from None
-        if size > MAX_DATA_BYTES:
-            raise InvalidInput("data", f"{size} bytes", f"at most {MAX_DATA_BYTES} bytes of JSON")
+        _check_data(data)
     return AdhocRequest(
         recipient=recipient,
         kind=kind,
@@ -118,6 +116,37 @@ def validate_request(
         at=ensure_utc(at, "at") if at is not None else None,
         data=data,
     )
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects, without recursion (so no RecursionError)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_DATA_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _check_data(data: Any) -> None:
+    """Template data must survive the database's JSON column and the API's response as it is."""
+    if not isinstance(data, dict):
+        raise InvalidInput("data", data, "a JSON object")
+    if _depth(data) > MAX_DATA_DEPTH:
+        raise InvalidInput(
+            "data", "(nested too deeply)", f"a JSON object nested at most {MAX_DATA_DEPTH} deep"
+        )
+    try:
+        size = len(json.dumps(data, allow_nan=False))
+    except (TypeError, ValueError, RecursionError):
+        raise InvalidInput("data", data, "a JSON object of plain values (no NaN, no huge numbers)") from None
+    if size > MAX_DATA_BYTES:
+        raise InvalidInput("data", f"{size} bytes", f"at most {MAX_DATA_BYTES} bytes of JSON")
 
 
 def decide(
@@ -212,8 +241,18 @@ def notify(
         at=at,
         default_queue=settings.queue_for_kind(kind),
     )
-    policy = PlanningPolicy.from_settings(settings)
-    postgres = not settings.is_sqlite
+    if not app.templates.has_template(request.kind, request.channel):
+        # Refused now: saved, it would only die at send time with template_missing.
+        raise InvalidInput(
+            "kind",
+            kind,
+            f"a kind with a template for {request.channel} (`planner templates check` lists them)",
+        )
+    policy = app.policy
+    postgres = dialect_of(app.sessions) == "postgresql"
+    # Nothing is written while Redis is known to be down; if it goes down between here and the
+    # enqueue, the row is saved and the reply says so (the reconcile enqueues it later).
+    app.require_redis()
     with app.sessions() as session, session.begin():
         person = recipient_by_external_id(session, request.recipient)
         assert person.id is not None
@@ -271,15 +310,20 @@ def notify(
                 )
             ],
         )
+    outcome = _outcome(decision, now)
     if job_id is not None:
         batch = JobBatch(job_id, request.queue, request.channel, decision.scheduled_at, (delivery_id,))
-        enqueue_batches(app.redis, [batch], now)
-        with app.sessions() as session, session.begin():
-            mark_queued(session, [batch], now)
+        try:
+            enqueue_batches(app.redis, [batch], now)
+        except redis.RedisError as exc:
+            log.warning("ad-hoc notification saved, not enqueued", delivery_id=delivery_id, error=str(exc))
+            outcome = "saved"
+        else:
+            with app.sessions() as session, session.begin():
+                mark_queued(session, [batch], now)
     with app.sessions() as session:
         delivery = find_delivery_by_key(session, request.dedup_key)
     assert delivery is not None
-    outcome = _outcome(decision, now)
     log.info(
         "ad-hoc notification",
         delivery_id=delivery_id,
@@ -300,6 +344,11 @@ def _outcome(decision: Decision, now: datetime) -> str:
 
 
 def _message(decision: Decision, outcome: str) -> str:
+    if outcome == "saved":
+        return (
+            "saved but not queued: Redis is unavailable; the reconcile (the worker's maintenance or "
+            "the next planner run) will enqueue it, do not send it again"
+        )
     if outcome == "queued":
         return "queued for sending now"
     if outcome == "scheduled":

@@ -21,11 +21,13 @@ from planner.app import App
 from planner.clock import ensure_utc
 from planner.core import validation
 from planner.core.status import PENDING_STATUSES, Channel, DeliveryStatus
+from planner.delivery.templating import TemplateCheck, check_templates
 from planner.dispatch.outbox import JobBatch, assign_batches, batches_from_rows, enqueue_batches
 from planner.errors import InvalidInput, NotFound
 from planner.store import pauses
-from planner.store.models import Delivery, EngagementEvent, Recipient
-from planner.store.tables import table_of
+from planner.store.models import Delivery, Recipient
+from planner.store.queries import insert_ignoring_duplicates, subscribed_kinds
+from planner.store.tables import ENGAGEMENT, table_of
 from planner.store.timeline import event_row, record_events
 
 log = structlog.get_logger("planner.ops")
@@ -124,6 +126,7 @@ def _status_of(session: Session, delivery_id: int) -> str:
 
 def retry(app: App, delivery_id: int, now: datetime) -> RedriveResult:
     """Send a dead (fresh attempt budget) or retrying (now, same budget) delivery again."""
+    app.require_redis()  # nothing changes while the new job could not be handed over
     with app.sessions() as session, session.begin():
         rows = _locked_rows(session, [s.value for s in RETRYABLE], _TABLE.c.id == delivery_id)
         if not rows:
@@ -141,6 +144,7 @@ def retry_all_dead(app: App, now: datetime, kind: str | None = None) -> RedriveR
     """Redrive every dead delivery (of ``kind``, if given) with a fresh attempt budget."""
     if kind is not None:
         validation.kind(kind, "kind")
+    app.require_redis()
     with app.sessions() as session, session.begin():
         conditions = [_TABLE.c.kind == kind] if kind is not None else []
         rows = _locked_rows(session, [DeliveryStatus.dead.value], *conditions)
@@ -214,6 +218,7 @@ def resume(app: App, target: str, now: datetime) -> dict[str, Any]:
     """
     target = _pause_target(target)
     scope, value = pauses.scope_of(target)
+    app.require_redis()
     with app.sessions() as session, session.begin():
         changed = pauses.resume(session, target)
         remaining = pauses.active_pauses(session)
@@ -255,12 +260,20 @@ def record_engagement(
         recipient_id = session.scalar(select(recipients.c.id).where(recipients.c.external_id == recipient))
         if recipient_id is None:
             raise NotFound("recipient", recipient)
-        row = EngagementEvent(
-            recipient_id=recipient_id, kind=kind, event=verb.value, occurred_at=at, created_at=now
-        )
-        session.add(row)
-        session.flush()
-        event_id = row.id
+        row = {
+            "recipient_id": recipient_id,
+            "kind": kind,
+            "event": verb.value,
+            "occurred_at": at,
+            "created_at": now,
+        }
+        # A repeated webhook is the same event (the natural key): the first one's id is returned.
+        event_id = session.scalar(insert_ignoring_duplicates(session, ENGAGEMENT, [row]))
+        if event_id is None:
+            c = ENGAGEMENT.c
+            event_id = session.scalar(
+                select(c.id).where(c.recipient_id == recipient_id, c.event == verb.value, c.occurred_at == at)
+            )
     log.info("engagement recorded", recipient=recipient, kind=kind, engagement=verb.value, outcome="recorded")
     return {
         "id": event_id,
@@ -269,3 +282,19 @@ def record_engagement(
         "kind": kind,
         "at": at.isoformat(),
     }
+
+
+def template_checks(app: App) -> tuple[list[TemplateCheck], dict[tuple[str, str], int]]:
+    """Every kind with a template folder or an active subscription, rendered on both channels,
+    and the active subscriptions per (kind, channel) (a missing template matters only there)."""
+    with app.sessions() as session:
+        subscribed = subscribed_kinds(session)
+    kinds = app.templates.kinds() | {kind for kind, _ in subscribed}
+    return check_templates(app.templates, kinds), subscribed
+
+
+def subscriptions_without_templates(app: App) -> dict[tuple[str, str], int]:
+    """Active subscriptions whose kind cannot be rendered on their channel: they will fail."""
+    with app.sessions() as session:
+        subscribed = subscribed_kinds(session)
+    return {key: n for key, n in subscribed.items() if not app.templates.has_template(*key)}

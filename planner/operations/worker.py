@@ -1,17 +1,25 @@
-"""Building the delivery side: adapters from settings, the Deliverer, the RQ worker and lease recovery."""
+"""The worker process: the RQ worker, its maintenance pass (lease recovery, reconcile) and burst runs."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from datetime import datetime
+from typing import Any
 
 import structlog
 from rq import Queue, SimpleWorker
+from sqlalchemy import select
 
-from planner.app import App, retry_policy
+from planner.app import App
+from planner.core.status import PENDING_STATUSES, DeliveryStatus
 from planner.dispatch.leases import recover_expired_leases
 from planner.dispatch.reconcile import reconcile
 from planner.settings import QUEUES
+from planner.store.tables import DELIVERIES
 
 log = structlog.get_logger("planner.worker")
 
@@ -20,7 +28,7 @@ def run_maintenance(app: App) -> tuple[int, int]:
     """Recover expired leases and re-enqueue deliveries Redis lost. Safe to run anywhere, any time."""
     now = app.clock()
     recovered = recover_expired_leases(
-        app.sessions, app.redis, now, retry_policy(app.settings), batch_size=app.settings.delivery_batch_size
+        app.sessions, app.redis, now, app.retry_policy, batch_size=app.settings.delivery_batch_size
     )
     reconciled = reconcile(app.sessions, app.redis, now).reenqueued
     return recovered, reconciled
@@ -62,3 +70,84 @@ def make_worker(app: App, queues: Sequence[str] = QUEUES) -> SimpleWorker:
 def _log_job_exception(job: object, exc_type: type[BaseException], exc: BaseException, tb: object) -> bool:
     log.error("job failed", job_id=getattr(job, "id", None), error=f"{exc_type.__name__}: {exc}")
     return True
+
+
+@dataclass
+class BurstSummary:
+    """What became of the deliveries that were due when a ``--burst`` worker started."""
+
+    due: int = 0
+    by_outcome: dict[str, int] = dc_field(default_factory=dict)
+    #: Deferred by quiet hours: delivery id -> when it will go.
+    deferred_until: dict[int, datetime] = dc_field(default_factory=dict)
+    still_rate_limited: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "due": self.due,
+            "by_outcome": dict(sorted(self.by_outcome.items())),
+            "quiet_hours_deferred_until": {str(k): v.isoformat() for k, v in self.deferred_until.items()},
+            "still_rate_limited": self.still_rate_limited,
+        }
+
+
+#: Rounds in a row without one due delivery settling before a burst gives up waiting.
+STALLED_ROUNDS = 3
+
+
+def work_burst(
+    app: App,
+    worker: SimpleWorker,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BurstSummary:
+    """Send what is due now, waiting out rate-limit deferrals, then summarise.
+
+    RQ's burst mode stops when the queues are empty, but a delivery the provider rate limit
+    deferred by a second is back in RQ's schedule, not in a queue: left alone it would stay
+    ``queued``. So: work the queues, wait until the earliest deferral is due, work again, until no
+    due delivery is rate-limited (or nothing moved for :data:`STALLED_ROUNDS` rounds).
+    """
+    started = app.clock()
+    due = _due_ids(app, started)
+    stalled, last_open = 0, len(due) + 1
+    while True:
+        worker.work(with_scheduler=True, burst=True, logging_level="WARNING")
+        rows = _rows(app, due)
+        waiting = [r for r in rows if r.status == DeliveryStatus.queued.value and r.reason == "rate_limited"]
+        progress(len(due) - len(waiting), len(due))
+        stalled = stalled + 1 if len(waiting) >= last_open else 0
+        last_open = len(waiting)
+        if not waiting or stalled >= STALLED_ROUNDS:
+            return _summary(due, rows, waiting)
+        earliest = min(r.scheduled_at for r in waiting)
+        sleep(max(0.0, (earliest - app.clock()).total_seconds()) + 0.05)
+
+
+def _due_ids(app: App, now: datetime) -> list[int]:
+    c = DELIVERIES.c
+    pending = [s.value for s in PENDING_STATUSES]
+    with app.sessions() as session:
+        return list(session.scalars(select(c.id).where(c.status.in_(pending), c.scheduled_at <= now)))
+
+
+def _rows(app: App, ids: Sequence[int]) -> list[Any]:
+    c = DELIVERIES.c
+    rows: list[Any] = []
+    with app.sessions() as session:
+        for start in range(0, len(ids), 1000):
+            part = ids[start : start + 1000]
+            rows += session.execute(select(c.id, c.status, c.reason, c.scheduled_at).where(c.id.in_(part)))
+    return rows
+
+
+def _summary(due: Sequence[int], rows: Sequence[Any], waiting: Sequence[Any]) -> BurstSummary:
+    summary = BurstSummary(due=len(due), still_rate_limited=len(waiting))
+    for row in rows:
+        outcome = (
+            row.status if not row.reason or row.status in ("sent", "dead") else f"{row.status} ({row.reason})"
+        )
+        summary.by_outcome[outcome] = summary.by_outcome.get(outcome, 0) + 1
+        if row.reason == "quiet_hours_deferred":
+            summary.deferred_until[row.id] = row.scheduled_at
+    return summary

@@ -81,7 +81,11 @@ class Subscription(SQLModel, table=True):
 
 class EngagementEvent(SQLModel, table=True):
     __tablename__ = "engagement_event"
-    __table_args__ = (Index("ix_engagement_recipient_time", "recipient_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_engagement_recipient_time", "recipient_id", "occurred_at"),
+        # The natural key: a repeated import or webhook records an event once (migration 0002).
+        UniqueConstraint("recipient_id", "event", "occurred_at", name="uq_engagement_recipient_event_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     recipient_id: int = Field(foreign_key="recipient.id")

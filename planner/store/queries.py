@@ -6,13 +6,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, Table, func, select
 from sqlalchemy.orm import Session
 
 from planner.errors import NotFound
+from planner.store.dialect import dialect_of
 from planner.store.models import Delivery, PlannerRun, Recipient
 from planner.store.tables import DELIVERIES, PAUSES, RECIPIENTS, RUNS, SUBSCRIPTIONS
 from planner.store.tables import DELIVERY_EVENTS as EVENTS
+
+
+def insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict[str, Any]]) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: the ids of the rows that were new."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    dialect_insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
+    return dialect_insert(table).values(rows).on_conflict_do_nothing().returning(table.c.id)
 
 
 @dataclass(frozen=True)
@@ -163,3 +173,12 @@ def run_dict(run: PlannerRun | None) -> dict[str, Any] | None:
         "counts": run.counts,
         "error": run.error,
     }
+
+
+def subscribed_kinds(session: Session) -> dict[tuple[str, str], int]:
+    """(kind, channel) -> number of active subscriptions."""
+    c = SUBSCRIPTIONS.c
+    rows = session.execute(
+        select(c.kind, c.channel, func.count()).where(c.active.is_(True)).group_by(c.kind, c.channel)
+    )
+    return {(kind, channel): int(n) for kind, channel, n in rows}

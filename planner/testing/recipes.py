@@ -30,10 +30,12 @@ class _Auto:
 AUTO: Final = _Auto()
 
 
-def _quiet_hours_json(spec: Mapping[str, QuietHoursSpec]) -> dict[str, dict[str, str]]:
-    result: dict[str, dict[str, str]] = {}
+def _quiet_hours_json(spec: Mapping[str, QuietHoursSpec]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     for channel, window in spec.items():
-        if isinstance(window, str):
+        if window == "none":  # the import format's explicit "no quiet hours"
+            result[channel] = "none"
+        elif isinstance(window, str):
             start, sep, end = window.partition("-")
             if not sep:
                 raise ValueError(f"quiet_hours[{channel!r}]: {window!r} is not 'HH:MM-HH:MM'")

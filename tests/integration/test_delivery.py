@@ -177,7 +177,7 @@ def test_permanent_invalid_number_kills_delivery_and_suppresses_future_sms(
     sms = [{"kind": "reminder", "channel": "sms", "at": "12:30"}]
     [planned] = plan(
         timed_app,
-        [recipient_line("ann", "UTC", sms, quiet_hours={"sms": {"start": "00:00", "end": "00:00"}})],
+        [recipient_line("ann", "UTC", sms, quiet_hours={"sms": "none"})],
     )
 
     def invalid(message: Message) -> None:
