@@ -40,7 +40,7 @@ def worker_command(
         maintenance = MaintenanceThread(svc, recovery_interval)
         if not burst:
             maintenance.start()
-        worker = make_worker(svc, chosen)
+        worker = make_worker(svc, chosen, on_stop=deliverer.stopping.set)
         try:
             with jobs.serving(deliverer):
                 worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")

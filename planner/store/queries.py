@@ -135,7 +135,16 @@ def status_reason_counts(session: Session) -> list[tuple[str, str | None, int]]:
 def pause_list(session: Session) -> list[dict[str, Any]]:
     table = table_of(Pause)
     rows = session.execute(select(table).order_by(table.c.created_at, table.c.id))
-    return [{"scope": p.scope, "value": p.value, "since": p.created_at.isoformat()} for p in rows]
+    return [
+        {
+            "scope": p.scope,
+            "value": p.value,
+            "since": p.created_at.isoformat(),
+            "reason": p.reason,
+            "detail": p.detail,
+        }
+        for p in rows
+    ]
 
 
 def recipient_by_external_id(session: Session, external_id: str) -> Recipient:
