@@ -85,11 +85,15 @@ class _Outcomes:
     releases: list[_Release] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     invalid_addresses: list[tuple[int, str, str]] = field(default_factory=list)
+    #: (recipient id, channel) the provider says the recipient opted out of.
+    opt_outs: list[tuple[int, str]] = field(default_factory=list)
     #: Channels whose adapter proved its configuration wrong: (channel, redacted error).
     config_pauses: list[tuple[str, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.finals or self.releases or self.invalid_addresses or self.config_pauses)
+        return bool(
+            self.finals or self.releases or self.invalid_addresses or self.opt_outs or self.config_pauses
+        )
 
 
 @dataclass
@@ -347,6 +351,9 @@ class Deliverer:
         except AdapterConfigError as exc:
             self._config_error(d, batch, exc, logger)
         except PermanentError as exc:
+            if exc.opted_out:
+                self._opted_out(d, recipient, batch, str(exc), logger)
+                return True
             if exc.invalid_address:
                 out.invalid_addresses.append((recipient.id or 0, channel, str(exc)[:500]))
             self._failed(out, d, batch, logger, permanent=True, error=str(exc), retry_after=None)
@@ -388,6 +395,14 @@ class Deliverer:
             attempt=d.attempts,
             lateness=(at - d.scheduled_at).total_seconds(),
         )
+
+    def _opted_out(self, d: Delivery, recipient: Recipient, batch: _Batch, error: str, logger: Any) -> None:
+        """The provider says the recipient opted out (an SMS STOP): record it on the recipient, so
+        the rule chain suppresses every later delivery on the channel, and suppress this one."""
+        batch.out.opt_outs.append((recipient.id or 0, d.channel))
+        self._final(batch.out, d, DeliveryStatus.suppressed, "opted_out", self.clock(), error=error[:2000])
+        batch.report.suppressed += 1
+        logger.info("recipient opted out at the provider", outcome="suppressed", error=error)
 
     def _config_error(self, d: Delivery, batch: _Batch, exc: AdapterConfigError, logger: Any) -> None:
         """The provider proved the adapter's settings wrong: no delivery can succeed until an operator
@@ -545,6 +560,12 @@ class Deliverer:
                     update(Recipient)
                     .where(col(Recipient.id) == recipient_id)
                     .values({f"{channel}_invalid": reason, "updated_at": now})
+                )
+            for recipient_id, channel in out.opt_outs:
+                session.execute(
+                    update(Recipient)
+                    .where(col(Recipient.id) == recipient_id)
+                    .values({f"{channel}_opt_out": True, "updated_at": now})
                 )
             for channel, error in out.config_pauses:
                 pause_for_adapter_config(session, channel, error, now)
