@@ -9,23 +9,47 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+import uvicorn
 from sqlalchemy import insert, select
 
 from planner.app import App
 from planner.dispatch.reassign import requeue
 from planner.store.models import Delivery, Recipient
 from tests.faults.servers import ACCOUNT_SID, AUTH_TOKEN, LOOPBACK
+from tests.servers import free_port
 
 #: Short leases, so a killed worker's deliveries come back within a second or two.
 LEASE_SECONDS = 2
 #: Every wait in the suite is bounded by this; a case that needs longer is broken.
 STEP_TIMEOUT = 30.0
+
+
+@contextmanager
+def serving_api(app: App) -> Iterator[httpx.Client]:
+    """``planner serve``'s HTTP API for ``app`` on a loopback port (uvicorn in a thread)."""
+    from planner.api import create_api
+
+    port = free_port()
+    config = uvicorn.Config(create_api(app), host=LOOPBACK, port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, "uvicorn to start")
+        with httpx.Client(base_url=f"http://{LOOPBACK}:{port}", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = STEP_TIMEOUT) -> None:
@@ -104,7 +128,12 @@ class Child:
 
 
 def start(env: Mapping[str, str], log: Path, *args: str) -> Child:
-    handle = log.open("ab")
+    """Start ``planner ARGS``; its output goes to ``log`` (``log-2``, ... when that name is taken)."""
+    stem, n = log.stem, 1
+    while log.exists():
+        n += 1
+        log = log.with_name(f"{stem}-{n}{log.suffix}")
+    handle = log.open("xb")
     popen = subprocess.Popen(
         [sys.executable, "-m", "planner.cli", *args],
         env=dict(env),

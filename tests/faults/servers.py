@@ -48,7 +48,7 @@ DROP_DURING_DATA = "drop"
 
 #: Messages API behaviour chosen by the destination number.
 SMS_REPLIES: dict[str, tuple[int, dict[str, Any], dict[str, str]]] = {
-    "+15005550429": (429, {"code": 20429, "message": "Too Many Requests"}, {"Retry-After": "7"}),
+    "+15005550429": (429, {"code": 20429, "message": "Too Many Requests"}, {"Retry-After": "120"}),
     "+15005550500": (500, {"code": 20500, "message": "Internal Server Error"}, {}),
     "+15005550503": (503, {"code": 20503, "message": "Service Unavailable"}, {}),
     "+15005551211": (400, {"code": 21211, "message": "The 'To' number is not a valid phone number."}, {}),
@@ -67,10 +67,22 @@ class FaultSmtp:
     ``on_mail(n)`` on the n-th MAIL FROM (before any message content was sent)."""
 
     received: list[tuple[str, str]] = field(default_factory=list)
+    #: Every RCPT TO per address, refused or not: each is a send attempt the server saw.
+    rcpts: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
     on_data: Hook | None = None
     on_mail: Hook | None = None
     mails: int = 0
+    #: SMTP sessions opened (EHLO received).
+    sessions: int = 0
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        with self.lock:
+            self.sessions += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         with self.lock:
@@ -82,6 +94,8 @@ class FaultSmtp:
         return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        with self.lock:
+            self.rcpts[address] += 1
         reply = RCPT_REPLIES.get(address.partition("@")[0])
         if reply is not None:
             return reply
