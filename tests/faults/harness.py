@@ -7,9 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,7 +61,9 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = STEP_TIME
         time.sleep(0.05)
 
 
-def process_env(app: App, *, smtp_port: int | None = None, sms_url: str | None = None, **extra: str) -> dict[str, str]:
+def process_env(
+    app: App, *, smtp_port: int | None = None, sms_url: str | None = None, **extra: str
+) -> dict[str, str]:
     """The environment of a child ``planner`` process on the test's database, Redis and servers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")}
     env.update(

@@ -131,4 +131,6 @@ def test_sms_replies_end_each_delivery_in_its_state(pg_app: App, tmp_path: Path)
         _check(pg_app, ids, SMS_CASES, server.to, "sms")
     limited = rows(pg_app)[ids[1]]
     # The provider's Retry-After (120 s) wins over the first backoff (15 to 30 s).
-    assert started + timedelta(seconds=120) <= limited.scheduled_at <= datetime.now(UTC) + timedelta(seconds=121)
+    assert (
+        started + timedelta(seconds=120) <= limited.scheduled_at <= datetime.now(UTC) + timedelta(seconds=121)
+    )
