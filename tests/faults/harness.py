@@ -127,6 +127,8 @@ class Child:
         if self.popen.poll() is None:
             self.popen.kill()
         self.popen.wait()
+        if self.popen.stdin is not None:
+            self.popen.stdin.close()
 
 
 def start(env: Mapping[str, str], log: Path, *args: str) -> Child:
