@@ -12,6 +12,7 @@ the same Message-ID.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import threading
 from collections import Counter
@@ -22,7 +23,8 @@ from typing import Any
 
 import redis
 import structlog
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
@@ -44,7 +46,7 @@ from planner.store.pauses import (
     is_paused,
     pause_for_adapter_config,
 )
-from planner.store.timeline import event_row, record_events
+from planner.store.timeline import event_row
 from planner.store.types import UTCDateTime
 
 log = structlog.get_logger("planner.delivery")
@@ -91,9 +93,10 @@ class _Outcomes:
     config_pauses: list[tuple[str, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(
-            self.finals or self.releases or self.invalid_addresses or self.opt_outs or self.config_pauses
-        )
+        return bool(self.finals or not self.only_finals())
+
+    def only_finals(self) -> bool:
+        return not (self.releases or self.invalid_addresses or self.opt_outs or self.config_pauses)
 
 
 @dataclass
@@ -104,17 +107,82 @@ class _Batch:
     report: BatchReport
     slots: _Slots
     pauses: frozenset[tuple[str, str]]
+    db: _Connection
     out: _Outcomes = field(default_factory=_Outcomes)
 
 
+# PostgreSQL: outcomes and their timeline entries in one statement (so one round trip when that is
+# all there is to write); an entry is added only for a delivery this worker still held ``sending``.
 _PG_FINALS = text(
-    "UPDATE delivery AS d SET status = v.status, reason = v.reason, last_error = v.last_error, "
+    "WITH v AS (SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), "
+    "CAST(:reasons AS varchar[]), CAST(:errors AS varchar[]), CAST(:pmids AS varchar[]), "
+    "CAST(:sent AS timestamptz[]), CAST(:ats AS timestamptz[]), CAST(:events AS varchar[]), "
+    "CAST(:details AS json[])) AS v(id, status, reason, last_error, pmid, sent_at, at, event, detail)), "
+    "u AS (UPDATE delivery AS d SET status = v.status, reason = v.reason, last_error = v.last_error, "
     "provider_message_id = v.pmid, sent_at = v.sent_at, lease_until = NULL, updated_at = :now "
-    "FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), CAST(:reasons AS varchar[]), "
-    "CAST(:errors AS varchar[]), CAST(:pmids AS varchar[]), CAST(:sent AS timestamptz[])) "
-    "AS v(id, status, reason, last_error, pmid, sent_at) "
-    "WHERE d.id = v.id AND d.status = 'sending'"
+    "FROM v WHERE d.id = v.id AND d.status = 'sending' RETURNING d.id) "
+    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
+    "SELECT v.id, v.at, v.event, v.status, v.reason, v.detail FROM v JOIN u ON u.id = v.id"
 ).bindparams(bindparam("now", type_=UTCDateTime))
+
+
+# One outcome (the common case: a message just sent), sent straight to the driver: this runs once per
+# message, and compiling a statement would cost more than running it. PostgreSQL: update and
+# timeline entry in one statement; SQLite (local, no round trips): two.
+_PG_ONE_FINAL = (
+    "WITH u AS (UPDATE delivery SET status = %(status)s, reason = %(reason)s, last_error = %(last_error)s, "
+    "provider_message_id = %(pmid)s, sent_at = %(sent_at)s, lease_until = NULL, updated_at = %(now)s "
+    "WHERE id = %(id)s AND status = 'sending' RETURNING id) "
+    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
+    "SELECT id, %(at)s, %(event)s, %(status)s, %(reason)s, CAST(%(detail)s AS json) FROM u"
+)
+_SQLITE_ONE_FINAL = (
+    "UPDATE delivery SET status = :status, reason = :reason, last_error = :last_error, "
+    "provider_message_id = :pmid, sent_at = :sent_at, lease_until = NULL, updated_at = :now "
+    "WHERE id = :id AND status = 'sending' RETURNING id"
+)
+_SQLITE_ONE_EVENT = (
+    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
+    "VALUES (:id, :at, :event, :status, :reason, :detail)"
+)
+
+
+class _Connection:
+    """A batch's own database connection for its outcome writes, opened on first use.
+
+    One connection for the whole batch: a checkout (and its pre-ping) per message would cost more
+    than the write. When the server drops it (a restart), :meth:`drop` lets the next write open a
+    fresh one.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.connection: Connection | None = None
+        self.autocommit: Connection | None = None
+
+    def transactional(self) -> Connection:
+        if self.connection is None:
+            self.connection = self.engine.connect()
+        return self.connection
+
+    def single_statements(self) -> Connection:
+        """A connection in autocommit mode: each statement is its own transaction, one round trip."""
+        if self.autocommit is None:
+            self.autocommit = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self.autocommit
+
+    def drop(self) -> None:
+        for connection in (self.connection, self.autocommit):
+            if connection is not None:
+                connection.invalidate()
+                connection.close()
+        self.connection = self.autocommit = None
+
+    def close(self) -> None:
+        for connection in (self.connection, self.autocommit):
+            if connection is not None:
+                connection.close()
+        self.connection = self.autocommit = None
 
 
 class _Slots:
@@ -277,17 +345,20 @@ class Deliverer:
             session.expunge_all()
         self._enqueue_early(early, now)
         report.claimed = len(claimed)
-        batch = _Batch(now, report, _Slots(self.limiter, Counter(d.channel for d in deliveries)), pauses)
-        for index, delivery in enumerate(deliveries):
-            if self.stopping.is_set():
-                self._hand_back(deliveries[index:], batch)
-                break
-            if self._one(delivery, recipients[delivery.recipient_id], batch):
-                # A provider was called: its outcome (and anything waiting) is written now.
-                self._write(batch.out)
-                batch.out = _Outcomes()
-            batch.slots.remaining[delivery.channel] -= 1
-        self._write(batch.out)
+        slots = _Slots(self.limiter, Counter(d.channel for d in deliveries))
+        batch = _Batch(now, report, slots, pauses, _Connection(self.sessions.kw["bind"]))
+        try:
+            for index, delivery in enumerate(deliveries):
+                if self.stopping.is_set():
+                    self._hand_back(deliveries[index:], batch)
+                    break
+                if self._one(delivery, recipients[delivery.recipient_id], batch):
+                    # A provider was called: its outcome (and anything waiting) is written now.
+                    self._write(batch)
+                batch.slots.remaining[delivery.channel] -= 1
+            self._write(batch)
+        finally:
+            batch.db.close()
         return report
 
     def _hand_back(self, rest: Sequence[Delivery], batch: _Batch) -> None:
@@ -547,13 +618,35 @@ class Deliverer:
             delay=decision.delay.total_seconds(),
         )
 
-    def _write(self, out: _Outcomes) -> None:
-        """Write outcomes in one short transaction, then enqueue the new jobs of released deliveries."""
+    def _write(self, batch: _Batch) -> None:
+        """Make the batch's pending outcomes durable, then enqueue the new jobs of released deliveries.
+
+        A connection the server dropped (a restart) is replaced and the write made once more: the
+        statements only change deliveries still ``sending``, so a write that did commit before the
+        connection died changes nothing the second time.
+        """
+        out, batch.out = batch.out, _Outcomes()
         if not out:
             return
         now = self.clock()
-        with self.sessions() as session, session.begin():
-            self._write_finals(session, out.finals, now)
+        try:
+            moved = self._write_once(batch.db, out, now)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.warning("database connection lost while recording outcomes; writing them on a new one")
+            batch.db.drop()
+            moved = self._write_once(batch.db, out, now)
+        enqueue_reassigned(self.redis, moved, now)
+
+    def _write_once(self, db: _Connection, out: _Outcomes, now: datetime) -> Reassigned:
+        if db.engine.dialect.name == "postgresql" and out.only_finals():
+            # The common case (one message sent): a single statement, its own transaction.
+            self._write_finals(db.single_statements(), out, now)
+            return Reassigned()
+        connection = db.transactional()
+        with connection.begin(), Session(bind=connection) as session:
+            self._write_finals(connection, out, now)
             moved = self._write_releases(session, out.releases, now)
             for recipient_id, channel, reason in out.invalid_addresses:
                 session.execute(
@@ -569,41 +662,57 @@ class Deliverer:
                 )
             for channel, error in out.config_pauses:
                 pause_for_adapter_config(session, channel, error, now)
-            record_events(session, out.events)
-        enqueue_reassigned(self.redis, moved, now)
+        return moved
 
-    def _write_finals(self, session: Session, finals: list[dict[str, Any]], now: datetime) -> None:
-        if not finals:
+    def _write_finals(self, connection: Connection, out: _Outcomes, now: datetime) -> None:
+        """Final outcomes and their timeline entries, for deliveries still ``sending`` only."""
+        if not out.finals:
             return
-        table = Delivery.__table__  # type: ignore[attr-defined]
-        if len(finals) > 1 and session.get_bind().dialect.name == "postgresql":
-            # One short statement over arrays instead of an executemany of a hundred updates.
-            session.execute(
-                _PG_FINALS,
-                {
-                    "ids": [r["b_id"] for r in finals],
-                    "statuses": [r["status"] for r in finals],
-                    "reasons": [r["reason"] for r in finals],
-                    "errors": [r["last_error"] for r in finals],
-                    "pmids": [r["provider_message_id"] for r in finals],
-                    "sent": [r["sent_at"] for r in finals],
-                    "now": now,
-                },
-            )
+        events = {e["delivery_id"]: e for e in out.events}
+        postgres = connection.dialect.name == "postgresql"
+        if postgres and len(out.finals) > 1:
+            self._write_pg_finals(connection, out.finals, events, now)
             return
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.sending.value)
-            .values(
-                status=bindparam("status"),
-                reason=bindparam("reason"),
-                last_error=bindparam("last_error"),
-                provider_message_id=bindparam("provider_message_id"),
-                sent_at=bindparam("sent_at"),
-                lease_until=None,
-                updated_at=now,
-            ),
-            finals,
+        instant = UTCDateTime().bind_processor(connection.dialect)
+        assert instant is not None
+        for r in out.finals:
+            event = events[r["b_id"]]
+            row = {
+                "id": r["b_id"],
+                "status": r["status"],
+                "reason": r["reason"],
+                "last_error": r["last_error"],
+                "pmid": r["provider_message_id"],
+                "sent_at": instant(r["sent_at"]),
+                "now": instant(now),
+                "at": instant(event["at"]),
+                "event": event["event"],
+                "detail": json.dumps(event["detail"]) if event["detail"] is not None else None,
+            }
+            if postgres:
+                connection.exec_driver_sql(_PG_ONE_FINAL, row)
+            elif connection.exec_driver_sql(_SQLITE_ONE_FINAL, row).first() is not None:
+                connection.exec_driver_sql(_SQLITE_ONE_EVENT, row)
+
+    def _write_pg_finals(
+        self, connection: Connection, finals: list[dict[str, Any]], events: dict[int, Any], now: datetime
+    ) -> None:
+        from psycopg.types.json import Json  # what SQLAlchemy's JSON type binds on psycopg
+
+        connection.execute(
+            _PG_FINALS,
+            {
+                "ids": [r["b_id"] for r in finals],
+                "statuses": [r["status"] for r in finals],
+                "reasons": [r["reason"] for r in finals],
+                "errors": [r["last_error"] for r in finals],
+                "pmids": [r["provider_message_id"] for r in finals],
+                "sent": [r["sent_at"] for r in finals],
+                "ats": [events[r["b_id"]]["at"] for r in finals],
+                "events": [events[r["b_id"]]["event"] for r in finals],
+                "details": [Json(events[r["b_id"]]["detail"]) for r in finals],
+                "now": now,
+            },
         )
 
     def _write_releases(self, session: Session, releases: list[_Release], now: datetime) -> Reassigned:
