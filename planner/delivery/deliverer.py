@@ -4,9 +4,17 @@ A delivery is claimed by one conditional UPDATE (``queued``/``retrying``/``plann
 counting the attempt, with a lease); only the claimer calls the provider, so duplicate jobs and
 racing workers are harmless. Everything that is not a send goes back with a reason: paused and
 quiet-hours deliveries wait (their attempt is refunded), rate-limited ones come back when the window
-frees, failures retry with backoff or end ``dead``. A worker that dies mid-send leaves its lease to
-expire; :func:`recover_expired_leases` hands those deliveries to another worker, which sends with
-the same Message-ID.
+frees, failures retry with backoff or end ``dead``.
+
+A batch is claimed, loaded and rendered together, but each provider call's outcome is committed
+before the next provider call starts (outcomes that involve no provider ride along with the next
+one), so a worker that dies costs at most the one message in flight. Its lease expires;
+:func:`~planner.dispatch.leases.recover_expired_leases` hands the rest to another worker, which
+sends with the same Message-ID. Every release to a new job goes through
+:func:`~planner.dispatch.reassign.reassign`.
+
+A provider refusing the adapter's settings (``AdapterConfigError``) pauses the channel (reason
+``adapter_config``) and puts the delivery back with its attempt refunded.
 """
 
 from __future__ import annotations
