@@ -34,11 +34,16 @@ class PermanentError(AdapterError):
     """Retrying cannot help.
 
     ``invalid_address`` means the address itself is invalid or unreachable, so the caller should
-    mark the recipient's channel invalid instead of just failing this one delivery.
+    mark the recipient's channel invalid instead of just failing this one delivery. ``opted_out``
+    means the recipient told the provider to stop (an SMS "STOP" reply): the caller should record
+    the opt-out, and never send on that channel again until the recipient opts back in.
     """
 
-    def __init__(self, reason: str, invalid_address: bool = False, *, code: str | None = None) -> None:
+    def __init__(
+        self, reason: str, invalid_address: bool = False, *, code: str | None = None, opted_out: bool = False
+    ) -> None:
         self.invalid_address = invalid_address
+        self.opted_out = opted_out
         self.code = code
         super().__init__(reason)
 

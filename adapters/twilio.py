@@ -16,9 +16,11 @@ from adapters.errors import AdapterConfigError, PermanentError, TransientError
 from adapters.options import OptionReader, check_timeout, config_error
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
-# Twilio error codes meaning the destination itself is unusable (invalid, landline, opted out,
-# region not permitted, unreachable): the recipient's SMS channel should be marked invalid.
-INVALID_ADDRESS_CODES: frozenset[int] = frozenset({21211, 21408, 21610, 21612, 21614})
+# Twilio error codes meaning the destination itself is unusable (invalid, landline, region not
+# permitted, unreachable): the recipient's SMS channel should be marked invalid.
+INVALID_ADDRESS_CODES: frozenset[int] = frozenset({21211, 21408, 21612, 21614})
+# 21610: the recipient replied STOP. The number is fine; the recipient has opted out.
+OPTED_OUT_CODES: frozenset[int] = frozenset({21610})
 
 _E164 = re.compile(r"\+[1-9]\d{1,14}")
 # Alphanumeric sender IDs are allowed in some countries instead of a number.
@@ -168,6 +170,8 @@ class TwilioAdapter:
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
             raise TransientError(reason, retry_after=retry_after, code=code_str)
+        if code in OPTED_OUT_CODES:
+            raise PermanentError(f"{reason} (to {message.to})", opted_out=True, code=code_str)
         if code in INVALID_ADDRESS_CODES:
             raise PermanentError(f"{reason} (to {message.to})", invalid_address=True, code=code_str)
         if status in (401, 404):

@@ -36,7 +36,13 @@ from planner.core.status import DeliveryStatus, EngagementKind
 from planner.errors import InvalidInput, NotFound, PlannerError, Unavailable, shown
 from planner.operations import ops
 from planner.operations.notify import notify
-from planner.operations.status import collect_status, live_workers, planner_lateness, planner_problems
+from planner.operations.status import (
+    adapter_config_problems,
+    collect_status,
+    live_workers,
+    planner_lateness,
+    planner_problems,
+)
 from planner.store.queries import DeliveryFilter, get_delivery, list_deliveries
 
 log = structlog.get_logger("planner.api")
@@ -180,6 +186,12 @@ def readiness(app: App) -> tuple[bool, dict[str, dict[str, Any]]]:
         checks["planner"] = {"ok": not problems} | ({"detail": "; ".join(problems)} if problems else {})
     except Exception as exc:
         checks["planner"] = {"ok": False, "detail": f"unknown: {type(exc).__name__}: {exc}"}
+    try:
+        # A channel a worker paused because the provider refused its settings sends nothing.
+        broken = adapter_config_problems(app)
+        checks["adapters"] = {"ok": not broken} | ({"detail": "; ".join(broken)} if broken else {})
+    except Exception as exc:
+        checks["adapters"] = {"ok": False, "detail": f"unknown: {type(exc).__name__}: {exc}"}
     return all(c["ok"] for c in checks.values()), checks
 
 

@@ -133,6 +133,21 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
     return by_channel
 
 
+#: Adapter options whose values must never be stored or logged.
+_SECRET_OPTION = ("password", "token", "secret", "key")
+
+
+def adapter_secrets(settings: Settings) -> list[str]:
+    """The secret option values of the configured adapters, for redacting error text."""
+    names = {settings.adapter_for(channel) for channel in ("email", "sms")}
+    return [
+        value
+        for name in sorted(names)
+        for option, value in options_from_env(name).items()
+        if any(word in option for word in _SECRET_OPTION) and value
+    ]
+
+
 def build_deliverer(
     app: App,
     adapters: Mapping[str, Adapter] | None = None,
@@ -152,6 +167,7 @@ def build_deliverer(
         lease=settings.sending_lease,
         batch_size=settings.delivery_batch_size,
         clock=app.clock,
+        secrets=adapter_secrets(settings),
     )
 def redis_unavailable(exc: BaseException) -> Unavailable:
     return Unavailable(

@@ -551,6 +551,17 @@ class PostgresServer:
             self.process = None
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
+    def restart_immediate(self) -> None:
+        """``pg_ctl restart -m immediate``: every backend dies at once (no checkpoint, crash
+        recovery on start), then the server comes back on the same port and data directory.
+
+        Call from the thread that started the server (see the module docstring).
+        """
+        if self.process is not None:
+            _stop_process(self.process, signal.SIGQUIT)
+            self.process = None
+        self._spawn()
+
     def __enter__(self) -> Self:
         return self
 

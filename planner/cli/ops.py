@@ -51,7 +51,7 @@ def status_command(as_json: JsonOption = False) -> None:
             {
                 "live workers": data["workers"]["count"],
                 "dead deliveries": data["dead"],
-                "paused": ", ".join(f"{p['scope']}:{p['value']}" for p in data["paused"]) or "nothing",
+                "paused": ", ".join(_pause_text(p) for p in data["paused"]) or "nothing",
                 "last run": f"{last.get('status')} at {last.get('started_at')}" if last else "never",
                 "since last successful run (s)": planner["seconds_since_last_successful_run"],
                 "oldest overdue cursor": planner["oldest_overdue_cursor"],
@@ -59,6 +59,14 @@ def status_command(as_json: JsonOption = False) -> None:
             },
         )
     )
+
+
+def _pause_text(pause: dict[str, Any]) -> str:
+    text = f"{pause['scope']}:{pause['value']}"
+    if pause.get("reason"):
+        # e.g. "channel:email (adapter_config: 127.0.0.1:2525 rejected the credentials ...)"
+        text += f" ({pause['reason']}: {pause.get('detail') or ''})"
+    return text
 
 
 TargetArgument = Annotated[str, typer.Argument(metavar="CHANNEL|KIND", help="'email', 'sms' or a kind.")]

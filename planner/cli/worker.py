@@ -56,7 +56,7 @@ def worker_command(
                 run_maintenance(svc)
                 if not burst:
                     maintenance.start()
-                worker = make_worker(svc, chosen)
+                worker = make_worker(svc, chosen, on_stop=deliverer.stopping.set)
                 if burst:
                     summary = _burst(svc, worker)
                     _print_summary(summary)

@@ -4,39 +4,57 @@ A delivery is claimed by one conditional UPDATE (``queued``/``retrying``/``plann
 counting the attempt, with a lease); only the claimer calls the provider, so duplicate jobs and
 racing workers are harmless. Everything that is not a send goes back with a reason: paused and
 quiet-hours deliveries wait (their attempt is refunded), rate-limited ones come back when the window
-frees, failures retry with backoff or end ``dead``. A worker that dies mid-send leaves its lease to
-expire; :func:`recover_expired_leases` hands those deliveries to another worker, which sends with
-the same Message-ID.
+frees, failures retry with backoff or end ``dead``.
+
+A batch is claimed, loaded and rendered together, but each provider call's outcome is committed
+before the next provider call starts (outcomes that involve no provider ride along with the next
+one), so a worker that dies costs at most the one message in flight. Its lease expires;
+:func:`~planner.dispatch.leases.recover_expired_leases` hands the rest to another worker, which
+sends with the same Message-ID. Every release to a new job goes through
+:func:`~planner.dispatch.reassign.reassign`.
+
+A provider refusing the adapter's settings (``AdapterConfigError``) pauses the channel (reason
+``adapter_config``) and puts the delivery back with its attempt refunded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis
 import structlog
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
-from adapters import Adapter, Message, PermanentError, TransientError
+from adapters import Adapter, AdapterConfigError, Message, PermanentError, TransientError
 from planner.core.checks import recheck_at_send
 from planner.core.localtime import to_local
 from planner.core.policy import PlanningPolicy
+from planner.core.redact import redact
 from planner.core.retry import RetryPolicy, decide_retry
 from planner.core.status import DeliveryStatus
 from planner.delivery.templating import Renderer, TemplateFailure
-from planner.dispatch.outbox import JobBatch, assign_batches, batches_from_rows, enqueue_batches
 from planner.dispatch.ratelimit import ProviderLimiter
+from planner.dispatch.reassign import Move, Reassigned, enqueue_reassigned, reassign
 from planner.store.models import Delivery, Recipient
-from planner.store.pauses import active_pauses, is_paused
-from planner.store.timeline import event_row, record_events
+from planner.store.pauses import (
+    ADAPTER_CONFIG,
+    PAUSE_DETAIL_MAX,
+    active_pauses,
+    is_paused,
+    pause_for_adapter_config,
+)
+from planner.store.timeline import event_row
 from planner.store.types import UTCDateTime
 
 log = structlog.get_logger("planner.delivery")
@@ -53,24 +71,126 @@ def message_id_for(delivery_id: int, dedup_key: str, domain: str = "planner.loca
     return f"<delivery-{delivery_id}.{digest}@{domain}>"
 
 
+@dataclass(frozen=True)
+class _Release:
+    """A claimed delivery handed back to a new job instead of being finished."""
+
+    move: Move
+    status: DeliveryStatus
+    reason: str
+    event: str
+    refund: bool
+
+
 @dataclass
 class _Outcomes:
-    """What one batch decided, written back in a constant number of statements."""
+    """Outcomes decided but not yet written.
+
+    Outcomes that involve no provider call (held back, rate-limited) wait here and are written in
+    the transaction of the next provider call's outcome; a provider call's outcome is written
+    before the next provider call starts (see :meth:`Deliverer._write`).
+    """
 
     finals: list[dict[str, Any]] = field(default_factory=list)
-    releases: list[dict[str, Any]] = field(default_factory=list)
+    releases: list[_Release] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     invalid_addresses: list[tuple[int, str, str]] = field(default_factory=list)
+    #: (recipient id, channel) the provider says the recipient opted out of.
+    opt_outs: list[tuple[int, str]] = field(default_factory=list)
+    #: Channels whose adapter proved its configuration wrong: (channel, redacted error).
+    config_pauses: list[tuple[str, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.finals or not self.only_finals())
+
+    def only_finals(self) -> bool:
+        return not (self.releases or self.invalid_addresses or self.opt_outs or self.config_pauses)
 
 
+@dataclass
+class _Batch:
+    """The state of one batch while its deliveries are sent one by one."""
+
+    now: datetime
+    report: BatchReport
+    slots: _Slots
+    pauses: frozenset[tuple[str, str]]
+    db: _Connection
+    out: _Outcomes = field(default_factory=_Outcomes)
+
+
+# PostgreSQL: outcomes and their timeline entries in one statement (so one round trip when that is
+# all there is to write); an entry is added only for a delivery this worker still held ``sending``.
 _PG_FINALS = text(
-    "UPDATE delivery AS d SET status = v.status, reason = v.reason, last_error = v.last_error, "
+    "WITH v AS (SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), "
+    "CAST(:reasons AS varchar[]), CAST(:errors AS varchar[]), CAST(:pmids AS varchar[]), "
+    "CAST(:sent AS timestamptz[]), CAST(:ats AS timestamptz[]), CAST(:events AS varchar[]), "
+    "CAST(:details AS json[])) AS v(id, status, reason, last_error, pmid, sent_at, at, event, detail)), "
+    "u AS (UPDATE delivery AS d SET status = v.status, reason = v.reason, last_error = v.last_error, "
     "provider_message_id = v.pmid, sent_at = v.sent_at, lease_until = NULL, updated_at = :now "
-    "FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), CAST(:reasons AS varchar[]), "
-    "CAST(:errors AS varchar[]), CAST(:pmids AS varchar[]), CAST(:sent AS timestamptz[])) "
-    "AS v(id, status, reason, last_error, pmid, sent_at) "
-    "WHERE d.id = v.id AND d.status = 'sending'"
+    "FROM v WHERE d.id = v.id AND d.status = 'sending' RETURNING d.id) "
+    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
+    "SELECT v.id, v.at, v.event, v.status, v.reason, v.detail FROM v JOIN u ON u.id = v.id"
 ).bindparams(bindparam("now", type_=UTCDateTime))
+
+
+# One outcome (the common case: a message just sent), sent straight to the driver: this runs once per
+# message, and compiling a statement would cost more than running it. PostgreSQL: update and
+# timeline entry in one statement; SQLite (local, no round trips): two.
+_PG_ONE_FINAL = (
+    "WITH u AS (UPDATE delivery SET status = %(status)s, reason = %(reason)s, last_error = %(last_error)s, "
+    "provider_message_id = %(pmid)s, sent_at = %(sent_at)s, lease_until = NULL, updated_at = %(now)s "
+    "WHERE id = %(id)s AND status = 'sending' RETURNING id) "
+    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
+    "SELECT id, %(at)s, %(event)s, %(status)s, %(reason)s, CAST(%(detail)s AS json) FROM u"
+)
+_SQLITE_ONE_FINAL = (
+    "UPDATE delivery SET status = :status, reason = :reason, last_error = :last_error, "
+    "provider_message_id = :pmid, sent_at = :sent_at, lease_until = NULL, updated_at = :now "
+    "WHERE id = :id AND status = 'sending' RETURNING id"
+)
+_SQLITE_ONE_EVENT = (
+    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
+    "VALUES (:id, :at, :event, :status, :reason, :detail)"
+)
+
+
+class _Connection:
+    """A batch's own database connection for its outcome writes, opened on first use.
+
+    One connection for the whole batch: a checkout (and its pre-ping) per message would cost more
+    than the write. When the server drops it (a restart), :meth:`drop` lets the next write open a
+    fresh one.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.connection: Connection | None = None
+        self.autocommit: Connection | None = None
+
+    def transactional(self) -> Connection:
+        if self.connection is None:
+            self.connection = self.engine.connect()
+        return self.connection
+
+    def single_statements(self) -> Connection:
+        """A connection in autocommit mode: each statement is its own transaction, one round trip."""
+        if self.autocommit is None:
+            self.autocommit = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self.autocommit
+
+    def drop(self) -> None:
+        for connection in (self.connection, self.autocommit):
+            if connection is not None:
+                connection.invalidate()
+                connection.close()
+        self.connection = self.autocommit = None
+
+    def close(self) -> None:
+        for connection in (self.connection, self.autocommit):
+            if connection is not None:
+                connection.close()
+        self.connection = self.autocommit = None
 
 
 class _Slots:
@@ -111,7 +231,7 @@ class BatchReport:
 
 
 class Deliverer:
-    """Sends batches of deliveries. Every dependency is passed in; the clock is called once per batch."""
+    """Sends batches of deliveries. Every dependency is passed in."""
 
     def __init__(
         self,
@@ -127,6 +247,7 @@ class Deliverer:
         batch_size: int = 100,
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
+        secrets: Collection[str] = (),
     ) -> None:
         self.sessions = sessions
         self.redis = connection
@@ -139,6 +260,10 @@ class Deliverer:
         self.batch_size = batch_size
         self.clock = clock
         self.rng = rng or random.Random()
+        #: Values never to be stored or logged (passwords, tokens) when an adapter error quotes them.
+        self.secrets = tuple(secrets)
+        #: Set by the worker on a warm shutdown: the batch hands its unsent deliveries back.
+        self.stopping = threading.Event()
 
     # -- claim -----------------------------------------------------------------------------------
 
@@ -161,41 +286,50 @@ class Deliverer:
         )
         return [int(row[0]) for row in result]
 
-    def _reschedule_early(self, session: Session, unclaimed: set[int], now: datetime) -> list[JobBatch]:
+    def _reschedule_early(self, session: Session, unclaimed: set[int], now: datetime) -> Reassigned:
         """Pending deliveries this job reached before their instant get a new job at that instant.
 
         A job can run early (clock skew between hosts, a redriven duplicate); dropping it would leave the
         delivery waiting on a job that is already spent.
         """
         if not unclaimed:
-            return []
+            return Reassigned()
         table = Delivery.__table__  # type: ignore[attr-defined]
         rows = session.execute(
-            select(table.c.id, table.c.queue, table.c.channel, table.c.scheduled_at).where(
+            select(table.c.id, table.c.status, table.c.reason, table.c.scheduled_at).where(
                 table.c.id.in_(sorted(unclaimed)),
                 table.c.status.in_(CLAIMABLE),
                 table.c.scheduled_at > now + EARLY_TOLERANCE,
             )
         ).all()
-        if not rows:
-            return []
-        jobs = assign_batches(((r.scheduled_at, r.channel, r.queue, r.id) for r in rows), self.batch_size)
-        session.execute(
-            update(table).where(table.c.id == bindparam("b_id")).values(job_id=bindparam("job_id")),
-            [{"b_id": r.id, "job_id": jobs[r.id]} for r in rows],
-        )
-        return batches_from_rows((r.id, jobs[r.id], r.queue, r.channel, r.scheduled_at) for r in rows)
-
-    def _enqueue_early(self, batches: list[JobBatch], now: datetime) -> None:
-        if batches:
-            enqueue_batches(self.redis, batches, now)
-            log.info(
-                "job ran early; deliveries rescheduled", deliveries=sum(len(b.delivery_ids) for b in batches)
+        moved = Reassigned()
+        # Grouped by status and reason: an early job must not change either, only the job id.
+        groups: dict[tuple[str, str | None], list[Move]] = {}
+        for r in rows:
+            groups.setdefault((r.status, r.reason), []).append(Move(r.id, r.scheduled_at))
+        for (status, reason), moves in groups.items():
+            moved += reassign(
+                session,
+                moves,
+                now,
+                status=DeliveryStatus(status),
+                reason=reason,
+                event="rescheduled_early",
+                from_statuses=[DeliveryStatus(status)],
+                batch_size=self.batch_size,
             )
+        return moved
+
+    def _enqueue_early(self, moved: Reassigned, now: datetime) -> None:
+        if moved.ids:
+            enqueue_reassigned(self.redis, moved, now)
+            log.info("job ran early; deliveries rescheduled", deliveries=len(moved.ids))
 
     # -- the batch -------------------------------------------------------------------------------
 
     def deliver_batch(self, ids: Sequence[int]) -> BatchReport:
+        """Claim, load and render a batch; send its deliveries one by one, each outcome durable
+        before the next provider call, so a crash costs at most the one message in flight."""
         now = self.clock()
         report = BatchReport()
         with self.sessions() as session, session.begin():
@@ -219,131 +353,158 @@ class Deliverer:
             session.expunge_all()
         self._enqueue_early(early, now)
         report.claimed = len(claimed)
-        outcomes = _Outcomes()
         slots = _Slots(self.limiter, Counter(d.channel for d in deliveries))
-        for delivery in deliveries:
-            self._one(delivery, recipients[delivery.recipient_id], pauses, now, outcomes, report, slots)
-            slots.remaining[delivery.channel] -= 1
-        self._write(outcomes, now)
+        batch = _Batch(now, report, slots, pauses, _Connection(self.sessions.kw["bind"]))
+        try:
+            for index, delivery in enumerate(deliveries):
+                if self.stopping.is_set():
+                    self._hand_back(deliveries[index:], batch)
+                    break
+                if self._one(delivery, recipients[delivery.recipient_id], batch):
+                    # A provider was called: its outcome (and anything waiting) is written now.
+                    self._write(batch)
+                batch.slots.remaining[delivery.channel] -= 1
+            self._write(batch)
+        finally:
+            batch.db.close()
         return report
 
-    def _one(
-        self,
-        d: Delivery,
-        recipient: Recipient,
-        pauses: frozenset[tuple[str, str]],
-        now: datetime,
-        out: _Outcomes,
-        report: BatchReport,
-        slots: _Slots,
-    ) -> None:
+    def _hand_back(self, rest: Sequence[Delivery], batch: _Batch) -> None:
+        """The worker is stopping: the claimed deliveries not yet sent go back to the queue, due now
+        and with their attempt refunded, instead of waiting ``sending`` for their lease to expire."""
+        for d in rest:
+            self._release(batch.out, d, batch.now, "worker_stopped", refund=True)
+            batch.report.waiting += 1
+        log.info("worker stopping; claimed deliveries handed back", deliveries=len(rest))
+
+    def _one(self, d: Delivery, recipient: Recipient, batch: _Batch) -> bool:
+        """Send one delivery, or record why not; True when a provider was called."""
         assert d.id is not None
         logger = log.bind(delivery_id=d.id, recipient=recipient.external_id, kind=d.kind, channel=d.channel)
-        if self._held_back(d, recipient, pauses, now, out, report):
-            return
+        if self._held_back(d, recipient, batch):
+            return False
         channel = d.channel
-        if not slots.take(channel):
+        if not batch.slots.take(channel):
             assert self.limiter is not None
-            self._release(out, d, self.limiter.retry_at(channel, now), "rate_limited", now, refund=True)
-            report.waiting += 1
-            return
-        self._send(d, recipient, now, out, report, logger)
+            self._release(
+                batch.out, d, self.limiter.retry_at(channel, batch.now), "rate_limited", refund=True
+            )
+            batch.report.waiting += 1
+            return False
+        return self._send(d, recipient, batch, logger)
 
-    def _send(
-        self,
-        d: Delivery,
-        recipient: Recipient,
-        now: datetime,
-        out: _Outcomes,
-        report: BatchReport,
-        logger: Any,
-    ) -> None:
-        """Render and hand one message to the provider; record what became of it."""
+    def _message(self, d: Delivery, recipient: Recipient, address: str | None) -> Message:
+        assert d.id is not None
+        if not address:
+            raise PermanentError(f"recipient has no {d.channel} address")
+        rendered = self.renderer.render(d.kind, d.channel, _context(d, recipient))
+        return Message(
+            delivery_id=d.id,
+            dedup_key=d.dedup_key,
+            recipient_id=recipient.external_id,
+            kind=d.kind,
+            channel=d.channel,  # type: ignore[arg-type]
+            to=address,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            scheduled_at=d.scheduled_at,
+            message_id=message_id_for(d.id, d.dedup_key),
+        )
+
+    def _send(self, d: Delivery, recipient: Recipient, batch: _Batch, logger: Any) -> bool:
+        """Render and hand one message to the provider; record what became of it.
+
+        Returns whether the provider was called (a render failure or a missing address never reaches it).
+        """
         assert d.id is not None
         channel = d.channel
-        address = recipient.email if channel == "email" else recipient.phone
+        out = batch.out
         try:
-            if not address:
-                raise PermanentError(f"recipient has no {channel} address")
-            rendered = self.renderer.render(d.kind, channel, _context(d, recipient))
-            message = Message(
-                delivery_id=d.id,
-                dedup_key=d.dedup_key,
-                recipient_id=recipient.external_id,
-                kind=d.kind,
-                channel=channel,  # type: ignore[arg-type]
-                to=address,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                scheduled_at=d.scheduled_at,
-                message_id=message_id_for(d.id, d.dedup_key),
-            )
-            adapter = self.adapters[channel]
-            result = adapter.send(message)
-        except TemplateFailure as exc:
-            self._failed(out, d, now, report, logger, permanent=True, error=str(exc), retry_after=None)
-            return
+            message = self._message(d, recipient, recipient.email if channel == "email" else recipient.phone)
+        except (TemplateFailure, PermanentError) as exc:
+            self._failed(out, d, batch, logger, permanent=True, error=str(exc), retry_after=None)
+            return False
+        try:
+            result = self.adapters[channel].send(message)
+        except AdapterConfigError as exc:
+            self._config_error(d, batch, exc, logger)
         except PermanentError as exc:
+            if exc.opted_out:
+                self._opted_out(d, recipient, batch, str(exc), logger)
+                return True
             if exc.invalid_address:
                 out.invalid_addresses.append((recipient.id or 0, channel, str(exc)[:500]))
-            self._failed(out, d, now, report, logger, permanent=True, error=str(exc), retry_after=None)
-            return
+            self._failed(out, d, batch, logger, permanent=True, error=str(exc), retry_after=None)
         except TransientError as exc:
-            self._failed(
-                out, d, now, report, logger, permanent=False, error=str(exc), retry_after=exc.retry_after
-            )
-            return
+            self._failed(out, d, batch, logger, permanent=False, error=str(exc), retry_after=exc.retry_after)
         except Exception as exc:  # an adapter bug or an unexpected library error: assume it may pass
-            self._failed(
-                out,
-                d,
-                now,
-                report,
-                logger,
-                permanent=False,
-                error=f"{type(exc).__name__}: {exc}",
-                retry_after=None,
-            )
-            return
-        out.finals.append(
+            error = f"{type(exc).__name__}: {exc}"
+            self._failed(out, d, batch, logger, permanent=False, error=error, retry_after=None)
+        else:
+            self._sent(d, result.provider_message_id, batch, logger)
+        return True
+
+    def _sent(self, d: Delivery, provider_message_id: str | None, batch: _Batch, logger: Any) -> None:
+        assert d.id is not None
+        at = self.clock()
+        batch.out.finals.append(
             {
                 "b_id": d.id,
                 "status": DeliveryStatus.sent.value,
                 "reason": None,
                 "last_error": None,
-                "provider_message_id": result.provider_message_id,
-                "sent_at": now,
+                "provider_message_id": provider_message_id,
+                "sent_at": at,
             }
         )
-        out.events.append(
+        batch.out.events.append(
             event_row(
                 d.id,
-                now,
+                at,
                 "sent",
                 status=DeliveryStatus.sent.value,
-                detail={"provider_message_id": result.provider_message_id, "attempt": d.attempts},
+                detail={"provider_message_id": provider_message_id, "attempt": d.attempts},
             )
         )
-        report.sent += 1
+        batch.report.sent += 1
         logger.info(
             "delivery sent",
             outcome="sent",
             attempt=d.attempts,
-            lateness=(now - d.scheduled_at).total_seconds(),
+            lateness=(at - d.scheduled_at).total_seconds(),
         )
 
-    def _held_back(
-        self,
-        d: Delivery,
-        recipient: Recipient,
-        pauses: frozenset[tuple[str, str]],
-        now: datetime,
-        out: _Outcomes,
-        report: BatchReport,
-    ) -> bool:
+    def _opted_out(self, d: Delivery, recipient: Recipient, batch: _Batch, error: str, logger: Any) -> None:
+        """The provider says the recipient opted out (an SMS STOP): record it on the recipient, so
+        the rule chain suppresses every later delivery on the channel, and suppress this one."""
+        batch.out.opt_outs.append((recipient.id or 0, d.channel))
+        self._final(batch.out, d, DeliveryStatus.suppressed, "opted_out", self.clock(), error=error[:2000])
+        batch.report.suppressed += 1
+        logger.info("recipient opted out at the provider", outcome="suppressed", error=error)
+
+    def _config_error(self, d: Delivery, batch: _Batch, exc: AdapterConfigError, logger: Any) -> None:
+        """The provider proved the adapter's settings wrong: no delivery can succeed until an operator
+        fixes them. Pause the channel (reason ``adapter_config``) and put this delivery back, its
+        attempt refunded, where ``planner resume CHANNEL`` finds it."""
+        error = redact(str(exc), self.secrets)[:PAUSE_DETAIL_MAX]
+        batch.out.config_pauses.append((d.channel, error))
+        batch.pauses = batch.pauses | {("channel", d.channel)}
+        self._release(
+            batch.out,
+            d,
+            batch.now + PAUSE_POLL,
+            "paused",
+            refund=True,
+            detail={"pause": ADAPTER_CONFIG, "error": error},
+        )
+        batch.report.waiting += 1
+        logger.error("adapter configuration refused; channel paused", outcome="paused", error=error)
+
+    def _held_back(self, d: Delivery, recipient: Recipient, batch: _Batch) -> bool:
         """The re-check at send time (the facts may have changed since planning): True when the
         delivery does not go out now, with its outcome recorded."""
+        now = batch.now
         stop = recheck_at_send(
             self.policy,
             kind=d.kind,
@@ -358,18 +519,18 @@ class Deliverer:
             if "late_by_seconds" in stop.detail:
                 # Workers were down longer than the kind tolerates: a stale brief is worse than none.
                 error = f"{stop.detail['late_by_seconds']} s late"
-            self._final(out, d, stop.status, stop.reason, now, error=error)
-            report.suppressed += 1
+            self._final(batch.out, d, stop.status, stop.reason, now, error=error)
+            batch.report.suppressed += 1
             return True
-        if is_paused(pauses, d.channel, d.kind):
-            self._release(out, d, now + PAUSE_POLL, "paused", now, refund=True)
-            report.waiting += 1
+        if is_paused(batch.pauses, d.channel, d.kind):
+            self._release(batch.out, d, now + PAUSE_POLL, "paused", refund=True)
+            batch.report.waiting += 1
             return True
         if stop is not None:
             window = stop.detail["window"]
             detail = {"zone": recipient.timezone, "window": window, "until": stop.at.isoformat()}
-            self._release(out, d, stop.at, "quiet_hours_deferred", now, refund=True, detail=detail)
-            report.waiting += 1
+            self._release(batch.out, d, stop.at, "quiet_hours_deferred", refund=True, detail=detail)
+            batch.report.waiting += 1
             return True
         return False
 
@@ -413,42 +574,22 @@ class Deliverer:
         d: Delivery,
         at: datetime,
         reason: str,
-        now: datetime,
         *,
         refund: bool,
         status: DeliveryStatus = DeliveryStatus.queued,
         detail: dict[str, Any] | None = None,
+        last_error: str | None = None,
     ) -> None:
         assert d.id is not None
-        out.releases.append(
-            {
-                "b_id": d.id,
-                "status": status.value,
-                "reason": reason,
-                "scheduled_at": at,
-                "refund": 1 if refund else 0,
-                "queue": d.queue,
-                "channel": d.channel,
-                "last_error": d.last_error,
-            }
-        )
-        out.events.append(
-            event_row(
-                d.id,
-                now,
-                reason if reason != "transient_failure" else "retry_scheduled",
-                status=status.value,
-                reason=reason,
-                detail={"next_attempt_at": at.isoformat(), **(detail or {})},
-            )
-        )
+        move = Move(d.id, at, detail=detail, last_error=last_error) if last_error else Move(d.id, at, detail)
+        event = reason if reason != "transient_failure" else "retry_scheduled"
+        out.releases.append(_Release(move, status, reason, event, refund))
 
     def _failed(
         self,
         out: _Outcomes,
         d: Delivery,
-        now: datetime,
-        report: BatchReport,
+        batch: _Batch,
         logger: Any,
         *,
         permanent: bool,
@@ -458,26 +599,25 @@ class Deliverer:
         decision = decide_retry(
             self.retry, d.attempts, permanent=permanent, retry_after=retry_after, rng=self.rng
         )
-        assert d.id is not None
+        at = self.clock()
         if decision.delay is None:
-            self._final(out, d, DeliveryStatus.dead, decision.reason, now, error=error[:2000])
-            report.dead += 1
+            self._final(out, d, DeliveryStatus.dead, decision.reason, at, error=error[:2000])
+            batch.report.dead += 1
             logger.warning(
                 "delivery dead", outcome="dead", reason=decision.reason, error=error, attempt=d.attempts
             )
             return
-        d.last_error = error[:2000]
         self._release(
             out,
             d,
-            now + decision.delay,
+            at + decision.delay,
             decision.reason,
-            now,
             refund=False,
             status=DeliveryStatus.retrying,
             detail={"error": error[:500], "attempt": d.attempts},
+            last_error=error[:2000],
         )
-        report.retrying += 1
+        batch.report.retrying += 1
         logger.info(
             "delivery will retry",
             outcome="retrying",
@@ -486,73 +626,121 @@ class Deliverer:
             delay=decision.delay.total_seconds(),
         )
 
-    def _write(self, out: _Outcomes, now: datetime) -> None:
-        table = Delivery.__table__  # type: ignore[attr-defined]
-        jobs = assign_batches(
-            ((r["scheduled_at"], r["channel"], r["queue"], r["b_id"]) for r in out.releases), self.batch_size
-        )
-        for row in out.releases:
-            row["job_id"] = jobs[row["b_id"]]
-        with self.sessions() as session, session.begin():
-            if out.finals and session.get_bind().dialect.name == "postgresql":
-                # One short statement over arrays instead of an executemany of a hundred updates.
-                session.execute(
-                    _PG_FINALS,
-                    {
-                        "ids": [r["b_id"] for r in out.finals],
-                        "statuses": [r["status"] for r in out.finals],
-                        "reasons": [r["reason"] for r in out.finals],
-                        "errors": [r["last_error"] for r in out.finals],
-                        "pmids": [r["provider_message_id"] for r in out.finals],
-                        "sent": [r["sent_at"] for r in out.finals],
-                        "now": now,
-                    },
-                )
-            elif out.finals:
-                session.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.sending.value)
-                    .values(
-                        status=bindparam("status"),
-                        reason=bindparam("reason"),
-                        last_error=bindparam("last_error"),
-                        provider_message_id=bindparam("provider_message_id"),
-                        sent_at=bindparam("sent_at"),
-                        lease_until=None,
-                        updated_at=now,
-                    ),
-                    out.finals,
-                )
-            if out.releases:
-                session.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.sending.value)
-                    .values(
-                        status=bindparam("status"),
-                        reason=bindparam("reason"),
-                        scheduled_at=bindparam("scheduled_at"),
-                        attempts=table.c.attempts - bindparam("refund"),
-                        job_id=bindparam("job_id"),
-                        last_error=bindparam("last_error"),
-                        lease_until=None,
-                        updated_at=now,
-                    ),
-                    [{k: v for k, v in r.items() if k not in ("queue", "channel")} for r in out.releases],
-                )
+    def _write(self, batch: _Batch) -> None:
+        """Make the batch's pending outcomes durable, then enqueue the new jobs of released deliveries.
+
+        A connection the server dropped (a restart) is replaced and the write made once more: the
+        statements only change deliveries still ``sending``, so a write that did commit before the
+        connection died changes nothing the second time.
+        """
+        out, batch.out = batch.out, _Outcomes()
+        if not out:
+            return
+        now = self.clock()
+        try:
+            moved = self._write_once(batch.db, out, now)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.warning("database connection lost while recording outcomes; writing them on a new one")
+            batch.db.drop()
+            moved = self._write_once(batch.db, out, now)
+        enqueue_reassigned(self.redis, moved, now)
+
+    def _write_once(self, db: _Connection, out: _Outcomes, now: datetime) -> Reassigned:
+        if db.engine.dialect.name == "postgresql" and out.only_finals():
+            # The common case (one message sent): a single statement, its own transaction.
+            self._write_finals(db.single_statements(), out, now)
+            return Reassigned()
+        connection = db.transactional()
+        with connection.begin(), Session(bind=connection) as session:
+            self._write_finals(connection, out, now)
+            moved = self._write_releases(session, out.releases, now)
             for recipient_id, channel, reason in out.invalid_addresses:
                 session.execute(
                     update(Recipient)
                     .where(col(Recipient.id) == recipient_id)
                     .values({f"{channel}_invalid": reason, "updated_at": now})
                 )
-            record_events(session, out.events)
-        enqueue_batches(
-            self.redis,
-            batches_from_rows(
-                (r["b_id"], r["job_id"], r["queue"], r["channel"], r["scheduled_at"]) for r in out.releases
-            ),
-            now,
+            for recipient_id, channel in out.opt_outs:
+                session.execute(
+                    update(Recipient)
+                    .where(col(Recipient.id) == recipient_id)
+                    .values({f"{channel}_opt_out": True, "updated_at": now})
+                )
+            for channel, error in out.config_pauses:
+                pause_for_adapter_config(session, channel, error, now)
+        return moved
+
+    def _write_finals(self, connection: Connection, out: _Outcomes, now: datetime) -> None:
+        """Final outcomes and their timeline entries, for deliveries still ``sending`` only."""
+        if not out.finals:
+            return
+        events = {e["delivery_id"]: e for e in out.events}
+        postgres = connection.dialect.name == "postgresql"
+        if postgres and len(out.finals) > 1:
+            self._write_pg_finals(connection, out.finals, events, now)
+            return
+        instant = UTCDateTime().bind_processor(connection.dialect)
+        assert instant is not None
+        for r in out.finals:
+            event = events[r["b_id"]]
+            row = {
+                "id": r["b_id"],
+                "status": r["status"],
+                "reason": r["reason"],
+                "last_error": r["last_error"],
+                "pmid": r["provider_message_id"],
+                "sent_at": instant(r["sent_at"]),
+                "now": instant(now),
+                "at": instant(event["at"]),
+                "event": event["event"],
+                "detail": json.dumps(event["detail"]) if event["detail"] is not None else None,
+            }
+            if postgres:
+                connection.exec_driver_sql(_PG_ONE_FINAL, row)
+            elif connection.exec_driver_sql(_SQLITE_ONE_FINAL, row).first() is not None:
+                connection.exec_driver_sql(_SQLITE_ONE_EVENT, row)
+
+    def _write_pg_finals(
+        self, connection: Connection, finals: list[dict[str, Any]], events: dict[int, Any], now: datetime
+    ) -> None:
+        from psycopg.types.json import Json  # what SQLAlchemy's JSON type binds on psycopg
+
+        connection.execute(
+            _PG_FINALS,
+            {
+                "ids": [r["b_id"] for r in finals],
+                "statuses": [r["status"] for r in finals],
+                "reasons": [r["reason"] for r in finals],
+                "errors": [r["last_error"] for r in finals],
+                "pmids": [r["provider_message_id"] for r in finals],
+                "sent": [r["sent_at"] for r in finals],
+                "ats": [events[r["b_id"]]["at"] for r in finals],
+                "events": [events[r["b_id"]]["event"] for r in finals],
+                "details": [Json(events[r["b_id"]]["detail"]) for r in finals],
+                "now": now,
+            },
         )
+
+    def _write_releases(self, session: Session, releases: list[_Release], now: datetime) -> Reassigned:
+        groups: dict[tuple[DeliveryStatus, str, str, bool], list[Move]] = {}
+        for r in releases:
+            groups.setdefault((r.status, r.reason, r.event, r.refund), []).append(r.move)
+        moved = Reassigned()
+        for (status, reason, event, refund), moves in groups.items():
+            moved += reassign(
+                session,
+                moves,
+                now,
+                status=status,
+                reason=reason,
+                event=event,
+                from_statuses=[DeliveryStatus.sending],
+                attempts="refund" if refund else "keep",
+                batch_size=self.batch_size,
+            )
+        return moved
 
 
 def _context(d: Delivery, recipient: Recipient) -> dict[str, Any]:

@@ -12,16 +12,18 @@ from datetime import datetime
 
 import redis
 import structlog
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from planner.core.retry import RetryPolicy
 from planner.core.status import DeliveryStatus
-from planner.dispatch.outbox import assign_batches, batches_from_rows, enqueue_batches
+from planner.dispatch.reassign import Move, enqueue_reassigned, reassign
 from planner.store.models import Delivery
 from planner.store.timeline import event_row, record_events
 
 log = structlog.get_logger("planner.delivery")
+
+_TABLE = Delivery.__table__  # type: ignore[attr-defined]
 
 
 def recover_expired_leases(
@@ -37,65 +39,43 @@ def recover_expired_leases(
     The dead worker's attempt stays counted, since it may have reached the provider; when that was
     the last allowed attempt, the delivery is dead. Returns how many were recovered.
     """
-    table = Delivery.__table__  # type: ignore[attr-defined]
+    c = _TABLE.c
     with sessions() as session, session.begin():
-        stmt = select(table.c.id, table.c.attempts, table.c.queue, table.c.channel).where(
-            table.c.status == DeliveryStatus.sending.value, table.c.lease_until < now
-        )
+        stmt = select(c.id, c.attempts).where(c.status == DeliveryStatus.sending.value, c.lease_until < now)
         if session.get_bind().dialect.name == "postgresql":
+            # Two recoverers (workers, cron) split the work instead of queueing on each other's locks.
             stmt = stmt.with_for_update(skip_locked=True)
         rows = session.execute(stmt).all()
         if not rows:
             return 0
-        exhausted = [r for r in rows if r.attempts >= retry.max_attempts]
-        again = [r for r in rows if r.attempts < retry.max_attempts]
-        jobs = assign_batches(((now, r.channel, r.queue, r.id) for r in again), batch_size)
+        exhausted = [r.id for r in rows if r.attempts >= retry.max_attempts]
         if exhausted:
             session.execute(
-                update(table)
-                .where(
-                    table.c.id.in_([r.id for r in exhausted]), table.c.status == DeliveryStatus.sending.value
-                )
+                update(_TABLE)
+                .where(c.id.in_(exhausted), c.status == DeliveryStatus.sending.value)
                 .values(
                     status=DeliveryStatus.dead.value, reason="lease_expired", lease_until=None, updated_at=now
                 )
             )
-        if again:
-            session.execute(
-                update(table)
-                .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.sending.value)
-                .values(
-                    status=DeliveryStatus.retrying.value,
-                    reason="lease_expired",
-                    scheduled_at=now,
-                    job_id=bindparam("job_id"),
-                    lease_until=None,
-                    updated_at=now,
-                ),
-                [{"b_id": r.id, "job_id": jobs[r.id]} for r in again],
+            record_events(
+                session,
+                [
+                    event_row(
+                        i, now, "lease_expired", status=DeliveryStatus.dead.value, reason="lease_expired"
+                    )
+                    for i in exhausted
+                ],
             )
-        record_events(
+        moved = reassign(
             session,
-            [
-                event_row(
-                    r.id, now, "lease_expired", status=DeliveryStatus.dead.value, reason="lease_expired"
-                )
-                for r in exhausted
-            ]
-            + [
-                event_row(
-                    r.id,
-                    now,
-                    "lease_expired",
-                    status=DeliveryStatus.retrying.value,
-                    reason="lease_expired",
-                    detail={"attempts_so_far": r.attempts},
-                )
-                for r in again
-            ],
+            [Move(r.id, now) for r in rows if r.attempts < retry.max_attempts],
+            now,
+            status=DeliveryStatus.retrying,
+            reason="lease_expired",
+            event="lease_expired",
+            from_statuses=[DeliveryStatus.sending],
+            batch_size=batch_size,
         )
-    enqueue_batches(
-        connection, batches_from_rows((r.id, jobs[r.id], r.queue, r.channel, now) for r in again), now
-    )
+    enqueue_reassigned(connection, moved, now)
     log.warning("recovered deliveries whose worker died", recovered=len(rows), dead=len(exhausted))
     return len(rows)

@@ -17,10 +17,9 @@ from datetime import datetime
 
 import redis
 from rq import Queue
-from sqlalchemy import Integer, any_, bindparam, select, update
+from sqlalchemy import Integer, any_, bindparam, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session, sessionmaker
-from sqlmodel import col
+from sqlalchemy.orm import Session
 
 from planner.core.status import DeliveryStatus
 from planner.store.models import Delivery
@@ -127,53 +126,3 @@ def mark_queued(session: Session, batches: Sequence[JobBatch], now: datetime) ->
         .values(status=DeliveryStatus.queued.value, updated_at=now)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def requeue(
-    factory: sessionmaker[Session],
-    connection: redis.Redis,
-    delivery_ids: Sequence[int],
-    now: datetime,
-    *,
-    at: datetime | None = None,
-    status: DeliveryStatus = DeliveryStatus.queued,
-    reason: str | None = None,
-    batch_size: int = 100,
-    from_statuses: Sequence[DeliveryStatus] | None = None,
-) -> list[int]:
-    """Give deliveries a fresh RQ job due at ``at`` (default now) and enqueue it, outbox-style.
-
-    The rows change first (new job id, ``scheduled_at``, ``status``) in one transaction, restricted to
-    ``from_statuses`` when given; then the jobs go to Redis; a crash in between is repaired by
-    :func:`reconcile`. Returns the ids actually requeued.
-    """
-    if not delivery_ids:
-        return []
-    due = at or now
-    with factory() as session, session.begin():
-        stmt = select(col(Delivery.id), col(Delivery.queue), col(Delivery.channel)).where(
-            col(Delivery.id).in_(list(delivery_ids))
-        )
-        if from_statuses is not None:
-            stmt = stmt.where(col(Delivery.status).in_([s.value for s in from_statuses]))
-        rows = [(i, q, ch) for i, q, ch in session.execute(stmt.with_for_update()) if i is not None]
-        jobs = assign_batches(((due, ch, q, i) for i, q, ch in rows), batch_size)
-        if rows:
-            session.execute(
-                update(Delivery),
-                [
-                    {
-                        "id": i,
-                        "job_id": jobs[i],
-                        "scheduled_at": due,
-                        "status": status.value,
-                        "reason": reason,
-                        "lease_until": None,
-                        "updated_at": now,
-                    }
-                    for i, _, _ in rows
-                ],
-            )
-    batches = batches_from_rows((i, jobs[i], q, ch, due) for i, q, ch in rows)
-    enqueue_batches(connection, batches, now)
-    return [i for i, _, _ in rows]

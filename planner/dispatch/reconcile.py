@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from planner.core.status import DeliveryStatus
-from planner.dispatch.outbox import batches_from_rows, enqueue_batches, mark_queued, requeue
+from planner.dispatch.outbox import batches_from_rows, enqueue_batches, mark_queued
+from planner.dispatch.reassign import requeue
 from planner.store.models import Delivery
 
 _EXISTS_EACH = """
@@ -96,7 +97,12 @@ def reconcile(
             )
         report.reenqueued += len(
             requeue(
-                factory, connection, ids, now, from_statuses=[DeliveryStatus.planned, DeliveryStatus.queued]
+                factory,
+                connection,
+                ids,
+                now,
+                event="reconciled",
+                from_statuses=[DeliveryStatus.planned, DeliveryStatus.queued],
             )
         )
     return report

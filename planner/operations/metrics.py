@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from planner.app import App
 from planner.core.status import DeliveryStatus
 from planner.operations.status import planner_lateness, queue_state
-from planner.store.queries import status_reason_counts
+from planner.store.queries import pause_list, status_reason_counts
 from planner.store.tables import DELIVERIES
 
 LATENESS_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
@@ -82,6 +82,18 @@ def _attempts(session: Session, since: datetime) -> HistogramMetricFamily:
     return family
 
 
+def _pauses(paused: list[dict[str, Any]]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "planner_paused",
+        "1 per active pause; reason 'adapter_config' when a worker paused a channel whose adapter "
+        "settings the provider refused, '' for an operator's pause.",
+        labels=["scope", "value", "reason"],
+    )
+    for pause in paused:
+        family.add_metric([pause["scope"], pause["value"], pause["reason"] or ""], 1.0)
+    return family
+
+
 class PlannerCollector(Collector):
     def __init__(self, app: App, now: datetime) -> None:
         self.app = app
@@ -93,6 +105,7 @@ class PlannerCollector(Collector):
             counts = status_reason_counts(session)
             lateness = _lateness(session, since)
             attempts = _attempts(session, since)
+            paused = pause_list(session)
         deliveries = GaugeMetricFamily(
             "planner_deliveries", "Deliveries by status and reason.", labels=["status", "reason"]
         )
@@ -101,6 +114,7 @@ class PlannerCollector(Collector):
         yield deliveries
         yield lateness
         yield attempts
+        yield _pauses(paused)
         yield from self._queues()
         yield from self._planner()
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
 from planner.app import App
@@ -22,7 +22,7 @@ from planner.clock import ensure_utc
 from planner.core import validation
 from planner.core.status import PENDING_STATUSES, Channel, DeliveryStatus
 from planner.delivery.templating import TemplateCheck, check_templates
-from planner.dispatch.outbox import JobBatch, assign_batches, batches_from_rows, enqueue_batches
+from planner.dispatch.reassign import Move, Reassigned, enqueue_reassigned, reassign
 from planner.errors import InvalidInput, NotFound
 from planner.store import pauses
 from planner.store.models import Delivery, Recipient
@@ -69,52 +69,24 @@ def _requeue_rows(
     *,
     event: str,
     batch_size: int,
+    from_status: DeliveryStatus,
     reset_attempts: bool = False,
     detail: dict[str, Any] | None = None,
-) -> list[JobBatch]:
-    """Give locked rows a fresh job due now, as ``queued``, with a timeline entry; returns the batches.
-
-    The same steps as :func:`planner.outbox.requeue`, but inside the caller's transaction so the
-    attempt reset and the timeline entry commit together with the status change.
-    """
-    if not rows:
-        return []
-    jobs = assign_batches(((now, r.channel, r.queue, r.id) for r in rows), batch_size)
-    values: dict[str, Any] = {
-        "status": DeliveryStatus.queued.value,
-        "reason": None,
-        "job_id": bindparam("new_job_id"),
-        "scheduled_at": now,
-        "lease_until": None,
-        "updated_at": now,
-    }
-    if reset_attempts:
-        values["attempts"] = 0
-    session.execute(
-        update(_TABLE).where(_TABLE.c.id == bindparam("b_id")).values(**values),
-        [{"b_id": r.id, "new_job_id": jobs[r.id]} for r in rows],
-    )
-    record_events(
+) -> Reassigned:
+    """Locked rows to a fresh job due now, as ``queued``: :func:`reassign` inside the caller's
+    transaction, so the attempt reset and the timeline entry commit with the status change."""
+    return reassign(
         session,
-        (
-            event_row(
-                r.id,
-                now,
-                event,
-                status=DeliveryStatus.queued.value,
-                detail={
-                    "previous_status": r.status,
-                    "previous_reason": r.reason,
-                    "previous_attempts": r.attempts,
-                    "previous_job_id": r.job_id,
-                    "job_id": jobs[r.id],
-                    **(detail or {}),
-                },
-            )
-            for r in rows
-        ),
+        [Move(r.id, now) for r in rows],
+        now,
+        status=DeliveryStatus.queued,
+        reason=None,
+        event=event,
+        from_statuses=[from_status],
+        attempts="reset" if reset_attempts else "keep",
+        batch_size=batch_size,
+        detail=detail,
     )
-    return batches_from_rows((r.id, jobs[r.id], r.queue, r.channel, now) for r in rows)
 
 
 def _status_of(session: Session, delivery_id: int) -> str:
@@ -135,9 +107,19 @@ def retry(app: App, delivery_id: int, now: datetime) -> RedriveResult:
         dead = [r for r in rows if r.status == DeliveryStatus.dead.value]
         retrying = [r for r in rows if r.status != DeliveryStatus.dead.value]
         size = app.settings.delivery_batch_size
-        batches = _requeue_rows(session, dead, now, event="redriven", batch_size=size, reset_attempts=True)
-        batches += _requeue_rows(session, retrying, now, event="retry_now", batch_size=size)
-    return _enqueue(app, batches, now, action="retry")
+        moved = _requeue_rows(
+            session,
+            dead,
+            now,
+            event="redriven",
+            batch_size=size,
+            from_status=DeliveryStatus.dead,
+            reset_attempts=True,
+        )
+        moved += _requeue_rows(
+            session, retrying, now, event="retry_now", batch_size=size, from_status=DeliveryStatus.retrying
+        )
+    return _enqueue(app, moved, now, action="retry")
 
 
 def retry_all_dead(app: App, now: datetime, kind: str | None = None) -> RedriveResult:
@@ -148,20 +130,21 @@ def retry_all_dead(app: App, now: datetime, kind: str | None = None) -> RedriveR
     with app.sessions() as session, session.begin():
         conditions = [_TABLE.c.kind == kind] if kind is not None else []
         rows = _locked_rows(session, [DeliveryStatus.dead.value], *conditions)
-        batches = _requeue_rows(
+        moved = _requeue_rows(
             session,
             rows,
             now,
             event="redriven",
             batch_size=app.settings.delivery_batch_size,
+            from_status=DeliveryStatus.dead,
             reset_attempts=True,
         )
-    return _enqueue(app, batches, now, action="retry_all_dead", kind=kind)
+    return _enqueue(app, moved, now, action="retry_all_dead", kind=kind)
 
 
-def _enqueue(app: App, batches: list[JobBatch], now: datetime, **context: Any) -> RedriveResult:
-    enqueue_batches(app.redis, batches, now)
-    job_ids = {d: b.job_id for b in batches for d in b.delivery_ids}
+def _enqueue(app: App, moved: Reassigned, now: datetime, **context: Any) -> RedriveResult:
+    enqueue_reassigned(app.redis, moved, now)
+    job_ids = {d: b.job_id for b in moved.batches for d in b.delivery_ids}
     log.info("deliveries requeued", outcome="requeued", count=len(job_ids), **context)
     return RedriveResult(requeued=sorted(job_ids), job_ids=job_ids)
 
@@ -232,15 +215,16 @@ def resume(app: App, target: str, now: datetime) -> dict[str, Any]:
         rows = _locked_rows(session, [DeliveryStatus.queued.value], _TABLE.c.id.in_(ids)) if ids else []
         # A worker may have picked one up since the select; only rows still waiting on the pause move.
         rows = [r for r in rows if r.reason == "paused"]
-        batches = _requeue_rows(
+        moved = _requeue_rows(
             session,
             rows,
             now,
             event="resumed",
             batch_size=app.settings.delivery_batch_size,
+            from_status=DeliveryStatus.queued,
             detail={"pause": f"{scope}:{value}"},
         )
-    enqueue_batches(app.redis, batches, now)
+    enqueue_reassigned(app.redis, moved, now)
     outcome = "resumed" if changed else "not_paused"
     log.info("resumed", scope=scope, value=value, outcome=outcome, requeued=len(rows))
     return {"scope": scope, "value": value, "paused": False, "changed": changed, "requeued": len(rows)}

@@ -16,6 +16,7 @@ from rq.registry import ScheduledJobRegistry
 
 from planner.app import App
 from planner.settings import QUEUES
+from planner.store.pauses import ADAPTER_CONFIG
 from planner.store.queries import last_runs, oldest_overdue_cursor, pause_list, run_dict, status_counts
 
 #: The planner runs hourly; a readiness probe tolerates one missed hour before calling it late.
@@ -105,6 +106,18 @@ def planner_problems(lateness: PlannerLateness, max_lateness: timedelta) -> list
     if lateness.overdue_by is not None and lateness.overdue_by > max_lateness:
         problems.append(f"a subscription cursor is overdue by {lateness.overdue_by} (over {max_lateness})")
     return problems
+
+
+def adapter_config_problems(app: App) -> list[str]:
+    """Channels a worker paused because the provider refused the adapter's settings, with why."""
+    with app.sessions() as session:
+        paused = pause_list(session)
+    return [
+        f"{p['value']} paused ({ADAPTER_CONFIG}): {p['detail'] or 'no detail'}; "
+        f"fix the adapter settings, then run `planner resume {p['value']}`"
+        for p in paused
+        if p["reason"] == ADAPTER_CONFIG
+    ]
 
 
 def collect_status(app: App, now: datetime) -> dict[str, Any]:

@@ -53,18 +53,38 @@ class MaintenanceThread(threading.Thread):
                 log.exception("maintenance failed; will try again")
 
 
-def make_worker(app: App, queues: Sequence[str] = QUEUES) -> SimpleWorker:
+class PlannerWorker(SimpleWorker):
+    """RQ's in-process worker, telling the deliverer when a warm shutdown (SIGTERM) is requested.
+
+    RQ alone would finish the whole current batch first; the deliverer instead finishes the message
+    in flight and hands the rest of its batch back to the queue, so a stop is quick and nothing
+    waits ``sending`` for its lease to expire.
+    """
+
+    on_stop: Callable[[], None] | None = None
+
+    def handle_warm_shutdown_request(self) -> None:
+        super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call]
+        if self.on_stop is not None:
+            self.on_stop()
+
+
+def make_worker(
+    app: App, queues: Sequence[str] = QUEUES, on_stop: Callable[[], None] | None = None
+) -> SimpleWorker:
     """An RQ worker on the queues in priority order (the first is always drained first).
 
     ``SimpleWorker`` runs jobs in its own process: no fork per job (several times faster) and no
     database connections shared across a fork. A worker killed mid-job is covered by the leases.
     """
     connection = app.redis
-    return SimpleWorker(
+    worker = PlannerWorker(
         [Queue(name, connection=connection) for name in queues],
         connection=connection,
         exception_handlers=[_log_job_exception],
     )
+    worker.on_stop = on_stop
+    return worker
 
 
 def _log_job_exception(job: object, exc_type: type[BaseException], exc: BaseException, tb: object) -> bool:

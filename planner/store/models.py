@@ -167,6 +167,10 @@ class Pause(SQLModel, table=True):
     scope: str = Field(max_length=10)
     value: str = Field(max_length=100)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # None for an operator's pause; "adapter_config" when a worker paused the channel because the
+    # provider refused the adapter's settings, with the (redacted) error in ``detail``.
+    reason: str | None = Field(default=None, max_length=40)
+    detail: str | None = Field(default=None, max_length=1000)
 
 
 metadata = SQLModel.metadata

@@ -131,7 +131,16 @@ def status_reason_counts(session: Session) -> list[tuple[str, str | None, int]]:
 
 def pause_list(session: Session) -> list[dict[str, Any]]:
     rows = session.execute(select(PAUSES).order_by(PAUSES.c.created_at, PAUSES.c.id))
-    return [{"scope": p.scope, "value": p.value, "since": p.created_at.isoformat()} for p in rows]
+    return [
+        {
+            "scope": p.scope,
+            "value": p.value,
+            "since": p.created_at.isoformat(),
+            "reason": p.reason,
+            "detail": p.detail,
+        }
+        for p in rows
+    ]
 
 
 def recipient_by_external_id(session: Session, external_id: str) -> Recipient:

@@ -27,7 +27,7 @@ from adapters import Message
 from adapters.capture import CaptureAdapter
 from planner.app import App, build_deliverer, retry_policy
 from planner.dispatch.leases import recover_expired_leases
-from planner.dispatch.outbox import requeue
+from planner.dispatch.reassign import requeue
 from planner.settings import Settings
 from planner.store.models import Delivery, DeliveryEvent, Recipient
 from tests.conftest import new_pg_database

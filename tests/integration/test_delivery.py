@@ -99,7 +99,7 @@ def test_due_delivery_is_rendered_sent_and_recorded(
     [sent] = rows(timed_app)
     assert (sent.status, sent.attempts, sent.sent_at) == ("sent", 1, clock.now)
     assert sent.provider_message_id == f"capture-{planned.id}"
-    assert events(timed_app, sent.id or 0) == ["planned", "sent"]
+    assert events(timed_app, sent.id or 0) == ["planned", "rescheduled_early", "sent"]
 
 
 @pytest.mark.parametrize("racers", [2, 4])

@@ -137,19 +137,26 @@ def test_fault_between_commit_and_enqueue_is_repaired_by_next_run(
         recipient_line(f"u{i}", "UTC", [{"kind": "k", "channel": "email", "at": "12:30"}]) for i in range(250)
     ]
     import_lines(app.sessions, lines, NOW)
+    # The planner's chunk threads commit independently, so a kill at the first enqueue once found
+    # only 107 of 250 committed. Here every chunk commits and none reaches Redis (the enqueue and the
+    # planned -> queued marking do nothing); the process dies before the run is recorded finished.
     crash = (
         "import os, signal\n"
         "from datetime import datetime, timedelta\n"
         "import planner.run.runner\n"
         "from planner.app import App\n"
         "from planner.settings import Settings\n"
-        "from planner.core.policy import PlanningPolicy\n"
+        "def lost(*args, **kwargs):\n"
+        "    return 0\n"
         "def killed(*args, **kwargs):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "planner.run.runner.enqueue_batches = killed\n"
+        "planner.run.runner.enqueue_batches = lost\n"
+        "planner.run.runner.mark_queued = lost\n"
+        "planner.run.runner.PlannerRunner._finish = killed\n"
         "app = App(Settings())\n"
+        # Five chunks of 50 over the runner's threads: the race this test once lost, every time.
         "planner.run.runner.PlannerRunner(\n"
-        "    app.sessions, app.redis, app.policy)"
+        "    app.sessions, app.redis, app.policy, planner.run.runner.RunOptions(chunk_size=50))"
         f".run(datetime.fromisoformat({NOW.isoformat()!r}), timedelta(hours=1))\n"
     )
     env = {

@@ -1,0 +1,47 @@
+"""Fixtures of the fault suite: a migrated database per test (PostgreSQL, or both backends) on the
+session's real Redis, and the soak test kept out of the default run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from planner.app import App
+from planner.settings import Settings
+from tests.conftest import new_pg_database
+from tests.servers import PostgresServer
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``slow`` tests (the soak) run only when asked for with ``-m slow``."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="soak test: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def _app(url: str, redis_url: str, tmp_path: Path) -> App:
+    return App(Settings(database_url=url, redis_url=redis_url, outbox_dir=tmp_path / "outbox"))
+
+
+@pytest.fixture
+def pg_app(pg: PostgresServer, redis_url: str, tmp_path: Path) -> Iterator[App]:
+    app = _app(new_pg_database(pg), redis_url, tmp_path)
+    yield app
+    app.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_app(request: pytest.FixtureRequest, redis_url: str, tmp_path: Path) -> Iterator[App]:
+    """A migrated database on each backend."""
+    if request.param == "sqlite":
+        app = _app(f"sqlite:///{tmp_path / 'planner.db'}", redis_url, tmp_path)
+        app.upgrade_database()
+    else:
+        app = _app(new_pg_database(request.getfixturevalue("pg")), redis_url, tmp_path)
+    yield app
+    app.close()
