@@ -39,7 +39,9 @@ _DAYS_EXPECTED = "'daily', 'weekdays', 'weekends' or a non-empty list of mon,tue
 
 #: At most this many wall times a day.
 MAX_TIMES_A_DAY = 24
-_AT_EXPECTED = f"a wall time 'HH:MM' or a list of 1 to {MAX_TIMES_A_DAY} distinct ones, e.g. ['08:00', '18:30']"
+_AT_EXPECTED = (
+    f"a wall time 'HH:MM' or a list of 1 to {MAX_TIMES_A_DAY} distinct ones, e.g. ['08:00', '18:30']"
+)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,9 @@ class Cadence:
         if rule is not None and end_date is not None and rule.first_on_or_after(rule.anchor) is not None:
             first = rule.first_on_or_after(start_date or rule.anchor)
             if first is None or first > end_date:
-                raise InvalidInput("end_date", end_date.isoformat(), f"a date on or after the rule's first date {first}")
+                raise InvalidInput(
+                    "end_date", end_date.isoformat(), f"a date on or after the rule's first date {first}"
+                )
         weekdays = None if rule is not None else _parse_days(days)
         return cls(_parse_times(at), weekdays, rule, start_date, end_date)
 
@@ -152,7 +156,9 @@ class Cadence:
         if self.rule is not None:
             found = self.rule.first_on_or_after(first)
         else:
-            found = next((first + timedelta(days=i) for i in range(7) if self.matches(first + timedelta(days=i))), None)
+            found = next(
+                (first + timedelta(days=i) for i in range(7) if self.matches(first + timedelta(days=i))), None
+            )
         if found is None or (self.end_date is not None and found > self.end_date):
             return None
         return found
@@ -226,7 +232,7 @@ class Occurrence:
 
 
 def occurrences_on(cadence: Cadence, tz: TzLike, local_date: date) -> list[Occurrence]:
-    """The occurrences on ``local_date``, by wall time; none if the cadence skips the date or it does not exist."""
+    """The occurrences on ``local_date`` by wall time; none if the cadence skips it or it does not exist."""
     if not cadence.matches(local_date):
         return []
     found = []
@@ -264,7 +270,9 @@ def _first_from(
     return next((o for o in _walk(cadence, tz, first_date) if accept(o)), None)
 
 
-def next_occurrence_after(cadence: Cadence, tz: TzLike, local_date: date, wall_time: time) -> Occurrence | None:
+def next_occurrence_after(
+    cadence: Cadence, tz: TzLike, local_date: date, wall_time: time
+) -> Occurrence | None:
     """The first occurrence after (``local_date``, ``wall_time``) (how a cursor advances); None at the end."""
     return _first_from(
         cadence, tz, local_date, lambda o: (o.local_date, o.wall_time) > (local_date, wall_time)
@@ -272,7 +280,7 @@ def next_occurrence_after(cadence: Cadence, tz: TzLike, local_date: date, wall_t
 
 
 def next_occurrence_after_date(cadence: Cadence, tz: TzLike, local_date: date) -> Occurrence | None:
-    """The first occurrence on a local date strictly after ``local_date``; None when the schedule has ended."""
+    """The first occurrence on a local date strictly after ``local_date``; None once the schedule ended."""
     return _first_from(cadence, tz, local_date + timedelta(days=1), lambda _: True)
 
 

@@ -23,7 +23,7 @@ import calendar
 import functools
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 
 from dateutil import rrule as du
 
@@ -64,7 +64,9 @@ class RecurrenceRule:
         parts = _split(value, text)
         freq = parts.get("FREQ")
         if freq in _REFUSED_FREQS:
-            raise InvalidInput(FIELD, value, "FREQ of DAILY, WEEKLY, MONTHLY or YEARLY (times of day go in 'at')")
+            raise InvalidInput(
+                FIELD, value, "FREQ of DAILY, WEEKLY, MONTHLY or YEARLY (times of day go in 'at')"
+            )
         if freq not in _FREQS:
             raise InvalidInput(FIELD, value, EXPECTED)
         _check_values(value, parts)
@@ -93,7 +95,10 @@ class RecurrenceRule:
     def dates_between(self, first: date, last: date) -> list[date]:
         """Every date of the rule in ``[first, last]``."""
         rule = _expanded(self.text, self.anchor, self.until)
-        return [d.date() for d in rule.between(datetime.combine(first, time()), datetime.combine(last, time()), inc=True)]
+        return [
+            d.date()
+            for d in rule.between(datetime.combine(first, time()), datetime.combine(last, time()), inc=True)
+        ]
 
     def matches(self, day: date) -> bool:
         return self.first_on_or_after(day) == day
@@ -108,7 +113,9 @@ def _split(value: str, text: str) -> dict[str, str]:
         key, sep, val = item.partition("=")
         if not sep or not val or key not in _KEYS or key in parts:
             if key in {"DTSTART", "BYHOUR", "BYMINUTE", "BYSECOND", "BYYEARDAY", "BYWEEKNO"}:
-                raise InvalidInput(FIELD, value, f"no {key} ({EXPECTED}; the anchor is start_date, times go in 'at')")
+                raise InvalidInput(
+                    FIELD, value, f"no {key} ({EXPECTED}; the anchor is start_date, times go in 'at')"
+                )
             raise InvalidInput(FIELD, value, EXPECTED)
         parts[key] = val
     return parts
@@ -188,9 +195,7 @@ def _can_occur(parts: dict[str, str], anchor: date) -> bool:
         if all((m, abs(d)) == (2, 29) for m, d in possible) and not _leap_year_reached(parts, anchor):
             return False
     positions = _ints(parts, "BYSETPOS")
-    if positions and (any(p == 0 for p in positions) or min(abs(p) for p in positions) > _set_bound(parts)):
-        return False
-    return True
+    return not positions or (0 not in positions and min(abs(p) for p in positions) <= _set_bound(parts))
 
 
 def _leap_year_reached(parts: dict[str, str], anchor: date) -> bool:
@@ -201,6 +206,7 @@ def _leap_year_reached(parts: dict[str, str], anchor: date) -> bool:
 def _set_bound(parts: dict[str, str]) -> int:
     """An upper bound on how many dates one period (a day, week, month or year) can hold."""
     days = parts["BYDAY"].split(",") if "BYDAY" in parts else []
-    per_month = len(_ints(parts, "BYMONTHDAY")) or sum(1 if _DAY.fullmatch(d)[1] else 5 for d in days) or 1  # type: ignore[index]
+    # A weekday with an ordinal (2MO) is one date a month, a plain one (MO) up to five.
+    per_month = len(_ints(parts, "BYMONTHDAY")) or sum(1 if d[0] in "+-0123456789" else 5 for d in days) or 1
     bounds = {"DAILY": 1, "WEEKLY": len(days) or 1, "MONTHLY": min(per_month, 31), "YEARLY": 366}
     return bounds[parts["FREQ"]]

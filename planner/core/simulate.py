@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from planner.core.cadence import Cadence, Occurrence, occurrence_on
+from planner.core.cadence import Cadence, Occurrence, occurrences_on
 from planner.core.checks import Audience, quiet_hours_verdict, quiet_window
 from planner.core.localtime import TzLike, get_zone, hhmm, resolve_detailed, to_local
 from planner.core.policy import PlanningPolicy
@@ -28,14 +28,22 @@ class SubscriptionSpec:
     quiet_hours: QuietHours
     #: Critical kinds bypass quiet hours, as everywhere else in the rule chain.
     critical: bool = False
+    #: Occurrences on dates before this one are snoozed (recorded skipped, not sent).
+    snooze_until: date | None = None
 
     @classmethod
     def of(
-        cls, policy: PlanningPolicy, kind: str, channel: str, cadence: Cadence, audience: Audience
+        cls,
+        policy: PlanningPolicy,
+        kind: str,
+        channel: str,
+        cadence: Cadence,
+        audience: Audience,
+        snooze_until: date | None = None,
     ) -> SubscriptionSpec:
         """The spec the rule chain implies for this recipient: their window, the kind's bypass."""
         window = quiet_window(policy, channel, audience)
-        return cls(kind, channel, cadence, window, critical=policy.is_critical(kind))
+        return cls(kind, channel, cadence, window, policy.is_critical(kind), snooze_until)
 
 
 @dataclass(frozen=True)
@@ -67,11 +75,15 @@ def simulate(
         pending: list[str] = []
         for offset in range(days):
             local_date = from_date + timedelta(days=offset)
-            occurrence = occurrence_on(spec.cadence, zone, local_date)
-            if occurrence is not None:
+            occurrences = occurrences_on(spec.cadence, zone, local_date)
+            if occurrences and spec.snooze_until is not None and local_date < spec.snooze_until:
+                until = spec.snooze_until.isoformat()
+                pending.append(f"{local_date.isoformat()} snoozed until {until}: recorded skipped, not sent")
+                continue
+            for occurrence in occurrences:
                 sends.append(_send(spec, zone, occurrence, tuple(pending)))
                 pending = []
-            elif spec.cadence.matches(local_date):
+            if not occurrences and spec.cadence.matches(local_date):
                 pending.append(f"{local_date.isoformat()} does not exist in {zone.key}: no send that day")
     return sorted(sends, key=lambda send: (send.send_at, send.kind, send.channel))
 
@@ -80,7 +92,7 @@ def _send(
     spec: SubscriptionSpec, tz: ZoneInfo, occurrence: Occurrence, notes: tuple[str, ...]
 ) -> SimulatedSend:
     planned = to_local(occurrence.instant, tz)
-    wall = hhmm(spec.cadence.wall_time)
+    wall = hhmm(occurrence.wall_time)
     if occurrence.adjustment == "gap":
         moved = f"{_shift(occurrence.shift)} to {hhmm(planned)} {planned.tzname()}"
         notes += (f"DST gap: {wall} does not exist, shifted {moved}",)
