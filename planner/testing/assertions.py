@@ -176,7 +176,7 @@ def assert_sent_once_daily_at(
     if problems:
         headline = (
             f"{_what(recipient, kind, channel)}: expected one send at {local_time} local on each of "
-            f"{len(expectation.due)} date(s) from {first} to {last} ({cadence.describe()})"
+            f"{len(expectation.due)} date(s) from {first} to {last} ({cadence.rule or cadence.days_text()})"
         )
         raise AssertionError(_report(headline, problems, expectation, found, zone))
     return found
