@@ -92,6 +92,7 @@ def planner_script(hook: str) -> str:
         import os, signal, sys
         from datetime import UTC, datetime, timedelta
         import planner.run.runner as runner
+        import planner.store.chunks as chunks
         from planner.app import App, build_runner
         from planner.settings import Settings
         calls = [0]
@@ -146,14 +147,14 @@ def plan(env: dict[str, str], tmp_path: Path, children: list[Child]) -> None:
     [
         # Mid-chunk: the third chunk's rows are written, its transaction not committed.
         """
-        write = runner.PlannerRunner._write
+        write = chunks.ChunkStore.write_plan
         def killed(self, *args, **kwargs):
             result = write(self, *args, **kwargs)
             calls[0] += 1
             if calls[0] == 3:
                 os.kill(os.getpid(), signal.SIGKILL)
             return result
-        runner.PlannerRunner._write = killed
+        chunks.ChunkStore.write_plan = killed
         """,
         # Between commit and enqueue: the second chunk is committed, its jobs never reach Redis.
         """
@@ -333,14 +334,14 @@ def test_postgres_restarted_while_the_planner_runs(
     marker = tmp_path / "at-chunk-3"
     # The third chunk signals the test (a file) and waits for its go (a line on stdin) mid-transaction.
     hook = f"""
-        write = runner.PlannerRunner._write
+        write = chunks.ChunkStore.write_plan
         def paused(self, *args, **kwargs):
             calls[0] += 1
             if calls[0] == 3:
                 open({str(marker)!r}, "w").close()
                 sys.stdin.readline()
             return write(self, *args, **kwargs)
-        runner.PlannerRunner._write = paused
+        chunks.ChunkStore.write_plan = paused
         """
     planner = run_script(env, tmp_path, "planner", planner_script(hook))
     children.append(planner)
