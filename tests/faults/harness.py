@@ -29,8 +29,8 @@ from tests.servers import free_port
 
 #: Short leases, so a killed worker's deliveries come back within a second or two.
 LEASE_SECONDS = 2
-#: Every wait in the suite is bounded by this; a case that needs longer is broken.
-# Generous: a step only takes this long when something hangs (or the machine is very busy).
+#: Every wait in the suite is bounded by this; a case that needs longer is broken. Generous: a
+#: healthy step takes seconds, but on a machine busy with other work a process start can take ten.
 STEP_TIMEOUT = 90.0
 
 
