@@ -31,7 +31,7 @@ from tests.integration.test_api import AUTH, TOKEN, Switch, serve, server  # noq
 from tests.integration.test_ops import add_recipient
 
 #: Examples per operation and generation mode; 13 operations x 2 modes x 2 backends.
-EXAMPLES = 40
+EXAMPLES = 30
 #: What each schemathesis run sent, by (method, path, status): the issue's closing figures.
 SENT: Counter[tuple[str, str, int]] = Counter()
 
