@@ -26,6 +26,7 @@ from planner.operations import ops
 from planner.operations.notify import notify
 from planner.operations.status import collect_status, live_workers, planner_lateness, planner_problems
 from planner.store.queries import DeliveryFilter, get_delivery, list_deliveries
+from planner.ui import create_ui_router
 
 log = structlog.get_logger("planner.api")
 
@@ -167,6 +168,7 @@ def create_api(app: App) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     api.include_router(_protected(api, app))
+    api.include_router(create_ui_router(app))  # the operator dashboard, /ui (its own sign-in)
     return api
 
 

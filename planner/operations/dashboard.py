@@ -1,0 +1,352 @@
+"""Read-side numbers for the operator dashboard (``/ui``) that no other command computes.
+
+- :func:`sends_next_hours`: what goes out in the next hours, per hour and channel, with the
+  quiet-hours deferrals, from the deliveries already planned and the cadences still to come;
+- :func:`dst_transitions`: the clock changes of the coming days in the recipients' zones and how
+  many subscriptions each shifts;
+- :func:`dead_letter_groups`: dead deliveries grouped by reason and error;
+- :func:`deliveries_page`: one page of ``planner deliveries list``.
+
+Every function costs a constant number of queries, whatever the number of recipients: rows are
+grouped in SQL by what the rules depend on (zone, wall time, days, quiet hours), and the rules run
+once per group, never once per recipient.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from planner.app import App
+from planner.core.cadence import Cadence, occurrences_between
+from planner.core.checks import quiet_hours_verdict
+from planner.core.localtime import get_zone, resolve_detailed
+from planner.core.quiet_hours import QuietHours, effective_quiet_hours
+from planner.core.status import PENDING_STATUSES, DeliveryStatus
+from planner.errors import InvalidInput
+from planner.store.queries import DeliveryFilter, delivery_dict
+from planner.store.tables import DELIVERIES, RECIPIENTS, SUBSCRIPTIONS
+
+CHANNELS = ("email", "sms")
+
+
+# ----------------------------------------------------------------------------- next hours of sends
+
+
+@dataclass
+class HourBucket:
+    start: datetime
+    sends: Counter[str] = field(default_factory=Counter)  # per channel, deferrals included
+    deferred: Counter[str] = field(default_factory=Counter)  # per channel: moved here by quiet hours
+
+
+@dataclass(frozen=True)
+class SendForecast:
+    buckets: list[HourBucket]
+    planned: int  # from delivery rows already planned
+    forecast: int  # from subscription cadences not planned yet
+
+    @property
+    def total(self) -> int:
+        return self.planned + self.forecast
+
+
+def sends_next_hours(app: App, now: datetime, hours: int = 24) -> SendForecast:
+    """Sends due from ``now``'s hour to ``now + hours``: planned rows, then the cadences' next occurrences.
+
+    The cadence part applies the DST policy and quiet hours (critical kinds bypass them) but not
+    engagement backoff or caps, which depend on the day's history: it is an upper bound.
+    """
+    first = now.replace(minute=0, second=0, microsecond=0)
+    end = now + timedelta(hours=hours)
+    buckets = [HourBucket(first + timedelta(hours=i)) for i in range(hours + 1)]
+
+    def add(at: datetime, channel: str, count: int, deferred: bool) -> None:
+        index = int((at - first).total_seconds() // 3600)
+        if 0 <= index < len(buckets):
+            buckets[index].sends[channel] += count
+            if deferred:
+                buckets[index].deferred[channel] += count
+
+    with app.sessions() as session:
+        planned = _planned_rows(session, now, end)
+        groups = _cadence_groups(session, end)
+    for at, channel, deferred, count in planned:
+        add(at, channel, count, deferred)
+    forecast = 0
+    for group in groups:
+        for at, deferred in _group_sends(app, group, now, end):
+            add(at, group.channel, group.count, deferred)
+            forecast += group.count
+    if not buckets[-1].sends:
+        buckets.pop()
+    return SendForecast(buckets, sum(row[3] for row in planned), forecast)
+
+
+def _planned_rows(session: Session, now: datetime, end: datetime) -> list[tuple[datetime, str, bool, int]]:
+    c = DELIVERIES.c
+    # A planned row deferred by quiet hours is due later than its cadence's occurrence.
+    deferred = and_(c.occurrence_at.is_not(None), c.scheduled_at != c.occurrence_at)
+    rows = session.execute(
+        select(c.scheduled_at, c.channel, deferred.label("deferred"), func.count())
+        .where(c.status.in_([s.value for s in PENDING_STATUSES]), c.scheduled_at >= now, c.scheduled_at < end)
+        .group_by(c.scheduled_at, c.channel, deferred)
+    )
+    return [(at, str(channel), bool(d), int(n)) for at, channel, d, n in rows]
+
+
+@dataclass(frozen=True)
+class _CadenceGroup:
+    next_at: datetime
+    timezone: str
+    send_time: time
+    days: str
+    kind: str
+    channel: str
+    quiet: QuietHours | None
+    count: int
+
+
+def _reachable() -> Any:
+    """The recipient can receive on the subscription's channel (no opt-out, a valid address)."""
+    r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
+    return or_(
+        and_(
+            s.channel == "email",
+            r.email_opt_out.is_(false()),
+            r.email_invalid.is_(None),
+            r.email.is_not(None),
+        ),
+        and_(s.channel == "sms", r.sms_opt_out.is_(false()), r.sms_invalid.is_(None), r.phone.is_not(None)),
+    )
+
+
+def _cadence_groups(session: Session, end: datetime) -> list[_CadenceGroup]:
+    r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
+    keys = (
+        s.next_at, r.timezone, s.send_time, s.days, s.kind, s.channel,
+        r.email_quiet_start, r.email_quiet_end, r.sms_quiet_start, r.sms_quiet_end,
+    )  # fmt: skip
+    rows = session.execute(
+        select(*keys, func.count())
+        .select_from(SUBSCRIPTIONS.join(RECIPIENTS, r.id == s.recipient_id))
+        .where(s.active.is_(True), s.next_at.is_not(None), s.next_at < end, _reachable())
+        .group_by(*keys)
+    )
+    groups = []
+    for row in rows:
+        start, stop = (
+            (row.email_quiet_start, row.email_quiet_end)
+            if row.channel == "email"
+            else (row.sms_quiet_start, row.sms_quiet_end)
+        )
+        quiet = QuietHours(start, stop) if start is not None and stop is not None else None
+        groups.append(
+            _CadenceGroup(
+                row.next_at, row.timezone, row.send_time, row.days, row.kind, row.channel, quiet, int(row[-1])
+            )
+        )
+    return groups
+
+
+def _group_sends(app: App, group: _CadenceGroup, now: datetime, end: datetime) -> list[tuple[datetime, bool]]:
+    """The group's occurrences from its cursor (included) to ``end``, after quiet hours."""
+    cadence = Cadence.from_storage(group.send_time, group.days)
+    window = effective_quiet_hours(group.channel, group.quiet, app.policy.quiet_defaults)
+    critical = app.policy.is_critical(group.kind)
+    start = max(group.next_at, now) - timedelta(microseconds=1)  # occurrences_between excludes its start
+    sends = []
+    for occurrence in occurrences_between(cadence, group.timezone, start, end):
+        verdict = quiet_hours_verdict(window, critical, group.timezone, occurrence.instant)
+        sends.append((verdict.at, verdict.outcome == "deferred"))
+    return sends
+
+
+# ----------------------------------------------------------------------------- DST transitions
+
+
+@dataclass(frozen=True)
+class Transition:
+    timezone: str
+    at: datetime  # UTC instant of the change
+    offset_before: timedelta
+    offset_after: timedelta
+    recipients: int
+    subscriptions: int  # every subscription in the zone: its UTC send time moves
+    wall_shifted: int  # of which the wall time falls in the gap (moved later) or the overlap (first one)
+
+    @property
+    def kind(self) -> str:
+        return "gap" if self.offset_after > self.offset_before else "overlap"
+
+    @property
+    def delta(self) -> timedelta:
+        return self.offset_after - self.offset_before
+
+
+def dst_transitions(app: App, now: datetime, days: int = 14) -> list[Transition]:
+    """Clock changes in ``[now, now + days)`` in zones with active subscriptions, soonest first."""
+    r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
+    with app.sessions() as session:
+        recipients: dict[str, int] = dict(
+            session.execute(
+                select(r.timezone, func.count(func.distinct(r.id)))
+                .select_from(RECIPIENTS.join(SUBSCRIPTIONS, s.recipient_id == r.id))
+                .where(s.active.is_(True))
+                .group_by(r.timezone)
+            ).tuples()
+        )
+        times: dict[str, list[tuple[time, int]]] = defaultdict(list)
+        for zone, wall, count in session.execute(
+            select(r.timezone, s.send_time, func.count())
+            .select_from(SUBSCRIPTIONS.join(RECIPIENTS, r.id == s.recipient_id))
+            .where(s.active.is_(True))
+            .group_by(r.timezone, s.send_time)
+        ):
+            times[zone].append((wall, int(count)))
+    found = []
+    for zone_name, walls in times.items():
+        for at, before, after in _changes(zone_name, now, now + timedelta(days=days)):
+            local_day = (at + after).date()
+            shifted = sum(n for wall, n in walls if _moved(zone_name, local_day, wall))
+            found.append(
+                Transition(
+                    zone_name, at, before, after, int(recipients.get(zone_name, 0)),
+                    sum(n for _, n in walls), shifted,
+                )
+            )  # fmt: skip
+    return sorted(found, key=lambda t: (t.at, -t.subscriptions, t.timezone))
+
+
+_STEP = timedelta(hours=6)  # no zone changes its clocks twice within six hours
+
+
+def _changes(zone_name: str, start: datetime, end: datetime) -> list[tuple[datetime, timedelta, timedelta]]:
+    """(instant, offset before, offset after) of each UTC-offset change in ``[start, end)``."""
+    zone = get_zone(zone_name)
+
+    def offset(at: datetime) -> timedelta:
+        value = at.astimezone(zone).utcoffset()
+        assert value is not None
+        return value
+
+    changes = []
+    at = start
+    while at < end:
+        step_end = min(at + _STEP, end)
+        if offset(at) != offset(step_end):
+            low, high = at, step_end
+            while high - low > timedelta(minutes=1):  # transitions fall on whole minutes
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if offset(middle) == offset(low) else (low, middle)
+            high = high.replace(second=0, microsecond=0)
+            changes.append((high, offset(low), offset(high)))
+        at = step_end
+    return changes
+
+
+def _moved(zone: str, local_day: date, wall: time) -> bool:
+    """Whether ``wall`` on the changeover's local date is adjusted (in the gap, or repeated)."""
+    days = (local_day - timedelta(days=1), local_day, local_day + timedelta(days=1))
+    return any(
+        (res := resolve_detailed(day, wall, zone)) is not None and res.adjustment != "exact" for day in days
+    )
+
+
+# ----------------------------------------------------------------------------- dead letters
+
+
+@dataclass
+class DeadGroup:
+    reason: str | None
+    error: str | None
+    count: int
+    oldest: datetime
+    newest: datetime
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+
+def dead_letter_groups(session: Session, groups: int = 50, per_group: int = 20) -> list[DeadGroup]:
+    """The ``groups`` largest (reason, error) groups of dead deliveries, each with its latest rows."""
+    c = DELIVERIES.c
+    dead = c.status == DeliveryStatus.dead.value
+    found = [
+        DeadGroup(reason, error, int(n), oldest, newest)
+        for reason, error, n, oldest, newest in session.execute(
+            select(c.reason, c.last_error, func.count(), func.min(c.updated_at), func.max(c.updated_at))
+            .where(dead)
+            .group_by(c.reason, c.last_error)
+            .order_by(func.count().desc(), c.reason, c.last_error)
+            .limit(groups)
+        )
+    ]
+    if not found:
+        return []
+    rank = (
+        func.row_number()
+        .over(partition_by=(c.reason, c.last_error), order_by=(c.updated_at.desc(), c.id.desc()))
+        .label("rank")
+    )
+    ranked = (
+        select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id"), rank)
+        .join(RECIPIENTS, RECIPIENTS.c.id == c.recipient_id)
+        .where(dead)
+        .subquery()
+    )
+    by_key = {(g.reason, g.error): g for g in found}
+    for row in session.execute(select(ranked).where(ranked.c.rank <= per_group).order_by(ranked.c.id.desc())):
+        group = by_key.get((row.reason, row.last_error))
+        if group is not None:
+            group.deliveries.append(delivery_dict(row, row.recipient_external_id))
+    return found
+
+
+# ----------------------------------------------------------------------------- deliveries, paged
+
+MAX_PAGE = 1000  # beyond page 1000 a filter says more than a page number
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    rows: list[dict[str, Any]]
+    page: int
+    per_page: int
+    has_next: bool
+
+
+def deliveries_page(session: Session, flt: DeliveryFilter, page: int, per_page: int = 50) -> DeliveryPage:
+    """Page ``page`` (from 1) of the deliveries matching ``flt``.
+
+    With ``since`` the order is ``planner deliveries list``'s (scheduled time ascending from it);
+    without, the latest first, which is what an operator opens the page for.
+    """
+    if not 1 <= page <= MAX_PAGE:
+        raise InvalidInput("page", page, f"a page number from 1 to {MAX_PAGE}; narrow the filters instead")
+    c = DELIVERIES.c
+    stmt = select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id")).join(
+        RECIPIENTS, RECIPIENTS.c.id == c.recipient_id
+    )
+    if flt.status:
+        stmt = stmt.where(c.status == flt.status)
+    if flt.recipient:
+        stmt = stmt.where(RECIPIENTS.c.external_id == flt.recipient)
+    if flt.kind:
+        stmt = stmt.where(c.kind == flt.kind)
+    if flt.channel:
+        stmt = stmt.where(c.channel == flt.channel)
+    if flt.since:
+        stmt = stmt.where(c.scheduled_at >= flt.since).order_by(c.scheduled_at, c.id)
+    else:
+        stmt = stmt.order_by(c.scheduled_at.desc(), c.id.desc())
+    rows = list(session.execute(stmt.limit(per_page + 1).offset((page - 1) * per_page)))
+    return DeliveryPage(
+        [delivery_dict(row, row.recipient_external_id) for row in rows[:per_page]],
+        page,
+        per_page,
+        has_next=len(rows) > per_page,
+    )
