@@ -193,14 +193,15 @@ def dst_transitions(app: App, now: datetime, days: int = 14) -> list[Transition]
     """Clock changes in ``[now, now + days)`` in zones with active subscriptions, soonest first."""
     r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
     with app.sessions() as session:
-        recipients: dict[str, int] = dict(
-            session.execute(
+        recipients: dict[str, int] = {
+            zone: int(n)
+            for zone, n in session.execute(
                 select(r.timezone, func.count(func.distinct(r.id)))
                 .select_from(RECIPIENTS.join(SUBSCRIPTIONS, s.recipient_id == r.id))
                 .where(s.active.is_(True))
                 .group_by(r.timezone)
-            ).tuples()
-        )
+            )
+        }
         times: dict[str, list[tuple[time, int]]] = defaultdict(list)
         for zone, wall, count in session.execute(
             select(r.timezone, s.send_time, func.count())

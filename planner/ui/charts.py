@@ -17,19 +17,19 @@ WIDTH, HEIGHT = 880, 260
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 16, 40
 
 
-def _nice_max(value: int) -> int:
-    """The smallest 1, 2 or 5 times a power of ten at or above ``value`` (the axis's top)."""
+def _ticks(value: int) -> list[int]:
+    """Axis ticks from 0: a step of 1, 2 or 5 times a power of ten, four or five steps to the top."""
     step = 1
-    while True:
-        for factor in (1, 2, 5):
-            if value <= step * factor:
-                return step * factor
-        step *= 10
+    while step * 5 < value:
+        step = step * 2 if str(step)[0] == "1" else step * 5 // 2 if str(step)[0] == "2" else step * 2
+    top = max(step * -(-value // step), step)
+    return list(range(0, top + 1, step))
 
 
 def sends_chart(buckets: Sequence[HourBucket], channels: Sequence[str] = ("email", "sms")) -> Markup:
     """Stacked bars per hour (UTC) and channel; the part deferred there by quiet hours is hatched."""
-    top = _nice_max(max([sum(b.sends.values()) for b in buckets] + [1]))
+    ticks = _ticks(max([sum(b.sends.values()) for b in buckets] + [1]))
+    top = ticks[-1]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(len(buckets), 1)
     parts = [
@@ -44,9 +44,8 @@ def sends_chart(buckets: Sequence[HourBucket], channels: Sequence[str] = ("email
         ),
         "</defs>",
     ]
-    for i in range(5):  # gridlines and the y axis labels
-        value = top * i // 4
-        y = TOP + plot_h - plot_h * i / 4
+    for value in ticks:  # gridlines and the y axis labels
+        y = TOP + plot_h - plot_h * value / top
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{value}</text>')
     for index, bucket in enumerate(buckets):

@@ -150,7 +150,7 @@ def _csrf(session: UiSession, form: dict[str, list[str]]) -> bool:
 def _login_page(ui: Ui, request: Request, target: str | None, error: str | None, status: int) -> Response:
     nonce, cookie = ui.signer.login_nonce(ui.app.clock())
     response = ui.render(
-        request, "login.html", status=status, nonce=nonce, next=_safe_next(target), error=error
+        request, "login.html", code=status, nonce=nonce, next=_safe_next(target), error=error
     )
     response.set_cookie(
         LOGIN_COOKIE, cookie, max_age=int(LOGIN_LIFETIME.total_seconds()), path="/ui",

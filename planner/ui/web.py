@@ -150,9 +150,7 @@ def _error(ui: Ui, request: Request, status: int, message: str) -> Response:
         session: UiSession | None = ui.signer.session(request.cookies.get(COOKIE), ui.app.clock())
     except Exception:
         session = None
-    return ui.render(
-        request, "error.html", status=status, session=session, status_code=status, message=message
-    )
+    return ui.render(request, "error.html", code=status, session=session, status_code=status, message=message)
 
 
 def _handle(ui: Ui, request: Request, exc: Exception) -> Response:
@@ -169,7 +167,9 @@ def _handle(ui: Ui, request: Request, exc: Exception) -> Response:
         return _error(ui, request, 404, str(exc))
     if isinstance(exc, InvalidInput):
         return _error(ui, request, 400, str(exc))
-    raise exc
+    # A bug or an outage: logged with its traceback, shown as a plain page without one.
+    log.exception("ui page failed", path=request.url.path, error=f"{type(exc).__name__}: {exc}")
+    return _error(ui, request, 500, "Something went wrong on the server; its log has the details.")
 
 
 def guarded(ui: Ui) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
@@ -182,7 +182,7 @@ def guarded(ui: Ui) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
             assert isinstance(request, Request)
             try:
                 return fn(*args, **kwargs)
-            except (SignInFirst, Refused, InvalidInput, NotFound) as exc:
+            except Exception as exc:
                 return _handle(ui, request, exc)
 
         return page
@@ -200,7 +200,7 @@ def guarded_async(
             assert isinstance(request, Request)
             try:
                 return await fn(*args, **kwargs)
-            except (SignInFirst, Refused, InvalidInput, NotFound) as exc:
+            except Exception as exc:
                 return _handle(ui, request, exc)
 
         return action
