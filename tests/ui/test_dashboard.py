@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from planner.app import App
 from planner.store.queries import get_delivery, pause_list
 from planner.store.tables import DELIVERIES
-from tests.ui.conftest import TOKEN, sign_in
+from tests.ui.conftest import TOKEN
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -47,7 +47,7 @@ def test_sign_in_with_a_wrong_then_the_right_token(browser: Any, base_url: str) 
     (cookie,) = [c for c in context.cookies() if c["name"] == "planner_ui"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]  # plain http
     assert TOKEN not in cookie["value"]
-    assert 11.9 * 3600 < cookie["expires"] - __import__("time").time() <= 12 * 3600
+    assert 11.9 * 3600 < cookie["expires"] - time.time() <= 12 * 3600
     page.click("text=Sign out")
     page.goto("/ui")
     assert "/ui/login" in page.url
@@ -196,6 +196,3 @@ def _screenshot(page: Any, name: str) -> None:
     if os.environ.get("PLANNER_UI_SCREENSHOTS"):
         DOCS.mkdir(exist_ok=True)
         (DOCS / name).write_bytes(shot)
-
-
-_ = shutil
