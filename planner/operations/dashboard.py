@@ -23,9 +23,9 @@ from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from planner.app import App
-from planner.core.cadence import Cadence, occurrences_between
+from planner.core.cadence import Cadence, first_occurrence_at_or_after, next_occurrence_after_date
 from planner.core.checks import quiet_hours_verdict
-from planner.core.localtime import get_zone, resolve_detailed
+from planner.core.localtime import get_zone, local_date_of, resolve_detailed
 from planner.core.quiet_hours import QuietHours, effective_quiet_hours
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
 from planner.errors import InvalidInput
@@ -75,7 +75,7 @@ def sends_next_hours(app: App, now: datetime, hours: int = 24) -> SendForecast:
 
     with app.sessions() as session:
         planned = _planned_rows(session, now, end)
-        groups = _cadence_groups(session, end)
+        groups = _cadence_groups(session, sorted(app.policy.critical_kinds), end)
     for at, channel, deferred, count in planned:
         add(at, channel, count, deferred)
     forecast = 0
@@ -103,10 +103,11 @@ def _planned_rows(session: Session, now: datetime, end: datetime) -> list[tuple[
 @dataclass(frozen=True)
 class _CadenceGroup:
     next_at: datetime
+    next_local_date: date | None
     timezone: str
     send_time: time
     days: str
-    kind: str
+    critical: bool
     channel: str
     quiet: QuietHours | None
     count: int
@@ -115,55 +116,59 @@ class _CadenceGroup:
 def _reachable() -> Any:
     """The recipient can receive on the subscription's channel (no opt-out, a valid address)."""
     r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
-    return or_(
-        and_(
-            s.channel == "email",
-            r.email_opt_out.is_(false()),
-            r.email_invalid.is_(None),
-            r.email.is_not(None),
-        ),
-        and_(s.channel == "sms", r.sms_opt_out.is_(false()), r.sms_invalid.is_(None), r.phone.is_not(None)),
-    )
+    email = and_(r.email_opt_out.is_(false()), r.email_invalid.is_(None), r.email.is_not(None))
+    sms = and_(r.sms_opt_out.is_(false()), r.sms_invalid.is_(None), r.phone.is_not(None))
+    return or_(and_(s.channel == "email", email), and_(s.channel == "sms", sms))
 
 
-def _cadence_groups(session: Session, end: datetime) -> list[_CadenceGroup]:
+def _cadence_groups(session: Session, critical_kinds: list[str], end: datetime) -> list[_CadenceGroup]:
+    """Subscriptions due before ``end`` grouped by what their sends depend on (not by kind: only
+    whether it is critical); a group's cursor is shared, so a group costs one pass of the rules."""
     r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
-    keys = (
-        s.next_at, r.timezone, s.send_time, s.days, s.kind, s.channel,
+    keys = [
+        s.next_at, s.next_local_date, r.timezone, s.send_time, s.days, s.channel,
         r.email_quiet_start, r.email_quiet_end, r.sms_quiet_start, r.sms_quiet_end,
-    )  # fmt: skip
+    ]  # fmt: skip
+    # Grouped by a constant, SQLite would read a position; without critical kinds there is no key.
+    critical = s.kind.in_(critical_kinds) if critical_kinds else None
     rows = session.execute(
-        select(*keys, func.count())
+        select(*keys, (false() if critical is None else critical).label("critical"), func.count())
         .select_from(SUBSCRIPTIONS.join(RECIPIENTS, r.id == s.recipient_id))
         .where(s.active.is_(True), s.next_at.is_not(None), s.next_at < end, _reachable())
-        .group_by(*keys)
+        .group_by(*keys, *([] if critical is None else [critical]))
     )
     groups = []
     for row in rows:
-        start, stop = (
-            (row.email_quiet_start, row.email_quiet_end)
-            if row.channel == "email"
-            else (row.sms_quiet_start, row.sms_quiet_end)
-        )
-        quiet = QuietHours(start, stop) if start is not None and stop is not None else None
+        email = row.channel == "email"
+        start = row.email_quiet_start if email else row.sms_quiet_start
+        stop = row.email_quiet_end if email else row.sms_quiet_end
         groups.append(
             _CadenceGroup(
-                row.next_at, row.timezone, row.send_time, row.days, row.kind, row.channel, quiet, int(row[-1])
+                row.next_at, row.next_local_date, row.timezone, row.send_time, row.days, bool(row.critical),
+                row.channel, QuietHours(start, stop) if start is not None and stop is not None else None,
+                int(row[-1]),
             )
-        )
+        )  # fmt: skip
     return groups
 
 
 def _group_sends(app: App, group: _CadenceGroup, now: datetime, end: datetime) -> list[tuple[datetime, bool]]:
-    """The group's occurrences from its cursor (included) to ``end``, after quiet hours."""
+    """The group's occurrences from its cursor to ``end`` (those before ``now`` are overdue: not
+    forecast), each after quiet hours."""
     cadence = Cadence.from_storage(group.send_time, group.days)
     window = effective_quiet_hours(group.channel, group.quiet, app.policy.quiet_defaults)
-    critical = app.policy.is_critical(group.kind)
-    start = max(group.next_at, now) - timedelta(microseconds=1)  # occurrences_between excludes its start
+    if group.next_at < now - timedelta(days=1):  # a stale cursor: start from now, not day by day
+        occurrence = first_occurrence_at_or_after(cadence, group.timezone, now)
+        at, day = occurrence.instant, occurrence.local_date
+    else:
+        at, day = group.next_at, group.next_local_date or local_date_of(group.next_at, group.timezone)
     sends = []
-    for occurrence in occurrences_between(cadence, group.timezone, start, end):
-        verdict = quiet_hours_verdict(window, critical, group.timezone, occurrence.instant)
-        sends.append((verdict.at, verdict.outcome == "deferred"))
+    while at < end:
+        if at >= now:
+            verdict = quiet_hours_verdict(window, group.critical, group.timezone, at)
+            sends.append((verdict.at, verdict.outcome == "deferred"))
+        occurrence = next_occurrence_after_date(cadence, group.timezone, day)
+        at, day = occurrence.instant, occurrence.local_date
     return sends
 
 
@@ -176,8 +181,8 @@ class Transition:
     at: datetime  # UTC instant of the change
     offset_before: timedelta
     offset_after: timedelta
-    recipients: int
-    subscriptions: int  # every subscription in the zone: its UTC send time moves
+    recipients: int  # in the zone
+    subscriptions: int  # every active subscription in the zone: its UTC send time moves
     wall_shifted: int  # of which the wall time falls in the gap (moved later) or the overlap (first one)
 
     @property
@@ -193,14 +198,10 @@ def dst_transitions(app: App, now: datetime, days: int = 14) -> list[Transition]
     """Clock changes in ``[now, now + days)`` in zones with active subscriptions, soonest first."""
     r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
     with app.sessions() as session:
-        recipients: dict[str, int] = {
-            zone: int(n)
-            for zone, n in session.execute(
-                select(r.timezone, func.count(func.distinct(r.id)))
-                .select_from(RECIPIENTS.join(SUBSCRIPTIONS, s.recipient_id == r.id))
-                .where(s.active.is_(True))
-                .group_by(r.timezone)
-            )
+        # Every recipient of the zone, subscribed or not: a plain count, no join.
+        recipients = {
+            str(zone): int(n)
+            for zone, n in session.execute(select(r.timezone, func.count()).group_by(r.timezone))
         }
         times: dict[str, list[tuple[time, int]]] = defaultdict(list)
         for zone, wall, count in session.execute(
