@@ -32,7 +32,7 @@ from planner.store.models import Subscription
 from planner.store.queries import DeliveryFilter, get_delivery, recipient_by_external_id
 from planner.store.tables import SUBSCRIPTIONS
 from planner.ui import charts
-from planner.ui.session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_LIFETIME, UiSession
+from planner.ui.session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_LIFETIME, Signer, UiSession
 from planner.ui.web import Refused, Ui, first, guarded, guarded_async, read_form, redirect, static_file
 
 MAX_ID = 2**31 - 1  # the id columns are 32-bit INTEGER on PostgreSQL
@@ -40,8 +40,9 @@ MAX_SELECTION = 200
 PER_PAGE = 50
 
 
-def create_ui_router(app: App) -> APIRouter:
-    ui = Ui(app)
+def create_ui_router(app: App, signer: Signer | None = None) -> APIRouter:
+    """The dashboard's routes; ``signer`` (default: a new key) signs the session cookies."""
+    ui = Ui(app, signer)
     router = APIRouter(prefix="/ui", include_in_schema=False)
     _auth_routes(router, ui)
     _read_routes(router, ui)

@@ -86,10 +86,10 @@ def make_templates() -> Environment:
 class Ui:
     """What every page needs: the service, the templates, the cookie signer."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, signer: Signer | None = None) -> None:
         self.app = app
         self.templates = make_templates()
-        self.signer = Signer()
+        self.signer = signer or Signer()
 
     def render(
         self, request: Request, name: str, code: int = 200, session: UiSession | None = None, **context: Any
