@@ -29,7 +29,7 @@ from planner.operations.explain import explain
 from planner.operations.simulate import simulate_recipient
 from planner.operations.status import collect_status
 from planner.store.models import Subscription
-from planner.store.queries import DeliveryFilter, get_delivery, recipient_by_external_id
+from planner.store.queries import DeliveryFilter, get_delivery, pause_list, recipient_by_external_id
 from planner.store.tables import SUBSCRIPTIONS
 from planner.ui import charts
 from planner.ui.session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_LIFETIME, Signer, UiSession
@@ -242,10 +242,9 @@ def _read_routes(router: APIRouter, ui: Ui) -> None:
     @guarded(ui)
     def pauses_page(request: Request) -> Response:
         session = ui.session(request)
-        status = collect_status(app, app.clock())
-        return ui.render(
-            request, "pauses.html", session=session, paused=status["paused"], channels=list(Channel)
-        )
+        with app.sessions() as db:
+            paused = pause_list(db)
+        return ui.render(request, "pauses.html", session=session, paused=paused, channels=list(Channel))
 
 
 def _recipient_view(app: App, external_id: str, day: date | None) -> dict[str, Any]:
