@@ -29,8 +29,10 @@ from planner.core.localtime import get_zone, local_date_of, resolve_detailed
 from planner.core.quiet_hours import QuietHours, effective_quiet_hours
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
 from planner.errors import InvalidInput
+from planner.operations.status import planner_lateness, planner_problems, queue_state
+from planner.settings import QUEUES
 from planner.store.dialect import dialect_of
-from planner.store.queries import DeliveryFilter, delivery_dict
+from planner.store.queries import DeliveryFilter, delivery_dict, pause_list
 from planner.store.tables import DELIVERIES, RECIPIENTS, SUBSCRIPTIONS
 
 CHANNELS = ("email", "sms")
@@ -181,11 +183,21 @@ def _group_sends(app: App, group: _CadenceGroup, now: datetime, end: datetime) -
     sends = []
     while at < end:
         if at >= now:
-            verdict = quiet_hours_verdict(window, group.critical, group.timezone, at)
-            sends.append((verdict.at, verdict.outcome == "deferred"))
+            if window.is_empty:  # nothing to defer (and no zone lookup needed)
+                sends.append((at, False))
+            else:
+                verdict = quiet_hours_verdict(window, group.critical, group.timezone, at)
+                sends.append((verdict.at, verdict.outcome == "deferred"))
+        if at + _SHORTEST_DAY >= end:  # the next occurrence is a local day later: past the end
+            break
         occurrence = next_occurrence_after_date(cadence, group.timezone, day)
         at, day = occurrence.instant, occurrence.local_date
     return sends
+
+
+#: The shortest time from one local date's wall time to the next date's: a day shortened by a
+#: clock change; tzdata's largest jump forward in use is two hours (Antarctica/Troll), the rest one.
+_SHORTEST_DAY = timedelta(hours=21)
 
 
 # ----------------------------------------------------------------------------- DST transitions
@@ -213,31 +225,37 @@ class Transition:
 def dst_transitions(app: App, now: datetime, days: int = 14) -> list[Transition]:
     """Clock changes in ``[now, now + days)`` in zones with active subscriptions, soonest first."""
     r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
+    end = now + timedelta(days=days)
     with app.sessions() as session:
         # Every recipient of the zone, subscribed or not: a plain count, no join.
         recipients = {
             str(zone): int(n)
             for zone, n in session.execute(select(r.timezone, func.count()).group_by(r.timezone))
         }
+        changes = {zone: moments for zone in recipients if (moments := _changes(zone, now, end))}
+        # Subscriptions are counted in the changing zones only (a few, most days none).
         times: dict[str, list[tuple[time, int]]] = defaultdict(list)
-        for zone, wall, count in session.execute(
-            select(r.timezone, s.send_time, func.count())
-            .select_from(SUBSCRIPTIONS.join(RECIPIENTS, r.id == s.recipient_id))
-            .where(s.active.is_(True))
-            .group_by(r.timezone, s.send_time)
-        ):
-            times[zone].append((wall, int(count)))
+        if changes:
+            for zone, wall, count in session.execute(
+                select(r.timezone, s.send_time, func.count())
+                .select_from(SUBSCRIPTIONS.join(RECIPIENTS, r.id == s.recipient_id))
+                .where(s.active.is_(True), r.timezone.in_(sorted(changes)))
+                .group_by(r.timezone, s.send_time)
+            ):
+                times[zone].append((wall, int(count)))
     found = []
-    for zone_name, walls in times.items():
-        for at, before, after in _changes(zone_name, now, now + timedelta(days=days)):
+    for zone_name, zone_changes in changes.items():
+        walls = times[zone_name]
+        if not walls:  # recipients there, but nobody subscribed
+            continue
+        for at, before, after in zone_changes:
             local_day = (at + after).date()
             shifted = sum(n for wall, n in walls if _moved(zone_name, local_day, wall))
             found.append(
                 Transition(
-                    zone_name, at, before, after, int(recipients.get(zone_name, 0)),
-                    sum(n for _, n in walls), shifted,
+                    zone_name, at, before, after, recipients[zone_name], sum(n for _, n in walls), shifted
                 )
-            )  # fmt: skip
+            )
     return sorted(found, key=lambda t: (t.at, -t.subscriptions, t.timezone))
 
 
@@ -290,40 +308,91 @@ class DeadGroup:
 
 
 def dead_letter_groups(session: Session, groups: int = 50, per_group: int = 20) -> list[DeadGroup]:
-    """The ``groups`` largest (reason, error) groups of dead deliveries, each with its latest rows."""
+    """The ``groups`` largest (reason, error) groups of dead deliveries, each with its latest rows.
+
+    One pass over the dead rows ranks each within its group and counts the group (window
+    functions); only the chosen rows are then read whole.
+    """
     c = DELIVERIES.c
-    dead = c.status == DeliveryStatus.dead.value
-    found = [
-        DeadGroup(reason, error, int(n), oldest, newest)
-        for reason, error, n, oldest, newest in session.execute(
-            select(c.reason, c.last_error, func.count(), func.min(c.updated_at), func.max(c.updated_at))
-            .where(dead)
-            .group_by(c.reason, c.last_error)
-            .order_by(func.count().desc(), c.reason, c.last_error)
-            .limit(groups)
+    key, latest = (c.reason, c.last_error), (c.updated_at.desc(), c.id.desc())
+    ranked = (
+        select(
+            c.id, c.reason, c.last_error,
+            func.row_number().over(partition_by=key, order_by=latest).label("rank"),
+            func.count().over(partition_by=key).label("n"),
+            func.min(c.updated_at).over(partition_by=key).label("oldest"),
+            func.max(c.updated_at).over(partition_by=key).label("newest"),
         )
-    ]
-    if not found:
-        return []
-    rank = (
-        func.row_number()
-        .over(partition_by=(c.reason, c.last_error), order_by=(c.updated_at.desc(), c.id.desc()))
-        .label("rank")
+        .where(c.status == DeliveryStatus.dead.value)
+        .subquery()
+    )  # fmt: skip
+    found: dict[tuple[str | None, str | None], DeadGroup] = {}
+    order: dict[int, tuple[str | None, str | None]] = {}
+    for row in session.execute(select(ranked).where(ranked.c.rank <= per_group)):
+        group = found.setdefault(
+            (row.reason, row.last_error),
+            DeadGroup(row.reason, row.last_error, int(row.n), row.oldest, row.newest),
+        )
+        order[row.id] = (group.reason, group.error)
+    chosen = sorted(found.values(), key=lambda g: (-g.count, g.reason or "", g.error or ""))[:groups]
+    keep = {(g.reason, g.error) for g in chosen}
+    ids = [i for i, k in order.items() if k in keep]
+    if ids:
+        for row in session.execute(
+            select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id"))
+            .join(RECIPIENTS, RECIPIENTS.c.id == c.recipient_id)
+            .where(c.id.in_(ids))
+            .order_by(c.updated_at.desc(), c.id.desc())
+        ):
+            found[(row.reason, row.last_error)].deliveries.append(
+                delivery_dict(row, row.recipient_external_id)
+            )
+    return chosen
+
+
+# ----------------------------------------------------------------------------- the overview's counts
+
+#: Statuses an operator acts on, counted over the whole table (each a short range of the status index).
+OPEN_STATUSES = ("planned", "queued", "sending", "retrying", "dead")
+#: Outcomes, counted over the last day only: all-time totals of a million rows say little and cost
+#: a full scan.
+RECENT = timedelta(hours=24)
+
+
+def delivery_counts(session: Session, now: datetime) -> dict[str, int]:
+    """Deliveries per status: open ones all, settled ones scheduled since ``now - RECENT``."""
+    c = DELIVERIES.c
+    settled = [s.value for s in DeliveryStatus if s.value not in OPEN_STATUSES]
+    open_rows = session.execute(
+        select(c.status, func.count()).where(c.status.in_(OPEN_STATUSES)).group_by(c.status)
     )
-    # Rank only the narrow columns, then read the chosen rows whole.
-    ranked = select(c.id, rank).where(dead).subquery()
-    chosen = select(ranked.c.id).where(ranked.c.rank <= per_group)
-    by_key = {(g.reason, g.error): g for g in found}
-    for row in session.execute(
-        select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id"))
-        .join(RECIPIENTS, RECIPIENTS.c.id == c.recipient_id)
-        .where(c.id.in_(chosen))
-        .order_by(c.updated_at.desc(), c.id.desc())
-    ):
-        group = by_key.get((row.reason, row.last_error))
-        if group is not None:
-            group.deliveries.append(delivery_dict(row, row.recipient_external_id))
-    return found
+    recent_rows = session.execute(
+        select(c.status, func.count())
+        .where(c.status.in_(settled), c.scheduled_at >= now - RECENT)
+        .group_by(c.status)
+    )
+    counts = {str(status): int(n) for status, n in [*open_rows, *recent_rows]}
+    return {s.value: counts.get(s.value, 0) for s in DeliveryStatus}
+
+
+def overview_status(app: App, now: datetime) -> dict[str, Any]:
+    """``planner status``'s parts (queues, workers, planner lateness, pauses) with :func:`delivery_counts`."""
+    with app.sessions() as session:
+        counts = delivery_counts(session, now)
+        paused = pause_list(session)
+    queues = queue_state(app.redis)
+    lateness = planner_lateness(app, now)
+    return {
+        "deliveries": counts,
+        "recent_since": now - RECENT,
+        "dead": counts["dead"],
+        "queues": {
+            name: {"depth": queues.depth[name], "scheduled": queues.scheduled[name]} for name in QUEUES
+        },
+        "paused": paused,
+        "workers": {"count": len(queues.workers), "keys": queues.workers},
+        "planner": {**lateness.as_dict(), "late": planner_problems(lateness, app.settings.max_lateness)},
+    }
 
 
 # ----------------------------------------------------------------------------- deliveries, paged

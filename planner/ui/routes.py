@@ -27,7 +27,6 @@ from planner.errors import InvalidInput
 from planner.operations import dashboard, ops
 from planner.operations.explain import explain
 from planner.operations.simulate import simulate_recipient
-from planner.operations.status import collect_status
 from planner.store.models import Subscription
 from planner.store.queries import DeliveryFilter, get_delivery, pause_list, recipient_by_external_id
 from planner.store.tables import SUBSCRIPTIONS
@@ -174,7 +173,7 @@ def _read_routes(router: APIRouter, ui: Ui) -> None:
         now = app.clock()
         # Three independent reads, each its own connection: the page waits for the slowest only.
         with ThreadPoolExecutor(3, thread_name_prefix="ui-overview") as pool:
-            status = pool.submit(collect_status, app, now)
+            status = pool.submit(dashboard.overview_status, app, now)
             forecast = pool.submit(dashboard.sends_next_hours, app, now)
             transitions = pool.submit(dashboard.dst_transitions, app, now)
         counts = status.result()
@@ -182,6 +181,7 @@ def _read_routes(router: APIRouter, ui: Ui) -> None:
             request, "overview.html", session=session, now=now, status=counts, forecast=forecast.result(),
             chart=charts.sends_chart(forecast.result().buckets), transitions=transitions.result(),
             total=sum(counts["deliveries"].values()), statuses=list(DeliveryStatus),
+            open_statuses=dashboard.OPEN_STATUSES,
         )  # fmt: skip
 
     @router.get("/deliveries")

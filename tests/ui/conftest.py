@@ -108,12 +108,24 @@ def populate(app: App) -> None:
     with app.sessions() as session:
         due = [i for (i,) in session.execute(_due_ids(), {"now": NOW})]
     sender.deliver_batch(due)
+    _history(app)
     for n, error in enumerate(["550 5.1.1 mailbox unavailable"] * 4 + ["552 5.2.2 mailbox full"] * 2):
         result = notify(app, f"u-{10 + n}", "daily_brief", "email", now=NOW)
         adapter = _failing(error)
         build_deliverer(app, adapters={"email": adapter, "sms": adapter}).deliver_batch(
             [result.delivery["id"]]
         )
+
+
+def _history(app: App) -> None:
+    """Three sends two days ago: older than the overview's 24 hours of settled outcomes."""
+    then = App(app.settings, clock=lambda: NOW - timedelta(days=2))
+    working = CaptureAdapter()
+    sender = build_deliverer(then, adapters={"email": working, "sms": working})
+    for n in range(3):
+        result = notify(then, f"u-{30 + n}", "daily_brief", "email", now=then.clock())
+        assert sender.deliver_batch([result.delivery["id"]]).sent == 1
+    then.close()
 
 
 def _due_ids() -> Any:
