@@ -174,12 +174,13 @@ def _read_routes(router: APIRouter, ui: Ui) -> None:
         # Three independent reads, each its own connection: the page waits for the slowest only.
         with ThreadPoolExecutor(3, thread_name_prefix="ui-overview") as pool:
             status = pool.submit(dashboard.overview_status, app, now)
-            forecast = pool.submit(dashboard.sends_next_hours, app, now)
-            transitions = pool.submit(dashboard.dst_transitions, app, now)
+            forecast = pool.submit(ui.recent, "forecast", now, lambda: dashboard.sends_next_hours(app, now))
+            transitions = pool.submit(ui.recent, "dst", now, lambda: dashboard.dst_transitions(app, now))
         counts = status.result()
+        (sends, computed), (changes, _) = forecast.result(), transitions.result()
         return ui.render(
-            request, "overview.html", session=session, now=now, status=counts, forecast=forecast.result(),
-            chart=charts.sends_chart(forecast.result().buckets), transitions=transitions.result(),
+            request, "overview.html", session=session, now=now, status=counts, forecast=sends,
+            computed=computed, chart=charts.sends_chart(sends.buckets), transitions=changes,
             total=sum(counts["deliveries"].values()), statuses=list(DeliveryStatus),
             open_statuses=dashboard.OPEN_STATUSES,
         )  # fmt: skip

@@ -7,10 +7,11 @@ traceback), and a missing session into a redirect to the sign-in form (or a 401 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs, quote
 
 import structlog
@@ -28,7 +29,9 @@ from planner.ui.session import COOKIE, Signer, UiSession, csrf_ok
 log = structlog.get_logger("planner.ui")
 
 MAX_FORM_BYTES = 64 * 1024
+FORECAST_TTL = timedelta(seconds=60)
 P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Refused(Exception):
@@ -90,6 +93,24 @@ class Ui:
         self.app = app
         self.templates = make_templates()
         self.signer = signer or Signer()
+        self._cache: dict[str, tuple[datetime, object]] = {}
+        self._cache_lock = threading.Lock()
+
+    def recent(self, name: str, now: datetime, compute: Callable[[], T]) -> tuple[T, datetime]:
+        """``compute()``, or its result from under :data:`FORECAST_TTL` ago, and when it was computed.
+
+        For the overview's forecasts, which read every subscription (a second at 100,000
+        recipients) and change only when the planner runs or data is imported: live refresh and a
+        team of operators reuse one computation a minute.
+        """
+        with self._cache_lock:
+            cached = self._cache.get(name)
+        if cached is not None and timedelta(0) <= now - cached[0] < FORECAST_TTL:
+            return cached[1], cached[0]  # type: ignore[return-value]
+        value = compute()
+        with self._cache_lock:
+            self._cache[name] = (now, value)
+        return value, now
 
     def render(
         self, request: Request, name: str, code: int = 200, session: UiSession | None = None, **context: Any
