@@ -31,7 +31,7 @@ from planner.store.models import Subscription
 from planner.store.queries import DeliveryFilter, get_delivery, pause_list, recipient_by_external_id
 from planner.store.tables import SUBSCRIPTIONS
 from planner.ui import charts
-from planner.ui.session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_LIFETIME, Signer, UiSession
+from planner.ui.session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_LIFETIME, Signer, csrf_ok
 from planner.ui.web import Refused, Ui, first, guarded, guarded_async, read_form, redirect, static_file
 
 MAX_ID = 2**31 - 1  # the id columns are 32-bit INTEGER on PostgreSQL
@@ -135,17 +135,11 @@ def _auth_routes(router: APIRouter, ui: Ui) -> None:
     async def logout(request: Request) -> Response:
         form = await read_form(request)
         session = ui.session(request)
-        if not _csrf(session, form):
+        if not csrf_ok(session, first(form, "csrf")):
             raise Refused(403, "The form's CSRF token is missing or wrong.")
         response = RedirectResponse("/ui/login", status_code=303)
         response.delete_cookie(COOKIE, path="/ui")
         return response
-
-
-def _csrf(session: UiSession, form: dict[str, list[str]]) -> bool:
-    from planner.ui.session import csrf_ok
-
-    return csrf_ok(session, first(form, "csrf"))
 
 
 def _login_page(ui: Ui, request: Request, target: str | None, error: str | None, status: int) -> Response:

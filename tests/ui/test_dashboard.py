@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from planner.app import App
 from planner.store.queries import get_delivery, pause_list
-from tests.ui.conftest import NOW, TOKEN
+from tests.ui.conftest import NOW, TOKEN, sign_in
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -123,6 +123,25 @@ def test_pause_and_resume_a_channel(page: Any, ui_app: App) -> None:
     assert page.locator(".flash").inner_text().startswith("channel sms resumed")
     assert page.locator("#pauses .paused-value").count() == 0
     assert _pauses(ui_app) == []
+
+
+def test_pages_and_actions_work_with_scripts_disabled(browser: Any, base_url: str, ui_app: App) -> None:
+    context = browser.new_context(base_url=base_url, java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(5000)
+    sign_in(page, TOKEN)
+    with ui_app.sessions() as session:
+        dead = session.scalar(text("SELECT count(*) FROM delivery WHERE status = 'dead'"))
+    assert page.locator("h1").inner_text() == "Overview"
+    assert int(page.locator("#dead-count").inner_text()) == dead
+    assert page.locator("label.live").is_hidden()  # the live-refresh box shows only with scripts
+    page.goto("/ui/pauses")
+    page.click("#pause-email")
+    assert page.locator(".flash").inner_text() == "channel email paused"
+    page.click("#resume-email")
+    assert page.locator(".flash").inner_text().startswith("channel email resumed")
+    assert _pauses(ui_app) == []
+    context.close()
 
 
 def test_recipient_across_the_dst_change(page: Any) -> None:
