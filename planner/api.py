@@ -44,6 +44,7 @@ from planner.operations.status import (
     planner_problems,
 )
 from planner.store.queries import DeliveryFilter, get_delivery, list_deliveries
+from planner.ui import create_ui_router
 
 log = structlog.get_logger("planner.api")
 
@@ -363,17 +364,24 @@ def create_api(app: App) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(_no_unknown_query)],
     )
     api.state.planner = app
     _install_error_handlers(api)
 
-    @api.get("/healthz", tags=["health"])
+    # The API's own routes refuse unknown query parameters; the dashboard (/ui) reads its forms itself.
+    strict = [Depends(_no_unknown_query)]
+
+    @api.get("/healthz", tags=["health"], dependencies=strict)
     def healthz() -> dict[str, str]:
         """The process is alive (no dependency is checked)."""
         return {"status": "ok"}
 
-    @api.get("/readyz", tags=["health"], responses={503: {"description": "Not ready: see `failing`."}})
+    @api.get(
+        "/readyz",
+        tags=["health"],
+        dependencies=strict,
+        responses={503: {"description": "Not ready: see `failing`."}},
+    )
     def readyz(request: Request) -> JSONResponse:
         """Ready when the database and Redis answer, a worker is alive and the planner is on time.
 
@@ -389,6 +397,7 @@ def create_api(app: App) -> FastAPI:
 
     protected = _protected(api, app)
     api.include_router(protected)
+    api.include_router(create_ui_router(app))  # the operator dashboard, /ui (its own sign-in)
     api.middleware("http")(_options_and_allow([api.router, protected]))
     return api
 
@@ -411,7 +420,9 @@ _COMMON_RESPONSES = _responses(401, 422, 503)
 
 
 def _protected(api: FastAPI, app: App) -> APIRouter:
-    router = APIRouter(dependencies=[Depends(_bearer_check(app))], responses=_COMMON_RESPONSES)
+    router = APIRouter(
+        dependencies=[Depends(_bearer_check(app)), Depends(_no_unknown_query)], responses=_COMMON_RESPONSES
+    )
 
     @router.get("/openapi.json", include_in_schema=False)
     def openapi() -> dict[str, Any]:

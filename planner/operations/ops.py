@@ -89,6 +89,10 @@ def _requeue_rows(
     )
 
 
+def _actor(actor: str | None) -> dict[str, Any]:
+    return {"actor": actor} if actor is not None else {}
+
+
 def _status_of(session: Session, delivery_id: int) -> str:
     status = session.scalar(select(_TABLE.c.status).where(_TABLE.c.id == delivery_id))
     if status is None:
@@ -96,8 +100,11 @@ def _status_of(session: Session, delivery_id: int) -> str:
     return str(status)
 
 
-def retry(app: App, delivery_id: int, now: datetime) -> RedriveResult:
-    """Send a dead (fresh attempt budget) or retrying (now, same budget) delivery again."""
+def retry(app: App, delivery_id: int, now: datetime, actor: str | None = None) -> RedriveResult:
+    """Send a dead (fresh attempt budget) or retrying (now, same budget) delivery again.
+
+    ``actor`` (who asked, e.g. a token's name) goes into the timeline entry's detail.
+    """
     app.require_redis()  # nothing changes while the new job could not be handed over
     with app.sessions() as session, session.begin():
         rows = _locked_rows(session, [s.value for s in RETRYABLE], _TABLE.c.id == delivery_id)
@@ -107,6 +114,7 @@ def retry(app: App, delivery_id: int, now: datetime) -> RedriveResult:
         dead = [r for r in rows if r.status == DeliveryStatus.dead.value]
         retrying = [r for r in rows if r.status != DeliveryStatus.dead.value]
         size = app.settings.delivery_batch_size
+        who = _actor(actor)
         moved = _requeue_rows(
             session,
             dead,
@@ -115,9 +123,16 @@ def retry(app: App, delivery_id: int, now: datetime) -> RedriveResult:
             batch_size=size,
             from_status=DeliveryStatus.dead,
             reset_attempts=True,
+            detail=who,
         )
         moved += _requeue_rows(
-            session, retrying, now, event="retry_now", batch_size=size, from_status=DeliveryStatus.retrying
+            session,
+            retrying,
+            now,
+            event="retry_now",
+            batch_size=size,
+            from_status=DeliveryStatus.retrying,
+            detail=who,
         )
     return _enqueue(app, moved, now, action="retry")
 
@@ -149,7 +164,9 @@ def _enqueue(app: App, moved: Reassigned, now: datetime, **context: Any) -> Redr
     return RedriveResult(requeued=sorted(job_ids), job_ids=job_ids)
 
 
-def cancel(app: App, delivery_id: int, now: datetime, reason: str = "operator") -> dict[str, Any]:
+def cancel(
+    app: App, delivery_id: int, now: datetime, reason: str = "operator", actor: str | None = None
+) -> dict[str, Any]:
     """Cancel a pending delivery; one already sending or in a final status is refused.
 
     The dedup key is kept, so the planner does not plan that occurrence again. The delivery's RQ
@@ -170,7 +187,14 @@ def cancel(app: App, delivery_id: int, now: datetime, reason: str = "operator") 
                 "a pending delivery (planned, queued or retrying); one that is sending or already "
                 f"{status} cannot be cancelled",
             )
-        record_events(session, [event_row(delivery_id, now, "cancelled", status="cancelled", reason=reason)])
+        record_events(
+            session,
+            [
+                event_row(
+                    delivery_id, now, "cancelled", status="cancelled", reason=reason, detail=_actor(actor)
+                )
+            ],
+        )
     log.info("delivery cancelled", delivery_id=delivery_id, outcome="cancelled", reason=reason)
     return {"id": delivery_id, "status": DeliveryStatus.cancelled.value, "reason": reason}
 
@@ -184,17 +208,19 @@ def _pause_target(target: str) -> str:
         raise InvalidInput("target", target, "a channel ('email', 'sms') or a notification kind") from None
 
 
-def pause(app: App, target: str, now: datetime) -> dict[str, Any]:
+def pause(app: App, target: str, now: datetime, actor: str | None = None) -> dict[str, Any]:
     """Hold the deliveries of a channel or kind; workers put them back as ``queued``/``paused``."""
     target = _pause_target(target)
     with app.sessions() as session, session.begin():
         created = pauses.pause(session, target, now)
     scope, value = pauses.scope_of(target)
-    log.info("paused", scope=scope, value=value, outcome="paused" if created else "already_paused")
+    log.info(
+        "paused", scope=scope, value=value, outcome="paused" if created else "already_paused", actor=actor
+    )
     return {"scope": scope, "value": value, "paused": True, "changed": created}
 
 
-def resume(app: App, target: str, now: datetime) -> dict[str, Any]:
+def resume(app: App, target: str, now: datetime, actor: str | None = None) -> dict[str, Any]:
     """Lift a pause and requeue, due now, every delivery that was waiting on it.
 
     Deliveries still held by another pause (the kind is paused too) are left waiting for that one.
@@ -222,11 +248,11 @@ def resume(app: App, target: str, now: datetime) -> dict[str, Any]:
             event="resumed",
             batch_size=app.settings.delivery_batch_size,
             from_status=DeliveryStatus.queued,
-            detail={"pause": f"{scope}:{value}"},
+            detail={"pause": f"{scope}:{value}", **_actor(actor)},
         )
     enqueue_reassigned(app.redis, moved, now)
     outcome = "resumed" if changed else "not_paused"
-    log.info("resumed", scope=scope, value=value, outcome=outcome, requeued=len(rows))
+    log.info("resumed", scope=scope, value=value, outcome=outcome, requeued=len(rows), actor=actor)
     return {"scope": scope, "value": value, "paused": False, "changed": changed, "requeued": len(rows)}
 
 

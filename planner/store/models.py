@@ -101,6 +101,8 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_status_scheduled", "status", "scheduled_at"),
         Index("ix_delivery_recipient_channel_scheduled", "recipient_id", "channel", "scheduled_at"),
         Index("ix_delivery_subscription_date", "subscription_id", "local_date"),
+        # The dashboard's latest-first lists (migration 0002).
+        Index("ix_delivery_scheduled_id", "scheduled_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
