@@ -173,4 +173,30 @@ class Pause(SQLModel, table=True):
     detail: str | None = Field(default=None, max_length=1000)
 
 
+class ApiToken(SQLModel, table=True):
+    """A named API token with its scopes; only the SHA-256 of the token is stored."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    # Comma-separated, sorted: "admin,read,write".
+    scopes: str = Field(max_length=40)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only: who (the token's name) changed what, when."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    actor: str = Field(max_length=100, index=True)
+    action: str = Field(max_length=60)
+    target: str | None = Field(default=None, max_length=300)
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
 metadata = SQLModel.metadata

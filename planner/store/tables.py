@@ -10,6 +10,8 @@ from sqlalchemy import Table
 from sqlmodel import SQLModel
 
 from planner.store.models import (
+    ApiToken,
+    AuditEntry,
     Delivery,
     DeliveryEvent,
     EngagementEvent,
@@ -26,6 +28,8 @@ def table_of(model: type[SQLModel]) -> Table:
     return table
 
 
+API_TOKENS = table_of(ApiToken)
+AUDIT = table_of(AuditEntry)
 DELIVERIES = table_of(Delivery)
 DELIVERY_EVENTS = table_of(DeliveryEvent)
 ENGAGEMENT = table_of(EngagementEvent)
