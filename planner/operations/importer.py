@@ -108,9 +108,11 @@ class ImportReport:
     engagement_events: int = 0
     engagement_already_recorded: int = 0
     errors: list[LineError] = field(default_factory=list)
+    #: The rows of the recipients written, for planning their changes at once (not reported).
+    recipient_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "errors"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("errors", "recipient_ids")}
         data["invalid_lines"] = len(self.errors)
         data["errors"] = [str(e) for e in self.errors]
         return data
@@ -349,6 +351,7 @@ class Importer:
                 )
             )
         }
+        self.report.recipient_ids.extend(i for i in ids.values() if i is not None)
         self._subscriptions(records, ids, changed_zone)
 
     def _subscriptions(

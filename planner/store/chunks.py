@@ -105,9 +105,12 @@ class ChunkStore:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
 
-    def claim_due(self, session: Session, window_end: datetime, limit: int) -> list[SubscriptionState]:
+    def claim_due(
+        self, session: Session, window_end: datetime, limit: int, recipient_ids: Sequence[int] | None = None
+    ) -> list[SubscriptionState]:
         """Up to ``limit`` active subscriptions due by ``window_end``, locked for this transaction
-        (on PostgreSQL other planners skip them, so several processes share one run)."""
+        (on PostgreSQL other planners skip them, so several processes share one run); only those of
+        ``recipient_ids`` when given (a change planned at once, :meth:`PlannerRunner.plan_recipients`)."""
         table = SUBSCRIPTIONS
         stmt = (
             select(table)
@@ -115,6 +118,8 @@ class ChunkStore:
             .order_by(table.c.next_at, table.c.id)
             .limit(limit)
         )
+        if recipient_ids is not None:
+            stmt = stmt.where(one_of(table.c.recipient_id, recipient_ids, self.dialect))
         if self.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         return [
