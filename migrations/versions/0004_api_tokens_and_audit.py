@@ -1,4 +1,5 @@
-"""named API tokens (stored hashed, with scopes) and the audit log of the changes they make
+"""named API tokens (stored hashed, with scopes), the audit log of the changes they make, and
+per-kind opt-outs on the recipient
 
 Revision ID: 0004
 Revises: 0003
@@ -43,9 +44,13 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_log_at"), ["at"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_log_actor"), ["actor"], unique=False)
+    with op.batch_alter_table("recipient", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("opt_outs", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("recipient", schema=None) as batch_op:
+        batch_op.drop_column("opt_outs")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_log_actor"))
         batch_op.drop_index(batch_op.f("ix_audit_log_at"))

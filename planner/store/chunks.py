@@ -28,7 +28,7 @@ from planner.core.planning import (
 from planner.core.quiet_hours import QuietHours
 from planner.core.status import BACKOFF_COUNTED_STATUSES, CAP_COUNTED_STATUSES
 from planner.store.dialect import Dialect, one_of, utc_binder
-from planner.store.models import Subscription
+from planner.store.models import Subscription, kinds_opted_out
 from planner.store.tables import DELIVERIES, ENGAGEMENT, RECIPIENTS, SUBSCRIPTIONS
 from planner.store.timeline import event_row, record_events
 
@@ -96,6 +96,7 @@ def recipient_state(row: Row[Any]) -> RecipientState:
             c for c, flag in (("email", row.email_opt_out), ("sms", row.sms_opt_out)) if flag
         ),
         invalid=invalid,
+        opted_out_kinds={c: kinds_opted_out(row.opt_outs, c) for c in ("email", "sms")},
     )
 
 

@@ -35,6 +35,9 @@ class Recipient(SQLModel, table=True):
     sms_quiet_end: time | None = None
     email_opt_out: bool = False
     sms_opt_out: bool = False
+    # Per-kind opt-outs as "kind/channel" strings (preferences API, one-click unsubscribe,
+    # complaints). An import leaves them alone: a re-import must not undo a recipient's unsubscribe.
+    opt_outs: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # Set by an adapter's permanent "invalid address" failure; the planner suppresses the channel.
     email_invalid: str | None = Field(default=None, max_length=500)
     sms_invalid: str | None = Field(default=None, max_length=500)
@@ -55,7 +58,14 @@ class Recipient(SQLModel, table=True):
             opted_out=bool(getattr(self, f"{channel}_opt_out")),
             invalid=getattr(self, f"{channel}_invalid"),
             quiet_hours=self.own_quiet_hours(channel),
+            opted_out_kinds=kinds_opted_out(self.opt_outs, channel),
         )
+
+
+def kinds_opted_out(opt_outs: list[str] | None, channel: str) -> frozenset[str]:
+    """The kinds of ``channel`` among stored "kind/channel" opt-outs."""
+    suffix = f"/{channel}"
+    return frozenset(item.removesuffix(suffix) for item in opt_outs or () if item.endswith(suffix))
 
 
 class Subscription(SQLModel, table=True):
