@@ -412,13 +412,15 @@ def create_api(app: App) -> FastAPI:
         body = {"status": "ready" if ok else "unavailable", "failing": failing, "checks": checks}
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    from planner.api.v1 import v1_router
+    from planner.api.v1 import unsubscribe_router, v1_router
 
     protected = _protected(api, app)
     api.include_router(protected)
     v1 = v1_router(app)
     api.include_router(v1, responses=_COMMON_RESPONSES)
-    api.middleware("http")(_options_and_allow([api.router, protected, v1]))
+    links = unsubscribe_router(app)
+    api.include_router(links)
+    api.middleware("http")(_options_and_allow([api.router, protected, v1, links]))
     return api
 
 

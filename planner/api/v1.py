@@ -6,13 +6,18 @@ own code, so a body the API accepts is a line ``planner import`` accepts and the
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
 
+import html
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Response
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict
 
 from planner.api import EXTERNAL_ID, KIND, ChannelName, _audit, _responses, _scope_check
 from planner.app import App
 from planner.auth import Principal
+from planner.core.unsubscribe import MAX_TOKEN, UnsubscribeTarget, verify
+from planner.errors import NotFound
 from planner.operations import recipients
 
 _EXAMPLE = {
@@ -46,6 +51,12 @@ SubscriptionBody = Annotated[
         openapi_examples={"weekly": {"value": {"at": "10:45", "days": "mon,thu"}}},
     ),
 ]
+
+
+class Preference(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    opted_out: bool
 
 
 def v1_router(app: App) -> APIRouter:
@@ -122,5 +133,67 @@ def v1_router(app: App) -> APIRouter:
         result = recipients.delete_subscription(app, recipient_id, kind, channel, app.clock())
         _audit(app, who, "subscription_deleted", f"recipient:{recipient_id}/{kind}/{channel}")
         return result
+
+    @router.put("/recipients/{recipient_id}/preferences/{channel}", tags=["preferences"])
+    def put_channel_preference(
+        recipient_id: RecipientId, channel: ChannelName, body: Preference, who: Principal = Depends(write)
+    ) -> dict[str, Any]:
+        """Opt the recipient out of (or back into) a whole channel. Scope: write."""
+        result = recipients.set_preference(app, recipient_id, channel, None, body.opted_out, app.clock())
+        _audit(
+            app, who, "preference_set", f"recipient:{recipient_id}/{channel}", {"opted_out": body.opted_out}
+        )
+        return result
+
+    @router.put("/recipients/{recipient_id}/preferences/{channel}/{kind}", tags=["preferences"])
+    def put_kind_preference(
+        recipient_id: RecipientId,
+        channel: ChannelName,
+        kind: Kind,
+        body: Preference,
+        who: Principal = Depends(write),
+    ) -> dict[str, Any]:
+        """Opt the recipient out of (or back into) one kind on a channel; a critical kind
+        (PLANNER_CRITICAL_KINDS) cannot be opted out of (422). Scope: write."""
+        result = recipients.set_preference(app, recipient_id, channel, kind, body.opted_out, app.clock())
+        target = f"recipient:{recipient_id}/{kind}/{channel}"
+        _audit(app, who, "preference_set", target, {"opted_out": body.opted_out})
+        return result
+
+    return router
+
+
+Token = Annotated[str, Path(max_length=MAX_TOKEN, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Unsubscribe</title></head>
+<body><h1>Unsubscribe</h1><p>Stop receiving {kind} messages by {channel}?</p>
+<form method="post" action="/u/{token}"><input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Unsubscribe</button></form></body></html>
+"""
+
+
+def unsubscribe_router(app: App) -> APIRouter:
+    """``/u/{token}``: the link in List-Unsubscribe. The signature is the authentication."""
+    router = APIRouter(tags=["unsubscribe"], responses=_responses(404, 422))
+
+    def target_of(token: str) -> UnsubscribeTarget:
+        secret = app.settings.signing_secret.get_secret_value() if app.settings.signing_secret else ""
+        target = verify(secret.encode(), token)
+        if target is None:
+            raise NotFound("unsubscribe link", token)
+        return target
+
+    @router.get("/u/{token}", response_class=HTMLResponse)
+    def confirm_page(token: Token) -> HTMLResponse:
+        """A page with a confirm button; opening the link (as mail scanners do) changes nothing."""
+        target = target_of(token)
+        return HTMLResponse(_PAGE.format(kind=html.escape(target.kind), channel=target.channel, token=token))
+
+    @router.post("/u/{token}")
+    def one_click(token: Token) -> dict[str, Any]:
+        """RFC 8058 one-click unsubscribe (the mail client's POST, or the page's button)."""
+        target = target_of(token)
+        recipients.unsubscribe(app, target, app.clock())
+        return {"unsubscribed": True, "kind": target.kind, "channel": target.channel}
 
     return router

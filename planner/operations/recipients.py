@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from planner.app import App, build_runner
 from planner.core import validation
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
-from planner.errors import InvalidInput
+from planner.core.unsubscribe import UnsubscribeTarget
+from planner.errors import InvalidInput, NotFound
 from planner.operations.importer import (
     RECIPIENT_KEYS,
     SUBSCRIPTION_KEYS,
@@ -30,7 +31,9 @@ from planner.operations.importer import (
     parse_recipient,
 )
 from planner.operations.simulate import simulate_recipient, to_json_rows
-from planner.store.models import Recipient, Subscription
+from planner.store.audit import record_audit
+from planner.store.models import Recipient, Subscription, kinds_opted_out
+from planner.store.preferences import set_channel_opt_out, set_kind_opt_out
 from planner.store.queries import recipient_by_external_id
 from planner.store.tables import DELIVERIES, RECIPIENTS, SUBSCRIPTIONS
 from planner.store.timeline import event_row, record_events
@@ -157,9 +160,75 @@ def view(app: App, external_id: str, now: datetime) -> dict[str, Any]:
         data = document(session, recipient)
     sends, _ = simulate_recipient(app, external_id, None, _LOOKAHEAD_DAYS)
     upcoming = [s for s in sends if s.send_at >= now][:NEXT_SENDS]
-    data["preferences"] = {"opted_out_channels": data["opt_out"]}
+    data["preferences"] = preferences_of(recipient)
     data["next_sends"] = to_json_rows(upcoming)
     return data
+
+
+def preferences_of(recipient: Recipient) -> dict[str, Any]:
+    return {
+        channel: {
+            "opted_out": bool(getattr(recipient, f"{channel}_opt_out")),
+            "opted_out_kinds": sorted(kinds_opted_out(recipient.opt_outs, channel)),
+        }
+        for channel in ("email", "sms")
+    }
+
+
+def set_preference(
+    app: App, external_id: str, channel: str, kind: str | None, opted_out: bool, now: datetime
+) -> dict[str, Any]:
+    """Opt out of (or back into) a channel, or one kind on it. Critical kinds cannot be opted out of."""
+    validation.channel(channel, "channel")
+    if kind is not None:
+        validation.kind(kind, "kind")
+        if opted_out and app.policy.is_critical(kind):
+            raise InvalidInput(
+                "kind", kind, "a kind that is not critical: PLANNER_CRITICAL_KINDS cannot be opted out of"
+            )
+    with app.sessions() as session, session.begin():
+        recipient = recipient_by_external_id(session, external_id)
+        assert recipient.id is not None
+        if kind is None:
+            changed = set_channel_opt_out(session, recipient.id, channel, opted_out, now)
+        else:
+            changed = set_kind_opt_out(session, recipient.id, kind, channel, opted_out, now)
+    scope = f"kind:{kind}" if kind else f"channel:{channel}"
+    log.info(
+        "preference set", scope=scope, opted_out=opted_out, outcome="changed" if changed else "unchanged"
+    )
+    with app.sessions() as session:
+        return {
+            "changed": changed,
+            "preferences": preferences_of(recipient_by_external_id(session, external_id)),
+        }
+
+
+def unsubscribe(app: App, target: UnsubscribeTarget, now: datetime) -> bool:
+    """A one-click unsubscribe: the kind on the channel, for the recipient the link was made for."""
+    if app.policy.is_critical(target.kind):
+        raise InvalidInput(
+            "kind", target.kind, "a kind that is not critical (critical kinds cannot be opted out of)"
+        )
+    with app.sessions() as session, session.begin():
+        exists = session.scalar(select(RECIPIENTS.c.id).where(RECIPIENTS.c.id == target.recipient_id))
+        if exists is None:
+            raise NotFound("recipient", target.recipient_id)
+        changed = set_kind_opt_out(session, target.recipient_id, target.kind, target.channel, True, now)
+        record_audit(
+            session,
+            now,
+            "unsubscribe-link",
+            "unsubscribed",
+            f"recipient:{target.recipient_id}/{target.kind}/{target.channel}",
+        )
+    log.info(
+        "unsubscribed",
+        kind=target.kind,
+        channel=target.channel,
+        outcome="changed" if changed else "unchanged",
+    )
+    return changed
 
 
 def erase(app: App, external_id: str, now: datetime) -> dict[str, Any]:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from planner.app import App, build_runner
 from planner.auth import create_token
+from planner.settings import Settings
 from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, RECIPIENTS
 from tests.integration import test_api
 
@@ -113,7 +116,7 @@ def test_patch_changes_only_what_it_names(http: httpx.Client) -> None:
     assert patched.status_code == 200, patched.text
     body = patched.json()
     assert (body["timezone"], body["email"], body["opt_out"]) == ("Europe/Paris", "ann@example.com", ["sms"])
-    assert body["preferences"]["opted_out_channels"] == ["sms"]
+    assert body["preferences"]["sms"] == {"opted_out": True, "opted_out_kinds": []}
     assert len(body["subscriptions"]) == 1
 
 
@@ -146,3 +149,41 @@ def test_v1_routes_check_scopes(http: httpx.Client, app: App) -> None:
     assert http.get("/v1/recipients/ann", headers=as_reader).status_code == 200
     assert http.delete("/v1/recipients/ann", headers=as_reader).status_code == 403
     assert http.get("/v1/recipients/ann", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_preferences_per_channel_and_per_kind_reach_the_planner(http: httpx.Client, app: App) -> None:
+    app.settings.critical_kinds = ["password_reset"]
+    http.put("/v1/recipients/ann", json={**ANN, "timezone": "UTC"})
+    kind = http.put("/v1/recipients/ann/preferences/email/reminder", json={"opted_out": True})
+    assert kind.status_code == 200, kind.text
+    assert kind.json()["preferences"]["email"] == {"opted_out": False, "opted_out_kinds": ["reminder"]}
+    assert http.get("/v1/recipients/ann").json()["next_sends"] == []  # simulate honours it too
+
+    build_runner(app).run(NOW, timedelta(days=1))
+    [planned] = deliveries(app)
+    assert (planned.status, planned.reason) == ("suppressed", "opted_out")
+    with app.sessions() as session:
+        detail = session.scalar(
+            select(DELIVERY_EVENTS.c.detail).where(DELIVERY_EVENTS.c.delivery_id == planned.id)
+        )
+    assert detail["scope"] == "kind:reminder"
+
+    critical = http.put("/v1/recipients/ann/preferences/email/password_reset", json={"opted_out": True})
+    assert critical.status_code == 422
+    assert "PLANNER_CRITICAL_KINDS cannot be opted out of" in critical.json()["detail"]
+    whole = http.put("/v1/recipients/ann/preferences/sms", json={"opted_out": True})
+    assert whole.json()["preferences"]["sms"]["opted_out"] is True and whole.json()["changed"] is True
+    assert http.put("/v1/recipients/ann/preferences/sms", json={"opted_out": True}).json()["changed"] is False
+    assert http.put("/v1/recipients/ann/preferences/fax", json={"opted_out": True}).status_code == 422
+    assert http.put("/v1/recipients/ann/preferences/sms", json={"opted_out": "maybe"}).status_code == 422
+
+
+def test_the_smtp_adapter_needs_a_public_url_and_a_signing_key(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="PLANNER_PUBLIC_BASE_URL is unset"):
+        Settings(database_url=f"sqlite:///{tmp_path}/p.db", email_adapter="smtp")
+    with pytest.raises(ValidationError, match="PLANNER_SIGNING_SECRET is unset"):
+        Settings(
+            database_url=f"sqlite:///{tmp_path}/p.db",
+            email_adapter="smtp",
+            public_base_url="https://x.example",
+        )
