@@ -430,6 +430,7 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "The token lacks the route's scope.",
         404: "No such delivery or recipient.",
         409: "The delivery's status does not allow this.",
+        413: "The body is too large.",
         422: "Invalid input: `errors[].loc` names the field.",
         503: "The database or Redis is unavailable, or no API token is configured.",
     }

@@ -7,18 +7,21 @@ own code, so a body the API accepts is a line ``planner import`` accepts and the
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
 
 import html
-from typing import Annotated, Any
+import tempfile
+from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Response
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from planner.api import EXTERNAL_ID, KIND, ChannelName, _audit, _responses, _scope_check
+from planner.api import EXTERNAL_ID, KIND, ChannelName, _audit, _responses, _scope_check, problem
 from planner.app import App
 from planner.auth import Principal
 from planner.core.unsubscribe import MAX_TOKEN, UnsubscribeTarget, verify
 from planner.errors import NotFound
 from planner.operations import recipients
+from planner.operations.importer import ImportFailed, ImportReport, import_lines
 
 _EXAMPLE = {
     "timezone": "Europe/Paris",
@@ -134,6 +137,43 @@ def v1_router(app: App) -> APIRouter:
         _audit(app, who, "subscription_deleted", f"recipient:{recipient_id}/{kind}/{channel}")
         return result
 
+    @router.post(
+        "/imports",
+        tags=["imports"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": "JSON Lines, the `planner import` format; read as a stream.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+        responses=_responses(413),
+    )
+    async def import_endpoint(
+        request: Request,
+        skip_invalid: Annotated[bool, Query(description="Import the good lines, list the bad ones.")] = False,
+        who: Principal = Depends(write),
+    ) -> JSONResponse:
+        """Import recipients and engagement as `planner import` does: atomic unless `skip_invalid`;
+        each rejected line is listed with its number, field, value and what was expected. Scope: write."""
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > _MAX_IMPORT_BYTES:
+                    raise HTTPException(413, f"body over {_MAX_IMPORT_BYTES} bytes; split the import")
+                spool.write(chunk)
+            spool.seek(0)
+            try:
+                report = await run_in_threadpool(_import, app, spool, skip_invalid)
+            except ImportFailed as exc:
+                errors = [e.as_dict() for e in exc.errors]
+                detail = f"{len(errors)} invalid line(s); nothing was imported; first: {exc.errors[0]}"
+                return problem(422, "Invalid input", detail, errors=errors)
+        _audit(app, who, "imported", "import", {"lines": report.lines, "skipped": len(report.errors)})
+        body = report.as_dict() | {"errors": [e.as_dict() for e in report.errors]}
+        return JSONResponse(body)
+
     @router.put("/recipients/{recipient_id}/preferences/{channel}", tags=["preferences"])
     def put_channel_preference(
         recipient_id: RecipientId, channel: ChannelName, body: Preference, who: Principal = Depends(write)
@@ -161,6 +201,19 @@ def v1_router(app: App) -> APIRouter:
         return result
 
     return router
+
+
+_SPOOL_IN_MEMORY = 1 << 20
+_MAX_IMPORT_BYTES = 256 << 20
+
+
+def _import(app: App, spool: IO[bytes], skip_invalid: bool) -> ImportReport:
+    now = app.clock()
+    report = import_lines(
+        app.sessions, spool, now, skip_invalid=skip_invalid, has_template=app.templates.has_template
+    )
+    recipients.plan_changes(app, report.recipient_ids, now)
+    return report
 
 
 Token = Annotated[str, Path(max_length=MAX_TOKEN, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]

@@ -81,6 +81,18 @@ class LineError:
     line: int
     field: str
     message: str
+    #: The offending value (as shown, cut short) and what was expected, when a field was wrong.
+    value: str | None = None
+    expected: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "field": self.field,
+            "value": self.value,
+            "expected": self.expected,
+            "message": self.message,
+        }
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.field}: {self.message}"
@@ -291,7 +303,8 @@ def parse_lines(lines: Iterable[str | bytes]) -> Iterator[Record | LineError]:
         try:
             record = parse_line(_decode(raw, number), number)
         except InvalidInput as exc:
-            yield LineError(number, exc.field, f"{shown(exc.value)} is invalid; expected {exc.expected}")
+            message = f"{shown(exc.value)} is invalid; expected {exc.expected}"
+            yield LineError(number, exc.field, message, shown(exc.value), exc.expected)
             continue
         if isinstance(record, RecipientRecord):
             seen = first_line.setdefault(record.external_id, number)

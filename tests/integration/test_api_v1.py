@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -187,3 +188,27 @@ def test_the_smtp_adapter_needs_a_public_url_and_a_signing_key(tmp_path: Path) -
             email_adapter="smtp",
             public_base_url="https://x.example",
         )
+
+
+def test_bulk_import_streams_json_lines_atomically_or_skipping(http: httpx.Client, app: App) -> None:
+    good = json.dumps({"type": "recipient", "id": "bob", "timezone": "UTC", "email": "bob@example.com"})
+    bad = json.dumps({"type": "recipient", "id": "eve", "timezone": "Mars/Olympus"})
+    body = f"{good}\n{bad}\n".encode()
+
+    refused = http.post("/v1/imports", content=body, headers={"Content-Type": "text/plain"})
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["errors"]
+    assert (error["line"], error["field"], error["value"]) == (2, "timezone", "'Mars/Olympus'")
+    assert "IANA" in error["expected"]
+    with app.sessions() as session:
+        assert session.scalar(select(RECIPIENTS.c.id)) is None  # atomic: nothing written
+
+    def chunks() -> Iterator[bytes]:  # a streamed upload, in pieces that split lines
+        yield body[:10]
+        yield body[10:]
+
+    skipped = http.post("/v1/imports", params={"skip_invalid": "true"}, content=chunks())
+    assert skipped.status_code == 200, skipped.text
+    report = skipped.json()
+    assert report["recipients_created"] == 1 and [e["line"] for e in report["errors"]] == [2]
+    assert http.get("/v1/recipients/bob").status_code == 200
