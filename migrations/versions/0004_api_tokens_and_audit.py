@@ -46,9 +46,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_audit_log_actor"), ["actor"], unique=False)
     with op.batch_alter_table("recipient", schema=None) as batch_op:
         batch_op.add_column(sa.Column("opt_outs", sa.JSON(), nullable=True))
+    op.create_table(
+        "idempotency_key",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("actor", sa.String(length=100), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("content_type", sa.String(length=100), nullable=True),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("created_at", planner.store.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("actor", "key", name="uq_idempotency_actor_key"),
+    )
+    with op.batch_alter_table("idempotency_key", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_idempotency_key_created_at"), ["created_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("idempotency_key", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotency_key_created_at"))
+    op.drop_table("idempotency_key")
     with op.batch_alter_table("recipient", schema=None) as batch_op:
         batch_op.drop_column("opt_outs")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:

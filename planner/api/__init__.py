@@ -15,13 +15,17 @@ a one-line ``detail`` and, for bad input, ``errors[]`` whose ``loc`` names where
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
 
+import hashlib
+import hmac
 import math
+import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -48,6 +52,7 @@ from planner.operations.status import (
     planner_problems,
 )
 from planner.store.audit import record_audit
+from planner.store.idempotency import StoredAnswer, find_answer, store_answer
 from planner.store.queries import DeliveryFilter, get_delivery, list_deliveries
 
 log = structlog.get_logger("planner.api")
@@ -377,6 +382,66 @@ def _options_and_allow(routers: list[APIRouter]) -> Callable[..., Awaitable[Resp
     return middleware
 
 
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def _idempotency(app: App) -> Callable[..., Awaitable[Response]]:
+    """Middleware: a POST with ``Idempotency-Key`` answers a repeat (same token, same request,
+    within 24 h) with the first answer; the same key on another request is a 422 naming the key.
+
+    Keys are per token and stored in the database. Two first requests racing with one key both run
+    (the first answer stored wins): send a repeat after the first answer, as retries do.
+    """
+
+    async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        key = request.headers.get("idempotency-key")
+        if request.method != "POST" or key is None:
+            return await call_next(request)
+        if not _IDEMPOTENCY_KEY.match(key):
+            error = {"loc": ["header", "Idempotency-Key"], "msg": "1-255 printable ASCII characters"}
+            detail = f"Idempotency-Key: {shown(key)} is invalid; expected 1-255 printable ASCII characters"
+            return problem(422, "Invalid input", detail, errors=[error])
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        who = (
+            await run_in_threadpool(authenticate, app, given.strip()) if scheme.lower() == "bearer" else None
+        )
+        if who is None:
+            return await call_next(request)  # the route answers 401 (or it needs no token)
+        body = await request.body()
+        digest = hashlib.sha256(f"{request.url.path}?{request.url.query}\n".encode() + body).hexdigest()
+        now = app.clock()
+
+        def lookup() -> StoredAnswer | None:
+            with app.sessions() as session:
+                return find_answer(session, who.name, key, now)
+
+        stored = await run_in_threadpool(lookup)
+        if stored is not None:
+            if not hmac.compare_digest(stored.request_hash, digest):
+                detail = f"Idempotency-Key {shown(key)} was used for another request; expected a new key"
+                error = {"loc": ["header", "Idempotency-Key"], "msg": detail, "input": _plain(key)}
+                return problem(422, "Invalid input", detail, errors=[error])
+            headers = {"Idempotency-Replayed": "true"}
+            return Response(stored.body, stored.status, headers=headers, media_type=stored.content_type)
+        response = await call_next(request)
+        if response.status_code >= 500 or response.status_code in (401, 403, 503):
+            return response  # not an answer to keep: the request may be sent again
+        chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
+        content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
+        answer = StoredAnswer(
+            digest, response.status_code, response.headers.get("content-type"), content.decode()
+        )
+
+        def store() -> None:
+            with app.sessions() as session, session.begin():
+                store_answer(session, who.name, key, answer, now)
+
+        await run_in_threadpool(store)
+        return Response(content, response.status_code, headers=dict(response.headers))
+
+    return middleware
+
+
 def create_api(app: App) -> FastAPI:
     """The API around one :class:`~planner.app.App` (its settings, database, Redis and clock)."""
     api = FastAPI(
@@ -420,6 +485,7 @@ def create_api(app: App) -> FastAPI:
     api.include_router(v1, responses=_COMMON_RESPONSES)
     links = unsubscribe_router(app)
     api.include_router(links)
+    api.middleware("http")(_idempotency(app))
     api.middleware("http")(_options_and_allow([api.router, protected, v1, links]))
     return api
 

@@ -209,4 +209,21 @@ class AuditEntry(SQLModel, table=True):
     detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
+class IdempotencyKey(SQLModel, table=True):
+    """The first answer to a POST carrying an ``Idempotency-Key``, replayed for 24 hours."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("actor", "key", name="uq_idempotency_actor_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(max_length=100)
+    key: str = Field(max_length=255)
+    # SHA-256 of method, path, query and body: the same key on another request is refused.
+    request_hash: str = Field(max_length=64)
+    status: int
+    content_type: str | None = Field(default=None, max_length=100)
+    body: str
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
 metadata = SQLModel.metadata

@@ -15,6 +15,7 @@ from planner.store.models import (
     Delivery,
     DeliveryEvent,
     EngagementEvent,
+    IdempotencyKey,
     Pause,
     PlannerRun,
     Recipient,
@@ -30,6 +31,7 @@ def table_of(model: type[SQLModel]) -> Table:
 
 API_TOKENS = table_of(ApiToken)
 AUDIT = table_of(AuditEntry)
+IDEMPOTENCY = table_of(IdempotencyKey)
 DELIVERIES = table_of(Delivery)
 DELIVERY_EVENTS = table_of(DeliveryEvent)
 ENGAGEMENT = table_of(EngagementEvent)

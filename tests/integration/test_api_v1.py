@@ -212,3 +212,23 @@ def test_bulk_import_streams_json_lines_atomically_or_skipping(http: httpx.Clien
     report = skipped.json()
     assert report["recipients_created"] == 1 and [e["line"] for e in report["errors"]] == [2]
     assert http.get("/v1/recipients/bob").status_code == 200
+
+
+def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(
+    http: httpx.Client, app: App
+) -> None:
+    http.put("/v1/recipients/ann", json={**ANN, "subscriptions": []})
+    body = {"recipient_id": "ann", "kind": "reminder", "channel": "email", "at": "2026-03-06T12:00:00Z"}
+    key = {"Idempotency-Key": "order-1234-welcome"}
+    first = http.post("/notify", json=body, headers=key)
+    assert first.status_code == 201, first.text
+    again = http.post("/notify", json=body, headers=key)
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["idempotency-replayed"] == "true"
+    assert len(deliveries(app)) == 1
+
+    other = http.post("/notify", json={**body, "kind": "daily_brief"}, headers=key)
+    assert other.status_code == 422
+    assert "Idempotency-Key 'order-1234-welcome' was used for another request" in other.json()["detail"]
+    assert http.post("/notify", json=body, headers={"Idempotency-Key": "bad key"}).status_code == 422
+    assert len(deliveries(app)) == 1
