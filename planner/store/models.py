@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from planner.core.checks import Audience
@@ -222,7 +222,7 @@ class IdempotencyKey(SQLModel, table=True):
     request_hash: str = Field(max_length=64)
     status: int
     content_type: str | None = Field(default=None, max_length=100)
-    body: str
+    body: str = Field(sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
 
 
