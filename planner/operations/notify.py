@@ -228,6 +228,7 @@ def notify(
     data: dict[str, Any] | None = None,
     priority: str | None = None,
     at: datetime | None = None,
+    actor: str | None = None,
 ) -> NotifyResult:
     """Create (or find, by dedup key) one ad-hoc delivery and hand it to RQ."""
     settings = app.settings
@@ -306,7 +307,7 @@ def notify(
                     "planned",
                     status=decision.status.value,
                     reason=decision.reason,
-                    detail=decision.detail,
+                    detail={**(decision.detail or {}), "actor": actor} if actor else decision.detail,
                 )
             ],
         )

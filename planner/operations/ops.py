@@ -89,8 +89,6 @@ def _requeue_rows(
     )
 
 
-def _actor(actor: str | None) -> dict[str, Any]:
-    return {"actor": actor} if actor is not None else {}
 
 
 def _status_of(session: Session, delivery_id: int) -> str:
@@ -100,11 +98,15 @@ def _status_of(session: Session, delivery_id: int) -> str:
     return str(status)
 
 
-def retry(app: App, delivery_id: int, now: datetime, actor: str | None = None) -> RedriveResult:
-    """Send a dead (fresh attempt budget) or retrying (now, same budget) delivery again.
+def _by(actor: str | None, detail: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """A timeline detail naming who asked for the change (an API token's name), when known."""
+    if actor is None:
+        return detail
+    return {**(detail or {}), "actor": actor}
 
-    ``actor`` (who asked, e.g. a token's name) goes into the timeline entry's detail.
-    """
+
+def retry(app: App, delivery_id: int, now: datetime, actor: str | None = None) -> RedriveResult:
+    """Send a dead (fresh attempt budget) or retrying (now, same budget) delivery again."""
     app.require_redis()  # nothing changes while the new job could not be handed over
     with app.sessions() as session, session.begin():
         rows = _locked_rows(session, [s.value for s in RETRYABLE], _TABLE.c.id == delivery_id)
@@ -114,7 +116,6 @@ def retry(app: App, delivery_id: int, now: datetime, actor: str | None = None) -
         dead = [r for r in rows if r.status == DeliveryStatus.dead.value]
         retrying = [r for r in rows if r.status != DeliveryStatus.dead.value]
         size = app.settings.delivery_batch_size
-        who = _actor(actor)
         moved = _requeue_rows(
             session,
             dead,
@@ -123,7 +124,7 @@ def retry(app: App, delivery_id: int, now: datetime, actor: str | None = None) -
             batch_size=size,
             from_status=DeliveryStatus.dead,
             reset_attempts=True,
-            detail=who,
+            detail=_by(actor),
         )
         moved += _requeue_rows(
             session,
@@ -132,7 +133,7 @@ def retry(app: App, delivery_id: int, now: datetime, actor: str | None = None) -
             event="retry_now",
             batch_size=size,
             from_status=DeliveryStatus.retrying,
-            detail=who,
+            detail=_by(actor),
         )
     return _enqueue(app, moved, now, action="retry")
 
@@ -187,14 +188,8 @@ def cancel(
                 "a pending delivery (planned, queued or retrying); one that is sending or already "
                 f"{status} cannot be cancelled",
             )
-        record_events(
-            session,
-            [
-                event_row(
-                    delivery_id, now, "cancelled", status="cancelled", reason=reason, detail=_actor(actor)
-                )
-            ],
-        )
+        entry = event_row(delivery_id, now, "cancelled", status="cancelled", reason=reason, detail=_by(actor))
+        record_events(session, [entry])
     log.info("delivery cancelled", delivery_id=delivery_id, outcome="cancelled", reason=reason)
     return {"id": delivery_id, "status": DeliveryStatus.cancelled.value, "reason": reason}
 
@@ -248,7 +243,7 @@ def resume(app: App, target: str, now: datetime, actor: str | None = None) -> di
             event="resumed",
             batch_size=app.settings.delivery_batch_size,
             from_status=DeliveryStatus.queued,
-            detail={"pause": f"{scope}:{value}", **_actor(actor)},
+            detail=_by(actor, {"pause": f"{scope}:{value}"}),
         )
     enqueue_reassigned(app.redis, moved, now)
     outcome = "resumed" if changed else "not_paused"

@@ -86,6 +86,8 @@ def process_env(
             PLANNER_SMTP_SECURITY="none",
             PLANNER_SMTP_FROM_ADDRESS="planner@example.com",
             PLANNER_SMTP_TIMEOUT="1",
+            PLANNER_PUBLIC_BASE_URL="https://planner.example.com",
+            PLANNER_SIGNING_SECRET="fault-suite-signing-secret",
         )
     if sms_url is not None:
         env.update(
