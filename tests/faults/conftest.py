@@ -12,6 +12,8 @@ import pytest
 from planner.app import App
 from planner.settings import Settings
 from tests.conftest import new_pg_database
+from tests.faults.harness import Child
+from tests.faults.servers import FaultSmtp, running_smtp
 from tests.servers import PostgresServer
 
 
@@ -36,3 +38,18 @@ def any_app(request: pytest.FixtureRequest, redis_url: str, tmp_path: Path) -> I
         app = _app(new_pg_database(request.getfixturevalue("pg")), redis_url, tmp_path)
     yield app
     app.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[FaultSmtp, int]]:
+    handler = FaultSmtp()
+    with running_smtp(handler) as port:
+        yield handler, port
+
+
+@pytest.fixture
+def children() -> Iterator[list[Child]]:
+    started: list[Child] = []
+    yield started
+    for child in started:
+        child.stop()

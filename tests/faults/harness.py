@@ -22,6 +22,7 @@ import uvicorn
 from sqlalchemy import insert, select
 
 from planner.app import App
+from planner.delivery.deliverer import message_id_for
 from planner.dispatch.reassign import requeue
 from planner.store.models import Delivery, Recipient
 from tests.faults.servers import ACCOUNT_SID, AUTH_TOKEN, LOOPBACK
@@ -235,3 +236,8 @@ def assert_each_sent_once_at_most_plus(
     assert set(received) == wanted, "the server received exactly the deliveries' Message-IDs"
     duplicates = sum(received.values()) - len(wanted)
     assert duplicates <= extra, f"{duplicates} duplicate sends at the server (allowed {extra})"
+
+
+def message_id(d: Delivery) -> str:
+    """The Message-ID a delivery is sent with on every attempt."""
+    return message_id_for(d.id or 0, d.dedup_key)

@@ -23,7 +23,6 @@ import pytest
 from sqlalchemy import func, select
 
 from planner.app import App
-from planner.delivery.deliverer import message_id_for
 from planner.dispatch.outbox import JobBatch, enqueue_batches
 from planner.operations.importer import import_lines
 from planner.settings import Settings
@@ -34,35 +33,17 @@ from tests.faults.harness import (
     assert_each_sent_once_at_most_plus,
     assert_nothing_sending,
     enqueue,
+    message_id,
     process_env,
     rows,
     start,
     statuses,
     wait_for,
 )
-from tests.faults.servers import FaultSmtp, running_smtp
+from tests.faults.servers import FaultSmtp
 from tests.servers import PostgresServer, RedisServer, start_postgres
 
 SUBSCRIPTIONS = 100
-
-
-def message_id(d: Delivery) -> str:
-    return message_id_for(d.id or 0, d.dedup_key)
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[FaultSmtp, int]]:
-    handler = FaultSmtp()
-    with running_smtp(handler) as port:
-        yield handler, port
-
-
-@pytest.fixture
-def children() -> Iterator[list[Child]]:
-    started: list[Child] = []
-    yield started
-    for child in started:
-        child.stop()
 
 
 def subscribe(app: App, count: int = SUBSCRIPTIONS) -> None:
