@@ -19,7 +19,7 @@ from adapters import Adapter, create_adapter, load_adapter_class, options_from_e
 from planner.clock import Clock, utcnow
 from planner.core.policy import PlanningPolicy
 from planner.core.retry import RetryPolicy
-from planner.delivery.deliverer import Deliverer
+from planner.delivery.deliverer import Deliverer, UnsubscribeLinks
 from planner.delivery.templating import Renderer
 from planner.dispatch.ratelimit import ProviderLimiter
 from planner.dispatch.redis import connect_redis
@@ -59,6 +59,7 @@ class App:
     @property
     def retry_policy(self) -> RetryPolicy:
         return retry_policy(self.settings)
+
     def require_redis(self) -> Redis:
         """Redis, answering; :class:`~planner.errors.Unavailable` (HTTP 503) when it does not."""
         try:
@@ -168,7 +169,18 @@ def build_deliverer(
         batch_size=settings.delivery_batch_size,
         clock=app.clock,
         secrets=adapter_secrets(settings),
+        unsubscribe=unsubscribe_links(settings),
     )
+
+
+def unsubscribe_links(settings: Settings) -> UnsubscribeLinks | None:
+    """The one-click unsubscribe links, when the service has a public URL and a signing key."""
+    secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
+    if not settings.public_base_url or not secret:
+        return None
+    return UnsubscribeLinks(settings.public_base_url, secret.encode(), settings.unsubscribe_mailto)
+
+
 def redis_unavailable(exc: BaseException) -> Unavailable:
     return Unavailable(
         "Redis", f"{type(exc).__name__}: {exc}", "check PLANNER_REDIS_URL and that the server is running"

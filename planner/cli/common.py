@@ -179,6 +179,3 @@ def parse_instant_option(value: str | None, field: str) -> datetime | None:
 
     return parse_option(value, lambda v: parse_instant(v, field), field)
 
-
-def now_or(app: App, value: str | None) -> datetime:
-    return parse_instant_option(value, "now") or app.clock()

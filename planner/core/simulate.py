@@ -12,11 +12,13 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from planner.core.cadence import Cadence, Occurrence, occurrences_on
-from planner.core.checks import Audience, quiet_hours_verdict, quiet_window
-from planner.core.localtime import TzLike, get_zone, hhmm, resolve_detailed, to_local
+from planner.core.checks import Audience, check_channel, quiet_hours_verdict, quiet_window
+from planner.core.localtime import UTC, TzLike, get_zone, hhmm, resolve_detailed, to_local
 from planner.core.policy import PlanningPolicy
 from planner.core.quiet_hours import QuietHours
 from planner.errors import InvalidInput
+
+_ANY_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class SubscriptionSpec:
     critical: bool = False
     #: Occurrences on dates before this one are snoozed (recorded skipped, not sent).
     snooze_until: date | None = None
+    #: The channel rule's reason when it stops every send (``opted_out``, ``no_address``...).
+    blocked: str | None = None
 
     @classmethod
     def of(
@@ -43,7 +47,10 @@ class SubscriptionSpec:
     ) -> SubscriptionSpec:
         """The spec the rule chain implies for this recipient: their window, the kind's bypass."""
         window = quiet_window(policy, channel, audience)
-        return cls(kind, channel, cadence, window, policy.is_critical(kind), snooze_until)
+        verdict = check_channel(audience, channel, _ANY_INSTANT, kind)  # the channel rule ignores the time
+        blocked = verdict.reason if verdict.failed else None
+        critical = policy.is_critical(kind)
+        return cls(kind, channel, cadence, window, critical, snooze_until, blocked)
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,8 @@ def simulate(
     zone = get_zone(tz)
     sends: list[SimulatedSend] = []
     for spec in subscriptions:
+        if spec.blocked is not None:
+            continue  # nothing would be received: opted out, or no usable address
         pending: list[str] = []
         for offset in range(days):
             local_date = from_date + timedelta(days=offset)

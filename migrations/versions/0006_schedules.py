@@ -1,8 +1,8 @@
 """schedules people write: several wall times a day, recurrence rules, start and end dates, snooze,
 and a cursor that advances by (local date, wall time)
 
-Revision ID: 0005
-Revises: 0003 (issue 13's branch adds 0004; the merge re-chains this one after it)
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0003"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
