@@ -95,22 +95,41 @@ class Ui:
         self.signer = signer or Signer()
         self._cache: dict[str, tuple[datetime, object]] = {}
         self._cache_lock = threading.Lock()
+        self._refreshing: set[str] = set()
 
     def recent(self, name: str, now: datetime, compute: Callable[[], T]) -> tuple[T, datetime]:
-        """``compute()``, or its result from under :data:`FORECAST_TTL` ago, and when it was computed.
+        """``compute()``'s latest result and when it was computed: fresh if under :data:`FORECAST_TTL`
+        old; otherwise the stale one is returned at once while one background thread recomputes it.
 
-        For the overview's forecasts, which read every subscription (a second at 100,000
+        For the overview's forecasts, which read every subscription (close to a second at 100,000
         recipients) and change only when the planner runs or data is imported: live refresh and a
-        team of operators reuse one computation a minute.
+        team of operators share one computation a minute, and no page waits for it but the first.
         """
         with self._cache_lock:
             cached = self._cache.get(name)
-        if cached is not None and timedelta(0) <= now - cached[0] < FORECAST_TTL:
+            stale = cached is None or not timedelta(0) <= now - cached[0] < FORECAST_TTL
+            if cached is not None and stale and name not in self._refreshing:
+                self._refreshing.add(name)
+                threading.Thread(
+                    target=self._refresh, args=(name, now, compute), name=f"ui-{name}", daemon=True
+                ).start()
+        if cached is not None:
             return cached[1], cached[0]  # type: ignore[return-value]
         value = compute()
         with self._cache_lock:
             self._cache[name] = (now, value)
         return value, now
+
+    def _refresh(self, name: str, now: datetime, compute: Callable[[], object]) -> None:
+        try:
+            value = compute()
+        except Exception as exc:  # the stale value stays; the next request tries again
+            log.warning("dashboard refresh failed", name=name, error=f"{type(exc).__name__}: {exc}")
+            value = None
+        with self._cache_lock:
+            self._refreshing.discard(name)
+            if value is not None:
+                self._cache[name] = (now, value)
 
     def render(
         self, request: Request, name: str, code: int = 200, session: UiSession | None = None, **context: Any
