@@ -4,7 +4,16 @@ Deliberately independent of the ``planner`` package so third-party adapters can 
 this protocol alone.
 """
 
-from adapters.base import CHANNELS, Adapter, Channel, Message, SendResult, check_channel
+from adapters.base import (
+    CHANNELS,
+    Adapter,
+    BatchingAdapter,
+    Channel,
+    Message,
+    SendResult,
+    batch_session,
+    check_channel,
+)
 from adapters.errors import AdapterConfigError, AdapterError, PermanentError, TransientError
 from adapters.options import options_from_env, setting_name
 from adapters.registry import ENTRY_POINT_GROUP, available_adapters, create_adapter, load_adapter_class
@@ -15,12 +24,14 @@ __all__ = [
     "Adapter",
     "AdapterConfigError",
     "AdapterError",
+    "BatchingAdapter",
     "Channel",
     "Message",
     "PermanentError",
     "SendResult",
     "TransientError",
     "available_adapters",
+    "batch_session",
     "check_channel",
     "create_adapter",
     "load_adapter_class",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import ClassVar, Literal, Protocol, Self, get_args
+from typing import ClassVar, Literal, Protocol, Self, cast, get_args
 
 from adapters.errors import PermanentError
 
@@ -79,3 +80,30 @@ def check_channel(adapter: Adapter, message: Message) -> None:
         raise PermanentError(
             f"adapter {adapter.name!r} serves {sorted(adapter.channels)}, not channel {message.channel!r}"
         )
+
+
+class BatchingAdapter(Adapter, Protocol):
+    """An adapter that can keep one provider session open for the sends of a batch.
+
+    Optional: the planner calls ``start_batch`` before a worker's batch and ``end_batch`` after
+    it (see :func:`batch_session`). Outside a batch, ``send`` must work on its own.
+    """
+
+    def start_batch(self) -> None: ...
+
+    def end_batch(self) -> None: ...
+
+
+@contextmanager
+def batch_session(adapter: Adapter) -> Iterator[None]:
+    """Within it, an adapter that supports batches reuses one provider session; ``end_batch``
+    runs however the batch ends (and must not raise: every outcome is already recorded)."""
+    start = getattr(adapter, "start_batch", None)
+    if start is None:
+        yield
+        return
+    start()
+    try:
+        yield
+    finally:
+        cast(BatchingAdapter, adapter).end_batch()

@@ -1,7 +1,10 @@
 """Email through any SMTP server, with the stdlib client.
 
-One connection per send: notifications are low-volume, and a fresh connection can never be a
-half-dead pooled one, nor leak a socket when a worker is torn down.
+Inside a worker's batch (:func:`adapters.base.batch_session`) one session carries every message:
+connect, STARTTLS and AUTH once, ``RSET`` before each further message, ``QUIT`` when the batch
+ends. A session the server dropped (idle timeout, restart, ``421``) is noticed at ``RSET`` and
+replaced before the message is sent, so it costs a reconnection, never a message. Outside a batch
+each send has a connection of its own. Either way a message's errors are classified the same.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -96,6 +100,9 @@ class SmtpAdapter:
         self._local_hostname = local_hostname
         self._ssl_context = ssl_context
         self._clock = clock
+        self._client: smtplib.SMTP | None = None
+        self._batching = False
+        self._lock = threading.Lock()  # one session: one message on it at a time
 
     @classmethod
     def from_settings(cls, options: Mapping[str, str]) -> Self:
@@ -120,31 +127,62 @@ class SmtpAdapter:
         if recipient is None:
             raise PermanentError(f"{message.to!r} is not an email address", invalid_address=True)
         email = self._compose(message)
-        client: smtplib.SMTP | None = None
-        stage: Stage = "connect"
-        try:
-            client = self._connect()
-            if self.security == "starttls":
-                stage = "starttls"
-                client.starttls(context=self._tls_context())
-            if self.username is not None and self._password is not None:
-                stage = "login"
-                client.login(self.username, self._password)
-            stage = "mail"
-            client.send_message(email, from_addr=self._envelope_from, to_addrs=[recipient])
-        except (smtplib.SMTPException, OSError) as exc:
-            raise self._classify(exc, stage, recipient) from exc
-        else:
-            # The server has accepted the message; a failed QUIT must not turn into a retry.
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                client.quit()
-        finally:
-            if client is not None:
-                client.close()
+        with self._lock:
+            stage: list[Stage] = ["connect"]
+            try:
+                client = self._session(stage)
+                stage[0] = "mail"
+                client.send_message(email, from_addr=self._envelope_from, to_addrs=[recipient])
+            except (smtplib.SMTPException, OSError) as exc:
+                if not _session_survives(exc, stage[0]):
+                    self._drop()
+                raise self._classify(exc, stage[0], recipient) from exc
+            finally:
+                if not self._batching:
+                    self._quit()  # after the server accepted the message, a failed QUIT is nothing
         return SendResult(provider_message_id=message.message_id, detail=f"accepted by {self.host}")
 
+    def start_batch(self) -> None:
+        """Keep the session open between sends until :meth:`end_batch`."""
+        self._batching = True
+
+    def end_batch(self) -> None:
+        with self._lock:
+            self._batching = False
+            self._quit()
+
     def close(self) -> None:
-        """Nothing to release: connections live only for the duration of one send."""
+        self.end_batch()
+
+    def _session(self, stage: list[Stage]) -> smtplib.SMTP:
+        """The batch's open session reset for a new message, or a new one (connected, STARTTLS,
+        AUTH); ``stage`` says how far it got, for the error's classification."""
+        if self._client is not None:
+            try:
+                self._client.rset()
+                return self._client
+            except (smtplib.SMTPException, OSError):
+                self._drop()  # dropped or confused: nothing of this message was sent yet
+        client = self._connect()
+        self._client = client
+        if self.security == "starttls":
+            stage[0] = "starttls"
+            client.starttls(context=self._tls_context())
+        if self.username is not None and self._password is not None:
+            stage[0] = "login"
+            client.login(self.username, self._password)
+        return client
+
+    def _quit(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._client.quit()
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def _compose(self, message: Message) -> EmailMessage:
         email = EmailMessage()
@@ -228,6 +266,17 @@ class SmtpAdapter:
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             return PermanentError(f"{where} cannot accept this message: {exc}")
         return TransientError(f"{where} failed during {stage}: {type(exc).__name__}: {exc}")
+
+
+def _session_survives(exc: smtplib.SMTPException | OSError, stage: Stage) -> bool:
+    """A reply the server gave to this message's envelope or content leaves the session usable
+    (``RSET`` next); a failed connect, STARTTLS or AUTH, a dropped connection, a timeout or ``421``
+    (the server is closing the channel) does not."""
+    if stage != "mail":
+        return False
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code != 421 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code != 421
 
 
 def _text(raw: bytes | str) -> str:

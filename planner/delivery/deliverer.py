@@ -24,7 +24,8 @@ import json
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +37,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
-from adapters import Adapter, AdapterConfigError, Message, PermanentError, TransientError
+from adapters import Adapter, AdapterConfigError, Message, PermanentError, TransientError, batch_session
 from planner.core.checks import recheck_at_send
 from planner.core.localtime import to_local
 from planner.core.policy import PlanningPolicy
@@ -359,18 +360,32 @@ class Deliverer:
         slots = _Slots(self.limiter, Counter(d.channel for d in deliveries))
         batch = _Batch(now, report, slots, pauses, _Connection(self.sessions.kw["bind"]))
         try:
-            for index, delivery in enumerate(deliveries):
-                if self.stopping.is_set():
-                    self._hand_back(deliveries[index:], batch)
-                    break
-                if self._one(delivery, recipients[delivery.recipient_id], batch):
-                    # A provider was called: its outcome (and anything waiting) is written now.
-                    self._write(batch)
-                batch.slots.remaining[delivery.channel] -= 1
-            self._write(batch)
+            with self._provider_sessions({d.channel for d in deliveries}):
+                self._send_all(deliveries, recipients, batch)
         finally:
             batch.db.close()
         return report
+
+    @contextmanager
+    def _provider_sessions(self, channels: Collection[str]) -> Iterator[None]:
+        """One provider session per adapter for the batch (an SMTP connection reused with RSET)."""
+        with ExitStack() as stack:
+            for adapter in {id(a): a for c, a in self.adapters.items() if c in channels}.values():
+                stack.enter_context(batch_session(adapter))
+            yield
+
+    def _send_all(
+        self, deliveries: Sequence[Delivery], recipients: Mapping[int | None, Recipient], batch: _Batch
+    ) -> None:
+        for index, delivery in enumerate(deliveries):
+            if self.stopping.is_set():
+                self._hand_back(deliveries[index:], batch)
+                break
+            if self._one(delivery, recipients[delivery.recipient_id], batch):
+                # A provider was called: its outcome (and anything waiting) is written now.
+                self._write(batch)
+            batch.slots.remaining[delivery.channel] -= 1
+        self._write(batch)
 
     def _hand_back(self, rest: Sequence[Delivery], batch: _Batch) -> None:
         """The worker is stopping: the claimed deliveries not yet sent go back to the queue, due now

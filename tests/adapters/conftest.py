@@ -7,6 +7,7 @@ server serves every test.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email
 import email.policy
@@ -117,6 +118,8 @@ class ReceivedMail:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    #: The client's (host, port): one per connection, so equal peers mean a reused session.
+    peer: tuple[str, int] = ("", 0)
 
 
 @dataclass
@@ -124,7 +127,19 @@ class SmtpRecorder:
     """aiosmtpd handler: records accepted mail, refuses recipients whose local part asks for it."""
 
     received: list[ReceivedMail] = field(default_factory=list)
+    #: ("RSET" | "QUIT", peer) in the order the server saw them.
+    commands: list[tuple[str, tuple[str, int]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.commands.append(("RSET", session.peer))
+        return "250 OK"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.commands.append(("QUIT", session.peer))
+        return "221 Bye"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         reply = RCPT_REPLIES.get(address.partition("@")[0])
@@ -141,7 +156,12 @@ class SmtpRecorder:
         parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         with self.lock:
-            self.received.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), parsed))
+            self.received.append(
+                ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), parsed, session.peer)
+            )
+        if any(rcpt.startswith("hangup@") for rcpt in envelope.rcpt_tos):
+            # Accept, then drop the connection, as a server's idle timeout or restart would.
+            asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 Message accepted for delivery"
 
     def by_message_id(self, message_id: str) -> list[ReceivedMail]:

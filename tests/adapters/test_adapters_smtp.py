@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from adapters import AdapterConfigError, Message, PermanentError, TransientError
+from adapters import AdapterConfigError, Message, PermanentError, TransientError, batch_session
 from adapters.smtp import SmtpAdapter
+from tests.adapters.conftest import running_smtp
 
 if TYPE_CHECKING:
     from tests.adapters.conftest import RawTcpServer, SmtpServer, TlsFiles
@@ -218,3 +219,95 @@ def test_from_settings_reads_every_option() -> None:
     )
     assert adapter.username == "u"
     assert "hunter2" not in repr(adapter)
+
+
+# ---------------------------------------------------------------------------------------------
+# A worker's batch: one session (RSET between messages, QUIT at the end)
+
+
+def _peers(server: SmtpServer, messages: list[Message]) -> list[tuple[str, int]]:
+    return [server.recorder.by_message_id(m.message_id)[0].peer for m in messages]
+
+
+def _commands(server: SmtpServer, peers: set[tuple[str, int]]) -> list[str]:
+    with server.recorder.lock:
+        return [command for command, peer in server.recorder.commands if peer in peers]
+
+
+def test_a_batch_sends_every_message_over_one_tls_session(
+    smtp_starttls_server: SmtpServer, tls_files: TlsFiles, make_message: Callable[..., Message]
+) -> None:
+    server = smtp_starttls_server
+    adapter = smtp(
+        server,
+        security="starttls",
+        username=server.username,
+        password=server.password,
+        ssl_context=tls_files.client_context(),
+    )
+    messages = [make_message("email") for _ in range(3)]
+    with batch_session(adapter):
+        for message in messages:
+            adapter.send(message)
+    peers = _peers(server, messages)
+    assert len(set(peers)) == 1  # one connection, one STARTTLS, one AUTH
+    assert _commands(server, set(peers)) == ["RSET", "RSET", "QUIT"]
+
+
+def test_outside_a_batch_each_message_has_its_own_connection(
+    smtp_server: SmtpServer, make_message: Callable[..., Message]
+) -> None:
+    adapter = smtp(smtp_server)
+    messages = [make_message("email") for _ in range(2)]
+    for message in messages:
+        adapter.send(message)
+    peers = _peers(smtp_server, messages)
+    assert len(set(peers)) == 2
+    assert _commands(smtp_server, set(peers)) == ["QUIT", "QUIT"]
+
+
+def test_a_refused_recipient_leaves_the_batch_session_usable(
+    smtp_server: SmtpServer, make_message: Callable[..., Message]
+) -> None:
+    adapter = smtp(smtp_server)
+    first, refused, last = (
+        make_message("email"),
+        make_message("email", to="nouser@example.com"),
+        make_message("email"),
+    )
+    with batch_session(adapter):
+        adapter.send(first)
+        with pytest.raises(PermanentError) as excinfo:
+            adapter.send(refused)
+        adapter.send(last)
+    assert excinfo.value.invalid_address  # classified as without a session
+    assert len(set(_peers(smtp_server, [first, last]))) == 1
+
+
+def test_a_session_dropped_mid_batch_is_replaced_before_the_next_message(
+    smtp_server: SmtpServer, make_message: Callable[..., Message]
+) -> None:
+    adapter = smtp(smtp_server)
+    dropped_after = make_message("email", to="hangup@example.com")
+    messages = [dropped_after, make_message("email"), make_message("email")]
+    with batch_session(adapter):
+        for message in messages:
+            adapter.send(message)  # the second finds the session gone at RSET and reconnects
+    peers = _peers(smtp_server, messages)
+    assert peers[0] != peers[1] == peers[2]
+    assert all(len(smtp_server.recorder.by_message_id(m.message_id)) == 1 for m in messages)
+    assert _commands(smtp_server, set(peers)) == ["RSET", "QUIT"]
+
+
+def test_a_server_gone_for_good_mid_batch_is_transient_per_message(
+    make_message: Callable[..., Message],
+) -> None:
+    with running_smtp() as server:
+        adapter = smtp(server)
+        with batch_session(adapter):
+            adapter.send(make_message("email"))
+            server_port = server.port
+    # The same adapter, a new batch, and nothing listening any more: a transient error, no hang.
+    adapter = smtp(host="127.0.0.1", port=server_port)
+    with batch_session(adapter), pytest.raises(TransientError):
+        adapter.send(make_message("email"))
