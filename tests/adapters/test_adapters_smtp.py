@@ -127,17 +127,22 @@ def test_connection_refused_is_transient(make_message: Callable[..., Message], c
         smtp(host="127.0.0.1", port=closed_port).send(make_message("email"))
 
 
-def test_starttls_with_login(
-    smtp_starttls_server: SmtpServer, tls_files: TlsFiles, make_message: Callable[..., Message]
-) -> None:
-    server = smtp_starttls_server
-    adapter = smtp(
+def tls_login(server: SmtpServer, tls_files: TlsFiles) -> SmtpAdapter:
+    """An adapter doing STARTTLS (trusting the throwaway certificate) and AUTH with good credentials."""
+    return smtp(
         server,
         security="starttls",
         username=server.username,
         password=server.password,
         ssl_context=tls_files.client_context(),
     )
+
+
+def test_starttls_with_login(
+    smtp_starttls_server: SmtpServer, tls_files: TlsFiles, make_message: Callable[..., Message]
+) -> None:
+    server = smtp_starttls_server
+    adapter = tls_login(server, tls_files)
     message = make_message("email")
     assert adapter.send(message).provider_message_id == message.message_id
     assert len(server.recorder.by_message_id(message.message_id)) == 1
@@ -238,13 +243,7 @@ def test_a_batch_sends_every_message_over_one_tls_session(
     smtp_starttls_server: SmtpServer, tls_files: TlsFiles, make_message: Callable[..., Message]
 ) -> None:
     server = smtp_starttls_server
-    adapter = smtp(
-        server,
-        security="starttls",
-        username=server.username,
-        password=server.password,
-        ssl_context=tls_files.client_context(),
-    )
+    adapter = tls_login(server, tls_files)
     messages = [make_message("email") for _ in range(3)]
     with batch_session(adapter):
         for message in messages:
