@@ -68,7 +68,8 @@ def check_invariants(app: App, imported_at: datetime, until: datetime) -> dict[s
     with app.sessions() as session:
         recipients = {r.id: r for r in session.scalars(select(Recipient))}
         subs = list(session.scalars(select(Subscription).where(Subscription.active.is_(True))))  # type: ignore[attr-defined]
-        rows = list(session.scalars(select(Delivery).order_by(Delivery.local_date)))  # type: ignore[arg-type]
+        # By occurrence, not date alone: with several times a day the replay of backoff needs the day's order.
+        rows = list(session.scalars(select(Delivery).order_by(Delivery.local_date, Delivery.occurrence_at)))  # type: ignore[arg-type]
         events: dict[int, list[datetime]] = defaultdict(list)
         for e in session.scalars(select(EngagementEvent)):
             events[e.recipient_id].append(e.occurred_at)
