@@ -494,8 +494,12 @@ def create_api(app: App) -> FastAPI:
     api.include_router(v1, responses=_COMMON_RESPONSES)
     links = unsubscribe_router(app)
     api.include_router(links)
+    from planner.api.webhooks import webhooks_router
+
+    hooks = webhooks_router(app)
+    api.include_router(hooks)
     api.middleware("http")(_idempotency(app))
-    api.middleware("http")(_options_and_allow([api.router, protected, v1, links]))
+    api.middleware("http")(_options_and_allow([api.router, protected, v1, links, hooks]))
     return api
 
 
