@@ -22,6 +22,7 @@ from planner.app import App
 from planner.auth import Principal
 from planner.core import feedback
 from planner.core.feedback import DeliveryReport
+from planner.errors import InvalidInput
 from planner.operations.feedback import TokenReused, apply_inbound_sms, apply_report
 
 #: Twilio's callbacks are a few hundred bytes; anything far larger is not one.
@@ -140,7 +141,7 @@ def webhooks_router(app: App) -> APIRouter:
         form = await twilio_form(request)
         sms = feedback.twilio_inbound(form)
         if not sms.event_id:
-            raise HTTPException(422, "MessageSid: missing; expected Twilio's message id")
+            raise InvalidInput("MessageSid", form.get("MessageSid"), "Twilio's message id (1-200 characters)")
         await run_in_threadpool(apply_inbound_sms, app, sms, app.clock())
         return Response(TWIML_EMPTY, media_type="application/xml")
 

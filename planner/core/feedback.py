@@ -33,6 +33,9 @@ TWILIO_FINAL = frozenset({"delivered", "undelivered", "failed"})
 #: remembered to refuse its reuse, and a captured old signature must not be replayable.
 MAILGUN_MAX_AGE = timedelta(minutes=5)
 
+#: The longest provider event or message id stored; longer ones are no provider's.
+MAX_ID = 200
+
 #: What a provider said of a message; ``provider_status`` on the delivery.
 PROVIDER_STATUSES = ("delivered", "undelivered", "failed", "bounced", "deferred", "complained")
 
@@ -86,7 +89,7 @@ def twilio_status(form: Mapping[str, str]) -> DeliveryReport | None:
     """A status callback's report; None for a progress status (queued, sent, ...)."""
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
-    if not sid or status not in TWILIO_FINAL:
+    if not 0 < len(sid) <= MAX_ID or status not in TWILIO_FINAL:
         return None
     code = form.get("ErrorCode") or None
     return DeliveryReport(
@@ -103,7 +106,8 @@ def twilio_status(form: Mapping[str, str]) -> DeliveryReport | None:
 def twilio_inbound(form: Mapping[str, str]) -> InboundSms:
     word = (form.get("Body") or "").strip().upper()
     opt_out = True if word in STOP_WORDS else False if word in START_WORDS else None
-    return InboundSms(form.get("MessageSid") or form.get("SmsSid") or "", form.get("From") or "", opt_out)
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    return InboundSms(sid if len(sid) <= MAX_ID else "", form.get("From") or "", opt_out)
 
 
 # -- Mailgun ---------------------------------------------------------------------------------------
@@ -134,7 +138,9 @@ def mailgun_event(event: Mapping[str, object], token: str) -> DeliveryReport | N
     headers = message.get("headers") if isinstance(message, Mapping) else None
     message_id = headers.get("message-id") if isinstance(headers, Mapping) else None
     event_id = event.get("id")
-    if not isinstance(message_id, str) or not isinstance(event_id, str):
+    if not (isinstance(message_id, str) and 0 < len(message_id) <= MAX_ID):
+        return None
+    if not (isinstance(event_id, str) and 0 < len(event_id) <= MAX_ID):
         return None
     status_info = event.get("delivery-status")
     code = status_info.get("code") if isinstance(status_info, Mapping) else None

@@ -34,13 +34,15 @@ def apply_report(app: App, report: DeliveryReport, now: datetime) -> dict[str, A
     opt a complaining recipient out of the delivery's kind."""
     with app.sessions() as session, session.begin():
         delivery = delivery_by_message_id(session, message_id_forms(report.message_id))
+        # Claimed even for a message we do not know: a Mailgun token must sign one event only.
+        delivery_id = None if delivery is None else delivery.id
+        claim = claim_event(session, report.provider, report.event_id, report.token, delivery_id, now)
+        if claim == "token_reused":
+            raise TokenReused(report.event_id)
         if delivery is None:
             # Nothing to change, and retrying cannot help: the provider gets its 200.
             log.info("provider report for an unknown message", provider=report.provider, outcome="unknown")
             return {"recorded": False, "reason": "unknown message", "delivery_id": None}
-        claim = claim_event(session, report.provider, report.event_id, report.token, delivery.id, now)
-        if claim == "token_reused":
-            raise TokenReused(report.event_id)
         if claim == "repeat":
             return {"recorded": False, "reason": "already recorded", "delivery_id": delivery.id}
         detail = {"provider": report.provider, "event_id": report.event_id}

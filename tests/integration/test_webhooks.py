@@ -166,6 +166,8 @@ def test_inbound_stop_opts_every_recipient_with_the_number_out_and_start_lifts_i
         twilio_post(hooks, INBOUND, {"MessageSid": "SMa", "From": PHONE, "Body": "Stop "}).status_code == 200
     )
     assert opted_out() == [False, False, False]
+    nameless = twilio_post(hooks, INBOUND, {"From": PHONE, "Body": "STOP"})
+    assert nameless.status_code == 422 and nameless.json()["errors"][0]["field"] == "MessageSid"
     chat = twilio_post(hooks, INBOUND, {"MessageSid": "SMc", "From": PHONE, "Body": "stop it please"})
     assert chat.status_code == 200 and opted_out() == [False, False, False]
 
@@ -195,6 +197,10 @@ def test_mailgun_hard_bounce_complaint_stale_and_replayed_signatures(hooks: http
     complaint = event("ev-2", "complained", complained)
     replayed = hooks.post("/v1/webhooks/mailgun", json=mailgun_body(complaint, "tok-1"))
     assert replayed.status_code == 403 and recipient(app).opt_outs is None
+    # A token spent on a message the service does not know is spent all the same.
+    unknown = event("ev-0", "delivered", {"provider_message_id": "elsewhere@mg.example"})
+    assert hooks.post("/v1/webhooks/mailgun", json=mailgun_body(unknown, "tok-0")).json()["recorded"] is False
+    assert hooks.post("/v1/webhooks/mailgun", json=mailgun_body(complaint, "tok-0")).status_code == 403
 
     accepted = hooks.post("/v1/webhooks/mailgun", json=mailgun_body(complaint, "tok-2"))
     assert accepted.json()["effects"] == ["opted_out:daily_brief/email"], accepted.text
