@@ -69,6 +69,8 @@ def document(session: Session, recipient: Recipient) -> dict[str, Any]:
         "phone": recipient.phone,
         "quiet_hours": quiet,
         "opt_out": [c for c in ("email", "sms") if getattr(recipient, f"{c}_opt_out")],
+        "locale": recipient.locale,
+        "attributes": recipient.attributes or {},
         "subscriptions": [
             {
                 "kind": s.kind,
@@ -107,7 +109,8 @@ def put_recipient(
 
 
 def patch_recipient(app: App, external_id: str, changes: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """Change only the fields given (zone, email, phone, quiet hours, opt-outs)."""
+    """Change only the fields given (zone, email, phone, quiet hours, opt-outs, locale, attributes:
+    ``attributes`` replaces the whole object)."""
     unknown = sorted(set(changes) - PATCHABLE)
     if unknown:
         raise InvalidInput(unknown[0], changes[unknown[0]], f"only the fields {sorted(PATCHABLE)}")
@@ -282,6 +285,8 @@ def erase(app: App, external_id: str, now: datetime) -> dict[str, Any]:
                 sms_quiet_end=None,
                 email_invalid=None,
                 sms_invalid=None,
+                locale=None,
+                attributes=None,
                 updated_at=now,
             )
         )

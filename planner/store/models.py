@@ -35,6 +35,9 @@ class Recipient(SQLModel, table=True):
     email_quiet_end: time | None = None
     sms_quiet_start: time | None = None
     sms_quiet_end: time | None = None
+    # What templates get besides the addresses (migration 0006q): a BCP 47 tag and a small JSON object.
+    locale: str | None = Field(default=None, max_length=35)
+    attributes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     email_opt_out: bool = False
     sms_opt_out: bool = False
     # Per-kind opt-outs as "kind/channel" strings (preferences API, one-click unsubscribe,

@@ -15,9 +15,11 @@ from sqlalchemy import select
 
 from planner.app import App, build_runner
 from planner.auth import create_token
+from planner.operations.notify import notify
 from planner.settings import Settings
 from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, RECIPIENTS
 from tests.integration import test_api
+from tests.integration.test_ops import deliverer
 
 server = test_api.server  # the module's loopback uvicorn
 
@@ -232,3 +234,43 @@ def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(
     assert "Idempotency-Key 'order-1234-welcome' was used for another request" in other.json()["detail"]
     assert http.post("/notify", json=body, headers={"Idempotency-Key": "bad key"}).status_code == 422
     assert len(deliveries(app)) == 1
+
+
+def test_patch_sets_locale_and_attributes_which_templates_receive(
+    http: httpx.Client, app: App, tmp_path: Path
+) -> None:
+    templates = tmp_path / "templates" / "welcome"
+    templates.mkdir(parents=True)
+    (templates / "email_subject.txt").write_text("Welcome ({{ recipient.locale }})")
+    (templates / "email.txt").write_text("Your plan: {{ recipient.attributes.plan }}")
+    app.settings.templates_dir = tmp_path / "templates"
+    http.put("/v1/recipients/ann", json={**ANN, "timezone": "UTC", "subscriptions": []})
+
+    def error(changes: dict[str, Any]) -> dict[str, Any]:
+        response = http.patch("/v1/recipients/ann", json=changes)
+        assert response.status_code == 422, response.text
+        return dict(response.json()["errors"][0])
+
+    assert error({"locale": "français"})["field"] == "locale"
+    assert error({"attributes": ["pro"]})["field"] == "attributes"
+    assert error({"attributes": {"first name": "Ann"}})["field"] == "attributes.first name"
+    assert error({"attributes": {"bio": "x" * 5000}})["expected"] == "at most 4096 bytes of JSON"
+    assert error({"attributes": {"a": {"b": {"c": {"d": {}}}}}})["field"] == "attributes.a.b.c.d"
+    assert http.get("/v1/recipients/ann").json()["attributes"] == {}  # nothing was written
+
+    patched = http.patch("/v1/recipients/ann", json={"locale": "pt-BR", "attributes": {"plan": "pro"}})
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["locale"], patched.json()["attributes"]) == ("pt-BR", {"plan": "pro"})
+    kept = http.patch("/v1/recipients/ann", json={"timezone": "Europe/Paris"}).json()
+    assert (kept["locale"], kept["attributes"]) == ("pt-BR", {"plan": "pro"})
+
+    result = notify(app, "ann", "welcome", "email", now=NOW)
+    send, capture = deliverer(app)
+    assert send.deliver_batch([int(result.delivery["id"])]).sent == 1
+    [message] = capture.sent
+    assert (message.subject, message.text) == ("Welcome (pt-BR)", "Your plan: pro")
+
+    http.delete("/v1/recipients/ann")
+    with app.sessions() as session:
+        erased = session.execute(select(RECIPIENTS.c.locale, RECIPIENTS.c.attributes)).one()
+    assert tuple(erased) == (None, None)
