@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -17,7 +20,7 @@ from planner.app import App, build_runner
 from planner.auth import create_token
 from planner.operations.notify import notify
 from planner.settings import Settings
-from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, RECIPIENTS
+from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, IDEMPOTENCY, RECIPIENTS
 from tests.integration import test_api
 from tests.integration.test_ops import deliverer
 
@@ -274,3 +277,43 @@ def test_patch_sets_locale_and_attributes_which_templates_receive(
     with app.sessions() as session:
         erased = session.execute(select(RECIPIENTS.c.locale, RECIPIENTS.c.attributes)).one()
     assert tuple(erased) == (None, None)
+
+
+def test_two_concurrent_posts_with_one_idempotency_key_run_once(
+    http: httpx.Client, app: App, redis_conn: redis.Redis
+) -> None:
+    http.put("/v1/recipients/ann", json={**ANN, "subscriptions": []})
+    body = {"recipient_id": "ann", "kind": "reminder", "channel": "email", "at": "2026-03-06T12:00:00Z"}
+    key = {"Idempotency-Key": "race-1"}
+
+    def reserved() -> bool:
+        with app.sessions() as session:
+            return session.scalar(select(IDEMPOTENCY.c.status).where(IDEMPOTENCY.c.key == "race-1")) == 0
+
+    # Redis refuses writes for a while: the first request, its key reserved and its delivery saved,
+    # waits at the enqueue until the second has been answered.
+    redis_conn.execute_command("CLIENT", "PAUSE", "20000", "WRITE")
+    try:
+        with (
+            ThreadPoolExecutor(1) as pool,
+            httpx.Client(base_url=http.base_url, headers=http.headers) as other,
+        ):
+            first = pool.submit(http.post, "/notify", json=body, headers=key)
+            deadline = time.monotonic() + 10
+            while not reserved():
+                assert time.monotonic() < deadline and not first.done(), "the first request never reserved"
+                time.sleep(0.01)
+            second = other.post("/notify", json=body, headers=key)
+            different = other.post("/notify", json={**body, "kind": "daily_brief"}, headers=key)
+            assert not first.done()
+            redis_conn.execute_command("CLIENT", "UNPAUSE")
+            answered = first.result(timeout=10)
+    finally:
+        redis_conn.execute_command("CLIENT", "UNPAUSE")
+    assert second.status_code == 409 and second.headers["retry-after"] == "1", second.text
+    assert "still running" in second.json()["detail"]
+    assert different.status_code == 422
+    assert answered.status_code == 201, answered.text
+    replay = http.post("/notify", json=body, headers=key)
+    assert (replay.status_code, replay.json()) == (201, answered.json())
+    assert len(deliveries(app)) == 1
