@@ -104,9 +104,7 @@ def webhooks_router(app: App) -> APIRouter:
             raise HTTPException(
                 503, "PLANNER_PUBLIC_BASE_URL is unset: Twilio's signature covers the public URL"
             )
-        body = await request.body()
-        if len(body) > MAX_FORM_BYTES:
-            raise HTTPException(413, f"body over {MAX_FORM_BYTES} bytes; not a Twilio callback")
+        body = await _read_at_most(request, MAX_FORM_BYTES)
         try:
             params = parse_qsl(body.decode(), keep_blank_values=True)
         except UnicodeDecodeError:
@@ -180,6 +178,17 @@ def webhooks_router(app: App) -> APIRouter:
         return outcome
 
     return router
+
+
+async def _read_at_most(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as it grows past ``limit``: never read whole into memory."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body over {limit} bytes; not a Twilio callback")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _secret(value: Any, setting: str) -> str:

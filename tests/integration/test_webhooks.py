@@ -120,6 +120,8 @@ def test_twilio_status_records_the_provider_status_and_a_dead_number_marks_the_p
         headers={"X-Twilio-Signature": twilio_signature(TWILIO_TOKEN, f"{BASE}{STATUS}", form.items())},
     )
     assert forged.status_code == 403 and forged.json()["status"] == 403
+    huge = hooks.post(STATUS, content=b"Body=" + b"x" * 70_000, headers={"X-Twilio-Signature": "x"})
+    assert huge.status_code == 413
     assert counts(app) == before and recipient(app).sms_invalid is None
 
     answer = twilio_post(hooks, STATUS, form)
