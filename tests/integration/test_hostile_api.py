@@ -39,6 +39,11 @@ EXAMPLES_V1 = 12
 EXAMPLES_WEBHOOKS = 6
 
 
+#: Twilio's form of optional strings has no schema-invalid variant that can be form-encoded:
+#: hypothesis searches for seconds and finds none. Their positive cases reach the signature check.
+_FORM_ONLY = frozenset({"/v1/webhooks/twilio/status", "/v1/webhooks/twilio/inbound"})
+
+
 def _examples(path: str) -> int:
     if path.startswith("/v1/webhooks/"):
         return EXAMPLES_WEBHOOKS
@@ -130,6 +135,8 @@ def test_schemathesis_finds_no_server_error(server: tuple[Switch, str], healthy:
     with requests.Session() as session:
         for operation in operations:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                if mode is GenerationMode.NEGATIVE and operation.path in _FORM_ONLY:
+                    continue
                 _fuzz(operation, mode, base_url, session)
     assert sum(SENT.values()) >= sum(_examples(o.path) for o in operations), SENT
     assert {path for _, path, _ in SENT} >= {"/v1/recipients/{recipient_id}", "/v1/webhooks/mailgun"}
