@@ -57,7 +57,15 @@ class TwilioAdapter:
     name: ClassVar[str] = "twilio"
     channels: ClassVar[frozenset[str]] = frozenset({"sms"})
     options: ClassVar[frozenset[str]] = frozenset(
-        {"account_sid", "auth_token", "from_number", "messaging_service_sid", "base_url", "timeout"}
+        {
+            "account_sid",
+            "auth_token",
+            "from_number",
+            "messaging_service_sid",
+            "base_url",
+            "timeout",
+            "status_callback",
+        }
     )
 
     def __init__(
@@ -69,6 +77,7 @@ class TwilioAdapter:
         messaging_service_sid: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 10.0,
+        status_callback: str | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
@@ -100,7 +109,12 @@ class TwilioAdapter:
             raise config_error(
                 self.name, "base_url", base_url, "an http(s) URL like 'https://api.twilio.com'"
             )
+        if status_callback is not None and not status_callback.startswith(("https://", "http://")):
+            raise config_error(
+                self.name, "status_callback", status_callback, "an http(s) URL Twilio posts statuses to"
+            )
         self.account_sid = account_sid
+        self.status_callback = status_callback
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
         self.base_url = base_url
@@ -125,6 +139,7 @@ class TwilioAdapter:
             messaging_service_sid=read.get("messaging_service_sid"),
             base_url=read.get("base_url", DEFAULT_BASE_URL) or DEFAULT_BASE_URL,
             timeout=read.get_float("timeout", 10.0),
+            status_callback=read.get("status_callback"),
         )
 
     def __repr__(self) -> str:
@@ -139,6 +154,9 @@ class TwilioAdapter:
             form["From"] = self.from_number
         if self.messaging_service_sid is not None:
             form["MessagingServiceSid"] = self.messaging_service_sid
+        if self.status_callback is not None:
+            # Twilio posts the message's delivered/undelivered/failed status here.
+            form["StatusCallback"] = self.status_callback
         try:
             response = self._client.post(self._path, data=form)
         except httpx.TimeoutException as exc:

@@ -129,9 +129,21 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
             options = options_from_env(name)
             if name == "file":
                 options.setdefault("directory", str(settings.outbox_dir))
+            callback = status_callback_url(settings)
+            if callback and "status_callback" in getattr(load_adapter_class(name), "options", ()):
+                options.setdefault("status_callback", callback)
             made[name] = create_adapter(name, options)
         by_channel[channel] = made[name]
     return by_channel
+
+
+#: Where Twilio posts message statuses, under PLANNER_PUBLIC_BASE_URL.
+STATUS_CALLBACK_PATH = "/v1/webhooks/twilio/status"
+
+
+def status_callback_url(settings: Settings) -> str | None:
+    """The public URL of the SMS status callback, when the service has a public URL."""
+    return f"{settings.public_base_url}{STATUS_CALLBACK_PATH}" if settings.public_base_url else None
 
 
 #: Adapter options whose values must never be stored or logged.

@@ -138,6 +138,14 @@ class Settings(BaseSettings):
     signing_secret: SecretStr | None = Field(
         None, description="Key signing unsubscribe links (HMAC-SHA256). Required with the smtp adapter."
     )
+    twilio_auth_token: SecretStr | None = Field(
+        None,
+        description="The Twilio account's auth token (also the twilio adapter's): it signs Twilio's "
+        "callbacks (X-Twilio-Signature). Unset: the Twilio webhooks answer 503.",
+    )
+    mailgun_signing_key: SecretStr | None = Field(
+        None, description="Mailgun's HTTP webhook signing key. Unset: /v1/webhooks/mailgun answers 503."
+    )
     unsubscribe_mailto: str | None = Field(
         None, description="An address for mailto: unsubscribes, added to List-Unsubscribe when set."
     )

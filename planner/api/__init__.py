@@ -29,7 +29,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 from redis import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -52,7 +60,7 @@ from planner.operations.status import (
     planner_problems,
 )
 from planner.store.audit import record_audit
-from planner.store.idempotency import StoredAnswer, find_answer, store_answer
+from planner.store.idempotency import IN_PROGRESS, StoredAnswer, release, reserve, store_answer
 from planner.store.queries import DeliveryFilter, get_delivery, list_deliveries
 from planner.ui import create_ui_router
 
@@ -75,9 +83,21 @@ def _bounded(value: datetime) -> datetime:
         raise ValueError(f"{shown(exc.value)} is invalid; expected {exc.expected}") from None
 
 
-#: An aware instant inside the service's window (1970..2200), as UTC.
+def _iso_text(value: object) -> object:
+    # Pydantic would read 1 or "1" as a Unix timestamp: a typo must not become 1970-01-01.
+    if not isinstance(value, str | datetime) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError(f"{shown(value)} is invalid; expected an ISO-8601 timestamp with an offset")
+    return value
+
+
+_NUMBER = re.compile(r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?")
+
+#: An aware instant inside the service's window (1970..2200), as UTC, written in ISO 8601.
 Instant = Annotated[
-    AwareDatetime, AfterValidator(_bounded), Field(description=f"ISO-8601 with offset; {WINDOW_TEXT}")
+    AwareDatetime,
+    BeforeValidator(_iso_text),
+    AfterValidator(_bounded),
+    Field(description=f"ISO-8601 with offset; {WINDOW_TEXT}"),
 ]
 RowId = Annotated[int, Path(ge=1, le=validation.ID_MAX, description="The delivery id.")]
 LocalDate = Annotated[
@@ -147,6 +167,21 @@ def _no_unknown_query(request: Request) -> None:
             for name in unknown
         ]
         raise RequestValidationError(errors)
+    # ``?recipient=a&recipient=b`` on a one-value parameter: which one was meant? Say so, never pick.
+    repeated = sorted({name for name, _ in request.query_params.multi_items()
+                       if len(request.query_params.getlist(name)) > 1})  # fmt: skip
+    if repeated:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "too_long",
+                    "loc": ("query", name),
+                    "msg": "given more than once; expected one value",
+                    "input": request.query_params.getlist(name),
+                }
+                for name in repeated
+            ]
+        )
 
 
 def _has_token(app: App, header: str) -> bool:
@@ -390,8 +425,9 @@ def _idempotency(app: App) -> Callable[..., Awaitable[Response]]:
     """Middleware: a POST with ``Idempotency-Key`` answers a repeat (same token, same request,
     within 24 h) with the first answer; the same key on another request is a 422 naming the key.
 
-    Keys are per token and stored in the database. Two first requests racing with one key both run
-    (the first answer stored wins): send a repeat after the first answer, as retries do.
+    Keys are per token and stored in the database. The key is reserved before the request runs
+    (:func:`~planner.store.idempotency.reserve`), so two requests racing with one key run once: the
+    second gets a 409 with Retry-After while the first runs, and its answer afterwards.
     """
 
     async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -412,35 +448,45 @@ def _idempotency(app: App) -> Callable[..., Awaitable[Response]]:
         digest = hashlib.sha256(f"{request.url.path}?{request.url.query}\n".encode() + body).hexdigest()
         now = app.clock()
 
-        def lookup() -> StoredAnswer | None:
-            with app.sessions() as session:
-                return find_answer(session, who.name, key, now)
+        def transaction(work: Callable[[Any], Any]) -> Any:
+            with app.sessions() as session, session.begin():
+                return work(session)
 
-        stored = await run_in_threadpool(lookup)
+        stored = await run_in_threadpool(transaction, lambda s: reserve(s, who.name, key, digest, now))
         if stored is not None:
-            if not hmac.compare_digest(stored.request_hash, digest):
-                detail = f"Idempotency-Key {shown(key)} was used for another request; expected a new key"
-                error = {"loc": ["header", "Idempotency-Key"], "msg": detail, "input": _plain(key)}
-                return problem(422, "Invalid input", detail, errors=[error])
-            headers = {"Idempotency-Replayed": "true"}
-            return Response(stored.body, stored.status, headers=headers, media_type=stored.content_type)
-        response = await call_next(request)
+            return _answer_again(key, digest, stored)
+        try:
+            response = await call_next(request)
+        except BaseException:
+            await run_in_threadpool(transaction, lambda s: release(s, who.name, key))
+            raise
         if response.status_code >= 500 or response.status_code in (401, 403, 503):
-            return response  # not an answer to keep: the request may be sent again
+            # Not an answer to keep: the request may be sent again.
+            await run_in_threadpool(transaction, lambda s: release(s, who.name, key))
+            return response
         chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
         content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
         answer = StoredAnswer(
             digest, response.status_code, response.headers.get("content-type"), content.decode()
         )
-
-        def store() -> None:
-            with app.sessions() as session, session.begin():
-                store_answer(session, who.name, key, answer, now)
-
-        await run_in_threadpool(store)
+        await run_in_threadpool(transaction, lambda s: store_answer(s, who.name, key, answer))
         return Response(content, response.status_code, headers=dict(response.headers))
 
     return middleware
+
+
+def _answer_again(key: str, digest: str, stored: StoredAnswer) -> Response:
+    """A request whose key is taken: the first answer, a 409 while the first request runs, or a 422
+    when the key was used for another request."""
+    if not hmac.compare_digest(stored.request_hash, digest):
+        detail = f"Idempotency-Key {shown(key)} was used for another request; expected a new key"
+        error = {"loc": ["header", "Idempotency-Key"], "msg": detail, "input": _plain(key)}
+        return problem(422, "Invalid input", detail, errors=[error])
+    if stored.status == IN_PROGRESS:
+        detail = f"a request with Idempotency-Key {shown(key)} is still running; send it again later"
+        return problem(409, "Conflict", detail, headers={"Retry-After": "1"})
+    headers = {"Idempotency-Replayed": "true"}
+    return Response(stored.body, stored.status, headers=headers, media_type=stored.content_type)
 
 
 def create_api(app: App) -> FastAPI:
@@ -491,11 +537,15 @@ def create_api(app: App) -> FastAPI:
     api.include_router(protected)
     api.include_router(create_ui_router(app))  # the operator dashboard, /ui (its own sign-in)
     v1 = v1_router(app)
-    api.include_router(v1, responses=_COMMON_RESPONSES)
+    api.include_router(v1, responses=_COMMON_RESPONSES, dependencies=strict)
     links = unsubscribe_router(app)
-    api.include_router(links)
+    api.include_router(links, dependencies=strict)
+    from planner.api.webhooks import webhooks_router
+
+    hooks = webhooks_router(app)
+    api.include_router(hooks, dependencies=strict)
     api.middleware("http")(_idempotency(app))
-    api.middleware("http")(_options_and_allow([api.router, protected, v1, links]))
+    api.middleware("http")(_options_and_allow([api.router, protected, v1, links, hooks]))
     return api
 
 

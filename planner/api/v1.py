@@ -36,15 +36,20 @@ Document = Annotated[
     dict[str, Any],
     Body(
         description="An import line without `type`: timezone, email, phone, quiet_hours, opt_out, "
-        "subscriptions (the full desired state: subscriptions left out stop).",
+        "locale, attributes, subscriptions (the full desired state: subscriptions left out stop).",
         openapi_examples={"recipient": {"value": _EXAMPLE}},
     ),
 ]
 Changes = Annotated[
     dict[str, Any],
     Body(
-        description="Some of timezone, email, phone, quiet_hours, opt_out; the rest is kept.",
-        openapi_examples={"zone": {"value": {"timezone": "America/New_York"}}},
+        description="Some of timezone, email, phone, quiet_hours, opt_out, locale (BCP 47) and "
+        "attributes (a JSON object templates get as recipient.attributes, up to 4096 bytes; replaced "
+        "whole); the rest is kept.",
+        openapi_examples={
+            "zone": {"value": {"timezone": "America/New_York"}},
+            "template data": {"value": {"locale": "pt-BR", "attributes": {"plan": "pro"}}},
+        },
     ),
 ]
 SubscriptionBody = Annotated[

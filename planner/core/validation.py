@@ -6,6 +6,8 @@ Patterns are applied with ``fullmatch``: ``$`` would also accept a trailing newl
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from datetime import date, datetime
 from typing import Any
@@ -20,6 +22,13 @@ _EMAIL = re.compile(
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 _EXTERNAL_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,99}")
+# A BCP 47 language tag's shape: language, then subtags (script, region, variant): 'pt-BR', 'zh-Hant-TW'.
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,4}")
+# Attribute names templates can write as ``recipient.attributes.NAME``.
+_ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+#: Custom attributes: at most this many bytes of JSON, nested at most this deep.
+ATTRIBUTES_MAX_BYTES = 4096
+ATTRIBUTES_MAX_DEPTH = 4
 
 #: The largest id the store can hold: the id columns are INTEGER, 32 bits on PostgreSQL (SQLite's
 #: are 64), so a larger id cannot exist, and sending one to PostgreSQL is an error, not a miss.
@@ -96,3 +105,39 @@ def local_date(value: Any, field: str = "date") -> date:
     if not EARLIEST.date() < value < LATEST.date():
         raise InvalidInput(field, value.isoformat(), "a date from 1970-01-02 to 2199-12-31")
     return value
+
+
+def locale(value: Any, field: str = "locale") -> str:
+    if not isinstance(value, str) or len(value) > 35 or not _LOCALE.fullmatch(value):
+        raise InvalidInput(field, value, "a BCP 47 language tag such as 'fr' or 'pt-BR'")
+    return value
+
+
+def attributes(value: Any, field: str = "attributes") -> dict[str, Any]:
+    """Custom template attributes: a JSON object of named values, small and shallow."""
+    if not isinstance(value, dict):
+        raise InvalidInput(field, value, 'a JSON object such as {"plan": "pro", "first_name": "Ann"}')
+    for name in value:
+        if not isinstance(name, str) or not _ATTRIBUTE.fullmatch(name):
+            raise InvalidInput(f"{field}.{name}", name, "a name of letters, digits and _ (not first), 1-64")
+    _check_attribute_values(value, field, 1)
+    size = len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
+    if size > ATTRIBUTES_MAX_BYTES:
+        raise InvalidInput(field, f"{size} bytes", f"at most {ATTRIBUTES_MAX_BYTES} bytes of JSON")
+    return value
+
+
+def _check_attribute_values(value: Any, field: str, depth: int) -> None:
+    if depth > ATTRIBUTES_MAX_DEPTH:
+        raise InvalidInput(field, "(nested too deeply)", f"values nested at most {ATTRIBUTES_MAX_DEPTH} deep")
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        where = f"{field}.{key}" if isinstance(value, dict) else f"{field}[{key}]"
+        if isinstance(item, dict | list):
+            _check_attribute_values(item, where, depth + 1)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise InvalidInput(where, item, "a finite number")
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > 2**53:
+            raise InvalidInput(where, item, "an integer within ±2**53 (JSON's exact range)")
+        elif item is not None and not isinstance(item, str | int | float | bool):
+            raise InvalidInput(where, item, "a string, number, boolean, null, list or object")

@@ -797,6 +797,8 @@ def _context(d: Delivery, recipient: Recipient) -> dict[str, Any]:
             "timezone": recipient.timezone,
             "email": recipient.email,
             "phone": recipient.phone,
+            "locale": recipient.locale,
+            "attributes": recipient.attributes or {},
         },
         "delivery": {"id": d.id, "kind": d.kind, "channel": d.channel, "dedup_key": d.dedup_key},
         "local_date": (d.local_date or local.date()).isoformat(),

@@ -40,7 +40,18 @@ PLACEHOLDER_ZONES = frozenset({"Factory"})
 NO_QUIET_HOURS = "none"
 _NO_CURSOR: dict[str, Any] = {"next_at": None, "next_local_date": None, "next_wall_time": None}
 
-RECIPIENT_KEYS = {"type", "id", "timezone", "email", "phone", "quiet_hours", "opt_out", "subscriptions"}
+RECIPIENT_KEYS = {
+    "type",
+    "id",
+    "timezone",
+    "email",
+    "phone",
+    "quiet_hours",
+    "opt_out",
+    "subscriptions",
+    "locale",
+    "attributes",
+}
 SUBSCRIPTION_KEYS = {
     "kind",
     "channel",
@@ -74,6 +85,8 @@ class RecipientRecord:
     quiet_hours: dict[str, QuietHours]
     opt_out: frozenset[str]
     subscriptions: tuple[SubscriptionRecord, ...]
+    locale: str | None = None
+    attributes: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -262,7 +275,14 @@ def parse_recipient(obj: dict[str, Any], line: int) -> RecipientRecord:
         quiet_hours=_parse_quiet_hours(obj.get("quiet_hours")),
         opt_out=opt_out,
         subscriptions=subscriptions,
+        locale=validation.locale(obj["locale"]) if obj.get("locale") is not None else None,
+        attributes=_parse_attributes(obj.get("attributes")),
     )
+
+
+def _parse_attributes(value: Any) -> dict[str, Any] | None:
+    """Custom template attributes; an empty object is none (stored as NULL, shown as {})."""
+    return None if value is None else validation.attributes(value) or None
 
 
 def parse_engagement(obj: dict[str, Any], line: int) -> EngagementRecord:
@@ -542,6 +562,8 @@ class Importer:
             "sms_quiet_end": sms_qh.end if sms_qh else None,
             "email_opt_out": "email" in r.opt_out,
             "sms_opt_out": "sms" in r.opt_out,
+            "locale": r.locale,
+            "attributes": r.attributes,
             "created_at": self.now,
             "updated_at": self.now,
         }

@@ -82,6 +82,36 @@ def _attempts(session: Session, since: datetime) -> HistogramMetricFamily:
     return family
 
 
+def _provider_statuses(session: Session, since: datetime) -> list[Metric]:
+    """What providers reported of the messages sent in the window, and the delivered share of the
+    reported ones per channel (a message no callback has reached yet counts in neither)."""
+    c = DELIVERIES.c
+    rows = session.execute(
+        select(c.channel, c.provider_status, func.count())
+        .where(c.provider_status.is_not(None), c.sent_at >= since)
+        .group_by(c.channel, c.provider_status)
+    ).all()
+    statuses = GaugeMetricFamily(
+        "planner_provider_status",
+        "Deliveries sent in the last 24 hours, by the status their provider last reported.",
+        labels=["channel", "status"],
+    )
+    ratio = GaugeMetricFamily(
+        "planner_provider_delivered_ratio",
+        "Share of the deliveries sent in the last 24 hours with a provider report that were delivered.",
+        labels=["channel"],
+    )
+    reported: dict[str, int] = defaultdict(int)
+    delivered: dict[str, int] = defaultdict(int)
+    for channel, status, count in sorted(rows):
+        statuses.add_metric([channel, status], float(count))
+        reported[channel] += int(count)
+        delivered[channel] += int(count) if status == "delivered" else 0
+    for channel, total in sorted(reported.items()):
+        ratio.add_metric([channel], delivered[channel] / total)
+    return [statuses, ratio]
+
+
 def _pauses(paused: list[dict[str, Any]]) -> GaugeMetricFamily:
     family = GaugeMetricFamily(
         "planner_paused",
@@ -106,6 +136,7 @@ class PlannerCollector(Collector):
             lateness = _lateness(session, since)
             attempts = _attempts(session, since)
             paused = pause_list(session)
+            provider = _provider_statuses(session, since)
         deliveries = GaugeMetricFamily(
             "planner_deliveries", "Deliveries by status and reason.", labels=["status", "reason"]
         )
@@ -114,6 +145,7 @@ class PlannerCollector(Collector):
         yield deliveries
         yield lateness
         yield attempts
+        yield from provider
         yield _pauses(paused)
         yield from self._queues()
         yield from self._planner()

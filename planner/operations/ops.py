@@ -89,8 +89,6 @@ def _requeue_rows(
     )
 
 
-
-
 def _status_of(session: Session, delivery_id: int) -> str:
     status = session.scalar(select(_TABLE.c.status).where(_TABLE.c.id == delivery_id))
     if status is None:

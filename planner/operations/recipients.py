@@ -71,6 +71,8 @@ def document(session: Session, recipient: Recipient) -> dict[str, Any]:
         "phone": recipient.phone,
         "quiet_hours": quiet,
         "opt_out": [c for c in ("email", "sms") if getattr(recipient, f"{c}_opt_out")],
+        "locale": recipient.locale,
+        "attributes": recipient.attributes or {},
         "subscriptions": [subscription_document(s) for s in subs if s.active],
     }
 
@@ -114,7 +116,8 @@ def put_recipient(
 
 
 def patch_recipient(app: App, external_id: str, changes: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """Change only the fields given (zone, email, phone, quiet hours, opt-outs)."""
+    """Change only the fields given (zone, email, phone, quiet hours, opt-outs, locale, attributes:
+    ``attributes`` replaces the whole object)."""
     unknown = sorted(set(changes) - PATCHABLE)
     if unknown:
         raise InvalidInput(unknown[0], changes[unknown[0]], f"only the fields {sorted(PATCHABLE)}")
@@ -289,6 +292,8 @@ def erase(app: App, external_id: str, now: datetime) -> dict[str, Any]:
                 sms_quiet_end=None,
                 email_invalid=None,
                 sms_invalid=None,
+                locale=None,
+                attributes=None,
                 updated_at=now,
             )
         )

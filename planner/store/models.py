@@ -23,6 +23,8 @@ def _utc(*, nullable: bool = True, index: bool = False) -> Any:
 
 class Recipient(SQLModel, table=True):
     __tablename__ = "recipient"
+    # An inbound SMS (STOP, START) finds its recipients by the sender's number (migration 0007).
+    __table_args__ = (Index("ix_recipient_phone", "phone"),)
 
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(max_length=200, unique=True)
@@ -33,6 +35,9 @@ class Recipient(SQLModel, table=True):
     email_quiet_end: time | None = None
     sms_quiet_start: time | None = None
     sms_quiet_end: time | None = None
+    # What templates get besides the addresses (migration 0008): a BCP 47 tag and a small JSON object.
+    locale: str | None = Field(default=None, max_length=35)
+    attributes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     email_opt_out: bool = False
     sms_opt_out: bool = False
     # Per-kind opt-outs as "kind/channel" strings (preferences API, one-click unsubscribe,
@@ -123,6 +128,8 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_subscription_date", "subscription_id", "local_date"),
         # The dashboard's latest-first lists (migration 0002).
         Index("ix_delivery_scheduled_id", "scheduled_at", "id"),
+        # Provider callbacks find their delivery by the provider's message id (migration 0007).
+        Index("ix_delivery_provider_message_id", "provider_message_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -141,6 +148,9 @@ class Delivery(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = None
     provider_message_id: str | None = Field(default=None, max_length=255)
+    # What the provider last reported after accepting the message (its status callbacks and
+    # webhooks): delivered, undelivered, failed, bounced, deferred, complained.
+    provider_status: str | None = Field(default=None, max_length=20)
     job_id: str | None = Field(default=None, max_length=120)
     lease_until: datetime | None = _utc()
     data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
@@ -236,6 +246,24 @@ class IdempotencyKey(SQLModel, table=True):
     content_type: str | None = Field(default=None, max_length=100)
     body: str = Field(sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
+class ProviderEvent(SQLModel, table=True):
+    """A provider callback already applied: its id (and, for Mailgun, its signing token) is unique,
+    so a repeated callback changes nothing and a captured signature cannot be reused."""
+
+    __tablename__ = "provider_event"
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id", name="uq_provider_event_id"),
+        UniqueConstraint("provider", "token", name="uq_provider_event_token"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=20)
+    event_id: str = Field(max_length=255)
+    token: str | None = Field(default=None, max_length=255)
+    delivery_id: int | None = Field(default=None, foreign_key="delivery.id")
+    received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
 metadata = SQLModel.metadata

@@ -56,6 +56,7 @@ def delivery_dict(delivery: Delivery | Row[Any], recipient_external_id: str) -> 
         "attempts": delivery.attempts,
         "last_error": delivery.last_error,
         "provider_message_id": delivery.provider_message_id,
+        "provider_status": delivery.provider_status,
         "job_id": delivery.job_id,
         "sent_at": _iso(delivery.sent_at),
         "created_at": delivery.created_at.isoformat(),

@@ -18,6 +18,7 @@ from planner.store.models import (
     IdempotencyKey,
     Pause,
     PlannerRun,
+    ProviderEvent,
     Recipient,
     Subscription,
 )
@@ -36,6 +37,7 @@ DELIVERIES = table_of(Delivery)
 DELIVERY_EVENTS = table_of(DeliveryEvent)
 ENGAGEMENT = table_of(EngagementEvent)
 PAUSES = table_of(Pause)
+PROVIDER_EVENTS = table_of(ProviderEvent)
 RECIPIENTS = table_of(Recipient)
 RUNS = table_of(PlannerRun)
 SUBSCRIPTIONS = table_of(Subscription)

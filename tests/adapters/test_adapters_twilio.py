@@ -169,3 +169,14 @@ NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 )
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header, NOW) == seconds
+
+
+def test_a_status_callback_url_is_sent_with_each_message(
+    twilio_server: FakeTwilio, twilio: Callable[..., TwilioAdapter], make_message: Callable[..., Message]
+) -> None:
+    message = make_message("sms")
+    twilio(status_callback="https://planner.example.com/v1/webhooks/twilio/status").send(message)
+    [request] = twilio_server.requests_to(message.to)
+    assert request.form["StatusCallback"] == "https://planner.example.com/v1/webhooks/twilio/status"
+    with pytest.raises(AdapterConfigError, match="PLANNER_TWILIO_STATUS_CALLBACK"):
+        twilio(status_callback="planner.example.com/status")

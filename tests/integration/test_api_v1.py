@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from planner.app import App, build_runner
 from planner.auth import create_token
+from planner.operations.notify import notify
 from planner.settings import Settings
-from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, RECIPIENTS
+from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, IDEMPOTENCY, RECIPIENTS
 from tests.integration import test_api
+from tests.integration.test_ops import deliverer
 
 server = test_api.server  # the module's loopback uvicorn
 
@@ -231,4 +236,84 @@ def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(
     assert other.status_code == 422
     assert "Idempotency-Key 'order-1234-welcome' was used for another request" in other.json()["detail"]
     assert http.post("/notify", json=body, headers={"Idempotency-Key": "bad key"}).status_code == 422
+    assert len(deliveries(app)) == 1
+
+
+def test_patch_sets_locale_and_attributes_which_templates_receive(
+    http: httpx.Client, app: App, tmp_path: Path
+) -> None:
+    templates = tmp_path / "templates" / "welcome"
+    templates.mkdir(parents=True)
+    (templates / "email_subject.txt").write_text("Welcome ({{ recipient.locale }})")
+    (templates / "email.txt").write_text("Your plan: {{ recipient.attributes.plan }}")
+    app.settings.templates_dir = tmp_path / "templates"
+    http.put("/v1/recipients/ann", json={**ANN, "timezone": "UTC", "subscriptions": []})
+
+    def error(changes: dict[str, Any]) -> dict[str, Any]:
+        response = http.patch("/v1/recipients/ann", json=changes)
+        assert response.status_code == 422, response.text
+        return dict(response.json()["errors"][0])
+
+    assert error({"locale": "français"})["field"] == "locale"
+    assert error({"attributes": ["pro"]})["field"] == "attributes"
+    assert error({"attributes": {"first name": "Ann"}})["field"] == "attributes.first name"
+    assert error({"attributes": {"bio": "x" * 5000}})["expected"] == "at most 4096 bytes of JSON"
+    assert error({"attributes": {"a": {"b": {"c": {"d": {}}}}}})["field"] == "attributes.a.b.c.d"
+    assert http.get("/v1/recipients/ann").json()["attributes"] == {}  # nothing was written
+
+    patched = http.patch("/v1/recipients/ann", json={"locale": "pt-BR", "attributes": {"plan": "pro"}})
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["locale"], patched.json()["attributes"]) == ("pt-BR", {"plan": "pro"})
+    kept = http.patch("/v1/recipients/ann", json={"timezone": "Europe/Paris"}).json()
+    assert (kept["locale"], kept["attributes"]) == ("pt-BR", {"plan": "pro"})
+
+    result = notify(app, "ann", "welcome", "email", now=NOW)
+    send, capture = deliverer(app)
+    assert send.deliver_batch([int(result.delivery["id"])]).sent == 1
+    [message] = capture.sent
+    assert (message.subject, message.text) == ("Welcome (pt-BR)", "Your plan: pro")
+
+    http.delete("/v1/recipients/ann")
+    with app.sessions() as session:
+        erased = session.execute(select(RECIPIENTS.c.locale, RECIPIENTS.c.attributes)).one()
+    assert tuple(erased) == (None, None)
+
+
+def test_two_concurrent_posts_with_one_idempotency_key_run_once(
+    http: httpx.Client, app: App, redis_conn: redis.Redis
+) -> None:
+    http.put("/v1/recipients/ann", json={**ANN, "subscriptions": []})
+    body = {"recipient_id": "ann", "kind": "reminder", "channel": "email", "at": "2026-03-06T12:00:00Z"}
+    key = {"Idempotency-Key": "race-1"}
+
+    def reserved() -> bool:
+        with app.sessions() as session:
+            return session.scalar(select(IDEMPOTENCY.c.status).where(IDEMPOTENCY.c.key == "race-1")) == 0
+
+    # Redis refuses writes for a while: the first request, its key reserved and its delivery saved,
+    # waits at the enqueue until the second has been answered.
+    redis_conn.execute_command("CLIENT", "PAUSE", "20000", "WRITE")
+    try:
+        with (
+            ThreadPoolExecutor(1) as pool,
+            httpx.Client(base_url=http.base_url, headers=http.headers) as other,
+        ):
+            first = pool.submit(http.post, "/notify", json=body, headers=key)
+            deadline = time.monotonic() + 10
+            while not reserved():
+                assert time.monotonic() < deadline and not first.done(), "the first request never reserved"
+                time.sleep(0.01)
+            second = other.post("/notify", json=body, headers=key)
+            different = other.post("/notify", json={**body, "kind": "daily_brief"}, headers=key)
+            assert not first.done()
+            redis_conn.execute_command("CLIENT", "UNPAUSE")
+            answered = first.result(timeout=10)
+    finally:
+        redis_conn.execute_command("CLIENT", "UNPAUSE")
+    assert second.status_code == 409 and second.headers["retry-after"] == "1", second.text
+    assert "still running" in second.json()["detail"]
+    assert different.status_code == 422
+    assert answered.status_code == 201, answered.text
+    replay = http.post("/notify", json=body, headers=key)
+    assert (replay.status_code, replay.json()) == (201, answered.json())
     assert len(deliveries(app)) == 1

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from planner.app import App
@@ -33,8 +34,11 @@ def integrator_examples() -> str:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_readme_integrator_examples_run_as_written(server: tuple[test_api.Switch, str], app: App) -> None:
     script = integrator_examples()
-    assert script.count("curl ") >= 8
+    assert script.count("curl ") >= 11
     app.settings.api_token = None
+    app.settings.public_base_url = "https://planner.example.com"
+    app.settings.twilio_auth_token = SecretStr("readme-twilio-token")
+    app.settings.mailgun_signing_key = SecretStr("readme-mailgun-key")
     with test_api.serve(server, app):
         env = {k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")}
         env.update(
@@ -42,6 +46,9 @@ def test_the_readme_integrator_examples_run_as_written(server: tuple[test_api.Sw
             PLANNER_DATABASE_URL=app.settings.database_url,
             PLANNER_REDIS_URL=app.settings.redis_url or "",
             PLANNER_LOG_LEVEL="WARNING",
+            PLANNER_PUBLIC_BASE_URL="https://planner.example.com",
+            PLANNER_TWILIO_AUTH_TOKEN="readme-twilio-token",
+            PLANNER_MAILGUN_SIGNING_KEY="readme-mailgun-key",
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         )
         done = subprocess.run(
@@ -49,20 +56,25 @@ def test_the_readme_integrator_examples_run_as_written(server: tuple[test_api.Sw
         )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     assert '"next_sends":[{' in done.stdout.replace(" ", "")
+    # ann's STOP opted her out of SMS; the preference put her back in (changed both times).
+    assert done.stdout.replace(" ", "").count('"changed":true') == 2, done.stdout
+    # The two unknown message ids: acknowledged, nothing recorded.
+    assert done.stdout.replace(" ", "").count('"recorded":false') == 2, done.stdout
     with app.sessions() as session:
         actions = [
-            (a, t) for a, t in session.execute(select(AUDIT.c.action, AUDIT.c.target)) if a != "token_created"
+            (actor, a)
+            for actor, a in session.execute(select(AUDIT.c.actor, AUDIT.c.action).order_by(AUDIT.c.id))
+            if a != "token_created"
         ]
         erased = session.scalar(select(RECIPIENTS.c.external_id))
-        actors = set(session.scalars(select(AUDIT.c.actor).where(AUDIT.c.action != "token_created")))
-    assert actors == {"crm"}
-    assert [a for a, _ in actions] == [
-        "recipient_created",
-        "subscription_put",
-        "recipient_patched",
-        "preference_set",
-        "preference_set",
-        "subscription_deleted",
-        "recipient_erased",
+    assert actions == [
+        ("crm", "recipient_created"),
+        ("crm", "subscription_put"),
+        ("crm", "recipient_patched"),
+        ("twilio-inbound", "sms_opted_out"),
+        ("crm", "preference_set"),
+        ("crm", "preference_set"),
+        ("crm", "subscription_deleted"),
+        ("crm", "recipient_erased"),
     ]
     assert erased is not None and erased.startswith("#erased-")
