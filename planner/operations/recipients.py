@@ -87,6 +87,8 @@ def subscription_document(sub: Subscription) -> dict[str, Any]:
         schedule["days"] = cadence.days_text()
     dates = {"start_date": cadence.start_date, "end_date": cadence.end_date, "snooze_until": sub.snooze_until}
     schedule |= {name: value.isoformat() for name, value in dates.items() if value is not None}
+    if sub.digest:
+        schedule["digest"] = True
     return {"kind": sub.kind, "channel": sub.channel, **schedule, "active": sub.active}
 
 
