@@ -151,6 +151,32 @@ def put_subscription(
     return view(app, external_id, now)
 
 
+def patch_subscription(
+    app: App, external_id: str, kind: str, channel: str, changes: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """Change some fields of an existing subscription (``snooze_until``, ``at``, ...); a field set to
+    null goes back to its default (null ``snooze_until`` ends a snooze). Then as PUT: a changed
+    schedule cancels pending future deliveries and plans them again."""
+    validation.kind(kind, "kind")
+    validation.channel(channel, "channel")
+    allowed = SUBSCRIPTION_KEYS - {"kind", "channel"}
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise InvalidInput(unknown[0], changes[unknown[0]], f"only the fields {sorted(allowed)}")
+    with app.sessions() as session:
+        current = document(session, recipient_by_external_id(session, external_id))
+    found = [s for s in current["subscriptions"] if (s["kind"], s["channel"]) == (kind, channel)]
+    if not found:
+        raise NotFound("subscription", f"{external_id}/{kind}/{channel}")
+    merged = {k: v for k, v in {**found[0], **changes}.items() if v is not None}
+    if "rrule" in changes and changes["rrule"] is not None:
+        merged.pop("days", None)
+    if "days" in changes and changes["days"] is not None:
+        merged.pop("rrule", None)
+    body = {k: v for k, v in merged.items() if k not in ("kind", "channel")}
+    return put_subscription(app, external_id, kind, channel, body, now)
+
+
 def delete_subscription(app: App, external_id: str, kind: str, channel: str, now: datetime) -> dict[str, Any]:
     """Stop one subscription; its pending future deliveries are cancelled."""
     with app.sessions() as session:
