@@ -175,3 +175,14 @@ def digest_counts(session: Session) -> tuple[int, dict[str, int]]:
     totals = select(func.coalesce(func.sum(c.unsent), 0), func.coalesce(func.sum(c.sent), 0))
     drops = session.execute(totals).one()
     return int(waiting), {"unsent": int(drops[0]), "sent": int(drops[1])}
+
+
+def digest_state(session: Session, recipient_id: int, kind: str, delivery_id: int | None) -> tuple[int, int]:
+    """For ``explain``: the events bound to a digest delivery, and those waiting for the next one."""
+    bound = 0
+    if delivery_id is not None:
+        bound = session.scalar(select(func.count()).where(E.delivery_id == delivery_id)) or 0
+    waiting = session.scalar(
+        select(func.count()).where(E.recipient_id == recipient_id, E.kind == kind, _free())
+    )
+    return int(bound), int(waiting or 0)

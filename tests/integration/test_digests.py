@@ -270,3 +270,33 @@ def test_patch_snooze_skips_pending_sends_on_snoozed_dates_and_null_plans_them_a
         pending = DELIVERIES.c.status.in_(["planned", "queued"])
         keys = session.scalars(select(DELIVERIES.c.dedup_key).where(pending)).all()
     assert len(keys) == len(set(keys)) == 3
+
+
+def test_explain_and_simulate_show_a_digest_and_its_events(
+    timed_app: App, deliverer: Deliverer, clock: Clock
+) -> None:
+    from planner.core.simulate import DIGEST_NOTE
+    from planner.operations.explain import explain
+    from planner.operations.simulate import simulate_recipient
+
+    import_lines(timed_app.sessions, [recipient_line("ann", "UTC", DIGEST)], NOW)
+    runner(timed_app).run(NOW, 25 * HOUR)
+    first, _ = deliveries(timed_app)
+    add_events(timed_app, ["a", "b", "c"], NOW)
+
+    def digest_verdict(day: date, now: datetime) -> dict[str, Any]:
+        [sub] = explain(timed_app, "ann", now=now, local_date=day)["subscriptions"]
+        assert sub["digest"] is True
+        return next(v for v in sub["verdicts"] if v["rule"] == "digest")
+
+    assert digest_verdict(date(2026, 3, 2), NOW)["data"] == {"bound": 0, "waiting": 3}
+    clock.now = first.scheduled_at
+    deliverer.deliver_batch([first.id or 0])
+    sent = digest_verdict(date(2026, 3, 2), clock.now)
+    assert sent["verdict"] == "pass" and sent["data"] == {"bound": 3, "waiting": 0}
+    clock.now += 25 * HOUR
+    deliverer.deliver_batch([deliveries(timed_app)[1].id or 0])
+    empty = digest_verdict(date(2026, 3, 3), clock.now)
+    assert empty["verdict"] == "fail" and "no events" in empty["detail"]
+    sends, title = simulate_recipient(timed_app, "ann", date(2026, 3, 4), 2)
+    assert "(digest)" in title and all(DIGEST_NOTE in s.notes for s in sends) and len(sends) == 2
