@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 from redis import RedisError
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from planner.app import App, build_runner
@@ -37,7 +37,7 @@ from planner.store.chunks import cadence_of
 from planner.store.models import Recipient, Subscription, kinds_opted_out
 from planner.store.preferences import set_channel_opt_out, set_kind_opt_out
 from planner.store.queries import recipient_by_external_id
-from planner.store.tables import DELIVERIES, RECIPIENTS, SUBSCRIPTIONS
+from planner.store.tables import DELIVERIES, DIGEST_EVENTS, RECIPIENTS, SUBSCRIPTIONS
 from planner.store.timeline import event_row, record_events
 
 log = structlog.get_logger("planner.recipients")
@@ -296,8 +296,9 @@ def erase(app: App, external_id: str, now: datetime) -> dict[str, Any]:
                     for i in pending
                 ),
             )
-        # Template data and provider error text may hold names and addresses.
+        # Template data, provider error text and digest events may hold names and addresses.
         session.execute(update(DELIVERIES).where(d.recipient_id == rid).values(data=None, last_error=None))
+        session.execute(delete(DIGEST_EVENTS).where(DIGEST_EVENTS.c.recipient_id == rid))
         session.execute(
             update(SUBSCRIPTIONS)
             .where(SUBSCRIPTIONS.c.recipient_id == rid)

@@ -211,6 +211,9 @@ def test_post_events_refuses_bad_input_naming_the_field_and_repeats_are_harmless
     assert replayed[0].json() == replayed[1].json()
     with timed_app.sessions() as session:
         assert session.scalar(select(func.count()).select_from(DIGEST_EVENTS)) == 2
+    assert http.delete("/v1/recipients/ann").status_code == 200
+    with timed_app.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(DIGEST_EVENTS)) == 0, "erasure deletes them"
 
 
 def test_events_record_and_snooze_on_the_command_line(cli: CliRunner, app: App) -> None:

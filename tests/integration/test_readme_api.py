@@ -59,6 +59,9 @@ def test_the_readme_integrator_examples_run_as_written(server: tuple[test_api.Sw
     assert [a for a, _ in actions] == [
         "recipient_created",
         "subscription_put",
+        "subscription_patched",
+        "subscription_put",
+        "event_recorded",
         "recipient_patched",
         "preference_set",
         "preference_set",
