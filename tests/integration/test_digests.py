@@ -303,3 +303,30 @@ def test_explain_and_simulate_show_a_digest_and_its_events(
     assert empty["verdict"] == "fail" and "no events" in empty["detail"]
     sends, title = simulate_recipient(timed_app, "ann", date(2026, 3, 4), 2)
     assert "(digest)" in title and all(DIGEST_NOTE in s.notes for s in sends) and len(sends) == 2
+
+
+def test_the_testing_kit_asserts_one_digest_a_day_with_these_events(
+    planner_service: Any, planner_clock: Any
+) -> None:
+    from planner.testing import assert_digests_sent
+
+    planner_clock.start_at("2026-03-02T00:00Z")
+    planner_service.plan_idle_hours = False  # runs only at the hours with work: quicker
+    planner_service.add_recipient("ann", timezone="Europe/Paris")
+    planner_service.subscribe("ann", KIND, at="08:00", days="daily", digest=True)
+    planner_clock.advance(hours=5)
+    planner_service.record_event("ann", KIND, {"author": "bob"})
+    planner_service.record_event("ann", KIND, {"author": "cat"})
+    planner_clock.advance(days=1)
+    planner_service.record_event("ann", KIND, {"author": "dan"})
+    planner_clock.advance(days=2)  # 2026-03-04 has no events: skipped, nothing sent
+    expected = {"2026-03-02": [{"author": "bob"}, {"author": "cat"}], "2026-03-03": [{"author": "dan"}]}
+    found = assert_digests_sent(
+        planner_service, "ann", kind=KIND, local_time="08:00", events=expected, end="2026-03-04"
+    )
+    assert [m.subject for m in found] == ["You have 2 new comments", "You have 1 new comment"]
+    with pytest.raises(AssertionError, match="listed other events") as wrong:
+        assert_digests_sent(planner_service, "ann", kind=KIND, events={**expected, "2026-03-03": []})
+    assert "2026-03-03" in str(wrong.value) and "dan" in str(wrong.value)
+    with pytest.raises(AssertionError, match="unexpected"):
+        assert_digests_sent(planner_service, "ann", kind=KIND, events={"2026-03-02": []}, end="2026-03-04")
