@@ -330,3 +330,43 @@ def test_the_testing_kit_asserts_one_digest_a_day_with_these_events(
     assert "2026-03-03" in str(wrong.value) and "dan" in str(wrong.value)
     with pytest.raises(AssertionError, match="unexpected"):
         assert_digests_sent(planner_service, "ann", kind=KIND, events={"2026-03-02": []}, end="2026-03-04")
+
+
+def test_two_workers_claiming_email_and_sms_digests_at_once_bind_each_event_once(
+    timed_app: App, deliverer: Deliverer, clock: Clock, capture: CaptureAdapter
+) -> None:
+    import re
+    import threading
+
+    both = [*DIGEST, {**DIGEST[0], "channel": "sms"}]
+    quiet = {"sms": "none"}
+    import_lines(timed_app.sessions, [recipient_line("ann", "UTC", both, quiet_hours=quiet)], NOW)
+    runner(timed_app).run(NOW, HOUR)
+    email, sms = deliveries(timed_app)
+    add_events(timed_app, [f"u{i}" for i in range(300)], NOW)
+    clock.now = email.scheduled_at
+    other = build_deliverer(timed_app, adapters={"email": capture, "sms": capture})
+    start = threading.Barrier(2)
+
+    def send(worker: Deliverer, delivery_id: int) -> None:
+        start.wait()
+        worker.deliver_batch([delivery_id])
+
+    threads = [
+        threading.Thread(target=send, args=(w, d.id or 0)) for w, d in ((deliverer, email), (other, sms))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    listed_total = sum(int(re.findall(r"\d+", m.subject or m.text)[0]) for m in capture.sent)
+    assert listed_total == 300, [m.subject or m.text for m in capture.sent]
+    with timed_app.sessions() as session:
+        per_delivery = dict(
+            session.execute(
+                select(DIGEST_EVENTS.c.delivery_id, func.count()).group_by(DIGEST_EVENTS.c.delivery_id)
+            ).all()
+        )
+    assert sum(per_delivery.values()) == 300 and None not in per_delivery
+    skipped = [d for d in deliveries(timed_app) if d.status == "skipped"]
+    assert len(capture.sent) + len(skipped) == 2 and all(d.reason == "empty_digest" for d in skipped)
