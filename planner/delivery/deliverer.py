@@ -13,6 +13,9 @@ one), so a worker that dies costs at most the one message in flight. Its lease e
 sends with the same Message-ID. Every release to a new job goes through
 :func:`~planner.dispatch.reassign.reassign`.
 
+A digest delivery's events are bound to it in the claim's transaction and read with it
+(:mod:`planner.store.digests`); one that finds none is recorded ``skipped`` (``empty_digest``).
+
 A provider refusing the adapter's settings (``AdapterConfigError``) pauses the channel (reason
 ``adapter_config``) and puts the delivery back with its attempt refunded.
 """
