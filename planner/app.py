@@ -182,6 +182,7 @@ def build_deliverer(
         clock=app.clock,
         secrets=adapter_secrets(settings),
         unsubscribe=unsubscribe_links(settings),
+        digest_cap=settings.digest_max_events,
     )
 
 

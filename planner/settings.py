@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         timedelta(minutes=5), description="A delivery in 'sending' longer than this is recovered."
     )
     delivery_batch_size: int = Field(100, ge=1, description="Deliveries carried by one RQ job.")
+    digest_max_events: int = Field(
+        50, ge=1, le=1000, description="Events listed in a digest's template; the rest are only counted."
+    )
+    digest_retention: Duration = Field(
+        timedelta(days=30), description="Digest events older than this are dropped (and counted)."
+    )
 
     api_token: SecretStr | None = Field(
         None, description="An admin token for the HTTP API, named 'api-token' (see `planner tokens`)."

@@ -13,14 +13,15 @@ from typing import IO, Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from planner.api import EXTERNAL_ID, KIND, ChannelName, _audit, _responses, _scope_check, problem
+from planner.api import EXTERNAL_ID, KIND, ChannelName, Instant, _audit, _responses, _scope_check, problem
 from planner.app import App
 from planner.auth import Principal
+from planner.core import validation
 from planner.core.unsubscribe import MAX_TOKEN, UnsubscribeTarget, verify
 from planner.errors import NotFound
-from planner.operations import recipients
+from planner.operations import digests, recipients
 from planner.operations.importer import ImportFailed, ImportReport, import_lines
 
 _EXAMPLE = {
@@ -55,10 +56,38 @@ Changes = Annotated[
 SubscriptionBody = Annotated[
     dict[str, Any],
     Body(
-        description="`at` (HH:MM local), `days` ('daily', 'weekdays', 'mon,thu' or a list), `active`.",
+        description="`at` (HH:MM local, or a list), `days` ('daily', 'weekdays', 'mon,thu' or a list) "
+        "or `rrule`, `start_date`, `end_date`, `snooze_until`, `digest`, `active`.",
         openapi_examples={"weekly": {"value": {"at": "10:45", "days": "mon,thu"}}},
     ),
 ]
+SubscriptionChanges = Annotated[
+    dict[str, Any],
+    Body(
+        description="Some fields of the subscription (as PUT takes them); the rest is kept. "
+        "`snooze_until` null ends a snooze.",
+        openapi_examples={"snooze": {"value": {"snooze_until": "2026-12-24"}}},
+    ),
+]
+
+
+class EventRequest(BaseModel):
+    """Something that happened for a recipient, for the next digest of ``kind``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipient_id: str = Field(pattern=EXTERNAL_ID, description="The recipient's external id.")
+    kind: str = Field(pattern=KIND, description="The digest's kind, e.g. 'comments_digest'.")
+    data: dict[str, Any] | None = Field(None, description="What the digest's template lists.")
+    occurred_at: Instant | None = Field(None, description="When it happened (default: now).")
+    idempotency_key: str | None = Field(
+        None, min_length=1, max_length=255, description="Repeat-safe: the same key records one event."
+    )
+
+    @field_validator("recipient_id")
+    @classmethod
+    def _recipient(cls, value: str) -> str:
+        return validation.external_id(value, "recipient_id")
 
 
 class Preference(BaseModel):
@@ -131,6 +160,45 @@ def v1_router(app: App) -> APIRouter:
             f"recipient:{recipient_id}/{kind}/{channel}",
             {"fields": sorted(body)},
         )
+        return result
+
+    @router.patch("/recipients/{recipient_id}/subscriptions/{kind}/{channel}", tags=["subscriptions"])
+    def patch_subscription(
+        recipient_id: RecipientId,
+        kind: Kind,
+        channel: ChannelName,
+        body: SubscriptionChanges,
+        who: Principal = Depends(write),
+    ) -> dict[str, Any]:
+        """Change some fields of an existing subscription, e.g. `{"snooze_until": "2026-12-24"}`
+        (or null to end the snooze); the schedule-change rule of PUT applies. Scope: write."""
+        result = recipients.patch_subscription(app, recipient_id, kind, channel, body, app.clock())
+        _audit(
+            app,
+            who,
+            "subscription_patched",
+            f"recipient:{recipient_id}/{kind}/{channel}",
+            {"fields": sorted(body)},
+        )
+        return result
+
+    @router.post("/events", tags=["digests"], status_code=201, responses={200: {"description": "Repeated."}})
+    def post_event(body: EventRequest, response: Response, who: Principal = Depends(write)) -> dict[str, Any]:
+        """Record an event for the recipient's next digest of `kind`; a repeated `idempotency_key`
+        answers 200 with the first event and records nothing. Scope: write."""
+        created, result = digests.record_event(
+            app,
+            body.recipient_id,
+            body.kind,
+            body.data,
+            app.clock(),
+            occurred_at=body.occurred_at,
+            idempotency_key=body.idempotency_key,
+        )
+        if not created:
+            response.status_code = 200
+        else:
+            _audit(app, who, "event_recorded", f"recipient:{body.recipient_id}/{body.kind}")
         return result
 
     @router.delete("/recipients/{recipient_id}/subscriptions/{kind}/{channel}", tags=["subscriptions"])

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from planner.cli import data, deliveries, demo, ops, planning, serve, tokens, worker
+from planner.cli import data, deliveries, demo, digests, ops, planning, serve, tokens, worker
 from planner.cli.common import debug_enabled
 from planner.clock import format_duration
 from planner.errors import shown
@@ -110,11 +110,13 @@ def _root(
 db_app = _group("Database schema.")
 deliveries_app = _group("Inspect and manage deliveries.")
 engagement_app = _group("Record engagement (opens, clicks, replies).")
+events_app = _group("Digest events: what a digest subscription's next message lists.")
 templates_app = _group("Message templates.")
 tokens_app = _group("API tokens: named, with scopes (read, write, admin).")
 app.add_typer(db_app, name="db")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(engagement_app, name="engagement")
+app.add_typer(events_app, name="events")
 app.add_typer(templates_app, name="templates")
 app.add_typer(tokens_app, name="tokens")
 
@@ -132,6 +134,8 @@ app.command("resume")(ops.resume_command)
 app.command("explain")(ops.explain_command)
 app.command("notify")(ops.notify_command)
 engagement_app.command("record")(ops.engagement_record)
+events_app.command("record")(digests.events_record)
+app.command("snooze")(digests.snooze_command)
 templates_app.command("check")(ops.templates_check)
 tokens_app.command("create")(tokens.tokens_create)
 tokens_app.command("list")(tokens.tokens_list)

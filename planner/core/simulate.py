@@ -19,6 +19,7 @@ from planner.core.quiet_hours import QuietHours
 from planner.errors import InvalidInput
 
 _ANY_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+DIGEST_NOTE = "digest: lists the events since the last digest; skipped (empty_digest) when there are none"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class SubscriptionSpec:
     snooze_until: date | None = None
     #: The channel rule's reason when it stops every send (``opted_out``, ``no_address``...).
     blocked: str | None = None
+    #: A digest sends only when events arrived since the last one (the simulation cannot know).
+    digest: bool = False
 
     @classmethod
     def of(
@@ -44,13 +47,15 @@ class SubscriptionSpec:
         cadence: Cadence,
         audience: Audience,
         snooze_until: date | None = None,
+        *,
+        digest: bool = False,
     ) -> SubscriptionSpec:
         """The spec the rule chain implies for this recipient: their window, the kind's bypass."""
         window = quiet_window(policy, channel, audience)
         verdict = check_channel(audience, channel, _ANY_INSTANT, kind)  # the channel rule ignores the time
         blocked = verdict.reason if verdict.failed else None
         critical = policy.is_critical(kind)
-        return cls(kind, channel, cadence, window, critical, snooze_until, blocked)
+        return cls(kind, channel, cadence, window, critical, snooze_until, blocked, digest)
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,8 @@ def _send(
         notes += (_deferral_note(spec.quiet_hours, tz, planned, send_local),)
     elif quiet.outcome == "bypassed" and spec.quiet_hours.contains(planned.time()):
         notes += (f"{spec.kind} is a critical kind: sent inside quiet hours {spec.quiet_hours.text()}",)
+    if spec.digest:
+        notes += (DIGEST_NOTE,)
     return SimulatedSend(
         kind=spec.kind,
         channel=spec.channel,

@@ -13,6 +13,9 @@ one), so a worker that dies costs at most the one message in flight. Its lease e
 sends with the same Message-ID. Every release to a new job goes through
 :func:`~planner.dispatch.reassign.reassign`.
 
+A digest delivery's events are bound to it in the claim's transaction and read with it
+(:mod:`planner.store.digests`); one that finds none is recorded ``skipped`` (``empty_digest``).
+
 A provider refusing the adapter's settings (``AdapterConfigError``) pauses the channel (reason
 ``adapter_config``) and puts the delivery back with its attempt refunded.
 """
@@ -48,6 +51,7 @@ from planner.core.unsubscribe import UnsubscribeTarget, sign
 from planner.delivery.templating import Renderer, TemplateFailure
 from planner.dispatch.ratelimit import ProviderLimiter
 from planner.dispatch.reassign import Move, Reassigned, enqueue_reassigned, reassign
+from planner.store.digests import DigestContents, bind_events, digest_targets, load_contents
 from planner.store.models import Delivery, Recipient
 from planner.store.pauses import (
     ADAPTER_CONFIG,
@@ -119,6 +123,8 @@ class _Batch:
     pauses: frozenset[tuple[str, str]]
     db: _Connection
     out: _Outcomes = field(default_factory=_Outcomes)
+    #: The claimed digest deliveries and the events bound to them at the claim.
+    digests: dict[int, DigestContents] = field(default_factory=dict)
 
 
 # PostgreSQL: outcomes and their timeline entries in one statement (so one round trip when that is
@@ -229,6 +235,7 @@ class BatchReport:
     retrying: int = 0
     dead: int = 0
     suppressed: int = 0
+    skipped: int = 0
     waiting: int = 0
 
 
@@ -251,6 +258,7 @@ class Deliverer:
         rng: random.Random | None = None,
         secrets: Collection[str] = (),
         unsubscribe: UnsubscribeLinks | None = None,
+        digest_cap: int = 50,
     ) -> None:
         self.sessions = sessions
         self.redis = connection
@@ -266,6 +274,8 @@ class Deliverer:
         #: Values never to be stored or logged (passwords, tokens) when an adapter error quotes them.
         self.secrets = tuple(secrets)
         self.unsubscribe = unsubscribe
+        #: Events listed in a digest's template; the rest are counted (``events_more``).
+        self.digest_cap = digest_cap
         #: Set by the worker on a warm shutdown: the batch hands its unsent deliveries back.
         self.stopping = threading.Event()
 
@@ -354,11 +364,12 @@ class Deliverer:
                 )
             }
             pauses = active_pauses(session)
+            digests = self._bind_digests(session, claimed, now)
             session.expunge_all()
         self._enqueue_early(early, now)
         report.claimed = len(claimed)
         slots = _Slots(self.limiter, Counter(d.channel for d in deliveries))
-        batch = _Batch(now, report, slots, pauses, _Connection(self.sessions.kw["bind"]))
+        batch = _Batch(now, report, slots, pauses, _Connection(self.sessions.kw["bind"]), digests=digests)
         try:
             with self._provider_sessions({d.channel for d in deliveries}):
                 self._send_all(deliveries, recipients, batch)
@@ -386,6 +397,15 @@ class Deliverer:
                 self._write(batch)
             batch.slots.remaining[delivery.channel] -= 1
         self._write(batch)
+    def _bind_digests(
+        self, session: Session, claimed: Sequence[int], now: datetime
+    ) -> dict[int, DigestContents]:
+        """Bind the free events to the claimed digest deliveries, in the claim's transaction, and
+        read what each will list: a crash after this commit, or a retry, finds the same events
+        bound to the same delivery (:mod:`planner.store.digests`)."""
+        targets = digest_targets(session, claimed)
+        bind_events(session, targets, now)
+        return load_contents(session, [t.delivery_id for t in targets], self.digest_cap)
 
     def _hand_back(self, rest: Sequence[Delivery], batch: _Batch) -> None:
         """The worker is stopping: the claimed deliveries not yet sent go back to the queue, due now
@@ -401,6 +421,13 @@ class Deliverer:
         logger = log.bind(delivery_id=d.id, recipient=recipient.external_id, kind=d.kind, channel=d.channel)
         if self._held_back(d, recipient, batch):
             return False
+        digest = batch.digests.get(d.id)
+        if digest is not None and not digest.total:
+            # Nothing happened since the last digest: recorded, never sent (and never rate-limited).
+            self._final(batch.out, d, DeliveryStatus.skipped, "empty_digest", batch.now)
+            batch.report.skipped += 1
+            logger.info("digest empty", outcome="skipped")
+            return False
         channel = d.channel
         if not batch.slots.take(channel):
             assert self.limiter is not None
@@ -411,11 +438,15 @@ class Deliverer:
             return False
         return self._send(d, recipient, batch, logger)
 
-    def _message(self, d: Delivery, recipient: Recipient, address: str | None) -> Message:
+    def _message(
+        self, d: Delivery, recipient: Recipient, address: str | None, digest: DigestContents | None
+    ) -> Message:
         assert d.id is not None
         if not address:
             raise PermanentError(f"recipient has no {d.channel} address")
         context = _context(d, recipient)
+        if digest is not None:
+            context |= _digest_context(digest, recipient.timezone)
         headers: dict[str, str] = {}
         if self.unsubscribe is not None and d.channel == "email" and not self.policy.is_critical(d.kind):
             assert recipient.id is not None
@@ -447,7 +478,8 @@ class Deliverer:
         channel = d.channel
         out = batch.out
         try:
-            message = self._message(d, recipient, recipient.email if channel == "email" else recipient.phone)
+            address = recipient.email if channel == "email" else recipient.phone
+            message = self._message(d, recipient, address, batch.digests.get(d.id))
         except (TemplateFailure, PermanentError) as exc:
             self._failed(out, d, batch, logger, permanent=True, error=str(exc), retry_after=None)
             return False
@@ -805,3 +837,17 @@ def _context(d: Delivery, recipient: Recipient) -> dict[str, Any]:
         "scheduled_local": local.strftime("%Y-%m-%d %H:%M %Z"),
         "data": d.data or {},
     }
+
+
+def _digest_context(digest: DigestContents, zone: str) -> dict[str, Any]:
+    """``events`` (oldest first, at most the cap), ``events_more`` (the rest) and ``events_total``."""
+    events = [
+        {
+            "id": e["id"],
+            "occurred_at": e["occurred_at"].isoformat(),
+            "occurred_local": to_local(e["occurred_at"], zone).strftime("%Y-%m-%d %H:%M"),
+            "data": e["data"],
+        }
+        for e in digest.events
+    ]
+    return {"events": events, "events_more": digest.more, "events_total": digest.total}

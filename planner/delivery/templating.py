@@ -185,6 +185,17 @@ def _check_one(renderer: Renderer, kind: str, channel: str) -> TemplateCheck:
             **SAMPLE_CONTEXT,
             "delivery": {"id": 1, "kind": kind, "channel": channel, "dedup_key": "sample"},
             "data": data,
+            # A digest's events (planner.delivery.deliverer): their data accepts any key, too.
+            "events": [
+                {
+                    "id": 1,
+                    "occurred_at": "2026-03-01T14:00:00+00:00",
+                    "occurred_local": "2026-03-01 09:00",
+                    "data": data,
+                }
+            ],
+            "events_more": 0,
+            "events_total": 1,
         }
         try:
             template.render(context)

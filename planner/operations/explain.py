@@ -27,6 +27,7 @@ from planner.core.rules import engagement_backoff
 from planner.core.status import BACKOFF_COUNTED_STATUSES, CAP_COUNTED_STATUSES, DeliveryStatus
 from planner.errors import NotFound
 from planner.store.chunks import cadence_of
+from planner.store.digests import digest_state
 from planner.store.models import Recipient, Subscription
 from planner.store.queries import delivery_dict, recipient_by_external_id, timeline
 from planner.store.tables import DELIVERIES, ENGAGEMENT, SUBSCRIPTIONS
@@ -122,6 +123,8 @@ class _Explainer:
                         "snooze", "fail", f"snoozed until {sub.snooze_until.isoformat()}: recorded skipped"
                     )
                 )
+            if sub.digest:
+                verdicts.append(self._digest(sub, row))
             backoff, engagement = self._engagement(sub, occurrence)
             rules = occurrence_verdicts(
                 self.policy,
@@ -152,6 +155,7 @@ class _Explainer:
             "channel": sub.channel,
             "cadence": str(cadence),
             "rrule": None if cadence.rule is None else cadence.rule.text,
+            "digest": sub.digest,
             "occurrences_on_date": [
                 {
                     "wall_time": hhmm(o.wall_time),
@@ -166,6 +170,19 @@ class _Explainer:
             "verdicts": [v.as_dict() for v in verdicts],
             "delivery": delivery,
         }
+
+    def _digest(self, sub: Subscription, row: Any) -> Verdict:
+        """A digest lists the events bound when its send was claimed; before that, those waiting."""
+        assert self.recipient.id is not None
+        delivery_id = None if row is None else row.id
+        bound, waiting = digest_state(self.session, self.recipient.id, sub.kind, delivery_id)
+        data = {"bound": bound, "waiting": waiting}
+        if row is not None and row.reason == "empty_digest":
+            return Verdict("digest", "fail", "no events since the last digest: recorded skipped", data)
+        if bound:
+            return Verdict("digest", "pass", f"lists the {bound} event(s) bound at its send's claim", data)
+        detail = f"{waiting} event(s) waiting; bound when the send is claimed (none: skipped)"
+        return Verdict("digest", "pass", detail, data)
 
     def _next_occurrences(self, cadence: Cadence, count: int = 5) -> list[str]:
         """The schedule's next occurrences from now, in local time (explain shows what comes)."""

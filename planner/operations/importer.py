@@ -61,6 +61,7 @@ SUBSCRIPTION_KEYS = {
     "start_date",
     "end_date",
     "snooze_until",
+    "digest",
     "active",
 }
 ENGAGEMENT_KEYS = {"type", "recipient_id", "event", "at", "kind"}
@@ -73,6 +74,8 @@ class SubscriptionRecord:
     cadence: Cadence
     active: bool = True
     snooze_until: date | None = None
+    #: Collects the recipient's events of the kind into each occurrence (planner.store.digests).
+    digest: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,8 +187,16 @@ def _parse_subscription(obj: Any, index: int) -> SubscriptionRecord:
     active = obj.get("active", True)
     if not isinstance(active, bool):
         raise InvalidInput(prefix + "active", active, "true or false")
+    digest = obj.get("digest", False)
+    if not isinstance(digest, bool):
+        raise InvalidInput(prefix + "digest", digest, "true or false")
     return SubscriptionRecord(
-        kind=kind, channel=channel.value, cadence=cadence, active=active, snooze_until=dates["snooze_until"]
+        kind=kind,
+        channel=channel.value,
+        cadence=cadence,
+        active=active,
+        snooze_until=dates["snooze_until"],
+        digest=digest,
     )
 
 
@@ -459,6 +470,7 @@ class Importer:
                             "kind": sub.kind,
                             "channel": sub.channel,
                             **schedule,
+                            "digest": sub.digest,
                             "active": sub.active,
                             **cursor,
                             "created_at": self.now,
@@ -471,12 +483,22 @@ class Importer:
                     or existing.active != sub.active
                     or recipient_id in changed_zone
                 )
-                if not schedule_changed:
-                    continue
                 assert existing.id is not None
+                if not schedule_changed:
+                    if existing.digest != sub.digest:
+                        # Not a schedule change: planned deliveries stay; the flag is read at the send.
+                        updates.append({"id": existing.id, "digest": sub.digest, "updated_at": self.now})
+                    continue
                 rescheduled.append(existing.id)
                 updates.append(
-                    {"id": existing.id, **schedule, "active": sub.active, **cursor, "updated_at": self.now}
+                    {
+                        "id": existing.id,
+                        **schedule,
+                        "digest": sub.digest,
+                        "active": sub.active,
+                        **cursor,
+                        "updated_at": self.now,
+                    }
                 )
         self.report.subscriptions_updated += len(updates)
         # A recipient line is the full desired state: subscriptions it no longer lists stop.

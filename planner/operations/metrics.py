@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from planner.app import App
 from planner.core.status import DeliveryStatus
 from planner.operations.status import planner_lateness, queue_state
+from planner.store.digests import digest_counts
 from planner.store.queries import pause_list, status_reason_counts
 from planner.store.tables import DELIVERIES
 
@@ -124,6 +125,20 @@ def _pauses(paused: list[dict[str, Any]]) -> GaugeMetricFamily:
     return family
 
 
+def _digests(waiting: int, dropped: dict[str, int]) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "planner_digest_events_waiting", "Digest events not yet in a sent or sending digest.", value=waiting
+    )
+    family = CounterMetricFamily(
+        "planner_digest_events_dropped",
+        "Digest events dropped past PLANNER_DIGEST_RETENTION: 'unsent' never went out in a digest.",
+        labels=["state"],
+    )
+    for state in ("unsent", "sent"):
+        family.add_metric([state], float(dropped[state]))
+    yield family
+
+
 class PlannerCollector(Collector):
     def __init__(self, app: App, now: datetime) -> None:
         self.app = app
@@ -137,6 +152,7 @@ class PlannerCollector(Collector):
             attempts = _attempts(session, since)
             paused = pause_list(session)
             provider = _provider_statuses(session, since)
+            waiting, dropped = digest_counts(session)
         deliveries = GaugeMetricFamily(
             "planner_deliveries", "Deliveries by status and reason.", labels=["status", "reason"]
         )
@@ -147,6 +163,7 @@ class PlannerCollector(Collector):
         yield attempts
         yield from provider
         yield _pauses(paused)
+        yield from _digests(waiting, dropped)
         yield from self._queues()
         yield from self._planner()
 

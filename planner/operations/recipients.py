@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 from redis import RedisError
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from planner.app import App, build_runner
@@ -37,7 +37,7 @@ from planner.store.chunks import cadence_of
 from planner.store.models import Recipient, Subscription, kinds_opted_out
 from planner.store.preferences import set_channel_opt_out, set_kind_opt_out
 from planner.store.queries import recipient_by_external_id
-from planner.store.tables import DELIVERIES, RECIPIENTS, SUBSCRIPTIONS
+from planner.store.tables import DELIVERIES, DIGEST_EVENTS, RECIPIENTS, SUBSCRIPTIONS
 from planner.store.timeline import event_row, record_events
 
 log = structlog.get_logger("planner.recipients")
@@ -89,6 +89,8 @@ def subscription_document(sub: Subscription) -> dict[str, Any]:
         schedule["days"] = cadence.days_text()
     dates = {"start_date": cadence.start_date, "end_date": cadence.end_date, "snooze_until": sub.snooze_until}
     schedule |= {name: value.isoformat() for name, value in dates.items() if value is not None}
+    if sub.digest:
+        schedule["digest"] = True
     return {"kind": sub.kind, "channel": sub.channel, **schedule, "active": sub.active}
 
 
@@ -150,6 +152,32 @@ def put_subscription(
             raise InvalidInput(exc.field.removeprefix(prefix), exc.value, exc.expected) from None
         raise
     return view(app, external_id, now)
+
+
+def patch_subscription(
+    app: App, external_id: str, kind: str, channel: str, changes: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """Change some fields of an existing subscription (``snooze_until``, ``at``, ...); a field set to
+    null goes back to its default (null ``snooze_until`` ends a snooze). Then as PUT: a changed
+    schedule cancels pending future deliveries and plans them again."""
+    validation.kind(kind, "kind")
+    validation.channel(channel, "channel")
+    allowed = SUBSCRIPTION_KEYS - {"kind", "channel"}
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise InvalidInput(unknown[0], changes[unknown[0]], f"only the fields {sorted(allowed)}")
+    with app.sessions() as session:
+        current = document(session, recipient_by_external_id(session, external_id))
+    found = [s for s in current["subscriptions"] if (s["kind"], s["channel"]) == (kind, channel)]
+    if not found:
+        raise NotFound("subscription", f"{external_id}/{kind}/{channel}")
+    merged = {k: v for k, v in {**found[0], **changes}.items() if v is not None}
+    if "rrule" in changes and changes["rrule"] is not None:
+        merged.pop("days", None)
+    if "days" in changes and changes["days"] is not None:
+        merged.pop("rrule", None)
+    body = {k: v for k, v in merged.items() if k not in ("kind", "channel")}
+    return put_subscription(app, external_id, kind, channel, body, now)
 
 
 def delete_subscription(app: App, external_id: str, kind: str, channel: str, now: datetime) -> dict[str, Any]:
@@ -271,8 +299,9 @@ def erase(app: App, external_id: str, now: datetime) -> dict[str, Any]:
                     for i in pending
                 ),
             )
-        # Template data and provider error text may hold names and addresses.
+        # Template data, provider error text and digest events may hold names and addresses.
         session.execute(update(DELIVERIES).where(d.recipient_id == rid).values(data=None, last_error=None))
+        session.execute(delete(DIGEST_EVENTS).where(DIGEST_EVENTS.c.recipient_id == rid))
         session.execute(
             update(SUBSCRIPTIONS)
             .where(SUBSCRIPTIONS.c.recipient_id == rid)

@@ -40,12 +40,15 @@ def simulate_recipient(
                 cadence_of(s),
                 recipient.audience(s.channel),
                 s.snooze_until,
+                digest=s.digest,
             )
             for s in subs
         ]
         zone = recipient.timezone
     start = from_date or local_date_of(app.clock(), zone)
-    schedules = "; ".join(f"{spec.kind}/{spec.channel} {spec.cadence}" for spec in specs)
+    schedules = "; ".join(
+        f"{spec.kind}/{spec.channel} {spec.cadence}{' (digest)' if spec.digest else ''}" for spec in specs
+    )
     title = f"{external_id} ({zone}): {days} days from {start.isoformat()} · {schedules}"
     return simulate(zone, specs, start, days), title
 

@@ -18,6 +18,7 @@ from planner.app import App
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
 from planner.dispatch.leases import recover_expired_leases
 from planner.dispatch.reconcile import reconcile
+from planner.operations.digests import drop_old_events
 from planner.settings import QUEUES
 from planner.store.tables import DELIVERIES
 
@@ -25,12 +26,15 @@ log = structlog.get_logger("planner.worker")
 
 
 def run_maintenance(app: App) -> tuple[int, int]:
-    """Recover expired leases and re-enqueue deliveries Redis lost. Safe to run anywhere, any time."""
+    """Recover expired leases, re-enqueue deliveries Redis lost, drop digest events past their
+    retention (logged and counted by :func:`~planner.operations.digests.drop_old_events`).
+    Safe to run anywhere, any time; returns (recovered, reconciled)."""
     now = app.clock()
     recovered = recover_expired_leases(
         app.sessions, app.redis, now, app.retry_policy, batch_size=app.settings.delivery_batch_size
     )
     reconciled = reconcile(app.sessions, app.redis, now).reenqueued
+    drop_old_events(app, now)
     return recovered, reconciled
 
 

@@ -2,10 +2,11 @@
 
 Rule: when a recipient's zone or quiet hours, or a subscription's time or days change (or the
 subscription is removed), the subscription's cursor is recomputed from *now*, and every delivery of
-it that is still pending (planned, queued, retrying) and due after now is cancelled with reason
-``schedule_changed``. The cancelled row keeps its history but gives up its dedup key (a suffix is
-appended), so the planner can plan that local date again at the new time. A delivery already sent,
-or due before now, is left alone: its dedup key still blocks a second send for that local date.
+it that is still pending (planned, queued, retrying), or recorded skipped because it was snoozed, and
+due after now is cancelled with reason ``schedule_changed``. The cancelled row keeps its history but
+gives up its dedup key (a suffix is appended), so the planner can plan that local date again at the
+new time. A delivery already sent, or due before now, is left alone: its dedup key still blocks a
+second send for that local date.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import String, cast, select, update
+from sqlalchemy import String, and_, cast, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -22,6 +23,7 @@ from planner.store.models import Delivery
 from planner.store.timeline import event_row, record_events
 
 SCHEDULE_CHANGED = "schedule_changed"
+SNOOZED = "snoozed"
 
 
 def cancel_pending_after(
@@ -34,7 +36,14 @@ def cancel_pending_after(
         session.scalars(
             select(col(Delivery.id)).where(
                 col(Delivery.subscription_id).in_(subscription_ids),
-                col(Delivery.status).in_([s.value for s in PENDING_STATUSES]),
+                or_(
+                    col(Delivery.status).in_([s.value for s in PENDING_STATUSES]),
+                    # A snoozed occurrence is planned again too: ending a snooze must not leave its
+                    # skipped rows holding the dedup keys of dates that are no longer snoozed.
+                    and_(
+                        col(Delivery.status) == DeliveryStatus.skipped.value, col(Delivery.reason) == SNOOZED
+                    ),
+                ),
                 col(Delivery.scheduled_at) > now,
             )
         )

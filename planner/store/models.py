@@ -94,6 +94,8 @@ class Subscription(SQLModel, table=True):
     end_date: date | None = None
     # Occurrences on local dates before this one are recorded skipped ("snoozed").
     snooze_until: date | None = None
+    # A digest collects the recipient's events of this kind into the next occurrence (migration 0009).
+    digest: bool = False
     active: bool = True
     # The planner's cursor: the next unplanned occurrence, a (local date, wall time); all None once
     # the schedule has ended. A None wall time with a date (rows before 0006) is the date's first.
@@ -172,6 +174,42 @@ class DeliveryEvent(SQLModel, table=True):
     status: str | None = Field(default=None, max_length=12)
     reason: str | None = Field(default=None, max_length=100)
     detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class DigestEvent(SQLModel, table=True):
+    """Something that happened for a recipient, waiting for the next digest of its kind.
+
+    ``delivery_id`` is the digest it went into, set when that delivery is claimed for sending
+    (:mod:`planner.store.digests`); an event whose digest ended without a send counts as unbound.
+    """
+
+    __tablename__ = "digest_event"
+    __table_args__ = (
+        # A repeated post with the same key is the same event (migration 0009).
+        UniqueConstraint("recipient_id", "kind", "idempotency_key", name="uq_digest_event_key"),
+        Index("ix_digest_event_recipient_kind", "recipient_id", "kind", "delivery_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient_id: int = Field(foreign_key="recipient.id")
+    kind: str = Field(max_length=100)
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    delivery_id: int | None = Field(default=None, foreign_key="delivery.id", index=True)
+    received_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
+class DigestDrop(SQLModel, table=True):
+    """Append-only: one row per maintenance pass that dropped events past the retention."""
+
+    __tablename__ = "digest_drop"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    #: Events that never went out in a sent digest, and events of sent digests.
+    unsent: int = 0
+    sent: int = 0
 
 
 class PlannerRun(SQLModel, table=True):

@@ -14,6 +14,8 @@ from planner.store.models import (
     AuditEntry,
     Delivery,
     DeliveryEvent,
+    DigestDrop,
+    DigestEvent,
     EngagementEvent,
     IdempotencyKey,
     Pause,
@@ -35,6 +37,8 @@ AUDIT = table_of(AuditEntry)
 IDEMPOTENCY = table_of(IdempotencyKey)
 DELIVERIES = table_of(Delivery)
 DELIVERY_EVENTS = table_of(DeliveryEvent)
+DIGEST_DROPS = table_of(DigestDrop)
+DIGEST_EVENTS = table_of(DigestEvent)
 ENGAGEMENT = table_of(EngagementEvent)
 PAUSES = table_of(Pause)
 PROVIDER_EVENTS = table_of(ProviderEvent)

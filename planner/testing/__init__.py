@@ -33,7 +33,11 @@ else:
     )
 
 if TYPE_CHECKING:
-    from planner.testing.assertions import assert_sent_on_local_dates, assert_sent_once_daily_at
+    from planner.testing.assertions import (
+        assert_digests_sent,
+        assert_sent_on_local_dates,
+        assert_sent_once_daily_at,
+    )
     from planner.testing.clock import DEFAULT_START, SimClock
     from planner.testing.errors import JobFailed, KitError
     from planner.testing.sent import RecordingCaptureAdapter, SentMessage, SentMessages
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
     from planner.testing.settings import kit_settings
 
 _LAZY = {
+    "assert_digests_sent": "planner.testing.assertions",
     "assert_sent_once_daily_at": "planner.testing.assertions",
     "assert_sent_on_local_dates": "planner.testing.assertions",
     "DEFAULT_START": "planner.testing.clock",
@@ -65,6 +70,7 @@ __all__ = [
     "SentMessage",
     "SentMessages",
     "SimClock",
+    "assert_digests_sent",
     "assert_sent_on_local_dates",
     "assert_sent_once_daily_at",
     "kit_settings",

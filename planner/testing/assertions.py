@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 
 from planner.core.cadence import Cadence
 from planner.core.localtime import format_offset, get_zone, parse_wall_time, resolve_detailed, to_local
-from planner.testing.sent import SentMessage, as_date, describe_date
+from planner.testing.sent import SentMessage, SentMessages, as_date, describe_date
 
 ON_TIME = timedelta(minutes=1)
 """A send counts as "at 08:00" from 08:00:00 up to (not including) 08:01:00."""
@@ -226,4 +227,50 @@ def assert_sent_on_local_dates(
             f"between {first} and {last}"
         )
         raise AssertionError(_report(headline, problems, expectation, found, zone))
+    return found
+
+
+class _DigestSource(Protocol):
+    """What :func:`assert_digests_sent` reads: the kit's service."""
+
+    @property
+    def sent(self) -> SentMessages: ...
+
+    def digest_events(self, delivery_id: int) -> list[dict[str, Any]]: ...
+
+
+def assert_digests_sent(
+    service: _DigestSource,
+    recipient: str,
+    *,
+    kind: str,
+    events: Mapping[date | str, Sequence[Mapping[str, Any]]],
+    local_time: str | None = None,
+    start: date | str | None = None,
+    end: date | str | None = None,
+    channel: str | None = None,
+) -> list[SentMessage]:
+    """Assert one digest of ``kind`` on each local date of ``events`` (at ``local_time`` when given),
+    listing exactly those events' data in that order, and no digest on the range's other dates
+    (an occurrence without events is skipped). The range is ``start`` to ``end``, by default the
+    first to the last date of ``events``. Returns the digests in order."""
+    wanted = {as_date(day, "events"): [dict(e) for e in listed] for day, listed in events.items()}
+    found = assert_sent_on_local_dates(
+        service.sent,
+        recipient,
+        kind=kind,
+        dates=wanted,
+        start=start,
+        end=end,
+        local_time=local_time,
+        channel=channel,
+    )
+    wrong = []
+    for message in found:
+        listed, expected = service.digest_events(message.delivery_id), wanted[message.local_date]
+        if listed != expected:
+            wrong.append(f"  {describe_date(message.local_date)}: listed {listed}; expected {expected}")
+    if wrong:
+        headline = f"{_what(recipient, kind, channel)}: {len(wrong)} digest(s) listed other events:"
+        raise AssertionError("\n".join([headline, *wrong]))
     return found

@@ -130,12 +130,14 @@ class Recipes:
         start_date: date | str | None = None,
         end_date: date | str | None = None,
         snooze_until: date | str | None = None,
+        digest: bool = False,
         active: bool = True,
     ) -> None:
         """Add (or change) the recipient's ``kind``/``channel`` subscription: ``at`` 'HH:MM' local (or a
         list of them), ``days`` 'daily', 'weekdays', 'weekends' or weekday names such as
         ``["mon", "thu"]``, or instead an ``rrule`` such as ``"FREQ=MONTHLY;BYDAY=-1FR"``;
-        ``start_date``, ``end_date`` and ``snooze_until`` are local dates."""
+        ``start_date``, ``end_date`` and ``snooze_until`` are local dates. ``digest=True``: each
+        occurrence lists the events recorded since the last digest (``record_event``)."""
         line = dict(self._recipient(recipient_id))
         subscription: dict[str, Any] = {
             "kind": kind,
@@ -153,6 +155,8 @@ class Recipes:
         ):
             if value is not None:
                 subscription[name] = value if isinstance(value, str) else value.isoformat()
+        if digest:
+            subscription["digest"] = True
         if not active:
             subscription["active"] = False
         others = [

@@ -252,6 +252,44 @@ class PlannerService(Recipes):
                 self._recipients[str(record["id"])] = record
         return report
 
+    def record_event(
+        self,
+        recipient_id: str,
+        kind: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+        key: str | None = None,
+    ) -> int:
+        """Record an event for the recipient's next digest of ``kind`` (as ``POST /v1/events``),
+        received at the simulated now; returns its id."""
+        from planner.operations.digests import record_event
+
+        self.clock.mark_used()
+        _, result = record_event(
+            self._started(),
+            recipient_id,
+            kind,
+            None if data is None else dict(data),
+            self.clock.now(),
+            occurred_at=at,
+            idempotency_key=key,
+        )
+        return int(result["id"])
+
+    def digest_events(self, delivery_id: int) -> list[dict[str, Any]]:
+        """The ``data`` of the events a digest delivery listed (bound to it), oldest first."""
+        from sqlalchemy import select
+
+        from planner.store.tables import DIGEST_EVENTS
+
+        e = DIGEST_EVENTS.c
+        with self._started().sessions() as session:
+            rows = session.scalars(
+                select(e.data).where(e.delivery_id == delivery_id).order_by(e.occurred_at, e.id)
+            )
+            return [dict(data or {}) for data in rows]
+
     def import_file(self, path: str | Path) -> ImportReport:
         with Path(path).open(encoding="utf-8") as handle:
             return self.import_lines(handle)

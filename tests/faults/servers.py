@@ -67,6 +67,8 @@ class FaultSmtp:
     ``on_mail(n)`` on the n-th MAIL FROM (before any message content was sent)."""
 
     received: list[tuple[str, str]] = field(default_factory=list)
+    #: The parsed messages of ``received``, in the same order (for what a message says).
+    messages: list[email.message.EmailMessage] = field(default_factory=list)
     #: Every RCPT TO per address, refused or not: each is a send attempt the server saw.
     rcpts: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -110,6 +112,7 @@ class FaultSmtp:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         with self.lock:
             self.received.append((rcpt, str(message["Message-ID"])))
+            self.messages.append(message)  # type: ignore[arg-type]
             n = len(self.received)
         if rcpt.partition("@")[0] == DROP_DURING_DATA:
             server.transport.close()

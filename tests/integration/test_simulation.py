@@ -68,8 +68,10 @@ def check_invariants(app: App, imported_at: datetime, until: datetime) -> dict[s
     with app.sessions() as session:
         recipients = {r.id: r for r in session.scalars(select(Recipient))}
         subs = list(session.scalars(select(Subscription).where(Subscription.active.is_(True))))  # type: ignore[attr-defined]
-        # By occurrence, not date alone: with several times a day the replay of backoff needs the day's order.
-        rows = list(session.scalars(select(Delivery).order_by(Delivery.local_date, Delivery.occurrence_at)))  # type: ignore[arg-type]
+        # In occurrence order: the backoff check below walks each subscription's deliveries in time
+        # (by date alone, two planners' rows for one date come back in any order on PostgreSQL).
+        order = (Delivery.local_date, Delivery.occurrence_at, Delivery.id)
+        rows = list(session.scalars(select(Delivery).order_by(*order)))  # type: ignore[arg-type]
         events: dict[int, list[datetime]] = defaultdict(list)
         for e in session.scalars(select(EngagementEvent)):
             events[e.recipient_id].append(e.occurred_at)

@@ -1,0 +1,106 @@
+"""Digest events from the outside (``POST /v1/events``, ``planner events record``) and their retention.
+
+How events reach a digest, and why each goes into exactly one sent digest, is in
+:mod:`planner.store.digests`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+
+from planner.app import App
+from planner.clock import ensure_utc
+from planner.core import validation
+from planner.errors import InvalidInput, NotFound
+from planner.store.digests import drop_expired, insert_event
+from planner.store.tables import RECIPIENTS
+
+log = structlog.get_logger("planner.digests")
+
+#: An event's data, as JSON: enough for a comment's author, title and link, not a document store.
+MAX_DATA_BYTES = 16384
+MAX_KEY = 255
+
+
+def record_event(
+    app: App,
+    recipient: str,
+    kind: str,
+    data: Any,
+    now: datetime,
+    *,
+    occurred_at: datetime | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[bool, dict[str, Any]]:
+    """Store an event for the recipient's next digest of ``kind``; True when it is new.
+
+    With ``idempotency_key`` a repeated call (a client retrying) returns the first event.
+    """
+    validation.external_id(recipient, "recipient_id")
+    validation.kind(kind, "kind")
+    if kind not in app.templates.kinds():
+        raise InvalidInput("kind", kind, "a kind with templates (`planner templates check` lists them)")
+    _check_data(data)
+    if idempotency_key is not None and not (
+        isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= MAX_KEY
+    ):
+        raise InvalidInput("idempotency_key", idempotency_key, f"a string of 1 to {MAX_KEY} characters")
+    at = ensure_utc(occurred_at, "occurred_at") if occurred_at is not None else now
+    with app.sessions() as session, session.begin():
+        recipient_id = session.scalar(select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == recipient))
+        if recipient_id is None:
+            raise NotFound("recipient", recipient)
+        event_id, created = insert_event(
+            session,
+            {
+                "recipient_id": recipient_id,
+                "kind": kind,
+                "data": data,
+                "occurred_at": at,
+                "idempotency_key": idempotency_key,
+                "received_at": now,
+            },
+        )
+    log.info("digest event", recipient=recipient, kind=kind, outcome="recorded" if created else "repeated")
+    return created, {
+        "id": event_id,
+        "recipient_id": recipient,
+        "kind": kind,
+        "occurred_at": at.isoformat(),
+        "idempotency_key": idempotency_key,
+        "created": created,
+    }
+
+
+def _check_data(data: Any) -> None:
+    expected = f"a JSON object of at most {MAX_DATA_BYTES} bytes"
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise InvalidInput("data", data, expected)
+    try:
+        size = len(json.dumps(data, allow_nan=False).encode())
+    except ValueError:
+        raise InvalidInput("data", data, f"{expected}, without NaN or Infinity") from None
+    if size > MAX_DATA_BYTES:
+        raise InvalidInput("data", f"{size} bytes", expected)
+
+
+def drop_old_events(app: App, now: datetime) -> tuple[int, int]:
+    """The maintenance pass's retention: events older than PLANNER_DIGEST_RETENTION that no pending
+    digest holds are deleted; returns (never sent, sent), also kept for the metrics."""
+    with app.sessions() as session, session.begin():
+        unsent, sent = drop_expired(session, now - app.settings.digest_retention, now)
+    if unsent or sent:
+        log.warning(
+            "digest events dropped past the retention",
+            unsent=unsent,
+            sent=sent,
+            retention=str(app.settings.digest_retention),
+        )
+    return unsent, sent
