@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import redis
 from redis import Redis, RedisError
@@ -19,14 +20,17 @@ from adapters import Adapter, create_adapter, load_adapter_class, options_from_e
 from planner.clock import Clock, utcnow
 from planner.core.policy import PlanningPolicy
 from planner.core.retry import RetryPolicy
-from planner.delivery.deliverer import Deliverer
-from planner.delivery.templating import Renderer
-from planner.dispatch.ratelimit import ProviderLimiter
 from planner.dispatch.redis import connect_redis
 from planner.errors import ConfigurationError, InvalidInput, PlannerError, Unavailable
 from planner.run.runner import PlannerRunner, RunOptions
 from planner.settings import Settings
 from planner.store import db
+
+if TYPE_CHECKING:
+    # The worker's machinery (jinja2, limits, the deliverer) loads only where it is built: a
+    # `planner run` from cron should not pay for it.
+    from planner.delivery.deliverer import Deliverer
+    from planner.delivery.templating import Renderer
 
 
 @dataclass
@@ -45,6 +49,8 @@ class App:
     @cached_property
     def templates(self) -> Renderer:
         """The message templates, as the worker renders them: the boundary checks kinds against it."""
+        from planner.delivery.templating import Renderer
+
         return Renderer(self.settings.templates_dir)
 
     @cached_property
@@ -59,6 +65,7 @@ class App:
     @property
     def retry_policy(self) -> RetryPolicy:
         return retry_policy(self.settings)
+
     def require_redis(self) -> Redis:
         """Redis, answering; :class:`~planner.errors.Unavailable` (HTTP 503) when it does not."""
         try:
@@ -73,6 +80,8 @@ class App:
     def ensure_schema(self) -> None:
         """The embedded SQLite database creates and migrates itself on first use; PostgreSQL is
         never migrated behind the operator's back: an old schema is an error naming the command."""
+        if db.is_at_head(self.engine):
+            return
         current, head = db.current_revision(self.engine), db.head_revision()
         if current == head:
             return
@@ -153,6 +162,10 @@ def build_deliverer(
     adapters: Mapping[str, Adapter] | None = None,
     renderer: Renderer | None = None,
 ) -> Deliverer:
+    from planner.delivery.deliverer import Deliverer
+    from planner.delivery.templating import Renderer
+    from planner.dispatch.ratelimit import ProviderLimiter
+
     settings = app.settings
     return Deliverer(
         app.sessions,
@@ -169,6 +182,8 @@ def build_deliverer(
         clock=app.clock,
         secrets=adapter_secrets(settings),
     )
+
+
 def redis_unavailable(exc: BaseException) -> Unavailable:
     return Unavailable(
         "Redis", f"{type(exc).__name__}: {exc}", "check PLANNER_REDIS_URL and that the server is running"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from redis import RedisError
 from rich.markup import escape
 from rich.table import Table
 
@@ -35,6 +34,8 @@ def run_command(
     as_json: JsonOption = False,
 ) -> None:
     """Plan every due occurrence up to now + horizon and hand the sends to RQ."""
+    from redis import RedisError
+
     from planner.app import build_runner
 
     window = parse_option(horizon, parse_duration, "horizon")
