@@ -176,6 +176,7 @@ def test_record_engagement(app: App) -> None:
     assert bad.value.field == "event"
 
 
+
 def test_cli_show_retry_cancel_pause(cli: CliRunner, app: App) -> None:
     add_recipient(app)
     dead = dead_email(app)
