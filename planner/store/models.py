@@ -9,12 +9,15 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from planner.core.checks import Audience
 from planner.core.quiet_hours import QuietHours
 from planner.store.types import UTCDateTime
+
+#: The pending statuses (planned, queued, retrying) as SQL, for partial indexes.
+PENDING_PREDICATE = "status IN ('planned', 'queued', 'retrying')"
 
 
 def _utc(*, nullable: bool = True, index: bool = False) -> Any:
@@ -99,6 +102,13 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "delivery"
     __table_args__ = (
         Index("ix_delivery_status_scheduled", "status", "scheduled_at"),
+        # The reconcile's "pending rows changed since the watermark": only pending rows are in it.
+        Index(
+            "ix_delivery_pending_updated",
+            "updated_at",
+            postgresql_where=text(PENDING_PREDICATE),
+            sqlite_where=text(PENDING_PREDICATE),
+        ),
         Index("ix_delivery_recipient_channel_scheduled", "recipient_id", "channel", "scheduled_at"),
         Index("ix_delivery_subscription_date", "subscription_id", "local_date"),
     )

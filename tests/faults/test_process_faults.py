@@ -146,14 +146,14 @@ def plan(env: dict[str, str], tmp_path: Path, children: list[Child]) -> None:
     [
         # Mid-chunk: the third chunk's rows are written, its transaction not committed.
         """
-        write = runner.PlannerRunner._write
+        write = runner.PlannerRunner._plan_and_write
         def killed(self, *args, **kwargs):
             result = write(self, *args, **kwargs)
             calls[0] += 1
             if calls[0] == 3:
                 os.kill(os.getpid(), signal.SIGKILL)
             return result
-        runner.PlannerRunner._write = killed
+        runner.PlannerRunner._plan_and_write = killed
         """,
         # Between commit and enqueue: the second chunk is committed, its jobs never reach Redis.
         """
@@ -333,14 +333,14 @@ def test_postgres_restarted_while_the_planner_runs(
     marker = tmp_path / "at-chunk-3"
     # The third chunk signals the test (a file) and waits for its go (a line on stdin) mid-transaction.
     hook = f"""
-        write = runner.PlannerRunner._write
+        write = runner.PlannerRunner._plan_and_write
         def paused(self, *args, **kwargs):
             calls[0] += 1
             if calls[0] == 3:
                 open({str(marker)!r}, "w").close()
                 sys.stdin.readline()
             return write(self, *args, **kwargs)
-        runner.PlannerRunner._write = paused
+        runner.PlannerRunner._plan_and_write = paused
         """
     planner = run_script(env, tmp_path, "planner", planner_script(hook))
     children.append(planner)
