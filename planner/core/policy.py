@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
-from limits import parse as parse_limit
-
 from planner.core.quiet_hours import QuietHours
 from planner.errors import ConfigurationError
 
@@ -53,6 +51,8 @@ class Cap:
 
     @classmethod
     def parse(cls, text: str, field_name: str = "cap") -> Cap:
+        from limits import parse as parse_limit  # its asyncio storage costs a planner run 0.1 s
+
         try:
             item = parse_limit(text)
         except ValueError as exc:
