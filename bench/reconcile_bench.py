@@ -52,8 +52,11 @@ def load(pg_url: str, redis_url: str, pending: int) -> None:
     with engine.begin() as connection:
         connection.execute(text("TRUNCATE delivery_event, delivery, recipient RESTART IDENTITY CASCADE"))
         connection.execute(
-            text("INSERT INTO recipient (external_id, timezone, email_opt_out, sms_opt_out, created_at, updated_at)"
-                " VALUES ('r', 'UTC', false, false, :t, :t)"),
+            text(
+                "INSERT INTO recipient (external_id, timezone, email_opt_out, sms_opt_out,"
+                " created_at, updated_at)"
+                " VALUES ('r', 'UTC', false, false, :t, :t)"
+            ),
             {"t": stamped},
         )
         connection.execute(
@@ -100,7 +103,9 @@ def passes(pg_url: str, redis_url: str, count: int) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pending", type=int, default=500_000)
     parser.add_argument("--passes", type=int, default=4)
     parser.add_argument("--pg-url")
@@ -112,8 +117,14 @@ def main() -> int:
             load(pg_url, redis_url, args.pending)
         import redis
 
-        redis.Redis.from_url(redis_url).delete("planner:reconcile:checked-through", "planner:reconcile:full-pass-done")
-        result = {"pending": args.pending, "load": os.getloadavg(), "passes": passes(pg_url, redis_url, args.passes)}
+        redis.Redis.from_url(redis_url).delete(
+            "planner:reconcile:checked-through", "planner:reconcile:full-pass-done"
+        )
+        result = {
+            "pending": args.pending,
+            "load": os.getloadavg(),
+            "passes": passes(pg_url, redis_url, args.passes),
+        }
     print(json.dumps(result))
     return 0
 
