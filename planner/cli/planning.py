@@ -52,8 +52,8 @@ def run_command(
         except RedisError as exc:
             raise fail(
                 f"Redis became unavailable during the run ({type(exc).__name__}: {exc}); the deliveries "
-                "planned so far are saved as 'planned' and the next run (or a worker's reconcile) "
-                "enqueues them; nothing is sent twice",
+                "planned so far are saved and the next run (or a worker's reconcile) enqueues those "
+                "whose job did not reach Redis; nothing is sent twice",
                 code=1,
             ) from None
         _warn_missing_templates(svc)

@@ -26,7 +26,7 @@ from planner.core.planning import (
     SubscriptionState,
 )
 from planner.core.quiet_hours import QuietHours
-from planner.core.status import BACKOFF_COUNTED_STATUSES, CAP_COUNTED_STATUSES
+from planner.core.status import BACKOFF_COUNTED_STATUSES, CAP_COUNTED_STATUSES, DeliveryStatus
 from planner.store.dialect import Dialect, one_of, utc_binder
 from planner.store.models import Subscription
 from planner.store.tables import DELIVERIES, ENGAGEMENT, RECIPIENTS, SUBSCRIPTIONS
@@ -304,7 +304,10 @@ def _delivery_row(d: PlannedDelivery, job_id: str | None, now: datetime) -> dict
         "local_date": d.local_date,
         "occurrence_at": d.occurrence_at,
         "scheduled_at": d.scheduled_at,
-        "status": d.status.value,
+        # A delivery to send is written ``queued`` with its job id: no planned -> queued update
+        # after the enqueue. A crash between the commit and the enqueue leaves queued rows whose
+        # job is not in Redis, which is what the reconcile repairs.
+        "status": DeliveryStatus.queued.value if job_id else d.status.value,
         "reason": d.reason,
         "attempts": 0,
         "job_id": job_id,
