@@ -39,6 +39,8 @@ class Message:
     message_id: str
     # Left out of the hash (a mapping has none) so messages can still go in sets.
     metadata: Mapping[str, str] = field(default_factory=_empty_metadata, hash=False)
+    #: Extra headers an email adapter writes (List-Unsubscribe, List-Unsubscribe-Post).
+    headers: Mapping[str, str] = field(default_factory=_empty_metadata, hash=False)
 
     def __post_init__(self) -> None:
         if self.channel not in CHANNELS:

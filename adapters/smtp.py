@@ -158,6 +158,8 @@ class SmtpAdapter:
             email["Message-ID"] = message.message_id
             # RFC 3834: tells autoresponders (vacation replies) not to answer a notification.
             email["Auto-Submitted"] = "auto-generated"
+            for name, value in message.headers.items():
+                email[name] = value
             email.set_content(message.text)
             if message.html is not None:
                 email.add_alternative(message.html, subtype="html")

@@ -29,7 +29,7 @@ from planner.store import db
 if TYPE_CHECKING:
     # The worker's machinery (jinja2, limits, the deliverer) loads only where it is built: a
     # `planner run` from cron should not pay for it.
-    from planner.delivery.deliverer import Deliverer
+    from planner.delivery.deliverer import Deliverer, UnsubscribeLinks
     from planner.delivery.templating import Renderer
 
 
@@ -181,7 +181,18 @@ def build_deliverer(
         batch_size=settings.delivery_batch_size,
         clock=app.clock,
         secrets=adapter_secrets(settings),
+        unsubscribe=unsubscribe_links(settings),
     )
+
+
+def unsubscribe_links(settings: Settings) -> UnsubscribeLinks | None:
+    """The one-click unsubscribe links, when the service has a public URL and a signing key."""
+    from planner.delivery.deliverer import UnsubscribeLinks
+
+    secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
+    if not settings.public_base_url or not secret:
+        return None
+    return UnsubscribeLinks(settings.public_base_url, secret.encode(), settings.unsubscribe_mailto)
 
 
 def redis_unavailable(exc: BaseException) -> Unavailable:

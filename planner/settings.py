@@ -127,7 +127,20 @@ class Settings(BaseSettings):
     )
     delivery_batch_size: int = Field(100, ge=1, description="Deliveries carried by one RQ job.")
 
-    api_token: SecretStr | None = Field(None, description="Bearer token for the HTTP API.")
+    api_token: SecretStr | None = Field(
+        None, description="An admin token for the HTTP API, named 'api-token' (see `planner tokens`)."
+    )
+    public_base_url: str | None = Field(
+        None,
+        description="The service's public URL (https://planner.example.com): unsubscribe links and "
+        "provider callbacks are built on it. Required with the smtp adapter.",
+    )
+    signing_secret: SecretStr | None = Field(
+        None, description="Key signing unsubscribe links (HMAC-SHA256). Required with the smtp adapter."
+    )
+    unsubscribe_mailto: str | None = Field(
+        None, description="An address for mailto: unsubscribes, added to List-Unsubscribe when set."
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="Logs: JSON lines, readable console lines, or auto (console on a terminal)."
     )
@@ -185,6 +198,31 @@ class Settings(BaseSettings):
         if self.retry_cap < self.retry_base:
             raise ValueError("PLANNER_RETRY_CAP must be at least PLANNER_RETRY_BASE")
         return self
+
+    @model_validator(mode="after")
+    def _unsubscribe_links(self) -> Settings:
+        """Real mail must carry a one-click unsubscribe (RFC 8058): its URL needs a host and a key."""
+        if self.email_adapter == "smtp":
+            if not self.public_base_url:
+                raise ValueError(
+                    "PLANNER_PUBLIC_BASE_URL is unset; expected the service's public URL "
+                    "(https://planner.example.com), which the smtp adapter's unsubscribe links need"
+                )
+            if self.signing_secret is None or not self.signing_secret.get_secret_value():
+                raise ValueError(
+                    "PLANNER_SIGNING_SECRET is unset; expected a random key (32 bytes or more) "
+                    "signing the smtp adapter's unsubscribe links"
+                )
+        return self
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("https://", "http://")) or len(value) > 200 or len(value.split()) != 1:
+            raise ValueError("expected an http(s) URL such as 'https://planner.example.com'")
+        return value.rstrip("/")
 
     @field_validator("cap_email", "cap_sms", "rate_limit_email", "rate_limit_sms")
     @classmethod

@@ -33,9 +33,7 @@ def recipient_line(rid: str, tz: str, subs: list[dict[str, Any]], **extra: Any) 
 
 
 def runner(app: App, **options: Any) -> PlannerRunner:
-    return PlannerRunner(
-        app.sessions, app.redis, app.policy, RunOptions(**options)
-    )
+    return PlannerRunner(app.sessions, app.redis, app.policy, RunOptions(**options))
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from planner.cli import data, deliveries, demo, ops, planning, serve, worker
+from planner.cli import data, deliveries, demo, ops, planning, serve, tokens, worker
 from planner.cli.common import debug_enabled
 from planner.errors import shown
 
@@ -62,10 +62,12 @@ db_app = _group("Database schema.")
 deliveries_app = _group("Inspect and manage deliveries.")
 engagement_app = _group("Record engagement (opens, clicks, replies).")
 templates_app = _group("Message templates.")
+tokens_app = _group("API tokens: named, with scopes (read, write, admin).")
 app.add_typer(db_app, name="db")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(engagement_app, name="engagement")
 app.add_typer(templates_app, name="templates")
+app.add_typer(tokens_app, name="tokens")
 
 db_app.command("upgrade")(data.db_upgrade)
 app.command("import")(data.import_command)
@@ -82,6 +84,9 @@ app.command("explain")(ops.explain_command)
 app.command("notify")(ops.notify_command)
 engagement_app.command("record")(ops.engagement_record)
 templates_app.command("check")(ops.templates_check)
+tokens_app.command("create")(tokens.tokens_create)
+tokens_app.command("list")(tokens.tokens_list)
+tokens_app.command("revoke")(tokens.tokens_revoke)
 app.command("serve")(serve.serve_command)
 app.command("cron")(serve.cron_command)
 app.command("worker")(worker.worker_command)

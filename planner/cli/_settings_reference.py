@@ -43,7 +43,22 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("retry_cap", "1h", "Longest retry delay."),
     ("sending_lease", "5m", "A delivery in 'sending' longer than this is recovered."),
     ("delivery_batch_size", "100", "Deliveries carried by one RQ job."),
-    ("api_token", "unset", "Bearer token for the HTTP API."),
+    ("api_token", "unset", "An admin token for the HTTP API, named 'api-token' (see `planner tokens`)."),
+    (
+        "public_base_url",
+        "unset",
+        "The service's public URL (https://planner.example.com): unsubscribe links and provider callbacks are built on it. Required with the smtp adapter.",
+    ),
+    (
+        "signing_secret",
+        "unset",
+        "Key signing unsubscribe links (HMAC-SHA256). Required with the smtp adapter.",
+    ),
+    (
+        "unsubscribe_mailto",
+        "unset",
+        "An address for mailto: unsubscribes, added to List-Unsubscribe when set.",
+    ),
     ("log_format", "auto", "Logs: JSON lines, readable console lines, or auto (console on a terminal)."),
     ("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR."),
 )

@@ -178,7 +178,3 @@ def parse_instant_option(value: str | None, field: str) -> datetime | None:
     from planner.clock import parse_instant
 
     return parse_option(value, lambda v: parse_instant(v, field), field)
-
-
-def now_or(app: App, value: str | None) -> datetime:
-    return parse_instant_option(value, "now") or app.clock()

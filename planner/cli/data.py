@@ -37,6 +37,7 @@ def import_command(
 ) -> None:
     """Import recipients, subscriptions and engagement (atomic unless --skip-invalid)."""
     from planner.operations.importer import ImportFailed, import_file
+    from planner.operations.recipients import plan_changes
 
     if not file.is_file():
         raise fail(f"FILE: {str(file)!r} is not a readable file")
@@ -57,6 +58,8 @@ def import_command(
             if as_json:
                 print_json({"imported": False, "errors": [str(e) for e in exc.errors]})
             raise fail(str(exc), code=1) from None
+        # A subscription whose next send the last run's window already covered is planned now.
+        plan_changes(svc, report.recipient_ids, svc.clock())
     if as_json:
         print_json(report.as_dict())
     else:

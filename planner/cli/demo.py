@@ -175,23 +175,34 @@ def demo_command(
         table.add_row(f"outcome: {outcome}", str(count))
     out.print(table)
     if summary.dst_examples:
-        dst = Table(title="DST adjustments seen")
-        for column in ("recipient", "zone", "local date", "wall time", "planned at", "rule", "outcome"):
-            dst.add_column(column, overflow="fold")
-        for e in summary.dst_examples:
-            dst.add_row(
-                e["recipient"],
-                e["zone"],
-                e["local_date"],
-                e["wall_time"],
-                e["resolved"],
-                e["rule"],
-                e["status"],
-            )
-        out.print(dst)
+        _print_dst_examples(summary.dst_examples)
     for channel, path in summary.outbox.items():
         out.print(f"sent {channel} messages: {path}")
     out.print(
         f"database: {directory / 'planner.db'}  (try: PLANNER_DATABASE_URL=sqlite:///{directory}/planner.db "
-        "planner deliveries list --status sent)"
+        "planner deliveries list --status sent)",
+        soft_wrap=True,
     )
+
+
+def _print_dst_examples(examples: list[dict[str, Any]]) -> None:
+    """A table on a wide terminal; one line per example below 120 columns, where seven columns
+    would split zone names over several lines."""
+    if out.width < 120:
+        out.print("DST adjustments seen:")
+        for e in examples:
+            out.print(
+                f"  {e['recipient']}  {e['zone']}  {e['local_date']} {e['wall_time']} -> {e['resolved']}  "
+                f"{e['status']}  ({e['rule']})",
+                highlight=False,
+                soft_wrap=True,
+            )
+        return
+    dst = Table(title="DST adjustments seen")
+    for column in ("recipient", "zone", "local date", "wall time", "planned at", "rule", "outcome"):
+        dst.add_column(column, overflow="fold")
+    for e in examples:
+        dst.add_row(
+            e["recipient"], e["zone"], e["local_date"], e["wall_time"], e["resolved"], e["rule"], e["status"]
+        )
+    out.print(dst)

@@ -42,11 +42,13 @@ def serve_command(
     import uvicorn
 
     from planner.api import create_api
+    from planner.auth import any_token_configured
 
     with service(schema="upgrade") as svc:
-        if svc.settings.api_token is None:
+        if not any_token_configured(svc):
             err.print(
-                "[yellow]PLANNER_API_TOKEN is not set: every route but /healthz and /readyz answers 503[/]"
+                "[yellow]no API token (PLANNER_API_TOKEN or `planner tokens create`): every route but "
+                "/healthz and /readyz answers 503[/]"
             )
         config = uvicorn.Config(
             create_api(svc), host=host, port=port, log_config=None, log_level=svc.settings.log_level.lower()

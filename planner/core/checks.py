@@ -5,8 +5,9 @@ Every place that makes this decision calls these functions and nothing else: the
 and ``simulate``. Each rule is a function of data and ``now`` that returns a :class:`Verdict`, so the
 places can order and present them as they need but can never disagree on a rule:
 
-* **channel** — opted out, an address marked invalid by a provider, or no address at all:
-  suppressed (``opted_out``, ``invalid_channel``, ``no_address``).
+* **channel** — opted out (of the whole channel, or of this kind on it), an address marked invalid
+  by a provider, or no address at all: suppressed (``opted_out`` with ``scope`` ``channel:email`` or
+  ``kind:reminder``, ``invalid_channel``, ``no_address``).
 * **quiet hours** — inside the recipient's window (their own, else the channel default) the send
   is deferred to the window's end, never dropped; critical kinds bypass it.
 * **lateness** — a send older than the kind's maximum lateness is ``missed`` (``too_late``).
@@ -42,6 +43,8 @@ class Audience:
     invalid: str | None = None
     #: The recipient's own quiet hours for the channel; None means the channel default applies.
     quiet_hours: QuietHours | None = None
+    #: Kinds the recipient opted out of on this channel (a preference, or a one-click unsubscribe).
+    opted_out_kinds: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,13 @@ class Verdict:
         return self.outcome == "fail"
 
 
-def check_channel(audience: Audience, channel: str, at: datetime) -> Verdict:
+def check_channel(audience: Audience, channel: str, at: datetime, kind: str | None = None) -> Verdict:
     if audience.opted_out:
-        return Verdict("channel", "fail", at, DeliveryStatus.suppressed, "opted_out")
+        detail = {"scope": f"channel:{channel}"}
+        return Verdict("channel", "fail", at, DeliveryStatus.suppressed, "opted_out", detail)
+    if kind is not None and kind in audience.opted_out_kinds:
+        detail = {"scope": f"kind:{kind}"}
+        return Verdict("channel", "fail", at, DeliveryStatus.suppressed, "opted_out", detail)
     if audience.invalid:
         detail = {"invalid": audience.invalid}
         return Verdict("channel", "fail", at, DeliveryStatus.suppressed, "invalid_channel", detail)
@@ -166,7 +173,7 @@ def decide(
         assert verdict.status is not None
         return Decision(verdict.status, verdict.reason, verdict.at, tuple(verdicts))
 
-    channel_verdict = check_channel(audience, channel, at)
+    channel_verdict = check_channel(audience, channel, at, kind)
     if channel_verdict.failed:
         return end(channel_verdict)
     verdicts.append(channel_verdict)
@@ -201,7 +208,7 @@ def recheck_at_send(
     Returns the verdict that stops the send now (a final status, or a deferral to a new instant), or
     None to send. The cap is not counted again: the delivery already holds its place in it.
     """
-    channel_verdict = check_channel(audience, channel, scheduled_at)
+    channel_verdict = check_channel(audience, channel, scheduled_at, kind)
     if channel_verdict.failed:
         return channel_verdict
     late = check_lateness(policy, kind, scheduled_at, now)

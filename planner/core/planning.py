@@ -34,6 +34,8 @@ class RecipientState:
     quiet_hours: Mapping[str, QuietHours]
     opted_out: frozenset[str]
     invalid: Mapping[str, str]
+    #: Per channel, the kinds opted out of.
+    opted_out_kinds: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def address(self, channel: str) -> str | None:
         return self.email if channel == "email" else self.phone
@@ -44,6 +46,7 @@ class RecipientState:
             address=self.address(channel),
             opted_out=channel in self.opted_out,
             invalid=self.invalid.get(channel),
+            opted_out_kinds=self.opted_out_kinds.get(channel, frozenset()),
             quiet_hours=self.quiet_hours.get(channel),
         )
 

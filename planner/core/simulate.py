@@ -12,11 +12,13 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from planner.core.cadence import Cadence, Occurrence, occurrence_on
-from planner.core.checks import Audience, quiet_hours_verdict, quiet_window
-from planner.core.localtime import TzLike, get_zone, hhmm, resolve_detailed, to_local
+from planner.core.checks import Audience, check_channel, quiet_hours_verdict, quiet_window
+from planner.core.localtime import UTC, TzLike, get_zone, hhmm, resolve_detailed, to_local
 from planner.core.policy import PlanningPolicy
 from planner.core.quiet_hours import QuietHours
 from planner.errors import InvalidInput
+
+_ANY_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class SubscriptionSpec:
     quiet_hours: QuietHours
     #: Critical kinds bypass quiet hours, as everywhere else in the rule chain.
     critical: bool = False
+    #: The channel rule's reason when it stops every send (``opted_out``, ``no_address``...).
+    blocked: str | None = None
 
     @classmethod
     def of(
@@ -35,7 +39,9 @@ class SubscriptionSpec:
     ) -> SubscriptionSpec:
         """The spec the rule chain implies for this recipient: their window, the kind's bypass."""
         window = quiet_window(policy, channel, audience)
-        return cls(kind, channel, cadence, window, critical=policy.is_critical(kind))
+        verdict = check_channel(audience, channel, _ANY_INSTANT, kind)  # the channel rule ignores the time
+        blocked = verdict.reason if verdict.failed else None
+        return cls(kind, channel, cadence, window, critical=policy.is_critical(kind), blocked=blocked)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ def simulate(
     zone = get_zone(tz)
     sends: list[SimulatedSend] = []
     for spec in subscriptions:
+        if spec.blocked is not None:
+            continue  # nothing would be received: opted out, or no usable address
         pending: list[str] = []
         for offset in range(days):
             local_date = from_date + timedelta(days=offset)

@@ -43,6 +43,7 @@ from planner.core.policy import PlanningPolicy
 from planner.core.redact import redact
 from planner.core.retry import RetryPolicy, decide_retry
 from planner.core.status import DeliveryStatus
+from planner.core.unsubscribe import UnsubscribeTarget, sign
 from planner.delivery.templating import Renderer, TemplateFailure
 from planner.dispatch.ratelimit import ProviderLimiter
 from planner.dispatch.reassign import Move, Reassigned, enqueue_reassigned, reassign
@@ -248,6 +249,7 @@ class Deliverer:
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
         secrets: Collection[str] = (),
+        unsubscribe: UnsubscribeLinks | None = None,
     ) -> None:
         self.sessions = sessions
         self.redis = connection
@@ -262,6 +264,7 @@ class Deliverer:
         self.rng = rng or random.Random()
         #: Values never to be stored or logged (passwords, tokens) when an adapter error quotes them.
         self.secrets = tuple(secrets)
+        self.unsubscribe = unsubscribe
         #: Set by the worker on a warm shutdown: the batch hands its unsent deliveries back.
         self.stopping = threading.Event()
 
@@ -397,7 +400,14 @@ class Deliverer:
         assert d.id is not None
         if not address:
             raise PermanentError(f"recipient has no {d.channel} address")
-        rendered = self.renderer.render(d.kind, d.channel, _context(d, recipient))
+        context = _context(d, recipient)
+        headers: dict[str, str] = {}
+        if self.unsubscribe is not None and d.channel == "email" and not self.policy.is_critical(d.kind):
+            assert recipient.id is not None
+            link = self.unsubscribe.link(recipient.id, d.kind, d.channel)
+            context["unsubscribe_url"] = link
+            headers = self.unsubscribe.headers(link)
+        rendered = self.renderer.render(d.kind, d.channel, context)
         return Message(
             delivery_id=d.id,
             dedup_key=d.dedup_key,
@@ -410,6 +420,7 @@ class Deliverer:
             html=rendered.html,
             scheduled_at=d.scheduled_at,
             message_id=message_id_for(d.id, d.dedup_key),
+            headers=headers,
         )
 
     def _send(self, d: Delivery, recipient: Recipient, batch: _Batch, logger: Any) -> bool:
@@ -741,6 +752,26 @@ class Deliverer:
                 batch_size=self.batch_size,
             )
         return moved
+
+
+@dataclass(frozen=True)
+class UnsubscribeLinks:
+    """One-click unsubscribe (RFC 8058, RFC 2369) for non-critical email."""
+
+    base_url: str
+    secret: bytes
+    mailto: str | None = None
+
+    def link(self, recipient_id: int, kind: str, channel: str) -> str:
+        token = sign(self.secret, UnsubscribeTarget(recipient_id, kind, channel))
+        return f"{self.base_url}/u/{token}"
+
+    def headers(self, link: str) -> dict[str, str]:
+        targets = [f"<{link}>"]
+        if self.mailto:
+            token = link.rsplit("/", 1)[1]
+            targets.append(f"<mailto:{self.mailto}?subject=unsubscribe%20{token}>")
+        return {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
 def _context(d: Delivery, recipient: Recipient) -> dict[str, Any]:

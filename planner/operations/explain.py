@@ -73,7 +73,7 @@ def occurrence_verdicts(
     """The rule chain (:mod:`planner.core.checks`) for one occurrence, as ``explain`` presents it."""
     quiet = checks.check_quiet_hours(policy, kind, channel, audience, at)
     return OccurrenceRules(
-        channel=checks.check_channel(audience, channel, at),
+        channel=checks.check_channel(audience, channel, at, kind),
         quiet_hours=quiet,
         lateness=checks.check_lateness(policy, kind, quiet.at, now),
         cap=checks.check_cap(policy, kind, channel, counted, quiet.at),

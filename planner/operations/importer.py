@@ -81,6 +81,18 @@ class LineError:
     line: int
     field: str
     message: str
+    #: The offending value (as shown, cut short) and what was expected, when a field was wrong.
+    value: str | None = None
+    expected: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "field": self.field,
+            "value": self.value,
+            "expected": self.expected,
+            "message": self.message,
+        }
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.field}: {self.message}"
@@ -108,9 +120,11 @@ class ImportReport:
     engagement_events: int = 0
     engagement_already_recorded: int = 0
     errors: list[LineError] = field(default_factory=list)
+    #: The rows of the recipients written, for planning their changes at once (not reported).
+    recipient_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "errors"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("errors", "recipient_ids")}
         data["invalid_lines"] = len(self.errors)
         data["errors"] = [str(e) for e in self.errors]
         return data
@@ -289,7 +303,8 @@ def parse_lines(lines: Iterable[str | bytes]) -> Iterator[Record | LineError]:
         try:
             record = parse_line(_decode(raw, number), number)
         except InvalidInput as exc:
-            yield LineError(number, exc.field, f"{shown(exc.value)} is invalid; expected {exc.expected}")
+            message = f"{shown(exc.value)} is invalid; expected {exc.expected}"
+            yield LineError(number, exc.field, message, shown(exc.value), exc.expected)
             continue
         if isinstance(record, RecipientRecord):
             seen = first_line.setdefault(record.external_id, number)
@@ -349,6 +364,7 @@ class Importer:
                 )
             )
         }
+        self.report.recipient_ids.extend(i for i in ids.values() if i is not None)
         self._subscriptions(records, ids, changed_zone)
 
     def _subscriptions(

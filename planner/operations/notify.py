@@ -228,9 +228,9 @@ def notify(
     data: dict[str, Any] | None = None,
     priority: str | None = None,
     at: datetime | None = None,
+    actor: str | None = None,
 ) -> NotifyResult:
     """Create (or find, by dedup key) one ad-hoc delivery and hand it to RQ."""
-    settings = app.settings
     request = validate_request(
         recipient,
         kind,
@@ -239,7 +239,7 @@ def notify(
         data=data,
         priority=priority,
         at=at,
-        default_queue=settings.queue_for_kind(kind),
+        default_queue=app.settings.queue_for_kind(kind),
     )
     if not app.templates.has_template(request.kind, request.channel):
         # Refused now: saved, it would only die at send time with template_missing.
@@ -248,79 +248,15 @@ def notify(
             kind,
             f"a kind with a template for {request.channel} (`planner templates check` lists them)",
         )
-    policy = app.policy
-    postgres = dialect_of(app.sessions) == "postgresql"
     # Nothing is written while Redis is known to be down; if it goes down between here and the
     # enqueue, the row is saved and the reply says so (the reconcile enqueues it later).
     app.require_redis()
     with app.sessions() as session, session.begin():
-        person = recipient_by_external_id(session, request.recipient)
-        assert person.id is not None
-        existing = find_delivery_by_key(session, request.dedup_key)
-        if existing is not None:
-            return _duplicate(request, existing)
-        if postgres:
-            _lock_cap_key(session, person.id, request.channel)
-        cap = policy.cap_for(request.kind, request.channel)
-        wanted = max(request.at, now) if request.at is not None else now
-        # Quiet hours move a send by at most a day; look that far past the cap window as well.
-        counted = _counted(session, person.id, request.channel, wanted, cap.window + timedelta(days=1))
-        decision = decide(request, person, policy, now, counted)
-        job_id = new_job_id() if decision.status is DeliveryStatus.planned else None
-        row = {
-            "dedup_key": request.dedup_key,
-            "recipient_id": person.id,
-            "subscription_id": None,
-            "kind": request.kind,
-            "channel": request.channel,
-            "queue": request.queue,
-            "local_date": None,
-            "occurrence_at": wanted,
-            "scheduled_at": decision.scheduled_at,
-            "status": decision.status.value,
-            "reason": decision.reason,
-            "attempts": 0,
-            "job_id": job_id,
-            "data": request.data,
-            "created_at": now,
-            "updated_at": now,
-        }
-        dialect_insert = pg_insert if postgres else sqlite_insert
-        delivery_id = session.scalar(
-            dialect_insert(DELIVERIES)
-            .values(row)
-            .on_conflict_do_nothing(index_elements=["dedup_key"])
-            .returning(DELIVERIES.c.id)
-        )
-        if delivery_id is None:
-            # Another request with the same key committed between our look-up and our insert.
-            raced = find_delivery_by_key(session, request.dedup_key)
-            assert raced is not None
-            return _duplicate(request, raced)
-        record_events(
-            session,
-            [
-                event_row(
-                    delivery_id,
-                    now,
-                    "planned",
-                    status=decision.status.value,
-                    reason=decision.reason,
-                    detail=decision.detail,
-                )
-            ],
-        )
-    outcome = _outcome(decision, now)
-    if job_id is not None:
-        batch = JobBatch(job_id, request.queue, request.channel, decision.scheduled_at, (delivery_id,))
-        try:
-            enqueue_batches(app.redis, [batch], now)
-        except redis.RedisError as exc:
-            log.warning("ad-hoc notification saved, not enqueued", delivery_id=delivery_id, error=str(exc))
-            outcome = "saved"
-        else:
-            with app.sessions() as session, session.begin():
-                mark_queued(session, [batch], now)
+        saved = _save(app, session, request, now, actor)
+    if isinstance(saved, NotifyResult):
+        return saved
+    decision, delivery_id, job_id = saved
+    outcome = _hand_off(app, request, decision, delivery_id, job_id, now)
     with app.sessions() as session:
         delivery = find_delivery_by_key(session, request.dedup_key)
     assert delivery is not None
@@ -335,6 +271,93 @@ def notify(
         reason=decision.reason,
     )
     return NotifyResult(created=True, outcome=outcome, message=_message(decision, outcome), delivery=delivery)
+
+
+def _save(
+    app: App, session: Session, request: AdhocRequest, now: datetime, actor: str | None
+) -> tuple[Decision, int, str | None] | NotifyResult:
+    """Decide through the rule chain and insert the row with its first timeline entry, in the
+    caller's transaction; a repeated dedup key answers with the first delivery instead."""
+    postgres = dialect_of(app.sessions) == "postgresql"
+    person = recipient_by_external_id(session, request.recipient)
+    assert person.id is not None
+    existing = find_delivery_by_key(session, request.dedup_key)
+    if existing is not None:
+        return _duplicate(request, existing)
+    if postgres:
+        _lock_cap_key(session, person.id, request.channel)
+    cap = app.policy.cap_for(request.kind, request.channel)
+    wanted = max(request.at, now) if request.at is not None else now
+    # Quiet hours move a send by at most a day; look that far past the cap window as well.
+    counted = _counted(session, person.id, request.channel, wanted, cap.window + timedelta(days=1))
+    decision = decide(request, person, app.policy, now, counted)
+    job_id = new_job_id() if decision.status is DeliveryStatus.planned else None
+    row = _delivery_row(request, person.id, wanted, decision, job_id, now)
+    dialect_insert = pg_insert if postgres else sqlite_insert
+    delivery_id = session.scalar(
+        dialect_insert(DELIVERIES)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(DELIVERIES.c.id)
+    )
+    if delivery_id is None:
+        # Another request with the same key committed between our look-up and our insert.
+        raced = find_delivery_by_key(session, request.dedup_key)
+        assert raced is not None
+        return _duplicate(request, raced)
+    detail = {**(decision.detail or {}), "actor": actor} if actor else decision.detail
+    entry = event_row(
+        delivery_id, now, "planned", status=decision.status.value, reason=decision.reason, detail=detail
+    )
+    record_events(session, [entry])
+    return decision, delivery_id, job_id
+
+
+def _delivery_row(
+    request: AdhocRequest,
+    recipient_id: int,
+    wanted: datetime,
+    decision: Decision,
+    job_id: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "dedup_key": request.dedup_key,
+        "recipient_id": recipient_id,
+        "subscription_id": None,
+        "kind": request.kind,
+        "channel": request.channel,
+        "queue": request.queue,
+        "local_date": None,
+        "occurrence_at": wanted,
+        "scheduled_at": decision.scheduled_at,
+        "status": decision.status.value,
+        "reason": decision.reason,
+        "attempts": 0,
+        "job_id": job_id,
+        "data": request.data,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _hand_off(
+    app: App, request: AdhocRequest, decision: Decision, delivery_id: int, job_id: str | None, now: datetime
+) -> str:
+    """The outbox's hand-off after the commit, as the planner's: enqueue, then mark queued. Redis
+    failing here leaves the row saved (``saved``): the reconcile enqueues it."""
+    outcome = _outcome(decision, now)
+    if job_id is None:
+        return outcome
+    batch = JobBatch(job_id, request.queue, request.channel, decision.scheduled_at, (delivery_id,))
+    try:
+        enqueue_batches(app.redis, [batch], now)
+    except redis.RedisError as exc:
+        log.warning("ad-hoc notification saved, not enqueued", delivery_id=delivery_id, error=str(exc))
+        return "saved"
+    with app.sessions() as session, session.begin():
+        mark_queued(session, [batch], now)
+    return outcome
 
 
 def _outcome(decision: Decision, now: datetime) -> str:

@@ -89,6 +89,8 @@ def _requeue_rows(
     )
 
 
+
+
 def _status_of(session: Session, delivery_id: int) -> str:
     status = session.scalar(select(_TABLE.c.status).where(_TABLE.c.id == delivery_id))
     if status is None:
@@ -96,7 +98,14 @@ def _status_of(session: Session, delivery_id: int) -> str:
     return str(status)
 
 
-def retry(app: App, delivery_id: int, now: datetime) -> RedriveResult:
+def _by(actor: str | None, detail: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """A timeline detail naming who asked for the change (an API token's name), when known."""
+    if actor is None:
+        return detail
+    return {**(detail or {}), "actor": actor}
+
+
+def retry(app: App, delivery_id: int, now: datetime, actor: str | None = None) -> RedriveResult:
     """Send a dead (fresh attempt budget) or retrying (now, same budget) delivery again."""
     app.require_redis()  # nothing changes while the new job could not be handed over
     with app.sessions() as session, session.begin():
@@ -115,9 +124,16 @@ def retry(app: App, delivery_id: int, now: datetime) -> RedriveResult:
             batch_size=size,
             from_status=DeliveryStatus.dead,
             reset_attempts=True,
+            detail=_by(actor),
         )
         moved += _requeue_rows(
-            session, retrying, now, event="retry_now", batch_size=size, from_status=DeliveryStatus.retrying
+            session,
+            retrying,
+            now,
+            event="retry_now",
+            batch_size=size,
+            from_status=DeliveryStatus.retrying,
+            detail=_by(actor),
         )
     return _enqueue(app, moved, now, action="retry")
 
@@ -149,7 +165,9 @@ def _enqueue(app: App, moved: Reassigned, now: datetime, **context: Any) -> Redr
     return RedriveResult(requeued=sorted(job_ids), job_ids=job_ids)
 
 
-def cancel(app: App, delivery_id: int, now: datetime, reason: str = "operator") -> dict[str, Any]:
+def cancel(
+    app: App, delivery_id: int, now: datetime, reason: str = "operator", actor: str | None = None
+) -> dict[str, Any]:
     """Cancel a pending delivery; one already sending or in a final status is refused.
 
     The dedup key is kept, so the planner does not plan that occurrence again. The delivery's RQ
@@ -170,7 +188,8 @@ def cancel(app: App, delivery_id: int, now: datetime, reason: str = "operator") 
                 "a pending delivery (planned, queued or retrying); one that is sending or already "
                 f"{status} cannot be cancelled",
             )
-        record_events(session, [event_row(delivery_id, now, "cancelled", status="cancelled", reason=reason)])
+        entry = event_row(delivery_id, now, "cancelled", status="cancelled", reason=reason, detail=_by(actor))
+        record_events(session, [entry])
     log.info("delivery cancelled", delivery_id=delivery_id, outcome="cancelled", reason=reason)
     return {"id": delivery_id, "status": DeliveryStatus.cancelled.value, "reason": reason}
 
@@ -184,17 +203,19 @@ def _pause_target(target: str) -> str:
         raise InvalidInput("target", target, "a channel ('email', 'sms') or a notification kind") from None
 
 
-def pause(app: App, target: str, now: datetime) -> dict[str, Any]:
+def pause(app: App, target: str, now: datetime, actor: str | None = None) -> dict[str, Any]:
     """Hold the deliveries of a channel or kind; workers put them back as ``queued``/``paused``."""
     target = _pause_target(target)
     with app.sessions() as session, session.begin():
         created = pauses.pause(session, target, now)
     scope, value = pauses.scope_of(target)
-    log.info("paused", scope=scope, value=value, outcome="paused" if created else "already_paused")
+    log.info(
+        "paused", scope=scope, value=value, outcome="paused" if created else "already_paused", actor=actor
+    )
     return {"scope": scope, "value": value, "paused": True, "changed": created}
 
 
-def resume(app: App, target: str, now: datetime) -> dict[str, Any]:
+def resume(app: App, target: str, now: datetime, actor: str | None = None) -> dict[str, Any]:
     """Lift a pause and requeue, due now, every delivery that was waiting on it.
 
     Deliveries still held by another pause (the kind is paused too) are left waiting for that one.
@@ -222,11 +243,11 @@ def resume(app: App, target: str, now: datetime) -> dict[str, Any]:
             event="resumed",
             batch_size=app.settings.delivery_batch_size,
             from_status=DeliveryStatus.queued,
-            detail={"pause": f"{scope}:{value}"},
+            detail=_by(actor, {"pause": f"{scope}:{value}"}),
         )
     enqueue_reassigned(app.redis, moved, now)
     outcome = "resumed" if changed else "not_paused"
-    log.info("resumed", scope=scope, value=value, outcome=outcome, requeued=len(rows))
+    log.info("resumed", scope=scope, value=value, outcome=outcome, requeued=len(rows), actor=actor)
     return {"scope": scope, "value": value, "paused": False, "changed": changed, "requeued": len(rows)}
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 import structlog
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from planner.core.planning import (
@@ -173,10 +173,34 @@ class PlannerRunner:
 
     # -- one chunk -----------------------------------------------------------------------------
 
-    def plan_one_chunk(self, now: datetime, window_end: datetime, report: RunReport) -> bool:
+    def plan_recipients(self, now: datetime, recipient_ids: Sequence[int]) -> RunReport:
+        """Plan, now, the subscriptions of these recipients that fall inside the window the last
+        successful run already covered (a subscription created or changed after that run): without
+        this, "today at 10:45" added at 10:20 would wait for the next run. Same chunk code as a run.
+        """
+        with self.sessions() as session:
+            covered = session.scalar(
+                select(func.max(PlannerRun.window_end)).where(PlannerRun.status == "succeeded")  # type: ignore[arg-type]
+            )
+        report = RunReport(run_id="change", now=now, window_end=covered or now)
+        if covered is None or covered <= now:
+            return report
+        for start in range(0, len(recipient_ids), self.options.chunk_size):
+            batch = recipient_ids[start : start + self.options.chunk_size]
+            while self.plan_one_chunk(now, covered, report, recipient_ids=batch):
+                pass
+        return report
+
+    def plan_one_chunk(
+        self,
+        now: datetime,
+        window_end: datetime,
+        report: RunReport,
+        recipient_ids: Sequence[int] | None = None,
+    ) -> bool:
         """Claim, plan, write and commit one chunk, then enqueue it. False when nothing is due."""
         with self.sessions() as session, session.begin():
-            subs = self.store.claim_due(session, window_end, self.options.chunk_size)
+            subs = self.store.claim_due(session, window_end, self.options.chunk_size, recipient_ids)
             if not subs:
                 return False
             plan, inserted = self._plan_and_write(session, subs, now, window_end)

@@ -28,7 +28,7 @@ from planner.core.planning import (
 from planner.core.quiet_hours import QuietHours
 from planner.core.status import BACKOFF_COUNTED_STATUSES, CAP_COUNTED_STATUSES, DeliveryStatus
 from planner.store.dialect import Dialect, one_of, utc_binder
-from planner.store.models import Subscription
+from planner.store.models import Subscription, kinds_opted_out
 from planner.store.tables import DELIVERIES, ENGAGEMENT, RECIPIENTS, SUBSCRIPTIONS
 from planner.store.timeline import event_row, record_events
 
@@ -96,6 +96,7 @@ def recipient_state(row: Row[Any]) -> RecipientState:
             c for c, flag in (("email", row.email_opt_out), ("sms", row.sms_opt_out)) if flag
         ),
         invalid=invalid,
+        opted_out_kinds={c: kinds_opted_out(row.opt_outs, c) for c in ("email", "sms")},
     )
 
 
@@ -105,9 +106,12 @@ class ChunkStore:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
 
-    def claim_due(self, session: Session, window_end: datetime, limit: int) -> list[SubscriptionState]:
+    def claim_due(
+        self, session: Session, window_end: datetime, limit: int, recipient_ids: Sequence[int] | None = None
+    ) -> list[SubscriptionState]:
         """Up to ``limit`` active subscriptions due by ``window_end``, locked for this transaction
-        (on PostgreSQL other planners skip them, so several processes share one run)."""
+        (on PostgreSQL other planners skip them, so several processes share one run); only those of
+        ``recipient_ids`` when given (a change planned at once, :meth:`PlannerRunner.plan_recipients`)."""
         table = SUBSCRIPTIONS
         stmt = (
             select(table)
@@ -115,6 +119,8 @@ class ChunkStore:
             .order_by(table.c.next_at, table.c.id)
             .limit(limit)
         )
+        if recipient_ids is not None:
+            stmt = stmt.where(one_of(table.c.recipient_id, recipient_ids, self.dialect))
         if self.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         return [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from planner.core.checks import Audience
@@ -38,6 +38,9 @@ class Recipient(SQLModel, table=True):
     sms_quiet_end: time | None = None
     email_opt_out: bool = False
     sms_opt_out: bool = False
+    # Per-kind opt-outs as "kind/channel" strings (preferences API, one-click unsubscribe,
+    # complaints). An import leaves them alone: a re-import must not undo a recipient's unsubscribe.
+    opt_outs: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # Set by an adapter's permanent "invalid address" failure; the planner suppresses the channel.
     email_invalid: str | None = Field(default=None, max_length=500)
     sms_invalid: str | None = Field(default=None, max_length=500)
@@ -58,7 +61,14 @@ class Recipient(SQLModel, table=True):
             opted_out=bool(getattr(self, f"{channel}_opt_out")),
             invalid=getattr(self, f"{channel}_invalid"),
             quiet_hours=self.own_quiet_hours(channel),
+            opted_out_kinds=kinds_opted_out(self.opt_outs, channel),
         )
+
+
+def kinds_opted_out(opt_outs: list[str] | None, channel: str) -> frozenset[str]:
+    """The kinds of ``channel`` among stored "kind/channel" opt-outs."""
+    suffix = f"/{channel}"
+    return frozenset(item.removesuffix(suffix) for item in opt_outs or () if item.endswith(suffix))
 
 
 class Subscription(SQLModel, table=True):
@@ -111,6 +121,8 @@ class Delivery(SQLModel, table=True):
         ),
         Index("ix_delivery_recipient_channel_scheduled", "recipient_id", "channel", "scheduled_at"),
         Index("ix_delivery_subscription_date", "subscription_id", "local_date"),
+        # The dashboard's latest-first lists (migration 0002).
+        Index("ix_delivery_scheduled_id", "scheduled_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -181,6 +193,49 @@ class Pause(SQLModel, table=True):
     # provider refused the adapter's settings, with the (redacted) error in ``detail``.
     reason: str | None = Field(default=None, max_length=40)
     detail: str | None = Field(default=None, max_length=1000)
+
+
+class ApiToken(SQLModel, table=True):
+    """A named API token with its scopes; only the SHA-256 of the token is stored."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    # Comma-separated, sorted: "admin,read,write".
+    scopes: str = Field(max_length=40)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only: who (the token's name) changed what, when."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    actor: str = Field(max_length=100, index=True)
+    action: str = Field(max_length=60)
+    target: str | None = Field(default=None, max_length=300)
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """The first answer to a POST carrying an ``Idempotency-Key``, replayed for 24 hours."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("actor", "key", name="uq_idempotency_actor_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(max_length=100)
+    key: str = Field(max_length=255)
+    # SHA-256 of method, path, query and body: the same key on another request is refused.
+    request_hash: str = Field(max_length=64)
+    status: int
+    content_type: str | None = Field(default=None, max_length=100)
+    body: str = Field(sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
 
 
 metadata = SQLModel.metadata

@@ -10,9 +10,12 @@ from sqlalchemy import Table
 from sqlmodel import SQLModel
 
 from planner.store.models import (
+    ApiToken,
+    AuditEntry,
     Delivery,
     DeliveryEvent,
     EngagementEvent,
+    IdempotencyKey,
     Pause,
     PlannerRun,
     Recipient,
@@ -26,6 +29,9 @@ def table_of(model: type[SQLModel]) -> Table:
     return table
 
 
+API_TOKENS = table_of(ApiToken)
+AUDIT = table_of(AuditEntry)
+IDEMPOTENCY = table_of(IdempotencyKey)
 DELIVERIES = table_of(Delivery)
 DELIVERY_EVENTS = table_of(DeliveryEvent)
 ENGAGEMENT = table_of(EngagementEvent)

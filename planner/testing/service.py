@@ -29,6 +29,7 @@ from planner.app import App, build_deliverer, build_runner
 from planner.delivery.deliverer import Deliverer
 from planner.delivery.templating import Renderer
 from planner.operations.importer import ImportReport, import_lines
+from planner.operations.recipients import plan_changes
 from planner.run.runner import PlannerRunner, RunReport
 from planner.settings import Settings
 from planner.store.models import Delivery, Recipient, Subscription
@@ -243,6 +244,8 @@ class PlannerService(Recipes):
         materialised = [line for line in lines if line.strip()]
         self.clock.mark_used()
         report = import_lines(app.sessions, materialised, self.clock.now())
+        # As the API and `planner import` do: a change inside the last run's window is planned now.
+        plan_changes(app, report.recipient_ids, self.clock.now())
         for text in materialised:
             record = json.loads(text)
             if isinstance(record, dict) and record.get("type") == "recipient":

@@ -40,6 +40,8 @@ class Case:
     channel: str = "sms"
     wall: time = time(10, 0)
     opted_out: bool = False
+    #: Opted out of this kind on this channel only (a preference or a one-click unsubscribe).
+    kind_opted_out: bool = False
     invalid: str | None = None
     address: bool = True
     own_quiet: QuietHours | None = None
@@ -62,12 +64,16 @@ class Case:
 
     def audience(self) -> checks.Audience:
         address = ("ann@example.com" if self.channel == "email" else "+12125550100") if self.address else None
-        return checks.Audience(NY, address, self.opted_out, self.invalid, self.own_quiet)
+        kinds = frozenset({self.kind}) if self.kind_opted_out else frozenset()
+        return checks.Audience(NY, address, self.opted_out, self.invalid, self.own_quiet, kinds)
 
 
 CASES = [
     Case("plain send"),
     Case("opted out", opted_out=True),
+    Case("opted out of the kind", kind_opted_out=True),
+    Case("opted out of another kind", kind="daily_brief", kind_opted_out=False),
+    Case("opted out of the kind on email", channel="email", kind_opted_out=True, wall=time(13, 0)),
     Case("invalid number", invalid="21211: not a mobile number"),
     Case("no address", address=False),
     Case("inside default sms quiet hours", wall=time(22, 30)),
@@ -97,6 +103,7 @@ def by_planner(case: Case) -> Verdict3:
         quiet_hours={case.channel: case.own_quiet} if case.own_quiet else {},
         opted_out=frozenset({case.channel}) if case.opted_out else frozenset(),
         invalid={case.channel: case.invalid} if case.invalid else {},
+        opted_out_kinds={case.channel: audience.opted_out_kinds},
     )
     sub = SubscriptionState(
         id=7,
@@ -132,6 +139,7 @@ def by_notify(case: Case) -> Verdict3:
         sms_invalid=case.invalid if case.channel == "sms" else None,
         email_quiet_start=case.own_quiet.start if case.own_quiet and case.channel == "email" else None,
         email_quiet_end=case.own_quiet.end if case.own_quiet and case.channel == "email" else None,
+        opt_outs=[f"{case.kind}/{case.channel}"] if case.kind_opted_out else None,
         created_at=case.instant,
         updated_at=case.instant,
     )
@@ -174,10 +182,14 @@ def by_explain(case: Case) -> Verdict3:
     return decision.status.value, decision.reason, decision.scheduled_at
 
 
-def by_simulate(case: Case) -> datetime:
+def simulated(case: Case) -> list[datetime]:
     spec = SubscriptionSpec.of(POLICY, case.kind, case.channel, Cadence(case.wall), case.audience())
-    [send] = simulate(NY, [spec], DAY, 1)
-    return send.send_at
+    return [send.send_at for send in simulate(NY, [spec], DAY, 1)]
+
+
+def by_simulate(case: Case) -> datetime:
+    [send_at] = simulated(case)
+    return send_at
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
@@ -193,6 +205,20 @@ def test_every_decision_point_reaches_the_same_verdict(case: Case) -> None:
     # simulate shows the sends of a schedule (not the suppressions): the instant must agree.
     if expected[0] == "planned":
         assert by_simulate(case) == expected[2]
+    # ... and shows none of a channel the recipient cannot be reached on (opted out, no address).
+    if expected[1] in ("opted_out", "invalid_channel", "no_address"):
+        assert simulated(case) == []
+
+
+def test_a_kind_opt_out_names_its_scope_and_spares_the_other_kinds() -> None:
+    case = Case("opted out of the kind", kind_opted_out=True)
+    verdict = checks.check_channel(case.audience(), "sms", case.instant, "reminder")
+    assert (verdict.reason, verdict.detail) == ("opted_out", {"scope": "kind:reminder"})
+    assert checks.check_channel(case.audience(), "sms", case.instant, "daily_brief").outcome == "pass"
+    everything = replace(case, opted_out=True).audience()
+    assert checks.check_channel(everything, "sms", case.instant, "reminder").detail == {
+        "scope": "channel:sms"
+    }
 
 
 def test_the_cases_cover_every_outcome_of_the_chain() -> None:

@@ -1,5 +1,6 @@
 """Fixtures of the fault suite: a migrated database per test (PostgreSQL, or both backends) on the
-session's real Redis, and the soak test kept out of the default run."""
+session's real Redis. The soak test is marked ``slow``, which the default run deselects
+(``-m "not slow"`` in pyproject.toml); run it with ``-m slow``."""
 
 from __future__ import annotations
 
@@ -11,17 +12,9 @@ import pytest
 from planner.app import App
 from planner.settings import Settings
 from tests.conftest import new_pg_database
+from tests.faults.harness import Child
+from tests.faults.servers import FaultSmtp, running_smtp
 from tests.servers import PostgresServer
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``slow`` tests (the soak) run only when asked for with ``-m slow``."""
-    if "slow" in (config.getoption("markexpr") or ""):
-        return
-    skip = pytest.mark.skip(reason="soak test: run with -m slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
 
 
 def _app(url: str, redis_url: str, tmp_path: Path) -> App:
@@ -45,3 +38,18 @@ def any_app(request: pytest.FixtureRequest, redis_url: str, tmp_path: Path) -> I
         app = _app(new_pg_database(request.getfixturevalue("pg")), redis_url, tmp_path)
     yield app
     app.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[FaultSmtp, int]]:
+    handler = FaultSmtp()
+    with running_smtp(handler) as port:
+        yield handler, port
+
+
+@pytest.fixture
+def children() -> Iterator[list[Child]]:
+    started: list[Child] = []
+    yield started
+    for child in started:
+        child.stop()

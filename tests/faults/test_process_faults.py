@@ -23,7 +23,6 @@ import pytest
 from sqlalchemy import func, select
 
 from planner.app import App
-from planner.delivery.deliverer import message_id_for
 from planner.dispatch.outbox import JobBatch, enqueue_batches
 from planner.operations.importer import import_lines
 from planner.settings import Settings
@@ -34,35 +33,17 @@ from tests.faults.harness import (
     assert_each_sent_once_at_most_plus,
     assert_nothing_sending,
     enqueue,
+    message_id,
     process_env,
     rows,
     start,
     statuses,
     wait_for,
 )
-from tests.faults.servers import FaultSmtp, running_smtp
+from tests.faults.servers import FaultSmtp
 from tests.servers import PostgresServer, RedisServer, start_postgres
 
 SUBSCRIPTIONS = 100
-
-
-def message_id(d: Delivery) -> str:
-    return message_id_for(d.id or 0, d.dedup_key)
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[FaultSmtp, int]]:
-    handler = FaultSmtp()
-    with running_smtp(handler) as port:
-        yield handler, port
-
-
-@pytest.fixture
-def children() -> Iterator[list[Child]]:
-    started: list[Child] = []
-    yield started
-    for child in started:
-        child.stop()
 
 
 def subscribe(app: App, count: int = SUBSCRIPTIONS) -> None:
@@ -92,6 +73,7 @@ def planner_script(hook: str) -> str:
         import os, signal, sys
         from datetime import UTC, datetime, timedelta
         import planner.run.runner as runner
+        import planner.store.chunks as chunks
         from planner.app import App, build_runner
         from planner.settings import Settings
         calls = [0]
@@ -146,14 +128,14 @@ def plan(env: dict[str, str], tmp_path: Path, children: list[Child]) -> None:
     [
         # Mid-chunk: the third chunk's rows are written, its transaction not committed.
         """
-        write = runner.PlannerRunner._plan_and_write
+        write = chunks.ChunkStore.write_plan
         def killed(self, *args, **kwargs):
             result = write(self, *args, **kwargs)
             calls[0] += 1
             if calls[0] == 3:
                 os.kill(os.getpid(), signal.SIGKILL)
             return result
-        runner.PlannerRunner._plan_and_write = killed
+        chunks.ChunkStore.write_plan = killed
         """,
         # Between commit and enqueue: the second chunk is committed, its jobs never reach Redis.
         """
@@ -333,14 +315,14 @@ def test_postgres_restarted_while_the_planner_runs(
     marker = tmp_path / "at-chunk-3"
     # The third chunk signals the test (a file) and waits for its go (a line on stdin) mid-transaction.
     hook = f"""
-        write = runner.PlannerRunner._plan_and_write
+        write = chunks.ChunkStore.write_plan
         def paused(self, *args, **kwargs):
             calls[0] += 1
             if calls[0] == 3:
                 open({str(marker)!r}, "w").close()
                 sys.stdin.readline()
             return write(self, *args, **kwargs)
-        runner.PlannerRunner._plan_and_write = paused
+        chunks.ChunkStore.write_plan = paused
         """
     planner = run_script(env, tmp_path, "planner", planner_script(hook))
     children.append(planner)

@@ -38,13 +38,14 @@ KILLED_PLANNER = """
 import os, signal, sys
 from datetime import datetime, timedelta
 import planner.run.runner as runner
+import planner.store.chunks as chunks
 from planner.app import App, build_runner
 from planner.settings import Settings
-target = runner.{target}
+target = {target}
 def killed(*args, **kwargs):
     target(*args, **kwargs)
     os.kill(os.getpid(), signal.SIGKILL)
-runner.{target} = killed
+{target} = killed
 app = App(Settings())
 build_runner(app).run(datetime.fromisoformat({now!r}), timedelta(hours=1))
 """
@@ -105,7 +106,7 @@ def test_fourteen_days_with_random_kills(soak_app: App, tmp_path: Path) -> None:
                 now = start_at + timedelta(hours=hour)
                 if rng.random() < 0.15:
                     # A planner killed after writing a chunk (its rows queued) or after enqueueing it.
-                    target = rng.choice(["PlannerRunner._plan_and_write", "enqueue_batches"])
+                    target = rng.choice(["chunks.ChunkStore.write_plan", "runner.enqueue_batches"])
                     script = KILLED_PLANNER.format(target=target, now=now.isoformat())
                     doomed = run_script(env, tmp_path, "planner", script)
                     children.append(doomed)

@@ -8,46 +8,24 @@ The bound checked at the server: at most one extra send per kill, each with the 
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from planner.app import App
-from planner.delivery.deliverer import message_id_for
-from planner.store.models import Delivery
 from tests.faults.harness import (
     Child,
     add_deliveries,
     assert_each_sent_once_at_most_plus,
     assert_nothing_sending,
     enqueue,
+    message_id,
     process_env,
     rows,
     start,
     statuses,
     wait_for,
 )
-from tests.faults.servers import FaultSmtp, running_smtp
-
-
-def message_id(d: Delivery) -> str:
-    return message_id_for(d.id or 0, d.dedup_key)
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[FaultSmtp, int]]:
-    handler = FaultSmtp()
-    with running_smtp(handler) as port:
-        yield handler, port
-
-
-@pytest.fixture
-def children() -> Iterator[list[Child]]:
-    started: list[Child] = []
-    yield started
-    for child in started:
-        child.stop()
+from tests.faults.servers import FaultSmtp
 
 
 def _kill_at(victim: list[Child], n: int) -> Callable[[int], None]:

@@ -110,7 +110,11 @@ def test_bad_input_is_a_422_naming_the_field(client: httpx.Client, app: App) -> 
 def test_notify_list_show_cancel_retry(client: httpx.Client, app: App) -> None:
     add_recipient(app)
     body = {
-        "recipient_id": "u-1", "kind": "reminder", "channel": "email", "dedup_key": "k-1", "data": {"a": 1},
+        "recipient_id": "u-1",
+        "kind": "reminder",
+        "channel": "email",
+        "dedup_key": "k-1",
+        "data": {"a": 1},
     }
     created = client.post("/notify", json=body, headers=AUTH)
     assert created.status_code == 201, created.text

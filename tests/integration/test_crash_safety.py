@@ -123,6 +123,8 @@ def worker_env(app: App, smtp_port: int) -> dict[str, str]:
         PLANNER_SMTP_PORT=str(smtp_port),
         PLANNER_SMTP_SECURITY="none",
         PLANNER_SMTP_FROM_ADDRESS="planner@example.com",
+        PLANNER_PUBLIC_BASE_URL="https://planner.example.com",
+        PLANNER_SIGNING_SECRET="crash-suite-signing-secret",
         PLANNER_SENDING_LEASE="PT3S",
         PLANNER_LOG_FORMAT="json",
     )

@@ -115,7 +115,6 @@ def test_explain_kind_filter_adhoc_and_unknowns(planned: App) -> None:
         explain(planned, "ann", now=RUN_AT, kind="no_such_kind")
 
 
-
 def test_cli_explain(planned: App, cli: CliRunner) -> None:
     as_json = cli.invoke(cli_app, ["explain", "ann", "--date", "2026-03-08", "--json"])
     assert as_json.exit_code == 0, as_json.stderr

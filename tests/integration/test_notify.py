@@ -139,7 +139,6 @@ def test_future_at_is_scheduled(app: App, redis_conn: redis.Redis) -> None:
     assert redis_conn.zscore("rq:scheduled:default", result.delivery["job_id"]) is not None
 
 
-
 def test_cli_notify(cli: CliRunner, app: App) -> None:
     add_recipient(app)
     args = ["notify", "u-1", "reminder", "--channel", "email", "--dedup-key", "k1", "--data", '{"text": "x"}']

@@ -176,7 +176,6 @@ def test_record_engagement(app: App) -> None:
     assert bad.value.field == "event"
 
 
-
 def test_cli_show_retry_cancel_pause(cli: CliRunner, app: App) -> None:
     add_recipient(app)
     dead = dead_email(app)

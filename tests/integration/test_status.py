@@ -36,7 +36,10 @@ def test_status_counts_everything(app: App, redis_conn: redis.Redis) -> None:
     notify(app, "u-1", "reminder", "email", now=now)
     notify(app, "u-1", "reminder", "email", now=now, at=now + timedelta(hours=3), priority="bulk")
     line = {
-        "type": "recipient", "id": "late", "timezone": "UTC", "email": "l@example.com",
+        "type": "recipient",
+        "id": "late",
+        "timezone": "UTC",
+        "email": "l@example.com",
         "subscriptions": [{"kind": "daily_brief", "channel": "email", "at": "08:00"}],
     }
     # Imported three days ago and never planned since: its cursor is overdue.
@@ -64,7 +67,6 @@ def test_status_counts_everything(app: App, redis_conn: redis.Redis) -> None:
     assert planner["overdue_seconds"] > 4 * 3600
     assert any("last successful planner run" in p for p in planner["late"])
     assert any("cursor is overdue" in p for p in planner["late"])
-
 
 
 def test_cli_status(cli: CliRunner, app: App) -> None:

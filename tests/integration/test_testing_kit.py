@@ -271,7 +271,22 @@ def test_the_kit_does_not_depend_on_the_host_time_zone(
         time.tzset()
 
 
-def test_a_subscription_added_mid_hour_is_planned_by_the_next_hourly_run(
+def test_a_subscription_added_mid_hour_is_planned_at_once(
+    planner_service: PlannerService, planner_clock: SimClock, sent_messages: SentMessages
+) -> None:
+    planner_clock.start_at("2026-03-02T09:50Z")
+    planner_service.add_recipient("late", timezone="UTC")
+    planner_clock.advance_to("2026-03-02T10:20Z")  # the 10:00 run covered the window up to 11:00
+    planner_service.subscribe("late", "reminder", at="10:45")
+
+    planner_clock.advance(hours=1)
+
+    # The change fell inside the window the 10:00 run had covered: it was planned when made.
+    assert [m.sent_at for m in sent_messages] == [datetime(2026, 3, 2, 10, 45, tzinfo=UTC)]
+    assert sent_messages.one().scheduled_at == datetime(2026, 3, 2, 10, 45, tzinfo=UTC)
+
+
+def test_a_subscription_added_before_any_run_waits_for_the_first_one(
     planner_service: PlannerService, planner_clock: SimClock, sent_messages: SentMessages
 ) -> None:
     planner_clock.start_at("2026-03-02T10:20Z")
@@ -280,9 +295,8 @@ def test_a_subscription_added_mid_hour_is_planned_by_the_next_hourly_run(
 
     planner_clock.advance(hours=1)
 
-    # As in production: nothing plans between the hourly runs, so the 10:45 send goes at 11:00.
+    # No run has covered 10:20..11:00 yet: the 11:00 run plans the 10:45 occurrence and sends it late.
     assert [m.sent_at for m in sent_messages] == [datetime(2026, 3, 2, 11, tzinfo=UTC)]
-    assert sent_messages.one().scheduled_at == datetime(2026, 3, 2, 10, 45, tzinfo=UTC)
 
 
 def test_asyncio_sleeps_still_wake_up_under_the_frozen_clock(planner_clock: SimClock) -> None:

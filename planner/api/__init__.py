@@ -1,7 +1,11 @@
 """The HTTP API (``planner serve``): the CLI's operations, health checks and Prometheus metrics.
 
-Every route except ``/healthz`` and ``/readyz`` needs ``Authorization: Bearer <PLANNER_API_TOKEN>``;
-without a configured token those routes answer 503 rather than run open.
+Every route except ``/healthz`` and ``/readyz`` needs ``Authorization: Bearer <token>``: a token made
+by ``planner tokens create`` or ``PLANNER_API_TOKEN`` (an admin token named ``api-token``). A
+missing or unknown token is a 401, a token without the route's scope (``read``, ``write`` or
+``admin``, see :mod:`planner.auth`) a 403; with no token configured at all the routes answer 503
+rather than run open. Every change is recorded with the token's name: ``actor`` in the timeline
+entry and a row in the audit log.
 
 Every error is an RFC 9457 problem-details body (``application/problem+json``): ``status``, ``title``,
 a one-line ``detail`` and, for bad input, ``errors[]`` whose ``loc`` names where the field was
@@ -11,14 +15,17 @@ a one-line ``detail`` and, for bad input, ``errors[]`` whose ``loc`` names where
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
 
+import hashlib
 import hmac
 import math
+import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -30,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters import AdapterConfigError
 from planner.app import App, translate_error
+from planner.auth import Principal, any_token_configured, authenticate
 from planner.clock import WINDOW_TEXT, ensure_utc
 from planner.core import validation
 from planner.core.status import DeliveryStatus, EngagementKind
@@ -43,7 +51,10 @@ from planner.operations.status import (
     planner_lateness,
     planner_problems,
 )
+from planner.store.audit import record_audit
+from planner.store.idempotency import StoredAnswer, find_answer, store_answer
 from planner.store.queries import DeliveryFilter, get_delivery, list_deliveries
+from planner.ui import create_ui_router
 
 log = structlog.get_logger("planner.api")
 
@@ -139,27 +150,45 @@ def _no_unknown_query(request: Request) -> None:
 
 
 def _has_token(app: App, header: str) -> bool:
-    token = app.settings.api_token
-    expected = token.get_secret_value() if token is not None else ""
     scheme, _, given = header.partition(" ")
-    if not expected or scheme.lower() != "bearer" or not given:
+    if scheme.lower() != "bearer" or not given.strip():
         return False
-    return hmac.compare_digest(given.strip().encode(), expected.encode())
+    principal = authenticate(app, given.strip())
+    return principal is not None and "read" in principal.scopes
 
 
-def _bearer_check(app: App) -> Any:
-    bearer = HTTPBearer(auto_error=False, description="PLANNER_API_TOKEN")
+_BEARER = HTTPBearer(auto_error=False, description="`planner tokens create` or PLANNER_API_TOKEN")
 
-    def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-        token = app.settings.api_token
-        expected = token.get_secret_value() if token is not None else ""
-        if not expected:
-            raise HTTPException(503, "API token not configured (set PLANNER_API_TOKEN)")
+
+def _scope_check(app: App, scope: str) -> Callable[..., Principal]:
+    """A dependency: the caller's :class:`Principal`, which must hold ``scope``."""
+
+    def require_scope(credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER)) -> Principal:
         given = credentials.credentials if credentials is not None else ""
-        if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        principal = authenticate(app, given) if given else None
+        if principal is None:
+            if not any_token_configured(app):
+                raise HTTPException(
+                    503, "API token not configured (set PLANNER_API_TOKEN or run `planner tokens create`)"
+                )
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+        if scope not in principal.scopes:
+            raise HTTPException(
+                403,
+                f"token {principal.name!r} lacks the {scope!r} scope "
+                f"(it has {', '.join(sorted(principal.scopes))})",
+            )
+        return principal
 
-    return require_token
+    return require_scope
+
+
+def _audit(
+    app: App, principal: Principal, action: str, target: str, detail: dict[str, Any] | None = None
+) -> None:
+    """The audit log's entry for a change the caller made (after it committed)."""
+    with app.sessions() as session, session.begin():
+        record_audit(session, app.clock(), principal.name, action, target, detail)
 
 
 def readiness(app: App) -> tuple[bool, dict[str, dict[str, Any]]]:
@@ -264,6 +293,7 @@ def _invalid_response(request: Request, exc: InvalidInput, status: int = 422) ->
 _TITLES = {
     400: "Bad request",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
@@ -353,27 +383,95 @@ def _options_and_allow(routers: list[APIRouter]) -> Callable[..., Awaitable[Resp
     return middleware
 
 
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def _idempotency(app: App) -> Callable[..., Awaitable[Response]]:
+    """Middleware: a POST with ``Idempotency-Key`` answers a repeat (same token, same request,
+    within 24 h) with the first answer; the same key on another request is a 422 naming the key.
+
+    Keys are per token and stored in the database. Two first requests racing with one key both run
+    (the first answer stored wins): send a repeat after the first answer, as retries do.
+    """
+
+    async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        key = request.headers.get("idempotency-key")
+        if request.method != "POST" or key is None:
+            return await call_next(request)
+        if not _IDEMPOTENCY_KEY.match(key):
+            error = {"loc": ["header", "Idempotency-Key"], "msg": "1-255 printable ASCII characters"}
+            detail = f"Idempotency-Key: {shown(key)} is invalid; expected 1-255 printable ASCII characters"
+            return problem(422, "Invalid input", detail, errors=[error])
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        who = (
+            await run_in_threadpool(authenticate, app, given.strip()) if scheme.lower() == "bearer" else None
+        )
+        if who is None:
+            return await call_next(request)  # the route answers 401 (or it needs no token)
+        body = await request.body()
+        digest = hashlib.sha256(f"{request.url.path}?{request.url.query}\n".encode() + body).hexdigest()
+        now = app.clock()
+
+        def lookup() -> StoredAnswer | None:
+            with app.sessions() as session:
+                return find_answer(session, who.name, key, now)
+
+        stored = await run_in_threadpool(lookup)
+        if stored is not None:
+            if not hmac.compare_digest(stored.request_hash, digest):
+                detail = f"Idempotency-Key {shown(key)} was used for another request; expected a new key"
+                error = {"loc": ["header", "Idempotency-Key"], "msg": detail, "input": _plain(key)}
+                return problem(422, "Invalid input", detail, errors=[error])
+            headers = {"Idempotency-Replayed": "true"}
+            return Response(stored.body, stored.status, headers=headers, media_type=stored.content_type)
+        response = await call_next(request)
+        if response.status_code >= 500 or response.status_code in (401, 403, 503):
+            return response  # not an answer to keep: the request may be sent again
+        chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
+        content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
+        answer = StoredAnswer(
+            digest, response.status_code, response.headers.get("content-type"), content.decode()
+        )
+
+        def store() -> None:
+            with app.sessions() as session, session.begin():
+                store_answer(session, who.name, key, answer, now)
+
+        await run_in_threadpool(store)
+        return Response(content, response.status_code, headers=dict(response.headers))
+
+    return middleware
+
+
 def create_api(app: App) -> FastAPI:
     """The API around one :class:`~planner.app.App` (its settings, database, Redis and clock)."""
     api = FastAPI(
         title="Notification planner",
         version="1",
         description="Plans scheduled notifications in each recipient's local time. "
-        "Authenticate with `Authorization: Bearer <PLANNER_API_TOKEN>`.",
+        "Authenticate with `Authorization: Bearer <token>` (`planner tokens create NAME --scope read` "
+        "or PLANNER_API_TOKEN); each route names the scope it needs: read, write or admin.",
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(_no_unknown_query)],
     )
     api.state.planner = app
     _install_error_handlers(api)
 
-    @api.get("/healthz", tags=["health"])
+    # The API's own routes refuse unknown query parameters; the dashboard (/ui) reads its forms itself.
+    strict = [Depends(_no_unknown_query)]
+
+    @api.get("/healthz", tags=["health"], dependencies=strict)
     def healthz() -> dict[str, str]:
         """The process is alive (no dependency is checked)."""
         return {"status": "ok"}
 
-    @api.get("/readyz", tags=["health"], responses={503: {"description": "Not ready: see `failing`."}})
+    @api.get(
+        "/readyz",
+        tags=["health"],
+        dependencies=strict,
+        responses={503: {"description": "Not ready: see `failing`."}},
+    )
     def readyz(request: Request) -> JSONResponse:
         """Ready when the database and Redis answer, a worker is alive and the planner is on time.
 
@@ -387,17 +485,27 @@ def create_api(app: App) -> FastAPI:
         body = {"status": "ready" if ok else "unavailable", "failing": failing, "checks": checks}
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    from planner.api.v1 import unsubscribe_router, v1_router
+
     protected = _protected(api, app)
     api.include_router(protected)
-    api.middleware("http")(_options_and_allow([api.router, protected]))
+    api.include_router(create_ui_router(app))  # the operator dashboard, /ui (its own sign-in)
+    v1 = v1_router(app)
+    api.include_router(v1, responses=_COMMON_RESPONSES)
+    links = unsubscribe_router(app)
+    api.include_router(links)
+    api.middleware("http")(_idempotency(app))
+    api.middleware("http")(_options_and_allow([api.router, protected, v1, links]))
     return api
 
 
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {
         401: "Missing or wrong bearer token.",
+        403: "The token lacks the route's scope.",
         404: "No such delivery or recipient.",
         409: "The delivery's status does not allow this.",
+        413: "The body is too large.",
         422: "Invalid input: `errors[].loc` names the field.",
         503: "The database or Redis is unavailable, or no API token is configured.",
     }
@@ -407,17 +515,20 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-_COMMON_RESPONSES = _responses(401, 422, 503)
+_COMMON_RESPONSES = _responses(401, 403, 422, 503)
 
 
 def _protected(api: FastAPI, app: App) -> APIRouter:
-    router = APIRouter(dependencies=[Depends(_bearer_check(app))], responses=_COMMON_RESPONSES)
+    router = APIRouter(dependencies=[Depends(_no_unknown_query)], responses=_COMMON_RESPONSES)
+    read = Depends(_scope_check(app, "read"))
+    write = Depends(_scope_check(app, "write"))
+    admin = Depends(_scope_check(app, "admin"))
 
-    @router.get("/openapi.json", include_in_schema=False)
+    @router.get("/openapi.json", include_in_schema=False, dependencies=[read])
     def openapi() -> dict[str, Any]:
         return api.openapi()
 
-    @router.get("/metrics", tags=["observability"], response_class=Response)
+    @router.get("/metrics", tags=["observability"], response_class=Response, dependencies=[read])
     def metrics() -> Response:
         """Prometheus text format."""
         from prometheus_client import CONTENT_TYPE_LATEST
@@ -426,12 +537,12 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
 
         return Response(render_metrics(app, app.clock()), media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/status", tags=["operations"])
+    @router.get("/status", tags=["operations"], dependencies=[read])
     def status() -> dict[str, Any]:
         """Deliveries by status, queues, workers, and how late the planner is."""
         return collect_status(app, app.clock())
 
-    @router.get("/deliveries", tags=["deliveries"])
+    @router.get("/deliveries", tags=["deliveries"], dependencies=[read])
     def deliveries(
         status: DeliveryStatus | None = None,
         recipient: Annotated[str | None, Query(pattern=EXTERNAL_ID)] = None,
@@ -452,33 +563,45 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
         with app.sessions() as session:
             return list_deliveries(session, flt)
 
-    @router.get("/deliveries/{delivery_id}", tags=["deliveries"], responses=_responses(404))
+    @router.get(
+        "/deliveries/{delivery_id}", tags=["deliveries"], responses=_responses(404), dependencies=[read]
+    )
     def delivery(delivery_id: RowId) -> dict[str, Any]:
         """One delivery with its data and full timeline."""
         with app.sessions() as session:
             return get_delivery(session, delivery_id)
 
     @router.post("/deliveries/{delivery_id}/retry", tags=["deliveries"], responses=_responses(404, 409))
-    def retry(delivery_id: RowId) -> dict[str, Any]:
-        """Redrive a dead delivery (fresh attempts), or send a retrying one now."""
-        return ops.retry(app, delivery_id, app.clock()).as_dict()
+    def retry(delivery_id: RowId, who: Principal = admin) -> dict[str, Any]:
+        """Redrive a dead delivery (fresh attempts), or send a retrying one now. Scope: admin."""
+        result = ops.retry(app, delivery_id, app.clock(), actor=who.name).as_dict()
+        _audit(app, who, "delivery_retried", f"delivery:{delivery_id}", {"requeued": result["requeued"]})
+        return result
 
     @router.post("/deliveries/{delivery_id}/cancel", tags=["deliveries"], responses=_responses(404, 409))
-    def cancel(delivery_id: RowId) -> dict[str, Any]:
-        """Cancel a pending delivery (409 once it is sending or final)."""
-        return ops.cancel(app, delivery_id, app.clock())
+    def cancel(delivery_id: RowId, who: Principal = admin) -> dict[str, Any]:
+        """Cancel a pending delivery (409 once it is sending or final). Scope: admin."""
+        result = ops.cancel(app, delivery_id, app.clock(), actor=who.name)
+        _audit(app, who, "delivery_cancelled", f"delivery:{delivery_id}")
+        return result
 
     @router.post("/pauses/{target}", tags=["operations"])
-    def pause(target: Annotated[str, Path(pattern=TARGET)]) -> dict[str, Any]:
-        """Pause a channel ('email', 'sms') or a kind: its deliveries wait."""
-        return ops.pause(app, target, app.clock())
+    def pause(target: Annotated[str, Path(pattern=TARGET)], who: Principal = admin) -> dict[str, Any]:
+        """Pause a channel ('email', 'sms') or a kind: its deliveries wait. Scope: admin."""
+        result = ops.pause(app, target, app.clock())
+        _audit(app, who, "paused", target, {"changed": result["changed"]})
+        return result
 
     @router.delete("/pauses/{target}", tags=["operations"])
-    def resume(target: Annotated[str, Path(pattern=TARGET)]) -> dict[str, Any]:
-        """Resume a channel or kind: its waiting deliveries are sent now."""
-        return ops.resume(app, target, app.clock())
+    def resume(target: Annotated[str, Path(pattern=TARGET)], who: Principal = admin) -> dict[str, Any]:
+        """Resume a channel or kind: its waiting deliveries are sent now. Scope: admin."""
+        result = ops.resume(app, target, app.clock(), actor=who.name)
+        _audit(app, who, "resumed", target, {"changed": result["changed"], "requeued": result["requeued"]})
+        return result
 
-    @router.get("/explain/{recipient_id}", tags=["operations"], responses=_responses(404))
+    @router.get(
+        "/explain/{recipient_id}", tags=["operations"], responses=_responses(404), dependencies=[read]
+    )
     def explain(
         recipient_id: Annotated[str, Path(pattern=EXTERNAL_ID)],
         kind: Annotated[str | None, Query(pattern=KIND)] = None,
@@ -499,8 +622,10 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
             **_responses(404, 409),
         },
     )
-    def notify_endpoint(body: NotifyRequest, response: Response) -> dict[str, Any]:
-        """An ad-hoc notification through the same rules; a repeated dedup key returns the first (200)."""
+    def notify_endpoint(body: NotifyRequest, response: Response, who: Principal = write) -> dict[str, Any]:
+        """An ad-hoc notification through the same rules; a repeated dedup key returns the first (200).
+
+        Scope: write."""
         result = notify(
             app,
             body.recipient_id,
@@ -511,7 +636,10 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
             data=body.data,
             priority=body.priority,
             at=body.at,
+            actor=who.name,
         )
+        if result.created:
+            _audit(app, who, "notified", f"delivery:{result.delivery.get('id')}")
         if not result.created:
             response.status_code = 200
         elif result.outcome == "saved":
@@ -519,10 +647,12 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
         return result.as_dict()
 
     @router.post("/engagement", tags=["notifications"], status_code=201, responses=_responses(404))
-    def engagement(body: EngagementRequest) -> dict[str, Any]:
-        """Record an open, click or reply (provider webhooks)."""
-        return ops.record_engagement(
+    def engagement(body: EngagementRequest, who: Principal = write) -> dict[str, Any]:
+        """Record an open, click or reply (provider webhooks). Scope: write."""
+        result = ops.record_engagement(
             app, body.recipient_id, body.event.value, body.at, app.clock(), kind=body.kind
         )
+        _audit(app, who, "engagement_recorded", f"recipient:{body.recipient_id}", {"event": body.event.value})
+        return result
 
     return router

@@ -1,0 +1,122 @@
+"""Named API tokens with scopes: who may call which route, and whose name goes on each change.
+
+A token is ``pln_`` plus 256 random bits; only its SHA-256 is stored, so a copy of the database
+does not hold a usable token. The lookup is by digest (an index) and the digest is compared again
+in constant time. ``PLANNER_API_TOKEN``, when set, is an admin token named :data:`ENV_TOKEN_NAME`.
+
+Scopes are explicit (none implies another): ``read`` (GET routes), ``write`` (recipients,
+subscriptions, events, notify, engagement) and ``admin`` (retry, cancel, pause and resume).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from planner.app import App
+from planner.errors import InvalidInput
+from planner.operations.ops import StateConflict
+from planner.store.audit import record_audit
+from planner.store.tables import API_TOKENS
+
+SCOPES = ("read", "write", "admin")
+ENV_TOKEN_NAME = "api-token"
+TOKEN_PREFIX = "pln_"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    scopes: frozenset[str]
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def authenticate(app: App, token: str) -> Principal | None:
+    """The principal a bearer token stands for, or ``None`` when it is unknown (or revoked)."""
+    if not token:
+        return None
+    configured = app.settings.api_token
+    expected = configured.get_secret_value() if configured is not None else ""
+    given = token.encode("utf-8", "surrogatepass")
+    if expected and hmac.compare_digest(given, expected.encode()):
+        return Principal(ENV_TOKEN_NAME, frozenset(SCOPES))
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    digest = token_digest(token)
+    c = API_TOKENS.c
+    with app.sessions() as session:
+        row = session.execute(select(c.name, c.token_hash, c.scopes).where(c.token_hash == digest)).first()
+    if row is None or not hmac.compare_digest(row.token_hash.encode(), digest.encode()):
+        return None
+    return Principal(row.name, frozenset(row.scopes.split(",")))
+
+
+def any_token_configured(app: App) -> bool:
+    """Whether any token could authenticate (else the API answers 503 rather than run open)."""
+    if app.settings.api_token is not None and app.settings.api_token.get_secret_value():
+        return True
+    with app.sessions() as session:
+        return session.scalar(select(API_TOKENS.c.id).limit(1)) is not None
+
+
+def token_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise InvalidInput("name", name, "1-100 characters of a-z, 0-9, '_', '.', '-', starting alphanumeric")
+    if name == ENV_TOKEN_NAME:
+        raise InvalidInput("name", name, f"a name other than {ENV_TOKEN_NAME!r} (PLANNER_API_TOKEN's)")
+    return name
+
+
+def parse_scopes(values: Iterable[str]) -> frozenset[str]:
+    scopes = frozenset(v.strip() for value in values for v in value.split(",") if v.strip())
+    unknown = sorted(scopes - set(SCOPES))
+    if unknown or not scopes:
+        raise InvalidInput("scope", ",".join(unknown) or "", f"one or more of {', '.join(SCOPES)}")
+    return scopes
+
+
+def create_token(app: App, name: str, scopes: Iterable[str], now: datetime, actor: str = "cli") -> str:
+    """A new token; the plain token is returned once and never stored."""
+    name, granted = token_name(name), parse_scopes(scopes)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    c = API_TOKENS.c
+    with app.sessions() as session, session.begin():
+        # Locking the name's row would need the row; a unique constraint makes the race a conflict.
+        if session.scalar(select(c.id).where(c.name == name)) is not None:
+            raise StateConflict("name", name, "a name no other token has (revoke it first)")
+        session.execute(
+            insert(API_TOKENS).values(
+                name=name, token_hash=token_digest(token), scopes=",".join(sorted(granted)), created_at=now
+            )
+        )
+        record_audit(session, now, actor, "token_created", name, {"scopes": sorted(granted)})
+    return token
+
+
+def list_tokens(app: App) -> list[dict[str, Any]]:
+    c = API_TOKENS.c
+    with app.sessions() as session:
+        rows = session.execute(select(c.name, c.scopes, c.created_at).order_by(c.name)).all()
+    return [{"name": r.name, "scopes": r.scopes.split(","), "created_at": r.created_at} for r in rows]
+
+
+def revoke_token(app: App, name: str, now: datetime, actor: str = "cli") -> bool:
+    """Delete the token (it stops working at once); False when there was none of that name."""
+    with app.sessions() as session, session.begin():
+        result = session.execute(delete(API_TOKENS).where(API_TOKENS.c.name == name))
+        gone = int(result.rowcount)  # type: ignore[attr-defined]
+        if gone:
+            record_audit(session, now, actor, "token_revoked", name)
+    return bool(gone)

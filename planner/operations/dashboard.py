@@ -1,0 +1,447 @@
+"""Read-side numbers for the operator dashboard (``/ui``) that no other command computes.
+
+- :func:`sends_next_hours`: what goes out in the next hours, per hour and channel, with the
+  quiet-hours deferrals, from the deliveries already planned and the cadences still to come;
+- :func:`dst_transitions`: the clock changes of the coming days in the recipients' zones and how
+  many subscriptions each shifts;
+- :func:`dead_letter_groups`: dead deliveries grouped by reason and error;
+- :func:`deliveries_page`: one page of ``planner deliveries list``.
+
+Every function costs a constant number of queries, whatever the number of recipients: rows are
+grouped in SQL by what the rules depend on (zone, wall time, days, quiet hours), and the rules run
+once per group, never once per recipient.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from planner.app import App
+from planner.core.cadence import Cadence, first_occurrence_at_or_after, next_occurrence_after_date
+from planner.core.checks import quiet_hours_verdict
+from planner.core.localtime import get_zone, local_date_of, resolve_detailed
+from planner.core.quiet_hours import QuietHours, effective_quiet_hours
+from planner.core.status import PENDING_STATUSES, DeliveryStatus
+from planner.errors import InvalidInput
+from planner.operations.status import planner_lateness, planner_problems, queue_state
+from planner.settings import QUEUES
+from planner.store.dialect import dialect_of
+from planner.store.queries import DeliveryFilter, delivery_dict, pause_list
+from planner.store.tables import DELIVERIES, RECIPIENTS, SUBSCRIPTIONS
+
+CHANNELS = ("email", "sms")
+
+
+# ----------------------------------------------------------------------------- next hours of sends
+
+
+@dataclass
+class HourBucket:
+    start: datetime
+    sends: Counter[str] = field(default_factory=Counter)  # per channel, deferrals included
+    deferred: Counter[str] = field(default_factory=Counter)  # per channel: moved here by quiet hours
+
+
+@dataclass(frozen=True)
+class SendForecast:
+    buckets: list[HourBucket]
+    planned: int  # from delivery rows already planned
+    forecast: int  # from subscription cadences not planned yet
+
+    @property
+    def total(self) -> int:
+        return self.planned + self.forecast
+
+
+def sends_next_hours(app: App, now: datetime, hours: int = 24) -> SendForecast:
+    """Sends due from ``now``'s hour to ``now + hours``: planned rows, then the cadences' next occurrences.
+
+    The cadence part applies the DST policy and quiet hours (critical kinds bypass them) but not
+    engagement backoff or caps, which depend on the day's history: it is an upper bound.
+    """
+    first = now.replace(minute=0, second=0, microsecond=0)
+    end = now + timedelta(hours=hours)
+    buckets = [HourBucket(first + timedelta(hours=i)) for i in range(hours + 1)]
+
+    def add(at: datetime, channel: str, count: int, deferred: bool) -> None:
+        index = int((at - first).total_seconds() // 3600)
+        if 0 <= index < len(buckets):
+            buckets[index].sends[channel] += count
+            if deferred:
+                buckets[index].deferred[channel] += count
+
+    with app.sessions() as session:
+        planned = _planned_rows(session, now, end)
+        groups = _cadence_groups(session, sorted(app.policy.critical_kinds), end)
+    for hour, channel, deferred, count in planned:
+        add(max(hour, first), channel, count, deferred)
+    forecast = 0
+    for group in groups:
+        for at, deferred in _group_sends(app, group, now, end):
+            add(at, group.channel, group.count, deferred)
+            forecast += group.count
+    if not buckets[-1].sends:
+        buckets.pop()
+    return SendForecast(buckets, sum(row[3] for row in planned), forecast)
+
+
+def _planned_rows(session: Session, now: datetime, end: datetime) -> list[tuple[datetime, str, bool, int]]:
+    """Pending rows due in ``[now, end)``, counted per UTC hour (in SQL: retries and ad-hoc sends
+    spread over many instants), channel and whether quiet hours deferred them."""
+    c = DELIVERIES.c
+    # A planned row deferred by quiet hours is due later than its cadence's occurrence.
+    deferred = and_(c.occurrence_at.is_not(None), c.scheduled_at != c.occurrence_at)
+    hour = _hour_of(c.scheduled_at, dialect_of(session))
+    rows = session.execute(
+        select(hour, c.channel, deferred, func.count())
+        .where(c.status.in_([s.value for s in PENDING_STATUSES]), c.scheduled_at >= now, c.scheduled_at < end)
+        .group_by(hour, c.channel, deferred)
+    )
+    return [(_as_hour(at), str(channel), bool(d), int(n)) for at, channel, d, n in rows]
+
+
+def _hour_of(column: Any, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return func.date_trunc("hour", column)
+    return func.substr(column, 1, 13)  # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'
+
+
+def _as_hour(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        return datetime.strptime(value, "%Y-%m-%d %H").replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class _CadenceGroup:
+    next_at: datetime
+    next_local_date: date | None
+    timezone: str
+    send_time: time
+    days: str
+    critical: bool
+    channel: str
+    quiet: QuietHours | None
+    count: int
+
+
+def _reachable() -> Any:
+    """The recipient can receive on the subscription's channel (no opt-out, a valid address)."""
+    r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
+    email = and_(r.email_opt_out.is_(false()), r.email_invalid.is_(None), r.email.is_not(None))
+    sms = and_(r.sms_opt_out.is_(false()), r.sms_invalid.is_(None), r.phone.is_not(None))
+    return or_(and_(s.channel == "email", email), and_(s.channel == "sms", sms))
+
+
+def _cadence_groups(session: Session, critical_kinds: list[str], end: datetime) -> list[_CadenceGroup]:
+    """Subscriptions due before ``end`` grouped by what their sends depend on (not by kind: only
+    whether it is critical); a group's cursor is shared, so a group costs one pass of the rules."""
+    r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
+    keys = [
+        s.next_at, s.next_local_date, r.timezone, s.send_time, s.days, s.channel,
+        r.email_quiet_start, r.email_quiet_end, r.sms_quiet_start, r.sms_quiet_end,
+    ]  # fmt: skip
+    # Grouped by a constant, SQLite would read a position; without critical kinds there is no key.
+    critical = s.kind.in_(critical_kinds) if critical_kinds else None
+    rows = session.execute(
+        select(*keys, (false() if critical is None else critical).label("critical"), func.count())
+        .select_from(SUBSCRIPTIONS.join(RECIPIENTS, r.id == s.recipient_id))
+        .where(s.active.is_(True), s.next_at.is_not(None), s.next_at < end, _reachable())
+        .group_by(*keys, *([] if critical is None else [critical]))
+    )
+    groups = []
+    for row in rows:
+        email = row.channel == "email"
+        start = row.email_quiet_start if email else row.sms_quiet_start
+        stop = row.email_quiet_end if email else row.sms_quiet_end
+        groups.append(
+            _CadenceGroup(
+                row.next_at, row.next_local_date, row.timezone, row.send_time, row.days, bool(row.critical),
+                row.channel, QuietHours(start, stop) if start is not None and stop is not None else None,
+                int(row[-1]),
+            )
+        )  # fmt: skip
+    return groups
+
+
+def _group_sends(app: App, group: _CadenceGroup, now: datetime, end: datetime) -> list[tuple[datetime, bool]]:
+    """The group's occurrences from its cursor to ``end`` (those before ``now`` are overdue: not
+    forecast), each after quiet hours."""
+    cadence = Cadence.from_storage(group.send_time, group.days)
+    window = effective_quiet_hours(group.channel, group.quiet, app.policy.quiet_defaults)
+    if group.next_at < now - timedelta(days=1):  # a stale cursor: start from now, not day by day
+        occurrence = first_occurrence_at_or_after(cadence, group.timezone, now)
+        at, day = occurrence.instant, occurrence.local_date
+    else:
+        at, day = group.next_at, group.next_local_date or local_date_of(group.next_at, group.timezone)
+    sends = []
+    while at < end:
+        if at >= now:
+            if window.is_empty:  # nothing to defer (and no zone lookup needed)
+                sends.append((at, False))
+            else:
+                verdict = quiet_hours_verdict(window, group.critical, group.timezone, at)
+                sends.append((verdict.at, verdict.outcome == "deferred"))
+        if at + _SHORTEST_DAY >= end:  # the next occurrence is a local day later: past the end
+            break
+        occurrence = next_occurrence_after_date(cadence, group.timezone, day)
+        at, day = occurrence.instant, occurrence.local_date
+    return sends
+
+
+#: The shortest time from one local date's wall time to the next date's: a day shortened by a
+#: clock change; tzdata's largest jump forward in use is two hours (Antarctica/Troll), the rest one.
+_SHORTEST_DAY = timedelta(hours=21)
+
+
+# ----------------------------------------------------------------------------- DST transitions
+
+
+@dataclass(frozen=True)
+class Transition:
+    timezone: str
+    at: datetime  # UTC instant of the change
+    offset_before: timedelta
+    offset_after: timedelta
+    recipients: int  # in the zone
+    subscriptions: int  # every active subscription in the zone: its UTC send time moves
+    wall_shifted: int  # of which the wall time falls in the gap (moved later) or the overlap (first one)
+
+    @property
+    def kind(self) -> str:
+        return "gap" if self.offset_after > self.offset_before else "overlap"
+
+    @property
+    def delta(self) -> timedelta:
+        return self.offset_after - self.offset_before
+
+
+def dst_transitions(app: App, now: datetime, days: int = 14) -> list[Transition]:
+    """Clock changes in ``[now, now + days)`` in zones with active subscriptions, soonest first."""
+    r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
+    end = now + timedelta(days=days)
+    with app.sessions() as session:
+        # Every recipient of the zone, subscribed or not: a plain count, no join.
+        recipients = {
+            str(zone): int(n)
+            for zone, n in session.execute(select(r.timezone, func.count()).group_by(r.timezone))
+        }
+        changes = {zone: moments for zone in recipients if (moments := _changes(zone, now, end))}
+        # Subscriptions are counted in the changing zones only (a few, most days none).
+        times: dict[str, list[tuple[time, int]]] = defaultdict(list)
+        if changes:
+            for zone, wall, count in session.execute(
+                select(r.timezone, s.send_time, func.count())
+                .select_from(SUBSCRIPTIONS.join(RECIPIENTS, r.id == s.recipient_id))
+                .where(s.active.is_(True), r.timezone.in_(sorted(changes)))
+                .group_by(r.timezone, s.send_time)
+            ):
+                times[zone].append((wall, int(count)))
+    found = []
+    for zone_name, zone_changes in changes.items():
+        walls = times[zone_name]
+        if not walls:  # recipients there, but nobody subscribed
+            continue
+        for at, before, after in zone_changes:
+            local_day = (at + after).date()
+            shifted = sum(n for wall, n in walls if _moved(zone_name, local_day, wall))
+            found.append(
+                Transition(
+                    zone_name, at, before, after, recipients[zone_name], sum(n for _, n in walls), shifted
+                )
+            )
+    return sorted(found, key=lambda t: (t.at, -t.subscriptions, t.timezone))
+
+
+_STEP = timedelta(hours=6)  # no zone changes its clocks twice within six hours
+
+
+def _changes(zone_name: str, start: datetime, end: datetime) -> list[tuple[datetime, timedelta, timedelta]]:
+    """(instant, offset before, offset after) of each UTC-offset change in ``[start, end)``."""
+    zone = get_zone(zone_name)
+
+    def offset(at: datetime) -> timedelta:
+        value = at.astimezone(zone).utcoffset()
+        assert value is not None
+        return value
+
+    changes = []
+    at = start
+    while at < end:
+        step_end = min(at + _STEP, end)
+        if offset(at) != offset(step_end):
+            low, high = at, step_end
+            while high - low > timedelta(minutes=1):  # transitions fall on whole minutes
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if offset(middle) == offset(low) else (low, middle)
+            high = high.replace(second=0, microsecond=0)
+            changes.append((high, offset(low), offset(high)))
+        at = step_end
+    return changes
+
+
+def _moved(zone: str, local_day: date, wall: time) -> bool:
+    """Whether ``wall`` on the changeover's local date is adjusted (in the gap, or repeated)."""
+    days = (local_day - timedelta(days=1), local_day, local_day + timedelta(days=1))
+    return any(
+        (res := resolve_detailed(day, wall, zone)) is not None and res.adjustment != "exact" for day in days
+    )
+
+
+# ----------------------------------------------------------------------------- dead letters
+
+
+@dataclass
+class DeadGroup:
+    reason: str | None
+    error: str | None
+    count: int
+    oldest: datetime
+    newest: datetime
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+
+def dead_letter_groups(session: Session, groups: int = 50, per_group: int = 20) -> list[DeadGroup]:
+    """The ``groups`` largest (reason, error) groups of dead deliveries, each with its latest rows.
+
+    One pass over the dead rows ranks each within its group and counts the group (window
+    functions); only the chosen rows are then read whole.
+    """
+    c = DELIVERIES.c
+    key, latest = (c.reason, c.last_error), (c.updated_at.desc(), c.id.desc())
+    ranked = (
+        select(
+            c.id, c.reason, c.last_error,
+            func.row_number().over(partition_by=key, order_by=latest).label("rank"),
+            func.count().over(partition_by=key).label("n"),
+            func.min(c.updated_at).over(partition_by=key).label("oldest"),
+            func.max(c.updated_at).over(partition_by=key).label("newest"),
+        )
+        .where(c.status == DeliveryStatus.dead.value)
+        .subquery()
+    )  # fmt: skip
+    found: dict[tuple[str | None, str | None], DeadGroup] = {}
+    order: dict[int, tuple[str | None, str | None]] = {}
+    for row in session.execute(select(ranked).where(ranked.c.rank <= per_group)):
+        group = found.setdefault(
+            (row.reason, row.last_error),
+            DeadGroup(row.reason, row.last_error, int(row.n), row.oldest, row.newest),
+        )
+        order[row.id] = (group.reason, group.error)
+    chosen = sorted(found.values(), key=lambda g: (-g.count, g.reason or "", g.error or ""))[:groups]
+    keep = {(g.reason, g.error) for g in chosen}
+    ids = [i for i, k in order.items() if k in keep]
+    if ids:
+        for row in session.execute(
+            select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id"))
+            .join(RECIPIENTS, RECIPIENTS.c.id == c.recipient_id)
+            .where(c.id.in_(ids))
+            .order_by(c.updated_at.desc(), c.id.desc())
+        ):
+            found[(row.reason, row.last_error)].deliveries.append(
+                delivery_dict(row, row.recipient_external_id)
+            )
+    return chosen
+
+
+# ----------------------------------------------------------------------------- the overview's counts
+
+#: Statuses an operator acts on, counted over the whole table (each a short range of the status index).
+OPEN_STATUSES = ("planned", "queued", "sending", "retrying", "dead")
+#: Outcomes, counted over the last day only: all-time totals of a million rows say little and cost
+#: a full scan.
+RECENT = timedelta(hours=24)
+
+
+def delivery_counts(session: Session, now: datetime) -> dict[str, int]:
+    """Deliveries per status: open ones all, settled ones scheduled since ``now - RECENT``."""
+    c = DELIVERIES.c
+    settled = [s.value for s in DeliveryStatus if s.value not in OPEN_STATUSES]
+    open_rows = session.execute(
+        select(c.status, func.count()).where(c.status.in_(OPEN_STATUSES)).group_by(c.status)
+    )
+    recent_rows = session.execute(
+        select(c.status, func.count())
+        .where(c.status.in_(settled), c.scheduled_at >= now - RECENT)
+        .group_by(c.status)
+    )
+    counts = {str(status): int(n) for status, n in [*open_rows, *recent_rows]}
+    return {s.value: counts.get(s.value, 0) for s in DeliveryStatus}
+
+
+def overview_status(app: App, now: datetime) -> dict[str, Any]:
+    """``planner status``'s parts (queues, workers, planner lateness, pauses) with :func:`delivery_counts`."""
+    with app.sessions() as session:
+        counts = delivery_counts(session, now)
+        paused = pause_list(session)
+    queues = queue_state(app.redis)
+    lateness = planner_lateness(app, now)
+    return {
+        "deliveries": counts,
+        "recent_since": now - RECENT,
+        "dead": counts["dead"],
+        "queues": {
+            name: {"depth": queues.depth[name], "scheduled": queues.scheduled[name]} for name in QUEUES
+        },
+        "paused": paused,
+        "workers": {"count": len(queues.workers), "keys": queues.workers},
+        "planner": {**lateness.as_dict(), "late": planner_problems(lateness, app.settings.max_lateness)},
+    }
+
+
+# ----------------------------------------------------------------------------- deliveries, paged
+
+MAX_PAGE = 1000  # beyond page 1000 a filter says more than a page number
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    rows: list[dict[str, Any]]
+    page: int
+    per_page: int
+    has_next: bool
+
+
+def deliveries_page(session: Session, flt: DeliveryFilter, page: int, per_page: int = 50) -> DeliveryPage:
+    """Page ``page`` (from 1) of the deliveries matching ``flt``.
+
+    With ``since`` the order is ``planner deliveries list``'s (scheduled time ascending from it);
+    without, the latest first, which is what an operator opens the page for.
+    """
+    if not 1 <= page <= MAX_PAGE:
+        raise InvalidInput("page", page, f"a page number from 1 to {MAX_PAGE}; narrow the filters instead")
+    c = DELIVERIES.c
+    # The page's ids first, from the delivery table alone (an index walk); only they are joined.
+    ids = select(c.id)
+    if flt.status:
+        ids = ids.where(c.status == flt.status)
+    if flt.recipient:
+        wanted = select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == flt.recipient)
+        ids = ids.where(c.recipient_id == wanted.scalar_subquery())
+    if flt.kind:
+        ids = ids.where(c.kind == flt.kind)
+    if flt.channel:
+        ids = ids.where(c.channel == flt.channel)
+    order = (c.scheduled_at, c.id) if flt.since else (c.scheduled_at.desc(), c.id.desc())
+    if flt.since:
+        ids = ids.where(c.scheduled_at >= flt.since)
+    page_ids = ids.order_by(*order).limit(per_page + 1).offset((page - 1) * per_page)
+    stmt = (
+        select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id"))
+        .join(RECIPIENTS, RECIPIENTS.c.id == c.recipient_id)
+        .where(c.id.in_(page_ids.scalar_subquery()))
+        .order_by(*order)
+    )
+    rows = list(session.execute(stmt))
+    return DeliveryPage(
+        [delivery_dict(row, row.recipient_external_id) for row in rows[:per_page]],
+        page,
+        per_page,
+        has_next=len(rows) > per_page,
+    )

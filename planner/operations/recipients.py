@@ -1,0 +1,305 @@
+"""The management API's recipients: upsert, patch, view, erase, and one subscription at a time.
+
+Every write goes through the importer's own parsing (:func:`~planner.operations.importer.parse_recipient`)
+and writer (:class:`~planner.operations.importer.Importer`): the API and ``planner import`` accept
+exactly the same documents and apply the same schedule-change rule (pending future deliveries of a
+changed subscription are cancelled and planned again). A change is planned at once when its next
+occurrence falls inside the window the last planner run already covered (:func:`plan_changes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from redis import RedisError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from planner.app import App, build_runner
+from planner.core import validation
+from planner.core.status import PENDING_STATUSES, DeliveryStatus
+from planner.core.unsubscribe import UnsubscribeTarget
+from planner.errors import InvalidInput, NotFound
+from planner.operations.importer import (
+    RECIPIENT_KEYS,
+    SUBSCRIPTION_KEYS,
+    Importer,
+    ImportReport,
+    parse_recipient,
+)
+from planner.operations.simulate import simulate_recipient, to_json_rows
+from planner.store.audit import record_audit
+from planner.store.models import Recipient, Subscription, kinds_opted_out
+from planner.store.preferences import set_channel_opt_out, set_kind_opt_out
+from planner.store.queries import recipient_by_external_id
+from planner.store.tables import DELIVERIES, RECIPIENTS, SUBSCRIPTIONS
+from planner.store.timeline import event_row, record_events
+
+log = structlog.get_logger("planner.recipients")
+
+#: What PATCH may change; subscriptions have routes of their own.
+PATCHABLE = RECIPIENT_KEYS - {"type", "id", "subscriptions"}
+RECIPIENT_DELETED = "recipient_deleted"
+NEXT_SENDS = 5
+#: Simulated days ahead for the next sends: five weeks finds five sends of a weekly subscription.
+_LOOKAHEAD_DAYS = 35
+
+
+def document(session: Session, recipient: Recipient) -> dict[str, Any]:
+    """The recipient as an import line (without ``type``): what PUT takes and GET shows."""
+    quiet: dict[str, Any] = {}
+    for channel in ("email", "sms"):
+        window = recipient.own_quiet_hours(channel)
+        if window is not None:
+            quiet[channel] = (
+                "none"
+                if window.is_empty
+                else {"start": window.start.strftime("%H:%M"), "end": window.end.strftime("%H:%M")}
+            )
+    subs = session.scalars(
+        select(Subscription).where(SUBSCRIPTIONS.c.recipient_id == recipient.id).order_by(SUBSCRIPTIONS.c.id)
+    ).all()
+    return {
+        "id": recipient.external_id,
+        "timezone": recipient.timezone,
+        "email": recipient.email,
+        "phone": recipient.phone,
+        "quiet_hours": quiet,
+        "opt_out": [c for c in ("email", "sms") if getattr(recipient, f"{c}_opt_out")],
+        "subscriptions": [
+            {
+                "kind": s.kind,
+                "channel": s.channel,
+                "at": s.send_time.strftime("%H:%M"),
+                "days": s.days,
+                "active": s.active,
+            }
+            for s in subs
+            if s.active
+        ],
+    }
+
+
+def _write(app: App, body: dict[str, Any], now: datetime) -> ImportReport:
+    record = parse_recipient(body, line=1)
+    for i, sub in enumerate(record.subscriptions):
+        if not app.templates.has_template(sub.kind, sub.channel):
+            raise InvalidInput(f"subscriptions[{i}].kind", sub.kind, f"a kind with a {sub.channel} template")
+    report = ImportReport(lines=1)
+    with app.sessions() as session, session.begin():
+        Importer(session, now, report).recipients([record])
+    plan_changes(app, report.recipient_ids, now)
+    return report
+
+
+def put_recipient(
+    app: App, external_id: str, body: dict[str, Any], now: datetime
+) -> tuple[bool, dict[str, Any]]:
+    """Create or replace (the body is the full desired state, as an import line); True if created."""
+    validation.external_id(external_id, "id")
+    if "id" in body and body["id"] != external_id:
+        raise InvalidInput("id", body["id"], f"the id of the path ({external_id!r}) or no id")
+    report = _write(app, {k: v for k, v in body.items() if k != "type"} | {"id": external_id}, now)
+    return report.recipients_created > 0, view(app, external_id, now)
+
+
+def patch_recipient(app: App, external_id: str, changes: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Change only the fields given (zone, email, phone, quiet hours, opt-outs)."""
+    unknown = sorted(set(changes) - PATCHABLE)
+    if unknown:
+        raise InvalidInput(unknown[0], changes[unknown[0]], f"only the fields {sorted(PATCHABLE)}")
+    with app.sessions() as session:
+        current = document(session, recipient_by_external_id(session, external_id))
+    _write(app, current | changes, now)
+    return view(app, external_id, now)
+
+
+def put_subscription(
+    app: App, external_id: str, kind: str, channel: str, body: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """Create or change one subscription (``at``, ``days``, ``active``), as a re-import would."""
+    allowed = SUBSCRIPTION_KEYS - {"kind", "channel"}
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidInput(unknown[0], body[unknown[0]], f"only the fields {sorted(allowed)}")
+    validation.kind(kind, "kind")
+    validation.channel(channel, "channel")
+    with app.sessions() as session:
+        current = document(session, recipient_by_external_id(session, external_id))
+    others = [s for s in current["subscriptions"] if (s["kind"], s["channel"]) != (kind, channel)]
+    current["subscriptions"] = [*others, {**body, "kind": kind, "channel": channel}]
+    prefix = f"subscriptions[{len(others)}]."
+    try:
+        _write(app, current, now)
+    except InvalidInput as exc:
+        # Named as the body's field (``at``), not as the import line's (``subscriptions[2].at``).
+        if exc.field.startswith(prefix):
+            raise InvalidInput(exc.field.removeprefix(prefix), exc.value, exc.expected) from None
+        raise
+    return view(app, external_id, now)
+
+
+def delete_subscription(app: App, external_id: str, kind: str, channel: str, now: datetime) -> dict[str, Any]:
+    """Stop one subscription; its pending future deliveries are cancelled."""
+    with app.sessions() as session:
+        current = document(session, recipient_by_external_id(session, external_id))
+    current["subscriptions"] = [
+        s for s in current["subscriptions"] if (s["kind"], s["channel"]) != (kind, channel)
+    ]
+    _write(app, current, now)
+    return view(app, external_id, now)
+
+
+def view(app: App, external_id: str, now: datetime) -> dict[str, Any]:
+    """The recipient, its preferences and its next sends (local time, UTC, DST and quiet-hours notes)."""
+    with app.sessions() as session:
+        recipient = recipient_by_external_id(session, external_id)
+        data = document(session, recipient)
+    sends, _ = simulate_recipient(app, external_id, None, _LOOKAHEAD_DAYS)
+    upcoming = [s for s in sends if s.send_at >= now][:NEXT_SENDS]
+    data["preferences"] = preferences_of(recipient)
+    data["next_sends"] = to_json_rows(upcoming)
+    return data
+
+
+def preferences_of(recipient: Recipient) -> dict[str, Any]:
+    return {
+        channel: {
+            "opted_out": bool(getattr(recipient, f"{channel}_opt_out")),
+            "opted_out_kinds": sorted(kinds_opted_out(recipient.opt_outs, channel)),
+        }
+        for channel in ("email", "sms")
+    }
+
+
+def set_preference(
+    app: App, external_id: str, channel: str, kind: str | None, opted_out: bool, now: datetime
+) -> dict[str, Any]:
+    """Opt out of (or back into) a channel, or one kind on it. Critical kinds cannot be opted out of."""
+    validation.channel(channel, "channel")
+    if kind is not None:
+        validation.kind(kind, "kind")
+        if opted_out and app.policy.is_critical(kind):
+            raise InvalidInput(
+                "kind", kind, "a kind that is not critical: PLANNER_CRITICAL_KINDS cannot be opted out of"
+            )
+    with app.sessions() as session, session.begin():
+        recipient = recipient_by_external_id(session, external_id)
+        assert recipient.id is not None
+        if kind is None:
+            changed = set_channel_opt_out(session, recipient.id, channel, opted_out, now)
+        else:
+            changed = set_kind_opt_out(session, recipient.id, kind, channel, opted_out, now)
+    scope = f"kind:{kind}" if kind else f"channel:{channel}"
+    log.info(
+        "preference set", scope=scope, opted_out=opted_out, outcome="changed" if changed else "unchanged"
+    )
+    with app.sessions() as session:
+        return {
+            "changed": changed,
+            "preferences": preferences_of(recipient_by_external_id(session, external_id)),
+        }
+
+
+def unsubscribe(app: App, target: UnsubscribeTarget, now: datetime) -> bool:
+    """A one-click unsubscribe: the kind on the channel, for the recipient the link was made for."""
+    if app.policy.is_critical(target.kind):
+        raise InvalidInput(
+            "kind", target.kind, "a kind that is not critical (critical kinds cannot be opted out of)"
+        )
+    with app.sessions() as session, session.begin():
+        exists = session.scalar(select(RECIPIENTS.c.id).where(RECIPIENTS.c.id == target.recipient_id))
+        if exists is None:
+            raise NotFound("recipient", target.recipient_id)
+        changed = set_kind_opt_out(session, target.recipient_id, target.kind, target.channel, True, now)
+        record_audit(
+            session,
+            now,
+            "unsubscribe-link",
+            "unsubscribed",
+            f"recipient:{target.recipient_id}/{target.kind}/{target.channel}",
+        )
+    log.info(
+        "unsubscribed",
+        kind=target.kind,
+        channel=target.channel,
+        outcome="changed" if changed else "unchanged",
+    )
+    return changed
+
+
+def erase(app: App, external_id: str, now: datetime) -> dict[str, Any]:
+    """Erasure: personal data removed, pending deliveries cancelled (``recipient_deleted``), the
+    delivery history kept for counts but no longer linked to a person."""
+    validation.external_id(external_id, "id")
+    with app.sessions() as session, session.begin():
+        recipient = recipient_by_external_id(session, external_id)
+        rid = recipient.id
+        d = DELIVERIES.c
+        pending = list(
+            session.scalars(
+                select(d.id)
+                .where(d.recipient_id == rid, d.status.in_([s.value for s in PENDING_STATUSES]))
+                .with_for_update()
+            )
+        )
+        if pending:
+            session.execute(
+                update(DELIVERIES)
+                .where(d.id.in_(pending), d.status.in_([s.value for s in PENDING_STATUSES]))
+                .values(status=DeliveryStatus.cancelled.value, reason=RECIPIENT_DELETED, updated_at=now)
+            )
+            record_events(
+                session,
+                (
+                    event_row(
+                        i, now, "cancelled", status=DeliveryStatus.cancelled.value, reason=RECIPIENT_DELETED
+                    )
+                    for i in pending
+                ),
+            )
+        # Template data and provider error text may hold names and addresses.
+        session.execute(update(DELIVERIES).where(d.recipient_id == rid).values(data=None, last_error=None))
+        session.execute(
+            update(SUBSCRIPTIONS)
+            .where(SUBSCRIPTIONS.c.recipient_id == rid)
+            .values(active=False, next_at=None, next_local_date=None, updated_at=now)
+        )
+        # '#' is outside the id alphabet: no client id can collide with an erased row.
+        session.execute(
+            update(RECIPIENTS)
+            .where(RECIPIENTS.c.id == rid)
+            .values(
+                external_id=f"#erased-{rid}",
+                email=None,
+                phone=None,
+                email_quiet_start=None,
+                email_quiet_end=None,
+                sms_quiet_start=None,
+                sms_quiet_end=None,
+                email_invalid=None,
+                sms_invalid=None,
+                updated_at=now,
+            )
+        )
+    log.info("recipient erased", outcome="erased", deliveries_cancelled=len(pending))
+    return {"id": external_id, "erased": True, "deliveries_cancelled": len(pending)}
+
+
+def plan_changes(app: App, recipient_ids: Sequence[int], now: datetime) -> int:
+    """Plan the changed subscriptions that the last run's window already covered; how many were.
+
+    The change is committed already: when Redis is down the planned rows wait for the reconcile
+    (or the next run plans them), so the caller's answer stands.
+    """
+    if not recipient_ids:
+        return 0
+    try:
+        report = build_runner(app).plan_recipients(now, list(recipient_ids))
+    except RedisError as exc:
+        log.warning("change saved, not planned at once", error=f"{type(exc).__name__}: {exc}")
+        return 0
+    return report.occurrences

@@ -1,0 +1,101 @@
+"""SVG charts drawn on the server: no script, no external file, readable with styles off.
+
+Every number drawn is also in a ``<title>`` (a tooltip) and in the page's table next to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from markupsafe import Markup
+
+from planner.operations.dashboard import HourBucket
+
+COLOURS = {"email": "#3b6fb6", "sms": "#d9822b"}
+WIDTH, HEIGHT = 880, 260
+LEFT, RIGHT, TOP, BOTTOM = 48, 12, 16, 40
+
+
+def _ticks(value: int) -> list[int]:
+    """Axis ticks from 0: a step of 1, 2 or 5 times a power of ten, four or five steps to the top."""
+    step = 1
+    while step * 5 < value:
+        step = step * 2 if str(step)[0] == "1" else step * 5 // 2 if str(step)[0] == "2" else step * 2
+    top = max(step * -(-value // step), step)
+    return list(range(0, top + 1, step))
+
+
+def sends_chart(buckets: Sequence[HourBucket], channels: Sequence[str] = ("email", "sms")) -> Markup:
+    """Stacked bars per hour (UTC) and channel; the part deferred there by quiet hours is hatched."""
+    ticks = _ticks(max([sum(b.sends.values()) for b in buckets] + [1]))
+    top = ticks[-1]
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    slot = plot_w / max(len(buckets), 1)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'class="chart" aria-label="Sends per hour for the next {len(buckets)} hours, by channel">',
+        "<defs>",
+        *(
+            f'<pattern id="hatch-{c}" width="6" height="6" patternUnits="userSpaceOnUse" '
+            f'patternTransform="rotate(45)"><rect width="6" height="6" fill="{COLOURS.get(c, "#777")}"/>'
+            '<line x1="0" y1="0" x2="0" y2="6" stroke="#fff" stroke-width="3"/></pattern>'
+            for c in channels
+        ),
+        "</defs>",
+    ]
+    for value in ticks:  # gridlines and the y axis labels
+        y = TOP + plot_h - plot_h * value / top
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{value}</text>')
+    for index, bucket in enumerate(buckets):
+        x = LEFT + index * slot + slot * 0.12
+        y = TOP + plot_h
+        for channel in channels:
+            plain = bucket.sends[channel] - bucket.deferred[channel]
+            for count, fill in (
+                (plain, COLOURS.get(channel, "#777")),
+                (bucket.deferred[channel], f"url(#hatch-{channel})"),
+            ):
+                if not count:
+                    continue
+                h = plot_h * count / top
+                y -= h
+                label = f"{bucket.start:%H:%M}Z {channel}: {count}"
+                if fill.startswith("url"):
+                    label += " deferred by quiet hours"
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.76:.1f}" height="{h:.1f}" fill="{fill}">'
+                    f"<title>{escape(label)}</title></rect>"
+                )
+        if index % 2 == 0:
+            parts.append(
+                f'<text x="{x + slot * 0.38:.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" '
+                f'class="axis">{bucket.start:%H}</text>'
+            )
+    if buckets:
+        since = f"{buckets[0].start:%Y-%m-%d %H:%MZ}"
+        parts.append(f'<text x="{LEFT}" y="{HEIGHT - 6}" class="axis">hour (UTC) from {since}</text>')
+    legend_x = WIDTH - RIGHT - 330
+    for i, channel in enumerate(channels):
+        lx = legend_x + i * 110
+        parts.append(
+            f'<rect x="{lx}" y="{HEIGHT - 16}" width="12" height="12" fill="{COLOURS.get(channel, "#777")}"/>'
+        )
+        parts.append(f'<text x="{lx + 16}" y="{HEIGHT - 6}" class="axis">{escape(channel)}</text>')
+    parts.append(
+        f'<rect x="{legend_x + 220}" y="{HEIGHT - 16}" width="12" height="12" fill="url(#hatch-sms)"/>'
+    )
+    parts.append(f'<text x="{legend_x + 236}" y="{HEIGHT - 6}" class="axis">deferred</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def bar(value: int, total: int, colour: str = "#3b6fb6", width: int = 160) -> Markup:
+    """A small horizontal bar for a table cell: ``value`` as a share of ``total``."""
+    share = value / total if total else 0.0
+    return Markup(
+        f'<svg width="{width}" height="10" viewBox="0 0 {width} 10" aria-hidden="true" class="minibar">'
+        f'<rect width="{width}" height="10" fill="#eceff3"/>'
+        f'<rect width="{max(share * width, 1 if value else 0):.1f}" height="10" fill="{colour}"/></svg>'
+    )

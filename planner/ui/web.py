@@ -1,0 +1,242 @@
+"""The plumbing the dashboard's pages share: templates, the session check, form bodies, error pages.
+
+A page handler raises; :func:`guarded` turns what it raised into a clear 4xx page (never a
+traceback), and a missing session into a redirect to the sign-in form (or a 401 for a post).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import parse_qs, quote
+
+import structlog
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from planner.app import App
+from planner.core.localtime import UTC, format_offset, to_local
+from planner.errors import InvalidInput, NotFound
+from planner.operations.ops import StateConflict
+from planner.ui import charts
+from planner.ui.session import COOKIE, Signer, UiSession, csrf_ok
+
+log = structlog.get_logger("planner.ui")
+
+MAX_FORM_BYTES = 64 * 1024
+FORECAST_TTL = timedelta(seconds=60)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SignInFirst(Exception):
+    """No valid session on a page view: go to the sign-in form, then come back."""
+
+
+def _local(value: datetime | str | None, zone: str) -> str:
+    if value is None:
+        return ""
+    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = to_local(instant, zone)
+    name = local.tzname() or ""
+    suffix = f" {name}" if name and name[0] not in "+-" else ""
+    return f"{local:%Y-%m-%d %H:%M} {format_offset(local.utcoffset())}{suffix}"
+
+
+def _utc(value: datetime | str | None) -> str:
+    if value is None:
+        return ""
+    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return f"{instant.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}"
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours // 24} days"
+
+
+def make_templates() -> Environment:
+    env = Environment(
+        loader=PackageLoader("planner.ui", "templates"),
+        autoescape=select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["local"] = _local
+    env.filters["utc"] = _utc
+    env.filters["ago"] = _ago
+    env.globals["bar"] = charts.bar
+    env.globals["quote"] = quote
+    return env
+
+
+class Ui:
+    """What every page needs: the service, the templates, the cookie signer."""
+
+    def __init__(self, app: App, signer: Signer | None = None) -> None:
+        self.app = app
+        self.templates = make_templates()
+        self.signer = signer or Signer()
+        self._cache: dict[str, tuple[datetime, object]] = {}
+        self._cache_lock = threading.Lock()
+
+    def recent(self, name: str, now: datetime, compute: Callable[[], T]) -> tuple[T, datetime]:
+        """``compute()``, or its result from under :data:`FORECAST_TTL` ago, and when it was computed.
+
+        For the overview's forecasts, which read every subscription (a second at 100,000
+        recipients) and change only when the planner runs or data is imported: live refresh and a
+        team of operators reuse one computation a minute.
+        """
+        with self._cache_lock:
+            cached = self._cache.get(name)
+        if cached is not None and timedelta(0) <= now - cached[0] < FORECAST_TTL:
+            return cached[1], cached[0]  # type: ignore[return-value]
+        value = compute()
+        with self._cache_lock:
+            self._cache[name] = (now, value)
+        return value, now
+
+    def render(
+        self, request: Request, name: str, code: int = 200, session: UiSession | None = None, **context: Any
+    ) -> HTMLResponse:
+        html = self.templates.get_template(name).render(
+            session=session, path=request.url.path, msg=request.query_params.get("msg"), **context
+        )
+        return HTMLResponse(html, status_code=code, headers=_SECURITY_HEADERS)
+
+    def session(self, request: Request) -> UiSession:
+        found = self.signer.session(request.cookies.get(COOKIE), self.app.clock())
+        if found is None:
+            if request.method == "GET":
+                raise SignInFirst
+            raise Refused(401, "Not signed in (or the session expired): sign in again.")
+        return found
+
+    def acting(self, request: Request, form: dict[str, list[str]]) -> UiSession:
+        """The session of a changing request: signed in, the form's CSRF token, admin scope."""
+        session = self.session(request)
+        if not csrf_ok(session, first(form, "csrf")):
+            raise Refused(403, "The form's CSRF token is missing or wrong: reload the page and try again.")
+        if not session.can_act:
+            raise Refused(
+                403, f"{session.principal.name} has read access only: actions need the admin scope."
+            )
+        return session
+
+
+# No framing (clickjacking), no sniffing, nothing from other origins: the pages need none.
+_SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+
+
+def first(form: dict[str, list[str]], name: str) -> str | None:
+    values = form.get(name)
+    return values[0] if values else None
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """An urlencoded form body (no multipart parser needed: the forms post only short fields)."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise Refused(413, "The form is too large.")
+    try:
+        return parse_qs(body.decode(), keep_blank_values=True, max_num_fields=2000)
+    except (UnicodeDecodeError, ValueError):
+        raise Refused(400, "The form could not be read.") from None
+
+
+def _error(ui: Ui, request: Request, status: int, message: str) -> Response:
+    try:
+        session: UiSession | None = ui.signer.session(request.cookies.get(COOKIE), ui.app.clock())
+    except Exception:
+        session = None
+    return ui.render(request, "error.html", code=status, session=session, status_code=status, message=message)
+
+
+def _handle(ui: Ui, request: Request, exc: Exception) -> Response:
+    if isinstance(exc, SignInFirst):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
+    if isinstance(exc, Refused):
+        return _error(ui, request, exc.status, str(exc))
+    if isinstance(exc, StateConflict):
+        return _error(
+            ui, request, 409, f"Not possible now: {exc.field} is {exc.value!r}; expected {exc.expected}."
+        )
+    if isinstance(exc, NotFound):
+        return _error(ui, request, 404, str(exc))
+    if isinstance(exc, InvalidInput):
+        return _error(ui, request, 400, str(exc))
+    # A bug or an outage: logged with its traceback, shown as a plain page without one.
+    log.exception("ui page failed", path=request.url.path, error=f"{type(exc).__name__}: {exc}")
+    return _error(ui, request, 500, "Something went wrong on the server; its log has the details.")
+
+
+def guarded(ui: Ui) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
+    """For a sync page handler whose first argument is the request."""
+
+    def wrap(fn: Callable[P, Response]) -> Callable[P, Response]:
+        @functools.wraps(fn)
+        def page(*args: P.args, **kwargs: P.kwargs) -> Response:
+            request = args[0] if args else kwargs["request"]
+            assert isinstance(request, Request)
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                return _handle(ui, request, exc)
+
+        return page
+
+    return wrap
+
+
+def guarded_async(
+    ui: Ui,
+) -> Callable[[Callable[P, Awaitable[Response]]], Callable[P, Awaitable[Response]]]:
+    def wrap(fn: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
+        @functools.wraps(fn)
+        async def action(*args: P.args, **kwargs: P.kwargs) -> Response:
+            request = args[0] if args else kwargs["request"]
+            assert isinstance(request, Request)
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as exc:
+                return _handle(ui, request, exc)
+
+        return action
+
+    return wrap
+
+
+def redirect(path: str, msg: str | None = None) -> RedirectResponse:
+    sep = "&" if "?" in path else "?"
+    return RedirectResponse(path + (f"{sep}msg={quote(msg)}" if msg else ""), status_code=303)
+
+
+def static_file(name: str) -> Response:
+    kinds = {"ui.css": "text/css", "refresh.js": "text/javascript"}
+    if name not in kinds:
+        return Response("not found", status_code=404, media_type="text/plain")
+    body = resources.files("planner.ui").joinpath("static", name).read_bytes()
+    return Response(body, media_type=kinds[name], headers={"Cache-Control": "max-age=3600"})

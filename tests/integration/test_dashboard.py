@@ -1,0 +1,103 @@
+"""The dashboard's read-side numbers (planner.operations.dashboard), worked out by hand, on both databases."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from planner.app import App
+from planner.errors import InvalidInput
+from planner.operations import dashboard
+from planner.operations.importer import import_lines
+from planner.operations.notify import notify
+from planner.settings import Settings
+from planner.store.queries import DeliveryFilter
+from tests.integration.test_ops import add_recipient, dead_email
+
+NOW = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)  # the Saturday before New York's 2026-03-08 change
+
+PEOPLE = [
+    # 02:30 does not exist in New York on 2026-03-08: sent at 03:30 EDT, 07:30Z.
+    {"type": "recipient", "id": "ny", "timezone": "America/New_York", "email": "ny@example.com",
+     "subscriptions": [{"kind": "night_report", "channel": "email", "at": "02:30", "days": "daily"}]},
+    # 22:30 is inside the default SMS quiet hours (21:00-08:00): deferred to 08:00Z the next day.
+    {"type": "recipient", "id": "ann", "timezone": "Europe/London", "phone": "+447700900123",
+     "subscriptions": [{"kind": "daily_brief", "channel": "sms", "at": "22:30", "days": "daily"}]},
+    # Opted out of email: nothing will be sent, so nothing is forecast.
+    {"type": "recipient", "id": "quiet", "timezone": "UTC", "email": "q@example.com", "opt_out": ["email"],
+     "subscriptions": [{"kind": "daily_brief", "channel": "email", "at": "18:00", "days": "daily"}]},
+]  # fmt: skip
+
+
+@pytest.fixture
+def fixed(settings: Settings) -> Iterator[App]:
+    app = App(settings, clock=lambda: NOW)
+    import_lines(app.sessions, [json.dumps(p) for p in PEOPLE], NOW)
+    yield app
+    app.close()
+
+
+def test_next_24_hours_counts_planned_rows_and_cadences_after_dst_and_quiet_hours(fixed: App) -> None:
+    later = notify(fixed, "ny", "password_reset", "email", now=NOW, at=NOW + timedelta(hours=2, minutes=10))
+    assert later.outcome == "scheduled", later.message
+
+    forecast = dashboard.sends_next_hours(fixed, NOW)
+
+    assert (forecast.planned, forecast.forecast, forecast.total) == (1, 2, 3)
+    hours = {b.start: b for b in forecast.buckets}
+    assert hours[datetime(2026, 3, 7, 17, tzinfo=UTC)].sends == {"email": 1}
+    assert hours[datetime(2026, 3, 8, 7, tzinfo=UTC)].sends == {"email": 1}  # the shifted 02:30
+    assert not hours[datetime(2026, 3, 8, 7, tzinfo=UTC)].deferred
+    deferred = hours[datetime(2026, 3, 8, 8, tzinfo=UTC)]
+    assert (deferred.sends, deferred.deferred) == ({"sms": 1}, {"sms": 1})
+    assert sum(sum(b.sends.values()) for b in forecast.buckets) == 3
+    assert forecast.buckets[0].start == NOW and len(forecast.buckets) == 24
+
+
+def test_dst_transitions_name_the_zone_the_change_and_the_subscriptions_it_moves(fixed: App) -> None:
+    (ny,) = dashboard.dst_transitions(fixed, NOW)  # London changes on 2026-03-29: not within 14 days
+
+    assert (ny.timezone, ny.at, ny.kind, ny.delta) == (
+        "America/New_York",
+        datetime(2026, 3, 8, 7, tzinfo=UTC),
+        "gap",
+        timedelta(hours=1),
+    )
+    assert (ny.recipients, ny.subscriptions, ny.wall_shifted) == (1, 1, 1)
+
+    month = dashboard.dst_transitions(fixed, NOW, days=30)
+    assert [(t.timezone, t.at, t.wall_shifted) for t in month] == [
+        ("America/New_York", datetime(2026, 3, 8, 7, tzinfo=UTC), 1),
+        ("Europe/London", datetime(2026, 3, 29, 1, tzinfo=UTC), 0),  # 22:30 is not in the 01:00 gap
+    ]
+
+
+def test_dead_letters_are_grouped_by_reason_and_error_with_their_latest_rows(app: App) -> None:
+    add_recipient(app)
+    ids = [dead_email(app) for _ in range(3)]
+    with app.sessions() as session:
+        (group,) = dashboard.dead_letter_groups(session, per_group=2)
+    assert (group.count, group.reason) == (3, "permanent_failure")
+    assert group.error is not None and "mailbox full" in group.error
+    assert [d["id"] for d in group.deliveries] == sorted(ids, reverse=True)[:2]
+
+
+def test_deliveries_pages_and_refuses_a_page_past_the_limit(app: App) -> None:
+    add_recipient(app)
+    ids = [
+        int(notify(app, "u-1", "password_reset", "email", now=app.clock()).delivery["id"]) for _ in range(5)
+    ]
+    with app.sessions() as session:
+        first = dashboard.deliveries_page(session, DeliveryFilter(), 1, per_page=2)
+        last = dashboard.deliveries_page(session, DeliveryFilter(), 3, per_page=2)
+        since = dashboard.deliveries_page(
+            session, DeliveryFilter(since=datetime(2000, 1, 1, tzinfo=UTC)), 1, 2
+        )
+        with pytest.raises(InvalidInput, match="page number"):
+            dashboard.deliveries_page(session, DeliveryFilter(), dashboard.MAX_PAGE + 1)
+    assert [d["id"] for d in first.rows] == ids[::-1][:2] and first.has_next
+    assert [d["id"] for d in last.rows] == ids[:1] and not last.has_next
+    assert [d["id"] for d in since.rows] == ids[:2]

@@ -1,0 +1,177 @@
+"""Browser tests of the dashboard: Debian's chromium driven by Playwright, against a real server.
+
+One browser for the session; one uvicorn server, one PostgreSQL database and one data set per
+module. The service's clock is fixed at :data:`NOW` (the App's injected clock, as everywhere in
+the service), the Saturday before the 2026-03-08 US clock change, so the pages have a DST change
+to show whatever the day the suite runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import uvicorn
+from pydantic import SecretStr
+
+from adapters import Message, PermanentError
+from adapters.capture import CaptureAdapter
+from planner.api import create_api
+from planner.app import App, build_deliverer, build_runner
+from planner.operations.importer import import_lines
+from planner.operations.notify import notify
+from planner.operations.worker import make_worker
+from planner.settings import Settings
+from tests.conftest import new_pg_database
+from tests.servers import PostgresServer, RedisServer, free_port, require_postgres
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+TOKEN = "ui-test-token"
+NOW = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)
+SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "sample.jsonl"
+
+#: Recipients the tests read by hand: a 02:30 cadence in New York hits the 2026-03-08 gap; an
+#: evening SMS in London is deferred by the default SMS quiet hours (21:00-08:00).
+EXTRA = [
+    {"type": "recipient", "id": "ny-early", "timezone": "America/New_York", "email": "ny@example.com",
+     "subscriptions": [{"kind": "night_report", "channel": "email", "at": "02:30", "days": "daily"}]},
+    {"type": "recipient", "id": "ann", "timezone": "Europe/London", "phone": "+447700900123",
+     "email": "ann@example.com",
+     "subscriptions": [{"kind": "daily_brief", "channel": "sms", "at": "22:30", "days": "daily"}]},
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def ui_app(
+    postgres_server: PostgresServer | None,
+    redis_server: RedisServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[App]:
+    server = require_postgres(postgres_server)
+    connection = redis.Redis.from_url(redis_server.url)
+    connection.flushall()
+    connection.close()
+    url = new_pg_database(server)
+    settings = Settings(
+        database_url=url, redis_url=redis_server.url, outbox_dir=tmp_path_factory.mktemp("outbox"),
+        email_adapter="capture", sms_adapter="capture", api_token=SecretStr(TOKEN),
+    )  # fmt: skip
+    app = App(settings, clock=lambda: NOW)
+    populate(app)
+    worker = make_worker(app)
+    worker.register_birth()  # a live worker, as the overview should see one
+    yield app
+    worker.register_death()
+    app.close()
+    server.drop_database(url.rsplit("/", 1)[1])
+
+
+def _failing(error: str) -> CaptureAdapter:
+    def fail(_message: Message) -> None:
+        raise PermanentError(error)
+
+    return CaptureAdapter(fail_with=fail)
+
+
+def populate(app: App) -> None:
+    """The sample recipients and the two above, one planner run, a few sends and dead letters."""
+    lines = SAMPLE.read_text().splitlines() + [json.dumps(line) for line in EXTRA]
+    import_lines(app.sessions, lines, NOW - timedelta(hours=2))
+    build_runner(app).run(NOW - timedelta(hours=1), timedelta(hours=1))
+    build_runner(app).run(NOW, app.settings.horizon)
+    working = CaptureAdapter()
+    sender = build_deliverer(app, adapters={"email": working, "sms": working})
+    with app.sessions() as session:
+        due = [i for (i,) in session.execute(_due_ids(), {"now": NOW})]
+    sender.deliver_batch(due)
+    _history(app)
+    for n, error in enumerate(["550 5.1.1 mailbox unavailable"] * 4 + ["552 5.2.2 mailbox full"] * 2):
+        result = notify(app, f"u-{10 + n}", "daily_brief", "email", now=NOW)
+        adapter = _failing(error)
+        build_deliverer(app, adapters={"email": adapter, "sms": adapter}).deliver_batch(
+            [result.delivery["id"]]
+        )
+
+
+def _history(app: App) -> None:
+    """Three sends two days ago: older than the overview's 24 hours of settled outcomes."""
+    then = App(app.settings, clock=lambda: NOW - timedelta(days=2))
+    working = CaptureAdapter()
+    sender = build_deliverer(then, adapters={"email": working, "sms": working})
+    for n in range(3):
+        result = notify(then, f"u-{30 + n}", "daily_brief", "email", now=then.clock())
+        assert sender.deliver_batch([result.delivery["id"]]).sent == 1
+    then.close()
+
+
+def _due_ids() -> Any:
+    from sqlalchemy import text
+
+    return text("SELECT id FROM delivery WHERE status = 'queued' AND scheduled_at <= :now ORDER BY id")
+
+
+@pytest.fixture(scope="module")
+def base_url(ui_app: App) -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(
+        create_api(ui_app), host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-ui", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def signed_in(browser: Any, base_url: str) -> Iterator[Any]:
+    """A browser context signed in once for the module (its pages share the session cookie)."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    sign_in(page, TOKEN)
+    page.close()
+    yield context
+    context.close()
+
+
+def sign_in(page: Any, token: str) -> None:
+    page.goto("/ui/login")
+    page.fill("input[name=token]", token)
+    page.click("button[type=submit]")
+
+
+@pytest.fixture
+def page(signed_in: Any) -> Iterator[Any]:
+    tab = signed_in.new_page()
+    tab.set_default_timeout(5000)  # a missing element fails in seconds, not 30
+    yield tab
+    tab.close()
