@@ -1,9 +1,12 @@
-"""When a subscription fires: a wall time on some local dates, resolved to UTC instants.
+"""When a subscription fires: wall times on some local dates, resolved to UTC instants.
 
-Every occurrence is tied to one local date and resolved with ``planner.localtime.resolve`` (gap →
-shifted forward, overlap → first occurrence, missing date → no occurrence). Walking from date to
-date is done on ``date`` objects, so a cursor that advances by local date never repeats a date
-and never skips one that exists.
+The one schedule model of the planner, explain and simulate. Which local dates fire is said by a
+weekday set (``daily``, ``weekdays``, ``mon,thu``) or a recurrence rule
+(:mod:`planner.core.recurrence`), limited to ``[start_date, end_date]``; each date fires at one or
+more wall times. An occurrence is one (local date, wall time), resolved with
+``planner.localtime.resolve_detailed`` (gap → shifted forward, overlap → first occurrence, missing
+date → no occurrence). Walking is done on ``date`` objects and wall times, so a cursor that
+advances by (local date, wall time) never repeats an occurrence and never skips one that exists.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from planner.core.localtime import (
     Adjustment,
     TzLike,
     get_zone,
+    hhmm,
     local_date_of,
     parse_wall_time,
     resolve_detailed,
 )
+from planner.core.recurrence import RecurrenceRule
 from planner.errors import InvalidInput, NaiveDatetimeError
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -32,40 +37,94 @@ _SHORTHANDS: dict[str, frozenset[int]] = {
 }
 _DAYS_EXPECTED = "'daily', 'weekdays', 'weekends' or a non-empty list of mon,tue,wed,thu,fri,sat,sun"
 
-# Any weekday set matches within 7 consecutive dates; the walks start up to a day early and the
-# tz database has skipped at most one date in a row. 16 leaves room for all of that.
-_SEARCH_DAYS = 16
+#: At most this many wall times a day.
+MAX_TIMES_A_DAY = 24
+_AT_EXPECTED = (
+    f"a wall time 'HH:MM' or a list of 1 to {MAX_TIMES_A_DAY} distinct ones, e.g. ['08:00', '18:30']"
+)
 
 
 @dataclass(frozen=True)
 class Cadence:
-    """A wall time on some weekdays (Monday=0); ``weekdays=None`` means daily."""
+    """Wall times (sorted) on the local dates a weekday set (Monday=0; None means daily) or a
+    recurrence rule picks, from ``start_date`` to ``end_date`` inclusive."""
 
-    wall_time: time
+    wall_times: tuple[time, ...]
     weekdays: frozenset[int] | None = None
+    rule: RecurrenceRule | None = None
+    start_date: date | None = None
+    end_date: date | None = None
 
     def __post_init__(self) -> None:
-        if self.wall_time.tzinfo is not None:
-            raise InvalidInput("at", self.wall_time, "a wall time without a UTC offset, e.g. 08:00")
+        if isinstance(self.wall_times, time):  # Cadence(time(8, 0)): one wall time
+            object.__setattr__(self, "wall_times", (self.wall_times,))
+        if not self.wall_times or len(self.wall_times) > MAX_TIMES_A_DAY:
+            raise InvalidInput("at", [hhmm(t) for t in self.wall_times], _AT_EXPECTED)
+        if any(t.tzinfo is not None for t in self.wall_times):
+            raise InvalidInput("at", self.wall_times, "a wall time without a UTC offset, e.g. 08:00")
+        ordered = tuple(sorted(set(self.wall_times)))
+        if len(ordered) != len(self.wall_times):
+            raise InvalidInput("at", [hhmm(t) for t in self.wall_times], _AT_EXPECTED)
+        object.__setattr__(self, "wall_times", ordered)
         if self.weekdays is not None:
             if not self.weekdays or not self.weekdays <= _ALL_DAYS:
                 raise InvalidInput("days", sorted(self.weekdays), "weekday numbers 0 (Monday) to 6 (Sunday)")
             if self.weekdays == _ALL_DAYS:
                 # One canonical form, so equal schedules compare (and store) equal.
                 object.__setattr__(self, "weekdays", None)
+        if self.rule is not None and self.weekdays is not None:
+            raise InvalidInput("days", self.days_text(), "either days or rrule, not both")
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise InvalidInput("end_date", self.end_date.isoformat(), f"a date on or after {self.start_date}")
 
     @classmethod
-    def parse(cls, at: str, days: str | Sequence[str] = "daily") -> Cadence:
-        """Validate user input: ``at`` is 'HH:MM'; ``days`` is 'daily', 'weekdays', 'weekends',
-        'mon,thu' or a list such as ``["mon", "thu"]`` (case-insensitive)."""
-        return cls(parse_wall_time(at, "at"), _parse_days(days))
+    def parse(
+        cls,
+        at: object,
+        days: object = "daily",
+        *,
+        rrule: object = None,
+        start_date: date | None = None,
+        end_date: date | None = None,
+    ) -> Cadence:
+        """Validate user input: ``at`` is 'HH:MM' or a list of them; ``days`` is 'daily', 'weekdays',
+        'weekends', 'mon,thu' or a list such as ``["mon", "thu"]`` (case-insensitive); ``rrule`` an
+        RRULE (:mod:`planner.core.recurrence`) used instead of ``days``."""
+        rule = None if rrule is None else RecurrenceRule.parse(rrule, start_date)
+        if rule is not None and end_date is not None and rule.first_on_or_after(rule.anchor) is not None:
+            first = rule.first_on_or_after(start_date or rule.anchor)
+            if first is None or first > end_date:
+                raise InvalidInput(
+                    "end_date", end_date.isoformat(), f"a date on or after the rule's first date {first}"
+                )
+        weekdays = None if rule is not None else _parse_days(days)
+        return cls(_parse_times(at), weekdays, rule, start_date, end_date)
 
     @classmethod
-    def from_storage(cls, send_time: time, days: str) -> Cadence:
-        """Rebuild a cadence from its stored columns (``send_time``, ``days_text()``)."""
+    def from_storage(
+        cls,
+        send_time: time,
+        days: str,
+        times: str | None = None,
+        rrule: str | None = None,
+        start_date: date | None = None,
+        end_date: date | None = None,
+    ) -> Cadence:
+        """Rebuild a cadence from its stored columns (``send_time``, ``days_text()``, ``times_text()``...)."""
         if not isinstance(send_time, time):
             raise InvalidInput("send_time", send_time, "a wall time such as 08:00")
-        return cls(send_time, _parse_days(days))
+        wall_times = _parse_times(times.split(",")) if times else (send_time,)
+        rule = None if rrule is None else RecurrenceRule.parse(rrule, start_date)
+        return cls(wall_times, None if rule else _parse_days(days), rule, start_date, end_date)
+
+    @property
+    def wall_time(self) -> time:
+        """The first wall time of the day (the stored ``send_time``)."""
+        return self.wall_times[0]
+
+    @property
+    def several_a_day(self) -> bool:
+        return len(self.wall_times) > 1
 
     def days_text(self) -> str:
         """'daily' or the weekday names in week order, e.g. 'mon,thu' (the stored form)."""
@@ -73,11 +132,71 @@ class Cadence:
             return "daily"
         return ",".join(WEEKDAY_NAMES[day] for day in sorted(self.weekdays))
 
+    def times_text(self) -> str | None:
+        """'08:00,18:30' with several wall times (the stored form); None with one."""
+        return ",".join(hhmm(t) for t in self.wall_times) if self.several_a_day else None
+
+    def in_range(self, local_date: date) -> bool:
+        return (self.start_date is None or local_date >= self.start_date) and (
+            self.end_date is None or local_date <= self.end_date
+        )
+
     def matches(self, local_date: date) -> bool:
+        """Whether ``local_date`` is one of the schedule's dates (before the DST policy)."""
+        if not self.in_range(local_date):
+            return False
+        if self.rule is not None:
+            return self.rule.matches(local_date)
         return self.weekdays is None or local_date.weekday() in self.weekdays
 
+    def next_date(self, first: date) -> date | None:
+        """The first schedule date on or after ``first``; None when the schedule has ended."""
+        if self.start_date is not None and first < self.start_date:
+            first = self.start_date
+        if self.rule is not None:
+            found = self.rule.first_on_or_after(first)
+        else:
+            found = next(
+                (first + timedelta(days=i) for i in range(7) if self.matches(first + timedelta(days=i))), None
+            )
+        if found is None or (self.end_date is not None and found > self.end_date):
+            return None
+        return found
+
+    def why_not(self, local_date: date) -> str:
+        """Why ``local_date`` is not a schedule date (for explain and simulate)."""
+        if self.start_date is not None and local_date < self.start_date:
+            return f"before the start date {self.start_date.isoformat()}"
+        if self.end_date is not None and local_date > self.end_date:
+            return f"after the end date {self.end_date.isoformat()}"
+        if self.rule is not None:
+            return f"not a date of {self.rule}"
+        return f"does not fire on a {local_date:%A} ({self.days_text()})"
+
+    def describe(self) -> str:
+        """The schedule in one line: times, dates, and range."""
+        dates = f"rrule {self.rule}" if self.rule is not None else self.days_text()
+        times = ",".join(hhmm(t) for t in self.wall_times)
+        limits = "".join(
+            [
+                f" from {self.start_date.isoformat()}" if self.start_date else "",
+                f" until {self.end_date.isoformat()}" if self.end_date else "",
+            ]
+        )
+        return f"{times} {dates}{limits}"
+
     def __str__(self) -> str:
-        return f"{self.wall_time.isoformat(timespec='minutes')} {self.days_text()}"
+        return self.describe()
+
+
+def _parse_times(at: object) -> tuple[time, ...]:
+    values = at if isinstance(at, list | tuple) else [at]
+    if not values or len(values) > MAX_TIMES_A_DAY:
+        raise InvalidInput("at", at, _AT_EXPECTED)
+    parsed = [parse_wall_time(v, "at") for v in values]
+    if len(set(parsed)) != len(parsed):
+        raise InvalidInput("at", at, _AT_EXPECTED)
+    return tuple(sorted(parsed))
 
 
 def _parse_days(days: object) -> frozenset[int] | None:
@@ -103,37 +222,65 @@ def _parse_days(days: object) -> frozenset[int] | None:
 
 @dataclass(frozen=True)
 class Occurrence:
-    """The cadence firing for ``local_date``: due at ``instant`` (UTC)."""
+    """The cadence firing for ``local_date`` at ``wall_time``: due at ``instant`` (UTC)."""
 
     local_date: date
     instant: datetime
     adjustment: Adjustment
     shift: timedelta
+    wall_time: time
+
+
+def occurrences_on(cadence: Cadence, tz: TzLike, local_date: date) -> list[Occurrence]:
+    """The occurrences on ``local_date`` by wall time; none if the cadence skips it or it does not exist."""
+    if not cadence.matches(local_date):
+        return []
+    found = []
+    for wall_time in cadence.wall_times:
+        resolution = resolve_detailed(local_date, wall_time, tz)
+        if resolution is None:
+            return []
+        found.append(
+            Occurrence(local_date, resolution.instant, resolution.adjustment, resolution.shift, wall_time)
+        )
+    return found
 
 
 def occurrence_on(cadence: Cadence, tz: TzLike, local_date: date) -> Occurrence | None:
-    """The occurrence for ``local_date``; None if the cadence skips that date or it does not exist."""
-    if not cadence.matches(local_date):
-        return None
-    resolution = resolve_detailed(local_date, cadence.wall_time, tz)
-    if resolution is None:
-        return None
-    return Occurrence(local_date, resolution.instant, resolution.adjustment, resolution.shift)
+    """The first occurrence on ``local_date`` (see :func:`occurrences_on`)."""
+    found = occurrences_on(cadence, tz, local_date)
+    return found[0] if found else None
+
+
+def _walk(cadence: Cadence, tz: TzLike, first_date: date) -> Iterator[Occurrence]:
+    """Every occurrence from ``first_date`` on, in (local date, wall time) order, until the schedule ends."""
+    zone = get_zone(tz)
+    day: date | None = first_date
+    while day is not None:
+        day = cadence.next_date(day)
+        if day is None:
+            return
+        yield from occurrences_on(cadence, zone, day)
+        day += timedelta(days=1)
 
 
 def _first_from(
     cadence: Cadence, tz: TzLike, first_date: date, accept: Callable[[Occurrence], bool]
-) -> Occurrence:
-    zone = get_zone(tz)
-    for offset in range(_SEARCH_DAYS):
-        occurrence = occurrence_on(cadence, zone, first_date + timedelta(days=offset))
-        if occurrence is not None and accept(occurrence):
-            return occurrence
-    raise RuntimeError(f"no occurrence of {cadence} in {zone.key} within {_SEARCH_DAYS} days of {first_date}")
+) -> Occurrence | None:
+    return next((o for o in _walk(cadence, tz, first_date) if accept(o)), None)
 
 
-def next_occurrence_after_date(cadence: Cadence, tz: TzLike, local_date: date) -> Occurrence:
-    """The first occurrence on a local date strictly after ``local_date`` (how a cursor advances)."""
+def next_occurrence_after(
+    cadence: Cadence, tz: TzLike, local_date: date, wall_time: time
+) -> Occurrence | None:
+    """The first occurrence after (``local_date``, ``wall_time``) (how a cursor advances); None at the end."""
+    return _first_from(
+        cadence, tz, local_date, lambda o: (o.local_date, o.wall_time) > (local_date, wall_time)
+    )
+
+
+def next_occurrence_after_date(cadence: Cadence, tz: TzLike, local_date: date) -> Occurrence | None:
+    """The first occurrence on a local date strictly after ``local_date``; None once the schedule ended."""
     return _first_from(cadence, tz, local_date + timedelta(days=1), lambda _: True)
 
 
@@ -143,7 +290,7 @@ def _aware(value: datetime, field: str) -> datetime:
     return value
 
 
-def next_occurrence(cadence: Cadence, tz: TzLike, after: datetime) -> Occurrence:
+def next_occurrence(cadence: Cadence, tz: TzLike, after: datetime) -> Occurrence | None:
     """The first occurrence whose instant is strictly later than ``after``."""
     after = _aware(after, "after")
     # A day early: when a gap runs past midnight, the previous date's occurrence is shifted
@@ -152,7 +299,7 @@ def next_occurrence(cadence: Cadence, tz: TzLike, after: datetime) -> Occurrence
     return _first_from(cadence, tz, start, lambda occurrence: occurrence.instant > after)
 
 
-def first_occurrence_at_or_after(cadence: Cadence, tz: TzLike, at: datetime) -> Occurrence:
+def first_occurrence_at_or_after(cadence: Cadence, tz: TzLike, at: datetime) -> Occurrence | None:
     """The first occurrence whose instant is ``at`` or later (initialises a cursor from "now")."""
     at = _aware(at, "at")
     start = local_date_of(at, tz) - timedelta(days=1)
@@ -160,17 +307,16 @@ def first_occurrence_at_or_after(cadence: Cadence, tz: TzLike, at: datetime) -> 
 
 
 def occurrences_between(cadence: Cadence, tz: TzLike, start: datetime, end: datetime) -> Iterator[Occurrence]:
-    """Every occurrence with ``start < instant <= end``, in increasing order, one per local date."""
+    """Every occurrence with ``start < instant <= end``, in increasing order."""
     start, end = _aware(start, "start"), _aware(end, "end")
     zone = get_zone(tz)
     return _between(cadence, zone, start, end)
 
 
 def _between(cadence: Cadence, tz: TzLike, start: datetime, end: datetime) -> Iterator[Occurrence]:
-    day = local_date_of(start, tz) - timedelta(days=1)
     last = local_date_of(end, tz)
-    while day <= last:
-        occurrence = occurrence_on(cadence, tz, day)
-        if occurrence is not None and start < occurrence.instant <= end:
+    for occurrence in _walk(cadence, tz, local_date_of(start, tz) - timedelta(days=1)):
+        if occurrence.local_date > last:
+            return
+        if start < occurrence.instant <= end:
             yield occurrence
-        day += timedelta(days=1)

@@ -12,10 +12,10 @@ import bisect
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from planner.core.cadence import Cadence, Occurrence, next_occurrence_after_date, occurrence_on
+from planner.core.cadence import Cadence, Occurrence, next_occurrence_after
 from planner.core.checks import Audience, Verdict, decide
 from planner.core.localtime import local_date_of
 from planner.core.policy import PlanningPolicy
@@ -61,6 +61,11 @@ class SubscriptionState:
     next_at: datetime
     next_local_date: date
     created_at: datetime
+    #: The cursor's wall time on ``next_local_date``; None (rows from before several times a day)
+    #: means the date's first.
+    next_wall_time: time | None = None
+    #: Occurrences on local dates before this one are recorded ``skipped`` (``snoozed``).
+    snooze_until: date | None = None
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,11 @@ class PlannedDelivery:
 
 @dataclass(frozen=True)
 class Cursor:
-    next_at: datetime
-    next_local_date: date
+    """The next unplanned occurrence; all None once the schedule has ended (end date, COUNT, UNTIL)."""
+
+    next_at: datetime | None
+    next_local_date: date | None
+    next_wall_time: time | None = None
 
 
 @dataclass
@@ -110,26 +118,50 @@ class ChunkPlan:
     cursors: dict[int, Cursor]
 
 
-def dedup_key_for(subscription_id: int, local_date: date) -> str:
-    return f"sub:{subscription_id}:{local_date.isoformat()}"
+def dedup_key_for(subscription_id: int, local_date: date, wall_time: time | None = None) -> str:
+    """One key per occurrence: ``sub:<id>:<local date>`` for a schedule with one wall time a day (the
+    keys written before several times a day existed), ``sub:<id>:<local date>@<HH:MM>`` with several."""
+    base = f"sub:{subscription_id}:{local_date.isoformat()}"
+    return base if wall_time is None else f"{base}@{wall_time.strftime('%H:%M')}"
+
+
+def occurrence_key(sub_id: int, cadence: Cadence, occurrence: Occurrence) -> str:
+    return dedup_key_for(
+        sub_id, occurrence.local_date, occurrence.wall_time if cadence.several_a_day else None
+    )
 
 
 def due_occurrences(sub: SubscriptionState, tz: str, window_end: datetime) -> tuple[list[Occurrence], Cursor]:
-    """Occurrences from the cursor up to and including ``window_end``, and the cursor after them."""
+    """Occurrences from the cursor up to and including ``window_end``, and the cursor after them.
+
+    The cursor is a (local date, wall time): the walk resumes strictly after the last planned one.
+    """
     found: list[Occurrence] = []
-    occurrence = occurrence_on(sub.cadence, tz, sub.next_local_date)
-    if occurrence is None:
-        occurrence = next_occurrence_after_date(sub.cadence, tz, sub.next_local_date)
-    while occurrence.instant <= window_end:
+    # Resume at the cursor itself: "strictly after the minute before it" (a cursor without a
+    # wall time stands for the start of its date).
+    start_time = sub.next_wall_time or time(0)
+    occurrence = next_occurrence_after(sub.cadence, tz, *_just_before(sub.next_local_date, start_time))
+    while occurrence is not None and occurrence.instant <= window_end:
         found.append(occurrence)
-        occurrence = next_occurrence_after_date(sub.cadence, tz, occurrence.local_date)
-    return found, Cursor(occurrence.instant, occurrence.local_date)
+        occurrence = next_occurrence_after(sub.cadence, tz, occurrence.local_date, occurrence.wall_time)
+    if occurrence is None:
+        return found, Cursor(None, None, None)
+    return found, Cursor(occurrence.instant, occurrence.local_date, occurrence.wall_time)
+
+
+def _just_before(local_date: date, wall_time: time) -> tuple[date, time]:
+    """The (date, wall time) position just before ``wall_time`` on ``local_date``, so a walk "after" it
+    includes that wall time (wall times are whole minutes)."""
+    if wall_time == time(0):
+        return local_date - timedelta(days=1), time(23, 59, 59)
+    minutes = wall_time.hour * 60 + wall_time.minute - 1
+    return local_date, time(minutes // 60, minutes % 60, 59)
 
 
 def _occurrence_detail(occurrence: Occurrence, cadence: Cadence) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "occurrence_at": occurrence.instant.isoformat(),
-        "wall_time": cadence.wall_time.strftime("%H:%M"),
+        "wall_time": occurrence.wall_time.strftime("%H:%M"),
     }
     if occurrence.adjustment != "exact":
         detail["dst"] = occurrence.adjustment
@@ -176,6 +208,7 @@ def _decide(
     recipient = inputs.recipients[sub.recipient_id]
     detail = _occurrence_detail(occurrence, sub.cadence)
     backoff = _backoff(occurrence, sub, inputs, policy, last_sent.get(sub.id))
+    snoozed = _snoozed(occurrence, sub)
     key = (sub.recipient_id, sub.channel)
     decision = decide(
         policy,
@@ -185,7 +218,7 @@ def _decide(
         at=occurrence.instant,
         now=now,
         counted=counted[key],
-        before=(backoff,),
+        before=(*snoozed, backoff),
     )
     if any(v.rule == "engagement" for v in decision.verdicts):
         detail["engagement"] = backoff.detail
@@ -194,7 +227,7 @@ def _decide(
         bisect.insort(counted[key], decision.scheduled_at)
         last_sent[sub.id] = occurrence.local_date
     return PlannedDelivery(
-        dedup_key=dedup_key_for(sub.id, occurrence.local_date),
+        dedup_key=occurrence_key(sub.id, sub.cadence, occurrence),
         subscription_id=sub.id,
         recipient_id=sub.recipient_id,
         kind=sub.kind,
@@ -231,3 +264,11 @@ def _backoff(
     return Verdict(
         "engagement", "fail", occurrence.instant, DeliveryStatus.skipped, "engagement_backoff", detail=detail
     )
+
+
+def _snoozed(occurrence: Occurrence, sub: SubscriptionState) -> tuple[Verdict, ...]:
+    """A snoozed subscription's occurrences before ``snooze_until`` are recorded ``skipped``, not sent."""
+    if sub.snooze_until is None or occurrence.local_date >= sub.snooze_until:
+        return ()
+    detail = {"snooze_until": sub.snooze_until.isoformat()}
+    return (Verdict("snooze", "fail", occurrence.instant, DeliveryStatus.skipped, "snoozed", detail=detail),)

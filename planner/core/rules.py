@@ -40,13 +40,15 @@ def engagement_backoff(
 
     Inactivity counts local days since the last engagement (or the subscription's creation);
     the occurrence is sent when the local days since the subscription's last to-be-sent delivery
-    reach the tier's interval, or when nothing was sent before.
+    reach the tier's interval, or when nothing was sent before. Backoff counts occurrence *days*:
+    with several wall times a day, a day that already has a to-be-sent delivery (``since == 0``)
+    sends its later wall times too, so a tier thins out whole days, never single sends of a day.
     """
     inactive = max(0, (occurrence_date - last_engaged_date).days)
     tier = backoff_tier(tiers, inactive)
     since = None if last_sent_date is None else (occurrence_date - last_sent_date).days
     return BackoffVerdict(
-        send=since is None or since >= tier.interval_days,
+        send=since is None or since == 0 or since >= tier.interval_days,
         tier=tier,
         inactive_days=inactive,
         days_since_last_send=since,

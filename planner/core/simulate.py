@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from planner.core.cadence import Cadence, Occurrence, occurrence_on
+from planner.core.cadence import Cadence, Occurrence, occurrences_on
 from planner.core.checks import Audience, check_channel, quiet_hours_verdict, quiet_window
 from planner.core.localtime import UTC, TzLike, get_zone, hhmm, resolve_detailed, to_local
 from planner.core.policy import PlanningPolicy
@@ -30,18 +30,27 @@ class SubscriptionSpec:
     quiet_hours: QuietHours
     #: Critical kinds bypass quiet hours, as everywhere else in the rule chain.
     critical: bool = False
+    #: Occurrences on dates before this one are snoozed (recorded skipped, not sent).
+    snooze_until: date | None = None
     #: The channel rule's reason when it stops every send (``opted_out``, ``no_address``...).
     blocked: str | None = None
 
     @classmethod
     def of(
-        cls, policy: PlanningPolicy, kind: str, channel: str, cadence: Cadence, audience: Audience
+        cls,
+        policy: PlanningPolicy,
+        kind: str,
+        channel: str,
+        cadence: Cadence,
+        audience: Audience,
+        snooze_until: date | None = None,
     ) -> SubscriptionSpec:
         """The spec the rule chain implies for this recipient: their window, the kind's bypass."""
         window = quiet_window(policy, channel, audience)
         verdict = check_channel(audience, channel, _ANY_INSTANT, kind)  # the channel rule ignores the time
         blocked = verdict.reason if verdict.failed else None
-        return cls(kind, channel, cadence, window, critical=policy.is_critical(kind), blocked=blocked)
+        critical = policy.is_critical(kind)
+        return cls(kind, channel, cadence, window, critical, snooze_until, blocked)
 
 
 @dataclass(frozen=True)
@@ -75,11 +84,15 @@ def simulate(
         pending: list[str] = []
         for offset in range(days):
             local_date = from_date + timedelta(days=offset)
-            occurrence = occurrence_on(spec.cadence, zone, local_date)
-            if occurrence is not None:
+            occurrences = occurrences_on(spec.cadence, zone, local_date)
+            if occurrences and spec.snooze_until is not None and local_date < spec.snooze_until:
+                until = spec.snooze_until.isoformat()
+                pending.append(f"{local_date.isoformat()} snoozed until {until}: recorded skipped, not sent")
+                continue
+            for occurrence in occurrences:
                 sends.append(_send(spec, zone, occurrence, tuple(pending)))
                 pending = []
-            elif spec.cadence.matches(local_date):
+            if not occurrences and spec.cadence.matches(local_date):
                 pending.append(f"{local_date.isoformat()} does not exist in {zone.key}: no send that day")
     return sorted(sends, key=lambda send: (send.send_at, send.kind, send.channel))
 
@@ -88,7 +101,7 @@ def _send(
     spec: SubscriptionSpec, tz: ZoneInfo, occurrence: Occurrence, notes: tuple[str, ...]
 ) -> SimulatedSend:
     planned = to_local(occurrence.instant, tz)
-    wall = hhmm(spec.cadence.wall_time)
+    wall = hhmm(occurrence.wall_time)
     if occurrence.adjustment == "gap":
         moved = f"{_shift(occurrence.shift)} to {hhmm(planned)} {planned.tzname()}"
         notes += (f"DST gap: {wall} does not exist, shifted {moved}",)

@@ -23,9 +23,9 @@ from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from planner.app import App
-from planner.core.cadence import Cadence, first_occurrence_at_or_after, next_occurrence_after_date
+from planner.core.cadence import Cadence, occurrences_between
 from planner.core.checks import quiet_hours_verdict
-from planner.core.localtime import get_zone, local_date_of, resolve_detailed
+from planner.core.localtime import get_zone, resolve_detailed
 from planner.core.quiet_hours import QuietHours, effective_quiet_hours
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
 from planner.errors import InvalidInput
@@ -121,10 +121,9 @@ def _as_hour(value: datetime | str) -> datetime:
 @dataclass(frozen=True)
 class _CadenceGroup:
     next_at: datetime
-    next_local_date: date | None
     timezone: str
-    send_time: time
-    days: str
+    cadence: Cadence
+    snooze_until: date | None
     critical: bool
     channel: str
     quiet: QuietHours | None
@@ -144,8 +143,8 @@ def _cadence_groups(session: Session, critical_kinds: list[str], end: datetime) 
     whether it is critical); a group's cursor is shared, so a group costs one pass of the rules."""
     r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
     keys = [
-        s.next_at, s.next_local_date, r.timezone, s.send_time, s.days, s.channel,
-        r.email_quiet_start, r.email_quiet_end, r.sms_quiet_start, r.sms_quiet_end,
+        s.next_at, r.timezone, s.send_time, s.days, s.times, s.rrule, s.start_date, s.end_date,
+        s.snooze_until, s.channel, r.email_quiet_start, r.email_quiet_end, r.sms_quiet_start, r.sms_quiet_end,
     ]  # fmt: skip
     # Grouped by a constant, SQLite would read a position; without critical kinds there is no key.
     critical = s.kind.in_(critical_kinds) if critical_kinds else None
@@ -160,44 +159,38 @@ def _cadence_groups(session: Session, critical_kinds: list[str], end: datetime) 
         email = row.channel == "email"
         start = row.email_quiet_start if email else row.sms_quiet_start
         stop = row.email_quiet_end if email else row.sms_quiet_end
-        groups.append(
-            _CadenceGroup(
-                row.next_at, row.next_local_date, row.timezone, row.send_time, row.days, bool(row.critical),
-                row.channel, QuietHours(start, stop) if start is not None and stop is not None else None,
-                int(row[-1]),
-            )
+        quiet = QuietHours(start, stop) if start is not None and stop is not None else None
+        cadence = Cadence.from_storage(
+            row.send_time, row.days, row.times, row.rrule, row.start_date, row.end_date
+        )
+        group = _CadenceGroup(
+            row.next_at, row.timezone, cadence, row.snooze_until, bool(row.critical), row.channel, quiet,
+            int(row[-1]),
         )  # fmt: skip
+        groups.append(group)
     return groups
 
 
 def _group_sends(app: App, group: _CadenceGroup, now: datetime, end: datetime) -> list[tuple[datetime, bool]]:
-    """The group's occurrences from its cursor to ``end`` (those before ``now`` are overdue: not
-    forecast), each after quiet hours."""
-    cadence = Cadence.from_storage(group.send_time, group.days)
+    """The group's occurrences from its cursor (or ``now``, if the cursor is overdue: overdue
+    occurrences are not forecast) to ``end``, each after quiet hours; snoozed ones send nothing."""
     window = effective_quiet_hours(group.channel, group.quiet, app.policy.quiet_defaults)
-    if group.next_at < now - timedelta(days=1):  # a stale cursor: start from now, not day by day
-        occurrence = first_occurrence_at_or_after(cadence, group.timezone, now)
-        at, day = occurrence.instant, occurrence.local_date
-    else:
-        at, day = group.next_at, group.next_local_date or local_date_of(group.next_at, group.timezone)
+    start = max(group.next_at, now) - _TICK  # occurrences_between excludes its start
     sends = []
-    while at < end:
-        if at >= now:
-            if window.is_empty:  # nothing to defer (and no zone lookup needed)
-                sends.append((at, False))
-            else:
-                verdict = quiet_hours_verdict(window, group.critical, group.timezone, at)
-                sends.append((verdict.at, verdict.outcome == "deferred"))
-        if at + _SHORTEST_DAY >= end:  # the next occurrence is a local day later: past the end
+    for occurrence in occurrences_between(group.cadence, group.timezone, start, end):
+        if occurrence.instant >= end:
             break
-        occurrence = next_occurrence_after_date(cadence, group.timezone, day)
-        at, day = occurrence.instant, occurrence.local_date
+        if group.snooze_until is not None and occurrence.local_date < group.snooze_until:
+            continue
+        if window.is_empty:  # nothing to defer (and no zone lookup needed)
+            sends.append((occurrence.instant, False))
+        else:
+            verdict = quiet_hours_verdict(window, group.critical, group.timezone, occurrence.instant)
+            sends.append((verdict.at, verdict.outcome == "deferred"))
     return sends
 
 
-#: The shortest time from one local date's wall time to the next date's: a day shortened by a
-#: clock change; tzdata's largest jump forward in use is two hours (Antarctica/Troll), the rest one.
-_SHORTEST_DAY = timedelta(hours=21)
+_TICK = timedelta(microseconds=1)
 
 
 # ----------------------------------------------------------------------------- DST transitions

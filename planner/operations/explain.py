@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session
 
 from planner.app import App
 from planner.core import checks
-from planner.core.cadence import Cadence, Occurrence, occurrence_on
+from planner.core.cadence import Cadence, Occurrence, first_occurrence_at_or_after, occurrences_on
 from planner.core.localtime import UTC, get_zone, hhmm, local_date_of, to_local
-from planner.core.planning import dedup_key_for
+from planner.core.planning import dedup_key_for, occurrence_key
 from planner.core.policy import PlanningPolicy
 from planner.core.rules import engagement_backoff
 from planner.core.status import BACKOFF_COUNTED_STATUSES, CAP_COUNTED_STATUSES, DeliveryStatus
 from planner.errors import NotFound
+from planner.store.chunks import cadence_of
 from planner.store.models import Recipient, Subscription
 from planner.store.queries import delivery_dict, recipient_by_external_id, timeline
 from planner.store.tables import DELIVERIES, ENGAGEMENT, SUBSCRIPTIONS
@@ -100,18 +101,27 @@ class _Explainer:
 
     def subscription(self, sub: Subscription, day: date) -> dict[str, Any]:
         assert sub.id is not None
-        cadence = Cadence.from_storage(sub.send_time, sub.days)
+        cadence = cadence_of(sub)
         verdicts: list[Verdict] = []
         if not sub.active:
             verdicts.append(Verdict("subscription", "fail", "inactive: removed or replaced by an import"))
-        occurrence = occurrence_on(cadence, self.tz, day)
+        day_occurrences = occurrences_on(cadence, self.tz, day)
+        # With several wall times a day the first is explained rule by rule; all are listed.
+        occurrence = day_occurrences[0] if day_occurrences else None
         verdicts.append(self._cadence(cadence, day, occurrence))
-        row = self.session.execute(
-            select(DELIVERIES).where(DELIVERIES.c.dedup_key == dedup_key_for(sub.id, day))
-        ).first()
+        key = (
+            dedup_key_for(sub.id, day) if occurrence is None else occurrence_key(sub.id, cadence, occurrence)
+        )
+        row = self.session.execute(select(DELIVERIES).where(DELIVERIES.c.dedup_key == key)).first()
         decision = None
         if occurrence is not None:
             verdicts.append(self._dst(cadence, occurrence))
+            if sub.snooze_until is not None and day < sub.snooze_until:
+                verdicts.append(
+                    Verdict(
+                        "snooze", "fail", f"snoozed until {sub.snooze_until.isoformat()}: recorded skipped"
+                    )
+                )
             backoff, engagement = self._engagement(sub, occurrence)
             rules = occurrence_verdicts(
                 self.policy,
@@ -129,7 +139,7 @@ class _Explainer:
             verdicts.append(self._lateness(sub, rules.lateness, row))
             verdicts.append(self._cap(sub, rules.cap, row))
             decision = rules.decision
-        verdicts.append(self._dedup(sub, day, row))
+        verdicts.append(self._dedup(sub, day, key, row))
         if row is not None:
             verdicts.append(self._attempts(row))
         delivery = None
@@ -141,20 +151,44 @@ class _Explainer:
             "kind": sub.kind,
             "channel": sub.channel,
             "cadence": str(cadence),
+            "rrule": None if cadence.rule is None else cadence.rule.text,
+            "occurrences_on_date": [
+                {
+                    "wall_time": hhmm(o.wall_time),
+                    "occurrence_at": o.instant.isoformat(),
+                    "dedup_key": occurrence_key(sub.id, cadence, o),
+                }
+                for o in day_occurrences
+            ],
+            "next_occurrences": self._next_occurrences(cadence),
             "active": sub.active,
             "outcome": _outcome(verdicts, row, decision),
             "verdicts": [v.as_dict() for v in verdicts],
             "delivery": delivery,
         }
 
+    def _next_occurrences(self, cadence: Cadence, count: int = 5) -> list[str]:
+        """The schedule's next occurrences from now, in local time (explain shows what comes)."""
+        found: list[str] = []
+        at = self.now
+        while len(found) < count:
+            occurrence = first_occurrence_at_or_after(cadence, self.tz, at)
+            if occurrence is None:
+                break
+            found.append(to_local(occurrence.instant, self.tz).isoformat())
+            at = occurrence.instant + timedelta(seconds=1)
+        return found
+
     def _cadence(self, cadence: Cadence, day: date, occurrence: Occurrence | None) -> Verdict:
-        data = {
+        data: dict[str, Any] = {
             "wall_time": hhmm(cadence.wall_time),
+            "wall_times": [hhmm(t) for t in cadence.wall_times],
             "days": cadence.days_text(),
+            "rrule": None if cadence.rule is None else cadence.rule.text,
             "local_date": day.isoformat(),
         }
         if not cadence.matches(day):
-            return Verdict("cadence", "fail", f"does not fire on a {day:%A} ({cadence.days_text()})", data)
+            return Verdict("cadence", "fail", cadence.why_not(day), data)
         if occurrence is None:
             return Verdict("cadence", "fail", f"{day.isoformat()} does not exist in {self.tz}", data)
         data["occurrence_at"] = occurrence.instant.isoformat()
@@ -310,8 +344,7 @@ class _Explainer:
             )
         return Verdict("cap", "fail", f"{in_window} other send(s) counted: cap {cap.text} is full", data)
 
-    def _dedup(self, sub: Subscription, day: date, row: Any) -> Verdict:
-        key = dedup_key_for(sub.id or 0, day)
+    def _dedup(self, sub: Subscription, day: date, key: str, row: Any) -> Verdict:
         if row is not None:
             detail = f"delivery {row.id} ({key}): {row.status}" + (f" ({row.reason})" if row.reason else "")
             return Verdict(

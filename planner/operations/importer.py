@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +38,20 @@ MAX_LINE_DEPTH = 32
 #: Zones in the tz database that are not places: 'Factory' means "zone not set yet".
 PLACEHOLDER_ZONES = frozenset({"Factory"})
 NO_QUIET_HOURS = "none"
+_NO_CURSOR: dict[str, Any] = {"next_at": None, "next_local_date": None, "next_wall_time": None}
 
 RECIPIENT_KEYS = {"type", "id", "timezone", "email", "phone", "quiet_hours", "opt_out", "subscriptions"}
-SUBSCRIPTION_KEYS = {"kind", "channel", "at", "days", "active"}
+SUBSCRIPTION_KEYS = {
+    "kind",
+    "channel",
+    "at",
+    "days",
+    "rrule",
+    "start_date",
+    "end_date",
+    "snooze_until",
+    "active",
+}
 ENGAGEMENT_KEYS = {"type", "recipient_id", "event", "at", "kind"}
 
 
@@ -50,6 +61,7 @@ class SubscriptionRecord:
     channel: str
     cadence: Cadence
     active: bool = True
+    snooze_until: date | None = None
 
 
 @dataclass(frozen=True)
@@ -143,14 +155,44 @@ def _parse_subscription(obj: Any, index: int) -> SubscriptionRecord:
     _check_keys(obj, SUBSCRIPTION_KEYS, prefix)
     kind = validation.kind(obj.get("kind"), prefix + "kind")
     channel = validation.channel(obj.get("channel"), prefix + "channel")
+    if "rrule" in obj and "days" in obj:
+        raise InvalidInput(prefix + "rrule", obj["rrule"], "either days or rrule, not both")
     try:
-        cadence = Cadence.parse(obj.get("at"), obj.get("days", "daily"))  # type: ignore[arg-type]
+        dates = {name: _optional_date(obj, name) for name in ("start_date", "end_date", "snooze_until")}
+        cadence = Cadence.parse(
+            obj.get("at"),
+            obj.get("days", "daily"),
+            rrule=obj.get("rrule"),
+            start_date=dates["start_date"],
+            end_date=dates["end_date"],
+        )
     except InvalidInput as exc:
         raise InvalidInput(prefix + exc.field, exc.value, exc.expected) from None
     active = obj.get("active", True)
     if not isinstance(active, bool):
         raise InvalidInput(prefix + "active", active, "true or false")
-    return SubscriptionRecord(kind=kind, channel=channel.value, cadence=cadence, active=active)
+    return SubscriptionRecord(
+        kind=kind, channel=channel.value, cadence=cadence, active=active, snooze_until=dates["snooze_until"]
+    )
+
+
+def _optional_date(obj: dict[str, Any], name: str) -> date | None:
+    value = obj.get(name)
+    return None if value is None else validation.local_date(value, name)
+
+
+def schedule_columns(sub: SubscriptionRecord) -> dict[str, Any]:
+    """The stored form of a subscription's schedule (compared on re-import to detect a change)."""
+    cadence = sub.cadence
+    return {
+        "send_time": cadence.wall_time,
+        "days": cadence.days_text(),
+        "times": cadence.times_text(),
+        "rrule": None if cadence.rule is None else cadence.rule.text,
+        "start_date": cadence.start_date,
+        "end_date": cadence.end_date,
+        "snooze_until": sub.snooze_until,
+    }
 
 
 def _parse_quiet_hours(obj: Any) -> dict[str, QuietHours]:
@@ -387,7 +429,8 @@ class Importer:
             for sub in record.subscriptions:
                 key = (recipient_id, sub.kind, sub.channel)
                 wanted.add(key)
-                cursor = self._cursor(sub, record.timezone) if sub.active else (None, None)
+                cursor = self._cursor(sub, record.timezone) if sub.active else _NO_CURSOR
+                schedule = schedule_columns(sub)
                 existing = current.get(key)
                 if existing is None:
                     inserts.append(
@@ -395,19 +438,16 @@ class Importer:
                             "recipient_id": recipient_id,
                             "kind": sub.kind,
                             "channel": sub.channel,
-                            "send_time": sub.cadence.wall_time,
-                            "days": sub.cadence.days_text(),
+                            **schedule,
                             "active": sub.active,
-                            "next_at": cursor[0],
-                            "next_local_date": cursor[1],
+                            **cursor,
                             "created_at": self.now,
                             "updated_at": self.now,
                         }
                     )
                     continue
                 schedule_changed = (
-                    existing.send_time != sub.cadence.wall_time
-                    or existing.days != sub.cadence.days_text()
+                    any(getattr(existing, name) != value for name, value in schedule.items())
                     or existing.active != sub.active
                     or recipient_id in changed_zone
                 )
@@ -416,15 +456,7 @@ class Importer:
                 assert existing.id is not None
                 rescheduled.append(existing.id)
                 updates.append(
-                    {
-                        "id": existing.id,
-                        "send_time": sub.cadence.wall_time,
-                        "days": sub.cadence.days_text(),
-                        "active": sub.active,
-                        "next_at": cursor[0],
-                        "next_local_date": cursor[1],
-                        "updated_at": self.now,
-                    }
+                    {"id": existing.id, **schedule, "active": sub.active, **cursor, "updated_at": self.now}
                 )
         self.report.subscriptions_updated += len(updates)
         # A recipient line is the full desired state: subscriptions it no longer lists stop.
@@ -436,8 +468,7 @@ class Importer:
                     {
                         "id": existing.id,
                         "active": False,
-                        "next_at": None,
-                        "next_local_date": None,
+                        **_NO_CURSOR,
                         "updated_at": self.now,
                     }
                 )
@@ -485,9 +516,17 @@ class Importer:
             self.report.engagement_already_recorded += len(rows) - added
         return errors
 
-    def _cursor(self, sub: SubscriptionRecord, tz: str) -> tuple[datetime | None, Any]:
+    def _cursor(self, sub: SubscriptionRecord, tz: str) -> dict[str, Any]:
+        """The first occurrence from now: a changed schedule never replans an occurrence before now, so
+        a sent (local date, wall time) is never sent again (see planner.store.changes)."""
         occurrence = first_occurrence_at_or_after(sub.cadence, tz, self.now)
-        return occurrence.instant, occurrence.local_date
+        if occurrence is None:
+            return _NO_CURSOR
+        return {
+            "next_at": occurrence.instant,
+            "next_local_date": occurrence.local_date,
+            "next_wall_time": occurrence.wall_time,
+        }
 
     def _recipient_row(self, r: RecipientRecord) -> dict[str, Any]:
         email_qh = r.quiet_hours.get("email")

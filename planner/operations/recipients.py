@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from planner.app import App, build_runner
 from planner.core import validation
+from planner.core.localtime import hhmm
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
 from planner.core.unsubscribe import UnsubscribeTarget
 from planner.errors import InvalidInput, NotFound
@@ -32,6 +33,7 @@ from planner.operations.importer import (
 )
 from planner.operations.simulate import simulate_recipient, to_json_rows
 from planner.store.audit import record_audit
+from planner.store.chunks import cadence_of
 from planner.store.models import Recipient, Subscription, kinds_opted_out
 from planner.store.preferences import set_channel_opt_out, set_kind_opt_out
 from planner.store.queries import recipient_by_external_id
@@ -69,18 +71,23 @@ def document(session: Session, recipient: Recipient) -> dict[str, Any]:
         "phone": recipient.phone,
         "quiet_hours": quiet,
         "opt_out": [c for c in ("email", "sms") if getattr(recipient, f"{c}_opt_out")],
-        "subscriptions": [
-            {
-                "kind": s.kind,
-                "channel": s.channel,
-                "at": s.send_time.strftime("%H:%M"),
-                "days": s.days,
-                "active": s.active,
-            }
-            for s in subs
-            if s.active
-        ],
+        "subscriptions": [subscription_document(s) for s in subs if s.active],
     }
+
+
+def subscription_document(sub: Subscription) -> dict[str, Any]:
+    """A subscription in the shape an import line or a PUT takes (what you read you can write back)."""
+    cadence = cadence_of(sub)
+    schedule: dict[str, Any] = {
+        "at": [hhmm(t) for t in cadence.wall_times] if cadence.several_a_day else hhmm(cadence.wall_time)
+    }
+    if cadence.rule is not None:
+        schedule["rrule"] = cadence.rule.text
+    else:
+        schedule["days"] = cadence.days_text()
+    dates = {"start_date": cadence.start_date, "end_date": cadence.end_date, "snooze_until": sub.snooze_until}
+    schedule |= {name: value.isoformat() for name, value in dates.items() if value is not None}
+    return {"kind": sub.kind, "channel": sub.channel, **schedule, "active": sub.active}
 
 
 def _write(app: App, body: dict[str, Any], now: datetime) -> ImportReport:

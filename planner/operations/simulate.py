@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from planner.app import App
-from planner.core.cadence import Cadence
 from planner.core.localtime import UTC, format_offset, hhmm, local_date_of
 from planner.core.simulate import SimulatedSend, SubscriptionSpec, simulate
+from planner.store.chunks import cadence_of
 from planner.store.models import Subscription
 from planner.store.queries import recipient_by_external_id
 
@@ -37,14 +37,16 @@ def simulate_recipient(
                 app.policy,
                 s.kind,
                 s.channel,
-                Cadence.from_storage(s.send_time, s.days),
+                cadence_of(s),
                 recipient.audience(s.channel),
+                s.snooze_until,
             )
             for s in subs
         ]
         zone = recipient.timezone
     start = from_date or local_date_of(app.clock(), zone)
-    title = f"{external_id} ({zone}): {days} days from {start.isoformat()}"
+    schedules = "; ".join(f"{spec.kind}/{spec.channel} {spec.cadence}" for spec in specs)
+    title = f"{external_id} ({zone}): {days} days from {start.isoformat()} · {schedules}"
     return simulate(zone, specs, start, days), title
 
 

@@ -111,8 +111,9 @@ class BurstSummary:
         }
 
 
-#: Rounds in a row without one due delivery settling before a burst gives up waiting.
+#: Rounds in a row, and seconds, without one due delivery settling before a burst gives up waiting.
 STALLED_ROUNDS = 3
+STALLED_SECONDS = 10.0
 
 
 def work_burst(
@@ -120,6 +121,7 @@ def work_burst(
     worker: SimpleWorker,
     progress: Callable[[int, int], None] = lambda done, total: None,
     sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> BurstSummary:
     """Send what is due now, waiting out rate-limit deferrals, then summarise.
 
@@ -130,15 +132,20 @@ def work_burst(
     """
     started = app.clock()
     due = _due_ids(app, started)
-    stalled, last_open = 0, len(due) + 1
+    stalled, last_open, moved_at = 0, len(due) + 1, monotonic()
     while True:
         worker.work(with_scheduler=True, burst=True, logging_level="WARNING")
         rows = _rows(app, due)
         waiting = [r for r in rows if r.status == DeliveryStatus.queued.value and r.reason == "rate_limited"]
         progress(len(due) - len(waiting), len(due))
-        stalled = stalled + 1 if len(waiting) >= last_open else 0
+        if len(waiting) < last_open:
+            stalled, moved_at = 0, monotonic()
+        else:
+            stalled += 1
         last_open = len(waiting)
-        if not waiting or stalled >= STALLED_ROUNDS:
+        # Stalled: nothing moved for some rounds *and* some seconds (on a loaded machine a round
+        # can end before RQ's scheduler has moved the deferred jobs back to the queue).
+        if not waiting or (stalled >= STALLED_ROUNDS and monotonic() - moved_at >= STALLED_SECONDS):
             return _summary(due, rows, waiting)
         earliest = min(r.scheduled_at for r in waiting)
         sleep(max(0.0, (earliest - app.clock()).total_seconds()) + 0.05)

@@ -62,9 +62,11 @@ _PG_INSERT_DELIVERIES = (
     + f") AS t({_PG_DELIVERY_NAMES}) ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id"
 )
 _PG_ADVANCE_CURSORS = (
-    "UPDATE subscription SET next_at = t.next_at, next_local_date = t.next_local_date, updated_at = %(now)s"
-    " FROM unnest(%(id)b::integer[], %(next_at)b::timestamptz[], %(next_local_date)b::date[])"
-    " AS t(id, next_at, next_local_date) WHERE subscription.id = t.id"
+    "UPDATE subscription SET next_at = t.next_at, next_local_date = t.next_local_date,"
+    " next_wall_time = t.next_wall_time, updated_at = %(now)s"
+    " FROM unnest(%(id)b::integer[], %(next_at)b::timestamptz[], %(next_local_date)b::date[],"
+    " %(next_wall_time)b::time[])"
+    " AS t(id, next_at, next_local_date, next_wall_time) WHERE subscription.id = t.id"
 )
 
 
@@ -100,6 +102,11 @@ def recipient_state(row: Row[Any]) -> RecipientState:
     )
 
 
+def cadence_of(row: Any) -> Cadence:
+    """A subscription row's (or model's) schedule."""
+    return Cadence.from_storage(row.send_time, row.days, row.times, row.rrule, row.start_date, row.end_date)
+
+
 class ChunkStore:
     """The SQL of planner chunks on one database (SQLite or PostgreSQL)."""
 
@@ -129,10 +136,12 @@ class ChunkStore:
                 recipient_id=row.recipient_id,
                 kind=row.kind,
                 channel=row.channel,
-                cadence=Cadence.from_storage(row.send_time, row.days),
+                cadence=cadence_of(row),
                 next_at=row.next_at,
                 next_local_date=row.next_local_date,
                 created_at=row.created_at,
+                next_wall_time=row.next_wall_time,
+                snooze_until=row.snooze_until,
             )
             for row in session.execute(stmt)
         ]
@@ -284,8 +293,9 @@ class ChunkStore:
                 _PG_ADVANCE_CURSORS,
                 {
                     "id": list(cursors),
-                    "next_at": [utc(c.next_at) for c in cursors.values()],
+                    "next_at": [None if c.next_at is None else utc(c.next_at) for c in cursors.values()],
                     "next_local_date": [c.next_local_date for c in cursors.values()],
+                    "next_wall_time": [c.next_wall_time for c in cursors.values()],
                     "now": utc(now),
                 },
             )
@@ -293,7 +303,13 @@ class ChunkStore:
         session.execute(
             update(Subscription),
             [
-                {"id": sub_id, "next_at": c.next_at, "next_local_date": c.next_local_date, "updated_at": now}
+                {
+                    "id": sub_id,
+                    "next_at": c.next_at,
+                    "next_local_date": c.next_local_date,
+                    "next_wall_time": c.next_wall_time,
+                    "updated_at": now,
+                }
                 for sub_id, c in cursors.items()
             ],
         )

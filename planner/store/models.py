@@ -84,10 +84,20 @@ class Subscription(SQLModel, table=True):
     channel: str = Field(max_length=10)
     send_time: time
     days: str = Field(max_length=40, description="'daily' or comma-separated weekdays, e.g. 'mon,thu'")
+    # Several wall times a day ('08:00,18:30', send_time is the first); None with one (migration 0006).
+    times: str | None = Field(default=None, max_length=200)
+    # An RRULE used instead of ``days``, anchored at ``start_date`` (planner.core.recurrence).
+    rrule: str | None = Field(default=None, max_length=500)
+    start_date: date | None = None
+    end_date: date | None = None
+    # Occurrences on local dates before this one are recorded skipped ("snoozed").
+    snooze_until: date | None = None
     active: bool = True
-    # The planner's cursor: the next unplanned occurrence.
+    # The planner's cursor: the next unplanned occurrence, a (local date, wall time); all None once
+    # the schedule has ended. A None wall time with a date (rows before 0006) is the date's first.
     next_at: datetime | None = _utc()
     next_local_date: date | None = None
+    next_wall_time: time | None = None
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 

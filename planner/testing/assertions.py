@@ -126,6 +126,8 @@ def assert_sent_once_daily_at(
     end: date | str,
     weekdays_only: bool = False,
     days: str | Sequence[str] | None = None,
+    rrule: str | None = None,
+    rule_start: date | str | None = None,
     channel: str | None = None,
     timezone: str | None = None,
     tolerance: timedelta = ON_TIME,
@@ -133,16 +135,19 @@ def assert_sent_once_daily_at(
     """Assert one send of ``kind`` to ``recipient`` at ``local_time`` on each matching local date.
 
     The dates are ``start`` to ``end`` (both included) that match ``days`` ('daily', 'weekdays',
-    'weekends' or weekday names; ``weekdays_only=True`` is short for 'weekdays'). The due instant
+    'weekends' or weekday names; ``weekdays_only=True`` is short for 'weekdays'), or the recurrence
+    rule ``rrule`` (``"FREQ=MONTHLY;BYDAY=-1FR"``: the last Friday of each month), anchored at
+    ``rule_start`` when it counts from a date, exactly as the service expands it. The due instant
     of each date follows the service's policy: a wall time in a DST gap moves forward by the gap
     (02:30 on 2026-03-08 in New York is due 03:30 EDT), one in an overlap is due at its first
     occurrence, and a date that does not exist in the zone expects nothing. Any other send of the
     kind on a local date in the range is a failure. Returns the matching messages in order.
     """
-    if weekdays_only and days is not None:
-        raise TypeError("pass either weekdays_only=True or days=..., not both")
+    if sum((weekdays_only, days is not None, rrule is not None)) > 1:
+        raise TypeError("pass one of weekdays_only=True, days=... or rrule=...")
     pattern: str | Sequence[str] = "weekdays" if weekdays_only else (days or "daily")
-    cadence = Cadence.parse(local_time, pattern)
+    anchor = None if rule_start is None else as_date(rule_start, "rule_start")
+    cadence = Cadence.parse(local_time, pattern, rrule=rrule, start_date=anchor)
     first, last = as_date(start, "start"), as_date(end, "end")
     if last < first:
         raise ValueError(f"end {last} is before start {first}")
@@ -171,7 +176,7 @@ def assert_sent_once_daily_at(
     if problems:
         headline = (
             f"{_what(recipient, kind, channel)}: expected one send at {local_time} local on each of "
-            f"{len(expectation.due)} date(s) from {first} to {last} ({cadence.days_text()})"
+            f"{len(expectation.due)} date(s) from {first} to {last} ({cadence.rule or cadence.days_text()})"
         )
         raise AssertionError(_report(headline, problems, expectation, found, zone))
     return found

@@ -10,7 +10,7 @@ import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final
 
 from planner.operations.importer import ImportReport
@@ -123,15 +123,36 @@ class Recipes:
         recipient_id: str,
         kind: str,
         *,
-        at: str,
+        at: str | Sequence[str],
         channel: str = "email",
         days: str | Sequence[str] = "daily",
+        rrule: str | None = None,
+        start_date: date | str | None = None,
+        end_date: date | str | None = None,
+        snooze_until: date | str | None = None,
         active: bool = True,
     ) -> None:
-        """Add (or change) the recipient's ``kind``/``channel`` subscription: ``at`` 'HH:MM' local,
-        ``days`` 'daily', 'weekdays', 'weekends' or weekday names such as ``["mon", "thu"]``."""
+        """Add (or change) the recipient's ``kind``/``channel`` subscription: ``at`` 'HH:MM' local (or a
+        list of them), ``days`` 'daily', 'weekdays', 'weekends' or weekday names such as
+        ``["mon", "thu"]``, or instead an ``rrule`` such as ``"FREQ=MONTHLY;BYDAY=-1FR"``;
+        ``start_date``, ``end_date`` and ``snooze_until`` are local dates."""
         line = dict(self._recipient(recipient_id))
-        subscription: dict[str, Any] = {"kind": kind, "channel": channel, "at": at, "days": _days_json(days)}
+        subscription: dict[str, Any] = {
+            "kind": kind,
+            "channel": channel,
+            "at": at if isinstance(at, str) else list(at),
+        }
+        if rrule is not None:
+            subscription["rrule"] = rrule
+        else:
+            subscription["days"] = _days_json(days)
+        for name, value in (
+            ("start_date", start_date),
+            ("end_date", end_date),
+            ("snooze_until", snooze_until),
+        ):
+            if value is not None:
+                subscription[name] = value if isinstance(value, str) else value.isoformat()
         if not active:
             subscription["active"] = False
         others = [

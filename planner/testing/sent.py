@@ -12,7 +12,7 @@ from adapters.base import Message, SendResult
 from adapters.capture import CaptureAdapter
 from planner.core.localtime import format_offset, to_local
 
-_DEDUP_DATE = re.compile(r"^sub:\d+:(\d{4}-\d{2}-\d{2})$")
+_DEDUP_DATE = re.compile(r"^sub:\d+:(\d{4}-\d{2}-\d{2})(@\d{2}:\d{2})?$")
 WEEKDAY_ABBREVIATIONS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 

@@ -123,6 +123,55 @@ BAD_LINES = [
     ('{"type": "recipient", "id": "u-1", ', "json", "JSON object"),
     (json.dumps({"type": "robot"}), "type", "'recipient' or 'engagement'"),
     (recipient(nickname="annie"), "nickname", "only the fields"),
+    *[
+        (
+            recipient(subscriptions=[{"kind": "d", "channel": "email", "at": "08:00", **sub}]),
+            field,
+            hint,
+        )
+        for sub, field, hint in [
+            (
+                {"rrule": "FREQ=SOMETIMES"},
+                "subscriptions[0].rrule",
+                "'FREQ=SOMETIMES' is invalid; expected an RRULE",
+            ),
+            ({"rrule": "FREQ=HOURLY"}, "subscriptions[0].rrule", "FREQ of DAILY, WEEKLY, MONTHLY or YEARLY"),
+            ({"rrule": "FREQ=MINUTELY"}, "subscriptions[0].rrule", "FREQ of DAILY"),
+            ({"rrule": "FREQ=SECONDLY"}, "subscriptions[0].rrule", "FREQ of DAILY"),
+            (
+                {"rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"},
+                "subscriptions[0].rrule",
+                "occurs on at least one",
+            ),
+            (
+                {"rrule": "FREQ=DAILY;UNTIL=20260101", "start_date": "2026-02-01"},
+                "subscriptions[0].rrule",
+                "an UNTIL on or after the start date 2026-02-01",
+            ),
+            ({"rrule": "FREQ=DAILY;INTERVAL=2"}, "subscriptions[0].start_date", "counts from its first date"),
+            ({"rrule": "FREQ=DAILY", "days": "weekdays"}, "subscriptions[0].rrule", "either days or rrule"),
+            ({"start_date": "2026-13-01"}, "subscriptions[0].start_date", "a date YYYY-MM-DD"),
+            (
+                {"start_date": "2026-03-02", "end_date": "2026-03-01"},
+                "subscriptions[0].end_date",
+                "on or after",
+            ),
+            ({"snooze_until": "soon"}, "subscriptions[0].snooze_until", "a date YYYY-MM-DD"),
+        ]
+    ],
+    (
+        recipient(
+            subscriptions=[
+                {
+                    "kind": "d",
+                    "channel": "email",
+                    "at": [f"{h:02d}:{m:02d}" for h in range(13) for m in (0, 30)],
+                }
+            ]
+        ),
+        "subscriptions[0].at",
+        "a list of 1 to 24",
+    ),
 ]
 
 

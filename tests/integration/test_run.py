@@ -110,12 +110,22 @@ def test_quiet_hours_defer_and_opt_out_suppresses(app: App) -> None:
     assert planned.detail["quiet_hours"]["deferred_from"] == "2026-03-02T12:30:00+00:00"
 
 
+# The schedule forms of the fixture mix: one wall time, several a day, a recurrence rule (2026-03-02
+# is the first Monday of March) with start and end dates, and a snoozed subscription.
+SCHEDULE_FORMS: list[dict[str, object]] = [
+    {"at": "12:30"},
+    {"at": ["12:30", "12:45"], "days": "weekdays"},
+    {"at": "12:30", "rrule": "FREQ=MONTHLY;BYDAY=1MO", "start_date": "2026-01-01", "end_date": "2026-12-31"},
+    {"at": "12:30", "days": ["mon", "thu"], "snooze_until": "2026-03-05"},
+]
+
+
 def test_statements_per_thousand_due_subscriptions_are_bounded(app: App) -> None:
     lines = [
         recipient_line(
             f"u{i}",
             ["UTC", "Europe/London", "Africa/Abidjan"][i % 3],
-            [{"kind": "daily_brief", "channel": "email", "at": "12:30"}],
+            [{"kind": "daily_brief", "channel": "email", **SCHEDULE_FORMS[i % 4]}],
         )
         for i in range(3000)
     ]
@@ -123,11 +133,40 @@ def test_statements_per_thousand_due_subscriptions_are_bounded(app: App) -> None
     plan = runner(app, chunk_size=1000, concurrency=1)
     with count_statements(app.engine) as seen:
         report = plan.run(NOW, HOUR)
-    assert report.outcomes["queued"] == 3000
+    # 750 each: one send, two sends, one send, one snoozed occurrence recorded skipped.
+    assert report.outcomes["queued"] == 750 * 4
+    assert report.outcomes["skipped"] == 750
     per_run_overhead = 8  # run row insert/finish, reconcile, the final empty claim, transaction starts
     assert len(seen) <= 3 * 15 + per_run_overhead, "\n".join(s[:80] for s in seen)
     # No per-recipient round trip: every statement touching recipients fetches them all at once.
     assert sum(1 for s in seen if "FROM recipient" in s) == 3
+    keys = {d.dedup_key for d in deliveries(app)}
+    assert {
+        "sub:2:2026-03-02@12:30",
+        "sub:2:2026-03-02@12:45",
+        "sub:1:2026-03-02",
+        "sub:3:2026-03-02",
+    } <= keys
+    snoozed = [d for d in deliveries(app) if d.subscription_id == 4]
+    assert [(d.status, d.reason) for d in snoozed] == [("skipped", "snoozed")]
+
+
+def test_several_times_a_day_then_a_schedule_change_never_sends_a_time_twice(app: App) -> None:
+    line = recipient_line("m", "UTC", [{"kind": "daily_brief", "channel": "email", "at": ["12:30", "18:00"]}])
+    import_lines(app.sessions, [line], NOW)
+    runner(app).run(NOW, timedelta(hours=7))
+    assert sorted(d.dedup_key for d in deliveries(app)) == [
+        "sub:1:2026-03-02@12:30",
+        "sub:1:2026-03-02@18:00",
+    ]
+    # At 13:00 the schedule becomes one wall time: 12:30 is behind (kept), 18:00 is replanned under
+    # the single-time key; nothing for 12:30 again today.
+    later = NOW + HOUR
+    changed = recipient_line("m", "UTC", [{"kind": "daily_brief", "channel": "email", "at": "18:00"}])
+    import_lines(app.sessions, [changed], later)
+    runner(app).run(later, timedelta(hours=6))
+    live = sorted((d.dedup_key, d.status) for d in deliveries(app) if d.status != "cancelled")
+    assert live == [("sub:1:2026-03-02", "queued"), ("sub:1:2026-03-02@12:30", "queued")]
 
 
 def test_fault_between_commit_and_enqueue_is_repaired_by_next_run(
