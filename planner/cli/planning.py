@@ -84,9 +84,9 @@ def run_command(
 
 def _warn_missing_templates(svc: App) -> None:
     """Planned anyway (the schedule is right), but said out loud: these sends will fail."""
-    from planner.operations.ops import subscriptions_without_templates
+    from planner.operations.template_presence import subscriptions_without_template_files
 
-    for (kind, channel), count in sorted(subscriptions_without_templates(svc).items()):
+    for (kind, channel), count in sorted(subscriptions_without_template_files(svc).items()):
         err.print(
             f"[yellow]warning:[/] {count} active {escape(kind)}/{channel} subscription(s) have no {channel} "
             "template: their deliveries will fail with template_missing (see `planner templates check`)",
