@@ -752,7 +752,9 @@ def _planner_runs(
                 target = _clone(backend, url, pg, f"bench_run_{name}_{index}", workdir)
                 if name == "before" and args.baseline_sql:
                     _run_sql(target, args.baseline_sql)
-            env = child_env({"PYTHONPATH": f"{tree}{os.pathsep}{BENCH_DIR}"} if tree else None)
+            env = child_env(
+                {"PYTHONPATH": f"{tree}{os.pathsep}{BENCH_DIR}", "BENCH_TREE": str(tree)} if tree else None
+            )
             _flush(redis_url)
             _say(f"[{backend}] planner run {index + 1}/{args.runs} ({name}) ...")
             argv = [script, "_child", "planner", "--url", target, *common[2:], *options]
