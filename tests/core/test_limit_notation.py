@@ -20,7 +20,20 @@ FORMS = [
     "4 per 3 days, 10/month",
     " 12/minute ",
 ]
-BAD = ["", "day", "10", "10/fortnight", "ten/day", "10 each day", "10/day;", "-1/day", "10/days/", "/day", "3/2/minutes", "1/dayss"]
+BAD = [
+    "",
+    "day",
+    "10",
+    "10/fortnight",
+    "ten/day",
+    "10 each day",
+    "10/day;",
+    "-1/day",
+    "10/days/",
+    "/day",
+    "3/2/minutes",
+    "1/dayss",
+]
 
 
 @pytest.mark.parametrize("text", FORMS)
