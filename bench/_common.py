@@ -21,7 +21,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+# BENCH_TREE: another checkout whose planner a child runs (plan_bench --baseline); it must win over
+# this checkout, which is otherwise put first on the path.
+REPO = Path(os.environ.get("BENCH_TREE") or Path(__file__).resolve().parent.parent)
 BENCH = Path(__file__).resolve().parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import shutil
 import sys
@@ -63,6 +64,7 @@ QUEUE_NAMES = ("high", "default", "bulk")
 TARGET_SECONDS = 15.0
 TARGET_RSS_MB = 500.0
 TARGET_SPEEDUP = 10.0
+BENCH_DIR = Path(__file__).resolve().parent
 
 
 # --------------------------------------------------------------------------- data generation
@@ -676,15 +678,9 @@ def bench_backend(
         if args.profile:
             profile = workdir / f"{backend}.prof"
             options += ["--profile", str(profile)]
-        _flush(redis_server.url)
-        _say(f"[{backend}] planner run ...")
-        planner = run_child(
-            [script, "_child", "planner", *common, *options],
-            env=env,
-            timeout=deadline.left(args.step_timeout),
-            log=log,
+        planner, compared = _planner_runs(
+            args, backend, url, pg, workdir, dataset.due, script, common, options, log, deadline
         )
-        planner["problems"] = _check_planner(planner, dataset.due)
         if profile is not None:
             import pstats
 
@@ -723,7 +719,69 @@ def bench_backend(
         "dataset": dataset.__dict__,
         "planner": planner,
         "naive": naive,
+        "compared": compared,
     }
+
+
+def _planner_runs(
+    args: argparse.Namespace,
+    backend: str,
+    url: str,
+    pg: Any,
+    workdir: Path,
+    due: int,
+    script: str,
+    common: list[str],
+    options: list[str],
+    log: Path,
+    deadline: Deadline,
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]] | None]:
+    """The planner run, ``--runs`` times on fresh copies of the loaded database; with ``--baseline``
+    each run of this tree is paired with one of the baseline tree (alternating A B A B ...), so a
+    lever's effect is measured on the same data under the same machine load. Returns the median
+    run of this tree (by wall time) and every run of both."""
+    redis_url = common[common.index("--redis") + 1]
+    trees: list[tuple[str, Path | None]] = [("after", None)]
+    if args.baseline:
+        trees = [("before", args.baseline.resolve()), ("after", None)]
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in trees}
+    for index in range(args.runs):
+        for name, tree in trees if index % 2 == 0 or not args.baseline else trees[::-1]:
+            target = url
+            if args.runs > 1 or args.baseline:
+                target = _clone(backend, url, pg, f"bench_run_{name}_{index}", workdir)
+                if name == "before" and args.baseline_sql:
+                    _run_sql(target, args.baseline_sql)
+            env = child_env(
+                {"PYTHONPATH": f"{tree}{os.pathsep}{BENCH_DIR}", "BENCH_TREE": str(tree)} if tree else None
+            )
+            _flush(redis_url)
+            _say(f"[{backend}] planner run {index + 1}/{args.runs} ({name}) ...")
+            argv = [script, "_child", "planner", "--url", target, *common[2:], *options]
+            result = run_child(argv, env=env, timeout=deadline.left(args.step_timeout), log=log)
+            result["problems"] = _check_planner(result, due)
+            runs[name].append(result)
+            _say(
+                f"[{backend}] {name}: {result['seconds']:.2f} s wall, {result['cpu_seconds']:.2f} CPU s,"
+                f" db {result['db_server_cpu_seconds']}, load {result['loadavg_1min_before']:.2f}"
+            )
+    after = sorted(runs["after"], key=lambda r: r["seconds"])
+    return after[len(after) // 2], (runs if len(trees) > 1 or args.runs > 1 else None)
+
+
+def _run_sql(url: str, statements: str) -> None:
+    from sqlalchemy import text
+
+    from planner.store.db import create_db_engine
+
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements.split(";"):
+                if statement.strip():
+                    conn.execute(text(statement))
+    finally:
+        engine.dispose()
 
 
 def summarise(result: dict[str, Any]) -> dict[str, Any]:
@@ -851,6 +909,13 @@ def main(argv: list[str] | None = None) -> int:
         "--step-timeout", type=float, default=900, help="limit per measured run (default 900)"
     )
     parser.add_argument("--workdir", type=Path, help="keep databases and logs here instead of a temp dir")
+    parser.add_argument("--runs", type=int, default=1, help="planner runs, each on a fresh copy (default 1)")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout's root: its planner runs alternate with this one's"
+    )
+    parser.add_argument(
+        "--baseline-sql", help="SQL run on the baseline's copy first (e.g. an index it had), ';'-separated"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.subscriptions, args.due, args.naive_sample = 20_000, 2_000, 500

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import redis
 from redis import Redis, RedisError
@@ -19,14 +20,17 @@ from adapters import Adapter, create_adapter, load_adapter_class, options_from_e
 from planner.clock import Clock, utcnow
 from planner.core.policy import PlanningPolicy
 from planner.core.retry import RetryPolicy
-from planner.delivery.deliverer import Deliverer, UnsubscribeLinks
-from planner.delivery.templating import Renderer
-from planner.dispatch.ratelimit import ProviderLimiter
 from planner.dispatch.redis import connect_redis
 from planner.errors import ConfigurationError, InvalidInput, PlannerError, Unavailable
 from planner.run.runner import PlannerRunner, RunOptions
 from planner.settings import Settings
 from planner.store import db
+
+if TYPE_CHECKING:
+    # The worker's machinery (jinja2, limits, the deliverer) loads only where it is built: a
+    # `planner run` from cron should not pay for it.
+    from planner.delivery.deliverer import Deliverer, UnsubscribeLinks
+    from planner.delivery.templating import Renderer
 
 
 @dataclass
@@ -45,6 +49,8 @@ class App:
     @cached_property
     def templates(self) -> Renderer:
         """The message templates, as the worker renders them: the boundary checks kinds against it."""
+        from planner.delivery.templating import Renderer
+
         return Renderer(self.settings.templates_dir)
 
     @cached_property
@@ -74,6 +80,8 @@ class App:
     def ensure_schema(self) -> None:
         """The embedded SQLite database creates and migrates itself on first use; PostgreSQL is
         never migrated behind the operator's back: an old schema is an error naming the command."""
+        if db.is_at_head(self.engine):
+            return
         current, head = db.current_revision(self.engine), db.head_revision()
         if current == head:
             return
@@ -166,6 +174,10 @@ def build_deliverer(
     adapters: Mapping[str, Adapter] | None = None,
     renderer: Renderer | None = None,
 ) -> Deliverer:
+    from planner.delivery.deliverer import Deliverer
+    from planner.delivery.templating import Renderer
+    from planner.dispatch.ratelimit import ProviderLimiter
+
     settings = app.settings
     return Deliverer(
         app.sessions,
@@ -188,6 +200,8 @@ def build_deliverer(
 
 def unsubscribe_links(settings: Settings) -> UnsubscribeLinks | None:
     """The one-click unsubscribe links, when the service has a public URL and a signing key."""
+    from planner.delivery.deliverer import UnsubscribeLinks
+
     secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
     if not settings.public_base_url or not secret:
         return None

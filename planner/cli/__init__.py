@@ -10,9 +10,7 @@ This module only wires the commands, which live in modules by topic; what they s
 
 from __future__ import annotations
 
-import json
 import os
-from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -20,58 +18,9 @@ from typer.core import TyperGroup
 
 from planner.cli import data, deliveries, demo, digests, ops, planning, serve, tokens, worker
 from planner.cli.common import debug_enabled
-from planner.clock import format_duration
 from planner.errors import shown
-from planner.settings import Settings
 
 __all__ = ["app", "main"]
-
-
-def _show_default(value: object) -> str:
-    if isinstance(value, timedelta):
-        return format_duration(value)
-    if value is None or value == "":
-        return "unset"
-    return json.dumps(value) if isinstance(value, list | dict) else str(value)
-
-
-def _settings_help() -> str:
-    # "\b" keeps Click from re-flowing the block into one paragraph.
-    lines = ["\b"]
-    for name, info in Settings.model_fields.items():
-        default = info.default if info.default_factory is None else info.default_factory()  # type: ignore[call-arg]
-        lines.append(f"PLANNER_{name.upper()} = {_show_default(default)}")
-        if info.description:
-            lines.append(f"    {info.description}")
-    return "\n\n".join(
-        [
-            "Plans scheduled notifications in each recipient's local time.",
-            "Configuration: environment variables (or the same names, lower case and without the "
-            "prefix, in planner.toml). Durations are 30s, 5m, 4h, 1d (or 1h30m) or ISO 8601 (PT4H); "
-            "per-kind maps are JSON; PLANNER_CRITICAL_KINDS is a comma list or JSON. "
-            "PLANNER_DEBUG=1 (or --debug) shows tracebacks instead of one-line errors.",
-            "\n".join(lines),
-            _adapter_help(),
-        ]
-    )
-
-
-def _adapter_help() -> str:
-    """Each installed adapter's ``PLANNER_<ADAPTER>_<OPTION>`` variables (read by the worker)."""
-    from adapters import available_adapters, load_adapter_class, setting_name
-
-    lines = ["\b", "Adapter options (the adapter named by PLANNER_EMAIL_ADAPTER / PLANNER_SMS_ADAPTER):"]
-    for name in available_adapters():
-        try:
-            adapter = load_adapter_class(name)
-        except Exception as exc:  # a broken plugin must not break --help
-            lines.append(f"{name}: cannot be loaded ({type(exc).__name__})")
-            continue
-        options = sorted(getattr(adapter, "options", ()))
-        channels = ", ".join(sorted(adapter.channels))
-        shown = " ".join(setting_name(name, option) for option in options) or "(no options)"
-        lines.append(f"{name} ({channels}): {shown}")
-    return "\n".join(lines)
 
 
 class _LazyHelpGroup(TyperGroup):
@@ -80,7 +29,9 @@ class _LazyHelpGroup(TyperGroup):
 
     def format_help(self, ctx: Any, formatter: Any) -> None:  # typer's vendored click types
         if not self.help:
-            self.help = _settings_help()
+            from planner.cli.help_text import settings_help
+
+            self.help = settings_help()
         super().format_help(ctx, formatter)
 
 

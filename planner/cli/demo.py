@@ -19,13 +19,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
-from sqlmodel import col
 
-from adapters.file import FileAdapter
 from planner.cli.common import fail, out, print_json, progress_bar
-from planner.core.localtime import to_local
-from planner.store.models import Delivery, DeliveryEvent, Recipient
 
 DEMO_START = datetime(2026, 3, 7, 0, 0, tzinfo=UTC)
 DEMO_HOURS = 48
@@ -82,6 +77,8 @@ def run_demo(
     directory.mkdir(parents=True, exist_ok=True)
     outbox = directory / "outbox"
     clock = SimClock(start)
+    from adapters.file import FileAdapter
+
     files = FileAdapter(directory=outbox, clock=clock.now)
     with clock, PlannerService(clock, directory, forward_to={"email": files, "sms": files}) as service:
         service.import_file(fixtures)
@@ -96,6 +93,12 @@ def run_demo(
 
 
 def _summarize(sessions: Any, directory: Path, start: datetime, end: datetime) -> DemoSummary:
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from planner.core.localtime import to_local
+    from planner.store.models import Delivery, DeliveryEvent, Recipient
+
     summary = DemoSummary(directory=directory, start=start, end=end)
     with sessions() as session:
         summary.recipients = len(session.scalars(select(col(Recipient.id))).all())

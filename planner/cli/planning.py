@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from redis import RedisError
 from rich.markup import escape
 from rich.table import Table
 
@@ -35,6 +34,8 @@ def run_command(
     as_json: JsonOption = False,
 ) -> None:
     """Plan every due occurrence up to now + horizon and hand the sends to RQ."""
+    from redis import RedisError
+
     from planner.app import build_runner
 
     window = parse_option(horizon, parse_duration, "horizon")
@@ -51,8 +52,8 @@ def run_command(
         except RedisError as exc:
             raise fail(
                 f"Redis became unavailable during the run ({type(exc).__name__}: {exc}); the deliveries "
-                "planned so far are saved as 'planned' and the next run (or a worker's reconcile) "
-                "enqueues them; nothing is sent twice",
+                "planned so far are saved and the next run (or a worker's reconcile) enqueues those "
+                "whose job did not reach Redis; nothing is sent twice",
                 code=1,
             ) from None
         _warn_missing_templates(svc)
@@ -83,9 +84,9 @@ def run_command(
 
 def _warn_missing_templates(svc: App) -> None:
     """Planned anyway (the schedule is right), but said out loud: these sends will fail."""
-    from planner.operations.ops import subscriptions_without_templates
+    from planner.operations.template_presence import subscriptions_without_template_files
 
-    for (kind, channel), count in sorted(subscriptions_without_templates(svc).items()):
+    for (kind, channel), count in sorted(subscriptions_without_template_files(svc).items()):
         err.print(
             f"[yellow]warning:[/] {count} active {escape(kind)}/{channel} subscription(s) have no {channel} "
             "template: their deliveries will fail with template_missing (see `planner templates check`)",

@@ -12,7 +12,6 @@ from planner.cli.common import (
     progress_bar,
     service,
 )
-from planner.settings import QUEUES
 
 if TYPE_CHECKING:
     from rq import SimpleWorker
@@ -41,6 +40,7 @@ def worker_command(
     from planner import jobs
     from planner.app import build_deliverer
     from planner.operations.worker import MaintenanceThread, make_worker, run_maintenance
+    from planner.settings import QUEUES
 
     chosen = queues or list(QUEUES)
     unknown = [q for q in chosen if q not in QUEUES]

@@ -126,6 +126,20 @@ def resolve_detailed(local_date: date, wall_time: time, tz: TzLike) -> Resolutio
         raise InvalidInput("wall_time", wall_time, "a wall time without a UTC offset, e.g. 08:00")
     if wall_time.fold:
         wall_time = wall_time.replace(fold=0)
+    if zone.key is None:
+        return _resolve(local_date, wall_time, zone)
+    return _resolve_named(local_date, wall_time, zone.key)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _resolve_named(local_date: date, wall_time: time, key: str) -> Resolution | None:
+    """A planner run asks for a few thousand distinct (date, wall time, zone) triples 100,000
+    times: each is computed once (``utcoffset`` on tzdata zones is the costly part). Resolutions
+    are immutable and depend on nothing else (the zone's rules are pinned per process)."""
+    return _resolve(local_date, wall_time, _load_zone(key))
+
+
+def _resolve(local_date: date, wall_time: time, zone: ZoneInfo) -> Resolution | None:
     # fold=0 is the policy: first occurrence in an overlap, offset-before-the-jump in a gap.
     wall = datetime.combine(local_date, wall_time, zone)
     instant = wall.astimezone(UTC)

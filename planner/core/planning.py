@@ -9,6 +9,7 @@ module fetches the inputs in a constant number of queries and writes the outputs
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -158,7 +159,15 @@ def _just_before(local_date: date, wall_time: time) -> tuple[date, time]:
     return local_date, time(minutes // 60, minutes % 60, 59)
 
 
-def _occurrence_detail(occurrence: Occurrence, cadence: Cadence) -> dict[str, Any]:
+def _occurrence_detail(occurrence: Occurrence) -> dict[str, Any]:
+    """The timeline detail every decision on this occurrence starts from (a copy: callers add to it)."""
+    return dict(_base_detail(occurrence))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _base_detail(occurrence: Occurrence) -> dict[str, Any]:
+    # Occurrences are shared by the subscriptions of one schedule and zone (core.cadence caches the
+    # walks), so their formatted instants are too. Never handed out: see _occurrence_detail.
     detail: dict[str, Any] = {
         "occurrence_at": occurrence.instant.isoformat(),
         "wall_time": occurrence.wall_time.strftime("%H:%M"),
@@ -206,7 +215,7 @@ def _decide(
     counted: dict[tuple[int, str], list[datetime]],
 ) -> PlannedDelivery:
     recipient = inputs.recipients[sub.recipient_id]
-    detail = _occurrence_detail(occurrence, sub.cadence)
+    detail = _occurrence_detail(occurrence)
     backoff = _backoff(occurrence, sub, inputs, policy, last_sent.get(sub.id))
     snoozed = _snoozed(occurrence, sub)
     key = (sub.recipient_id, sub.channel)

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
-from limits import parse as parse_limit
-
+from planner.core.limit_notation import parse_limit
 from planner.core.quiet_hours import QuietHours
 from planner.errors import ConfigurationError
 
@@ -54,12 +53,12 @@ class Cap:
     @classmethod
     def parse(cls, text: str, field_name: str = "cap") -> Cap:
         try:
-            item = parse_limit(text)
+            amount, seconds = parse_limit(text)
         except ValueError as exc:
             raise ConfigurationError(
                 f"{field_name}: {text!r} is not in the limits notation, e.g. '10/day'"
             ) from exc
-        return cls(amount=item.amount, window=timedelta(seconds=item.get_expiry()), text=text)
+        return cls(amount=amount, window=timedelta(seconds=seconds), text=text)
 
 
 @dataclass(frozen=True)

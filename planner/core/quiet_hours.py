@@ -9,6 +9,7 @@ occurrence unless that has already passed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -139,6 +140,23 @@ class Deferral:
 
 def apply_quiet_hours(qh: QuietHours, tz: TzLike, instant: datetime) -> Deferral:
     """Leave ``instant`` alone outside quiet hours; inside, move it to the window's end. Never drops."""
+    key = tz if isinstance(tz, str) else tz.key
+    # Cached only for a named zone and a UTC instant: an equal instant with another tzinfo must get
+    # its own Deferral back (callers format it).
+    if key is None or instant.tzinfo is not UTC:
+        return _apply(qh, tz, instant)
+    return _apply_named(qh, key, instant)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _apply_named(qh: QuietHours, key: str, instant: datetime) -> Deferral:
+    """A planner run asks this for 100,000 occurrences that share a few thousand (window, zone,
+    instant) triples (cadence walks are shared too): each is worked out once. Windows and deferrals
+    are immutable and the zone's rules are pinned per process."""
+    return _apply(qh, key, instant)
+
+
+def _apply(qh: QuietHours, tz: TzLike, instant: datetime) -> Deferral:
     if not in_quiet_hours(qh, tz, instant):
         return Deferral(instant, False, instant)
     return Deferral(quiet_window_end(qh, tz, instant), True, instant)

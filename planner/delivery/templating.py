@@ -15,9 +15,8 @@ from typing import Any
 
 import jinja2
 
+from planner.delivery.template_files import BUILTIN, REQUIRED, template_folders
 from planner.errors import PlannerError
-
-BUILTIN = Path(__file__).resolve().parent.parent / "templates"
 
 
 class TemplateFailure(PlannerError):
@@ -31,14 +30,12 @@ class Rendered:
     html: str | None
 
 
-#: The files a channel needs; an email may also have ``email.html``.
-REQUIRED = {"email": ("email_subject.txt", "email.txt"), "sms": ("sms.txt",)}
 CHANNELS = ("email", "sms")
 
 
 class Renderer:
     def __init__(self, extra_dir: Path | None = None, *, generic_fallback: bool = False) -> None:
-        self.folders = ([extra_dir] if extra_dir is not None else []) + [BUILTIN]
+        self.folders = template_folders(extra_dir)
         self.generic_fallback = generic_fallback
         loaders: list[jinja2.BaseLoader] = []
         if extra_dir is not None:

@@ -4,10 +4,18 @@ Run at the start of every planner run and in every worker's maintenance pass. It
 the job ids of pending deliveries and Redis which of them exist; only the rows of missing jobs are
 read back and enqueued again, under the same job id. Sending stays exactly-once whatever RQ does,
 because a delivery is claimed in the database before any provider call.
+
+Only what changed since the last pass is checked, so a pass costs what changed, not the backlog: the
+instant up to which every pending row was found in Redis (the watermark) is kept *in Redis itself*.
+A Redis that restarts empty (or is flushed) loses its jobs and the watermark together, so the next
+pass checks every pending row; a Redis restored from an older snapshot brings back an older
+watermark with the jobs of that time. Rows are stamped (``updated_at``) before their transaction
+commits, so each pass looks back :data:`OVERLAP` before the watermark for rows that committed late.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +28,15 @@ from planner.core.status import DeliveryStatus
 from planner.dispatch.outbox import batches_from_rows, enqueue_batches, mark_queued
 from planner.dispatch.reassign import requeue
 from planner.store.models import Delivery
+
+#: Where the watermark lives (an ISO-8601 instant); see the module's docstring.
+WATERMARK_KEY = "planner:reconcile:checked-through"
+#: How long after its ``updated_at`` stamp a pending row's transaction may still commit.
+OVERLAP = timedelta(minutes=10)
+#: Present while a full pass is not due: once a day (Redis time) every pending row is checked, so
+#: a job lost some other way (a key deleted by hand) is repaired within a day.
+FULL_PASS_KEY = "planner:reconcile:full-pass-done"
+FULL_PASS_EVERY = timedelta(days=1)
 
 _EXISTS_EACH = """
 local found = {}
@@ -54,6 +71,7 @@ def reconcile(
     *,
     grace: timedelta = timedelta(seconds=0),
     chunk_size: int = 2000,
+    overlap: timedelta = OVERLAP,
 ) -> ReconcileReport:
     """Re-enqueue every pending delivery whose RQ job is missing from Redis.
 
@@ -61,12 +79,36 @@ def reconcile(
     of them exist; only the rows of missing jobs are read back and enqueued again, under the same
     job id. ``grace`` leaves alone rows touched in the last moments (a concurrent run may be between
     its commit and its enqueue); re-enqueueing them would never send twice, only add a no-op job.
+    Rows stamped before the watermark (less ``overlap``) are not read at all.
     """
+    try:
+        return _reconcile(factory, connection, now, grace, chunk_size, overlap)
+    except BaseException:
+        with contextlib.suppress(redis.RedisError):
+            connection.delete(FULL_PASS_KEY)  # the full pass (if it was one) is still due
+        raise
+
+
+def _reconcile(
+    factory: sessionmaker[Session],
+    connection: redis.Redis,
+    now: datetime,
+    grace: timedelta,
+    chunk_size: int,
+    overlap: timedelta,
+) -> ReconcileReport:
     report = ReconcileReport()
     # A retry waiting in RQ's schedule is as easy to lose as a first attempt.
     pending = (DeliveryStatus.planned.value, DeliveryStatus.queued.value, DeliveryStatus.retrying.value)
     table = Delivery.__table__  # type: ignore[attr-defined]
-    settled = table.c.updated_at <= now - grace
+    upper = now - grace
+    mark = read_watermark(connection)
+    settled = table.c.updated_at <= upper
+    full_pass = bool(connection.set(FULL_PASS_KEY, "1", nx=True, ex=FULL_PASS_EVERY))
+    if mark is not None and mark <= upper and not full_pass:
+        # Served by the partial index on pending rows' updated_at (ix_delivery_pending_updated).
+        settled = settled & (table.c.updated_at > mark - overlap)
+    # else: no watermark (a new or emptied Redis), or the clock went back: check every pending row.
     with factory() as session:
         job_ids = list(
             session.scalars(select(table.c.job_id).where(table.c.status.in_(pending), settled).distinct())
@@ -105,4 +147,16 @@ def reconcile(
                 from_statuses=[DeliveryStatus.planned, DeliveryStatus.queued],
             )
         )
+    # Every pending row stamped up to ``upper`` now has its job in Redis.
+    connection.set(WATERMARK_KEY, upper.isoformat())
     return report
+
+
+def read_watermark(connection: redis.Redis) -> datetime | None:
+    raw = connection.get(WATERMARK_KEY)
+    if raw is None:
+        return None
+    try:
+        return datetime.fromisoformat(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except ValueError:
+        return None  # unreadable: check everything, then write a good one

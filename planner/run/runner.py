@@ -32,7 +32,7 @@ from planner.core.planning import (
 )
 from planner.core.policy import PlanningPolicy
 from planner.core.status import CAP_COUNTED_STATUSES, DeliveryStatus
-from planner.dispatch.outbox import assign_batches, batches_from_rows, enqueue_batches, mark_queued
+from planner.dispatch.outbox import assign_batches, batches_from_rows, enqueue_batches
 from planner.dispatch.reconcile import reconcile
 from planner.store.chunks import ChunkStore
 from planner.store.dialect import dialect_of
@@ -207,10 +207,8 @@ class PlannerRunner:
         batches = batches_from_rows(
             (d_id, job_id, d.queue, d.channel, d.scheduled_at) for d, d_id, job_id in inserted if job_id
         )
+        # The rows were written queued with their job ids (store.chunks): enqueueing is all that is left.
         enqueue_batches(self.redis, batches, now)
-        if batches:
-            with self.sessions() as session, session.begin():
-                mark_queued(session, batches, now)
         with self._lock:
             report.subscriptions += len(subs)
             report.occurrences += len(plan.deliveries)

@@ -7,9 +7,10 @@ conflicts, one insert of their first timeline entries, one update of the cursors
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Result, Row, func, select, text, update
@@ -26,7 +27,7 @@ from planner.core.planning import (
     SubscriptionState,
 )
 from planner.core.quiet_hours import QuietHours
-from planner.core.status import BACKOFF_COUNTED_STATUSES, CAP_COUNTED_STATUSES
+from planner.core.status import BACKOFF_COUNTED_STATUSES, CAP_COUNTED_STATUSES, DeliveryStatus
 from planner.store.dialect import Dialect, one_of, utc_binder
 from planner.store.models import Subscription, kinds_opted_out
 from planner.store.tables import DELIVERIES, ENGAGEMENT, RECIPIENTS, SUBSCRIPTIONS
@@ -55,11 +56,21 @@ _PG_DELIVERY_COLUMNS = (
     ("job_id", "varchar[]"),
 )
 _PG_DELIVERY_NAMES = ", ".join(name for name, _ in _PG_DELIVERY_COLUMNS)
-_PG_INSERT_DELIVERIES = (
-    f"INSERT INTO delivery ({_PG_DELIVERY_NAMES}, attempts, created_at, updated_at)"
-    " SELECT t.*, 0, %(now)s, %(now)s FROM unnest("
-    + ", ".join(f"%({name})b::{array}" for name, array in _PG_DELIVERY_COLUMNS)
-    + f") AS t({_PG_DELIVERY_NAMES}) ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id"
+# The first timeline entry of each delivery inserted goes in the same statement: the rows that the
+# dedup conflict let through come back from the delivery insert and are joined to their planned
+# status and detail, so there is no second round trip carrying the ids back. Same rows as before.
+_PG_EVENT_COLUMNS = (("event_status", "varchar[]"), ("detail", "json[]"))
+_PG_INSERT_PLAN = (
+    "WITH t AS (SELECT * FROM unnest("
+    + ", ".join(f"%({name})b::{array}" for name, array in _PG_DELIVERY_COLUMNS + _PG_EVENT_COLUMNS)
+    + f") AS t({_PG_DELIVERY_NAMES}, event_status, detail)),"
+    f" inserted AS (INSERT INTO delivery ({_PG_DELIVERY_NAMES}, attempts, created_at, updated_at)"
+    f" SELECT {_PG_DELIVERY_NAMES}, 0, %(now)s, %(now)s FROM t"
+    " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id),"
+    " events AS (INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail)"
+    " SELECT inserted.id, %(now)s, 'planned', t.event_status, t.reason, t.detail"
+    " FROM inserted JOIN t ON t.dedup_key = inserted.dedup_key)"
+    " SELECT id, dedup_key, job_id FROM inserted"
 )
 _PG_ADVANCE_CURSORS = (
     "UPDATE subscription SET next_at = t.next_at, next_local_date = t.next_local_date,"
@@ -70,8 +81,14 @@ _PG_ADVANCE_CURSORS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def _quiet(start: Any, end: Any) -> QuietHours | None:
+    # Recipients share a handful of windows: one (immutable) QuietHours each.
     return QuietHours(start, end) if start is not None and end is not None else None
+
+
+#: What a recipient without kind opt-outs (nearly all) shares; never mutated.
+_NO_KIND_OPT_OUTS: Mapping[str, frozenset[str]] = {"email": frozenset(), "sms": frozenset()}
 
 
 def recipient_state(row: Row[Any]) -> RecipientState:
@@ -98,13 +115,24 @@ def recipient_state(row: Row[Any]) -> RecipientState:
             c for c, flag in (("email", row.email_opt_out), ("sms", row.sms_opt_out)) if flag
         ),
         invalid=invalid,
-        opted_out_kinds={c: kinds_opted_out(row.opt_outs, c) for c in ("email", "sms")},
+        opted_out_kinds={c: kinds_opted_out(row.opt_outs, c) for c in ("email", "sms")}
+        if row.opt_outs
+        else _NO_KIND_OPT_OUTS,
     )
 
 
 def cadence_of(row: Any) -> Cadence:
     """A subscription row's (or model's) schedule."""
-    return Cadence.from_storage(row.send_time, row.days, row.times, row.rrule, row.start_date, row.end_date)
+    return _stored_cadence(row.send_time, row.days, row.times, row.rrule, row.start_date, row.end_date)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stored_cadence(
+    send_time: time, days: str, times: str | None, rrule: str | None, start: date | None, end: date | None
+) -> Cadence:
+    # A million subscriptions share a few hundred schedules: parse each once, and hand out one
+    # (immutable) instance, which also makes the walks cached by cadence (core.cadence) cheap to look up.
+    return Cadence.from_storage(send_time, days, times, rrule, start, end)
 
 
 class ChunkStore:
@@ -253,13 +281,14 @@ class ChunkStore:
         """Insert the chunk's deliveries (a dedup conflict inserts nothing), their first timeline
         entries and the advanced cursors; returns what was inserted, with ids and job ids."""
         inserted = self._insert_deliveries(session, plan.deliveries, jobs, now) if plan.deliveries else []
-        record_events(
-            session,
-            (
-                event_row(d_id, now, "planned", status=d.status.value, reason=d.reason, detail=d.detail)
-                for d, d_id, _ in inserted
-            ),
-        )
+        if self.dialect != "postgresql":  # on PostgreSQL the delivery insert wrote them
+            record_events(
+                session,
+                (
+                    event_row(d_id, now, "planned", status=d.status.value, reason=d.reason, detail=d.detail)
+                    for d, d_id, _ in inserted
+                ),
+            )
         if plan.cursors:
             self._advance_cursors(session, plan.cursors, now)
         return inserted
@@ -275,7 +304,11 @@ class ChunkStore:
             for name in ("occurrence_at", "scheduled_at"):
                 columns[name] = [utc(value) for value in columns[name]]
             columns["now"] = utc(now)
-            result = session.connection().exec_driver_sql(_PG_INSERT_DELIVERIES, columns)
+            columns["event_status"] = [d.status.value for d in planned]
+            from psycopg.types.json import Json  # what SQLAlchemy's JSON type binds (and record_events)
+
+            columns["detail"] = [Json(d.detail or None) for d in planned]
+            result = session.connection().exec_driver_sql(_PG_INSERT_PLAN, columns)
         else:
             stmt = (
                 sqlite_insert(DELIVERIES)
@@ -326,7 +359,10 @@ def _delivery_row(d: PlannedDelivery, job_id: str | None, now: datetime) -> dict
         "local_date": d.local_date,
         "occurrence_at": d.occurrence_at,
         "scheduled_at": d.scheduled_at,
-        "status": d.status.value,
+        # A delivery to send is written ``queued`` with its job id: no planned -> queued update
+        # after the enqueue. A crash between the commit and the enqueue leaves queued rows whose
+        # job is not in Redis, which is what the reconcile repairs.
+        "status": DeliveryStatus.queued.value if job_id else d.status.value,
         "reason": d.reason,
         "attempts": 0,
         "job_id": job_id,

@@ -9,12 +9,17 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from planner.core.checks import Audience
 from planner.core.quiet_hours import QuietHours
 from planner.store.types import UTCDateTime
+
+#: The pending statuses (planned, queued, retrying) as SQL, for partial indexes.
+PENDING_PREDICATE = "status IN ('planned', 'queued', 'retrying')"
+#: The open statuses (pending, sending, and dead: few, listed by the dashboard) as SQL.
+OPEN_PREDICATE = "status IN ('planned', 'queued', 'retrying', 'sending', 'dead')"
 
 
 def _utc(*, nullable: bool = True, index: bool = False) -> Any:
@@ -125,8 +130,27 @@ class EngagementEvent(SQLModel, table=True):
 class Delivery(SQLModel, table=True):
     __tablename__ = "delivery"
     __table_args__ = (
-        Index("ix_delivery_status_scheduled", "status", "scheduled_at"),
+        # Every index here is written by each planner insert and worker update: each names its query.
+        # Open rows by status and due time: the worker's and the reconcile's pending rows, the lease
+        # recovery's sending rows, the dashboard's forecast, open counts and dead list (migration 0011).
+        # Settled rows are not in it (most rows): queries on them go by scheduled_at.
+        Index(
+            "ix_delivery_open_scheduled",
+            "status",
+            "scheduled_at",
+            postgresql_where=text(OPEN_PREDICATE),
+            sqlite_where=text(OPEN_PREDICATE),
+        ),
+        # The reconcile's "pending rows changed since the watermark": only pending rows are in it.
+        Index(
+            "ix_delivery_pending_updated",
+            "updated_at",
+            postgresql_where=text(PENDING_PREDICATE),
+            sqlite_where=text(PENDING_PREDICATE),
+        ),
+        # Cap counts per (recipient, channel) over a time range: the planner's chunk reads, notify, explain.
         Index("ix_delivery_recipient_channel_scheduled", "recipient_id", "channel", "scheduled_at"),
+        # The last to-be-sent date per subscription (engagement backoff), and a subscription's history.
         Index("ix_delivery_subscription_date", "subscription_id", "local_date"),
         # The dashboard's latest-first lists (migration 0002).
         Index("ix_delivery_scheduled_id", "scheduled_at", "id"),

@@ -105,10 +105,8 @@ def test_fourteen_days_with_random_kills(soak_app: App, tmp_path: Path) -> None:
             for hour in range(DAYS * 24):
                 now = start_at + timedelta(hours=hour)
                 if rng.random() < 0.15:
-                    # A planner killed after writing a chunk, after enqueueing it, or after marking it queued.
-                    target = rng.choice(
-                        ["chunks.ChunkStore.write_plan", "runner.enqueue_batches", "runner.mark_queued"]
-                    )
+                    # A planner killed after writing a chunk (its rows queued) or after enqueueing it.
+                    target = rng.choice(["chunks.ChunkStore.write_plan", "runner.enqueue_batches"])
                     script = KILLED_PLANNER.format(target=target, now=now.isoformat())
                     doomed = run_script(env, tmp_path, "planner", script)
                     children.append(doomed)

@@ -70,6 +70,9 @@ def test_the_readme_integrator_examples_run_as_written(server: tuple[test_api.Sw
     assert actions == [
         ("crm", "recipient_created"),
         ("crm", "subscription_put"),
+        ("crm", "subscription_patched"),
+        ("crm", "subscription_put"),
+        ("crm", "event_recorded"),
         ("crm", "recipient_patched"),
         ("twilio-inbound", "sms_opted_out"),
         ("crm", "preference_set"),

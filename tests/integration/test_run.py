@@ -177,8 +177,8 @@ def test_fault_between_commit_and_enqueue_is_repaired_by_next_run(
     ]
     import_lines(app.sessions, lines, NOW)
     # The planner's chunk threads commit independently, so a kill at the first enqueue once found
-    # only 107 of 250 committed. Here every chunk commits and none reaches Redis (the enqueue and the
-    # planned -> queued marking do nothing); the process dies before the run is recorded finished.
+    # only 107 of 250 committed. Here every chunk commits (its rows queued with their job ids) and none
+    # reaches Redis (the enqueue does nothing); the process dies before the run is recorded finished.
     crash = (
         "import os, signal\n"
         "from datetime import datetime, timedelta\n"
@@ -190,7 +190,6 @@ def test_fault_between_commit_and_enqueue_is_repaired_by_next_run(
         "def killed(*args, **kwargs):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
         "planner.run.runner.enqueue_batches = lost\n"
-        "planner.run.runner.mark_queued = lost\n"
         "planner.run.runner.PlannerRunner._finish = killed\n"
         "app = App(Settings())\n"
         # Five chunks of 50 over the runner's threads: the race this test once lost, every time.
@@ -208,7 +207,7 @@ def test_fault_between_commit_and_enqueue_is_repaired_by_next_run(
     )
     assert result.returncode == -9, result.stderr.decode()
     committed = deliveries(app)
-    assert len(committed) == 250 and {d.status for d in committed} == {"planned"}
+    assert len(committed) == 250 and {d.status for d in committed} == {"queued"}
     assert jobs_in_redis(app.redis) == {}
 
     report = runner(app).run(NOW + timedelta(minutes=5), HOUR)

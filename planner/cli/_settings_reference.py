@@ -1,0 +1,99 @@
+"""Generated from ``planner.settings.Settings`` by ``python -m planner.cli.help_text``;
+do not edit (tests/integration/test_cli_help.py fails when it is out of date)."""
+
+#: (field, default as shown, description) for each setting, in declaration order.
+SETTINGS: tuple[tuple[str, str, str], ...] = (
+    (
+        "database_url",
+        "sqlite:///./planner.db",
+        "SQLAlchemy URL; a SQLite file by default, postgresql+psycopg://... for PostgreSQL.",
+    ),
+    ("redis_url", "unset", "Redis server URL; unset starts an embedded Redis beside the SQLite file."),
+    ("db_pool_size", "8", "Connections in the database pool."),
+    ("plan_chunk_size", "1000", "Due subscriptions planned per chunk."),
+    ("plan_concurrency", "4", "Chunks planned at once (bounded by the pool)."),
+    ("horizon", "1h", "How far past now a run plans."),
+    ("max_lateness", "4h", "Older occurrences are recorded missed."),
+    ("max_lateness_by_kind", "{}", 'Per-kind lateness, JSON, e.g. {"password_reset": "15m"}.'),
+    ("quiet_hours_sms", "21:00-08:00", "Default SMS quiet hours, local 'HH:MM-HH:MM'."),
+    ("quiet_hours_email", "unset", "Default email quiet hours; empty means none."),
+    ("cap_email", "10/day", "Frequency cap per recipient for email (limits notation)."),
+    ("cap_sms", "3/day", "Frequency cap per recipient for SMS (limits notation)."),
+    ("caps_by_kind", "{}", 'Per-kind caps, JSON, e.g. {"reminder": {"sms": "1/day"}}.'),
+    (
+        "backoff_tiers",
+        "[[0, 1], [3, 2], [7, 3], [14, 7], [30, 14]]",
+        "Engagement backoff, JSON: [[inactive at least N days, send every M days], ...].",
+    ),
+    ("backoff_tiers_by_kind", "{}", "Per-kind backoff tiers, JSON, same shape."),
+    ("kind_queues", "{}", 'Queue per kind, JSON, e.g. {"password_reset": "high"}.'),
+    (
+        "critical_kinds",
+        "[]",
+        "Kinds bypassing quiet hours and caps: a comma list (password_reset,login_code) or JSON.",
+    ),
+    ("email_adapter", "file", "Adapter plugin for email (smtp, file, console, ...)."),
+    ("sms_adapter", "file", "Adapter plugin for SMS (twilio, file, console, ...)."),
+    ("outbox_dir", "outbox", "Where the file adapter writes."),
+    ("templates_dir", "unset", "Extra message templates, searched first."),
+    ("rate_limit_email", "100/second", "Provider throughput limit for email."),
+    ("rate_limit_sms", "10/second", "Provider throughput limit for SMS."),
+    ("max_attempts", "5", "Send attempts before a delivery is dead."),
+    ("retry_base", "30s", "First retry delay."),
+    ("retry_cap", "1h", "Longest retry delay."),
+    ("sending_lease", "5m", "A delivery in 'sending' longer than this is recovered."),
+    ("delivery_batch_size", "100", "Deliveries carried by one RQ job."),
+    ("digest_max_events", "50", "Events listed in a digest's template; the rest are only counted."),
+    ("digest_retention", "30d", "Digest events older than this are dropped (and counted)."),
+    ("api_token", "unset", "An admin token for the HTTP API, named 'api-token' (see `planner tokens`)."),
+    (
+        "public_base_url",
+        "unset",
+        "The service's public URL (https://planner.example.com): unsubscribe links and provider callbacks are built on it. Required with the smtp adapter.",
+    ),
+    (
+        "signing_secret",
+        "unset",
+        "Key signing unsubscribe links (HMAC-SHA256). Required with the smtp adapter.",
+    ),
+    (
+        "twilio_auth_token",
+        "unset",
+        "The Twilio account's auth token (also the twilio adapter's): it signs Twilio's callbacks (X-Twilio-Signature). Unset: the Twilio webhooks answer 503.",
+    ),
+    (
+        "mailgun_signing_key",
+        "unset",
+        "Mailgun's HTTP webhook signing key. Unset: /v1/webhooks/mailgun answers 503.",
+    ),
+    (
+        "unsubscribe_mailto",
+        "unset",
+        "An address for mailto: unsubscribes, added to List-Unsubscribe when set.",
+    ),
+    ("log_format", "auto", "Logs: JSON lines, readable console lines, or auto (console on a terminal)."),
+    ("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR."),
+)
+
+#: (channels as shown, option names) of each bundled adapter, by entry-point value.
+ADAPTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "adapters.capture:CaptureAdapter": ("email, sms", ()),
+    "adapters.console:ConsoleAdapter": ("email, sms", ("stream",)),
+    "adapters.file:FileAdapter": ("email, sms", ("directory",)),
+    "adapters.smtp:SmtpAdapter": (
+        "email",
+        ("from_address", "host", "local_hostname", "password", "port", "security", "timeout", "username"),
+    ),
+    "adapters.twilio:TwilioAdapter": (
+        "sms",
+        (
+            "account_sid",
+            "auth_token",
+            "base_url",
+            "from_number",
+            "messaging_service_sid",
+            "status_callback",
+            "timeout",
+        ),
+    ),
+}

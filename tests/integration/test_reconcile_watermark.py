@@ -1,0 +1,61 @@
+"""The reconcile checks what changed since its last pass, and everything when Redis forgot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from planner.app import App
+from planner.dispatch.reconcile import FULL_PASS_KEY, WATERMARK_KEY, reconcile
+from planner.operations.importer import import_lines
+from tests.helpers import jobs_in_redis, recipient_line, runner
+
+NOW = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def _plan_two(app: App) -> None:
+    lines = [recipient_line(r, "UTC", [{"kind": "k", "channel": "email", "at": "12:30"}]) for r in "ab"]
+    import_lines(app.sessions, lines, NOW)
+    runner(app).run(NOW, HOUR)
+    assert len(jobs_in_redis(app.redis)) >= 1
+
+
+def test_a_pass_after_a_pass_reads_only_what_changed(app: App) -> None:
+    _plan_two(app)
+    later = NOW + timedelta(hours=2)
+    assert reconcile(app.sessions, app.redis, later).checked >= 1  # rows stamped since the last pass
+    assert app.redis.get(WATERMARK_KEY) is not None
+    # Nothing changed since: the old pending rows are not read at all.
+    assert reconcile(app.sessions, app.redis, later + timedelta(minutes=1)).checked == 0
+
+
+def test_a_lost_job_of_an_old_row_waits_for_the_daily_full_pass(app: App) -> None:
+    _plan_two(app)
+    later = NOW + timedelta(hours=2)
+    reconcile(app.sessions, app.redis, later)
+    [job_id] = list(jobs_in_redis(app.redis))[:1]
+    app.redis.delete(f"rq:job:{job_id}")  # lost by hand, not by an emptied Redis
+    assert reconcile(app.sessions, app.redis, later).reenqueued == 0
+    app.redis.delete(FULL_PASS_KEY)  # a day has passed (the key's TTL)
+    assert reconcile(app.sessions, app.redis, later).reenqueued >= 1
+    assert job_id in jobs_in_redis(app.redis)
+
+
+def test_an_emptied_redis_forgets_the_watermark_and_every_pending_row_is_checked(app: App) -> None:
+    _plan_two(app)
+    later = NOW + timedelta(hours=2)
+    reconcile(app.sessions, app.redis, later)
+    jobs = jobs_in_redis(app.redis)
+    app.redis.flushall()
+    report = reconcile(app.sessions, app.redis, later + timedelta(minutes=1))
+    assert report.reenqueued == sum(len(ids) for ids in jobs.values())
+    assert jobs_in_redis(app.redis) == jobs
+
+
+def test_a_clock_gone_back_checks_everything(app: App) -> None:
+    _plan_two(app)
+    reconcile(app.sessions, app.redis, NOW + timedelta(days=3))
+    job_id = next(iter(jobs_in_redis(app.redis)))
+    app.redis.delete(f"rq:job:{job_id}")
+    app.redis.set(FULL_PASS_KEY, "1")
+    assert reconcile(app.sessions, app.redis, NOW + timedelta(hours=2)).reenqueued >= 1
