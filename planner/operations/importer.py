@@ -147,6 +147,8 @@ class ImportReport:
     deliveries_cancelled: int = 0
     engagement_events: int = 0
     engagement_already_recorded: int = 0
+    #: Channel opt-outs a line left out but the recipient has: kept (see ``Importer._keep_opt_outs``).
+    opt_outs_kept: int = 0
     errors: list[LineError] = field(default_factory=list)
     #: The rows of the recipients written, for planning their changes at once (not reported).
     recipient_ids: list[int] = field(default_factory=list)
@@ -419,6 +421,7 @@ class Importer:
                 continue
             row = self._recipient_row(record)
             row.pop("created_at")
+            self._keep_opt_outs(current, row)
             if (current.timezone, *self._quiet_tuple(current)) != (
                 record.timezone,
                 *self._quiet_tuple_of(row),
@@ -589,6 +592,16 @@ class Importer:
             "created_at": self.now,
             "updated_at": self.now,
         }
+
+    def _keep_opt_outs(self, current: Recipient, row: dict[str, Any]) -> None:
+        """A line may add a channel opt-out, never lift one: the opt-out may be the recipient's own
+        (an SMS STOP, a one-click unsubscribe, a complaint), and a nightly re-import of a CRM that
+        does not know of it must not undo it. Lifting is the preferences route's (or a START)."""
+        for channel in ("email", "sms"):
+            column = f"{channel}_opt_out"
+            if getattr(current, column) and not row[column]:
+                row[column] = True
+                self.report.opt_outs_kept += 1
 
     @staticmethod
     def _quiet_tuple(r: Recipient) -> tuple[time | None, ...]:

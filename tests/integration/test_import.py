@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 from planner.app import App
 from planner.cli import app as cli_app
 from planner.operations.importer import ImportFailed, import_lines
+from planner.operations.recipients import set_preference
 from planner.store.models import EngagementEvent, Recipient, Subscription
+from planner.store.preferences import set_channel_opt_out
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -56,6 +58,27 @@ def test_import_creates_recipients_subscriptions_and_cursors(app: App) -> None:
     # 2026-03-01 is a Sunday: the next Mon/Thu 18:30 is Monday 2026-03-02, 23:30 UTC.
     assert subs["weekly_digest"].next_at == datetime(2026, 3, 2, 23, 30, tzinfo=UTC)
     assert subs["weekly_digest"].days == "mon,thu"
+
+
+def test_a_reimport_never_lifts_an_opt_out_only_the_preferences_route_does(app: App) -> None:
+    import_lines(app.sessions, [recipient(opt_out=["email"])], NOW)
+    # The recipient's own STOP, recorded since (as the inbound SMS webhook records it).
+    with app.sessions() as session, session.begin():
+        person = session.scalars(select(Recipient)).one()
+        assert person.id is not None
+        set_channel_opt_out(session, person.id, "sms", True, NOW)
+
+    report = import_lines(app.sessions, [recipient()], NOW)  # a CRM that knows of neither
+
+    assert report.opt_outs_kept == 2 and report.as_dict()["opt_outs_kept"] == 2
+    with app.sessions() as session:
+        person = session.scalars(select(Recipient)).one()
+    assert (person.email_opt_out, person.sms_opt_out) == (True, True)
+    set_preference(app, "u-1", "sms", None, False, NOW)
+    assert import_lines(app.sessions, [recipient(opt_out=["email"])], NOW).opt_outs_kept == 0
+    with app.sessions() as session:
+        person = session.scalars(select(Recipient)).one()
+    assert (person.email_opt_out, person.sms_opt_out) == (True, False)
 
 
 def test_reimport_upserts_and_recomputes_cursor(app: App) -> None:
