@@ -19,6 +19,16 @@ from planner.run.runner import PlannerRunner, RunOptions
 from planner.settings import QUEUES
 
 
+class Clock:
+    """A clock the test moves by hand (``clock.now += HOUR``), for ``App(settings, clock=clock)``."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def recipient_line(rid: str, tz: str, subs: list[dict[str, Any]], **extra: Any) -> str:
     base: dict[str, Any] = {
         "type": "recipient",

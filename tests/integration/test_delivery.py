@@ -17,18 +17,10 @@ from planner.dispatch.leases import recover_expired_leases
 from planner.operations.importer import import_lines
 from planner.settings import Settings
 from planner.store.models import Delivery, DeliveryEvent, Recipient
-from tests.helpers import jobs_in_redis, recipient_line, runner
+from tests.helpers import Clock, jobs_in_redis, recipient_line, runner
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

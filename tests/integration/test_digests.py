@@ -27,7 +27,7 @@ from planner.settings import Settings
 from planner.store.digests import bind_events, digest_counts, digest_targets
 from planner.store.models import Delivery
 from planner.store.tables import DELIVERIES, DIGEST_EVENTS, RECIPIENTS
-from tests.helpers import count_statements, recipient_line, runner
+from tests.helpers import Clock, count_statements, recipient_line, runner
 from tests.integration import test_api
 
 server = test_api.server  # the module's loopback uvicorn
@@ -36,14 +36,6 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 KIND = "comments_digest"
 DIGEST = [{"kind": KIND, "channel": "email", "at": "12:30", "days": "daily", "digest": True}]
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
