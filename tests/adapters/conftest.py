@@ -80,14 +80,15 @@ def closed_port() -> int:
 # Messages
 
 
+#: Delivery ids unique for the whole session, so session-wide servers never confuse two tests'
+#: messages (an id() of a collected object can come back in a later test).
+_DELIVERY_IDS = itertools.count(1)
+
+
 @pytest.fixture
 def make_message() -> Callable[..., Message]:
-    counter = itertools.count(1)
-
     def make(channel: str = "email", **overrides: Any) -> Message:
-        n = next(counter)
-        # Unique per call (and per test via id()) so session-wide servers never confuse messages.
-        delivery_id = overrides.pop("delivery_id", abs(hash((id(counter), n))) % 10**9)
+        delivery_id = overrides.pop("delivery_id", next(_DELIVERY_IDS))
         fields: dict[str, Any] = {
             "delivery_id": delivery_id,
             "dedup_key": f"dk-{delivery_id}",
