@@ -37,14 +37,40 @@ from typing import Any
 from _common import fmt, machine_info, print_table, servers, tree_cpu_seconds
 from plan_bench import HORIZON, NOW, populate
 
-_DELIVERY_COLUMNS = (
-    "dedup_key recipient_id subscription_id kind channel queue local_date occurrence_at scheduled_at"
-    " status reason attempts job_id created_at updated_at"
-).split()
-_DELIVERY_TYPES = (
-    "varchar int4 int4 varchar varchar varchar date timestamptz timestamptz varchar varchar int4 varchar"
-    " timestamptz timestamptz"
-).split()
+_DELIVERY_COLUMNS = [
+    "dedup_key",
+    "recipient_id",
+    "subscription_id",
+    "kind",
+    "channel",
+    "queue",
+    "local_date",
+    "occurrence_at",
+    "scheduled_at",
+    "status",
+    "reason",
+    "attempts",
+    "job_id",
+    "created_at",
+    "updated_at",
+]
+_DELIVERY_TYPES = [
+    "varchar",
+    "int4",
+    "int4",
+    "varchar",
+    "varchar",
+    "varchar",
+    "date",
+    "timestamptz",
+    "timestamptz",
+    "varchar",
+    "varchar",
+    "int4",
+    "varchar",
+    "timestamptz",
+    "timestamptz",
+]
 
 
 def _cpu() -> float:
@@ -60,7 +86,10 @@ def _step(name: str, steps: list[dict[str, Any]], pg_pid: int | None, rows: int)
     wall, cpu, db_after = time.perf_counter() - started, _cpu() - cpu_before, tree_cpu_seconds(pg_pid)
     db = None if db_before is None or db_after is None else db_after - db_before
     steps.append({"step": name, "rows": rows, "wall_s": wall, "cpu_s": cpu, "db_cpu_s": db, "load": load})
-    print(f"[floor] {name}: {wall:.2f} s wall, {cpu:.2f} CPU s, db {fmt(db, 2)} (load {load:.2f})", file=sys.stderr)
+    print(
+        f"[floor] {name}: {wall:.2f} s wall, {cpu:.2f} CPU s, db {fmt(db, 2)} (load {load:.2f})",
+        file=sys.stderr,
+    )
 
 
 def measure(url: str, redis_url: str, pg_pid: int | None) -> dict[str, Any]:
@@ -83,8 +112,12 @@ def measure(url: str, redis_url: str, pg_pid: int | None) -> dict[str, Any]:
     with sessions() as session:
         with _step("reads: claim + rule inputs (chunks of 1,000)", steps, pg_pid, 0):
             subs = store.claim_due(session, window_end, 10**9)
-            chunks = [subs[i : i + 1000] for i in range(0, len(subs), 1000)]
-            inputs = [store.load_inputs(session, c, window_end, policy.longest_cap_window) for c in chunks]
+            session.rollback()
+            inputs = []
+            for start in range(0, len(subs), 1000):  # a transaction per chunk, as the run does
+                chunk = subs[start : start + 1000]
+                inputs.append(store.load_inputs(session, chunk, window_end, policy.longest_cap_window))
+                session.rollback()
         steps[-1]["rows"] = len(subs)
         session.rollback()
 
@@ -104,7 +137,9 @@ def measure(url: str, redis_url: str, pg_pid: int | None) -> dict[str, Any]:
             steps[-1]["rows"] = sum(len(p.deliveries) for p in plans)
         planned = [d for p in plans for d in p.deliveries]
         jobs_per_plan = [
-            assign_batches(((d.scheduled_at, d.channel, d.queue, d.dedup_key) for d in p.deliveries if d.to_send), 100)
+            assign_batches(
+                ((d.scheduled_at, d.channel, d.queue, d.dedup_key) for d in p.deliveries if d.to_send), 100
+            )
             for p in plans
         ]
         rows = [
@@ -122,7 +157,9 @@ def measure(url: str, redis_url: str, pg_pid: int | None) -> dict[str, Any]:
                 if table != "delivery":
                     cur.execute(f"CREATE TEMP TABLE {table} (LIKE delivery INCLUDING DEFAULTS)")
                 with _step(f"COPY binary into {table}", steps, pg_pid, len(rows)):
-                    with cur.copy(f"COPY {table} ({', '.join(_DELIVERY_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+                    with cur.copy(
+                        f"COPY {table} ({', '.join(_DELIVERY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+                    ) as copy:
                         copy.set_types(_DELIVERY_TYPES)
                         for row in rows:
                             copy.write_row(row)
@@ -155,9 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="floor-bench-") as tmp, servers(Path(tmp), postgres=True) as (
-        redis_server,
-        pg,
+    with (
+        tempfile.TemporaryDirectory(prefix="floor-bench-") as tmp,
+        servers(Path(tmp), postgres=True) as (
+            redis_server,
+            pg,
+        ),
     ):
         pg.create_database("floor")
         url = pg.url("floor")

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from planner.core.localtime import hhmm
 from planner.core.policy import PlanningPolicy
 from planner.core.quiet_hours import QuietHours, apply_quiet_hours, effective_quiet_hours
 from planner.core.rules import cap_allows
@@ -33,7 +32,12 @@ from planner.core.status import DeliveryStatus
 Outcome = Literal["pass", "fail", "deferred", "bypassed"]
 
 
-@dataclass(frozen=True)
+# The records below are built per occurrence (a run decides 100,000): slotted and not ``frozen``,
+# because a frozen dataclass pays an ``object.__setattr__`` per field (3 µs for ten fields against
+# 0.5 µs). Nothing assigns to them after construction.
+
+
+@dataclass(slots=True)
 class Audience:
     """What the rules need to know about one recipient on one channel."""
 
@@ -47,7 +51,7 @@ class Audience:
     opted_out_kinds: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Verdict:
     """One rule's answer. ``at`` is when the send would happen after this rule (a deferral moves it);
     a failing verdict carries the status and reason the delivery ends with."""
@@ -92,7 +96,7 @@ def quiet_hours_verdict(window: QuietHours, critical: bool, timezone: str, at: d
     if not deferral.deferred:
         return Verdict("quiet_hours", "pass", at, detail={"window": window.text()})
     detail = {
-        "window": f"{hhmm(window.start)}-{hhmm(window.end)}",
+        "window": window.ascii_text,
         "deferred_from": at.isoformat(),
         "deferred_to": deferral.instant.isoformat(),
     }
@@ -126,7 +130,7 @@ def check_cap(
     return Verdict("cap", "pass", at, detail={"cap": cap.text})
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     """The chain's answer: ``planned`` at ``scheduled_at`` (perhaps deferred), or a final status."""
 

@@ -24,8 +24,11 @@ from planner.core.quiet_hours import QuietHours
 from planner.core.rules import engagement_backoff
 from planner.core.status import DeliveryStatus
 
+# Per-row records (a run builds one of each per subscription or occurrence) are slotted and not
+# ``frozen``: see planner.core.checks. Nothing assigns to them after construction.
 
-@dataclass(frozen=True)
+
+@dataclass(slots=True)
 class RecipientState:
     id: int
     external_id: str
@@ -37,22 +40,27 @@ class RecipientState:
     invalid: Mapping[str, str]
     #: Per channel, the kinds opted out of.
     opted_out_kinds: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: Per channel, the audience built from the fields above (a recipient's subscriptions share it).
+    _audiences: dict[str, Audience] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def address(self, channel: str) -> str | None:
         return self.email if channel == "email" else self.phone
 
     def audience(self, channel: str) -> Audience:
-        return Audience(
-            timezone=self.timezone,
-            address=self.address(channel),
-            opted_out=channel in self.opted_out,
-            invalid=self.invalid.get(channel),
-            opted_out_kinds=self.opted_out_kinds.get(channel, frozenset()),
-            quiet_hours=self.quiet_hours.get(channel),
-        )
+        found = self._audiences.get(channel)
+        if found is None:
+            found = self._audiences[channel] = Audience(
+                timezone=self.timezone,
+                address=self.address(channel),
+                opted_out=channel in self.opted_out,
+                invalid=self.invalid.get(channel),
+                opted_out_kinds=self.opted_out_kinds.get(channel, frozenset()),
+                quiet_hours=self.quiet_hours.get(channel),
+            )
+        return found
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SubscriptionState:
     id: int
     recipient_id: int
@@ -69,7 +77,7 @@ class SubscriptionState:
     snooze_until: date | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PlannedDelivery:
     """One occurrence's outcome, ready to be written as a ``Delivery`` row and its first event."""
 
@@ -91,7 +99,7 @@ class PlannedDelivery:
         return self.status is DeliveryStatus.planned
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Cursor:
     """The next unplanned occurrence; all None once the schedule has ended (end date, COUNT, UNTIL)."""
 

@@ -65,10 +65,11 @@ class Cap:
 class BackoffTier:
     min_inactive_days: int
     interval_days: int
+    #: What the timeline records for the tier (every planned occurrence names one): built once.
+    label: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def label(self) -> str:
-        return f"inactive>={self.min_inactive_days}d:every {self.interval_days}d"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", f"inactive>={self.min_inactive_days}d:every {self.interval_days}d")
 
 
 def _tiers(raw: Sequence[tuple[int, int]], name: str) -> tuple[BackoffTier, ...]:

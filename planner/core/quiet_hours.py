@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -35,6 +35,9 @@ class QuietHours:
 
     start: time
     end: time
+    #: 'HH:MM-HH:MM' (what a deferral's timeline detail records); worked out once per window.
+    ascii_text: str = field(init=False, repr=False, compare=False)
+    _text: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
@@ -43,6 +46,11 @@ class QuietHours:
                 raise InvalidInput(
                     f"quiet_hours.{name}", value, "a wall time without a UTC offset, e.g. 08:00"
                 )
+        # Frozen: set once here, as the dataclass itself does.
+        object.__setattr__(self, "ascii_text", f"{hhmm(self.start)}-{hhmm(self.end)}")
+        object.__setattr__(
+            self, "_text", "none" if self.start == self.end else f"{hhmm(self.start)}–{hhmm(self.end)}"
+        )
 
     @classmethod
     def parse(cls, start: str, end: str, field: str = "quiet_hours") -> QuietHours:
@@ -64,9 +72,7 @@ class QuietHours:
 
     def text(self) -> str:
         """'21:00–08:00', or 'none'."""
-        if self.is_empty:
-            return "none"
-        return f"{hhmm(self.start)}–{hhmm(self.end)}"
+        return self._text
 
 
 NO_QUIET_HOURS = QuietHours(time(0), time(0))

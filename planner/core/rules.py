@@ -13,7 +13,7 @@ from datetime import date, datetime
 from planner.core.policy import BackoffTier, Cap
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per occurrence: slotted, not frozen (see planner.core.checks)
 class BackoffVerdict:
     send: bool
     tier: BackoffTier

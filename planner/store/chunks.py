@@ -11,9 +11,10 @@ import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Result, Row, func, select, text, update
+from sqlalchemy import Result, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -91,33 +92,66 @@ def _quiet(start: Any, end: Any) -> QuietHours | None:
 _NO_KIND_OPT_OUTS: Mapping[str, frozenset[str]] = {"email": frozenset(), "sms": frozenset()}
 
 
-def recipient_state(row: Row[Any]) -> RecipientState:
-    quiet = {}
-    email_qh = _quiet(row.email_quiet_start, row.email_quiet_end)
-    sms_qh = _quiet(row.sms_quiet_start, row.sms_quiet_end)
-    if email_qh:
-        quiet["email"] = email_qh
-    if sms_qh:
-        quiet["sms"] = sms_qh
-    invalid = {}
-    if row.email_invalid:
-        invalid["email"] = row.email_invalid
-    if row.sms_invalid:
-        invalid["sms"] = row.sms_invalid
+#: What the rules read of each recipient, in the order :func:`recipient_state` unpacks it.
+_RECIPIENT_COLUMNS = (
+    "id",
+    "external_id",
+    "timezone",
+    "email",
+    "phone",
+    "email_quiet_start",
+    "email_quiet_end",
+    "sms_quiet_start",
+    "sms_quiet_end",
+    "email_invalid",
+    "sms_invalid",
+    "email_opt_out",
+    "sms_opt_out",
+    "opt_outs",
+)
+_NO_OPT_OUTS: frozenset[str] = frozenset()
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
+def recipient_state(row: Sequence[Any]) -> RecipientState:
+    """A recipient row (the columns of ``_RECIPIENT_COLUMNS``, in order) as the rules see it."""
+    (
+        recipient_id,
+        external_id,
+        timezone,
+        email,
+        phone,
+        email_quiet_start,
+        email_quiet_end,
+        sms_quiet_start,
+        sms_quiet_end,
+        email_invalid,
+        sms_invalid,
+        email_opt_out,
+        sms_opt_out,
+        opt_outs,
+    ) = row
+    email_qh = _quiet(email_quiet_start, email_quiet_end)
+    sms_qh = _quiet(sms_quiet_start, sms_quiet_end)
+    quiet: Mapping[str, QuietHours] = _NOTHING
+    if email_qh or sms_qh:
+        quiet = {c: qh for c, qh in (("email", email_qh), ("sms", sms_qh)) if qh}
+    invalid: Mapping[str, str] = _NOTHING
+    if email_invalid or sms_invalid:
+        invalid = {c: why for c, why in (("email", email_invalid), ("sms", sms_invalid)) if why}
+    opted_out = _NO_OPT_OUTS
+    if email_opt_out or sms_opt_out:
+        opted_out = frozenset(c for c, flag in (("email", email_opt_out), ("sms", sms_opt_out)) if flag)
     return RecipientState(
-        id=row.id,
-        external_id=row.external_id,
-        timezone=row.timezone,
-        email=row.email,
-        phone=row.phone,
-        quiet_hours=quiet,
-        opted_out=frozenset(
-            c for c, flag in (("email", row.email_opt_out), ("sms", row.sms_opt_out)) if flag
-        ),
-        invalid=invalid,
-        opted_out_kinds={c: kinds_opted_out(row.opt_outs, c) for c in ("email", "sms")}
-        if row.opt_outs
-        else _NO_KIND_OPT_OUTS,
+        recipient_id,
+        external_id,
+        timezone,
+        email,
+        phone,
+        quiet,
+        opted_out,
+        invalid,
+        {c: kinds_opted_out(opt_outs, c) for c in ("email", "sms")} if opt_outs else _NO_KIND_OPT_OUTS,
     )
 
 
@@ -135,6 +169,26 @@ def _stored_cadence(
     return Cadence.from_storage(send_time, days, times, rrule, start, end)
 
 
+#: What a claim reads of each subscription, in the order :meth:`ChunkStore.claim_due` unpacks it.
+_CLAIMED_COLUMNS = (
+    "id",
+    "recipient_id",
+    "kind",
+    "channel",
+    "send_time",
+    "days",
+    "times",
+    "rrule",
+    "start_date",
+    "end_date",
+    "next_at",
+    "next_local_date",
+    "created_at",
+    "next_wall_time",
+    "snooze_until",
+)
+
+
 class ChunkStore:
     """The SQL of planner chunks on one database (SQLite or PostgreSQL)."""
 
@@ -149,7 +203,7 @@ class ChunkStore:
         ``recipient_ids`` when given (a change planned at once, :meth:`PlannerRunner.plan_recipients`)."""
         table = SUBSCRIPTIONS
         stmt = (
-            select(table)
+            select(*(table.c[name] for name in _CLAIMED_COLUMNS))
             .where(table.c.active.is_(True), table.c.next_at <= window_end)
             .order_by(table.c.next_at, table.c.id)
             .limit(limit)
@@ -158,25 +212,46 @@ class ChunkStore:
             stmt = stmt.where(one_of(table.c.recipient_id, recipient_ids, self.dialect))
         if self.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
+        # Rows as plain tuples, unpacked by position (fetched at once, no attribute lookups by name):
+        # a chunk is a thousand of them.
         return [
             SubscriptionState(
-                id=row.id,
-                recipient_id=row.recipient_id,
-                kind=row.kind,
-                channel=row.channel,
-                cadence=cadence_of(row),
-                next_at=row.next_at,
-                next_local_date=row.next_local_date,
-                created_at=row.created_at,
-                next_wall_time=row.next_wall_time,
-                snooze_until=row.snooze_until,
+                sub_id,
+                recipient_id,
+                kind,
+                channel,
+                _stored_cadence(send_time, days, times, rrule, start, end),
+                next_at,
+                next_local_date,
+                created_at,
+                next_wall_time,
+                snooze_until,
             )
-            for row in session.execute(stmt)
+            for (
+                sub_id,
+                recipient_id,
+                kind,
+                channel,
+                send_time,
+                days,
+                times,
+                rrule,
+                start,
+                end,
+                next_at,
+                next_local_date,
+                created_at,
+                next_wall_time,
+                snooze_until,
+            ) in session.execute(stmt).tuples().all()
         ]
 
     def recipients(self, session: Session, recipient_ids: Sequence[int]) -> dict[int, RecipientState]:
-        rows = session.execute(select(RECIPIENTS).where(one_of(RECIPIENTS.c.id, recipient_ids, self.dialect)))
-        return {row.id: recipient_state(row) for row in rows}
+        table = RECIPIENTS
+        stmt = select(*(table.c[name] for name in _RECIPIENT_COLUMNS)).where(
+            one_of(table.c.id, recipient_ids, self.dialect)
+        )
+        return {row[0]: recipient_state(row) for row in session.execute(stmt).tuples().all()}
 
     def load_inputs(
         self, session: Session, subs: Sequence[SubscriptionState], window_end: datetime, cap_reach: timedelta
@@ -222,7 +297,7 @@ class ChunkStore:
             select(table.c.recipient_id, func.max(table.c.occurred_at))
             .where(one_of(table.c.recipient_id, recipient_ids, self.dialect), table.c.occurred_at <= earliest)
             .group_by(table.c.recipient_id)
-        )
+        ).all()
         for recipient_id, occurred_at in before:
             found[recipient_id].append(occurred_at)
         during = session.execute(
@@ -231,7 +306,7 @@ class ChunkStore:
                 table.c.occurred_at > earliest,
                 table.c.occurred_at <= latest,
             )
-        )
+        ).all()
         for recipient_id, occurred_at in during:
             found[recipient_id].append(occurred_at)
         for instants in found.values():
@@ -247,7 +322,7 @@ class ChunkStore:
                 table.c.status.in_(TO_BE_SENT),
             )
             .group_by(table.c.subscription_id)
-        )
+        ).all()
         return {sub_id: last for sub_id, last in rows if last is not None}
 
     def _cap_counted(
@@ -267,7 +342,7 @@ class ChunkStore:
                 table.c.scheduled_at > earliest - reach,
                 table.c.scheduled_at < window_end + timedelta(days=1) + reach,
             )
-        )
+        ).all()
         counted: dict[tuple[int, str], list[datetime]] = defaultdict(list)
         for recipient_id, channel, scheduled_at in rows:
             counted[(recipient_id, channel)].append(scheduled_at)
