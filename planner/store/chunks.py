@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Result, func, select, text, update
+from sqlalchemy import Result, func, literal_column, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -33,9 +33,11 @@ from planner.store.dialect import Dialect, one_of, utc_binder
 from planner.store.models import Subscription, kinds_opted_out
 from planner.store.tables import DELIVERIES, ENGAGEMENT, RECIPIENTS, SUBSCRIPTIONS
 from planner.store.timeline import event_row, record_events
+from planner.store.types import UTCDateTime
 
 #: Statuses that count as "to be sent" for engagement backoff.
 TO_BE_SENT = sorted(s.value for s in BACKOFF_COUNTED_STATUSES)
+_CAP_COUNTED = sorted(s.value for s in CAP_COUNTED_STATUSES)
 
 # PostgreSQL writes a chunk as one array per column, unnested into rows: the same rows as a multi-row
 # VALUES insert or an executemany, in one short statement. psycopg parses a statement over 4 KB or 50
@@ -243,7 +245,7 @@ class ChunkStore:
                 created_at,
                 next_wall_time,
                 snooze_until,
-            ) in session.execute(stmt).tuples().all()
+            ) in session.execute(stmt).all()
         ]
 
     def recipients(self, session: Session, recipient_ids: Sequence[int]) -> dict[int, RecipientState]:
@@ -251,7 +253,7 @@ class ChunkStore:
         stmt = select(*(table.c[name] for name in _RECIPIENT_COLUMNS)).where(
             one_of(table.c.id, recipient_ids, self.dialect)
         )
-        return {row[0]: recipient_state(row) for row in session.execute(stmt).tuples().all()}
+        return {row[0]: recipient_state(row) for row in session.execute(stmt).all()}
 
     def load_inputs(
         self, session: Session, subs: Sequence[SubscriptionState], window_end: datetime, cap_reach: timedelta
@@ -334,13 +336,19 @@ class ChunkStore:
         reach: timedelta,
     ) -> dict[tuple[int, str], list[datetime]]:
         table = DELIVERIES
+        scheduled: Any = table.c.scheduled_at
+        if self.dialect == "sqlite":
+            # SQLite would range-scan the scheduled_at index over every delivery of these days and
+            # filter by recipient; a unary "+" keeps it on the (recipient, channel, scheduled_at) index,
+            # whose cost does not grow with the table. Same rows.
+            scheduled = literal_column("+delivery.scheduled_at", UTCDateTime())
         # Quiet hours can push a send up to a day past the window, so look that far ahead too.
         rows = session.execute(
             select(table.c.recipient_id, table.c.channel, table.c.scheduled_at).where(
                 one_of(table.c.recipient_id, recipient_ids, self.dialect),
-                table.c.status.in_([s.value for s in CAP_COUNTED_STATUSES]),
-                table.c.scheduled_at > earliest - reach,
-                table.c.scheduled_at < window_end + timedelta(days=1) + reach,
+                table.c.status.in_(_CAP_COUNTED),
+                scheduled > earliest - reach,
+                scheduled < window_end + timedelta(days=1) + reach,
             )
         ).all()
         counted: dict[tuple[int, str], list[datetime]] = defaultdict(list)

@@ -5,11 +5,12 @@ The one place that answers "am I on PostgreSQL?": everything else asks :func:`di
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Engine, any_, bindparam
+from sqlalchemy import ColumnElement, Engine, String, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,16 +31,18 @@ def dialect_of(target: Session | Engine | sessionmaker[Session]) -> Dialect:
     return name  # type: ignore[return-value]
 
 
-def one_of(column: Any, ids: Sequence[Any], dialect: Dialect) -> ColumnElement[bool]:
-    """``column IN (ids)``; on PostgreSQL ``column = ANY(:ids)``, the same condition and plan.
+def one_of(column: Any, ids: Sequence[int], dialect: Dialect) -> ColumnElement[bool]:
+    """``column IN (ids)`` for integer ids, as one parameter: on PostgreSQL ``column = ANY(:ids)``,
+    on SQLite ``column IN (SELECT value FROM json_each(:ids))``; the same condition and plan.
 
     A chunk's id lists hold a thousand values: as IN they are a thousand parameters, which psycopg
-    parses out of the statement text again on every execution; as one array they are one parameter
-    of a short statement it parses once.
+    parses out of the statement text again on every execution and SQLAlchemy coerces and renders one
+    by one; as one array (a JSON array on SQLite) they are one parameter of a short statement.
     """
     if dialect == "postgresql":
         return column == any_(bindparam(None, list(ids), type_=ARRAY(column.type)))  # type: ignore[no-any-return]
-    return column.in_(list(ids))  # type: ignore[no-any-return]
+    as_json = bindparam(None, json.dumps([int(i) for i in ids]), type_=String())
+    return column.in_(select(literal_column("value")).select_from(func.json_each(as_json)))  # type: ignore[no-any-return]
 
 
 def utc_binder(session: Session) -> Callable[[datetime], datetime | None]:
