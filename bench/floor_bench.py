@@ -12,8 +12,10 @@ On the data set of ``plan_bench.py`` (same generator, same seed), in one process
 3. **Writes**, each in its own transaction, rolled back (so every step sees the same tables):
    - ``COPY`` (binary) of the plan's delivery rows into a temporary table without indexes: the floor;
    - ``COPY`` (binary) of the same rows into ``delivery`` itself (its indexes, constraints, foreign keys);
+   - the same once without each secondary index and each foreign key of ``delivery`` in turn (what
+     each costs the insert; ``--no-index-costs`` skips these);
    - the planner's insert (``ChunkStore._insert_deliveries``: the deliveries and their first timeline
-     entries, one statement per chunk of 1,000);
+     entries, one statement per chunk of 1,000), and the same statement without the timeline entries;
    - the cursor update of every planned subscription (``ChunkStore._advance_cursors``).
 
 Prints a table (or ``--json``) with wall seconds, this process's CPU and PostgreSQL's CPU for each
@@ -92,13 +94,37 @@ def _step(name: str, steps: list[dict[str, Any]], pg_pid: int | None, rows: int)
     )
 
 
-def measure(url: str, redis_url: str, pg_pid: int | None) -> dict[str, Any]:
+def _droppable(engine: Any) -> list[tuple[str, str]]:
+    """The delivery table's secondary indexes and foreign keys, each with the statement dropping it
+    (the primary key and the dedup key's unique index are what the run relies on: kept)."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        indexes = conn.execute(
+            text(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'delivery'"
+                " AND indexname NOT IN ('delivery_pkey') AND indexdef NOT LIKE '%(dedup_key)%' ORDER BY 1"
+            )
+        ).scalars()
+        found = [(f"index {name}", f"DROP INDEX {name}") for name in indexes]
+        keys = conn.execute(
+            text(
+                "SELECT conname FROM pg_constraint WHERE conrelid = 'delivery'::regclass AND contype = 'f'"
+                " ORDER BY 1"
+            )
+        ).scalars()
+        found += [(f"foreign key {name}", f"ALTER TABLE delivery DROP CONSTRAINT {name}") for name in keys]
+    return found
+
+
+def measure(url: str, redis_url: str, pg_pid: int | None, index_costs: bool = True) -> dict[str, Any]:
     from sqlalchemy import text
 
     from planner.core import cadence, localtime, planning, quiet_hours
     from planner.core.policy import PlanningPolicy
     from planner.dispatch.outbox import assign_batches
     from planner.settings import Settings
+    from planner.store import chunks
     from planner.store.chunks import ChunkStore, _delivery_row
     from planner.store.db import create_db_engine, make_session_factory
 
@@ -148,7 +174,7 @@ def measure(url: str, redis_url: str, pg_pid: int | None) -> dict[str, Any]:
             for d in p.deliveries
         ]
 
-    def copy_into(table: str) -> None:
+    def copy_into(table: str, label: str | None = None, before: str | None = None) -> None:
         raw = engine.raw_connection()
         try:
             conn = raw.driver_connection
@@ -156,25 +182,42 @@ def measure(url: str, redis_url: str, pg_pid: int | None) -> dict[str, Any]:
             with conn.cursor() as cur:
                 if table != "delivery":
                     cur.execute(f"CREATE TEMP TABLE {table} (LIKE delivery INCLUDING DEFAULTS)")
-                with _step(f"COPY binary into {table}", steps, pg_pid, len(rows)):
-                    with cur.copy(
-                        f"COPY {table} ({', '.join(_DELIVERY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-                    ) as copy:
-                        copy.set_types(_DELIVERY_TYPES)
-                        for row in rows:
-                            copy.write_row(row)
-                    conn.commit() if table != "delivery" else cur.execute("SELECT 1")
-            conn.rollback()
+                if before:
+                    cur.execute(before)
+                statement = f"COPY {table} ({', '.join(_DELIVERY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+                with (
+                    _step(label or f"COPY into {table}", steps, pg_pid, len(rows)),
+                    cur.copy(statement) as copy,
+                ):
+                    copy.set_types(_DELIVERY_TYPES)
+                    for row in rows:
+                        copy.write_row(row)
+            conn.rollback()  # every step sees the same tables
         finally:
             raw.close()
 
-    copy_into("floor_delivery")
-    copy_into("delivery")
+    copy_into("floor_delivery", "COPY binary into a table without indexes (the floor)")
+    copy_into("delivery", "COPY binary into delivery (all its indexes and foreign keys)")
+    if index_costs:
+        for name, drop in _droppable(engine):
+            copy_into("delivery", f"  same, without {name}", drop)
+    insert_plan = chunks._PG_INSERT_PLAN
+    deliveries_only = (
+        insert_plan.split(" events AS")[0].rstrip(",") + " SELECT id, dedup_key, job_id FROM inserted"
+    )
     with sessions() as session:
-        with _step("planner insert: deliveries + first timeline entries", steps, pg_pid, len(planned)):
-            for plan, jobs in zip(plans, jobs_per_plan, strict=True):
-                store._insert_deliveries(session, plan.deliveries, jobs, NOW)
-        session.rollback()
+        for label, statement in (
+            ("planner insert: deliveries + first timeline entries", insert_plan),
+            ("planner insert, deliveries only (no timeline entries)", deliveries_only),
+        ):
+            chunks._PG_INSERT_PLAN = statement
+            try:
+                with _step(label, steps, pg_pid, len(planned)):
+                    for plan, jobs in zip(plans, jobs_per_plan, strict=True):
+                        store._insert_deliveries(session, plan.deliveries, jobs, NOW)
+            finally:
+                chunks._PG_INSERT_PLAN = insert_plan
+            session.rollback()
         cursors = sum(len(p.cursors) for p in plans)
         with _step("planner cursor update", steps, pg_pid, cursors):
             for plan in plans:
@@ -191,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--due", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-index-costs", action="store_true", help="skip the COPY without each index")
     args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory(prefix="floor-bench-") as tmp,
@@ -203,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         url = pg.url("floor")
         print(f"[floor] loading {args.subscriptions:,} subscriptions ({args.due:,} due) ...", file=sys.stderr)
         dataset = populate(url, args.subscriptions, args.due, args.seed)
-        result = measure(url, redis_server.url, pg.pid)
+        result = measure(url, redis_server.url, pg.pid, not args.no_index_costs)
         result.update(dataset=dataset.__dict__, machine=machine_info(redis_server.url, pg.admin_dsn))
     if args.json:
         print(json.dumps(result, default=str, indent=2))
