@@ -528,6 +528,9 @@ def child_main(argv: list[str]) -> int:
     parser.add_argument("--limit", type=int, default=5000)
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--server-pids", default="", help="db,redis pids whose CPU time to measure")
+    parser.add_argument(
+        "--start-at", type=float, help="wall-clock epoch to start the run at (several processes)"
+    )
     args = parser.parse_args(argv)
 
     import redis
@@ -555,6 +558,8 @@ def child_main(argv: list[str]) -> int:
     import os
     import resource
 
+    if args.start_at is not None:  # several planner processes start their runs together
+        time.sleep(max(0.0, args.start_at - time.time()))
     pids = [int(p) if p else None for p in [*args.server_pids.split(","), "", ""][:2]]
     servers_before = [tree_cpu_seconds(p) for p in pids]
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)

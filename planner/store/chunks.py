@@ -8,8 +8,9 @@ conflicts, one insert of their first timeline entries, one update of the cursors
 from __future__ import annotations
 
 import functools
+import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -34,6 +35,8 @@ from planner.store.models import Subscription, kinds_opted_out
 from planner.store.tables import DELIVERIES, ENGAGEMENT, RECIPIENTS, SUBSCRIPTIONS
 from planner.store.timeline import event_row, record_events
 from planner.store.types import UTCDateTime
+
+_json_text = json.dumps  # what psycopg's Json (SQLAlchemy's JSON type on PostgreSQL) calls
 
 #: Statuses that count as "to be sent" for engagement backoff.
 TO_BE_SENT = sorted(s.value for s in BACKOFF_COUNTED_STATUSES)
@@ -62,7 +65,7 @@ _PG_DELIVERY_NAMES = ", ".join(name for name, _ in _PG_DELIVERY_COLUMNS)
 # The first timeline entry of each delivery inserted goes in the same statement: the rows that the
 # dedup conflict let through come back from the delivery insert and are joined to their planned
 # status and detail, so there is no second round trip carrying the ids back. Same rows as before.
-_PG_EVENT_COLUMNS = (("event_status", "varchar[]"), ("detail", "json[]"))
+_PG_EVENT_COLUMNS = (("event_status", "varchar[]"), ("detail", "text[]"))
 _PG_INSERT_PLAN = (
     "WITH t AS (SELECT * FROM unnest("
     + ", ".join(f"%({name})b::{array}" for name, array in _PG_DELIVERY_COLUMNS + _PG_EVENT_COLUMNS)
@@ -71,7 +74,7 @@ _PG_INSERT_PLAN = (
     f" SELECT {_PG_DELIVERY_NAMES}, 0, %(now)s, %(now)s FROM t"
     " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id),"
     " events AS (INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail)"
-    " SELECT inserted.id, %(now)s, 'planned', t.event_status, t.reason, t.detail"
+    " SELECT inserted.id, %(now)s, 'planned', t.event_status, t.reason, t.detail::json"
     " FROM inserted JOIN t ON t.dedup_key = inserted.dedup_key)"
     " SELECT id, dedup_key, job_id FROM inserted"
 )
@@ -379,25 +382,19 @@ class ChunkStore:
     def _insert_deliveries(
         self, session: Session, planned: Sequence[PlannedDelivery], jobs: Mapping[object, str], now: datetime
     ) -> list[tuple[PlannedDelivery, int, str | None]]:
-        rows = [_delivery_row(d, jobs.get(d.dedup_key), now) for d in planned]
+        job_ids = [jobs.get(d.dedup_key) for d in planned]
         result: Result[int, str, str | None]
         if self.dialect == "postgresql":
-            utc = utc_binder(session)
-            columns: dict[str, Any] = {name: [r[name] for r in rows] for name, _ in _PG_DELIVERY_COLUMNS}
-            for name in ("occurrence_at", "scheduled_at"):
-                columns[name] = [utc(value) for value in columns[name]]
-            columns["now"] = utc(now)
-            columns["event_status"] = [d.status.value for d in planned]
-            from psycopg.types.json import Json  # what SQLAlchemy's JSON type binds (and record_events)
-
-            columns["detail"] = [Json(d.detail or None) for d in planned]
-            result = session.connection().exec_driver_sql(_PG_INSERT_PLAN, columns)
+            result = session.connection().exec_driver_sql(
+                _PG_INSERT_PLAN, _pg_plan_columns(planned, job_ids, utc_binder(session), now)
+            )
         else:
             stmt = (
                 sqlite_insert(DELIVERIES)
                 .on_conflict_do_nothing(index_elements=["dedup_key"])
                 .returning(DELIVERIES.c.id, DELIVERIES.c.dedup_key, DELIVERIES.c.job_id)
             )
+            rows = [_delivery_row(d, job_id, now) for d, job_id in zip(planned, job_ids, strict=True)]
             result = session.execute(stmt, rows)
         by_key = {d.dedup_key: d for d in planned}
         return [(by_key[dedup_key], delivery_id, job_id) for delivery_id, dedup_key, job_id in result]
@@ -431,6 +428,45 @@ class ChunkStore:
         )
 
 
+#: Each status's text, looked up per row (an enum's ``.value`` is a descriptor call).
+_STATUS_TEXT = {status: status.value for status in DeliveryStatus}
+
+
+def _written_status(d: PlannedDelivery, job_id: str | None) -> str:
+    # A delivery to send is written ``queued`` with its job id: no planned -> queued update after
+    # the enqueue. A crash between the commit and the enqueue leaves queued rows whose job is not in
+    # Redis, which is what the reconcile repairs.
+    return "queued" if job_id else _STATUS_TEXT[d.status]
+
+
+def _pg_plan_columns(
+    planned: Sequence[PlannedDelivery],
+    job_ids: Sequence[str | None],
+    utc: Callable[[datetime], datetime | None],
+    now: datetime,
+) -> dict[str, Any]:
+    """The parameters of ``_PG_INSERT_PLAN``: one list per column, in the rows' order."""
+    return {
+        "dedup_key": [d.dedup_key for d in planned],
+        "recipient_id": [d.recipient_id for d in planned],
+        "subscription_id": [d.subscription_id for d in planned],
+        "kind": [d.kind for d in planned],
+        "channel": [d.channel for d in planned],
+        "queue": [d.queue for d in planned],
+        "local_date": [d.local_date for d in planned],
+        "occurrence_at": [utc(d.occurrence_at) for d in planned],
+        "scheduled_at": [utc(d.scheduled_at) for d in planned],
+        "status": [_written_status(d, job_id) for d, job_id in zip(planned, job_ids, strict=True)],
+        "reason": [d.reason for d in planned],
+        "job_id": list(job_ids),
+        "event_status": [_STATUS_TEXT[d.status] for d in planned],
+        # JSON text, cast to json by the statement: the same values SQLAlchemy's JSON type stores
+        # (an empty detail is JSON null), serialised by the json module's C encoder in one pass.
+        "detail": [_json_text(d.detail or None) for d in planned],
+        "now": utc(now),
+    }
+
+
 def _delivery_row(d: PlannedDelivery, job_id: str | None, now: datetime) -> dict[str, Any]:
     return {
         "dedup_key": d.dedup_key,
@@ -442,10 +478,7 @@ def _delivery_row(d: PlannedDelivery, job_id: str | None, now: datetime) -> dict
         "local_date": d.local_date,
         "occurrence_at": d.occurrence_at,
         "scheduled_at": d.scheduled_at,
-        # A delivery to send is written ``queued`` with its job id: no planned -> queued update
-        # after the enqueue. A crash between the commit and the enqueue leaves queued rows whose
-        # job is not in Redis, which is what the reconcile repairs.
-        "status": DeliveryStatus.queued.value if job_id else d.status.value,
+        "status": _written_status(d, job_id),
         "reason": d.reason,
         "attempts": 0,
         "job_id": job_id,
