@@ -16,6 +16,7 @@ On the data set of ``plan_bench.py`` (same generator, same seed), in one process
      each costs the insert; ``--no-index-costs`` skips these);
    - the planner's insert (``ChunkStore._insert_deliveries``: the deliveries and their first timeline
      entries, one statement per chunk of 1,000), and the same statement without the timeline entries;
+   - ``VACUUM delivery`` before each of these, so none pays for the rolled-back rows of another;
    - the cursor update of every planned subscription (``ChunkStore._advance_cursors``).
 
 Prints a table (or ``--json``) with wall seconds, this process's CPU and PostgreSQL's CPU for each
@@ -174,7 +175,14 @@ def measure(url: str, redis_url: str, pg_pid: int | None, index_costs: bool = Tr
             for d in p.deliveries
         ]
 
+    def vacuum() -> None:
+        # A rolled-back insert leaves its index entries behind until a vacuum: without one, each step
+        # would also pay for checking the dedup key against the entries of the steps before it.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE delivery"))
+
     def copy_into(table: str, label: str | None = None, before: str | None = None) -> None:
+        vacuum()
         raw = engine.raw_connection()
         try:
             conn = raw.driver_connection
@@ -210,6 +218,7 @@ def measure(url: str, redis_url: str, pg_pid: int | None, index_costs: bool = Tr
             ("planner insert: deliveries + first timeline entries", insert_plan),
             ("planner insert, deliveries only (no timeline entries)", deliveries_only),
         ):
+            vacuum()
             chunks._PG_INSERT_PLAN = statement
             try:
                 with _step(label, steps, pg_pid, len(planned)):

@@ -40,6 +40,13 @@ def create_db_engine(url: str, *, pool_size: int = 8) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # A planner chunk or a worker batch changes a few MB of pages (rows and their indexes):
+            # with SQLite's default 2 MB page cache a transaction spills them to the WAL before its
+            # commit, and with the default 1,000-page auto-checkpoint nearly every commit copies the
+            # WAL back into the database file. 64 MiB of cache per connection, and a checkpoint
+            # every 16,000 pages (64 MB of WAL), keep both to what the data needs.
+            cursor.execute("PRAGMA cache_size=-65536")
+            cursor.execute("PRAGMA wal_autocheckpoint=16000")
             cursor.close()
 
         @event.listens_for(engine, "begin")
