@@ -14,7 +14,7 @@ On the data set of ``plan_bench.py`` (same generator, same seed), in one process
    - ``COPY`` (binary) of the same rows into ``delivery`` itself (its indexes, constraints, foreign keys);
    - the same once without each secondary index and each foreign key of ``delivery`` in turn (what
      each costs the insert; ``--no-index-costs`` skips these);
-   - the planner's insert (``ChunkStore._insert_deliveries``: the deliveries and their first timeline
+   - the planner's insert (``planner.store.plan_writes``: the deliveries and their first timeline
      entries, one statement per chunk of 1,000), and the same statement without the timeline entries;
    - ``VACUUM delivery`` before each of these, so none pays for the rolled-back rows of another;
    - the cursor update of every planned subscription (``ChunkStore._advance_cursors``).
@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,27 @@ _DELIVERY_TYPES = [
     "timestamptz",
     "timestamptz",
 ]
+
+
+def _copy_row(d: Any, job_id: str | None, status: str) -> tuple[Any, ...]:
+    """A planned delivery as the row COPY writes (the columns of ``_DELIVERY_COLUMNS``)."""
+    return (
+        d.dedup_key,
+        d.recipient_id,
+        d.subscription_id,
+        d.kind,
+        d.channel,
+        d.queue,
+        d.local_date,
+        d.occurrence_at,
+        d.scheduled_at,
+        status,
+        d.reason,
+        0,
+        job_id,
+        NOW,
+        NOW,
+    )
 
 
 def _cpu() -> float:
@@ -125,8 +147,8 @@ def measure(url: str, redis_url: str, pg_pid: int | None, index_costs: bool = Tr
     from planner.core.policy import PlanningPolicy
     from planner.dispatch.outbox import assign_batches
     from planner.settings import Settings
-    from planner.store import chunks
-    from planner.store.chunks import ChunkStore, _delivery_row
+    from planner.store import plan_writes
+    from planner.store.chunks import ChunkStore
     from planner.store.db import create_db_engine, make_session_factory
 
     settings = Settings(database_url=url, redis_url=redis_url)
@@ -170,7 +192,7 @@ def measure(url: str, redis_url: str, pg_pid: int | None, index_costs: bool = Tr
             for p in plans
         ]
         rows = [
-            tuple(_delivery_row(d, jobs.get(d.dedup_key), NOW)[c] for c in _DELIVERY_COLUMNS)
+            _copy_row(d, jobs.get(d.dedup_key), plan_writes.written_status(d, jobs.get(d.dedup_key)))
             for p, jobs in zip(plans, jobs_per_plan, strict=True)
             for d in p.deliveries
         ]
@@ -209,7 +231,7 @@ def measure(url: str, redis_url: str, pg_pid: int | None, index_costs: bool = Tr
     if index_costs:
         for name, drop in _droppable(engine):
             copy_into("delivery", f"  same, without {name}", drop)
-    insert_plan = chunks._PG_INSERT_PLAN
+    insert_plan = plan_writes.PG_INSERT_PLAN
     deliveries_only = (
         insert_plan.split(" events AS")[0].rstrip(",") + " SELECT id, dedup_key, job_id FROM inserted"
     )
@@ -219,18 +241,18 @@ def measure(url: str, redis_url: str, pg_pid: int | None, index_costs: bool = Tr
             ("planner insert, deliveries only (no timeline entries)", deliveries_only),
         ):
             vacuum()
-            chunks._PG_INSERT_PLAN = statement
+            plan_writes.PG_INSERT_PLAN = statement
             try:
                 with _step(label, steps, pg_pid, len(planned)):
                     for plan, jobs in zip(plans, jobs_per_plan, strict=True):
-                        store._insert_deliveries(session, plan.deliveries, jobs, NOW)
+                        plan_writes.write_plan(session, "postgresql", replace(plan, cursors={}), jobs, NOW)
             finally:
-                chunks._PG_INSERT_PLAN = insert_plan
+                plan_writes.PG_INSERT_PLAN = insert_plan
             session.rollback()
         cursors = sum(len(p.cursors) for p in plans)
         with _step("planner cursor update", steps, pg_pid, cursors):
             for plan in plans:
-                store._advance_cursors(session, plan.cursors, NOW)
+                plan_writes.write_plan(session, "postgresql", replace(plan, deliveries=[]), {}, NOW)
         session.rollback()
         session.execute(text("SELECT 1"))
     engine.dispose()

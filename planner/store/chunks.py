@@ -8,83 +8,33 @@ conflicts, one insert of their first timeline entries, one update of the cursors
 from __future__ import annotations
 
 import functools
-import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Result, func, literal_column, select, text, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from planner.core.cadence import Cadence
 from planner.core.planning import (
     ChunkInputs,
     ChunkPlan,
-    Cursor,
-    PlannedDelivery,
     RecipientState,
     SubscriptionState,
 )
 from planner.core.quiet_hours import QuietHours
-from planner.core.status import BACKOFF_COUNTED_STATUSES, CAP_COUNTED_STATUSES, DeliveryStatus
-from planner.store.dialect import Dialect, one_of, utc_binder
-from planner.store.models import Subscription, kinds_opted_out
+from planner.core.status import BACKOFF_COUNTED_STATUSES, CAP_COUNTED_STATUSES
+from planner.store.dialect import Dialect, one_of
+from planner.store.models import kinds_opted_out
+from planner.store.plan_writes import Inserted, write_plan
 from planner.store.tables import DELIVERIES, ENGAGEMENT, RECIPIENTS, SUBSCRIPTIONS
-from planner.store.timeline import event_row, record_events
 from planner.store.types import UTCDateTime
-
-_json_text = json.dumps  # what psycopg's Json (SQLAlchemy's JSON type on PostgreSQL) calls
 
 #: Statuses that count as "to be sent" for engagement backoff.
 TO_BE_SENT = sorted(s.value for s in BACKOFF_COUNTED_STATUSES)
 _CAP_COUNTED = sorted(s.value for s in CAP_COUNTED_STATUSES)
-
-# PostgreSQL writes a chunk as one array per column, unnested into rows: the same rows as a multi-row
-# VALUES insert or an executemany, in one short statement. psycopg parses a statement over 4 KB or 50
-# parameters again on every execution and dumps arrays in text form with regex escaping; these go as
-# binary arrays (%(name)b) through exec_driver_sql, so a chunk's write costs milliseconds, not a tenth
-# of a second. Values are bound exactly as the typed columns would (UTCDateTime's checks included).
-_PG_DELIVERY_COLUMNS = (
-    ("dedup_key", "varchar[]"),
-    ("recipient_id", "integer[]"),
-    ("subscription_id", "integer[]"),
-    ("kind", "varchar[]"),
-    ("channel", "varchar[]"),
-    ("queue", "varchar[]"),
-    ("local_date", "date[]"),
-    ("occurrence_at", "timestamptz[]"),
-    ("scheduled_at", "timestamptz[]"),
-    ("status", "varchar[]"),
-    ("reason", "varchar[]"),
-    ("job_id", "varchar[]"),
-)
-_PG_DELIVERY_NAMES = ", ".join(name for name, _ in _PG_DELIVERY_COLUMNS)
-# The first timeline entry of each delivery inserted goes in the same statement: the rows that the
-# dedup conflict let through come back from the delivery insert and are joined to their planned
-# status and detail, so there is no second round trip carrying the ids back. Same rows as before.
-_PG_EVENT_COLUMNS = (("event_status", "varchar[]"), ("detail", "text[]"))
-_PG_INSERT_PLAN = (
-    "WITH t AS (SELECT * FROM unnest("
-    + ", ".join(f"%({name})b::{array}" for name, array in _PG_DELIVERY_COLUMNS + _PG_EVENT_COLUMNS)
-    + f") AS t({_PG_DELIVERY_NAMES}, event_status, detail)),"
-    f" inserted AS (INSERT INTO delivery ({_PG_DELIVERY_NAMES}, attempts, created_at, updated_at)"
-    f" SELECT {_PG_DELIVERY_NAMES}, 0, %(now)s, %(now)s FROM t"
-    " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id),"
-    " events AS (INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail)"
-    " SELECT inserted.id, %(now)s, 'planned', t.event_status, t.reason, t.detail::json"
-    " FROM inserted JOIN t ON t.dedup_key = inserted.dedup_key)"
-    " SELECT id, dedup_key, job_id FROM inserted"
-)
-_PG_ADVANCE_CURSORS = (
-    "UPDATE subscription SET next_at = t.next_at, next_local_date = t.next_local_date,"
-    " next_wall_time = t.next_wall_time, updated_at = %(now)s"
-    " FROM unnest(%(id)b::integer[], %(next_at)b::timestamptz[], %(next_local_date)b::date[],"
-    " %(next_wall_time)b::time[])"
-    " AS t(id, next_at, next_local_date, next_wall_time) WHERE subscription.id = t.id"
-)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -363,125 +313,7 @@ class ChunkStore:
 
     def write_plan(
         self, session: Session, plan: ChunkPlan, jobs: Mapping[object, str], now: datetime
-    ) -> list[tuple[PlannedDelivery, int, str | None]]:
-        """Insert the chunk's deliveries (a dedup conflict inserts nothing), their first timeline
-        entries and the advanced cursors; returns what was inserted, with ids and job ids."""
-        inserted = self._insert_deliveries(session, plan.deliveries, jobs, now) if plan.deliveries else []
-        if self.dialect != "postgresql":  # on PostgreSQL the delivery insert wrote them
-            record_events(
-                session,
-                (
-                    event_row(d_id, now, "planned", status=d.status.value, reason=d.reason, detail=d.detail)
-                    for d, d_id, _ in inserted
-                ),
-            )
-        if plan.cursors:
-            self._advance_cursors(session, plan.cursors, now)
-        return inserted
-
-    def _insert_deliveries(
-        self, session: Session, planned: Sequence[PlannedDelivery], jobs: Mapping[object, str], now: datetime
-    ) -> list[tuple[PlannedDelivery, int, str | None]]:
-        job_ids = [jobs.get(d.dedup_key) for d in planned]
-        result: Result[int, str, str | None]
-        if self.dialect == "postgresql":
-            result = session.connection().exec_driver_sql(
-                _PG_INSERT_PLAN, _pg_plan_columns(planned, job_ids, utc_binder(session), now)
-            )
-        else:
-            stmt = (
-                sqlite_insert(DELIVERIES)
-                .on_conflict_do_nothing(index_elements=["dedup_key"])
-                .returning(DELIVERIES.c.id, DELIVERIES.c.dedup_key, DELIVERIES.c.job_id)
-            )
-            rows = [_delivery_row(d, job_id, now) for d, job_id in zip(planned, job_ids, strict=True)]
-            result = session.execute(stmt, rows)
-        by_key = {d.dedup_key: d for d in planned}
-        return [(by_key[dedup_key], delivery_id, job_id) for delivery_id, dedup_key, job_id in result]
-
-    def _advance_cursors(self, session: Session, cursors: Mapping[int, Cursor], now: datetime) -> None:
-        if self.dialect == "postgresql":
-            utc = utc_binder(session)
-            session.connection().exec_driver_sql(
-                _PG_ADVANCE_CURSORS,
-                {
-                    "id": list(cursors),
-                    "next_at": [None if c.next_at is None else utc(c.next_at) for c in cursors.values()],
-                    "next_local_date": [c.next_local_date for c in cursors.values()],
-                    "next_wall_time": [c.next_wall_time for c in cursors.values()],
-                    "now": utc(now),
-                },
-            )
-            return
-        session.execute(
-            update(Subscription),
-            [
-                {
-                    "id": sub_id,
-                    "next_at": c.next_at,
-                    "next_local_date": c.next_local_date,
-                    "next_wall_time": c.next_wall_time,
-                    "updated_at": now,
-                }
-                for sub_id, c in cursors.items()
-            ],
-        )
-
-
-#: Each status's text, looked up per row (an enum's ``.value`` is a descriptor call).
-_STATUS_TEXT = {status: status.value for status in DeliveryStatus}
-
-
-def _written_status(d: PlannedDelivery, job_id: str | None) -> str:
-    # A delivery to send is written ``queued`` with its job id: no planned -> queued update after
-    # the enqueue. A crash between the commit and the enqueue leaves queued rows whose job is not in
-    # Redis, which is what the reconcile repairs.
-    return "queued" if job_id else _STATUS_TEXT[d.status]
-
-
-def _pg_plan_columns(
-    planned: Sequence[PlannedDelivery],
-    job_ids: Sequence[str | None],
-    utc: Callable[[datetime], datetime | None],
-    now: datetime,
-) -> dict[str, Any]:
-    """The parameters of ``_PG_INSERT_PLAN``: one list per column, in the rows' order."""
-    return {
-        "dedup_key": [d.dedup_key for d in planned],
-        "recipient_id": [d.recipient_id for d in planned],
-        "subscription_id": [d.subscription_id for d in planned],
-        "kind": [d.kind for d in planned],
-        "channel": [d.channel for d in planned],
-        "queue": [d.queue for d in planned],
-        "local_date": [d.local_date for d in planned],
-        "occurrence_at": [utc(d.occurrence_at) for d in planned],
-        "scheduled_at": [utc(d.scheduled_at) for d in planned],
-        "status": [_written_status(d, job_id) for d, job_id in zip(planned, job_ids, strict=True)],
-        "reason": [d.reason for d in planned],
-        "job_id": list(job_ids),
-        "event_status": [_STATUS_TEXT[d.status] for d in planned],
-        # JSON text, cast to json by the statement: the same values SQLAlchemy's JSON type stores
-        # (an empty detail is JSON null), serialised by the json module's C encoder in one pass.
-        "detail": [_json_text(d.detail or None) for d in planned],
-        "now": utc(now),
-    }
-
-
-def _delivery_row(d: PlannedDelivery, job_id: str | None, now: datetime) -> dict[str, Any]:
-    return {
-        "dedup_key": d.dedup_key,
-        "recipient_id": d.recipient_id,
-        "subscription_id": d.subscription_id,
-        "kind": d.kind,
-        "channel": d.channel,
-        "queue": d.queue,
-        "local_date": d.local_date,
-        "occurrence_at": d.occurrence_at,
-        "scheduled_at": d.scheduled_at,
-        "status": _written_status(d, job_id),
-        "reason": d.reason,
-        "attempts": 0,
-        "job_id": job_id,
-        "created_at": now,
-        "updated_at": now,
-    }
+    ) -> Inserted:
+        """Insert the chunk's deliveries, their first timeline entries and the advanced cursors
+        (:mod:`planner.store.plan_writes`); returns what was inserted, with ids and job ids."""
+        return write_plan(session, self.dialect, plan, jobs, now)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -291,3 +291,57 @@ def test_schedule_change_cancels_future_delivery_and_replans(app: App) -> None:
         ("queued", None, 21),
     ]
     assert rows[1].dedup_key == "sub:1:2026-03-02"
+
+
+def test_plan_writes_store_what_the_typed_columns_would(app: App) -> None:
+    """The planner's bulk writes (arrays on PostgreSQL, a JSON array on SQLite) store the same values,
+    in the same stored form, as the ORM does: the raw stored text on SQLite, read back through the
+    models on both, and the instants' order."""
+    import_lines(
+        app.sessions,
+        [
+            recipient_line("a", "Europe/Berlin", [{"kind": "k", "channel": "email", "at": "13:30"}]),
+            recipient_line("b", "UTC", [{"kind": "k", "channel": "sms", "at": "12:45"}]),
+        ],
+        NOW,
+    )
+    runner(app).run(NOW, HOUR)
+    rows = deliveries(app)
+    assert [(d.scheduled_at, d.occurrence_at, d.local_date) for d in rows] == [
+        (
+            datetime(2026, 3, 2, 12, 30, tzinfo=UTC),
+            datetime(2026, 3, 2, 12, 30, tzinfo=UTC),
+            date(2026, 3, 2),
+        ),
+        (
+            datetime(2026, 3, 2, 12, 45, tzinfo=UTC),
+            datetime(2026, 3, 2, 12, 45, tzinfo=UTC),
+            date(2026, 3, 2),
+        ),
+    ]
+    with app.sessions() as session:
+        events = {e.delivery_id: e for e in session.scalars(select(DeliveryEvent))}
+        subs = sorted(session.scalars(select(Subscription)), key=lambda s: s.id)
+        # A copy written by the ORM, to compare the stored forms with.
+        twin = Subscription(**{**subs[0].model_dump(exclude={"id"}), "kind": "twin"})
+        session.add(twin)
+        session.commit()
+        if app.engine.dialect.name == "sqlite":
+            stored = (
+                session.connection()
+                .exec_driver_sql(
+                    "SELECT kind, next_at, next_local_date, next_wall_time, updated_at"
+                    " FROM subscription ORDER BY id"
+                )
+                .all()
+            )
+            planned, orm = stored[0], stored[-1]
+            assert [type(v) for v in planned] == [type(v) for v in orm]
+            assert len(planned[1]) == len(orm[1]) == len("2026-03-03 12:30:00.000000")
+    assert [e.detail["wall_time"] for e in events.values()] == ["13:30", "12:45"]
+    assert all(e.status == "planned" and e.at == NOW for e in events.values())
+    assert [s.next_at for s in subs] == [
+        datetime(2026, 3, 3, 12, 30, tzinfo=UTC),
+        datetime(2026, 3, 3, 12, 45, tzinfo=UTC),
+    ]
+    assert [s.next_wall_time for s in subs] == [time(13, 30), time(12, 45)]

@@ -1,0 +1,260 @@
+"""How a planner chunk's plan is written: its deliveries, their first timeline entries, the cursors.
+
+Both databases get a chunk's rows as one parameter per statement, never one statement (or one set
+of bound parameters) per row:
+
+* **PostgreSQL**: one binary array per column, unnested into rows. psycopg parses a statement over
+  4 KB or 50 parameters again on every execution and dumps arrays in text form with regex escaping;
+  these go as binary arrays (``%(name)b``) through ``exec_driver_sql``. The first timeline entry of
+  each delivery is written by the same statement (the rows the dedup conflict let through come back
+  from the delivery insert and are joined to their planned status and detail).
+* **SQLite**: one JSON array of rows, read by ``json_each`` inside SQLite, with the values already in
+  the text forms SQLAlchemy stores (UTC instants as ``YYYY-MM-DD HH:MM:SS.ffffff``, so the stored
+  text and its order are the same as any other write's). SQLAlchemy's executemany would process
+  every parameter of every row in Python.
+
+Values are what the typed columns would store: instants go through UTCDateTime's check (aware,
+converted to UTC), details are serialised as SQLAlchemy's JSON type does (an empty one is JSON null).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from planner.core.planning import ChunkPlan, Cursor, PlannedDelivery
+from planner.core.status import DeliveryStatus
+from planner.errors import NaiveDatetimeError
+from planner.store.dialect import Dialect, utc_binder
+
+#: A plan's deliveries as they were inserted: (planned delivery, delivery id, job id).
+Inserted = list[tuple[PlannedDelivery, int, str | None]]
+
+_json_text = json.dumps  # what SQLAlchemy's JSON type (and psycopg's Json) serialise with
+
+_DELIVERY_COLUMNS = (
+    "dedup_key",
+    "recipient_id",
+    "subscription_id",
+    "kind",
+    "channel",
+    "queue",
+    "local_date",
+    "occurrence_at",
+    "scheduled_at",
+    "status",
+    "reason",
+    "job_id",
+)
+_DELIVERY_NAMES = ", ".join(_DELIVERY_COLUMNS)
+_PG_ARRAY_TYPES = [
+    "varchar[]",
+    "integer[]",
+    "integer[]",
+    "varchar[]",
+    "varchar[]",
+    "varchar[]",
+    "date[]",
+    "timestamptz[]",
+    "timestamptz[]",
+    "varchar[]",
+    "varchar[]",
+    "varchar[]",
+    "varchar[]",
+    "text[]",
+]
+PG_INSERT_PLAN = (
+    "WITH t AS (SELECT * FROM unnest("
+    + ", ".join(
+        f"%({name})b::{array}"
+        for name, array in zip((*_DELIVERY_COLUMNS, "event_status", "detail"), _PG_ARRAY_TYPES, strict=True)
+    )
+    + f") AS t({_DELIVERY_NAMES}, event_status, detail)),"
+    f" inserted AS (INSERT INTO delivery ({_DELIVERY_NAMES}, attempts, created_at, updated_at)"
+    f" SELECT {_DELIVERY_NAMES}, 0, %(now)s, %(now)s FROM t"
+    " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id),"
+    " events AS (INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail)"
+    " SELECT inserted.id, %(now)s, 'planned', t.event_status, t.reason, t.detail::json"
+    " FROM inserted JOIN t ON t.dedup_key = inserted.dedup_key)"
+    " SELECT id, dedup_key, job_id FROM inserted"
+)
+_PG_ADVANCE_CURSORS = (
+    "UPDATE subscription SET next_at = t.next_at, next_local_date = t.next_local_date,"
+    " next_wall_time = t.next_wall_time, updated_at = %(now)s"
+    " FROM unnest(%(id)b::integer[], %(next_at)b::timestamptz[], %(next_local_date)b::date[],"
+    " %(next_wall_time)b::time[])"
+    " AS t(id, next_at, next_local_date, next_wall_time) WHERE subscription.id = t.id"
+)
+
+
+def _json_column(index: int) -> str:
+    return f"json_extract(value, '$[{index}]')"
+
+
+# "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to the SELECT's join.
+_SQLITE_INSERT_DELIVERIES = (
+    f"INSERT INTO delivery ({_DELIVERY_NAMES}, attempts, created_at, updated_at)"
+    f" SELECT {', '.join(_json_column(i) for i in range(len(_DELIVERY_COLUMNS)))}, 0, ?, ?"
+    " FROM json_each(?) WHERE true"
+    " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id"
+)
+_SQLITE_INSERT_EVENTS = (
+    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail)"
+    f" SELECT {_json_column(0)}, ?, 'planned', {_json_column(1)}, {_json_column(2)}, {_json_column(3)}"
+    " FROM json_each(?)"
+)
+_SQLITE_ADVANCE_CURSORS = (
+    "UPDATE subscription SET next_at = json_extract(t.value, '$[1]'),"
+    " next_local_date = json_extract(t.value, '$[2]'), next_wall_time = json_extract(t.value, '$[3]'),"
+    " updated_at = ? FROM json_each(?) AS t WHERE subscription.id = json_extract(t.value, '$[0]')"
+)
+
+#: Each status's text, looked up per row (an enum's ``.value`` is a descriptor call).
+_STATUS_TEXT = {status: status.value for status in DeliveryStatus}
+
+
+def write_plan(
+    session: Session, dialect: Dialect, plan: ChunkPlan, jobs: Mapping[object, str], now: datetime
+) -> Inserted:
+    """Insert the chunk's deliveries (a dedup conflict inserts nothing), their first timeline
+    entries and the advanced cursors; returns what was inserted, with ids and job ids."""
+    inserted: Inserted = []
+    if plan.deliveries:
+        job_ids = [jobs.get(d.dedup_key) for d in plan.deliveries]
+        if dialect == "postgresql":
+            inserted = _pg_insert(session, plan.deliveries, job_ids, now)
+        else:
+            inserted = _sqlite_insert(session, plan.deliveries, job_ids, now)
+    if plan.cursors:
+        if dialect == "postgresql":
+            _pg_advance(session, plan.cursors, now)
+        else:
+            _sqlite_advance(session, plan.cursors, now)
+    return inserted
+
+
+def written_status(d: PlannedDelivery, job_id: str | None) -> str:
+    """The status a planned delivery is inserted with.
+
+    A delivery to send is written ``queued`` with its job id: no planned -> queued update after the
+    enqueue. A crash between the commit and the enqueue leaves queued rows whose job is not in
+    Redis, which is what the reconcile repairs.
+    """
+    return "queued" if job_id else _STATUS_TEXT[d.status]
+
+
+def _matched(planned: Sequence[PlannedDelivery], rows: Any) -> Inserted:
+    by_key = {d.dedup_key: d for d in planned}
+    return [(by_key[dedup_key], delivery_id, job_id) for delivery_id, dedup_key, job_id in rows]
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+def _pg_insert(
+    session: Session, planned: Sequence[PlannedDelivery], job_ids: list[str | None], now: datetime
+) -> Inserted:
+    utc = utc_binder(session)
+    columns = {
+        "dedup_key": [d.dedup_key for d in planned],
+        "recipient_id": [d.recipient_id for d in planned],
+        "subscription_id": [d.subscription_id for d in planned],
+        "kind": [d.kind for d in planned],
+        "channel": [d.channel for d in planned],
+        "queue": [d.queue for d in planned],
+        "local_date": [d.local_date for d in planned],
+        "occurrence_at": [utc(d.occurrence_at) for d in planned],
+        "scheduled_at": [utc(d.scheduled_at) for d in planned],
+        "status": [written_status(d, job_id) for d, job_id in zip(planned, job_ids, strict=True)],
+        "reason": [d.reason for d in planned],
+        "job_id": job_ids,
+        "event_status": [_STATUS_TEXT[d.status] for d in planned],
+        "detail": [_json_text(d.detail or None) for d in planned],
+        "now": utc(now),
+    }
+    return _matched(planned, session.connection().exec_driver_sql(PG_INSERT_PLAN, columns))
+
+
+def _pg_advance(session: Session, cursors: Mapping[int, Cursor], now: datetime) -> None:
+    utc = utc_binder(session)
+    session.connection().exec_driver_sql(
+        _PG_ADVANCE_CURSORS,
+        {
+            "id": list(cursors),
+            "next_at": [None if c.next_at is None else utc(c.next_at) for c in cursors.values()],
+            "next_local_date": [c.next_local_date for c in cursors.values()],
+            "next_wall_time": [c.next_wall_time for c in cursors.values()],
+            "now": utc(now),
+        },
+    )
+
+
+# -- SQLite -------------------------------------------------------------------------------------
+
+
+def _sqlite_instant(value: datetime | None) -> str | None:
+    """An instant in the text form SQLAlchemy's SQLite DATETIME stores (UTCDateTime's checks first)."""
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise NaiveDatetimeError(value.isoformat())
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", timespec="microseconds")
+
+
+def _sqlite_date(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _sqlite_time(value: time | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="microseconds")
+
+
+def _sqlite_run(session: Session, statement: str, rows: list[list[Any]], now: datetime) -> Any:
+    # The statements' parameters, in order: the run's instant (where it is used), then the rows.
+    now_text = _sqlite_instant(now)
+    params = (*([now_text] * statement.count("?", 0, statement.index("json_each"))), _json_text(rows))
+    return session.connection().exec_driver_sql(statement, params)
+
+
+def _sqlite_insert(
+    session: Session, planned: Sequence[PlannedDelivery], job_ids: list[str | None], now: datetime
+) -> Inserted:
+    rows = [
+        [
+            d.dedup_key,
+            d.recipient_id,
+            d.subscription_id,
+            d.kind,
+            d.channel,
+            d.queue,
+            _sqlite_date(d.local_date),
+            _sqlite_instant(d.occurrence_at),
+            _sqlite_instant(d.scheduled_at),
+            written_status(d, job_id),
+            d.reason,
+            job_id,
+        ]
+        for d, job_id in zip(planned, job_ids, strict=True)
+    ]
+    inserted = _matched(planned, _sqlite_run(session, _SQLITE_INSERT_DELIVERIES, rows, now).all())
+    events = [
+        [d_id, _STATUS_TEXT[d.status], d.reason, _json_text(d.detail or None)] for d, d_id, _ in inserted
+    ]
+    if events:
+        _sqlite_run(session, _SQLITE_INSERT_EVENTS, events, now)
+    return inserted
+
+
+def _sqlite_advance(session: Session, cursors: Mapping[int, Cursor], now: datetime) -> None:
+    rows = [
+        [sub_id, _sqlite_instant(c.next_at), _sqlite_date(c.next_local_date), _sqlite_time(c.next_wall_time)]
+        for sub_id, c in cursors.items()
+    ]
+    _sqlite_run(session, _SQLITE_ADVANCE_CURSORS, rows, now)
+
+
+__all__ = ["PG_INSERT_PLAN", "Inserted", "write_plan", "written_status"]
