@@ -41,61 +41,21 @@ from typing import Any
 from _common import fmt, machine_info, print_table, servers, tree_cpu_seconds
 from plan_bench import HORIZON, NOW, populate
 
-_DELIVERY_COLUMNS = [
-    "dedup_key",
-    "recipient_id",
-    "subscription_id",
-    "kind",
-    "channel",
-    "queue",
-    "local_date",
-    "occurrence_at",
-    "scheduled_at",
-    "status",
-    "reason",
-    "attempts",
-    "job_id",
-    "created_at",
-    "updated_at",
-]
-_DELIVERY_TYPES = [
-    "varchar",
-    "int4",
-    "int4",
-    "varchar",
-    "varchar",
-    "varchar",
-    "date",
-    "timestamptz",
-    "timestamptz",
-    "varchar",
-    "varchar",
-    "int4",
-    "varchar",
-    "timestamptz",
-    "timestamptz",
-]
+# The planner's delivery columns (planner.store.plan_writes), then what its insert adds.
+_TYPES = "varchar int4 int4 varchar varchar varchar date timestamptz timestamptz varchar varchar varchar"
+_DELIVERY_TYPES = [*_TYPES.split(), "int4", "timestamptz", "timestamptz"]
 
 
 def _copy_row(d: Any, job_id: str | None, status: str) -> tuple[Any, ...]:
-    """A planned delivery as the row COPY writes (the columns of ``_DELIVERY_COLUMNS``)."""
-    return (
-        d.dedup_key,
-        d.recipient_id,
-        d.subscription_id,
-        d.kind,
-        d.channel,
-        d.queue,
-        d.local_date,
-        d.occurrence_at,
-        d.scheduled_at,
-        status,
-        d.reason,
-        0,
-        job_id,
-        NOW,
-        NOW,
-    )
+    """A planned delivery as the row COPY writes (the columns of ``_copy_columns``)."""
+    values = (d.dedup_key, d.recipient_id, d.subscription_id, d.kind, d.channel, d.queue, d.local_date)
+    return (*values, d.occurrence_at, d.scheduled_at, status, d.reason, job_id, 0, NOW, NOW)
+
+
+def _copy_columns() -> list[str]:
+    from planner.store.plan_writes import DELIVERY_COLUMNS
+
+    return [*DELIVERY_COLUMNS, "attempts", "created_at", "updated_at"]
 
 
 def _cpu() -> float:
@@ -214,7 +174,7 @@ def measure(url: str, redis_url: str, pg_pid: int | None, index_costs: bool = Tr
                     cur.execute(f"CREATE TEMP TABLE {table} (LIKE delivery INCLUDING DEFAULTS)")
                 if before:
                     cur.execute(before)
-                statement = f"COPY {table} ({', '.join(_DELIVERY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+                statement = f"COPY {table} ({', '.join(_copy_columns())}) FROM STDIN (FORMAT BINARY)"
                 with (
                     _step(label or f"COPY into {table}", steps, pg_pid, len(rows)),
                     cur.copy(statement) as copy,

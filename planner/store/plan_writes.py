@@ -36,7 +36,8 @@ Inserted = list[tuple[PlannedDelivery, int, str | None]]
 
 _json_text = json.dumps  # what SQLAlchemy's JSON type (and psycopg's Json) serialise with
 
-_DELIVERY_COLUMNS = (
+#: The columns a plan writes per delivery (the insert adds attempts and the two stamps).
+DELIVERY_COLUMNS = (
     "dedup_key",
     "recipient_id",
     "subscription_id",
@@ -50,7 +51,7 @@ _DELIVERY_COLUMNS = (
     "reason",
     "job_id",
 )
-_DELIVERY_NAMES = ", ".join(_DELIVERY_COLUMNS)
+_DELIVERY_NAMES = ", ".join(DELIVERY_COLUMNS)
 _PG_ARRAY_TYPES = [
     "varchar[]",
     "integer[]",
@@ -71,7 +72,7 @@ PG_INSERT_PLAN = (
     "WITH t AS (SELECT * FROM unnest("
     + ", ".join(
         f"%({name})b::{array}"
-        for name, array in zip((*_DELIVERY_COLUMNS, "event_status", "detail"), _PG_ARRAY_TYPES, strict=True)
+        for name, array in zip((*DELIVERY_COLUMNS, "event_status", "detail"), _PG_ARRAY_TYPES, strict=True)
     )
     + f") AS t({_DELIVERY_NAMES}, event_status, detail)),"
     f" inserted AS (INSERT INTO delivery ({_DELIVERY_NAMES}, attempts, created_at, updated_at)"
@@ -98,7 +99,7 @@ def _json_column(index: int) -> str:
 # "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to the SELECT's join.
 _SQLITE_INSERT_DELIVERIES = (
     f"INSERT INTO delivery ({_DELIVERY_NAMES}, attempts, created_at, updated_at)"
-    f" SELECT {', '.join(_json_column(i) for i in range(len(_DELIVERY_COLUMNS)))}, 0, ?, ?"
+    f" SELECT {', '.join(_json_column(i) for i in range(len(DELIVERY_COLUMNS)))}, 0, ?, ?"
     " FROM json_each(?) WHERE true"
     " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id"
 )
@@ -257,4 +258,4 @@ def _sqlite_advance(session: Session, cursors: Mapping[int, Cursor], now: dateti
     _sqlite_run(session, _SQLITE_ADVANCE_CURSORS, rows, now)
 
 
-__all__ = ["PG_INSERT_PLAN", "Inserted", "write_plan", "written_status"]
+__all__ = ["DELIVERY_COLUMNS", "PG_INSERT_PLAN", "Inserted", "write_plan", "written_status"]
