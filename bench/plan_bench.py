@@ -61,9 +61,10 @@ NOW = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)  # a Monday; no zone changes offs
 HORIZON = timedelta(hours=1)
 CREATED = NOW - timedelta(days=90)
 QUEUE_NAMES = ("high", "default", "bulk")
-TARGET_SECONDS = 15.0
-TARGET_RSS_MB = 500.0
-TARGET_SPEEDUP = 10.0
+# Issue 15's targets for the full data set (1,000,000 subscriptions, 100,000 due).
+TARGET_SECONDS = {"postgres": 6.0, "sqlite": 15.0}
+TARGET_RSS_MB = 300.0
+TARGET_SPEEDUP = 60.0
 BENCH_DIR = Path(__file__).resolve().parent
 
 
@@ -393,7 +394,7 @@ def _naive_run(engine: Any, connection: Any, policy: Any, limit: int) -> dict[st
     from planner.core.planning import ChunkInputs, SubscriptionState, plan_chunk
     from planner.core.status import CAP_COUNTED_STATUSES
     from planner.dispatch.outbox import DELIVER_BATCH, new_job_id
-    from planner.store.chunks import TO_BE_SENT, recipient_state
+    from planner.store.chunks import RECIPIENT_COLUMNS, TO_BE_SENT, recipient_state
     from planner.store.models import metadata
 
     subs = metadata.tables["subscription"]
@@ -427,7 +428,11 @@ def _naive_run(engine: Any, connection: Any, policy: Any, limit: int) -> dict[st
         )
         to_enqueue: list[tuple[int, Any]] = []
         with engine.begin() as conn:
-            recipient = conn.execute(select(recipients).where(recipients.c.id == row.recipient_id)).one()
+            recipient = conn.execute(
+                select(*(recipients.c[name] for name in RECIPIENT_COLUMNS)).where(
+                    recipients.c.id == row.recipient_id
+                )
+            ).one()
             engaged = conn.execute(
                 select(func.max(engagement.c.occurred_at)).where(
                     engagement.c.recipient_id == row.recipient_id, engagement.c.occurred_at <= window_end
@@ -816,10 +821,12 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
             naive_peak_rss_mb=n["peak_rss_mb"],
             speedup=(summary["planner_rate"] / rate) if rate and summary["planner_rate"] else None,
         )
+    limit = TARGET_SECONDS[result["backend"]]
     summary["targets"] = {
-        "seconds_under_15": summary["planner_seconds"] < TARGET_SECONDS,
-        "peak_rss_under_500_mb": summary["planner_peak_rss_mb"] < TARGET_RSS_MB,
-        "speedup_at_least_10x": summary.get("speedup") is not None and summary["speedup"] >= TARGET_SPEEDUP,
+        f"seconds_at_most_{limit:.0f}": summary["planner_seconds"] <= limit,
+        f"peak_rss_under_{TARGET_RSS_MB:.0f}_mb": summary["planner_peak_rss_mb"] < TARGET_RSS_MB,
+        f"speedup_at_least_{TARGET_SPEEDUP:.0f}x": summary.get("speedup") is not None
+        and summary["speedup"] >= TARGET_SPEEDUP,
     }
     return summary
 
@@ -864,7 +871,8 @@ def report(results: list[dict[str, Any]]) -> None:
         ],
         rows,
         caption=(
-            f"targets on PostgreSQL: < {TARGET_SECONDS:.0f} s, < {TARGET_RSS_MB:.0f} MB,"
+            f"targets (full data set): ≤ {TARGET_SECONDS['postgres']:.0f} s on PostgreSQL,"
+            f" ≤ {TARGET_SECONDS['sqlite']:.0f} s on SQLite, < {TARGET_RSS_MB:.0f} MiB,"
             f" ≥ {TARGET_SPEEDUP:.0f}× naive"
         ),
     )

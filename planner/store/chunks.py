@@ -48,7 +48,7 @@ _NO_KIND_OPT_OUTS: Mapping[str, frozenset[str]] = {"email": frozenset(), "sms": 
 
 
 #: What the rules read of each recipient, in the order :func:`recipient_state` unpacks it.
-_RECIPIENT_COLUMNS = (
+RECIPIENT_COLUMNS = (
     "id",
     "external_id",
     "timezone",
@@ -69,7 +69,7 @@ _NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
 def recipient_state(row: Sequence[Any]) -> RecipientState:
-    """A recipient row (the columns of ``_RECIPIENT_COLUMNS``, in order) as the rules see it."""
+    """A recipient row (the columns of ``RECIPIENT_COLUMNS``, in order) as the rules see it."""
     (
         recipient_id,
         external_id,
@@ -203,7 +203,7 @@ class ChunkStore:
 
     def recipients(self, session: Session, recipient_ids: Sequence[int]) -> dict[int, RecipientState]:
         table = RECIPIENTS
-        stmt = select(*(table.c[name] for name in _RECIPIENT_COLUMNS)).where(
+        stmt = select(*(table.c[name] for name in RECIPIENT_COLUMNS)).where(
             one_of(table.c.id, recipient_ids, self.dialect)
         )
         return {row[0]: recipient_state(row) for row in session.execute(stmt).all()}
