@@ -345,3 +345,46 @@ def test_plan_writes_store_what_the_typed_columns_would(app: App) -> None:
         datetime(2026, 3, 3, 12, 45, tzinfo=UTC),
     ]
     assert [s.next_wall_time for s in subs] == [time(13, 30), time(12, 45)]
+
+
+def test_an_occurrence_already_written_by_another_writer_is_skipped_not_doubled(app: App) -> None:
+    """The plan's fast path (one COPY per chunk on PostgreSQL) is refused whole by the dedup key's
+    unique index when another writer made one of its occurrences first; the chunk is then written
+    skipping that one, and everything else of the chunk still lands, with its events and jobs."""
+    lines = [
+        recipient_line(name, "UTC", [{"kind": "k", "channel": "email", "at": "12:30"}])
+        for name in ("a", "b", "c")
+    ]
+    import_lines(app.sessions, lines, NOW)
+    with app.sessions() as session, session.begin():
+        sub = session.scalars(select(Subscription).order_by(Subscription.id)).first()
+        assert sub is not None and sub.id is not None
+        key = f"sub:{sub.id}:2026-03-02"
+        at = datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
+        session.add(
+            Delivery(
+                dedup_key=key,
+                recipient_id=sub.recipient_id,
+                subscription_id=sub.id,
+                kind="k",
+                channel="email",
+                local_date=date(2026, 3, 2),
+                occurrence_at=at,
+                scheduled_at=at,
+                status="sent",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+    report = runner(app).run(NOW, HOUR)
+    assert (report.occurrences, report.inserted, report.duplicates) == (3, 2, 1)
+    rows = deliveries(app)
+    assert sorted(d.dedup_key for d in rows) == sorted(
+        {key, *(f"sub:{i}:2026-03-02" for i in (sub.id + 1, sub.id + 2))}
+    )
+    assert [d.status for d in rows if d.dedup_key == key] == ["sent"]
+    with app.sessions() as session:
+        events = session.scalars(select(DeliveryEvent)).all()
+    assert sorted(e.delivery_id for e in events) == sorted(d.id for d in rows if d.dedup_key != key)
+    jobs = jobs_in_redis(app.redis)
+    assert sorted(i for ids in jobs.values() for i in ids) == sorted(d.id for d in rows if d.dedup_key != key)
