@@ -24,8 +24,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from psycopg.errors import UniqueViolation
-from psycopg.types.json import Json
 from sqlalchemy.orm import Session
 
 from planner.core.planning import ChunkPlan, Cursor, PlannedDelivery
@@ -85,23 +83,6 @@ PG_INSERT_PLAN = (
     " FROM inserted JOIN t ON t.dedup_key = inserted.dedup_key)"
     " SELECT id, dedup_key, job_id FROM inserted"
 )
-# The fast path: ids first, then two binary COPYs (a COPY writes its rows in multi-row batches, an
-# INSERT ... SELECT one by one: about half the server's CPU per delivery, docs/benchmarks.md).
-_PG_NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('delivery', 'id')) FROM generate_series(1, %(n)s)"
-_PG_COPY_DELIVERIES = (
-    f"COPY delivery (id, {_DELIVERY_NAMES}, created_at, updated_at, attempts) FROM STDIN (FORMAT BINARY)"
-)
-_PG_COPY_DELIVERY_TYPES = [
-    "int4",
-    *(array.removesuffix("[]") for array in _PG_ARRAY_TYPES[: len(DELIVERY_COLUMNS)]),
-    "timestamptz",
-    "timestamptz",
-    "int4",
-]
-_PG_COPY_EVENTS = (
-    "COPY delivery_event (delivery_id, at, event, status, reason, detail) FROM STDIN (FORMAT BINARY)"
-)
-_PG_COPY_EVENT_TYPES = ["int4", "timestamptz", "varchar", "varchar", "varchar", "json"]
 _PG_ADVANCE_CURSORS = (
     "UPDATE subscription SET next_at = t.next_at, next_local_date = t.next_local_date,"
     " next_wall_time = t.next_wall_time, updated_at = %(now)s"
@@ -176,63 +157,6 @@ def _matched(planned: Sequence[PlannedDelivery], rows: Any) -> Inserted:
 
 
 def _pg_insert(
-    session: Session, planned: Sequence[PlannedDelivery], job_ids: list[str | None], now: datetime
-) -> Inserted:
-    """``COPY`` the chunk's deliveries and their first timeline entries, with ids drawn from the
-    sequence first; if any dedup key already exists the unique index refuses the whole ``COPY``
-    (inside a savepoint), and the chunk is written by the ``ON CONFLICT DO NOTHING`` statement."""
-    connection = session.connection()
-    raw = connection.connection.driver_connection
-    assert raw is not None  # a live psycopg connection: the session's transaction is on it
-    utc = utc_binder(session)
-    ids = [row[0] for row in connection.exec_driver_sql(_PG_NEXT_IDS, {"n": len(planned)})]
-    at = utc(now)
-    try:
-        with raw.transaction(), raw.cursor() as cursor:
-            with cursor.copy(_PG_COPY_DELIVERIES) as copy:
-                copy.set_types(_PG_COPY_DELIVERY_TYPES)
-                for d, delivery_id, job_id in zip(planned, ids, job_ids, strict=True):
-                    copy.write_row(
-                        (
-                            delivery_id,
-                            d.dedup_key,
-                            d.recipient_id,
-                            d.subscription_id,
-                            d.kind,
-                            d.channel,
-                            d.queue,
-                            d.local_date,
-                            utc(d.occurrence_at),
-                            utc(d.scheduled_at),
-                            written_status(d, job_id),
-                            d.reason,
-                            job_id,
-                            at,
-                            at,
-                            0,
-                        )
-                    )
-            with cursor.copy(_PG_COPY_EVENTS) as copy:
-                copy.set_types(_PG_COPY_EVENT_TYPES)
-                for d, delivery_id in zip(planned, ids, strict=True):
-                    copy.write_row(
-                        (
-                            delivery_id,
-                            at,
-                            "planned",
-                            _STATUS_TEXT[d.status],
-                            d.reason,
-                            Json(d.detail or None),
-                        )
-                    )
-    except UniqueViolation:
-        # Rare: another writer (notify, a re-plan, a second planner process after a crash) made one
-        # of these occurrences first. The savepoint is gone; these ids stay unused.
-        return _pg_insert_skipping_conflicts(session, planned, job_ids, now)
-    return list(zip(planned, ids, job_ids, strict=True))
-
-
-def _pg_insert_skipping_conflicts(
     session: Session, planned: Sequence[PlannedDelivery], job_ids: list[str | None], now: datetime
 ) -> Inserted:
     utc = utc_binder(session)
