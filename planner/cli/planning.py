@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from planner.cli.common import (
     JsonOption,
     err,
+    escape,
     fail,
+    new_table,
     out,
     parse_date,
     parse_duration,
@@ -60,7 +60,7 @@ def run_command(
     if as_json:
         print_json(report.as_dict())
         return
-    table = Table(title=f"planner run {report.run_id[:8]} up to {report.window_end.isoformat()}")
+    table = new_table(title=f"planner run {report.run_id[:8]} up to {report.window_end.isoformat()}")
     table.add_column("outcome")
     table.add_column("count", justify="right")
     for key in (
