@@ -56,7 +56,10 @@ def run_command(
                 "whose job did not reach Redis; nothing is sent twice",
                 code=1,
             ) from None
-        _warn_missing_templates(svc)
+        if report.inserted:
+            # Only a run that planned deliveries has sends to warn about, and the check counts
+            # the active subscriptions (a scan of the table: 0.4 s at 1,000,000 on PostgreSQL).
+            _warn_missing_templates(svc)
     if as_json:
         print_json(report.as_dict())
         return
