@@ -110,8 +110,10 @@ def statements_of_a_run(url: str, redis_url: str, at: datetime) -> list[dict[str
     from sqlalchemy import event
 
     from planner.app import App, build_runner
+    from planner.logs import configure_logging
     from planner.settings import Settings
 
+    configure_logging("WARNING")  # the run's log line goes to stderr, never into the JSON
     app = App(Settings(database_url=url, redis_url=redis_url))
     seen: list[tuple[str, Any]] = []
 
