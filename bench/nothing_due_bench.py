@@ -9,8 +9,8 @@ as ``reconcile_bench`` does). Then:
   (the due claim must use ``ix_subscription_due``, the reconcile ``ix_delivery_pending_updated``);
 - **runs**: ``--runs`` whole ``planner run --json`` processes a minute apart in planner time, each
   timed from outside (wall) and by its own report (``duration_seconds``, reconcile included). The
-  first is the reconcile's full pass (no watermark yet, as on a new Redis or once a day); the rest
-  are the steady state.
+  first is the reconcile's full pass (no watermark yet, as on a new Redis); the rest are the
+  steady state; then one more with the daily full-pass key expired (the first run of a day).
 
     .venv/bin/python bench/nothing_due_bench.py                       # PostgreSQL, 1,000,000 / 500,000
     .venv/bin/python bench/nothing_due_bench.py --backend sqlite --subscriptions 200000 --pending 100000
@@ -153,10 +153,10 @@ def sequential_reads(statements: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def whole_runs(url: str, redis_url: str, runs: int) -> list[dict[str, Any]]:
+def whole_runs(url: str, redis_url: str, runs: int, start: int = 0) -> list[dict[str, Any]]:
     """``runs`` `planner run --json` processes, a minute apart in planner time, timed from outside."""
     results = []
-    for n in range(runs):
+    for n in range(start, start + runs):
         at = (NOW + timedelta(minutes=n)).isoformat()
         load = os.getloadavg()[0]
         started = time.perf_counter()
@@ -209,7 +209,10 @@ def main() -> int:
             "planner:reconcile:checked-through", "planner:reconcile:full-pass-done"
         )
         runs = whole_runs(url, redis_url, args.runs)
-        statements = statements_of_a_run(url, redis_url, NOW + timedelta(minutes=args.runs))
+        # The first run of a day: the watermark is there, the daily full-pass key has expired.
+        redis.Redis.from_url(redis_url).delete("planner:reconcile:full-pass-done")
+        result["day_start"] = whole_runs(url, redis_url, 1, start=args.runs)[0]
+        statements = statements_of_a_run(url, redis_url, NOW + timedelta(minutes=args.runs + 1))
         result["statements"] = statements
         result["sequential_reads"] = sequential_reads(statements)
         steady = runs[1:] or runs
