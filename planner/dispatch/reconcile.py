@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from planner.core.status import DeliveryStatus
 from planner.dispatch.outbox import batches_from_rows, enqueue_batches, mark_queued
 from planner.dispatch.reassign import requeue
-from planner.store.models import Delivery
+from planner.store.models import PENDING_PREDICATE, Delivery
 
 #: Where the watermark lives (an ISO-8601 instant); see the module's docstring.
 WATERMARK_KEY = "planner:reconcile:checked-through"
@@ -107,6 +107,10 @@ def _reconcile(
     report = ReconcileReport()
     # A retry waiting in RQ's schedule is as easy to lose as a first attempt.
     pending = (DeliveryStatus.planned.value, DeliveryStatus.queued.value, DeliveryStatus.retrying.value)
+    # The partial index's own predicate, as literal SQL: SQLite uses a partial index only when the
+    # query's terms imply its WHERE, which a bound `status IN (?, ?, ?)` never does (it read every
+    # delivery instead: 0.2 s at 500,000). The same statuses as ``pending``; a test checks the plan.
+    is_pending = text(PENDING_PREDICATE)
     table = Delivery.__table__  # type: ignore[attr-defined]
     upper = now - grace
     mark = read_watermark(connection)
@@ -117,9 +121,7 @@ def _reconcile(
         settled = settled & (table.c.updated_at > mark - overlap)
     # else: no watermark (a new or emptied Redis), or the clock went back: check every pending row.
     with factory() as session:
-        job_ids = list(
-            session.scalars(select(table.c.job_id).where(table.c.status.in_(pending), settled).distinct())
-        )
+        job_ids = list(session.scalars(select(table.c.job_id).where(is_pending, settled).distinct()))
     orphans = [j for j in job_ids if j is None]
     gone = sorted(missing_jobs(connection, [j for j in job_ids if j is not None]))
     report.checked = len(job_ids)
@@ -140,9 +142,7 @@ def _reconcile(
     if orphans:
         with factory() as session:
             ids = list(
-                session.scalars(
-                    select(table.c.id).where(table.c.status.in_(pending), table.c.job_id.is_(None), settled)
-                )
+                session.scalars(select(table.c.id).where(is_pending, table.c.job_id.is_(None), settled))
             )
         report.reenqueued += len(
             requeue(
