@@ -7,6 +7,7 @@ as ``reconcile_bench`` does). Then:
 - **statements**: one run in this process with every statement recorded; on PostgreSQL each is
   ``EXPLAIN``-ed and the script fails if a plan reads ``subscription`` or ``delivery`` sequentially
   (the due claim must use ``ix_subscription_due``, the reconcile ``ix_delivery_pending_updated``);
+  on SQLite ``EXPLAIN QUERY PLAN`` and ``SCAN`` of either table;
 - **runs**: ``--runs`` whole ``planner run --json`` processes a minute apart in planner time, each
   timed from outside (wall) and by its own report (``duration_seconds``, reconcile included). The
   first is the reconcile's full pass (no watermark yet, as on a new Redis); the rest are the
@@ -127,21 +128,25 @@ def statements_of_a_run(url: str, redis_url: str, at: datetime) -> list[dict[str
         out: list[dict[str, Any]] = []
         for statement, parameters in seen:
             entry: dict[str, Any] = {"sql": " ".join(statement.split())[:300]}
-            if app.engine.dialect.name == "postgresql" and statement.lstrip().upper().startswith(
-                ("SELECT", "UPDATE", "INSERT", "WITH", "DELETE")
-            ):
-                raw = app.engine.raw_connection()
-                try:
-                    with raw.cursor() as cursor:
-                        cursor.execute("EXPLAIN " + statement, parameters)
-                        entry["plan"] = [row[0] for row in cursor.fetchall()]
-                finally:
-                    raw.rollback()
-                    raw.close()
+            if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "INSERT", "WITH", "DELETE")):
+                entry["plan"] = _plan(app.engine, statement, parameters)
             out.append(entry)
         return out
     finally:
         app.close()
+
+
+def _plan(engine: Any, statement: str, parameters: Any) -> list[str]:
+    """The plan's lines: ``EXPLAIN`` on PostgreSQL, ``EXPLAIN QUERY PLAN`` on SQLite."""
+    postgres = engine.dialect.name == "postgresql"
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(("EXPLAIN " if postgres else "EXPLAIN QUERY PLAN ") + statement, parameters)
+        return [str(row[0] if postgres else row[-1]) for row in cursor.fetchall()]
+    finally:
+        raw.rollback()
+        raw.close()
 
 
 def sequential_reads(statements: list[dict[str, Any]]) -> list[str]:
@@ -149,7 +154,8 @@ def sequential_reads(statements: list[dict[str, Any]]) -> list[str]:
         f"{line.strip()} in: {entry['sql'][:120]}"
         for entry in statements
         for line in entry.get("plan", [])
-        if "Seq Scan" in line and any(f" on {table} " in f"{line} " for table in BIG_TABLES)
+        for table in BIG_TABLES
+        if f"Seq Scan on {table} " in f"{line} " or line.startswith(f"SCAN {table}")
     ]
 
 
