@@ -397,7 +397,6 @@ class Deliverer:
                 self._write(batch)
             batch.slots.remaining[delivery.channel] -= 1
         self._write(batch)
-
     def _bind_digests(
         self, session: Session, claimed: Sequence[int], now: datetime
     ) -> dict[int, DigestContents]:

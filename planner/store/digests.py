@@ -139,7 +139,9 @@ def load_contents(session: Session, delivery_ids: Sequence[int], cap: int) -> di
         .where(E.delivery_id.in_(list(delivery_ids)))
         .subquery()
     )
-    rows = session.execute(select(ranked).where(ranked.c.n <= cap).order_by(ranked.c.delivery_id, ranked.c.n))
+    rows = session.execute(
+        select(ranked).where(ranked.c.n <= cap).order_by(ranked.c.delivery_id, ranked.c.n)
+    )
     for r in rows:
         item = contents[int(r.delivery_id)]
         item.total = int(r.total)
