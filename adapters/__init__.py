@@ -16,7 +16,13 @@ from adapters.base import (
 )
 from adapters.errors import AdapterConfigError, AdapterError, PermanentError, TransientError
 from adapters.options import options_from_env, setting_name
-from adapters.registry import ENTRY_POINT_GROUP, available_adapters, create_adapter, load_adapter_class
+from adapters.registry import (
+    ENTRY_POINT_GROUP,
+    adapter_entry_points,
+    available_adapters,
+    create_adapter,
+    load_adapter_class,
+)
 
 __all__ = [
     "CHANNELS",
@@ -30,6 +36,7 @@ __all__ = [
     "PermanentError",
     "SendResult",
     "TransientError",
+    "adapter_entry_points",
     "available_adapters",
     "batch_session",
     "check_channel",

@@ -13,23 +13,55 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from planner.errors import InvalidInput, PlannerError, Unavailable, shown
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from planner.app import App
     from planner.settings import Settings
 
 T = TypeVar("T")
 
-out = Console()
-err = Console(stderr=True)
+
+class _LazyConsole:
+    """A rich ``Console`` made on first use: importing rich costs about 50 ms, which
+    ``planner --help`` (printed by Click, not rich) should not pay."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+out = cast("Console", _LazyConsole())
+err = cast("Console", _LazyConsole(stderr=True))
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped (rich loads on first use, see :class:`_LazyConsole`)."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(text)
+
+
+def new_table(title: str, **options: Any) -> Table:
+    """A rich table (rich loads on first use, see :class:`_LazyConsole`)."""
+    from rich.table import Table
+
+    return Table(title=title, **options)
+
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
@@ -128,7 +160,7 @@ def print_json(data: Any) -> None:
 
 
 def key_value_table(title: str, rows: dict[str, Any]) -> Table:
-    table = Table(title=title, show_header=False)
+    table = new_table(title, show_header=False)
     table.add_column("what")
     table.add_column("value")
     for key, value in rows.items():

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from planner.cli.common import (
     JsonOption,
     err,
+    escape,
     fail,
+    new_table,
     out,
     print_json,
     progress_bar,
@@ -63,7 +63,7 @@ def import_command(
     if as_json:
         print_json(report.as_dict())
     else:
-        table = Table(title=f"import of {file}")
+        table = new_table(title=f"import of {file}")
         table.add_column("what")
         table.add_column("count", justify="right")
         for key, value in report.as_dict().items():

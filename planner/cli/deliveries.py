@@ -6,7 +6,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from planner.cli.common import (
     JsonOption,
@@ -14,6 +13,7 @@ from planner.cli.common import (
     fail,
     key_value_table,
     named,
+    new_table,
     out,
     parse_option,
     print_json,
@@ -59,7 +59,7 @@ def deliveries_list(
     if as_json:
         print_json(rows)
         return
-    table = Table(title=f"{len(rows)} deliveries")
+    table = new_table(title=f"{len(rows)} deliveries")
     for column in ("id", "recipient", "kind", "channel", "local date", "scheduled (UTC)", "status", "reason"):
         table.add_column(column)
     for row in rows:
@@ -88,7 +88,7 @@ def deliveries_show(delivery_id: IdArgument, as_json: JsonOption = False) -> Non
     fields = {k: v for k, v in data.items() if k not in ("timeline", "data")}
     fields["data"] = json.dumps(data["data"]) if data["data"] is not None else None
     out.print(key_value_table(f"delivery {delivery_id}", fields))
-    table = Table(title="timeline")
+    table = new_table(title="timeline")
     for column in ("at (UTC)", "event", "status", "reason", "detail"):
         table.add_column(column)
     for e in data["timeline"]:

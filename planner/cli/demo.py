@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from planner.cli.common import fail, out, print_json, progress_bar
+from planner.cli.common import fail, new_table, out, print_json, progress_bar
 
 DEMO_START = datetime(2026, 3, 7, 0, 0, tzinfo=UTC)
 DEMO_HOURS = 48
@@ -158,7 +157,7 @@ def demo_command(
     if as_json:
         print_json(summary.as_dict())
         return
-    table = Table(
+    table = new_table(
         title=f"demo: {summary.start:%Y-%m-%d %H:%M} to {summary.end:%Y-%m-%d %H:%M} UTC (simulated)"
     )
     table.add_column("what")
@@ -198,7 +197,7 @@ def _print_dst_examples(examples: list[dict[str, Any]]) -> None:
                 soft_wrap=True,
             )
         return
-    dst = Table(title="DST adjustments seen")
+    dst = new_table(title="DST adjustments seen")
     for column in ("recipient", "zone", "local date", "wall time", "planned at", "rule", "outcome"):
         dst.add_column(column, overflow="fold")
     for e in examples:

@@ -40,13 +40,13 @@ def settings_help() -> str:
 
 def adapter_help() -> str:
     """Each installed adapter's ``PLANNER_<ADAPTER>_<OPTION>`` variables (read by the worker)."""
-    from adapters import available_adapters, load_adapter_class, setting_name
+    from adapters import adapter_entry_points, load_adapter_class, setting_name
 
     lines = ["\b", "Adapter options (the adapter named by PLANNER_EMAIL_ADAPTER / PLANNER_SMS_ADAPTER):"]
-    for name, entry_point in available_adapters().items():
+    for name, value in adapter_entry_points().items():
         # The bundled adapters are described by the reference (importing httpx alone costs
         # 0.1 s); a third-party plugin is loaded to read its options.
-        known = ADAPTERS.get(entry_point.value)
+        known = ADAPTERS.get(value)
         if known is not None:
             channels, options = known
         else:

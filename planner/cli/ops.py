@@ -9,7 +9,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from planner.cli.common import (
     JsonOption,
@@ -17,6 +16,7 @@ from planner.cli.common import (
     fail,
     key_value_table,
     named,
+    new_table,
     out,
     parse_date,
     parse_option,
@@ -37,7 +37,7 @@ def status_command(as_json: JsonOption = False) -> None:
         print_json(data)
         return
     out.print(key_value_table("deliveries by status", data["deliveries"] or {"(none)": 0}))
-    queues = Table(title="RQ queues")
+    queues = new_table(title="RQ queues")
     for column in ("queue", "waiting", "scheduled"):
         queues.add_column(column)
     for name, q in data["queues"].items():
@@ -198,7 +198,7 @@ def templates_check(as_json: JsonOption = False) -> None:
         rows = [c.as_dict() | {"subscriptions": subscribed.get((c.kind, c.channel), 0)} for c in checks]
         print_json({"ok": not failing, "templates": rows})
     else:
-        table = Table(title="templates (kind x channel)")
+        table = new_table(title="templates (kind x channel)")
         for column in ("kind", "channel", "status", "subscriptions", "data keys", "problems"):
             table.add_column(column)
         for c in checks:

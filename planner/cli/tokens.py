@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from planner.cli.common import JsonOption, err, fail, named, out, print_json, service
+from planner.cli.common import JsonOption, err, fail, named, new_table, out, print_json, service
 
 NameArgument = Annotated[
     str, typer.Argument(metavar="NAME", help="The token's name, recorded on its changes.")
@@ -44,7 +43,7 @@ def tokens_list(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table(title="API tokens")
+    table = new_table(title="API tokens")
     for column in ("name", "scopes", "created_at"):
         table.add_column(column)
     for row in rows:

@@ -33,7 +33,7 @@ def run_maintenance(app: App) -> tuple[int, int]:
     recovered = recover_expired_leases(
         app.sessions, app.redis, now, app.retry_policy, batch_size=app.settings.delivery_batch_size
     )
-    reconciled = reconcile(app.sessions, app.redis, now).reenqueued
+    reconciled = reconcile(app.sessions, app.redis, now, daily_full_pass=True).reenqueued
     drop_old_events(app, now)
     return recovered, reconciled
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pickle
 from datetime import UTC, datetime, timedelta, timezone
-from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import adapters.registry
 from adapters import (
     ENTRY_POINT_GROUP,
     AdapterConfigError,
@@ -135,8 +133,14 @@ def test_create_adapter_reports_bad_environment(monkeypatch: pytest.MonkeyPatch)
     ("value", "complaint"),
     [("no_such_module_xyz:Adapter", "failed to load"), ("os:getcwd", "not an adapter class")],
 )
-def test_broken_plugins_are_reported(monkeypatch: pytest.MonkeyPatch, value: str, complaint: str) -> None:
-    broken = EntryPoint(name="broken", value=value, group=ENTRY_POINT_GROUP)
-    monkeypatch.setattr(adapters.registry, "entry_points", lambda group: [broken])
+def test_broken_plugins_are_reported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str, complaint: str
+) -> None:
+    # An installed distribution declaring the broken entry point, found on sys.path.
+    dist = tmp_path / "broken_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nbroken = {value}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(AdapterConfigError, match=complaint):
         load_adapter_class("broken")
