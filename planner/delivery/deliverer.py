@@ -28,7 +28,6 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -124,7 +123,6 @@ class _Batch:
     slots: _Slots
     pauses: frozenset[tuple[str, str]]
     db: _Connection
-    writer: _Writer
     out: _Outcomes = field(default_factory=_Outcomes)
     #: The claimed digest deliveries and the events bound to them at the claim.
     digests: dict[int, DigestContents] = field(default_factory=dict)
@@ -265,47 +263,6 @@ def _write_one_final(
         ) from exc
     finally:
         cursor.close()
-
-
-class _Writer:
-    """Where a batch's outcome writes run, one at a time and in order.
-
-    On PostgreSQL, on a thread of their own: the round trip (and the server's work) of one message's
-    outcome overlaps the re-check and rendering of the next delivery, instead of adding to them. The
-    deliverer calls :meth:`wait` before every provider call, and it returns only once every write
-    handed over so far has committed (or raises what the write raised): an outcome is still durable
-    before the next provider call starts, and a crash still costs at most the message in flight.
-    SQLite has no round trip to hide (and an in-memory database is one per thread): writes run inline.
-    """
-
-    def __init__(self, *, overlap: bool) -> None:
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="planner-outcomes") if overlap else None
-        self.pending: Future[None] | None = None
-
-    def submit(self, write: Callable[[], None]) -> None:
-        self.wait()
-        if self.executor is None:
-            write()
-        else:
-            self.pending = self.executor.submit(write)
-
-    def wait(self) -> None:
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            pending.result()
-
-    def close(self, last: Callable[[], None]) -> None:
-        """Wait for the writes, then run ``last`` (closing the connection) where they ran."""
-        try:
-            self.wait()
-        finally:
-            if self.executor is None:
-                last()
-            else:
-                try:
-                    self.executor.submit(last).result()
-                finally:
-                    self.executor.shutdown()
 
 
 class _Slots:
@@ -466,14 +423,12 @@ class Deliverer:
         self._enqueue_early(early, now)
         report.claimed = len(claimed)
         slots = _Slots(self.limiter, Counter(d.channel for d in deliveries))
-        db = _Connection(self.sessions.kw["bind"])
-        writer = _Writer(overlap=db.engine.dialect.name == "postgresql")
-        batch = _Batch(now, report, slots, pauses, db, writer, digests=digests)
+        batch = _Batch(now, report, slots, pauses, _Connection(self.sessions.kw["bind"]), digests=digests)
         try:
             with self._provider_sessions({d.channel for d in deliveries}):
                 self._send_all(deliveries, recipients, batch)
         finally:
-            writer.close(db.close)
+            batch.db.close()
         return report
 
     @contextmanager
@@ -497,7 +452,6 @@ class Deliverer:
                 self._write(batch)
             batch.slots.remaining[delivery.channel] -= 1
         self._write(batch)
-        batch.writer.wait()
     def _bind_digests(
         self, session: Session, claimed: Sequence[int], now: datetime
     ) -> dict[int, DigestContents]:
@@ -582,7 +536,6 @@ class Deliverer:
         except (TemplateFailure, PermanentError) as exc:
             self._failed(out, d, batch, logger, permanent=True, error=str(exc), retry_after=None)
             return False
-        batch.writer.wait()  # the previous provider call's outcome is committed before this one starts
         try:
             result = self.adapters[channel].send(message)
         except AdapterConfigError as exc:
@@ -784,29 +737,24 @@ class Deliverer:
         )
 
     def _write(self, batch: _Batch) -> None:
-        """Hand the batch's pending outcomes to its writer (:class:`_Writer`), which makes them durable
-        before the next provider call."""
-        out, batch.out = batch.out, _Outcomes()
-        if not out:
-            return
-        now = self.clock()
-        batch.writer.submit(lambda: self._write_durably(batch.db, out, now))
-
-    def _write_durably(self, db: _Connection, out: _Outcomes, now: datetime) -> None:
-        """Make outcomes durable, then enqueue the new jobs of released deliveries.
+        """Make the batch's pending outcomes durable, then enqueue the new jobs of released deliveries.
 
         A connection the server dropped (a restart) is replaced and the write made once more: the
         statements only change deliveries still ``sending``, so a write that did commit before the
         connection died changes nothing the second time.
         """
+        out, batch.out = batch.out, _Outcomes()
+        if not out:
+            return
+        now = self.clock()
         try:
-            moved = self._write_once(db, out, now)
+            moved = self._write_once(batch.db, out, now)
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
             log.warning("database connection lost while recording outcomes; writing them on a new one")
-            db.drop()
-            moved = self._write_once(db, out, now)
+            batch.db.drop()
+            moved = self._write_once(batch.db, out, now)
         enqueue_reassigned(self.redis, moved, now)
 
     def _write_once(self, db: _Connection, out: _Outcomes, now: datetime) -> Reassigned:
