@@ -249,7 +249,8 @@ def _profiled(args: argparse.Namespace, name: str) -> list[str]:
         return []
     args.profile.mkdir(parents=True, exist_ok=True)
     spy = Path(sys.executable).with_name("py-spy")
-    return [str(spy), "record", "--format", "raw", "--rate", "250", "-o", str(args.profile / f"{name}.txt"), "--"]
+    output = str(args.profile / f"{name}.txt")
+    return [str(spy), "record", "--format", "raw", "--rate", "250", "-o", output, "--"]
 
 
 def run_planner_workers(
@@ -289,7 +290,7 @@ def run_planner_workers(
     started = time.perf_counter()
     procs = [
         Proc(
-            _profiled(args, f"{name}-worker{i}") + [sys.executable, "-m", "planner.cli", "worker", "--burst"],
+            [*_profiled(args, f"{name}-worker{i}"), sys.executable, "-m", "planner.cli", "worker", "--burst"],
             env,
             workdir / f"{name}-worker{i}.log",
         )
@@ -512,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-timeout", type=float, default=600, help="limit per scenario (default 600)")
     parser.add_argument("--workdir", type=Path, help="keep databases, outboxes and logs here")
     parser.add_argument(
-        "--profile", type=Path, help="sample each worker with py-spy into DIR/<scenario>-worker<i>.txt (collapsed)"
+        "--profile", type=Path, help="sample each worker with py-spy into DIR/<scenario>-worker<i>.txt"
     )
     args = parser.parse_args(argv)
     if args.quick:
