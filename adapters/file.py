@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import BinaryIO, ClassVar, Self
 
 from adapters.base import Message, SendResult, check_channel
 from adapters.options import OptionReader, config_error
@@ -65,8 +65,7 @@ class FileAdapter:
             "message_id": message.message_id,
         }
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with self.path_for(message.channel).open("ab") as out:
+        with self._open(message.channel) as out:
             # Workers in other processes append to the same file; the lock keeps lines whole.
             fcntl.flock(out, fcntl.LOCK_EX)
             try:
@@ -75,6 +74,14 @@ class FileAdapter:
             finally:
                 fcntl.flock(out, fcntl.LOCK_UN)
         return SendResult(provider_message_id=f"file-{message.delivery_id}")
+
+    def _open(self, channel: str) -> BinaryIO:
+        path = self.path_for(channel)
+        try:
+            return path.open("ab")
+        except FileNotFoundError:  # the directory is made on the first message (or again if removed)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            return path.open("ab")
 
     def close(self) -> None:
         """Nothing to release: the file is opened per message so it can be rotated freely."""

@@ -243,6 +243,16 @@ def _status_counts(url: str) -> dict[str, int]:
 # --------------------------------------------------------------------------- scenarios
 
 
+def _profiled(args: argparse.Namespace, name: str) -> list[str]:
+    """The py-spy prefix that samples a worker into ``--profile``/NAME.txt (collapsed stacks), if asked."""
+    if args.profile is None:
+        return []
+    args.profile.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    output = str(args.profile / f"{name}.txt")
+    return [str(spy), "record", "--format", "raw", "--rate", "250", "-o", output, "--"]
+
+
 def run_planner_workers(
     backend: str, workers: int, args: argparse.Namespace, workdir: Path, redis_server: Any, pg: Any,
     deadline: Deadline,
@@ -280,7 +290,9 @@ def run_planner_workers(
     started = time.perf_counter()
     procs = [
         Proc(
-            [sys.executable, "-m", "planner.cli", "worker", "--burst"], env, workdir / f"{name}-worker{i}.log"
+            [*_profiled(args, f"{name}-worker{i}"), sys.executable, "-m", "planner.cli", "worker", "--burst"],
+            env,
+            workdir / f"{name}-worker{i}.log",
         )
         for i in range(workers)
     ]
@@ -500,6 +512,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--step-timeout", type=float, default=600, help="limit per scenario (default 600)")
     parser.add_argument("--workdir", type=Path, help="keep databases, outboxes and logs here")
+    parser.add_argument(
+        "--profile", type=Path, help="sample each worker with py-spy into DIR/<scenario>-worker<i>.txt"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.deliveries, args.bare_jobs = 2_000, 500

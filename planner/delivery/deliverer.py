@@ -35,15 +35,16 @@ from typing import Any
 
 import redis
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy import Connection, Engine, Row, bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
 from adapters import Adapter, AdapterConfigError, Message, PermanentError, TransientError, batch_session
-from planner.core.checks import recheck_at_send
+from planner.core.checks import Audience, recheck_at_send
 from planner.core.localtime import to_local
 from planner.core.policy import PlanningPolicy
+from planner.core.quiet_hours import QuietHours
 from planner.core.redact import redact
 from planner.core.retry import RetryPolicy, decide_retry
 from planner.core.status import DeliveryStatus
@@ -52,7 +53,7 @@ from planner.delivery.templating import Renderer, TemplateFailure
 from planner.dispatch.ratelimit import ProviderLimiter
 from planner.dispatch.reassign import Move, Reassigned, enqueue_reassigned, reassign
 from planner.store.digests import DigestContents, bind_events, digest_targets, load_contents
-from planner.store.models import Delivery, Recipient
+from planner.store.models import Delivery, Recipient, kinds_opted_out
 from planner.store.pauses import (
     ADAPTER_CONFIG,
     PAUSE_DETAIL_MAX,
@@ -61,7 +62,7 @@ from planner.store.pauses import (
     pause_for_adapter_config,
 )
 from planner.store.timeline import event_row
-from planner.store.types import UTCDateTime
+from planner.store.types import UTCDateTime, instant_binder
 
 log = structlog.get_logger("planner.delivery")
 
@@ -125,6 +126,7 @@ class _Batch:
     out: _Outcomes = field(default_factory=_Outcomes)
     #: The claimed digest deliveries and the events bound to them at the claim.
     digests: dict[int, DigestContents] = field(default_factory=dict)
+    log: Any = None
 
 
 # PostgreSQL: outcomes and their timeline entries in one statement (so one round trip when that is
@@ -175,6 +177,16 @@ class _Connection:
         self.engine = engine
         self.connection: Connection | None = None
         self.autocommit: Connection | None = None
+        instant = instant_binder(engine.dialect)
+        #: An aware instant as the driver takes it for a UTCDateTime column.
+        self.instant: Callable[[datetime | None], Any] = instant
+
+    def driver(self) -> Any:
+        """The driver's own connection: autocommit on PostgreSQL (one statement, one round trip);
+        on SQLite the caller begins and commits."""
+        postgres = self.engine.dialect.name == "postgresql"
+        connection = self.single_statements() if postgres else self.transactional()
+        return connection.connection.driver_connection
 
     def transactional(self) -> Connection:
         if self.connection is None:
@@ -199,6 +211,57 @@ class _Connection:
             if connection is not None:
                 connection.close()
         self.connection = self.autocommit = None
+
+
+def _write_one_final(
+    db: _Connection, final: Mapping[str, Any], event: Mapping[str, Any], now: datetime
+) -> None:
+    """One final outcome and its timeline entry, committed before this returns.
+
+    Sent to the driver itself: this runs once per message, and SQLAlchemy's execution machinery
+    (events, result set-up, a transaction object) would cost more than the statements. Driver errors
+    are raised as SQLAlchemy's, a lost connection flagged, as :meth:`Deliverer._write` expects.
+    """
+    instant = db.instant
+    row = {
+        "id": final["b_id"],
+        "status": final["status"],
+        "reason": final["reason"],
+        "last_error": final["last_error"],
+        "pmid": final["provider_message_id"],
+        "sent_at": instant(final["sent_at"]),
+        "now": instant(now),
+        "at": instant(event["at"]),
+        "event": event["event"],
+        "detail": json.dumps(event["detail"]) if event["detail"] is not None else None,
+    }
+    raw = db.driver()
+    dialect = db.engine.dialect
+    cursor = raw.cursor()
+    try:
+        if dialect.name == "postgresql":
+            cursor.execute(_PG_ONE_FINAL, row, prepare=True)
+        else:
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                if cursor.execute(_SQLITE_ONE_FINAL, row).fetchone() is not None:
+                    cursor.execute(_SQLITE_ONE_EVENT, row)
+                cursor.execute("COMMIT")
+            except BaseException:
+                if raw.in_transaction:
+                    raw.rollback()
+                raise
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            None,
+            row,
+            exc,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dialect.is_disconnect(exc, raw, cursor),
+            dialect=dialect,
+        ) from exc
+    finally:
+        cursor.close()
 
 
 class _Slots:
@@ -352,17 +415,7 @@ class Deliverer:
             if not claimed:
                 self._enqueue_early(early, now)
                 return report
-            deliveries = list(
-                session.scalars(
-                    select(Delivery).where(col(Delivery.id).in_(claimed)).order_by(col(Delivery.id))
-                )
-            )
-            recipients = {
-                r.id: r
-                for r in session.scalars(
-                    select(Recipient).where(Recipient.id.in_({d.recipient_id for d in deliveries}))  # type: ignore[union-attr]
-                )
-            }
+            deliveries, recipients = _load(session, claimed)
             pauses = active_pauses(session)
             digests = self._bind_digests(session, claimed, now)
             session.expunge_all()
@@ -386,8 +439,9 @@ class Deliverer:
             yield
 
     def _send_all(
-        self, deliveries: Sequence[Delivery], recipients: Mapping[int | None, Recipient], batch: _Batch
+        self, deliveries: Sequence[DeliveryRow], recipients: Mapping[int, RecipientRow], batch: _Batch
     ) -> None:
+        batch.log = log.bind()  # the logger resolved once per batch, not once per delivery
         for index, delivery in enumerate(deliveries):
             if self.stopping.is_set():
                 self._hand_back(deliveries[index:], batch)
@@ -407,7 +461,7 @@ class Deliverer:
         bind_events(session, targets, now)
         return load_contents(session, [t.delivery_id for t in targets], self.digest_cap)
 
-    def _hand_back(self, rest: Sequence[Delivery], batch: _Batch) -> None:
+    def _hand_back(self, rest: Sequence[DeliveryRow], batch: _Batch) -> None:
         """The worker is stopping: the claimed deliveries not yet sent go back to the queue, due now
         and with their attempt refunded, instead of waiting ``sending`` for their lease to expire."""
         for d in rest:
@@ -415,10 +469,11 @@ class Deliverer:
             batch.report.waiting += 1
         log.info("worker stopping; claimed deliveries handed back", deliveries=len(rest))
 
-    def _one(self, d: Delivery, recipient: Recipient, batch: _Batch) -> bool:
+    def _one(self, d: DeliveryRow, recipient: RecipientRow, batch: _Batch) -> bool:
         """Send one delivery, or record why not; True when a provider was called."""
-        assert d.id is not None
-        logger = log.bind(delivery_id=d.id, recipient=recipient.external_id, kind=d.kind, channel=d.channel)
+        logger = batch.log.bind(
+            delivery_id=d.id, recipient=recipient.external_id, kind=d.kind, channel=d.channel
+        )
         if self._held_back(d, recipient, batch):
             return False
         digest = batch.digests.get(d.id)
@@ -439,9 +494,8 @@ class Deliverer:
         return self._send(d, recipient, batch, logger)
 
     def _message(
-        self, d: Delivery, recipient: Recipient, address: str | None, digest: DigestContents | None
+        self, d: DeliveryRow, recipient: RecipientRow, address: str | None, digest: DigestContents | None
     ) -> Message:
-        assert d.id is not None
         if not address:
             raise PermanentError(f"recipient has no {d.channel} address")
         context = _context(d, recipient)
@@ -449,7 +503,6 @@ class Deliverer:
             context |= _digest_context(digest, recipient.timezone)
         headers: dict[str, str] = {}
         if self.unsubscribe is not None and d.channel == "email" and not self.policy.is_critical(d.kind):
-            assert recipient.id is not None
             link = self.unsubscribe.link(recipient.id, d.kind, d.channel)
             context["unsubscribe_url"] = link
             headers = self.unsubscribe.headers(link)
@@ -459,7 +512,7 @@ class Deliverer:
             dedup_key=d.dedup_key,
             recipient_id=recipient.external_id,
             kind=d.kind,
-            channel=d.channel,  # type: ignore[arg-type]
+            channel=d.channel,
             to=address,
             subject=rendered.subject,
             text=rendered.text,
@@ -469,12 +522,11 @@ class Deliverer:
             headers=headers,
         )
 
-    def _send(self, d: Delivery, recipient: Recipient, batch: _Batch, logger: Any) -> bool:
+    def _send(self, d: DeliveryRow, recipient: RecipientRow, batch: _Batch, logger: Any) -> bool:
         """Render and hand one message to the provider; record what became of it.
 
         Returns whether the provider was called (a render failure or a missing address never reaches it).
         """
-        assert d.id is not None
         channel = d.channel
         out = batch.out
         try:
@@ -492,7 +544,7 @@ class Deliverer:
                 self._opted_out(d, recipient, batch, str(exc), logger)
                 return True
             if exc.invalid_address:
-                out.invalid_addresses.append((recipient.id or 0, channel, str(exc)[:500]))
+                out.invalid_addresses.append((recipient.id, channel, str(exc)[:500]))
             self._failed(out, d, batch, logger, permanent=True, error=str(exc), retry_after=None)
         except TransientError as exc:
             self._failed(out, d, batch, logger, permanent=False, error=str(exc), retry_after=exc.retry_after)
@@ -503,8 +555,7 @@ class Deliverer:
             self._sent(d, result.provider_message_id, batch, logger)
         return True
 
-    def _sent(self, d: Delivery, provider_message_id: str | None, batch: _Batch, logger: Any) -> None:
-        assert d.id is not None
+    def _sent(self, d: DeliveryRow, provider_message_id: str | None, batch: _Batch, logger: Any) -> None:
         at = self.clock()
         batch.out.finals.append(
             {
@@ -533,15 +584,17 @@ class Deliverer:
             lateness=(at - d.scheduled_at).total_seconds(),
         )
 
-    def _opted_out(self, d: Delivery, recipient: Recipient, batch: _Batch, error: str, logger: Any) -> None:
+    def _opted_out(
+        self, d: DeliveryRow, recipient: RecipientRow, batch: _Batch, error: str, logger: Any
+    ) -> None:
         """The provider says the recipient opted out (an SMS STOP): record it on the recipient, so
         the rule chain suppresses every later delivery on the channel, and suppress this one."""
-        batch.out.opt_outs.append((recipient.id or 0, d.channel))
+        batch.out.opt_outs.append((recipient.id, d.channel))
         self._final(batch.out, d, DeliveryStatus.suppressed, "opted_out", self.clock(), error=error[:2000])
         batch.report.suppressed += 1
         logger.info("recipient opted out at the provider", outcome="suppressed", error=error)
 
-    def _config_error(self, d: Delivery, batch: _Batch, exc: AdapterConfigError, logger: Any) -> None:
+    def _config_error(self, d: DeliveryRow, batch: _Batch, exc: AdapterConfigError, logger: Any) -> None:
         """The provider proved the adapter's settings wrong: no delivery can succeed until an operator
         fixes them. Pause the channel (reason ``adapter_config``) and put this delivery back, its
         attempt refunded, where ``planner resume CHANNEL`` finds it."""
@@ -559,7 +612,7 @@ class Deliverer:
         batch.report.waiting += 1
         logger.error("adapter configuration refused; channel paused", outcome="paused", error=error)
 
-    def _held_back(self, d: Delivery, recipient: Recipient, batch: _Batch) -> bool:
+    def _held_back(self, d: DeliveryRow, recipient: RecipientRow, batch: _Batch) -> bool:
         """The re-check at send time (the facts may have changed since planning): True when the
         delivery does not go out now, with its outcome recorded."""
         now = batch.now
@@ -567,7 +620,7 @@ class Deliverer:
             self.policy,
             kind=d.kind,
             channel=d.channel,
-            audience=recipient.audience(d.channel),
+            audience=_audience(recipient, d.channel),
             scheduled_at=d.scheduled_at,
             now=now,
         )
@@ -597,14 +650,13 @@ class Deliverer:
     def _final(
         self,
         out: _Outcomes,
-        d: Delivery,
+        d: DeliveryRow,
         status: DeliveryStatus,
         reason: str,
         now: datetime,
         *,
         error: str | None = None,
     ) -> None:
-        assert d.id is not None
         out.finals.append(
             {
                 "b_id": d.id,
@@ -629,7 +681,7 @@ class Deliverer:
     def _release(
         self,
         out: _Outcomes,
-        d: Delivery,
+        d: DeliveryRow,
         at: datetime,
         reason: str,
         *,
@@ -638,7 +690,6 @@ class Deliverer:
         detail: dict[str, Any] | None = None,
         last_error: str | None = None,
     ) -> None:
-        assert d.id is not None
         move = Move(d.id, at, detail=detail, last_error=last_error) if last_error else Move(d.id, at, detail)
         event = reason if reason != "transient_failure" else "retry_scheduled"
         out.releases.append(_Release(move, status, reason, event, refund))
@@ -646,7 +697,7 @@ class Deliverer:
     def _failed(
         self,
         out: _Outcomes,
-        d: Delivery,
+        d: DeliveryRow,
         batch: _Batch,
         logger: Any,
         *,
@@ -706,6 +757,10 @@ class Deliverer:
         enqueue_reassigned(self.redis, moved, now)
 
     def _write_once(self, db: _Connection, out: _Outcomes, now: datetime) -> Reassigned:
+        if len(out.finals) == 1 and out.only_finals():
+            # The common case (one message sent): straight to the driver, one transaction.
+            _write_one_final(db, out.finals[0], out.events[0], now)
+            return Reassigned()
         if db.engine.dialect.name == "postgresql" and out.only_finals():
             # The common case (one message sent): a single statement, its own transaction.
             self._write_finals(db.single_statements(), out, now)
@@ -739,8 +794,7 @@ class Deliverer:
         if postgres and len(out.finals) > 1:
             self._write_pg_finals(connection, out.finals, events, now)
             return
-        instant = UTCDateTime().bind_processor(connection.dialect)
-        assert instant is not None
+        instant = instant_binder(connection.dialect)
         for r in out.finals:
             event = events[r["b_id"]]
             row = {
@@ -821,7 +875,59 @@ class UnsubscribeLinks:
         return {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
-def _context(d: Delivery, recipient: Recipient) -> dict[str, Any]:
+#: A claimed delivery and its recipient as plain rows (attribute access by column name): the batch is
+#: only read, and ORM objects would cost more to build and read than the rest of the work on them.
+DeliveryRow = Row[Any]
+RecipientRow = Row[Any]
+_DELIVERY_COLUMNS = (
+    "id", "recipient_id", "kind", "channel", "dedup_key", "local_date", "scheduled_at", "attempts", "data",
+)  # fmt: skip
+_RECIPIENT_COLUMNS = (
+    "id", "external_id", "timezone", "email", "phone", "locale", "attributes", "email_opt_out", "sms_opt_out",
+    "opt_outs", "email_invalid", "sms_invalid", "email_quiet_start", "email_quiet_end", "sms_quiet_start",
+    "sms_quiet_end",
+)  # fmt: skip
+
+
+def _load(session: Session, claimed: Sequence[int]) -> tuple[list[DeliveryRow], dict[int, RecipientRow]]:
+    """The claimed deliveries (in id order) and their recipients, in two statements."""
+    deliveries_table = Delivery.__table__  # type: ignore[attr-defined]
+    recipients_table = Recipient.__table__  # type: ignore[attr-defined]
+    deliveries = list(
+        session.execute(
+            select(*(deliveries_table.c[name] for name in _DELIVERY_COLUMNS))
+            .where(deliveries_table.c.id.in_(claimed))
+            .order_by(deliveries_table.c.id)
+        )
+    )
+    recipient_ids = {d.recipient_id for d in deliveries}
+    recipients = {
+        r.id: r
+        for r in session.execute(
+            select(*(recipients_table.c[name] for name in _RECIPIENT_COLUMNS)).where(
+                recipients_table.c.id.in_(recipient_ids)
+            )
+        )
+    }
+    return deliveries, recipients
+
+
+def _audience(recipient: RecipientRow, channel: str) -> Audience:
+    """What the rule chain needs of the recipient on ``channel`` (as :meth:`Recipient.audience`)."""
+    start = recipient.email_quiet_start if channel == "email" else recipient.sms_quiet_start
+    end = recipient.email_quiet_end if channel == "email" else recipient.sms_quiet_end
+    email = channel == "email"
+    return Audience(
+        timezone=recipient.timezone,
+        address=recipient.email if email else recipient.phone,
+        opted_out=bool(recipient.email_opt_out if email else recipient.sms_opt_out),
+        invalid=recipient.email_invalid if email else recipient.sms_invalid,
+        quiet_hours=QuietHours(start, end) if start is not None and end is not None else None,
+        opted_out_kinds=kinds_opted_out(recipient.opt_outs, channel),
+    )
+
+
+def _context(d: DeliveryRow, recipient: RecipientRow) -> dict[str, Any]:
     local = to_local(d.scheduled_at, recipient.timezone)
     return {
         "recipient": {

@@ -51,13 +51,17 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self._templates: dict[str, jinja2.Template | None] = {}
+        #: Each template's globals as one plain dict (Jinja keeps them in a ChainMap it flattens on
+        #: every render); nothing changes the environment's globals once templates are loaded.
+        self._globals: dict[str, dict[str, Any]] = {}
 
     def _template(self, name: str) -> jinja2.Template | None:
         # Jinja caches compiled templates but searches every loader again for a missing one, and
         # an optional HTML part is missing for most kinds: remember both answers.
         if name not in self._templates:
             try:
-                self._templates[name] = self.env.get_template(name)
+                template = self._templates[name] = self.env.get_template(name)
+                self._globals[name] = dict(template.globals)
             except jinja2.TemplateNotFound:
                 self._templates[name] = None
         return self._templates[name]
@@ -69,7 +73,7 @@ class Renderer:
                 return None
             raise TemplateFailure(f"template_missing: no template {name!r}")
         try:
-            return template.render(context).strip()
+            return _render_template(template, self._globals[name], context).strip()
         except jinja2.TemplateError as exc:
             raise TemplateFailure(f"template_error: {name}: {exc}") from exc
 
@@ -91,6 +95,16 @@ class Renderer:
         body = self._render(f"{kind}/sms.txt", context)
         assert body is not None
         return Rendered(subject=None, text=body, html=None)
+
+
+def _render_template(template: jinja2.Template, globals_: dict[str, Any], context: dict[str, Any]) -> str:
+    """``template.render(context)`` without copying the globals' ChainMap and the context twice."""
+    variables = template.new_context({**globals_, **context}, shared=True)
+    try:
+        return template.environment.concat(template.root_render_func(variables))
+    except Exception:
+        template.environment.handle_exception()  # re-raises, with the template's lines in the traceback
+        raise  # not reached
 
 
 def _generic(name: str) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Engine, String, any_, bindparam, func, literal_column, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from planner.store.types import UTCDateTime
+from planner.store.types import instant_binder
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -47,8 +47,6 @@ def one_of(column: Any, ids: Sequence[int], dialect: Dialect) -> ColumnElement[b
     return column.in_(select(literal_column("value")).select_from(func.json_each(as_json)))  # type: ignore[no-any-return]
 
 
-def utc_binder(session: Session) -> Callable[[datetime], datetime | None]:
+def utc_binder(session: Session) -> Callable[[datetime | None], Any]:
     """Bind an instant as a UTCDateTime column would (refuses naive datetimes), for raw statements."""
-    dialect = session.get_bind().dialect
-    column_type = UTCDateTime()
-    return lambda value: column_type.process_bind_param(value, dialect)
+    return instant_binder(session.get_bind().dialect)

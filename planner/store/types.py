@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,3 +41,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def instant_binder(dialect: Dialect) -> Callable[[datetime | None], Any]:
+    """Bind an instant exactly as a UTCDateTime column does on ``dialect``, for statements sent to
+    the driver itself: refuses naive datetimes, and on SQLite gives the stored text form
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, always with microseconds, so text order is time order); the
+    driver's own datetime adapter would drop zero microseconds."""
+    processor = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert processor is not None
+    return processor
