@@ -213,17 +213,14 @@ class _Connection:
         self.connection = self.autocommit = None
 
 
-def _write_one_final(
-    db: _Connection, final: Mapping[str, Any], event: Mapping[str, Any], now: datetime
-) -> None:
-    """One final outcome and its timeline entry, committed before this returns.
-
-    Sent to the driver itself: this runs once per message, and SQLAlchemy's execution machinery
-    (events, result set-up, a transaction object) would cost more than the statements. Driver errors
-    are raised as SQLAlchemy's, a lost connection flagged, as :meth:`Deliverer._write` expects.
-    """
-    instant = db.instant
-    row = {
+def _final_row(
+    final: Mapping[str, Any],
+    event: Mapping[str, Any],
+    now: datetime,
+    instant: Callable[[datetime | None], Any],
+) -> dict[str, Any]:
+    """The parameters of the one-outcome statements (``_PG_ONE_FINAL``, ``_SQLITE_ONE_FINAL``/``_EVENT``)."""
+    return {
         "id": final["b_id"],
         "status": final["status"],
         "reason": final["reason"],
@@ -235,6 +232,18 @@ def _write_one_final(
         "event": event["event"],
         "detail": json.dumps(event["detail"]) if event["detail"] is not None else None,
     }
+
+
+def _write_one_final(
+    db: _Connection, final: Mapping[str, Any], event: Mapping[str, Any], now: datetime
+) -> None:
+    """One final outcome and its timeline entry, committed before this returns.
+
+    Sent to the driver itself: this runs once per message, and SQLAlchemy's execution machinery
+    (events, result set-up, a transaction object) would cost more than the statements. Driver errors
+    are raised as SQLAlchemy's, a lost connection flagged, as :meth:`Deliverer._write` expects.
+    """
+    row = _final_row(final, event, now, db.instant)
     raw = db.driver()
     dialect = db.engine.dialect
     cursor = raw.cursor()
@@ -451,6 +460,7 @@ class Deliverer:
                 self._write(batch)
             batch.slots.remaining[delivery.channel] -= 1
         self._write(batch)
+
     def _bind_digests(
         self, session: Session, claimed: Sequence[int], now: datetime
     ) -> dict[int, DigestContents]:
@@ -796,19 +806,7 @@ class Deliverer:
             return
         instant = instant_binder(connection.dialect)
         for r in out.finals:
-            event = events[r["b_id"]]
-            row = {
-                "id": r["b_id"],
-                "status": r["status"],
-                "reason": r["reason"],
-                "last_error": r["last_error"],
-                "pmid": r["provider_message_id"],
-                "sent_at": instant(r["sent_at"]),
-                "now": instant(now),
-                "at": instant(event["at"]),
-                "event": event["event"],
-                "detail": json.dumps(event["detail"]) if event["detail"] is not None else None,
-            }
+            row = _final_row(r, events[r["b_id"]], now, instant)
             if postgres:
                 connection.exec_driver_sql(_PG_ONE_FINAL, row)
             elif connection.exec_driver_sql(_SQLITE_ONE_FINAL, row).first() is not None:
