@@ -37,6 +37,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
         engine = create_db_engine(server.url(TEMPLATE_DB))
         upgrade(engine)
         engine.dispose()
+        server.wait_until_unused(TEMPLATE_DB)  # its backends exit after the disconnect, not with it
     yield server
     if server is not None:
         server.stop()

@@ -525,14 +525,37 @@ class PostgresServer:
                 self.terminate_backends(name)
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
+    def wait_until_unused(self, dbname: str, timeout: float = 10.0) -> None:
+        """Wait until no other session is connected to ``dbname``.
+
+        A closed client connection's backend leaves ``pg_stat_activity`` a moment later (it exits
+        asynchronously): a template copied right after its engine was disposed can still look in use.
+        """
+        deadline = time.monotonic() + timeout
+        with self._admin() as conn:
+            while True:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (dbname,),
+                ).fetchone()
+                if row is None or not row[0]:
+                    return
+                if time.monotonic() > deadline:
+                    raise DatabaseInUseError(
+                        f"database {dbname!r} still has {row[0]} session(s) after {timeout} s"
+                    )
+                time.sleep(0.02)
+
     def terminate_backends(self, dbname: str) -> int:
-        """Terminate every other session connected to ``dbname``; return how many."""
+        """Terminate every other session connected to ``dbname`` and wait for them to be gone;
+        return how many."""
         with self._admin() as conn:
             rows = conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = %s AND pid <> pg_backend_pid()",
                 (dbname,),
             ).fetchall()
+        self.wait_until_unused(dbname)
         return sum(1 for (ok,) in rows if ok)
 
     def database_exists(self, name: str) -> bool:

@@ -183,6 +183,7 @@ def test_postgres_create_database_from_template(pg: servers.PostgresServer) -> N
     with psycopg.connect(pg.dsn("tpl_servers")) as conn:
         conn.execute("CREATE TABLE recipient (id text PRIMARY KEY, tz text NOT NULL)")
         conn.execute("INSERT INTO recipient VALUES ('u-1', 'Asia/Kathmandu')")
+    pg.wait_until_unused("tpl_servers")  # the closed session's backend exits a moment later
     for name in ("clone_a", "clone_b"):
         pg.create_database(name, template="tpl_servers")
     with psycopg.connect(pg.dsn("clone_a")) as conn:
@@ -266,3 +267,21 @@ def test_servers_die_with_a_killed_parent(tmp_path: Path) -> None:
         assert _wait_dead(int(pg_pid)), "postgres outlived its parent"
         for path in base:  # would be swept by the next start_postgres(); don't leave it for that
             shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.postgres
+def test_postgres_wait_until_unused_waits_for_closed_sessions_and_not_forever(
+    pg: servers.PostgresServer,
+) -> None:
+    pg.create_database("tpl_wait")
+    try:
+        with psycopg.connect(pg.dsn("tpl_wait"), autocommit=True) as holder:
+            with pytest.raises(servers.DatabaseInUseError, match="still has 1 session"):
+                pg.wait_until_unused("tpl_wait", timeout=0.2)
+            holder.execute("SELECT 1")
+        pg.wait_until_unused("tpl_wait")
+        pg.create_database("clone_wait", template="tpl_wait")
+        assert pg.database_exists("clone_wait")
+    finally:
+        pg.drop_database("clone_wait")
+        pg.drop_database("tpl_wait")
