@@ -231,7 +231,9 @@ def assert_each_sent_once_at_most_plus(
     """Every delivery is ``sent``, the server saw each at least once, and the copies beyond one per
     delivery are at most ``extra`` (one per crash), each a repeat of the same Message-ID."""
     deliveries = rows(app)
-    assert Counter(d.status for d in deliveries.values()) == Counter({"sent": len(deliveries)})
+    statuses = Counter(d.status for d in deliveries.values())
+    unsent = sorted((d.id, d.status, d.reason) for d in deliveries.values() if d.status != "sent")
+    assert statuses == Counter({"sent": len(deliveries)}), (statuses, unsent[:5])
     wanted = {message_id(d) for d in deliveries.values()}
     assert set(received) == wanted, "the server received exactly the deliveries' Message-IDs"
     duplicates = sum(received.values()) - len(wanted)
