@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from planner.core.planning import ChunkPlan, Cursor, PlannedDelivery
 from planner.core.status import DeliveryStatus
-from planner.errors import NaiveDatetimeError
 from planner.store.dialect import Dialect, utc_binder
 
 #: A plan's deliveries as they were inserted: (planned delivery, delivery id, job id).
@@ -99,19 +98,19 @@ def _json_column(index: int) -> str:
 # "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to the SELECT's join.
 _SQLITE_INSERT_DELIVERIES = (
     f"INSERT INTO delivery ({_DELIVERY_NAMES}, attempts, created_at, updated_at)"
-    f" SELECT {', '.join(_json_column(i) for i in range(len(DELIVERY_COLUMNS)))}, 0, ?, ?"
-    " FROM json_each(?) WHERE true"
+    f" SELECT {', '.join(_json_column(i) for i in range(len(DELIVERY_COLUMNS)))}, 0, :now, :now"
+    " FROM json_each(:rows) WHERE true"
     " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id"
 )
 _SQLITE_INSERT_EVENTS = (
     "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail)"
-    f" SELECT {_json_column(0)}, ?, 'planned', {_json_column(1)}, {_json_column(2)}, {_json_column(3)}"
-    " FROM json_each(?)"
+    f" SELECT {_json_column(0)}, :now, 'planned', {_json_column(1)}, {_json_column(2)}, {_json_column(3)}"
+    " FROM json_each(:rows)"
 )
 _SQLITE_ADVANCE_CURSORS = (
     "UPDATE subscription SET next_at = json_extract(t.value, '$[1]'),"
     " next_local_date = json_extract(t.value, '$[2]'), next_wall_time = json_extract(t.value, '$[3]'),"
-    " updated_at = ? FROM json_each(?) AS t WHERE subscription.id = json_extract(t.value, '$[0]')"
+    " updated_at = :now FROM json_each(:rows) AS t WHERE subscription.id = json_extract(t.value, '$[0]')"
 )
 
 #: Each status's text, looked up per row (an enum's ``.value`` is a descriptor call).
@@ -197,15 +196,6 @@ def _pg_advance(session: Session, cursors: Mapping[int, Cursor], now: datetime) 
 # -- SQLite -------------------------------------------------------------------------------------
 
 
-def _sqlite_instant(value: datetime | None) -> str | None:
-    """An instant in the text form SQLAlchemy's SQLite DATETIME stores (UTCDateTime's checks first)."""
-    if value is None:
-        return None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise NaiveDatetimeError(value.isoformat())
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", timespec="microseconds")
-
-
 def _sqlite_date(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
@@ -215,15 +205,15 @@ def _sqlite_time(value: time | None) -> str | None:
 
 
 def _sqlite_run(session: Session, statement: str, rows: list[list[Any]], now: datetime) -> Any:
-    # The statements' parameters, in order: the run's instant (where it is used), then the rows.
-    now_text = _sqlite_instant(now)
-    params = (*([now_text] * statement.count("?", 0, statement.index("json_each"))), _json_text(rows))
-    return session.connection().exec_driver_sql(statement, params)
+    return session.connection().exec_driver_sql(
+        statement, {"rows": _json_text(rows), "now": utc_binder(session)(now)}
+    )
 
 
 def _sqlite_insert(
     session: Session, planned: Sequence[PlannedDelivery], job_ids: list[str | None], now: datetime
 ) -> Inserted:
+    utc = utc_binder(session)  # the stored text form, as planner.store.types.instant_binder gives it
     rows = [
         [
             d.dedup_key,
@@ -233,8 +223,8 @@ def _sqlite_insert(
             d.channel,
             d.queue,
             _sqlite_date(d.local_date),
-            _sqlite_instant(d.occurrence_at),
-            _sqlite_instant(d.scheduled_at),
+            utc(d.occurrence_at),
+            utc(d.scheduled_at),
             written_status(d, job_id),
             d.reason,
             job_id,
@@ -251,8 +241,9 @@ def _sqlite_insert(
 
 
 def _sqlite_advance(session: Session, cursors: Mapping[int, Cursor], now: datetime) -> None:
+    utc = utc_binder(session)
     rows = [
-        [sub_id, _sqlite_instant(c.next_at), _sqlite_date(c.next_local_date), _sqlite_time(c.next_wall_time)]
+        [sub_id, utc(c.next_at), _sqlite_date(c.next_local_date), _sqlite_time(c.next_wall_time)]
         for sub_id, c in cursors.items()
     ]
     _sqlite_run(session, _SQLITE_ADVANCE_CURSORS, rows, now)
