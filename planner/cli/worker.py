@@ -39,7 +39,12 @@ def worker_command(
     """Run an RQ worker (with its scheduler) that sends deliveries through the adapters."""
     from planner import jobs
     from planner.app import build_deliverer
-    from planner.operations.worker import MaintenanceThread, make_worker, run_maintenance
+    from planner.operations.worker import (
+        MaintenanceThread,
+        SchedulerThread,
+        make_worker,
+        run_maintenance,
+    )
     from planner.settings import QUEUES
 
     chosen = queues or list(QUEUES)
@@ -49,6 +54,7 @@ def worker_command(
     with service(schema="upgrade") as svc:
         deliverer = build_deliverer(svc)
         maintenance = MaintenanceThread(svc, recovery_interval)
+        scheduler = SchedulerThread(svc, chosen)
         # The deliverer serves this block's jobs only; adapters close on any way out (Redis down
         # in the first maintenance pass included).
         try:
@@ -56,14 +62,17 @@ def worker_command(
                 run_maintenance(svc)
                 if not burst:
                     maintenance.start()
+                    scheduler.start()
                 worker = make_worker(svc, chosen, on_stop=deliverer.stopping.set)
                 if burst:
                     summary = _burst(svc, worker)
                     _print_summary(summary)
                 else:
-                    worker.work(with_scheduler=True, burst=False, logging_level="WARNING")
+                    # The scheduler is our thread, not RQ's forked process (see SchedulerThread).
+                    worker.work(with_scheduler=False, burst=False, logging_level="WARNING")
         finally:
             maintenance.stopped.set()
+            scheduler.stop()
             for adapter in {id(a): a for a in deliverer.adapters.values()}.values():
                 adapter.close()
         err.print(f"worker {worker.name} stopped")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -12,6 +13,7 @@ from typing import Any
 
 import structlog
 from rq import Queue, SimpleWorker
+from rq.scheduler import RQScheduler
 from sqlalchemy import select
 
 from planner.app import App
@@ -55,6 +57,56 @@ class MaintenanceThread(threading.Thread):
                     log.info("maintenance", recovered=recovered, reconciled=reconciled)
             except Exception:
                 log.exception("maintenance failed; will try again")
+
+
+class SchedulerThread(threading.Thread):
+    """RQ's scheduler (jobs deferred by the rate limit or planned for later go back onto their queues
+    when due), run as a thread of the worker's own process.
+
+    RQ would fork it into a child process, and a child outlives its worker when the worker is killed
+    outright (the OOM killer, ``kill -9``). It also inherits the worker's Redis sockets, one of them
+    blocked in ``BLPOP``: Redis then hands the next job pushed onto that queue to the dead worker's
+    socket, and the job leaves the queue unseen while its hash still says ``queued``. A thread dies
+    with its process, and so do the sockets. The loop is RQ's own (``RQScheduler.work``) with the
+    same locks, so at most one scheduler per queue moves jobs, whichever worker it lives in.
+    """
+
+    def __init__(self, app: App, queues: Sequence[str], interval: float = 1.0) -> None:
+        super().__init__(name="planner-scheduler", daemon=True)
+        # Untyped in RQ. It opens its own connection pool, in this process; its lock's time to live is
+        # whole seconds (its interval + 60), the pace of this loop need not be.
+        self.scheduler: Any = RQScheduler(
+            list(queues), connection=app.redis, interval=max(1, round(interval)), logging_level="WARNING"
+        )
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        scheduler, registered = self.scheduler, False
+        try:
+            while not self.stopped.is_set():
+                try:  # Redis may be away for a while: each pass starts again where it failed
+                    if not registered:
+                        scheduler.register_birth()
+                        scheduler.acquire_locks()
+                        registered = True
+                    elif scheduler.should_reacquire_locks:
+                        scheduler.acquire_locks()
+                    scheduler.heartbeat()
+                    scheduler.enqueue_scheduled_jobs()
+                except Exception:
+                    log.exception("scheduler pass failed; will try again")
+                self.stopped.wait(self.interval)
+        finally:
+            # Released at once on a clean stop, so another worker's scheduler need not wait out the lock.
+            with contextlib.suppress(Exception):
+                scheduler.release_locks()
+                scheduler.register_death()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopped.set()
+        if self.is_alive():
+            self.join(timeout)
 
 
 class PlannerWorker(SimpleWorker):

@@ -8,8 +8,11 @@ The bound checked at the server: at most one extra send per kill, each with the 
 from __future__ import annotations
 
 import signal
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+import redis
 
 from planner.app import App
 from tests.faults.harness import (
@@ -143,4 +146,44 @@ def test_sigterm_mid_batch_finishes_the_message_and_hands_the_rest_back(
     rescuer = start(env, tmp_path / "next.log", "worker", "--burst")
     children.append(rescuer)
     assert rescuer.wait() == 0, rescuer.output()
+    assert_each_sent_once_at_most_plus(pg_app, handler.count(), extra=0, message_id=message_id)
+
+
+def _waiting_on_queues(connection: redis.Redis) -> list[dict[str, object]]:
+    """Redis clients blocked waiting for a job (a worker between jobs)."""
+    return [c for c in connection.client_list() if c.get("cmd") in ("blpop", "blmove", "brpoplpush")]
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Live processes whose environment carries ``marker`` (a worker and anything it forked)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker.encode() in environ.read_bytes():
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue  # gone, or not ours to read
+    return found
+
+
+def test_a_worker_killed_between_jobs_leaves_nothing_behind_that_takes_the_next_job(
+    pg_app: App, smtp: tuple[FaultSmtp, int], tmp_path: Path, children: list[Child]
+) -> None:
+    # RQ's forked scheduler process used to outlive a SIGKILLed worker holding the worker's Redis
+    # socket, still blocked in BLPOP: Redis handed it the next job pushed, and that job was lost
+    # (its hash said `queued`, so the reconcile saw nothing missing).
+    handler, port = smtp
+    marker = f"FAULT_TEST_WORKER={uuid.uuid4().hex}"
+    key, _, value = marker.partition("=")
+    env = process_env(pg_app, smtp_port=port) | {key: value}
+    idle = start(env, tmp_path / "idle.log", "worker", "--recovery-interval", "30")
+    children.append(idle)
+    connection = redis.Redis.from_url(pg_app.settings.redis_url)
+    wait_for(lambda: _waiting_on_queues(connection), "the worker to wait on its queues")
+    idle.kill()
+    wait_for(lambda: not _waiting_on_queues(connection), "the killed worker's Redis connections to close", 15)
+    assert _processes_with(marker) == [], "a process of the killed worker is still running"
+    ids = add_deliveries(pg_app, [("email", "next@example.com")])
+    enqueue(pg_app, ids)
+    _rescue(pg_app, env, tmp_path, children, total=1)
     assert_each_sent_once_at_most_plus(pg_app, handler.count(), extra=0, message_id=message_id)
