@@ -1,8 +1,9 @@
-"""The outbox's reconciler: pending deliveries whose RQ job is missing from Redis are enqueued again.
+"""The outbox's reconciler: pending deliveries whose RQ job Redis lost are enqueued again.
 
 Run at the start of every planner run and in every worker's maintenance pass. It asks the database for
-the job ids of pending deliveries and Redis which of them exist; only the rows of missing jobs are
-read back and enqueued again, under the same job id. Sending stays exactly-once whatever RQ does,
+the job ids of pending deliveries and Redis which of them it still holds where their status says
+(:func:`lost_jobs`); only the rows of lost jobs are read back and enqueued again, under the same
+job id. Sending stays exactly-once whatever RQ does,
 because a delivery is claimed in the database before any provider call.
 
 Only what changed since the last pass is checked, so a pass costs what changed, not the backlog: the
@@ -41,22 +42,63 @@ OVERLAP = timedelta(minutes=10)
 FULL_PASS_KEY = "planner:reconcile:full-pass-done"
 FULL_PASS_EVERY = timedelta(days=1)
 
-_EXISTS_EACH = """
+# For each job (KEYS in fours: its hash, its queue, the queue's in-flight list, its schedule; ARGV in
+# pairs: job id, queue name): 1 when Redis still holds the job where its status says it is, else 0.
+_FOUND_EACH = """
 local found = {}
-for i, key in ipairs(KEYS) do found[i] = redis.call('EXISTS', key) end
+for i = 1, #ARGV / 2 do
+  local id, queue = ARGV[2 * i - 1], ARGV[2 * i]
+  local job, list, in_flight, schedule = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
+  local state = redis.call('HMGET', job, 'status', 'origin')
+  local status, origin = state[1], state[2]
+  local present = 1
+  if not status then
+    present = 0
+  elseif origin == queue and status == 'queued' then
+    if not redis.call('LPOS', list, id) and not redis.call('LPOS', in_flight, id) then present = 0 end
+  elseif origin == queue and status == 'scheduled' then
+    if not redis.call('ZSCORE', schedule, id) then present = 0 end
+  end
+  found[i] = present
+end
 return found
 """
 
 
-def missing_jobs(connection: redis.Redis, job_ids: Sequence[str], chunk: int = 2000) -> set[str]:
-    """Which of these job ids have no job hash in Redis (never enqueued, or Redis lost them)."""
-    # One script call per chunk answers for every key: far cheaper than one EXISTS per job.
-    exists_each = connection.register_script(_EXISTS_EACH)
+def lost_jobs(connection: redis.Redis, jobs: Sequence[tuple[str, str]], chunk: int = 1000) -> set[str]:
+    """Which of these (job id, queue) jobs Redis no longer holds: no job hash (never enqueued, or
+    Redis lost it), or a hash that says ``queued`` (``scheduled``) while the job is on neither its
+    queue nor the list of jobs being taken from it (not in its schedule).
+
+    The second kind is a job popped by a client that died before reading it: Redis removes the job
+    from the queue as it answers a blocked ``BLPOP``, so a worker killed while its socket stays open
+    (or cut off by the network) takes the job with it. A job a live worker has just popped and not
+    yet marked started looks the same for a moment; enqueueing it again only adds a job that finds
+    its deliveries claimed.
+    """
+    if not jobs:
+        return set()
+    # Imported here: rq costs about 40 ms of start-up, and a run with nothing due checks no job.
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    found_each = connection.register_script(_FOUND_EACH)
+    places: dict[str, list[str]] = {}
     gone: set[str] = set()
-    for start in range(0, len(job_ids), chunk):
-        part = list(job_ids[start : start + chunk])
-        answers = exists_each(keys=[f"rq:job:{job_id}" for job_id in part])
-        gone.update(job_id for job_id, present in zip(part, answers, strict=True) if not present)
+    for start in range(0, len(jobs), chunk):
+        part = jobs[start : start + chunk]
+        keys: list[str] = []
+        args: list[str] = []
+        for job_id, queue in part:
+            place = places.get(queue)
+            if place is None:
+                rq_queue = Queue(queue, connection=connection)
+                schedule = ScheduledJobRegistry(queue, connection=connection).key  # type: ignore[no-untyped-call]
+                place = places[queue] = [rq_queue.key, rq_queue.intermediate_queue_key, schedule]
+            keys += [f"rq:job:{job_id}", *place]
+            args += [job_id, queue]
+        answers = found_each(keys=keys, args=args)
+        gone.update(job_id for (job_id, _), present in zip(part, answers, strict=True) if not present)
     return gone
 
 
@@ -121,10 +163,12 @@ def _reconcile(
         settled = settled & (table.c.updated_at > mark - overlap)
     # else: no watermark (a new or emptied Redis), or the clock went back: check every pending row.
     with factory() as session:
-        job_ids = list(session.scalars(select(table.c.job_id).where(is_pending, settled).distinct()))
-    orphans = [j for j in job_ids if j is None]
-    gone = sorted(missing_jobs(connection, [j for j in job_ids if j is not None]))
-    report.checked = len(job_ids)
+        jobs = session.execute(
+            select(table.c.job_id, table.c.queue).where(is_pending, settled).distinct()
+        ).all()
+    orphans = [job_id for job_id, _ in jobs if job_id is None]
+    gone = sorted(lost_jobs(connection, [(job_id, queue) for job_id, queue in jobs if job_id is not None]))
+    report.checked = len(jobs)
     for start in range(0, len(gone), chunk_size):
         part = gone[start : start + chunk_size]
         with factory() as session:
