@@ -45,6 +45,17 @@ FULL_PASS_EVERY = timedelta(days=1)
 # For each job (KEYS in fours: its hash, its queue, the queue's in-flight list, its schedule; ARGV in
 # pairs: job id, queue name): 1 when Redis still holds the job where its status says it is, else 0.
 _FOUND_EACH = """
+local members = {}
+local function holds(list, id)
+  -- Each list read once per call, as a set: one LPOS per job would cost the list's length per job.
+  local set = members[list]
+  if not set then
+    set = {}
+    for _, member in ipairs(redis.call('LRANGE', list, 0, -1)) do set[member] = true end
+    members[list] = set
+  end
+  return set[id] == true
+end
 local found = {}
 for i = 1, #ARGV / 2 do
   local id, queue = ARGV[2 * i - 1], ARGV[2 * i]
@@ -55,7 +66,7 @@ for i = 1, #ARGV / 2 do
   if not status then
     present = 0
   elseif origin == queue and status == 'queued' then
-    if not redis.call('LPOS', list, id) and not redis.call('LPOS', in_flight, id) then present = 0 end
+    if not holds(list, id) and not holds(in_flight, id) then present = 0 end
   elseif origin == queue and status == 'scheduled' then
     if not redis.call('ZSCORE', schedule, id) then present = 0 end
   end
