@@ -73,8 +73,11 @@ def load(pg_url: str, redis_url: str, pending: int) -> None:
     client = redis.Redis.from_url(redis_url)
     client.flushall()
     with client.pipeline(transaction=False) as pipe:
+        # As RQ leaves a job planned for later: its hash (status, origin) and its place in the schedule.
+        due = int((NOW + timedelta(days=1)).timestamp())
         for job in range(0, (pending + JOB_SIZE - 1) // JOB_SIZE):
-            pipe.hset(f"rq:job:job-{job}", "status", "scheduled")
+            pipe.hset(f"rq:job:job-{job}", mapping={"status": "scheduled", "origin": "default"})
+            pipe.zadd("rq:scheduled:default", {f"job-{job}": due})
         pipe.execute()
 
 
