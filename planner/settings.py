@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     max_lateness_by_kind: Annotated[dict[str, Lateness], NoDecode, BeforeValidator(_json)] = Field(
         default_factory=dict, description='Per-kind lateness, JSON, e.g. {"password_reset": "15m"}.'
     )
+    max_delivery_wait: Duration = Field(
+        timedelta(minutes=15),
+        description="A due delivery no worker took for longer makes readiness fail (/readyz, status).",
+    )
 
     quiet_hours_sms: str = Field("21:00-08:00", description="Default SMS quiet hours, local 'HH:MM-HH:MM'.")
     quiet_hours_email: str = Field("", description="Default email quiet hours; empty means none.")

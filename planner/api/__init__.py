@@ -55,6 +55,8 @@ from planner.operations.notify import notify
 from planner.operations.status import (
     adapter_config_problems,
     collect_status,
+    delivery_problems,
+    delivery_wait,
     live_workers,
     planner_lateness,
     planner_problems,
@@ -250,6 +252,11 @@ def readiness(app: App) -> tuple[bool, dict[str, dict[str, Any]]]:
         checks["planner"] = {"ok": not problems} | ({"detail": "; ".join(problems)} if problems else {})
     except Exception as exc:
         checks["planner"] = {"ok": False, "detail": f"unknown: {type(exc).__name__}: {exc}"}
+    try:
+        stuck = delivery_problems(delivery_wait(app, app.clock()), app.settings.max_delivery_wait)
+        checks["deliveries"] = {"ok": not stuck} | ({"detail": "; ".join(stuck)} if stuck else {})
+    except Exception as exc:
+        checks["deliveries"] = {"ok": False, "detail": f"unknown: {type(exc).__name__}: {exc}"}
     try:
         # A channel a worker paused because the provider refused its settings sends nothing.
         broken = adapter_config_problems(app)

@@ -15,6 +15,11 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("horizon", "1h", "How far past now a run plans."),
     ("max_lateness", "4h", "Older occurrences are recorded missed."),
     ("max_lateness_by_kind", "{}", 'Per-kind lateness, JSON, e.g. {"password_reset": "15m"}.'),
+    (
+        "max_delivery_wait",
+        "15m",
+        "A due delivery no worker took for longer makes readiness fail (/readyz, status).",
+    ),
     ("quiet_hours_sms", "21:00-08:00", "Default SMS quiet hours, local 'HH:MM-HH:MM'."),
     ("quiet_hours_email", "unset", "Default email quiet hours; empty means none."),
     ("cap_email", "10/day", "Frequency cap per recipient for email (limits notation)."),

@@ -56,6 +56,8 @@ def status_command(as_json: JsonOption = False) -> None:
                 "since last successful run (s)": planner["seconds_since_last_successful_run"],
                 "oldest overdue cursor": planner["oldest_overdue_cursor"],
                 "late": "; ".join(planner["late"]) or "no",
+                "oldest due delivery waiting": data["waiting"]["oldest_due_delivery"] or "none",
+                "stuck": "; ".join(data["waiting"]["stuck"]) or "no",
             },
         )
     )

@@ -29,7 +29,13 @@ from planner.core.localtime import get_zone, resolve_detailed
 from planner.core.quiet_hours import QuietHours, effective_quiet_hours
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
 from planner.errors import InvalidInput
-from planner.operations.status import planner_lateness, planner_problems, queue_state
+from planner.operations.status import (
+    delivery_problems,
+    delivery_wait,
+    planner_lateness,
+    planner_problems,
+    queue_state,
+)
 from planner.settings import QUEUES
 from planner.store.dialect import dialect_of
 from planner.store.queries import DeliveryFilter, delivery_dict, pause_list
@@ -375,6 +381,7 @@ def overview_status(app: App, now: datetime) -> dict[str, Any]:
         paused = pause_list(session)
     queues = queue_state(app.redis)
     lateness = planner_lateness(app, now)
+    wait = delivery_wait(app, now)
     return {
         "deliveries": counts,
         "recent_since": now - RECENT,
@@ -385,6 +392,7 @@ def overview_status(app: App, now: datetime) -> dict[str, Any]:
         "paused": paused,
         "workers": {"count": len(queues.workers), "keys": queues.workers},
         "planner": {**lateness.as_dict(), "late": planner_problems(lateness, app.settings.max_lateness)},
+        "waiting": {**wait.as_dict(), "stuck": delivery_problems(wait, app.settings.max_delivery_wait)},
     }
 
 

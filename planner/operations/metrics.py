@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from planner.app import App
 from planner.core.status import DeliveryStatus
-from planner.operations.status import planner_lateness, queue_state
+from planner.operations.status import delivery_wait, planner_lateness, queue_state
 from planner.store.digests import digest_counts
 from planner.store.queries import pause_list, status_reason_counts
 from planner.store.tables import DELIVERIES
@@ -221,6 +221,12 @@ class PlannerCollector(Collector):
             "planner_overdue_seconds",
             "How far the oldest overdue subscription cursor is behind (0 when none is overdue).",
             value=lateness.overdue_by.total_seconds() if lateness.overdue_by else 0.0,
+        )
+        wait = delivery_wait(self.app, self.now)
+        yield GaugeMetricFamily(
+            "planner_delivery_wait_seconds",
+            "How long the oldest due delivery has waited for a worker (0 when none is waiting).",
+            value=wait.waited.total_seconds() if wait.waited else 0.0,
         )
 
 

@@ -17,7 +17,14 @@ from rq.registry import ScheduledJobRegistry
 from planner.app import App
 from planner.settings import QUEUES
 from planner.store.pauses import ADAPTER_CONFIG
-from planner.store.queries import last_runs, oldest_overdue_cursor, pause_list, run_dict, status_counts
+from planner.store.queries import (
+    last_runs,
+    oldest_due_delivery,
+    oldest_overdue_cursor,
+    pause_list,
+    run_dict,
+    status_counts,
+)
 
 #: The planner runs hourly; a readiness probe tolerates one missed hour before calling it late.
 RUN_STALENESS = timedelta(hours=2)
@@ -108,6 +115,34 @@ def planner_problems(lateness: PlannerLateness, max_lateness: timedelta) -> list
     return problems
 
 
+@dataclass(frozen=True)
+class DeliveryWait:
+    """How long the oldest due delivery has waited for a worker (None: none is waiting)."""
+
+    oldest_due: datetime | None
+    waited: timedelta | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "oldest_due_delivery": self.oldest_due.isoformat() if self.oldest_due else None,
+            "waited_seconds": _seconds(self.waited),
+        }
+
+
+def delivery_wait(app: App, now: datetime) -> DeliveryWait:
+    with app.sessions() as session:
+        oldest = oldest_due_delivery(session, now)
+    return DeliveryWait(oldest_due=oldest, waited=now - oldest if oldest is not None else None)
+
+
+def delivery_problems(wait: DeliveryWait, max_wait: timedelta) -> list[str]:
+    """Why deliveries count as stuck: one due longer than ``max_wait`` that no worker took (no
+    worker serves its queue, the workers are behind, or its job was lost and not yet repaired)."""
+    if wait.waited is None or wait.waited <= max_wait:
+        return []
+    return [f"a due delivery has waited {wait.waited} for a worker (over {max_wait})"]
+
+
 def adapter_config_problems(app: App) -> list[str]:
     """Channels a worker paused because the provider refused the adapter's settings, with why."""
     with app.sessions() as session:
@@ -126,6 +161,7 @@ def collect_status(app: App, now: datetime) -> dict[str, Any]:
         paused = pause_list(session)
     queues = queue_state(app.redis)
     lateness = planner_lateness(app, now)
+    wait = delivery_wait(app, now)
     return {
         "now": now.isoformat(),
         "deliveries": dict(sorted(counts.items())),
@@ -137,4 +173,5 @@ def collect_status(app: App, now: datetime) -> dict[str, Any]:
         "paused": paused,
         "workers": {"count": len(queues.workers), "keys": queues.workers},
         "planner": {**lateness.as_dict(), "late": planner_problems(lateness, app.settings.max_lateness)},
+        "waiting": {**wait.as_dict(), "stuck": delivery_problems(wait, app.settings.max_delivery_wait)},
     }

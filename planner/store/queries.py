@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, func, select
+from sqlalchemy import Row, Table, func, select, text
 from sqlalchemy.orm import Session
 
+from planner.core.status import DeliveryStatus
 from planner.errors import NotFound
 from planner.store.dialect import dialect_of
-from planner.store.models import Delivery, PlannerRun, Recipient
+from planner.store.models import OPEN_PREDICATE, Delivery, PlannerRun, Recipient
 from planner.store.tables import DELIVERIES, PAUSES, RECIPIENTS, RUNS, SUBSCRIPTIONS
 from planner.store.tables import DELIVERY_EVENTS as EVENTS
 
@@ -165,6 +166,23 @@ def oldest_overdue_cursor(session: Session, now: datetime) -> datetime | None:
     value = session.scalar(
         select(func.min(SUBSCRIPTIONS.c.next_at)).where(
             SUBSCRIPTIONS.c.active.is_(True), SUBSCRIPTIONS.c.next_at < now
+        )
+    )
+    return value if isinstance(value, datetime) else None
+
+
+def oldest_due_delivery(session: Session, now: datetime) -> datetime | None:
+    """The earliest ``scheduled_at`` of a delivery waiting to be sent that is already in the past.
+
+    Held-back deliveries (paused, quiet hours, rate limited, retrying) wait with their
+    ``scheduled_at`` moved to when they go next, so a past one means no worker has taken it.
+    """
+    c = DELIVERIES.c
+    waiting = [DeliveryStatus.planned.value, DeliveryStatus.queued.value, DeliveryStatus.retrying.value]
+    value = session.scalar(
+        # The open-status index's own predicate, literal: SQLite uses a partial index only then.
+        select(func.min(c.scheduled_at)).where(
+            text(OPEN_PREDICATE), c.status.in_(waiting), c.scheduled_at < now
         )
     )
     return value if isinstance(value, datetime) else None
