@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     digest_retention: Duration = Field(
         timedelta(days=30), description="Digest events older than this are dropped (and counted)."
     )
+    provider_event_retention: Duration = Field(
+        timedelta(days=7),
+        ge=timedelta(days=1),
+        description="Applied provider callbacks are remembered this long (repeats change nothing).",
+    )
 
     api_token: SecretStr | None = Field(
         None, description="An admin token for the HTTP API, named 'api-token' (see `planner tokens`)."

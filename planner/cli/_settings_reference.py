@@ -50,6 +50,11 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("delivery_batch_size", "100", "Deliveries carried by one RQ job."),
     ("digest_max_events", "50", "Events listed in a digest's template; the rest are only counted."),
     ("digest_retention", "30d", "Digest events older than this are dropped (and counted)."),
+    (
+        "provider_event_retention",
+        "7d",
+        "Applied provider callbacks are remembered this long (repeats change nothing).",
+    ),
     ("api_token", "unset", "An admin token for the HTTP API, named 'api-token' (see `planner tokens`)."),
     (
         "public_base_url",

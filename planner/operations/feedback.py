@@ -12,6 +12,7 @@ import structlog
 
 from planner.app import App
 from planner.core.feedback import DeliveryReport, InboundSms, message_id_forms
+from planner.store import feedback as store_feedback
 from planner.store.audit import record_audit
 from planner.store.feedback import (
     claim_event,
@@ -23,6 +24,19 @@ from planner.store.feedback import (
 from planner.store.preferences import set_kind_opt_out
 
 log = structlog.get_logger("planner.feedback")
+
+
+def drop_old_provider_events(app: App, now: datetime) -> int:
+    """The maintenance pass's retention of applied callbacks (their ids and signing tokens): kept
+    PLANNER_PROVIDER_EVENT_RETENTION, longer than any provider retries a callback or than a Mailgun
+    signature's timestamp is accepted, so a repeat within that time still changes nothing."""
+    with app.sessions() as session, session.begin():
+        dropped = store_feedback.drop_old_provider_events(
+            session, now - app.settings.provider_event_retention
+        )
+    if dropped:
+        log.info("provider callbacks forgotten past the retention", dropped=dropped)
+    return dropped
 
 
 class TokenReused(Exception):

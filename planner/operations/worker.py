@@ -21,6 +21,7 @@ from planner.core.status import PENDING_STATUSES, DeliveryStatus
 from planner.dispatch.leases import recover_expired_leases
 from planner.dispatch.reconcile import reconcile
 from planner.operations.digests import drop_old_events
+from planner.operations.feedback import drop_old_provider_events
 from planner.settings import QUEUES
 from planner.store.tables import DELIVERIES
 
@@ -29,7 +30,8 @@ log = structlog.get_logger("planner.worker")
 
 def run_maintenance(app: App) -> tuple[int, int]:
     """Recover expired leases, re-enqueue deliveries Redis lost, drop digest events past their
-    retention (logged and counted by :func:`~planner.operations.digests.drop_old_events`).
+    retention (logged and counted by :func:`~planner.operations.digests.drop_old_events`) and
+    applied provider callbacks past theirs.
     Safe to run anywhere, any time; returns (recovered, reconciled)."""
     now = app.clock()
     recovered = recover_expired_leases(
@@ -37,6 +39,7 @@ def run_maintenance(app: App) -> tuple[int, int]:
     )
     reconciled = reconcile(app.sessions, app.redis, now, daily_full_pass=True).reenqueued
     drop_old_events(app, now)
+    drop_old_provider_events(app, now)
     return recovered, reconciled
 
 

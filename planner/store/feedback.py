@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from planner.store.queries import insert_ignoring_duplicates
@@ -41,6 +41,15 @@ def claim_event(
     c = PROVIDER_EVENTS.c
     same_event = session.scalar(select(c.id).where(c.provider == provider, c.event_id == event_id))
     return "repeat" if same_event is not None else "token_reused"
+
+
+def drop_old_provider_events(session: Session, received_before: datetime, limit: int = 5000) -> int:
+    """Forget up to ``limit`` applied callbacks received before ``received_before``; returns how
+    many. A bounded batch per pass: the first pass after an upgrade may find months of them."""
+    c = PROVIDER_EVENTS.c
+    oldest = select(c.id).where(c.received_at < received_before).order_by(c.id).limit(limit)
+    result = session.execute(delete(PROVIDER_EVENTS).where(c.id.in_(oldest.scalar_subquery())))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def delivery_by_message_id(session: Session, message_ids: Sequence[str]) -> Any:

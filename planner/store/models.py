@@ -337,7 +337,8 @@ class ProviderEvent(_Table, table=True):
     event_id: str = Field(max_length=255)
     token: str | None = Field(default=None, max_length=255)
     delivery_id: int | None = Field(default=None, foreign_key="delivery.id")
-    received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # Indexed for the retention (planner.store.feedback.drop_old_provider_events).
+    received_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
 
 
 metadata = SQLModel.metadata

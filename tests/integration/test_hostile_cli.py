@@ -79,6 +79,7 @@ BAD_SETTINGS = {
     "PLANNER_BACKOFF_TIERS": "[[1, 1]]",
     "PLANNER_CAP_SMS": "lots",
     "PLANNER_RETRY_CAP": "1s",
+    "PLANNER_PROVIDER_EVENT_RETENTION": "1h",  # under a day: a provider's retry could apply twice
 }
 BAD_ADAPTERS = {"PLANNER_EMAIL_ADAPTER": "nonexistent", "PLANNER_SMS_ADAPTER": "smtp"}
 
