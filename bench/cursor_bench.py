@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/cursor_bench.py                          # 1,000,000 subscriptions, 100,000 due
     .venv/bin/python bench/cursor_bench.py --subscriptions 200000 --due 20000 --rounds 3 --json
+    .venv/bin/python bench/cursor_bench.py --rounds 3 --shared-buffers 128MB,1GB --only narrow
 
 On the data set of ``plan_bench.py`` (same generator, same seed), PostgreSQL only, one connection.
 Each variant walks the whole due set in chunks of 1,000, one transaction per chunk as a run does:
@@ -9,20 +10,25 @@ the claim (``FOR UPDATE SKIP LOCKED``, the planner's columns) then the cursor up
 (one ``UPDATE … FROM unnest`` of binary arrays, as ``planner.store.plan_writes`` writes it; the new
 cursor is the old one a day later, so the next claim sees the next chunk). Variants:
 
-- ``wide``: today's schema (the cursor in ``subscription``, four indexes, ``updated_at`` stamped);
+- ``wide``: the cursor in ``subscription`` with its four indexes, ``updated_at`` stamped (the schema
+  before migration 0012b: the resets put ``ix_subscription_recipient_id`` back);
 - ``wide, no recipient_id index``: the same without ``ix_subscription_recipient_id`` (the unique
-  constraint on (recipient_id, kind, channel) leads with the same column);
+  constraint on (recipient_id, kind, channel) leads with the same column; migration 0012b);
 - ``wide, claim without row lock``: measurement only (it would let two planners claim one row);
 - ``wide, claim only``: the claim alone, walking the due set by key instead of advancing it;
 - ``narrow``: a table ``subscription_cursor(subscription_id PK, next_at, next_local_date,
   next_wall_time)`` with one index on ``next_at``; the claim joins it to ``subscription`` and locks
   the cursor row only (``FOR UPDATE OF c``); the advance updates the narrow row;
 - ``narrow, fillfactor 50``: the same table with room on every page;
+- ``narrow, cursors locked first``: a CTE locks 1,000 due cursor rows, then joins only those to
+  ``subscription`` (relies on an inactive subscription's cursor being None);
 - ``narrow, claim only``.
 
 Between two variants the cursors are put back as loaded and the tables vacuumed (outside the
-measurement). Variants alternate over ``--rounds``. Reports wall, this process's CPU and
-PostgreSQL's CPU per variant, and µs per due subscription. Not a test: nothing asserts a time.
+measurement; autovacuum is off on these tables). Variants alternate over ``--rounds``; with
+``--shared-buffers 128MB,1GB`` the whole set runs once per setting (a restart between) on the same
+loaded database. Reports wall, this process's CPU, PostgreSQL's CPU and the WAL written per
+variant, per due subscription. Not a test: nothing asserts a time.
 """
 
 from __future__ import annotations
