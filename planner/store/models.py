@@ -98,7 +98,9 @@ class Subscription(_Table, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    recipient_id: int = Field(foreign_key="recipient.id", index=True)
+    # Found by recipient through the unique constraint, which leads with it: no index of its own,
+    # which every (never HOT) cursor update would write (migration 0012b).
+    recipient_id: int = Field(foreign_key="recipient.id")
     kind: str = Field(max_length=100)
     channel: str = Field(max_length=10)
     send_time: time

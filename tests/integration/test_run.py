@@ -6,15 +6,18 @@ import os
 import subprocess
 import sys
 import threading
+import time as time_module
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from planner.app import App
 from planner.operations.importer import import_lines
+from planner.operations.recipients import patch_subscription
 from planner.settings import Settings
 from planner.store.models import Delivery, DeliveryEvent, PlannerRun, Subscription
 from tests.conftest import new_pg_database
@@ -269,6 +272,75 @@ def test_two_planners_at_once_never_double_plan_or_double_enqueue(pg: PostgresSe
         carried = Counter(i for ids in jobs.values() for i in ids)
         assert carried == Counter({d.id: 1 for d in rows})
         assert Counter(job_id_occurrences(app.redis)) == Counter({j: 1 for j in jobs})
+    finally:
+        app.close()
+
+
+def _wait_for_a_lock_wait(app: App, deadline_s: float = 30.0) -> None:
+    """Until another backend of this database waits on a (row) lock."""
+    deadline = time_module.monotonic() + deadline_s
+    with app.engine.connect() as conn:
+        while time_module.monotonic() < deadline:
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+            if waiting:
+                return
+            conn.rollback()  # a fresh snapshot of pg_stat_activity
+            time_module.sleep(0.01)
+    raise AssertionError("the edit never waited on the planner chunk's row lock")
+
+
+def test_an_edit_while_a_planner_chunk_holds_the_subscription_is_neither_lost_nor_doubled(
+    pg: PostgresServer, redis_url: str
+) -> None:
+    """The API changes a subscription's time while a planner chunk has it claimed (locked): the
+    edit waits for the chunk's commit, then its cursor wins and the chunk's delivery is cancelled;
+    the next run plans the new time once."""
+    url = new_pg_database(pg)
+    app = App(Settings(database_url=url, redis_url=redis_url, email_adapter="capture", sms_adapter="capture"))
+    try:
+        import_lines(
+            app.sessions,
+            [recipient_line("a", "UTC", [{"kind": "reminder", "channel": "email", "at": "12:30"}])],
+            NOW,
+        )
+        chunk = runner(app, concurrency=1)
+        write_plan = chunk.store.write_plan
+        edit_errors: list[BaseException] = []
+
+        def edit() -> None:
+            try:
+                patch_subscription(app, "a", "reminder", "email", {"at": "12:45"}, NOW)
+            except BaseException as exc:  # reported by the assertion below
+                edit_errors.append(exc)
+
+        editor = threading.Thread(target=edit)
+
+        def write_while_the_edit_waits(*args: Any) -> Any:
+            if not editor.is_alive() and not editor.ident:  # the first chunk: it holds the claimed row
+                editor.start()
+                _wait_for_a_lock_wait(app)  # the edit's update of that row waits for this commit
+            return write_plan(*args)
+
+        chunk.store.write_plan = write_while_the_edit_waits  # type: ignore[method-assign]
+        chunk.run(NOW, HOUR)
+        editor.join(timeout=60)
+        assert not editor.is_alive() and edit_errors == []
+        # The edit's cursor may be planned by the same run (a later chunk) or by the next: either way once.
+        runner(app).run(NOW, HOUR)
+        runner(app).run(NOW, HOUR)
+        assert [(d.status, d.reason, d.scheduled_at.minute) for d in deliveries(app)] == [
+            ("cancelled", "schedule_changed", 30),
+            ("queued", None, 45),
+        ]
+        with app.sessions() as session:
+            [sub] = session.scalars(select(Subscription))
+        # The edit's schedule, advanced past the one occurrence planned (a lost edit would leave 12:30).
+        assert (sub.send_time, sub.next_at) == (time(12, 45), datetime(2026, 3, 3, 12, 45, tzinfo=UTC))
     finally:
         app.close()
 

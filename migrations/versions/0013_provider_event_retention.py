@@ -1,7 +1,7 @@
 """provider callbacks' retention: an index on provider_event.received_at
 
-Revision ID: 0012c
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-01
 
 Applied provider callbacks were kept for ever; the workers' maintenance pass now forgets those
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0012c"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
