@@ -16,8 +16,8 @@ from planner.delivery.deliverer import Deliverer, message_id_for
 from planner.dispatch.leases import recover_expired_leases
 from planner.operations.importer import import_lines
 from planner.settings import Settings
-from planner.store.models import Delivery, DeliveryEvent, Recipient
-from tests.helpers import Clock, jobs_in_redis, recipient_line, runner
+from planner.store.models import Delivery, Recipient
+from tests.helpers import Clock, jobs_in_redis, recipient_line, runner, timelines
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -60,15 +60,7 @@ def rows(app: App) -> list[Delivery]:
 
 
 def events(app: App, delivery_id: int) -> list[str]:
-    with app.sessions() as session:
-        return [
-            e.event
-            for e in session.scalars(
-                select(DeliveryEvent)
-                .where(DeliveryEvent.delivery_id == delivery_id)
-                .order_by(DeliveryEvent.id)
-            )
-        ]
+    return [e["event"] for e in timelines(app)[delivery_id]]
 
 
 BRIEF = [{"kind": "daily_brief", "channel": "email", "at": "12:30"}]
