@@ -25,6 +25,7 @@ from adapters.capture import CaptureAdapter
 from planner.app import App, build_deliverer
 from planner.cli import app as cli_app
 from planner.operations.importer import import_lines
+from planner.operations.notify import notify
 from planner.settings import Settings
 from planner.store.tables import DELIVERIES, RECIPIENTS
 from tests.helpers import Clock, recipient_line, runner
@@ -71,7 +72,7 @@ def _fail_bob_once() -> Any:
 
 def _histories(app: App, clock: Clock) -> dict[str, int]:
     """ann planned -> sent; bob planned -> failed -> retry -> sent; cat suppressed (opted out);
-    dan deferred by quiet hours, then sent. Returns the delivery id per recipient."""
+    dan deferred by quiet hours, then sent; two ad-hoc notifications. Returns the delivery ids."""
     reminder = [{"kind": "reminder", "channel": "email", "at": "12:30"}]
     import_lines(
         app.sessions,
@@ -98,6 +99,9 @@ def _histories(app: App, clock: Clock) -> dict[str, int]:
                 )
             )
         }
+    # Ad-hoc ones (their first entry written by notify): one with an actor, one deferred by quiet hours.
+    ids["notify-ann"] = notify(app, "ann", "reminder", "email", now=NOW, actor="crm").delivery["id"]
+    ids["notify-dan"] = notify(app, "dan", "reminder", "sms", now=NOW).delivery["id"]
     capture = CaptureAdapter(fail_with=_fail_bob_once())
     deliverer = build_deliverer(app, adapters={"email": capture, "sms": capture})
     deliverer.rng = random.Random(7)
