@@ -54,7 +54,7 @@ def downgrade() -> None:
         " (SELECT 1 FROM delivery_event AS e WHERE e.delivery_id = d.id AND e.event = 'sent')"
         " ORDER BY d.id"
     )
-    with op.batch_alter_table("delivery", schema=None) as batch_op:
-        batch_op.drop_column("planned_detail")
-        batch_op.drop_column("planned_reason")
-        batch_op.drop_column("planned_status")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+ too): a batch's copy of the table could not drop
+    # the old one while delivery_event rows reference it.
+    for column in ("planned_detail", "planned_reason", "planned_status"):
+        op.execute(f"ALTER TABLE delivery DROP COLUMN {column}")

@@ -17,6 +17,7 @@ from planner.dispatch.leases import recover_expired_leases
 from planner.operations.importer import import_lines
 from planner.settings import Settings
 from planner.store.models import Delivery, Recipient
+from planner.store.tables import DELIVERY_EVENTS
 from tests.helpers import Clock, jobs_in_redis, recipient_line, runner, timelines
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -84,6 +85,9 @@ def test_due_delivery_is_rendered_sent_and_recorded(
     assert (sent.status, sent.attempts, sent.sent_at) == ("sent", 1, clock.now)
     assert sent.provider_message_id == f"capture-{planned.id}"
     assert events(timed_app, sent.id or 0) == ["planned", "rescheduled_early", "sent"]
+    with timed_app.sessions() as session:
+        stored = session.scalars(select(DELIVERY_EVENTS.c.event)).all()
+    assert stored == ["rescheduled_early"], "the first entry and a plain sent are implied by the row"
 
 
 @pytest.mark.parametrize("racers", [2, 4])
