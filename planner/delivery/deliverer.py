@@ -251,7 +251,7 @@ def _final_row(
 def _write_one_final(
     db: _Connection, final: Mapping[str, Any], event: Mapping[str, Any] | None, now: datetime
 ) -> None:
-    """One final outcome and its timeline entry, committed before this returns.
+    """One final outcome and its timeline entry (none for a plain "sent"), committed before this returns.
 
     Sent to the driver itself: this runs once per message, and SQLAlchemy's execution machinery
     (events, result set-up, a transaction object) would cost more than the statements. Driver errors
