@@ -14,8 +14,8 @@ On the data set of ``plan_bench.py`` (same generator, same seed), in one process
    - ``COPY`` (binary) of the same rows into ``delivery`` itself (its indexes, constraints, foreign keys);
    - the same once without each secondary index and each foreign key of ``delivery`` in turn (what
      each costs the insert; ``--no-index-costs`` skips these);
-   - the planner's insert (``planner.store.plan_writes``: the deliveries and their first timeline
-     entries, one statement per chunk of 1,000), and the same statement without the timeline entries;
+   - the planner's insert (``planner.store.plan_writes``: the deliveries with their first timeline
+     entries as columns, one statement per chunk of 1,000);
    - ``VACUUM delivery`` before each of these, so none pays for the rolled-back rows of another;
    - the cursor update of every planned subscription (``ChunkStore._advance_cursors``).
 
@@ -42,20 +42,27 @@ from _common import fmt, machine_info, print_table, servers, tree_cpu_seconds
 from plan_bench import HORIZON, NOW, populate
 
 # The planner's delivery columns (planner.store.plan_writes), then what its insert adds.
-_TYPES = "varchar int4 int4 varchar varchar varchar date timestamptz timestamptz varchar varchar varchar"
-_DELIVERY_TYPES = [*_TYPES.split(), "int4", "timestamptz", "timestamptz"]
+_TYPES = (
+    "varchar int4 int4 varchar varchar varchar date timestamptz timestamptz varchar varchar varchar"
+    " varchar json"
+)
+_DELIVERY_TYPES = [*_TYPES.split(), "varchar", "int4", "timestamptz", "timestamptz"]
 
 
 def _copy_row(d: Any, job_id: str | None, status: str) -> tuple[Any, ...]:
-    """A planned delivery as the row COPY writes (the columns of ``_copy_columns``)."""
+    """A planned delivery as the row COPY writes (the columns of ``_copy_columns``): with its first
+    timeline entry's status, detail and reason, as the planner's insert writes them."""
+    from psycopg.types.json import Json
+
     values = (d.dedup_key, d.recipient_id, d.subscription_id, d.kind, d.channel, d.queue, d.local_date)
-    return (*values, d.occurrence_at, d.scheduled_at, status, d.reason, job_id, 0, NOW, NOW)
+    planned = (d.status.value, Json(d.detail) if d.detail else None, d.reason)
+    return (*values, d.occurrence_at, d.scheduled_at, status, d.reason, job_id, *planned, 0, NOW, NOW)
 
 
 def _copy_columns() -> list[str]:
     from planner.store.plan_writes import DELIVERY_COLUMNS
 
-    return [*DELIVERY_COLUMNS, "attempts", "created_at", "updated_at"]
+    return [*DELIVERY_COLUMNS, "planned_reason", "attempts", "created_at", "updated_at"]
 
 
 def _cpu() -> float:
@@ -191,24 +198,15 @@ def measure(url: str, redis_url: str, pg_pid: int | None, index_costs: bool = Tr
     if index_costs:
         for name, drop in _droppable(engine):
             copy_into("delivery", f"  same, without {name}", drop)
-    insert_plan = plan_writes.PG_INSERT_PLAN
-    deliveries_only = (
-        insert_plan.split(" events AS")[0].rstrip(",") + " SELECT id, dedup_key, job_id FROM inserted"
-    )
     with sessions() as session:
-        for label, statement in (
-            ("planner insert: deliveries + first timeline entries", insert_plan),
-            ("planner insert, deliveries only (no timeline entries)", deliveries_only),
+        # The first timeline entries are columns of the rows since migration 0012a: one statement.
+        vacuum()
+        with _step(
+            "planner insert: deliveries with their first timeline entries", steps, pg_pid, len(planned)
         ):
-            vacuum()
-            plan_writes.PG_INSERT_PLAN = statement
-            try:
-                with _step(label, steps, pg_pid, len(planned)):
-                    for plan, jobs in zip(plans, jobs_per_plan, strict=True):
-                        plan_writes.write_plan(session, "postgresql", replace(plan, cursors={}), jobs, NOW)
-            finally:
-                plan_writes.PG_INSERT_PLAN = insert_plan
-            session.rollback()
+            for plan, jobs in zip(plans, jobs_per_plan, strict=True):
+                plan_writes.write_plan(session, "postgresql", replace(plan, cursors={}), jobs, NOW)
+        session.rollback()
         cursors = sum(len(p.cursors) for p in plans)
         with _step("planner cursor update", steps, pg_pid, cursors):
             for plan in plans:

@@ -87,3 +87,14 @@ def job_id_occurrences(connection: redis.Redis) -> list[str]:
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def timelines(app: App) -> dict[int, list[dict[str, Any]]]:
+    """Every delivery's timeline as the API shows it (stored and implied entries), by delivery id."""
+    from sqlalchemy import select
+
+    from planner.store.queries import timeline
+    from planner.store.tables import DELIVERIES
+
+    with app.sessions() as session:
+        return {d_id: timeline(session, d_id) for d_id in session.scalars(select(DELIVERIES.c.id))}

@@ -96,7 +96,8 @@ def _summarize(sessions: Any, directory: Path, start: datetime, end: datetime) -
     from sqlmodel import col
 
     from planner.core.localtime import to_local
-    from planner.store.models import Delivery, DeliveryEvent, Recipient
+    from planner.store.models import Delivery, Recipient
+    from planner.store.queries import planned_details
 
     summary = DemoSummary(directory=directory, start=start, end=end)
     with sessions() as session:
@@ -104,10 +105,7 @@ def _summarize(sessions: Any, directory: Path, start: datetime, end: datetime) -
         zones = dict(session.execute(select(col(Recipient.id), col(Recipient.timezone))).all())
         names = dict(session.execute(select(col(Recipient.id), col(Recipient.external_id))).all())
         deliveries = session.scalars(select(Delivery)).all()
-        planned = {
-            e.delivery_id: e.detail or {}
-            for e in session.scalars(select(DeliveryEvent).where(col(DeliveryEvent.event) == "planned"))
-        }
+        planned = planned_details(session)
     summary.deliveries = len(deliveries)
     for d in deliveries:
         summary.outcomes[d.status if not d.reason else f"{d.status} ({d.reason})"] += 1

@@ -110,6 +110,10 @@ class _Outcomes:
     def __bool__(self) -> bool:
         return bool(self.finals or not self.only_finals())
 
+    def event_of(self, delivery_id: int) -> dict[str, Any] | None:
+        """The timeline entry recorded with a final outcome (None for a plain "sent": implied)."""
+        return next((e for e in self.events if e["delivery_id"] == delivery_id), None)
+
     def only_finals(self) -> bool:
         return not (self.releases or self.invalid_addresses or self.opt_outs or self.config_pauses)
 
@@ -131,6 +135,8 @@ class _Batch:
 
 # PostgreSQL: outcomes and their timeline entries in one statement (so one round trip when that is
 # all there is to write); an entry is added only for a delivery this worker still held ``sending``.
+# A plain "sent" has no entry to add (its event is NULL here): the row implies it (sent_at, attempts,
+# provider_message_id; planner.store.queries.timeline reads it from there).
 _PG_FINALS = text(
     "WITH v AS (SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), "
     "CAST(:reasons AS varchar[]), CAST(:errors AS varchar[]), CAST(:pmids AS varchar[]), "
@@ -140,17 +146,22 @@ _PG_FINALS = text(
     "provider_message_id = v.pmid, sent_at = v.sent_at, lease_until = NULL, updated_at = :now "
     "FROM v WHERE d.id = v.id AND d.status = 'sending' RETURNING d.id) "
     "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
-    "SELECT v.id, v.at, v.event, v.status, v.reason, v.detail FROM v JOIN u ON u.id = v.id"
+    "SELECT v.id, v.at, v.event, v.status, v.reason, v.detail FROM v JOIN u ON u.id = v.id "
+    "WHERE v.event IS NOT NULL"
 ).bindparams(bindparam("now", type_=UTCDateTime))
 
 
 # One outcome (the common case: a message just sent), sent straight to the driver: this runs once per
 # message, and compiling a statement would cost more than running it. PostgreSQL: update and
-# timeline entry in one statement; SQLite (local, no round trips): two.
-_PG_ONE_FINAL = (
-    "WITH u AS (UPDATE delivery SET status = %(status)s, reason = %(reason)s, last_error = %(last_error)s, "
+# timeline entry in one statement; SQLite (local, no round trips): two. A plain "sent" is the update
+# alone: its timeline entry is implied by the row.
+_PG_ONE_SENT = (
+    "UPDATE delivery SET status = %(status)s, reason = %(reason)s, last_error = %(last_error)s, "
     "provider_message_id = %(pmid)s, sent_at = %(sent_at)s, lease_until = NULL, updated_at = %(now)s "
-    "WHERE id = %(id)s AND status = 'sending' RETURNING id) "
+    "WHERE id = %(id)s AND status = 'sending'"
+)
+_PG_ONE_FINAL = (
+    f"WITH u AS ({_PG_ONE_SENT} RETURNING id) "
     "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
     "SELECT id, %(at)s, %(event)s, %(status)s, %(reason)s, CAST(%(detail)s AS json) FROM u"
 )
@@ -215,12 +226,13 @@ class _Connection:
 
 def _final_row(
     final: Mapping[str, Any],
-    event: Mapping[str, Any],
+    event: Mapping[str, Any] | None,
     now: datetime,
     instant: Callable[[datetime | None], Any],
 ) -> dict[str, Any]:
-    """The parameters of the one-outcome statements (``_PG_ONE_FINAL``, ``_SQLITE_ONE_FINAL``/``_EVENT``)."""
-    return {
+    """The parameters of the one-outcome statements (``_PG_ONE_FINAL``/``_SENT``,
+    ``_SQLITE_ONE_FINAL``/``_EVENT``); ``event`` is None for a plain "sent" (the row implies it)."""
+    row = {
         "id": final["b_id"],
         "status": final["status"],
         "reason": final["reason"],
@@ -228,16 +240,18 @@ def _final_row(
         "pmid": final["provider_message_id"],
         "sent_at": instant(final["sent_at"]),
         "now": instant(now),
-        "at": instant(event["at"]),
-        "event": event["event"],
-        "detail": json.dumps(event["detail"]) if event["detail"] is not None else None,
     }
+    if event is not None:
+        row["at"] = instant(event["at"])
+        row["event"] = event["event"]
+        row["detail"] = json.dumps(event["detail"]) if event["detail"] is not None else None
+    return row
 
 
 def _write_one_final(
-    db: _Connection, final: Mapping[str, Any], event: Mapping[str, Any], now: datetime
+    db: _Connection, final: Mapping[str, Any], event: Mapping[str, Any] | None, now: datetime
 ) -> None:
-    """One final outcome and its timeline entry, committed before this returns.
+    """One final outcome and its timeline entry (none for a plain "sent"), committed before this returns.
 
     Sent to the driver itself: this runs once per message, and SQLAlchemy's execution machinery
     (events, result set-up, a transaction object) would cost more than the statements. Driver errors
@@ -249,11 +263,11 @@ def _write_one_final(
     cursor = raw.cursor()
     try:
         if dialect.name == "postgresql":
-            cursor.execute(_PG_ONE_FINAL, row, prepare=True)
+            cursor.execute(_PG_ONE_FINAL if event is not None else _PG_ONE_SENT, row, prepare=True)
         else:
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                if cursor.execute(_SQLITE_ONE_FINAL, row).fetchone() is not None:
+                if cursor.execute(_SQLITE_ONE_FINAL, row).fetchone() is not None and event is not None:
                     cursor.execute(_SQLITE_ONE_EVENT, row)
                 cursor.execute("COMMIT")
             except BaseException:
@@ -577,15 +591,7 @@ class Deliverer:
                 "sent_at": at,
             }
         )
-        batch.out.events.append(
-            event_row(
-                d.id,
-                at,
-                "sent",
-                status=DeliveryStatus.sent.value,
-                detail={"provider_message_id": provider_message_id, "attempt": d.attempts},
-            )
-        )
+        # No timeline entry: "sent" at sent_at with this attempt and message id is implied by the row.
         batch.report.sent += 1
         logger.info(
             "delivery sent",
@@ -769,7 +775,8 @@ class Deliverer:
     def _write_once(self, db: _Connection, out: _Outcomes, now: datetime) -> Reassigned:
         if len(out.finals) == 1 and out.only_finals():
             # The common case (one message sent): straight to the driver, one transaction.
-            _write_one_final(db, out.finals[0], out.events[0], now)
+            final = out.finals[0]
+            _write_one_final(db, final, out.event_of(final["b_id"]), now)
             return Reassigned()
         if db.engine.dialect.name == "postgresql" and out.only_finals():
             # The common case (one message sent): a single statement, its own transaction.
@@ -806,10 +813,11 @@ class Deliverer:
             return
         instant = instant_binder(connection.dialect)
         for r in out.finals:
-            row = _final_row(r, events[r["b_id"]], now, instant)
+            event = events.get(r["b_id"])
+            row = _final_row(r, event, now, instant)
             if postgres:
-                connection.exec_driver_sql(_PG_ONE_FINAL, row)
-            elif connection.exec_driver_sql(_SQLITE_ONE_FINAL, row).first() is not None:
+                connection.exec_driver_sql(_PG_ONE_FINAL if event is not None else _PG_ONE_SENT, row)
+            elif connection.exec_driver_sql(_SQLITE_ONE_FINAL, row).first() is not None and event is not None:
                 connection.exec_driver_sql(_SQLITE_ONE_EVENT, row)
 
     def _write_pg_finals(
@@ -817,6 +825,8 @@ class Deliverer:
     ) -> None:
         from psycopg.types.json import Json  # what SQLAlchemy's JSON type binds on psycopg
 
+        no_event: dict[str, Any] = {"at": None, "event": None, "detail": None}  # a plain "sent"
+        entries = [events.get(r["b_id"], no_event) for r in finals]
         connection.execute(
             _PG_FINALS,
             {
@@ -826,9 +836,9 @@ class Deliverer:
                 "errors": [r["last_error"] for r in finals],
                 "pmids": [r["provider_message_id"] for r in finals],
                 "sent": [r["sent_at"] for r in finals],
-                "ats": [events[r["b_id"]]["at"] for r in finals],
-                "events": [events[r["b_id"]]["event"] for r in finals],
-                "details": [Json(events[r["b_id"]]["detail"]) for r in finals],
+                "ats": [e["at"] for e in entries],
+                "events": [e["event"] for e in entries],
+                "details": [Json(e["detail"]) for e in entries],
                 "now": now,
             },
         )

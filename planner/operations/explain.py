@@ -148,7 +148,7 @@ class _Explainer:
         delivery = None
         if row is not None:
             delivery = delivery_dict(row, self.recipient.external_id)
-            delivery["timeline"] = timeline(self.session, row.id)
+            delivery["timeline"] = timeline(self.session, row.id, row)
         return {
             "subscription_id": sub.id,
             "kind": sub.kind,
@@ -401,7 +401,7 @@ class _Explainer:
         found = []
         for row in self.session.execute(stmt):
             item = delivery_dict(row, self.recipient.external_id)
-            item["timeline"] = timeline(self.session, row.id)
+            item["timeline"] = timeline(self.session, row.id, row)
             found.append(item)
         return found
 

@@ -34,7 +34,6 @@ from planner.store.dialect import dialect_of
 from planner.store.models import Recipient
 from planner.store.queries import find_delivery_by_key, recipient_by_external_id
 from planner.store.tables import DELIVERIES
-from planner.store.timeline import event_row, record_events
 
 log = structlog.get_logger("planner.notify")
 
@@ -292,7 +291,13 @@ def _save(
     counted = _counted(session, person.id, request.channel, wanted, cap.window + timedelta(days=1))
     decision = decide(request, person, app.policy, now, counted)
     job_id = new_job_id() if decision.status is DeliveryStatus.planned else None
-    row = _delivery_row(request, person.id, wanted, decision, job_id, now)
+    detail = {**(decision.detail or {}), "actor": actor} if actor else decision.detail
+    row = _delivery_row(request, person.id, wanted, decision, job_id, now) | {
+        # The first timeline entry ("planned", at created_at), implied by the row (queries.timeline).
+        "planned_status": decision.status.value,
+        "planned_reason": decision.reason,
+        "planned_detail": dict(detail) if detail else None,
+    }
     dialect_insert = pg_insert if postgres else sqlite_insert
     delivery_id = session.scalar(
         dialect_insert(DELIVERIES)
@@ -305,11 +310,6 @@ def _save(
         raced = find_delivery_by_key(session, request.dedup_key)
         assert raced is not None
         return _duplicate(request, raced)
-    detail = {**(decision.detail or {}), "actor": actor} if actor else decision.detail
-    entry = event_row(
-        delivery_id, now, "planned", status=decision.status.value, reason=decision.reason, detail=detail
-    )
-    record_events(session, [entry])
     return decision, delivery_id, job_id
 
 

@@ -198,10 +198,21 @@ class Delivery(_Table, table=True):
     sent_at: datetime | None = _utc()
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # The first timeline entry ("planned", at created_at) as the writer decided it: its status,
+    # reason and detail (migration 0014). ``reason`` and ``status`` above move on; these never do.
+    # A None planned_status marks a row written before 0014, whose entry is a stored row instead.
+    planned_status: str | None = Field(default=None, max_length=12)
+    planned_reason: str | None = Field(default=None, max_length=100)
+    planned_detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class DeliveryEvent(_Table, table=True):
-    """Append-only: rows are inserted, never updated."""
+    """Append-only: rows are inserted, never updated.
+
+    Two entries are implied by the delivery row instead of stored here (since migration 0014):
+    the first ("planned") and the worker's plain "sent"; :func:`planner.store.queries.timeline`
+    is the one reader that merges them back.
+    """
 
     __tablename__ = "delivery_event"
 

@@ -1,20 +1,23 @@
-"""How a planner chunk's plan is written: its deliveries, their first timeline entries, the cursors.
+"""How a planner chunk's plan is written: its deliveries (with their first timeline entries), the cursors.
 
 Both databases get a chunk's rows as one parameter per statement, never one statement (or one set
 of bound parameters) per row:
 
 * **PostgreSQL**: one binary array per column, unnested into rows. psycopg parses a statement over
   4 KB or 50 parameters again on every execution and dumps arrays in text form with regex escaping;
-  these go as binary arrays (``%(name)b``) through ``exec_driver_sql``. The first timeline entry of
-  each delivery is written by the same statement (the rows the dedup conflict let through come back
-  from the delivery insert and are joined to their planned status and detail).
+  these go as binary arrays (``%(name)b``) through ``exec_driver_sql``.
 * **SQLite**: one JSON array of rows, read by ``json_each`` inside SQLite, with the values already in
   the text forms SQLAlchemy stores (UTC instants as ``YYYY-MM-DD HH:MM:SS.ffffff``, so the stored
   text and its order are the same as any other write's). SQLAlchemy's executemany would process
   every parameter of every row in Python.
 
+A delivery's first timeline entry ("planned") is not a row of its own: the delivery row holds its
+status, reason and detail (``planned_*``; its instant is ``created_at``) and
+:func:`planner.store.queries.timeline` reads it from there. A timeline row per delivery cost an
+insert, an index entry and a foreign-key check each (docs/benchmarks.md, issue 15's fourth pass).
+
 Values are what the typed columns would store: instants go through UTCDateTime's check (aware,
-converted to UTC), details are serialised as SQLAlchemy's JSON type does (an empty one is JSON null).
+converted to UTC), details are serialised as SQLAlchemy's JSON type does (an empty one is SQL NULL).
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ DELIVERY_COLUMNS = (
     "status",
     "reason",
     "job_id",
+    "planned_status",
+    "planned_detail",
 )
 _DELIVERY_NAMES = ", ".join(DELIVERY_COLUMNS)
 _PG_ARRAY_TYPES = [
@@ -67,20 +72,14 @@ _PG_ARRAY_TYPES = [
     "varchar[]",
     "text[]",
 ]
+# The first entry's reason is the reason the row is written with: planned_reason takes it from there.
 PG_INSERT_PLAN = (
-    "WITH t AS (SELECT * FROM unnest("
-    + ", ".join(
-        f"%({name})b::{array}"
-        for name, array in zip((*DELIVERY_COLUMNS, "event_status", "detail"), _PG_ARRAY_TYPES, strict=True)
-    )
-    + f") AS t({_DELIVERY_NAMES}, event_status, detail)),"
-    f" inserted AS (INSERT INTO delivery ({_DELIVERY_NAMES}, attempts, created_at, updated_at)"
-    f" SELECT {_DELIVERY_NAMES}, 0, %(now)s, %(now)s FROM t"
-    " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id),"
-    " events AS (INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail)"
-    " SELECT inserted.id, %(now)s, 'planned', t.event_status, t.reason, t.detail::json"
-    " FROM inserted JOIN t ON t.dedup_key = inserted.dedup_key)"
-    " SELECT id, dedup_key, job_id FROM inserted"
+    f"INSERT INTO delivery ({_DELIVERY_NAMES}, planned_reason, attempts, created_at, updated_at)"
+    f" SELECT {', '.join(c if c != 'planned_detail' else 'planned_detail::json' for c in DELIVERY_COLUMNS)},"
+    " reason, 0, %(now)s, %(now)s FROM unnest("
+    + ", ".join(f"%({name})b::{array}" for name, array in zip(DELIVERY_COLUMNS, _PG_ARRAY_TYPES, strict=True))
+    + f") AS t({_DELIVERY_NAMES})"
+    " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id"
 )
 _PG_ADVANCE_CURSORS = (
     "UPDATE subscription SET next_at = t.next_at, next_local_date = t.next_local_date,"
@@ -96,16 +95,14 @@ def _json_column(index: int) -> str:
 
 
 # "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to the SELECT's join.
+# The detail goes in as JSON text (json_extract of an object would give SQLite's compact form, not
+# the text SQLAlchemy's JSON type stores), so it travels as a string inside the row array.
 _SQLITE_INSERT_DELIVERIES = (
-    f"INSERT INTO delivery ({_DELIVERY_NAMES}, attempts, created_at, updated_at)"
-    f" SELECT {', '.join(_json_column(i) for i in range(len(DELIVERY_COLUMNS)))}, 0, :now, :now"
+    f"INSERT INTO delivery ({_DELIVERY_NAMES}, planned_reason, attempts, created_at, updated_at)"
+    f" SELECT {', '.join(_json_column(i) for i in range(len(DELIVERY_COLUMNS)))},"
+    f" {_json_column(DELIVERY_COLUMNS.index('reason'))}, 0, :now, :now"
     " FROM json_each(:rows) WHERE true"
     " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id"
-)
-_SQLITE_INSERT_EVENTS = (
-    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail)"
-    f" SELECT {_json_column(0)}, :now, 'planned', {_json_column(1)}, {_json_column(2)}, {_json_column(3)}"
-    " FROM json_each(:rows)"
 )
 _SQLITE_ADVANCE_CURSORS = (
     "UPDATE subscription SET next_at = json_extract(t.value, '$[1]'),"
@@ -120,8 +117,8 @@ _STATUS_TEXT = {status: status.value for status in DeliveryStatus}
 def write_plan(
     session: Session, dialect: Dialect, plan: ChunkPlan, jobs: Mapping[object, str], now: datetime
 ) -> Inserted:
-    """Insert the chunk's deliveries (a dedup conflict inserts nothing), their first timeline
-    entries and the advanced cursors; returns what was inserted, with ids and job ids."""
+    """Insert the chunk's deliveries (a dedup conflict inserts nothing) with their first timeline
+    entries, and the advanced cursors; returns what was inserted, with ids and job ids."""
     inserted: Inserted = []
     if plan.deliveries:
         job_ids = [jobs.get(d.dedup_key) for d in plan.deliveries]
@@ -172,8 +169,8 @@ def _pg_insert(
         "status": [written_status(d, job_id) for d, job_id in zip(planned, job_ids, strict=True)],
         "reason": [d.reason for d in planned],
         "job_id": job_ids,
-        "event_status": [_STATUS_TEXT[d.status] for d in planned],
-        "detail": [_json_text(d.detail or None) for d in planned],
+        "planned_status": [_STATUS_TEXT[d.status] for d in planned],
+        "planned_detail": [_json_text(d.detail) if d.detail else None for d in planned],
         "now": utc(now),
     }
     return _matched(planned, session.connection().exec_driver_sql(PG_INSERT_PLAN, columns))
@@ -228,16 +225,12 @@ def _sqlite_insert(
             written_status(d, job_id),
             d.reason,
             job_id,
+            _STATUS_TEXT[d.status],
+            _json_text(d.detail) if d.detail else None,
         ]
         for d, job_id in zip(planned, job_ids, strict=True)
     ]
-    inserted = _matched(planned, _sqlite_run(session, _SQLITE_INSERT_DELIVERIES, rows, now).all())
-    events = [
-        [d_id, _STATUS_TEXT[d.status], d.reason, _json_text(d.detail or None)] for d, d_id, _ in inserted
-    ]
-    if events:
-        _sqlite_run(session, _SQLITE_INSERT_EVENTS, events, now)
-    return inserted
+    return _matched(planned, _sqlite_run(session, _SQLITE_INSERT_DELIVERIES, rows, now).all())
 
 
 def _sqlite_advance(session: Session, cursors: Mapping[int, Cursor], now: datetime) -> None:

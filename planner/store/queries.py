@@ -96,7 +96,7 @@ def get_delivery(session: Session, delivery_id: int) -> dict[str, Any]:
         raise NotFound("delivery", delivery_id)
     data = delivery_dict(row, row.recipient_external_id)
     data["data"] = row.data
-    data["timeline"] = timeline(session, delivery_id)
+    data["timeline"] = timeline(session, delivery_id, row)
     return data
 
 
@@ -109,12 +109,85 @@ def find_delivery_by_key(session: Session, dedup_key: str) -> dict[str, Any] | N
     return data
 
 
-def timeline(session: Session, delivery_id: int) -> list[dict[str, Any]]:
+def timeline(session: Session, delivery_id: int, row: Row[Any] | None = None) -> list[dict[str, Any]]:
+    """A delivery's timeline, oldest first: its stored entries and the ones its row implies.
+
+    ``row`` is the delivery's row when the caller has it (any select with the columns of
+    :data:`IMPLYING_COLUMNS`); without it, one more statement reads them.
+    """
+    if row is None:
+        row = session.execute(select(*IMPLYING_COLUMNS).where(DELIVERIES.c.id == delivery_id)).first()
     events = session.execute(select(EVENTS).where(EVENTS.c.delivery_id == delivery_id).order_by(EVENTS.c.id))
-    return [
+    stored = [
         {"at": e.at.isoformat(), "event": e.event, "status": e.status, "reason": e.reason, "detail": e.detail}
         for e in events
     ]
+    return stored if row is None else with_implied_entries(row, stored)
+
+
+#: The delivery columns the implied entries are read from.
+IMPLYING_COLUMNS = tuple(
+    DELIVERIES.c[name]
+    for name in (
+        "created_at",
+        "planned_status",
+        "planned_reason",
+        "planned_detail",
+        "status",
+        "sent_at",
+        "attempts",
+        "provider_message_id",
+    )
+)
+
+
+def with_implied_entries(row: Any, stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``stored`` (in id order) with the entries the delivery row implies, exactly as the rows that
+    were written for them before migration 0014:
+
+    * "planned" at ``created_at``, first (nothing happens to a delivery before it exists), unless
+      ``planned_status`` is None: a row written before 0014, whose "planned" entry is stored;
+    * the worker's "sent" at ``sent_at`` with the attempt and the provider's message id, unless a
+      "sent" entry is stored (a delivery sent before 0014). A sent delivery changes no more, so the
+      row still holds what the entry said; it goes before the provider's callbacks (``provider_*``,
+      which need the message id the send returned) and after everything else. The order is the
+      order of writing, not of ``at``: the worker's and the API's clocks may differ.
+    """
+    entries = list(stored)
+    if row.status == "sent" and row.sent_at is not None and all(e["event"] != "sent" for e in stored):
+        sent = {
+            "at": row.sent_at.isoformat(),
+            "event": "sent",
+            "status": "sent",
+            "reason": None,
+            "detail": {"provider_message_id": row.provider_message_id, "attempt": row.attempts},
+        }
+        callbacks = [i for i, e in enumerate(entries) if e["event"].startswith("provider_")]
+        entries.insert(callbacks[0] if callbacks else len(entries), sent)
+    if row.planned_status is not None:
+        planned = {
+            "at": row.created_at.isoformat(),
+            "event": "planned",
+            "status": row.planned_status,
+            "reason": row.planned_reason,
+            "detail": row.planned_detail,
+        }
+        entries.insert(0, planned)
+    return entries
+
+
+def planned_details(session: Session) -> dict[int, dict[str, Any]]:
+    """Every delivery's first timeline entry's detail (empty when it had none), by delivery id."""
+    c = DELIVERIES.c
+    found = {
+        delivery_id: detail or {}
+        for delivery_id, detail in session.execute(
+            select(c.id, c.planned_detail).where(c.planned_status.is_not(None))
+        )
+    }
+    legacy = session.execute(select(EVENTS.c.delivery_id, EVENTS.c.detail).where(EVENTS.c.event == "planned"))
+    found.update((delivery_id, detail or {}) for delivery_id, detail in legacy)
+    return found
 
 
 def status_counts(session: Session) -> dict[str, int]:

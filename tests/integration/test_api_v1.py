@@ -21,6 +21,7 @@ from planner.auth import create_token
 from planner.operations.notify import notify
 from planner.settings import Settings
 from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, IDEMPOTENCY, RECIPIENTS
+from tests.helpers import timelines
 from tests.integration import test_api
 from tests.integration.test_ops import deliverer
 
@@ -168,11 +169,8 @@ def test_preferences_per_channel_and_per_kind_reach_the_planner(http: httpx.Clie
     build_runner(app).run(NOW, timedelta(days=1))
     [planned] = deliveries(app)
     assert (planned.status, planned.reason) == ("suppressed", "opted_out")
-    with app.sessions() as session:
-        detail = session.scalar(
-            select(DELIVERY_EVENTS.c.detail).where(DELIVERY_EVENTS.c.delivery_id == planned.id)
-        )
-    assert detail["scope"] == "kind:reminder"
+    [entry] = timelines(app)[planned.id]
+    assert entry["detail"]["scope"] == "kind:reminder"
 
     critical = http.put("/v1/recipients/ann/preferences/email/password_reset", json={"opted_out": True})
     assert critical.status_code == 422

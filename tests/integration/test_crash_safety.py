@@ -29,7 +29,8 @@ from planner.app import App, build_deliverer, retry_policy
 from planner.dispatch.leases import recover_expired_leases
 from planner.dispatch.reassign import requeue
 from planner.settings import Settings
-from planner.store.models import Delivery, DeliveryEvent, Recipient
+from planner.store import queries
+from planner.store.models import Delivery, Recipient
 from tests.conftest import new_pg_database
 from tests.servers import PostgresServer, free_port
 
@@ -184,14 +185,7 @@ def test_worker_killed_mid_send_is_recovered_by_another_worker(
         with pg_app.sessions() as session:
             sent = session.get(Delivery, delivery_id)
             assert sent is not None and sent.attempts == 2
-            timeline = [
-                e.event
-                for e in session.scalars(
-                    select(DeliveryEvent)
-                    .where(DeliveryEvent.delivery_id == delivery_id)
-                    .order_by(DeliveryEvent.id)
-                )
-            ]
+            timeline = [e["event"] for e in queries.timeline(session, delivery_id)]
         # Recovered by the service's own lease expiry (3 s here), not by RQ's abandoned-job timers.
         assert timeline[-2:] == ["lease_expired", "sent"]
         # At most one more provider call, and it carries the same Message-ID.

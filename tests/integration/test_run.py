@@ -19,9 +19,16 @@ from planner.app import App
 from planner.operations.importer import import_lines
 from planner.operations.recipients import patch_subscription
 from planner.settings import Settings
-from planner.store.models import Delivery, DeliveryEvent, PlannerRun, Subscription
+from planner.store.models import Delivery, PlannerRun, Subscription
 from tests.conftest import new_pg_database
-from tests.helpers import count_statements, job_id_occurrences, jobs_in_redis, recipient_line, runner
+from tests.helpers import (
+    count_statements,
+    job_id_occurrences,
+    jobs_in_redis,
+    recipient_line,
+    runner,
+    timelines,
+)
 from tests.servers import PostgresServer
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -56,10 +63,12 @@ def test_due_subscriptions_become_queued_deliveries_with_jobs(app: App) -> None:
     with app.sessions() as session:
         subs = {s.recipient_id: s for s in session.scalars(select(Subscription))}
         run = session.scalars(select(PlannerRun)).one()
-        events = session.scalars(select(DeliveryEvent)).all()
     assert all(s.next_at > NOW + HOUR for s in subs.values())
     assert run.status == "succeeded" and run.occurrences == 2 and run.counts["outcomes"] == {"queued": 2}
-    assert {e.event for e in events} == {"planned"}
+    assert [[e["event"] for e in entries] for entries in timelines(app).values()] == [
+        ["planned"],
+        ["planned"],
+    ]
 
 
 def test_repeated_run_creates_nothing_new(app: App) -> None:
@@ -106,11 +115,8 @@ def test_quiet_hours_defer_and_opt_out_suppresses(app: App) -> None:
     assert rows["reminder"].occurrence_at == datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
     assert rows["reminder"].scheduled_at == datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 15:00 CET
     assert (rows["k"].status, rows["k"].reason) == ("suppressed", "opted_out")
-    with app.sessions() as session:
-        [planned] = session.scalars(
-            select(DeliveryEvent).where(DeliveryEvent.delivery_id == rows["reminder"].id)
-        )
-    assert planned.detail["quiet_hours"]["deferred_from"] == "2026-03-02T12:30:00+00:00"
+    [planned] = timelines(app)[rows["reminder"].id or 0]
+    assert planned["detail"]["quiet_hours"]["deferred_from"] == "2026-03-02T12:30:00+00:00"
 
 
 # The schedule forms of the fixture mix: one wall time, several a day, a recurrence rule (2026-03-02
@@ -392,7 +398,6 @@ def test_plan_writes_store_what_the_typed_columns_would(app: App) -> None:
         ),
     ]
     with app.sessions() as session:
-        events = {e.delivery_id: e for e in session.scalars(select(DeliveryEvent))}
         subs = sorted(session.scalars(select(Subscription)), key=lambda s: s.id)
         # A copy written by the ORM, to compare the stored forms with.
         twin = Subscription(**{**subs[0].model_dump(exclude={"id"}), "kind": "twin"})
@@ -410,8 +415,9 @@ def test_plan_writes_store_what_the_typed_columns_would(app: App) -> None:
             planned, orm = stored[0], stored[-1]
             assert [type(v) for v in planned] == [type(v) for v in orm]
             assert len(planned[1]) == len(orm[1]) == len("2026-03-03 12:30:00.000000")
-    assert [e.detail["wall_time"] for e in events.values()] == ["13:30", "12:45"]
-    assert all(e.status == "planned" and e.at == NOW for e in events.values())
+    events = [entries[0] for entries in timelines(app).values()]
+    assert [e["detail"]["wall_time"] for e in events] == ["13:30", "12:45"]
+    assert all(e["status"] == "planned" and e["at"] == NOW.isoformat() for e in events)
     assert [s.next_at for s in subs] == [
         datetime(2026, 3, 3, 12, 30, tzinfo=UTC),
         datetime(2026, 3, 3, 12, 45, tzinfo=UTC),
@@ -455,8 +461,7 @@ def test_an_occurrence_already_written_by_another_writer_is_skipped_not_doubled(
         {key, *(f"sub:{i}:2026-03-02" for i in (sub.id + 1, sub.id + 2))}
     )
     assert [d.status for d in rows if d.dedup_key == key] == ["sent"]
-    with app.sessions() as session:
-        events = session.scalars(select(DeliveryEvent)).all()
-    assert sorted(e.delivery_id for e in events) == sorted(d.id for d in rows if d.dedup_key != key)
+    planned = [d_id for d_id, entries in timelines(app).items() if entries]
+    assert sorted(planned) == sorted(d.id for d in rows if d.dedup_key != key)
     jobs = jobs_in_redis(app.redis)
     assert sorted(i for ids in jobs.values() for i in ids) == sorted(d.id for d in rows if d.dedup_key != key)
