@@ -131,6 +131,10 @@ class _Batch:
     #: The claimed digest deliveries and the events bound to them at the claim.
     digests: dict[int, DigestContents] = field(default_factory=dict)
     log: Any = None
+    #: The batch's hold on its claimed rows: ``lease_until`` as the claim (or the last renewal) wrote
+    #: it, and when to renew it (half-way).
+    lease_until: datetime | None = None
+    renew_at: datetime | None = None
 
 
 # PostgreSQL: outcomes and their timeline entries in one statement (so one round trip when that is
@@ -323,6 +327,8 @@ class BatchReport:
     suppressed: int = 0
     skipped: int = 0
     waiting: int = 0
+    #: Claimed, then left to another worker: this one's lease ran out before it reached them.
+    taken_over: int = 0
 
 
 class Deliverer:
@@ -446,6 +452,7 @@ class Deliverer:
         report.claimed = len(claimed)
         slots = _Slots(self.limiter, Counter(d.channel for d in deliveries))
         batch = _Batch(now, report, slots, pauses, _Connection(self.sessions.kw["bind"]), digests=digests)
+        batch.lease_until, batch.renew_at = now + self.lease, now + self.lease / 2  # as claim() wrote
         try:
             with self._provider_sessions({d.channel for d in deliveries}):
                 self._send_all(deliveries, recipients, batch)
@@ -465,15 +472,55 @@ class Deliverer:
         self, deliveries: Sequence[DeliveryRow], recipients: Mapping[int, RecipientRow], batch: _Batch
     ) -> None:
         batch.log = log.bind()  # the logger resolved once per batch, not once per delivery
+        held: set[int] | None = None  # None: every claimed delivery is still this batch's
         for index, delivery in enumerate(deliveries):
             if self.stopping.is_set():
                 self._hand_back(deliveries[index:], batch)
                 break
-            if self._one(delivery, recipients[delivery.recipient_id], batch):
+            if batch.renew_at is not None and self.clock() >= batch.renew_at:
+                held = self._renew_lease(deliveries[index:], batch)
+            if held is not None and delivery.id not in held:
+                batch.report.taken_over += 1
+            elif self._one(delivery, recipients[delivery.recipient_id], batch):
                 # A provider was called: its outcome (and anything waiting) is written now.
                 self._write(batch)
             batch.slots.remaining[delivery.channel] -= 1
         self._write(batch)
+
+    def _renew_lease(self, rest: Sequence[DeliveryRow], batch: _Batch) -> set[int]:
+        """Half-way through its lease, extend the batch's hold on the deliveries it has still to send;
+        returns those it still holds.
+
+        A slow provider can make a batch outlast its lease, and then any worker's maintenance pass
+        hands the rest to a new job: sending them here too would send them twice. The renewal is
+        conditional on the lease this batch wrote, so rows recovered meanwhile (and perhaps claimed
+        again) are not this batch's any more and are left to their new job.
+        """
+        self._write(batch)  # outcomes waiting for a ride are written first, under the old lease
+        now = self.clock()
+        until = now + self.lease
+        table = Delivery.__table__  # type: ignore[attr-defined]
+        with self.sessions() as session, session.begin():
+            kept = set(
+                session.scalars(
+                    update(table)
+                    .where(
+                        table.c.id.in_([d.id for d in rest]),
+                        table.c.status == DeliveryStatus.sending.value,
+                        table.c.lease_until == batch.lease_until,
+                    )
+                    .values(lease_until=until)
+                    .returning(table.c.id)
+                )
+            )
+        batch.lease_until, batch.renew_at = until, now + self.lease / 2
+        if len(kept) < len(rest):
+            batch.log.warning(
+                "lease ran out; deliveries another worker took are left to it",
+                taken_over=len(rest) - len(kept),
+                lease=str(self.lease),
+            )
+        return kept
 
     def _bind_digests(
         self, session: Session, claimed: Sequence[int], now: datetime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -273,3 +274,35 @@ def test_delivery_older_than_max_lateness_is_missed_not_sent(
     [missed] = rows(timed_app)
     assert (missed.status, missed.reason) == ("missed", "too_late")
     assert capture.attempts == []
+
+
+def test_a_batch_that_outlasts_its_lease_leaves_what_was_recovered_to_the_new_job(
+    timed_app: App, clock: Clock, capture: CaptureAdapter
+) -> None:
+    # A slow provider: the first message takes longer than the whole batch's lease. Meanwhile a
+    # maintenance pass recovers the batch and another worker sends it. The slow worker must not then
+    # send the rest again: only the message it had in flight goes twice (the most a lost lease costs).
+    brief = [{"kind": "daily_brief", "channel": "email", "at": "12:00"}]
+    lines = [recipient_line(f"r{i}", "UTC", brief) for i in range(3)]
+    deliveries = plan(timed_app, lines)
+    ids = [d.id or 0 for d in deliveries]
+    lease = timed_app.settings.sending_lease
+    other = build_deliverer(timed_app, adapters={"email": capture, "sms": capture})
+    reports = []
+
+    def slow_first_send(message: Message) -> None:
+        if len(capture.attempts) == 1:
+            clock.now += lease + timedelta(seconds=1)
+            recovered = recover_expired_leases(
+                timed_app.sessions, timed_app.redis, clock.now, timed_app.retry_policy
+            )
+            assert recovered == 3, "the whole batch, the message in flight included"
+            reports.append(other.deliver_batch(ids))
+
+    capture.fail_with = slow_first_send
+    slow = build_deliverer(timed_app, adapters={"email": capture, "sms": capture}).deliver_batch(ids)
+    sends = Counter(m.delivery_id for m in capture.sent)
+    assert sends == {ids[0]: 2, ids[1]: 1, ids[2]: 1}, sends
+    assert (slow.taken_over, slow.sent, reports[0].sent) == (2, 1, 3)
+    with timed_app.sessions() as session:
+        assert set(session.scalars(select(Delivery.status))) == {"sent"}
