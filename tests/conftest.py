@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from planner.app import App
 from planner.settings import Settings
 from planner.store.db import create_db_engine, upgrade
+from planner.testing._template import copy_migrated_sqlite
 from tests.servers import PostgresServer, RedisServer, require_postgres, start_postgres, start_redis
 
 TEMPLATE_DB = "planner_template"
@@ -54,15 +55,17 @@ def new_pg_database(server: PostgresServer) -> str:
     return server.url(name)
 
 
+def new_sqlite_database(path: Path) -> str:
+    """A migrated, empty SQLite file at ``path``: a copy of a file migrated once per process."""
+    copy_migrated_sqlite(path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database: a SQLite file, then a PostgreSQL copy of the template."""
+    """A migrated, empty database: a copy of a migrated SQLite file, then of the PostgreSQL template."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'planner.db'}"
-        engine = create_db_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        yield url
+        yield new_sqlite_database(tmp_path / "planner.db")
         return
     server = require_postgres(request.getfixturevalue("postgres_server"))
     url = new_pg_database(server)

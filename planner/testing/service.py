@@ -35,12 +35,13 @@ from planner.settings import Settings
 from planner.store.models import Delivery, Recipient, Subscription
 from planner.testing import _logging
 from planner.testing._redis import EmbeddedRedisServer
+from planner.testing._template import copy_migrated_sqlite
 from planner.testing.clock import SimClock, as_instant
 from planner.testing.errors import KitError
 from planner.testing.recipes import Recipes
 from planner.testing.scheduler import SimulatedScheduler
 from planner.testing.sent import RecordingCaptureAdapter, SentMessage, SentMessages
-from planner.testing.settings import kit_settings
+from planner.testing.settings import kit_database, kit_settings
 
 
 @dataclass(frozen=True)
@@ -142,8 +143,10 @@ class PlannerService(Recipes):
             settings = kit_settings(self.directory, self._redis_server.start(), self._overrides)
             _logging.acquire()
             self._logging = True
+            if not kit_database(self.directory).exists():
+                copy_migrated_sqlite(kit_database(self.directory))  # migrations run once per process
             app = self._app = App(settings, clock=self.clock.now)
-            app.upgrade_database()
+            app.upgrade_database()  # a no-op on the copy; migrates a file an older kit left
             capture = self._capture = RecordingCaptureAdapter(self._zone_of, self.clock.now)
             # generic_fallback: a team can test a schedule before writing the copy for its kinds.
             renderer = Renderer(settings.templates_dir, generic_fallback=True)

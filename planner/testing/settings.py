@@ -22,6 +22,11 @@ KIT_DEFAULTS: Final[Mapping[str, Any]] = {
 OWNED_SETTINGS: Final = frozenset({"database_url", "redis_url", "email_adapter", "sms_adapter", "outbox_dir"})
 
 
+def kit_database(directory: Path) -> Path:
+    """The SQLite file of the kit service in ``directory``."""
+    return directory / "planner.db"
+
+
 def kit_settings(directory: Path, redis_url: str, overrides: Mapping[str, Any] | None = None) -> Settings:
     """Settings for a kit service: defaults, then ``overrides``; never the environment or planner.toml.
 
@@ -42,7 +47,7 @@ def kit_settings(directory: Path, redis_url: str, overrides: Mapping[str, Any] |
     values: dict[str, Any] = {
         **KIT_DEFAULTS,
         **overrides,
-        "database_url": f"sqlite:///{directory / 'planner.db'}",
+        "database_url": f"sqlite:///{kit_database(directory)}",
         "redis_url": redis_url,
         "email_adapter": "capture",
         "sms_adapter": "capture",

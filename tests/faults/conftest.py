@@ -11,7 +11,7 @@ import pytest
 
 from planner.app import App
 from planner.settings import Settings
-from tests.conftest import new_pg_database
+from tests.conftest import new_pg_database, new_sqlite_database
 from tests.faults.harness import Child
 from tests.faults.servers import FaultSmtp, running_smtp
 from tests.servers import PostgresServer
@@ -32,8 +32,7 @@ def pg_app(pg: PostgresServer, redis_url: str, tmp_path: Path) -> Iterator[App]:
 def any_app(request: pytest.FixtureRequest, redis_url: str, tmp_path: Path) -> Iterator[App]:
     """A migrated database on each backend."""
     if request.param == "sqlite":
-        app = _app(f"sqlite:///{tmp_path / 'planner.db'}", redis_url, tmp_path)
-        app.upgrade_database()
+        app = _app(new_sqlite_database(tmp_path / "planner.db"), redis_url, tmp_path)
     else:
         app = _app(new_pg_database(request.getfixturevalue("pg")), redis_url, tmp_path)
     yield app

@@ -3,12 +3,14 @@
 A real aiosmtpd server refuses AUTH; a real worker process sends. The worker must put every
 delivery back unharmed, pause ``email`` with reason ``adapter_config`` and the error (password
 redacted), and ``planner status``, ``/readyz`` and ``/metrics`` must say so. After the operator fixes
-the settings, ``planner resume email`` sends everything, once.
+the settings, ``planner resume email`` sends everything, once. ``status`` and ``resume`` run in
+this process, on the same environment as the workers: only the workers need a process of their own.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from planner.app import App
+from planner.cli import app as cli_app
 from planner.operations.metrics import render_metrics
 from planner.store.pauses import ADAPTER_CONFIG
 from tests.faults.harness import add_deliveries, enqueue, process_env, rows, serving_api, start
@@ -51,12 +56,25 @@ def smtp() -> Iterator[tuple[FaultSmtp, Authenticator, int]]:
         yield handler, auth, port
 
 
-def _status(env: dict[str, str], tmp_path: Path) -> dict[str, Any]:
-    """``planner status --json`` in a process of its own (the JSON comes first; logs may follow)."""
-    output = _cli(env, tmp_path, "status", "--json")
+def _status(env: dict[str, str]) -> dict[str, Any]:
+    """``planner status --json`` (the JSON comes first; logs may follow)."""
+    output = _in_process(env, "status", "--json")
     data, _ = json.JSONDecoder().raw_decode(output[output.index("{") :])
     assert isinstance(data, dict)
     return data
+
+
+def _in_process(env: dict[str, str], *args: str) -> str:
+    """``planner ARGS`` in this process with the ``PLANNER_*`` variables of ``env`` and no others."""
+    planner_env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PLANNER_")}
+    planner_env.update({k: v for k, v in env.items() if k.startswith("PLANNER_")})
+    saved = structlog.get_config()  # the CLI configures structlog for itself
+    try:
+        result = CliRunner().invoke(cli_app, list(args), env=planner_env)
+    finally:
+        structlog.configure(**saved)
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 def _cli(env: dict[str, str], tmp_path: Path, *args: str) -> str:
@@ -84,7 +102,7 @@ def test_refused_credentials_pause_the_channel_and_burn_no_attempt(
     waiting = rows(pg_app).values()
     assert {(d.status, d.reason, d.attempts) for d in waiting} == {("queued", "paused", 0)}
 
-    status = _status(env, tmp_path)
+    status = _status(env)
     [pause] = status["paused"]
     assert (pause["scope"], pause["value"], pause["reason"]) == ("channel", "email", ADAPTER_CONFIG)
     assert "535" in pause["detail"] and "credentials" in pause["detail"]
@@ -104,8 +122,8 @@ def test_refused_credentials_pause_the_channel_and_burn_no_attempt(
 
     # The operator fixes PLANNER_SMTP_PASSWORD, then resumes the channel.
     right = env | {"PLANNER_SMTP_PASSWORD": SMTP_PASSWORD}
-    _cli(right, tmp_path, "resume", "email")
+    _in_process(right, "resume", "email")
     _cli(right, tmp_path, "worker", "--burst")
     assert {(d.status, d.attempts) for d in rows(pg_app).values()} == {("sent", 1)}
     assert sorted(handler.count().values()) == [1] * 5
-    assert _status(env, tmp_path)["paused"] == []
+    assert _status(env)["paused"] == []

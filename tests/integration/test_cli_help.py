@@ -13,6 +13,7 @@ from planner.cli.help_text import reference_adapters, reference_rows
 from planner.delivery.template_files import BUILTIN, REQUIRED, has_template_files, template_folders
 from planner.delivery.templating import Renderer
 from planner.store.db import head_revision, shipped_heads
+from tests.conftest import new_sqlite_database
 
 HEAVY = (
     "sqlalchemy",
@@ -68,9 +69,8 @@ def test_a_planner_run_with_nothing_due_imports_no_jinja_nor_rq(tmp_path: Path, 
         "PLANNER_REDIS_URL": redis_url,
         "PLANNER_TEMPLATES_DIR": str(tmp_path / "templates"),
     }
-    # Migrated first: a run on a new database loads Alembic to create the schema.
-    upgrade = [sys.executable, "-m", "planner.cli", "db", "upgrade"]
-    subprocess.run(upgrade, capture_output=True, text=True, check=True, timeout=60, env=env)
+    # Migrated first (a copy of a migrated file): a run on a new database loads Alembic to create the schema.
+    new_sqlite_database(tmp_path / "planner.db")
     probe = (
         "import sys, json, contextlib\n"
         "sys.argv = ['planner', 'run', '--json']\n"

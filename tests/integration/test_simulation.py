@@ -27,7 +27,7 @@ from planner.operations.importer import import_file
 from planner.settings import Settings
 from planner.store.chunks import cadence_of
 from planner.store.models import Delivery, EngagementEvent, Recipient, Subscription
-from tests.conftest import new_pg_database
+from tests.conftest import new_pg_database, new_sqlite_database
 from tests.helpers import runner
 from tests.servers import PostgresServer
 
@@ -148,13 +148,7 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    from planner.store.db import create_db_engine, upgrade
-
-    url = f"sqlite:///{tmp_path / 'sim.db'}"
-    engine = create_db_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
+    return new_sqlite_database(tmp_path / "sim.db")
 
 
 IMPORTED = datetime(2026, 3, 5, 0, 0, tzinfo=UTC)
@@ -192,12 +186,7 @@ def test_run_patterns_give_the_same_deliveries(
 ) -> None:
     end = datetime(2026, 3, 12, 0, 0, tzinfo=UTC)
     baseline_app = fresh_app(settings, sqlite_url)
-    other_url = sqlite_url.replace("sim.db", "variant.db")
-    from planner.store.db import create_db_engine, upgrade
-
-    engine = create_db_engine(other_url)
-    upgrade(engine)
-    engine.dispose()
+    other_url = new_sqlite_database(tmp_path / "variant.db")
     other_app = fresh_app(settings, other_url)
     try:
         for app in (baseline_app, other_app):
