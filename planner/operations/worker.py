@@ -81,6 +81,7 @@ class SchedulerThread(threading.Thread):
         self.scheduler: Any = RQScheduler(
             list(queues), connection=app.redis, interval=max(1, round(interval)), logging_level="WARNING"
         )
+        self.queues = set(queues)
         self.interval = interval
         self.stopped = threading.Event()
 
@@ -93,7 +94,9 @@ class SchedulerThread(threading.Thread):
                         scheduler.register_birth()
                         scheduler.acquire_locks()
                         registered = True
-                    elif scheduler.should_reacquire_locks:
+                    elif scheduler.acquired_locks != self.queues:
+                        # RQ retries a lock it lacks every 2 minutes; a lock left by a killed worker
+                        # expires within about a minute, and then its jobs should move again at once.
                         scheduler.acquire_locks()
                     scheduler.heartbeat()
                     scheduler.enqueue_scheduled_jobs()

@@ -47,3 +47,19 @@ def test_the_scheduler_thread_moves_due_jobs_to_their_queue_and_releases_its_loc
         second.stop()
     assert not first.is_alive() and not second.is_alive()
     assert redis_conn.get(LOCK) is None, "a stopped scheduler lets go of its lock at once"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_lock_left_by_a_killed_worker_is_taken_over_once_it_expires(
+    app: App, redis_conn: redis.Redis
+) -> None:
+    # A SIGKILLed worker's scheduler never releases its lock; it expires (RQ gives it a minute).
+    redis_conn.set(LOCK, "killed-worker", px=800)
+    thread = SchedulerThread(app, ["default"], interval=0.05)
+    thread.start()
+    try:
+        assert redis_conn.get(LOCK) in (b"killed-worker", None)
+        taken = thread.scheduler.name.encode()
+        _until(lambda: redis_conn.get(LOCK) == taken, "the lock to be taken over", timeout=10)
+    finally:
+        thread.stop()
