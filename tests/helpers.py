@@ -16,7 +16,7 @@ from sqlalchemy import Engine, event
 
 from planner.app import App
 from planner.run.runner import PlannerRunner, RunOptions
-from planner.settings import QUEUES
+from planner.settings import QUEUES, Settings
 
 
 class Clock:
@@ -27,6 +27,12 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def unthrottled_app(settings: Settings, clock: Clock) -> App:
+    """An app on the test's clock whose provider rate limits never defer a send (1000/second)."""
+    unlimited = {"rate_limit_email": "1000/second", "rate_limit_sms": "1000/second"}
+    return App(settings.model_copy(update=unlimited), clock=clock)
 
 
 def recipient_line(rid: str, tz: str, subs: list[dict[str, Any]], **extra: Any) -> str:

@@ -19,7 +19,7 @@ from planner.operations.importer import import_lines
 from planner.settings import Settings
 from planner.store.models import Delivery, Recipient
 from planner.store.tables import DELIVERY_EVENTS
-from tests.helpers import Clock, jobs_in_redis, recipient_line, runner, timelines
+from tests.helpers import Clock, jobs_in_redis, recipient_line, runner, timelines, unthrottled_app
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -37,10 +37,7 @@ def capture() -> CaptureAdapter:
 
 @pytest.fixture
 def timed_app(settings: Settings, clock: Clock) -> Iterator[App]:
-    app = App(
-        settings.model_copy(update={"rate_limit_email": "1000/second", "rate_limit_sms": "1000/second"}),
-        clock=clock,
-    )
+    app = unthrottled_app(settings, clock)
     yield app
     app.close()
 

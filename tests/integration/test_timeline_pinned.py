@@ -28,7 +28,7 @@ from planner.operations.importer import import_lines
 from planner.operations.notify import notify
 from planner.settings import Settings
 from planner.store.tables import DELIVERIES, RECIPIENTS
-from tests.helpers import Clock, recipient_line, runner
+from tests.helpers import Clock, recipient_line, runner, unthrottled_app
 from tests.integration import test_api
 
 server = test_api.server  # the module's loopback uvicorn
@@ -46,10 +46,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def timed_app(settings: Settings, clock: Clock) -> Iterator[App]:
-    app = App(
-        settings.model_copy(update={"rate_limit_email": "1000/second", "rate_limit_sms": "1000/second"}),
-        clock=clock,
-    )
+    app = unthrottled_app(settings, clock)
     yield app
     app.close()
 
