@@ -127,14 +127,12 @@ class _Batch:
     slots: _Slots
     pauses: frozenset[tuple[str, str]]
     db: _Connection
+    #: The batch's hold on its claimed rows: ``lease_until`` as the claim (or the last renewal) wrote it.
+    lease_until: datetime
     out: _Outcomes = field(default_factory=_Outcomes)
     #: The claimed digest deliveries and the events bound to them at the claim.
     digests: dict[int, DigestContents] = field(default_factory=dict)
     log: Any = None
-    #: The batch's hold on its claimed rows: ``lease_until`` as the claim (or the last renewal) wrote
-    #: it, and when to renew it (half-way).
-    lease_until: datetime | None = None
-    renew_at: datetime | None = None
 
 
 # PostgreSQL: outcomes and their timeline entries in one statement (so one round trip when that is
@@ -451,8 +449,9 @@ class Deliverer:
         self._enqueue_early(early, now)
         report.claimed = len(claimed)
         slots = _Slots(self.limiter, Counter(d.channel for d in deliveries))
-        batch = _Batch(now, report, slots, pauses, _Connection(self.sessions.kw["bind"]), digests=digests)
-        batch.lease_until, batch.renew_at = now + self.lease, now + self.lease / 2  # as claim() wrote
+        db = _Connection(self.sessions.kw["bind"])
+        # The lease as claim() wrote it: renewals are conditional on it.
+        batch = _Batch(now, report, slots, pauses, db, lease_until=now + self.lease, digests=digests)
         try:
             with self._provider_sessions({d.channel for d in deliveries}):
                 self._send_all(deliveries, recipients, batch)
@@ -475,9 +474,10 @@ class Deliverer:
         held: set[int] | None = None  # None: every claimed delivery is still this batch's
         for index, delivery in enumerate(deliveries):
             if self.stopping.is_set():
-                self._hand_back(deliveries[index:], batch)
+                # Only what this batch still holds: a row another worker took is its to hand back.
+                self._hand_back([d for d in deliveries[index:] if held is None or d.id in held], batch)
                 break
-            if batch.renew_at is not None and self.clock() >= batch.renew_at:
+            if self.clock() >= batch.lease_until - self.lease / 2:
                 held = self._renew_lease(deliveries[index:], batch)
             if held is not None and delivery.id not in held:
                 batch.report.taken_over += 1
@@ -513,7 +513,7 @@ class Deliverer:
                     .returning(table.c.id)
                 )
             )
-        batch.lease_until, batch.renew_at = until, now + self.lease / 2
+        batch.lease_until = until
         if len(kept) < len(rest):
             batch.log.warning(
                 "lease ran out; deliveries another worker took are left to it",
