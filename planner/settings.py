@@ -35,6 +35,14 @@ def _lateness(value: Any) -> timedelta:
     return _duration(value, allow_zero=True)
 
 
+def _a_day_or_more(value: Any) -> timedelta:
+    duration = _duration(value)
+    if duration < timedelta(days=1):
+        # Providers retry a callback for hours; forgetting it sooner would apply a retry twice.
+        raise ValueError("expected a duration of at least '1d'")
+    return duration
+
+
 def _json(value: Any) -> Any:
     """A JSON map or list from the environment; pydantic-settings' own decoding is switched off
     (``NoDecode``) so that a typo is reported here, with the value and an example."""
@@ -58,6 +66,7 @@ def _list_or_json(value: Any) -> Any:
 #: A positive duration: '30s', '5m', '4h', '1d' or ISO 8601 ('PT4H').
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Lateness = Annotated[timedelta, BeforeValidator(_lateness)]
+Retention = Annotated[timedelta, BeforeValidator(_a_day_or_more)]
 
 
 class Settings(BaseSettings):
@@ -136,9 +145,8 @@ class Settings(BaseSettings):
     digest_retention: Duration = Field(
         timedelta(days=30), description="Digest events older than this are dropped (and counted)."
     )
-    provider_event_retention: Duration = Field(
+    provider_event_retention: Retention = Field(
         timedelta(days=7),
-        ge=timedelta(days=1),
         description="Applied provider callbacks are remembered this long (repeats change nothing).",
     )
 

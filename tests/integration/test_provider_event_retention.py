@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from planner.app import App
 from planner.operations.feedback import drop_old_provider_events
 from planner.operations.worker import run_maintenance
+from planner.settings import Settings
 from planner.store import feedback
 from planner.store.tables import PROVIDER_EVENTS
 
@@ -52,3 +54,9 @@ def test_the_maintenance_pass_forgets_them(app: App) -> None:
     run_maintenance(app)
     with app.sessions() as session:
         assert session.scalar(select(func.count()).select_from(PROVIDER_EVENTS)) == 0
+
+
+def test_a_retention_under_a_day_is_refused_naming_the_least() -> None:
+    with pytest.raises(ValidationError, match="at least '1d'"):
+        Settings(provider_event_retention="23h")
+    assert Settings(provider_event_retention="2d").provider_event_retention == timedelta(days=2)
