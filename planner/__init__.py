@@ -13,6 +13,8 @@ from planner._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from planner.app import App, build_deliverer, build_runner
+    from planner.commands.importer import ImportFailed, ImportReport, import_lines
+    from planner.commands.notify import NotifyResult, notify
     from planner.core.cadence import Cadence
     from planner.core.checks import Audience, Decision, Verdict
     from planner.core.localtime import get_zone, resolve, resolve_detailed, tzdata_version
@@ -27,9 +29,7 @@ if TYPE_CHECKING:
         PlannerError,
         UnknownTimezoneError,
     )
-    from planner.operations.explain import explain
-    from planner.operations.importer import ImportFailed, ImportReport, import_lines
-    from planner.operations.notify import NotifyResult, notify
+    from planner.readmodels.explain import explain
     from planner.run.runner import RunReport
     from planner.settings import Settings
 
@@ -56,12 +56,12 @@ _LAZY = {
     "NotFound": "planner.errors",
     "PlannerError": "planner.errors",
     "UnknownTimezoneError": "planner.errors",
-    "explain": "planner.operations.explain",
-    "ImportFailed": "planner.operations.importer",
-    "ImportReport": "planner.operations.importer",
-    "import_lines": "planner.operations.importer",
-    "NotifyResult": "planner.operations.notify",
-    "notify": "planner.operations.notify",
+    "explain": "planner.readmodels.explain",
+    "ImportFailed": "planner.commands.importer",
+    "ImportReport": "planner.commands.importer",
+    "import_lines": "planner.commands.importer",
+    "NotifyResult": "planner.commands.notify",
+    "notify": "planner.commands.notify",
     "RunReport": "planner.run.runner",
 }
 

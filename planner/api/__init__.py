@@ -47,12 +47,12 @@ from adapters import AdapterConfigError
 from planner.app import App, translate_error
 from planner.auth import Principal, any_token_configured, authenticate
 from planner.clock import WINDOW_TEXT, ensure_utc
+from planner.commands import ops
+from planner.commands.notify import notify
 from planner.core import validation
 from planner.core.status import DeliveryStatus, EngagementKind
 from planner.errors import InvalidInput, NotFound, PlannerError, Unavailable, shown
-from planner.operations import ops
-from planner.operations.notify import notify
-from planner.operations.status import (
+from planner.readmodels.status import (
     adapter_config_problems,
     collect_status,
     delivery_problems,
@@ -590,7 +590,7 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
         """Prometheus text format."""
         from prometheus_client import CONTENT_TYPE_LATEST
 
-        from planner.operations.metrics import render_metrics
+        from planner.readmodels.metrics import render_metrics
 
         return Response(render_metrics(app, app.clock()), media_type=CONTENT_TYPE_LATEST)
 
@@ -665,7 +665,7 @@ def _protected(api: FastAPI, app: App) -> APIRouter:
         local_date: LocalDate = None,
     ) -> dict[str, Any]:
         """Each rule's verdict for the recipient's subscriptions on a local date."""
-        from planner.operations.explain import explain as explain_recipient
+        from planner.readmodels.explain import explain as explain_recipient
 
         return explain_recipient(app, recipient_id, now=app.clock(), kind=kind, local_date=local_date)
 

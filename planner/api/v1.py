@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from planner.api import EXTERNAL_ID, KIND, ChannelName, Instant, _audit, _responses, _scope_check, problem
 from planner.app import App
 from planner.auth import Principal
+from planner.commands import events, recipients
+from planner.commands.importer import ImportFailed, ImportReport, import_lines
 from planner.core import validation
 from planner.core.unsubscribe import MAX_TOKEN, UnsubscribeTarget, verify
 from planner.errors import NotFound
-from planner.operations import digests, recipients
-from planner.operations.importer import ImportFailed, ImportReport, import_lines
 
 _EXAMPLE = {
     "timezone": "Europe/Paris",
@@ -186,7 +186,7 @@ def v1_router(app: App) -> APIRouter:
     def post_event(body: EventRequest, response: Response, who: Principal = Depends(write)) -> dict[str, Any]:
         """Record an event for the recipient's next digest of `kind`; a repeated `idempotency_key`
         answers 200 with the first event and records nothing. Scope: write."""
-        created, result = digests.record_event(
+        created, result = events.record_event(
             app,
             body.recipient_id,
             body.kind,

@@ -36,8 +36,8 @@ def import_command(
     as_json: JsonOption = False,
 ) -> None:
     """Import recipients, subscriptions and engagement (atomic unless --skip-invalid)."""
-    from planner.operations.importer import ImportFailed, import_file
-    from planner.operations.recipients import plan_changes
+    from planner.commands.importer import ImportFailed, import_file
+    from planner.commands.recipients import plan_changes
 
     if not file.is_file():
         raise fail(f"FILE: {str(file)!r} is not a readable file")

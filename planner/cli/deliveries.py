@@ -105,7 +105,7 @@ def deliveries_retry(
     kind: Annotated[str | None, typer.Option(help="With --all-dead: only this kind.")] = None,
 ) -> None:
     """Redrive a dead delivery (a fresh attempt budget) or send a retrying one now."""
-    from planner.operations import ops
+    from planner.commands import ops
 
     if (delivery_id is None) == (not all_dead):
         raise fail("give either a delivery ID or --all-dead (not both)")
@@ -125,7 +125,7 @@ def deliveries_retry(
 
 def deliveries_cancel(delivery_id: IdArgument) -> None:
     """Cancel a pending delivery (planned, queued or retrying)."""
-    from planner.operations import ops
+    from planner.commands import ops
 
     with service() as svc, named(status="ID"):
         ops.cancel(svc, delivery_id, svc.clock())

@@ -1,6 +1,6 @@
 """Digest events and snooze from the command line: ``planner events record``, ``planner snooze``.
 
-Thin shells over :mod:`planner.operations.digests` and :mod:`planner.operations.recipients`, the
+Thin shells over :mod:`planner.commands.events` and :mod:`planner.commands.recipients`, the
 functions behind ``POST /v1/events`` and ``PATCH /v1/recipients/{id}/subscriptions/{kind}/{channel}``.
 """
 
@@ -48,7 +48,7 @@ def events_record(
     as_json: JsonOption = False,
 ) -> None:
     """Record an event for the recipient's next digest of KIND (one message lists them all)."""
-    from planner.operations.digests import record_event
+    from planner.commands.events import record_event
 
     payload = _json_object(data) if data is not None else None
     when = parse_option(at, lambda v: parse_instant(v, "at"), "at")
@@ -76,7 +76,7 @@ def snooze_command(
     """Snooze one subscription until a local date (or end its snooze) without re-sending the schedule.
 
     Pending deliveries on snoozed dates are cancelled and recorded again as skipped (snoozed)."""
-    from planner.operations.recipients import patch_subscription
+    from planner.commands.recipients import patch_subscription
 
     if (until is None) == (not clear):
         raise fail("--until DATE or --clear: expected exactly one of them")

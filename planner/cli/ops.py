@@ -29,7 +29,7 @@ from planner.errors import InvalidInput
 
 def status_command(as_json: JsonOption = False) -> None:
     """Deliveries by status, queue depths, scheduled jobs, live workers and how late the planner is."""
-    from planner.operations.status import collect_status
+    from planner.readmodels.status import collect_status
 
     with service() as svc:
         data = collect_status(svc, svc.clock())
@@ -76,7 +76,7 @@ TargetArgument = Annotated[str, typer.Argument(metavar="CHANNEL|KIND", help="'em
 
 def pause_command(target: TargetArgument) -> None:
     """Pause a channel or a kind: its deliveries wait (they are not failed) until resumed."""
-    from planner.operations import ops
+    from planner.commands import ops
 
     with service() as svc, named(target="CHANNEL|KIND"):
         result = ops.pause(svc, target, svc.clock())
@@ -86,7 +86,7 @@ def pause_command(target: TargetArgument) -> None:
 
 def resume_command(target: TargetArgument) -> None:
     """Resume a channel or a kind: the deliveries that waited for it are sent now."""
-    from planner.operations import ops
+    from planner.commands import ops
 
     with service() as svc, named(target="CHANNEL|KIND"):
         result = ops.resume(svc, target, svc.clock())
@@ -104,7 +104,7 @@ def explain_command(
     as_json: JsonOption = False,
 ) -> None:
     """Why a recipient got, or did not get, a notification on a local date: every rule's verdict."""
-    from planner.operations.explain import explain, render
+    from planner.readmodels.explain import explain, render
 
     local_date = parse_option(date, parse_date, "date")
     with service() as svc:
@@ -141,7 +141,7 @@ def notify_command(
     as_json: JsonOption = False,
 ) -> None:
     """Send an ad-hoc notification through the planner's rules (dedup, opt-out, caps, quiet hours)."""
-    from planner.operations.notify import notify
+    from planner.commands.notify import notify
 
     payload = parse_option(data, _parse_data, "data")
     when = parse_option(at, lambda v: parse_instant(v, "at"), "at")
@@ -172,7 +172,7 @@ def engagement_record(
     kind: Annotated[str | None, typer.Option(help="The kind engaged with, if known.")] = None,
 ) -> None:
     """Record an engagement event (it resets the recipient's inactivity for backoff)."""
-    from planner.operations import ops
+    from planner.commands import ops
 
     when = parse_option(at, lambda v: parse_instant(v, "at"), "at")
     with service() as svc, named(recipient_id="RECIPIENT", event="EVENT"):
@@ -187,7 +187,7 @@ def templates_check(as_json: JsonOption = False) -> None:
     Kinds come from the template folders and from active subscriptions. Exit status 1 when a
     template has an error, or a kind someone subscribes to has no template for that channel.
     """
-    from planner.operations.ops import template_checks
+    from planner.commands.ops import template_checks
 
     with service() as svc:
         checks, subscribed = template_checks(svc)

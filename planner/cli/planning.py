@@ -87,7 +87,7 @@ def run_command(
 
 def _warn_missing_templates(svc: App) -> None:
     """Planned anyway (the schedule is right), but said out loud: these sends will fail."""
-    from planner.operations.template_presence import subscriptions_without_template_files
+    from planner.readmodels.templates import subscriptions_without_template_files
 
     for (kind, channel), count in sorted(subscriptions_without_template_files(svc).items()):
         err.print(
@@ -104,16 +104,16 @@ def simulate_command(
     as_json: JsonOption = False,
 ) -> None:
     """Show a recipient's upcoming sends: local time with offset, UTC, and DST or quiet-hours notes."""
-    from planner.operations.simulate import simulate_recipient
+    from planner.readmodels.simulate import simulate_recipient
 
     with service() as svc:
         start = parse_option(from_date, parse_date, "from")
         sends, title = simulate_recipient(svc, recipient_id, start, days)
     if as_json:
-        from planner.operations.simulate import to_json_rows
+        from planner.readmodels.simulate import to_json_rows
 
         print_json(to_json_rows(sends))
         return
-    from planner.operations.simulate import render_table
+    from planner.readmodels.simulate import render_table
 
     out.print(render_table(sends, title))

@@ -60,7 +60,7 @@ def cron_command(
     once: Annotated[bool, typer.Option("--once", help="Try the current hour once, then exit.")] = False,
 ) -> None:
     """Start a planner run at the top of every UTC hour (once per hour across all cron processes)."""
-    from planner.operations.cron import run_forever, try_hour
+    from planner.processes.cron import run_forever, try_hour
 
     with service(schema="upgrade") as svc:
         if once:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from rq import SimpleWorker
 
     from planner.app import App
-    from planner.operations.worker import BurstSummary
+    from planner.processes.worker import BurstSummary
 
 
 def worker_command(
@@ -39,7 +39,7 @@ def worker_command(
     """Run an RQ worker (with its scheduler) that sends deliveries through the adapters."""
     from planner import jobs
     from planner.app import build_deliverer
-    from planner.operations.worker import (
+    from planner.processes.worker import (
         MaintenanceThread,
         SchedulerThread,
         make_worker,
@@ -79,7 +79,7 @@ def worker_command(
 
 
 def _burst(svc: App, worker: SimpleWorker) -> BurstSummary:
-    from planner.operations.worker import work_burst
+    from planner.processes.worker import work_burst
 
     with progress_bar("sending what is due", None) as advance:
         done = [0]

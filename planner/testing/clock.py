@@ -86,7 +86,7 @@ class SimClock:
             # Modules imported under freezegun see its FakeDatetime as ``datetime``, and pydantic
             # and SQLModel cannot build a schema for it: load the service's modules first.
             import planner.app
-            import planner.operations.importer  # noqa: F401
+            import planner.commands.importer  # noqa: F401
 
             self._freezer = freezegun.freeze_time(
                 self._now,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
-from planner.operations.importer import ImportReport
+from planner.commands.importer import ImportReport
 from planner.testing.clock import SimClock, as_instant
 from planner.testing.errors import KitError
 

@@ -26,10 +26,10 @@ from sqlmodel import col
 
 from adapters import Adapter, Message, SendResult
 from planner.app import App, build_deliverer, build_runner
+from planner.commands.importer import ImportReport, import_lines
+from planner.commands.recipients import plan_changes
 from planner.delivery.deliverer import Deliverer
 from planner.delivery.templating import Renderer
-from planner.operations.importer import ImportReport, import_lines
-from planner.operations.recipients import plan_changes
 from planner.run.runner import PlannerRunner, RunReport
 from planner.settings import Settings
 from planner.store.models import Delivery, Recipient, Subscription
@@ -266,7 +266,7 @@ class PlannerService(Recipes):
     ) -> int:
         """Record an event for the recipient's next digest of ``kind`` (as ``POST /v1/events``),
         received at the simulated now; returns its id."""
-        from planner.operations.digests import record_event
+        from planner.commands.events import record_event
 
         self.clock.mark_used()
         _, result = record_event(

@@ -10,7 +10,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from planner.operations.dashboard import HourBucket
+from planner.readmodels.dashboard import HourBucket
 
 COLOURS = {"email": "#3b6fb6", "sms": "#d9822b"}
 WIDTH, HEIGHT = 880, 260

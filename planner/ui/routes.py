@@ -1,7 +1,7 @@
 """The operator dashboard's pages at ``/ui``: overview, deliveries, dead letters, recipients, pauses.
 
 Pages read through the same operations code as ``planner status``, ``deliveries list|show``,
-``explain`` and ``simulate``; actions call :mod:`planner.operations.ops` with the signed-in token's
+``explain`` and ``simulate``; actions call :mod:`planner.commands.ops` with the signed-in token's
 name, which lands on each touched delivery's timeline. Query strings are parsed here, not by
 FastAPI, so that a bad value gets this dashboard's 400 page rather than the API's JSON.
 """
@@ -21,12 +21,13 @@ from starlette.concurrency import run_in_threadpool
 from planner.app import App
 from planner.auth import authenticate
 from planner.clock import parse_instant
+from planner.commands import ops
 from planner.core import validation
 from planner.core.status import Channel, DeliveryStatus
 from planner.errors import InvalidInput
-from planner.operations import dashboard, ops
-from planner.operations.explain import explain
-from planner.operations.simulate import simulate_recipient
+from planner.readmodels import dashboard
+from planner.readmodels.explain import explain
+from planner.readmodels.simulate import simulate_recipient
 from planner.store.models import Subscription
 from planner.store.queries import DeliveryFilter, get_delivery, pause_list, recipient_by_external_id
 from planner.store.tables import SUBSCRIPTIONS

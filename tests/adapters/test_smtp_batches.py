@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from adapters.capture import CaptureAdapter
 from adapters.smtp import SmtpAdapter
 from planner.app import App, build_deliverer
-from planner.operations.notify import notify
+from planner.commands.notify import notify
 from planner.store.queries import get_delivery
 from tests.integration.test_ops import add_recipient
 

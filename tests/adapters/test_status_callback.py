@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from planner.app import App, build_deliverer
+from planner.commands.notify import notify
 from planner.core.feedback import twilio_signature
-from planner.operations.notify import notify
 from tests.integration import test_api
 from tests.integration.test_ops import add_recipient, delivery
 

@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from adapters.capture import CaptureAdapter
 from adapters.smtp import SmtpAdapter
 from planner.app import App, build_deliverer
+from planner.commands.notify import notify
 from planner.core.unsubscribe import UnsubscribeTarget, sign
-from planner.operations.notify import notify
 from planner.store.queries import get_delivery
 from tests.integration import test_api
 from tests.integration.test_ops import add_recipient

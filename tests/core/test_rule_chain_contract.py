@@ -13,14 +13,14 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from planner.commands.notify import AdhocRequest, decide
 from planner.core import checks
 from planner.core.cadence import Cadence
 from planner.core.planning import ChunkInputs, RecipientState, SubscriptionState, plan_chunk
 from planner.core.policy import Cap, PlanningPolicy
 from planner.core.quiet_hours import QuietHours
 from planner.core.simulate import SubscriptionSpec, simulate
-from planner.operations.explain import occurrence_verdicts
-from planner.operations.notify import AdhocRequest, decide
+from planner.readmodels.explain import occurrence_verdicts
 from planner.store.models import Recipient
 
 NY = "America/New_York"

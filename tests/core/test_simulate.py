@@ -13,7 +13,7 @@ from planner.core.cadence import Cadence
 from planner.core.quiet_hours import NO_QUIET_HOURS, QuietHours
 from planner.core.simulate import SimulatedSend, SubscriptionSpec, simulate
 from planner.errors import InvalidInput, UnknownTimezoneError
-from planner.operations.simulate import render_table, to_json_rows
+from planner.readmodels.simulate import render_table, to_json_rows
 
 NY = "America/New_York"
 SMS_QUIET = QuietHours(time(21), time(8))

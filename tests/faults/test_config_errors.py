@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from planner.app import App
 from planner.cli import app as cli_app
-from planner.operations.metrics import render_metrics
+from planner.readmodels.metrics import render_metrics
 from planner.store.pauses import ADAPTER_CONFIG
 from tests.faults.harness import add_deliveries, enqueue, process_env, rows, serving_api, start
 from tests.faults.servers import SMTP_PASSWORD, SMTP_USER, FaultSmtp, running_smtp

@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import func, select
 
 from planner.app import App
+from planner.commands.importer import import_lines
 from planner.dispatch.outbox import JobBatch, enqueue_batches
-from planner.operations.importer import import_lines
 from planner.settings import Settings
 from planner.store.db import create_db_engine, upgrade
 from planner.store.models import Delivery, PlannerRun

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from planner.app import App, build_runner
-from planner.operations.importer import import_lines
+from planner.commands.importer import import_lines
 from planner.settings import Settings
 from planner.store.models import Delivery
 from tests.conftest import new_pg_database

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from planner.app import App, build_runner
 from planner.auth import create_token
-from planner.operations.notify import notify
+from planner.commands.notify import notify
 from planner.settings import Settings
 from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, IDEMPOTENCY, RECIPIENTS
 from tests.helpers import timelines

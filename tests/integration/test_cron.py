@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from planner.app import App
 from planner.logs import configure_logging
-from planner.operations import cron
+from planner.processes import cron
 from planner.store.models import PlannerRun
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -1,4 +1,4 @@
-"""The dashboard's read-side numbers (planner.operations.dashboard), worked out by hand, on both databases."""
+"""The dashboard's read-side numbers (planner.readmodels.dashboard), worked out by hand, on both databases."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from planner.app import App
+from planner.commands.importer import import_lines
+from planner.commands.notify import notify
 from planner.errors import InvalidInput
-from planner.operations import dashboard
-from planner.operations.importer import import_lines
-from planner.operations.notify import notify
+from planner.readmodels import dashboard
 from planner.settings import Settings
 from planner.store.queries import DeliveryFilter
 from tests.integration.test_ops import add_recipient, dead_email

@@ -13,9 +13,9 @@ from sqlalchemy import select, update
 from adapters import Message, PermanentError, TransientError
 from adapters.capture import CaptureAdapter
 from planner.app import App, build_deliverer, retry_policy
+from planner.commands.importer import import_lines
 from planner.delivery.deliverer import Deliverer, message_id_for
 from planner.dispatch.leases import recover_expired_leases
-from planner.operations.importer import import_lines
 from planner.settings import Settings
 from planner.store.models import Delivery, Recipient
 from planner.store.tables import DELIVERY_EVENTS

@@ -15,9 +15,9 @@ from adapters.capture import CaptureAdapter
 from planner.api import readiness
 from planner.app import App, build_deliverer
 from planner.cli import app as cli_app
-from planner.operations.metrics import render_metrics
-from planner.operations.notify import notify
-from planner.operations.status import collect_status
+from planner.commands.notify import notify
+from planner.readmodels.metrics import render_metrics
+from planner.readmodels.status import collect_status
 from tests.integration.test_ops import add_recipient
 
 WAIT = timedelta(minutes=15)  # the default PLANNER_MAX_DELIVERY_WAIT

@@ -19,10 +19,10 @@ from adapters.capture import CaptureAdapter
 from planner.app import App, build_deliverer
 from planner.auth import create_token
 from planner.cli import app as cli_app
+from planner.commands.importer import import_lines
 from planner.delivery.deliverer import Deliverer
-from planner.operations.importer import import_lines
-from planner.operations.metrics import render_metrics
-from planner.operations.worker import run_maintenance
+from planner.processes.worker import run_maintenance
+from planner.readmodels.metrics import render_metrics
 from planner.settings import Settings
 from planner.store.digests import bind_events, digest_counts, digest_targets
 from planner.store.models import Delivery
@@ -273,8 +273,8 @@ def test_explain_and_simulate_show_a_digest_and_its_events(
     timed_app: App, deliverer: Deliverer, clock: Clock
 ) -> None:
     from planner.core.simulate import DIGEST_NOTE
-    from planner.operations.explain import explain
-    from planner.operations.simulate import simulate_recipient
+    from planner.readmodels.explain import explain
+    from planner.readmodels.simulate import simulate_recipient
 
     import_lines(timed_app.sessions, [recipient_line("ann", "UTC", DIGEST)], NOW)
     runner(timed_app).run(NOW, 25 * HOUR)

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from planner.app import App, build_runner
 from planner.cli import app as cli_app
+from planner.commands.importer import import_lines
 from planner.errors import NotFound
-from planner.operations.explain import explain
-from planner.operations.importer import import_lines
+from planner.readmodels.explain import explain
 
 IMPORTED_AT = datetime(2026, 2, 1, 0, 0, tzinfo=UTC)
 # Monday 2026-03-02, 08:00 EST.
@@ -101,7 +101,7 @@ def test_explain_dst_gap_cadence_and_backoff(planned: App) -> None:
 
 
 def test_explain_kind_filter_adhoc_and_unknowns(planned: App) -> None:
-    from planner.operations.notify import notify
+    from planner.commands.notify import notify
 
     notify(planned, "ann", "password_reset", "email", now=RUN_AT, data={"code": "1"})
     result = explain(planned, "ann", now=RUN_AT, kind="password_reset")

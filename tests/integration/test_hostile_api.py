@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from planner.api import create_api
 from planner.app import App, build_runner
-from planner.operations.worker import make_worker
+from planner.processes.worker import make_worker
 from planner.settings import Settings
 from planner.store.models import metadata
 from tests.integration.test_api import AUTH, TOKEN, Switch, serve, server  # noqa: F401 -- the module's server

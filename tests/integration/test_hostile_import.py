@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from planner.app import App
 from planner.cli import app as cli_app
-from planner.operations.importer import (
+from planner.commands.importer import (
     ENGAGEMENT_KEYS,
     RECIPIENT_KEYS,
     ImportFailed,

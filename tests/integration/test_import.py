@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from planner.app import App
 from planner.cli import app as cli_app
-from planner.operations.importer import ImportFailed, import_lines
-from planner.operations.recipients import set_preference
+from planner.commands.importer import ImportFailed, import_lines
+from planner.commands.recipients import set_preference
 from planner.store.models import EngagementEvent, Recipient, Subscription
 from planner.store.preferences import set_channel_opt_out
 

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from planner.app import App
 from planner.cli import app as cli_app
+from planner.commands.notify import notify
+from planner.commands.ops import StateConflict
 from planner.errors import InvalidInput, NotFound
-from planner.operations.notify import notify
-from planner.operations.ops import StateConflict
 from tests.integration.test_ops import add_recipient
 
 # A Monday, 12:00 UTC: outside the default SMS quiet hours (21:00-08:00) in UTC.
@@ -90,7 +90,7 @@ def test_quiet_hours_defer_and_critical_kinds_bypass(app: App) -> None:
 def test_opt_out_missing_address_and_bad_input(app: App) -> None:
     add_recipient(app, opt_out=["sms"])
     line = {"type": "recipient", "id": "no-phone", "timezone": "UTC", "email": "np@example.com"}
-    from planner.operations.importer import import_lines
+    from planner.commands.importer import import_lines
 
     import_lines(app.sessions, [json.dumps(line)], NOW)
     opted = notify(app, "u-1", "reminder", "sms", now=NOW)

@@ -15,12 +15,12 @@ from adapters import Message, PermanentError
 from adapters.capture import CaptureAdapter
 from planner.app import App, build_deliverer
 from planner.cli import app as cli_app
+from planner.commands import ops
+from planner.commands.importer import import_lines
+from planner.commands.notify import notify
 from planner.core.status import DeliveryStatus
 from planner.delivery.deliverer import Deliverer
 from planner.errors import InvalidInput, NotFound
-from planner.operations import ops
-from planner.operations.importer import import_lines
-from planner.operations.notify import notify
 from planner.store.models import EngagementEvent
 from planner.store.queries import get_delivery
 

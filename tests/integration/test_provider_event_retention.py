@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from planner.app import App
-from planner.operations.feedback import drop_old_provider_events
-from planner.operations.worker import run_maintenance
+from planner.commands.feedback import drop_old_provider_events
+from planner.processes.worker import run_maintenance
 from planner.settings import Settings
 from planner.store import feedback
 from planner.store.tables import PROVIDER_EVENTS

@@ -13,8 +13,8 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 
 from planner.app import App
+from planner.commands.importer import import_lines
 from planner.dispatch.reconcile import lost_jobs, reconcile
-from planner.operations.importer import import_lines
 from tests.helpers import recipient_line, runner
 
 NOW = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import event
 
 from planner.app import App
+from planner.commands.importer import import_lines
 from planner.core.status import PENDING_STATUSES
 from planner.dispatch.reconcile import FULL_PASS_KEY, WATERMARK_KEY, reconcile
-from planner.operations.importer import import_lines
-from planner.operations.worker import run_maintenance
+from planner.processes.worker import run_maintenance
 from planner.store.models import PENDING_PREDICATE
 from tests.helpers import jobs_in_redis, recipient_line, runner
 

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select, text
 
 from planner.app import App
-from planner.operations.importer import import_lines
-from planner.operations.recipients import patch_subscription
+from planner.commands.importer import import_lines
+from planner.commands.recipients import patch_subscription
 from planner.settings import Settings
 from planner.store.models import Delivery, PlannerRun, Subscription
 from tests.conftest import new_pg_database

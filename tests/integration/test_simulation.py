@@ -19,11 +19,11 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from planner.app import App
+from planner.commands.importer import import_file
 from planner.core.cadence import first_occurrence_at_or_after, occurrences_between
 from planner.core.localtime import local_date_of
 from planner.core.quiet_hours import QuietHours, effective_quiet_hours, in_quiet_hours
 from planner.core.rules import engagement_backoff
-from planner.operations.importer import import_file
 from planner.settings import Settings
 from planner.store.chunks import cadence_of
 from planner.store.models import Delivery, EngagementEvent, Recipient, Subscription

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from planner.app import App, build_runner
 from planner.cli import app as cli_app
-from planner.operations.importer import import_lines
-from planner.operations.notify import notify
-from planner.operations.status import collect_status
-from planner.operations.worker import make_worker
+from planner.commands.importer import import_lines
+from planner.commands.notify import notify
+from planner.processes.worker import make_worker
+from planner.readmodels.status import collect_status
 from tests.integration.test_ops import add_recipient, dead_email
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ import pytest
 from adapters.base import Message
 from adapters.errors import TransientError
 from planner import jobs
-from planner.operations.importer import ImportFailed
+from planner.commands.importer import ImportFailed
 from planner.testing import (
     JobFailed,
     KitError,

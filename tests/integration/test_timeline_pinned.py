@@ -24,8 +24,8 @@ from adapters import Message, TransientError
 from adapters.capture import CaptureAdapter
 from planner.app import App, build_deliverer
 from planner.cli import app as cli_app
-from planner.operations.importer import import_lines
-from planner.operations.notify import notify
+from planner.commands.importer import import_lines
+from planner.commands.notify import notify
 from planner.settings import Settings
 from planner.store.tables import DELIVERIES, RECIPIENTS
 from tests.helpers import Clock, recipient_line, runner, unthrottled_app

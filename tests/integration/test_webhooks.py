@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from planner.app import App
 from planner.auth import create_token
 from planner.cli import app as cli_app
+from planner.commands.notify import notify
 from planner.core.feedback import twilio_signature
-from planner.operations.notify import notify
 from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, PROVIDER_EVENTS, RECIPIENTS
 from tests.integration import test_api
 from tests.integration.test_ops import add_recipient, deliverer

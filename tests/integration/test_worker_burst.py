@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from planner.app import App
 from planner.cli import app as cli_app
-from planner.operations.notify import notify
+from planner.commands.notify import notify
 from planner.store.tables import DELIVERIES
 from tests.integration.test_ops import add_recipient
 

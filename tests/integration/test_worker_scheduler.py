@@ -13,7 +13,7 @@ import redis
 from rq import Queue
 
 from planner.app import App
-from planner.operations.worker import SchedulerThread
+from planner.processes.worker import SchedulerThread
 
 LOCK = "rq:scheduler-lock:default"
 

@@ -26,9 +26,9 @@ from adapters import Message, PermanentError
 from adapters.capture import CaptureAdapter
 from planner.api import create_api
 from planner.app import App, build_deliverer, build_runner
-from planner.operations.importer import import_lines
-from planner.operations.notify import notify
-from planner.operations.worker import make_worker
+from planner.commands.importer import import_lines
+from planner.commands.notify import notify
+from planner.processes.worker import make_worker
 from planner.settings import Settings
 from tests.conftest import new_pg_database
 from tests.servers import PostgresServer, RedisServer, free_port, require_postgres

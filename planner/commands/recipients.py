@@ -1,7 +1,7 @@
 """The management API's recipients: upsert, patch, view, erase, and one subscription at a time.
 
-Every write goes through the importer's own parsing (:func:`~planner.operations.importer.parse_recipient`)
-and writer (:class:`~planner.operations.importer.Importer`): the API and ``planner import`` accept
+Every write goes through the importer's own parsing (:func:`~planner.commands.importer.parse_recipient`)
+and writer (:class:`~planner.commands.importer.Importer`): the API and ``planner import`` accept
 exactly the same documents and apply the same schedule-change rule (pending future deliveries of a
 changed subscription are cancelled and planned again). A change is planned at once when its next
 occurrence falls inside the window the last planner run already covered (:func:`plan_changes`).
@@ -19,19 +19,19 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from planner.app import App, build_runner
-from planner.core import validation
-from planner.core.localtime import hhmm
-from planner.core.status import PENDING_STATUSES, DeliveryStatus
-from planner.core.unsubscribe import UnsubscribeTarget
-from planner.errors import InvalidInput, NotFound
-from planner.operations.importer import (
+from planner.commands.importer import (
     RECIPIENT_KEYS,
     SUBSCRIPTION_KEYS,
     Importer,
     ImportReport,
     parse_recipient,
 )
-from planner.operations.simulate import simulate_recipient, to_json_rows
+from planner.core import validation
+from planner.core.localtime import hhmm
+from planner.core.status import PENDING_STATUSES, DeliveryStatus
+from planner.core.unsubscribe import UnsubscribeTarget
+from planner.errors import InvalidInput, NotFound
+from planner.readmodels.simulate import simulate_recipient, to_json_rows
 from planner.store.audit import record_audit
 from planner.store.chunks import cadence_of
 from planner.store.models import Recipient, Subscription, kinds_opted_out

@@ -29,7 +29,7 @@ from planner.core.localtime import get_zone, resolve_detailed
 from planner.core.quiet_hours import QuietHours, effective_quiet_hours
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
 from planner.errors import InvalidInput
-from planner.operations.status import (
+from planner.readmodels.status import (
     delivery_problems,
     delivery_wait,
     planner_lateness,

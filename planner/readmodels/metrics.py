@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from planner.app import App
 from planner.core.status import DeliveryStatus
-from planner.operations.status import delivery_wait, planner_lateness, queue_state
+from planner.readmodels.status import delivery_wait, planner_lateness, queue_state
 from planner.store.digests import digest_counts
 from planner.store.queries import pause_list, status_reason_counts
 from planner.store.tables import DELIVERIES

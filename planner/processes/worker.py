@@ -17,11 +17,11 @@ from rq.scheduler import RQScheduler
 from sqlalchemy import select
 
 from planner.app import App
+from planner.commands.events import drop_old_events
+from planner.commands.feedback import drop_old_provider_events
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
 from planner.dispatch.leases import recover_expired_leases
 from planner.dispatch.reconcile import reconcile
-from planner.operations.digests import drop_old_events
-from planner.operations.feedback import drop_old_provider_events
 from planner.settings import QUEUES
 from planner.store.tables import DELIVERIES
 
@@ -30,7 +30,7 @@ log = structlog.get_logger("planner.worker")
 
 def run_maintenance(app: App) -> tuple[int, int]:
     """Recover expired leases, re-enqueue deliveries Redis lost, drop digest events past their
-    retention (logged and counted by :func:`~planner.operations.digests.drop_old_events`) and
+    retention (logged and counted by :func:`~planner.commands.events.drop_old_events`) and
     applied provider callbacks past theirs.
     Safe to run anywhere, any time; returns (recovered, reconciled)."""
     now = app.clock()
