@@ -104,7 +104,8 @@ def explain_command(
     as_json: JsonOption = False,
 ) -> None:
     """Why a recipient got, or did not get, a notification on a local date: every rule's verdict."""
-    from planner.readmodels.explain import explain, render
+    from planner.cli.tables import explain_tables
+    from planner.readmodels.explain import explain
 
     local_date = parse_option(date, parse_date, "date")
     with service() as svc:
@@ -114,7 +115,7 @@ def explain_command(
         return
     if not result["subscriptions"] and not result["adhoc"]:
         out.print(f"{recipient} has no subscriptions and no ad-hoc deliveries on {result['local_date']}")
-    for table in render(result):
+    for table in explain_tables(result):
         out.print(table)
 
 

@@ -114,6 +114,6 @@ def simulate_command(
 
         print_json(to_json_rows(sends))
         return
-    from planner.readmodels.simulate import render_table
+    from planner.cli.tables import simulate_table
 
-    out.print(render_table(sends, title))
+    out.print(simulate_table(sends, title))

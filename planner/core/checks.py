@@ -14,19 +14,28 @@ places can order and present them as they need but can never disagree on a rule:
 * **frequency cap** — a send that would overfill a rolling window is suppressed
   (``frequency_cap``); critical kinds bypass it.
 
-Engagement backoff (:mod:`planner.core.rules`) applies to planned occurrences only.
+Two rules apply to planned occurrences only (an :class:`Occasion`; ad-hoc sends have none), after the
+channel rule and before quiet hours:
+
+* **snooze** — an occurrence on a local date before the subscription's ``snooze_until`` is
+  ``skipped`` (``snoozed``).
+* **engagement backoff** (:mod:`planner.core.rules`) — an inactive recipient's occurrence on a day
+  the tier thins out is ``skipped`` (``engagement_backoff``).
+
+:func:`decide` runs the chain and stops at the first failing rule; :func:`every_verdict` evaluates
+each rule on the same :class:`Facts` (what ``explain`` shows). Both read the same functions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from planner.core.policy import PlanningPolicy
 from planner.core.quiet_hours import QuietHours, apply_quiet_hours, effective_quiet_hours
-from planner.core.rules import cap_allows
+from planner.core.rules import cap_allows, engagement_backoff
 from planner.core.status import DeliveryStatus
 
 Outcome = Literal["pass", "fail", "deferred", "bypassed"]
@@ -66,6 +75,37 @@ class Verdict:
     @property
     def failed(self) -> bool:
         return self.outcome == "fail"
+
+
+@dataclass(slots=True)
+class Occasion:
+    """What the planned-occurrence rules (snooze, engagement backoff) read of one occurrence."""
+
+    local_date: date
+    #: Occurrences on local dates before this one are snoozed.
+    snooze_until: date | None
+    #: The local date of the recipient's last engagement before the occurrence (or, with none, of
+    #: the subscription's creation): inactivity counts from it.
+    engaged_on: date
+    #: The local date of the subscription's last to-be-sent delivery before this occurrence.
+    last_sent: date | None
+
+
+@dataclass(slots=True)
+class Facts:
+    """One send as the chain sees it: wanted at ``at``, decided at ``now``.
+
+    ``counted``: sorted instants of the deliveries already counted against the cap on this
+    recipient and channel. ``occasion``: the planned occurrence's facts; None for an ad-hoc send.
+    """
+
+    kind: str
+    channel: str
+    audience: Audience
+    at: datetime
+    now: datetime
+    counted: Sequence[datetime]
+    occasion: Occasion | None = None
 
 
 def check_channel(audience: Audience, channel: str, at: datetime, kind: str | None = None) -> Verdict:
@@ -110,6 +150,30 @@ def check_quiet_hours(
     return quiet_hours_verdict(window, policy.is_critical(kind), audience.timezone, at)
 
 
+def check_snooze(occasion: Occasion, at: datetime) -> Verdict:
+    """A snoozed subscription's occurrences before ``snooze_until`` are recorded skipped, not sent."""
+    until = occasion.snooze_until
+    if until is None or occasion.local_date >= until:
+        return Verdict("snooze", "pass", at)
+    detail = {"snooze_until": until.isoformat()}
+    return Verdict("snooze", "fail", at, DeliveryStatus.skipped, "snoozed", detail)
+
+
+def check_engagement(policy: PlanningPolicy, kind: str, occasion: Occasion, at: datetime) -> Verdict:
+    """Engagement backoff: the recipient's inactivity picks a tier, the tier thins out the days."""
+    verdict = engagement_backoff(
+        policy.tiers_for(kind), occasion.local_date, occasion.engaged_on, occasion.last_sent
+    )
+    detail = {
+        "tier": verdict.tier.label,
+        "inactive_days": verdict.inactive_days,
+        "days_since_last_send": verdict.days_since_last_send,
+    }
+    if verdict.send:
+        return Verdict("engagement", "pass", at, detail=detail)
+    return Verdict("engagement", "fail", at, DeliveryStatus.skipped, "engagement_backoff", detail)
+
+
 def check_lateness(policy: PlanningPolicy, kind: str, scheduled_at: datetime, now: datetime) -> Verdict:
     late = now - scheduled_at
     if late > policy.lateness_for(kind):
@@ -143,10 +207,17 @@ class Decision:
     def to_send(self) -> bool:
         return self.status is DeliveryStatus.planned
 
+    @property
+    def deciding_rule(self) -> str | None:
+        """The rule that stopped the send (None when it goes out)."""
+        return None if self.to_send else self.verdicts[-1].rule
+
     def detail(self) -> dict[str, Any]:
-        """What the timeline records: the failing rule's facts, a deferral, the cap that was full."""
+        """What the timeline records: the engagement tier, a deferral, the failing rule's facts."""
         found: dict[str, Any] = {}
         for verdict in self.verdicts:
+            if verdict.rule == "engagement":
+                found["engagement"] = verdict.detail
             if verdict.rule == "quiet_hours" and verdict.outcome == "deferred":
                 found["quiet_hours"] = verdict.detail
             elif verdict.failed:
@@ -154,48 +225,34 @@ class Decision:
         return found
 
 
-def decide(
-    policy: PlanningPolicy,
-    *,
-    kind: str,
-    channel: str,
-    audience: Audience,
-    at: datetime,
-    now: datetime,
-    counted: Sequence[datetime],
-    before: Sequence[Verdict] = (),
-) -> Decision:
-    """Channel, quiet hours, lateness and cap, in that order, for a send wanted at ``at``.
-
-    ``before`` are verdicts of rules that ran earlier for this send (engagement backoff): the first
-    failing one ends the chain as any other.
-    """
+def decide(policy: PlanningPolicy, facts: Facts) -> Decision:
+    """The chain, in order, for one send: channel; for a planned occurrence snooze and engagement
+    backoff; then quiet hours, lateness and the cap. The first failing rule ends it."""
     verdicts: list[Verdict] = []
-
-    def end(verdict: Verdict) -> Decision:
+    for verdict in _chain(policy, facts):
         verdicts.append(verdict)
-        assert verdict.status is not None
-        return Decision(verdict.status, verdict.reason, verdict.at, tuple(verdicts))
-
-    channel_verdict = check_channel(audience, channel, at, kind)
-    if channel_verdict.failed:
-        return end(channel_verdict)
-    verdicts.append(channel_verdict)
-    for earlier in before:
-        if earlier.failed:
-            return end(earlier)
-        verdicts.append(earlier)
-    quiet = check_quiet_hours(policy, kind, channel, audience, at)
-    verdicts.append(quiet)
-    late = check_lateness(policy, kind, quiet.at, now)
-    if late.failed:
-        return end(late)
-    verdicts.append(late)
-    cap = check_cap(policy, kind, channel, counted, quiet.at)
-    if cap.failed:
-        return end(cap)
-    verdicts.append(cap)
+        if verdict.failed:
+            assert verdict.status is not None
+            return Decision(verdict.status, verdict.reason, verdict.at, tuple(verdicts))
+    quiet = next(v for v in verdicts if v.rule == "quiet_hours")
     return Decision(DeliveryStatus.planned, quiet.reason, quiet.at, tuple(verdicts))
+
+
+def every_verdict(policy: PlanningPolicy, facts: Facts) -> dict[str, Verdict]:
+    """Each rule's verdict on ``facts``, none skipped because an earlier one failed (``explain``)."""
+    return {verdict.rule: verdict for verdict in _chain(policy, facts)}
+
+
+def _chain(policy: PlanningPolicy, facts: Facts) -> Iterator[Verdict]:
+    kind, channel = facts.kind, facts.channel
+    yield check_channel(facts.audience, channel, facts.at, kind)
+    if facts.occasion is not None:
+        yield check_snooze(facts.occasion, facts.at)
+        yield check_engagement(policy, kind, facts.occasion, facts.at)
+    quiet = check_quiet_hours(policy, kind, channel, facts.audience, facts.at)
+    yield quiet
+    yield check_lateness(policy, kind, quiet.at, facts.now)
+    yield check_cap(policy, kind, channel, facts.counted, quiet.at)
 
 
 def recheck_at_send(

@@ -11,53 +11,20 @@ from __future__ import annotations
 import bisect
 import functools
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from planner.core.cadence import Cadence, Occurrence, next_occurrence_after
-from planner.core.checks import Audience, Verdict, decide
+from planner.core.checks import Decision, Facts, Occasion, decide
 from planner.core.localtime import local_date_of
 from planner.core.policy import PlanningPolicy
-from planner.core.quiet_hours import QuietHours
-from planner.core.rules import engagement_backoff
+from planner.core.recipient import RecipientState
 from planner.core.status import DeliveryStatus
 
 # Per-row records (a run builds one of each per subscription or occurrence) are slotted and not
 # ``frozen``: see planner.core.checks. Nothing assigns to them after construction.
-
-
-@dataclass(slots=True)
-class RecipientState:
-    id: int
-    external_id: str
-    timezone: str
-    email: str | None
-    phone: str | None
-    quiet_hours: Mapping[str, QuietHours]
-    opted_out: frozenset[str]
-    invalid: Mapping[str, str]
-    #: Per channel, the kinds opted out of.
-    opted_out_kinds: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    #: Per channel, the audience built from the fields above (a recipient's subscriptions share it).
-    _audiences: dict[str, Audience] = field(default_factory=dict, init=False, repr=False, compare=False)
-
-    def address(self, channel: str) -> str | None:
-        return self.email if channel == "email" else self.phone
-
-    def audience(self, channel: str) -> Audience:
-        found = self._audiences.get(channel)
-        if found is None:
-            found = self._audiences[channel] = Audience(
-                timezone=self.timezone,
-                address=self.address(channel),
-                opted_out=channel in self.opted_out,
-                invalid=self.invalid.get(channel),
-                opted_out_kinds=self.opted_out_kinds.get(channel, frozenset()),
-                quiet_hours=self.quiet_hours.get(channel),
-            )
-        return found
 
 
 @dataclass(slots=True)
@@ -127,6 +94,16 @@ class ChunkPlan:
     cursors: dict[int, Cursor]
 
 
+@dataclass(slots=True)
+class Decided:
+    """One occurrence of a subscription, the delivery it becomes and the chain's decision on it."""
+
+    occurrence: Occurrence
+    subscription: SubscriptionState
+    planned: PlannedDelivery
+    decision: Decision
+
+
 def dedup_key_for(subscription_id: int, local_date: date, wall_time: time | None = None) -> str:
     """One key per occurrence: ``sub:<id>:<local date>`` for a schedule with one wall time a day (the
     keys written before several times a day existed), ``sub:<id>:<local date>@<HH:MM>`` with several."""
@@ -187,62 +164,87 @@ def _base_detail(occurrence: Occurrence) -> dict[str, Any]:
     return detail
 
 
-def _last_engaged(instants: Sequence[datetime], at: datetime) -> datetime | None:
+def last_engaged(instants: Sequence[datetime], at: datetime) -> datetime | None:
+    """The last of the sorted ``instants`` at or before ``at``."""
     index = bisect.bisect_right(instants, at)
     return instants[index - 1] if index else None
 
 
 def plan_chunk(inputs: ChunkInputs, policy: PlanningPolicy, now: datetime, window_end: datetime) -> ChunkPlan:
     """Decide every due occurrence of the chunk's subscriptions. Pure."""
-    pending: list[tuple[datetime, int, Occurrence, SubscriptionState]] = []
     cursors: dict[int, Cursor] = {}
+    deliveries = [decided.planned for decided in decide_all(inputs, policy, now, window_end, cursors)]
+    return ChunkPlan(deliveries=deliveries, cursors=cursors)
+
+
+def decide_all(
+    inputs: ChunkInputs,
+    policy: PlanningPolicy,
+    now: datetime,
+    window_end: datetime,
+    cursors: dict[int, Cursor] | None = None,
+) -> Iterator[Decided]:
+    """Every due occurrence of the chunk, decided in time order, with the chain's decision.
+
+    The planner run writes the deliveries; ``simulate`` reads the decisions. ``cursors`` receives
+    each subscription's cursor after its occurrences.
+    """
+    pending: list[tuple[datetime, int, Occurrence, SubscriptionState]] = []
     for sub in inputs.subscriptions:
         recipient = inputs.recipients[sub.recipient_id]
-        occurrences, cursors[sub.id] = due_occurrences(sub, recipient.timezone, window_end)
+        occurrences, cursor = due_occurrences(sub, recipient.timezone, window_end)
+        if cursors is not None:
+            cursors[sub.id] = cursor
         pending.extend((o.instant, sub.id, o, sub) for o in occurrences)
     # Across subscriptions, time order decides which delivery a cap lets through.
     pending.sort(key=lambda item: (item[0], item[1]))
-
     last_sent = dict(inputs.last_sent)
     counted: dict[tuple[int, str], list[datetime]] = defaultdict(list)
     for key, instants in inputs.cap_counted.items():
         counted[key] = list(instants)
-    deliveries = [
-        _decide(occurrence, sub, inputs, policy, now, last_sent, counted) for _, _, occurrence, sub in pending
-    ]
-    return ChunkPlan(deliveries=deliveries, cursors=cursors)
+    for _, _, occurrence, sub in pending:
+        facts = occurrence_facts(occurrence, sub, inputs, now, last_sent.get(sub.id), counted)
+        decision = decide(policy, facts)
+        if decision.to_send:
+            bisect.insort(counted[(sub.recipient_id, sub.channel)], decision.scheduled_at)
+            last_sent[sub.id] = occurrence.local_date
+        yield Decided(occurrence, sub, planned_delivery(occurrence, sub, policy, decision), decision)
 
 
-def _decide(
+def occurrence_facts(
     occurrence: Occurrence,
     sub: SubscriptionState,
     inputs: ChunkInputs,
-    policy: PlanningPolicy,
     now: datetime,
-    last_sent: dict[int, date],
-    counted: dict[tuple[int, str], list[datetime]],
-) -> PlannedDelivery:
+    last_sent: date | None,
+    counted: Mapping[tuple[int, str], Sequence[datetime]],
+) -> Facts:
+    """What the rule chain reads of one occurrence: the planner's, ``explain``'s and ``simulate``'s."""
     recipient = inputs.recipients[sub.recipient_id]
-    detail = _occurrence_detail(occurrence)
-    backoff = _backoff(occurrence, sub, inputs, policy, last_sent.get(sub.id))
-    snoozed = _snoozed(occurrence, sub)
-    key = (sub.recipient_id, sub.channel)
-    decision = decide(
-        policy,
+    engaged_at = last_engaged(inputs.engagement.get(sub.recipient_id, ()), occurrence.instant)
+    occasion = Occasion(
+        local_date=occurrence.local_date,
+        snooze_until=sub.snooze_until,
+        engaged_on=local_date_of(engaged_at or sub.created_at, recipient.timezone),
+        last_sent=last_sent,
+    )
+    return Facts(
         kind=sub.kind,
         channel=sub.channel,
         audience=recipient.audience(sub.channel),
         at=occurrence.instant,
         now=now,
-        counted=counted[key],
-        before=(*snoozed, backoff),
+        counted=counted.get((sub.recipient_id, sub.channel), ()),
+        occasion=occasion,
     )
-    if any(v.rule == "engagement" for v in decision.verdicts):
-        detail["engagement"] = backoff.detail
+
+
+def planned_delivery(
+    occurrence: Occurrence, sub: SubscriptionState, policy: PlanningPolicy, decision: Decision
+) -> PlannedDelivery:
+    """The delivery row an occurrence's decision becomes, with its first timeline entry's detail."""
+    detail = _occurrence_detail(occurrence)
     detail.update(decision.detail())
-    if decision.to_send:
-        bisect.insort(counted[key], decision.scheduled_at)
-        last_sent[sub.id] = occurrence.local_date
     return PlannedDelivery(
         dedup_key=occurrence_key(sub.id, sub.cadence, occurrence),
         subscription_id=sub.id,
@@ -257,35 +259,3 @@ def _decide(
         reason=decision.reason,
         detail=detail,
     )
-
-
-def _backoff(
-    occurrence: Occurrence,
-    sub: SubscriptionState,
-    inputs: ChunkInputs,
-    policy: PlanningPolicy,
-    last_sent: date | None,
-) -> Verdict:
-    """Engagement backoff as a verdict of the chain (it applies to planned occurrences only)."""
-    tz = inputs.recipients[sub.recipient_id].timezone
-    engaged_at = _last_engaged(inputs.engagement.get(sub.recipient_id, ()), occurrence.instant)
-    engaged_date = local_date_of(engaged_at or sub.created_at, tz)
-    verdict = engagement_backoff(policy.tiers_for(sub.kind), occurrence.local_date, engaged_date, last_sent)
-    detail = {
-        "tier": verdict.tier.label,
-        "inactive_days": verdict.inactive_days,
-        "days_since_last_send": verdict.days_since_last_send,
-    }
-    if verdict.send:
-        return Verdict("engagement", "pass", occurrence.instant, detail=detail)
-    return Verdict(
-        "engagement", "fail", occurrence.instant, DeliveryStatus.skipped, "engagement_backoff", detail=detail
-    )
-
-
-def _snoozed(occurrence: Occurrence, sub: SubscriptionState) -> tuple[Verdict, ...]:
-    """A snoozed subscription's occurrences before ``snooze_until`` are recorded ``skipped``, not sent."""
-    if sub.snooze_until is None or occurrence.local_date >= sub.snooze_until:
-        return ()
-    detail = {"snooze_until": sub.snooze_until.isoformat()}
-    return (Verdict("snooze", "fail", occurrence.instant, DeliveryStatus.skipped, "snoozed", detail=detail),)

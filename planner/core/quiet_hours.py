@@ -57,6 +57,11 @@ class QuietHours:
         """Validate 'HH:MM' strings; errors name ``f"{field}.start"`` / ``f"{field}.end"``."""
         return cls(parse_wall_time(start, f"{field}.start"), parse_wall_time(end, f"{field}.end"))
 
+    @classmethod
+    def of_columns(cls, start: time | None, end: time | None) -> QuietHours | None:
+        """A recipient's own window as stored (a start and an end column); None when unset."""
+        return _stored_window(start, end)
+
     @property
     def is_empty(self) -> bool:
         return self.start == self.end
@@ -73,6 +78,12 @@ class QuietHours:
     def text(self) -> str:
         """'21:00–08:00', or 'none'."""
         return self._text
+
+
+@functools.lru_cache(maxsize=4096)
+def _stored_window(start: time | None, end: time | None) -> QuietHours | None:
+    # Recipients share a handful of windows: one (immutable) QuietHours each.
+    return QuietHours(start, end) if start is not None and end is not None else None
 
 
 NO_QUIET_HOURS = QuietHours(time(0), time(0))

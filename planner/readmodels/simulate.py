@@ -1,7 +1,7 @@
 """What a recipient would receive over the next days (``planner simulate``), from the database's facts.
 
-The sends come from the pure :func:`planner.core.simulate.simulate`, which applies the rule chain's
-quiet-hours rule (critical kinds bypass it, as in the planner).
+The sends are the planner's own decisions (:func:`planner.core.simulate.simulate`) on the inputs the
+planner's chunk store loads for the recipient's active subscriptions.
 """
 
 from __future__ import annotations
@@ -9,16 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from rich.table import Table
-from sqlalchemy import select
-from sqlmodel import col
-
 from planner.app import App
-from planner.core.localtime import UTC, format_offset, hhmm, local_date_of
-from planner.core.simulate import SimulatedSend, SubscriptionSpec, simulate
-from planner.store.chunks import cadence_of
-from planner.store.models import Subscription
-from planner.store.queries import recipient_by_external_id
+from planner.core.localtime import UTC, local_date_of
+from planner.core.simulate import SimulatedSend, simulate, start_of
+from planner.store import explain as store
+from planner.store.chunks import ChunkStore, cadence_of, subscription_state
+from planner.store.dialect import dialect_of
+from planner.store.recipient_facts import recipient_state_by_external_id
 
 
 def simulate_recipient(
@@ -26,31 +23,23 @@ def simulate_recipient(
 ) -> tuple[list[SimulatedSend], str]:
     """The recipient's upcoming sends under their active subscriptions, and a title for them."""
     with app.sessions() as session:
-        recipient = recipient_by_external_id(session, external_id)
-        subs = session.scalars(
-            select(Subscription).where(
-                col(Subscription.recipient_id) == recipient.id, col(Subscription.active).is_(True)
-            )
-        ).all()
-        specs = [
-            SubscriptionSpec.of(
-                app.policy,
-                s.kind,
-                s.channel,
-                cadence_of(s),
-                recipient.audience(s.channel),
-                s.snooze_until,
-                digest=s.digest,
-            )
-            for s in subs
-        ]
+        recipient = recipient_state_by_external_id(session, external_id)
         zone = recipient.timezone
-    start = from_date or local_date_of(app.clock(), zone)
-    schedules = "; ".join(
-        f"{spec.kind}/{spec.channel} {spec.cadence}{' (digest)' if spec.digest else ''}" for spec in specs
-    )
-    title = f"{external_id} ({zone}): {days} days from {start.isoformat()} · {schedules}"
-    return simulate(zone, specs, start, days), title
+        start = from_date or local_date_of(app.clock(), zone)
+        subs = [s for s in store.subscriptions_of(session, recipient.id, None) if s.active]
+        schedules = "; ".join(
+            f"{s.kind}/{s.channel} {cadence_of(s)}{' (digest)' if s.digest else ''}" for s in subs
+        )
+        title = f"{external_id} ({zone}): {days} days from {start.isoformat()} · {schedules}"
+        if not subs:
+            return [], title
+        begins = start_of(start, zone)
+        states = [subscription_state(s, (begins, start, None)) for s in subs]
+        inputs = ChunkStore(dialect_of(session)).load_inputs(
+            session, states, begins, app.policy.longest_cap_window, lock=False, replay_from=start
+        )
+    digests = {s.id for s in subs if s.digest and s.id is not None}
+    return simulate(inputs, app.policy, start, days, digests=digests), title
 
 
 def to_json_rows(sends: Sequence[SimulatedSend]) -> list[dict[str, object]]:
@@ -68,32 +57,3 @@ def to_json_rows(sends: Sequence[SimulatedSend]) -> list[dict[str, object]]:
         }
         for send in sends
     ]
-
-
-def render_table(sends: Sequence[SimulatedSend], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("Local date", "Kind", "Channel", "Local time", "UTC", "Notes"):
-        table.add_column(column)
-    for send in sends:
-        table.add_row(
-            send.local_date.isoformat(),
-            send.kind,
-            send.channel,
-            _local_cell(send),
-            send.send_at.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ"),
-            "\n".join(send.notes),
-        )
-    return table
-
-
-def _local_cell(send: SimulatedSend) -> str:
-    """'03:30 -04:00 EDT'; the date is added when a deferral moved the send to another day."""
-    local = send.send_local
-    text = f"{hhmm(local)} {format_offset(local.utcoffset())}"
-    name = local.tzname()
-    # Zones without an abbreviation are named by their offset ('+11'), already shown.
-    if name and name[0] not in "+-":
-        text += f" {name}"
-    if local.date() != send.local_date:
-        text = f"{local.date().isoformat()} {text}"
-    return text

@@ -2,27 +2,52 @@
 
 from __future__ import annotations
 
-import io
-import json
-from datetime import date, time
+from dataclasses import dataclass
+from datetime import date, time, timedelta
 
 import pytest
-from rich.console import Console
 
 from planner.core.cadence import Cadence
+from planner.core.planning import ChunkInputs, SubscriptionState
+from planner.core.policy import BackoffTier, Cap, PlanningPolicy
 from planner.core.quiet_hours import NO_QUIET_HOURS, QuietHours
-from planner.core.simulate import SimulatedSend, SubscriptionSpec, simulate
+from planner.core.recipient import RecipientState
+from planner.core.simulate import SimulatedSend, start_of
+from planner.core.simulate import simulate as simulate_inputs
 from planner.errors import InvalidInput, UnknownTimezoneError
-from planner.readmodels.simulate import render_table, to_json_rows
 
 NY = "America/New_York"
 SMS_QUIET = QuietHours(time(21), time(8))
+#: No cap and no backoff in the way: these tests are about where each send lands.
+POLICY = PlanningPolicy(
+    caps={"email": Cap(100, timedelta(days=1), "100/day"), "sms": Cap(100, timedelta(days=1), "100/day")},
+    tiers=(BackoffTier(0, 1),),
+)
 
 
-def spec(
-    at: str, kind: str = "digest", channel: str = "email", quiet: QuietHours = NO_QUIET_HOURS
-) -> SubscriptionSpec:
-    return SubscriptionSpec(kind=kind, channel=channel, cadence=Cadence.parse(at, "daily"), quiet_hours=quiet)
+@dataclass(frozen=True)
+class Spec:
+    at: str
+    kind: str = "digest"
+    channel: str = "email"
+    quiet: QuietHours = NO_QUIET_HOURS
+
+
+def spec(at: str, kind: str = "digest", channel: str = "email", quiet: QuietHours = NO_QUIET_HOURS) -> Spec:
+    return Spec(at, kind, channel, quiet)
+
+
+def simulate(zone: str, specs: list[Spec], from_date: date, days: int) -> list[SimulatedSend]:
+    """The planner run ahead for one recipient in ``zone`` with these subscriptions."""
+    begins = start_of(from_date, zone)
+    subs = [
+        SubscriptionState(i, 1, s.kind, s.channel, Cadence.parse(s.at, "daily"), begins, from_date, begins)
+        for i, s in enumerate(specs, start=1)
+    ]
+    quiet = {s.channel: s.quiet for s in specs}
+    recipient = RecipientState(1, "r", zone, "r@example.com", "+12125550100", quiet, frozenset(), {})
+    inputs = ChunkInputs(subs, {1: recipient}, {}, {}, {})
+    return simulate_inputs(inputs, POLICY, from_date, days)
 
 
 def summary(sends: list[SimulatedSend]) -> list[tuple[str, str, str, tuple[str, ...]]]:
@@ -116,42 +141,3 @@ def test_arguments_are_validated() -> None:
         simulate(NY, [spec("08:00")], date(2026, 1, 1), -1)
     with pytest.raises(UnknownTimezoneError):
         simulate("Eastern", [spec("08:00")], date(2026, 1, 1), 1)
-
-
-def test_json_rows() -> None:
-    sends = simulate(NY, [spec("02:30")], date(2026, 3, 8), 1)
-    rows = to_json_rows(sends)
-    assert rows == [
-        {
-            "kind": "digest",
-            "channel": "email",
-            "local_date": "2026-03-08",
-            "planned_local": "2026-03-08T03:30:00-04:00",
-            "send_local": "2026-03-08T03:30:00-04:00",
-            "send_at": "2026-03-08T07:30:00+00:00",
-            "deferred": False,
-            "notes": ["DST gap: 02:30 does not exist, shifted +1:00 to 03:30 EDT"],
-        }
-    ]
-    assert json.loads(json.dumps(rows)) == rows
-
-
-def test_table() -> None:
-    sends = simulate(
-        NY,
-        [spec("02:30"), spec("21:30", kind="reminder", channel="sms", quiet=SMS_QUIET)],
-        date(2026, 3, 7),
-        2,
-    )
-    sends += simulate("Australia/Lord_Howe", [spec("02:15")], date(2026, 10, 4), 1)
-    console = Console(file=io.StringIO(), width=200, color_system=None)
-    console.print(render_table(sends, "recipient 42 (America/New_York)"))
-    output = console.file.getvalue()  # type: ignore[attr-defined]
-    assert "recipient 42 (America/New_York)" in output
-    for column in ("Local date", "Kind", "Channel", "Local time", "UTC", "Notes"):
-        assert column in output
-    assert "03:30 -04:00 EDT" in output
-    assert "2026-03-08 07:30Z" in output
-    assert "2026-03-08 08:00 -04:00 EDT" in output  # a deferral into the next day shows its date
-    assert "02:45 +11:00 " in output and "+11:00 +11" not in output
-    assert "DST gap: 02:30 does not exist, shifted +1:00 to 03:30 EDT" in output

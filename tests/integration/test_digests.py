@@ -295,8 +295,11 @@ def test_explain_and_simulate_show_a_digest_and_its_events(
     deliverer.deliver_batch([deliveries(timed_app)[1].id or 0])
     empty = digest_verdict(date(2026, 3, 3), clock.now)
     assert empty["verdict"] == "fail" and "no events" in empty["detail"]
-    sends, title = simulate_recipient(timed_app, "ann", date(2026, 3, 4), 2)
-    assert "(digest)" in title and all(DIGEST_NOTE in s.notes for s in sends) and len(sends) == 2
+    sends, title = simulate_recipient(timed_app, "ann", date(2026, 3, 4), 3)
+    assert "(digest)" in title and all(DIGEST_NOTE in s.notes for s in sends)
+    # Ann never engaged: from three days inactive the planner sends every other day.
+    assert [s.local_date for s in sends] == [date(2026, 3, 4), date(2026, 3, 6)]
+    assert any("2026-03-05 skipped by engagement backoff" in note for note in sends[1].notes)
 
 
 def test_the_testing_kit_asserts_one_digest_a_day_with_these_events(

@@ -96,7 +96,7 @@ def test_explain_dst_gap_cadence_and_backoff(planned: App) -> None:
     engagement = verdicts(brief)["engagement"]
     assert engagement["verdict"] == "fail"
     assert engagement["data"]["days_since_last_send"] == 6
-    assert brief["outcome"] == "no send: engagement"
+    assert brief["outcome"] == "would be skipped: engagement_backoff"
     assert verdicts(brief)["dedup"]["detail"].startswith("not planned yet")
 
 
@@ -124,3 +124,17 @@ def test_cli_explain(planned: App, cli: CliRunner) -> None:
     assert "DST gap" in table.stdout and "quiet_hours" in table.stdout
     bad = cli.invoke(cli_app, ["explain", "ann", "--date", "08/03/2026"])
     assert bad.exit_code == 2 and "--date: '08/03/2026' is invalid" in bad.stderr
+
+
+def test_explain_a_snoozed_subscription_agrees_with_the_next_run(planned: App) -> None:
+    from planner.commands.recipients import patch_subscription
+
+    patch_subscription(planned, "ann", "daily_brief", "email", {"snooze_until": "2026-03-05"}, RUN_AT)
+    day = date(2026, 3, 3)
+    brief = by_kind(explain(planned, "ann", now=RUN_AT, local_date=day))["daily_brief"]
+    assert brief["outcome"] == "would be skipped: snoozed until 2026-03-05"
+    assert verdicts(brief)["snooze"]["verdict"] == "fail"
+
+    build_runner(planned).run(RUN_AT + timedelta(days=1), timedelta(hours=1))
+    after = by_kind(explain(planned, "ann", now=RUN_AT + timedelta(days=1), local_date=day))["daily_brief"]
+    assert after["outcome"] == "skipped (snoozed)"

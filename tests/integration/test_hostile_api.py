@@ -303,7 +303,7 @@ def test_redis_failing_after_the_commit_answers_what_was_done(
         assert response.status_code == 202, response.text
         body = response.json()
         assert body["outcome"] == "saved" and "reconcile" in body["message"]
-        assert body["delivery"]["status"] == "planned"
+        assert body["delivery"]["status"] == "queued" and body["delivery"]["job_id"]
         assert jobs_in_redis(redis_conn) == {}
         assert reconcile(app.sessions, app.redis, app.clock()).reenqueued == 1
         assert list(jobs_in_redis(redis_conn).values()) == [[body["delivery"]["id"]]]

@@ -1,0 +1,57 @@
+"""Ad-hoc deliveries in the database: what their decision reads, and the insert keyed by dedup key.
+
+Called by :mod:`planner.commands.notify` inside one transaction: :func:`load_facts` takes the cap
+lock (as a planner chunk does for the same recipient and channel) and reads the recipient and the
+deliveries counted against the cap; :func:`insert_delivery` writes the row, already ``queued`` with
+its job id when it is to be sent (the outbox's one hand-off protocol, as the planner's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from planner.core.recipient import RecipientState
+from planner.store.caps import counted_instants, lock_caps
+from planner.store.dialect import dialect_of
+from planner.store.queries import find_delivery_by_key, insert_ignoring_duplicates
+from planner.store.recipient_facts import recipient_state_by_external_id
+from planner.store.tables import DELIVERIES
+
+
+@dataclass(frozen=True)
+class AdhocFacts:
+    recipient: RecipientState
+    #: Sorted instants of the recipient's deliveries on the channel counted against the cap.
+    counted: list[datetime]
+
+
+def existing_delivery(session: Session, dedup_key: str) -> dict[str, Any] | None:
+    """The delivery already holding ``dedup_key``, if any."""
+    return find_delivery_by_key(session, dedup_key)
+
+
+def load_facts(
+    session: Session, external_id: str, channel: str, around: datetime, reach: timedelta
+) -> AdhocFacts:
+    """Lock the recipient's cap on ``channel`` until the commit, then read what the decision needs:
+    the recipient, and the counted deliveries due within ``reach`` of ``around``."""
+    dialect = dialect_of(session)
+    recipient = recipient_state_by_external_id(session, external_id)
+    lock_caps(session, dialect, [(recipient.id, channel)])
+    counted = counted_instants(
+        session, dialect, [recipient.id], around - reach, around + reach, channel=channel
+    )
+    return AdhocFacts(recipient, counted.get((recipient.id, channel), []))
+
+
+def insert_delivery(session: Session, row: dict[str, Any]) -> dict[str, Any] | None:
+    """Insert the delivery; None when another request took its dedup key first (found with
+    :func:`existing_delivery`). Returns the delivery as the read side shows it."""
+    inserted = session.scalar(insert_ignoring_duplicates(session, DELIVERIES, [row]))
+    if inserted is None:
+        return None
+    return find_delivery_by_key(session, row["dedup_key"])

@@ -1,0 +1,32 @@
+"""Settings into the planning policy: caps, per-kind overrides, and errors that name the setting."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from planner.core.policy import BackoffTier, Cap, PlanningPolicy
+from planner.settings import Settings
+
+
+def test_policy_from_settings_parses_caps_and_per_kind_overrides() -> None:
+    policy = PlanningPolicy.from_settings(
+        Settings(
+            database_url="sqlite://",
+            cap_sms="5 per 2 hours",
+            caps_by_kind={"reminder": {"sms": "1/day"}},
+            backoff_tiers_by_kind={"digest": [[0, 7]]},  # type: ignore[list-item]
+            critical_kinds=["password_reset"],
+        )
+    )
+    assert policy.cap_for("daily_brief", "sms") == Cap(5, timedelta(hours=2), "5 per 2 hours")
+    assert policy.cap_for("reminder", "sms").amount == 1
+    assert policy.tiers_for("digest") == (BackoffTier(0, 7),)
+    assert policy.is_critical("password_reset") and not policy.is_critical("daily_brief")
+    assert policy.quiet_defaults["sms"].start.hour == 21 and policy.quiet_defaults["email"].is_empty
+
+
+def test_bad_limit_notation_is_rejected_with_the_setting_named() -> None:
+    with pytest.raises(ValueError, match="cap_sms"):
+        Settings(database_url="sqlite://", cap_sms="three a day")
