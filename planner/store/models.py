@@ -13,8 +13,8 @@ from pydantic import ConfigDict
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from planner.core.checks import Audience
 from planner.core.quiet_hours import QuietHours
+from planner.core.recipient import kinds_opted_out as kinds_opted_out
 from planner.store.types import UTCDateTime
 
 #: The pending statuses (planned, queued, retrying) as SQL, for partial indexes.
@@ -68,26 +68,9 @@ class Recipient(_Table, table=True):
 
     def own_quiet_hours(self, channel: str) -> QuietHours | None:
         """The recipient's own quiet hours for ``channel``; None means the service default applies."""
-        start = getattr(self, f"{channel}_quiet_start")
-        end = getattr(self, f"{channel}_quiet_end")
-        return QuietHours(start, end) if start is not None and end is not None else None
-
-    def audience(self, channel: str) -> Audience:
-        """What the rule chain (:mod:`planner.core.checks`) needs to know of this recipient on ``channel``."""
-        return Audience(
-            timezone=self.timezone,
-            address=self.email if channel == "email" else self.phone,
-            opted_out=bool(getattr(self, f"{channel}_opt_out")),
-            invalid=getattr(self, f"{channel}_invalid"),
-            quiet_hours=self.own_quiet_hours(channel),
-            opted_out_kinds=kinds_opted_out(self.opt_outs, channel),
+        return QuietHours.of_columns(
+            getattr(self, f"{channel}_quiet_start"), getattr(self, f"{channel}_quiet_end")
         )
-
-
-def kinds_opted_out(opt_outs: list[str] | None, channel: str) -> frozenset[str]:
-    """The kinds of ``channel`` among stored "kind/channel" opt-outs."""
-    suffix = f"/{channel}"
-    return frozenset(item.removesuffix(suffix) for item in opt_outs or () if item.endswith(suffix))
 
 
 class Subscription(_Table, table=True):
@@ -193,6 +176,9 @@ class Delivery(_Table, table=True):
     provider_status: str | None = Field(default=None, max_length=20)
     job_id: str | None = Field(default=None, max_length=120)
     lease_until: datetime | None = _utc()
+    # The token of the worker batch that claimed it (migration 0015): every write of that batch is
+    # conditional on it, so a batch that lost its lease changes nothing.
+    claim_id: str | None = Field(default=None, max_length=32)
     data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     run_id: str | None = Field(default=None, max_length=40)
     sent_at: datetime | None = _utc()
