@@ -20,8 +20,12 @@ _EMAIL = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
 )
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
-_EXTERNAL_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
-_KIND = re.compile(r"[a-z][a-z0-9_]{0,99}")
+#: The rules for an external id and a kind, as text for schemas that publish them (OpenAPI); a value
+#: must match the whole pattern.
+EXTERNAL_ID_PATTERN = r"[A-Za-z0-9_.:@-]{1,200}"
+KIND_PATTERN = r"[a-z][a-z0-9_]{0,99}"
+_EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
+_KIND = re.compile(KIND_PATTERN)
 # A BCP 47 language tag's shape: language, then subtags (script, region, variant): 'pt-BR', 'zh-Hant-TW'.
 _LOCALE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,4}")
 # Attribute names templates can write as ``recipient.attributes.NAME``.

@@ -29,32 +29,60 @@ def _ticks(value: int) -> list[int]:
 def sends_chart(buckets: Sequence[HourBucket], channels: Sequence[str] = ("email", "sms")) -> Markup:
     """Stacked bars per hour (UTC) and channel; the part deferred there by quiet hours is hatched."""
     ticks = _ticks(max([sum(b.sends.values()) for b in buckets] + [1]))
-    top = ticks[-1]
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    slot = plot_w / max(len(buckets), 1)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'class="chart" aria-label="Sends per hour for the next {len(buckets)} hours, by channel">',
+        *_hatches(channels),
+        *_grid(ticks),
+        *_bars(buckets, channels, ticks[-1]),
+        *_legend(buckets, channels),
+        "</svg>",
+    ]
+    return Markup("".join(parts))
+
+
+def _colour(channel: str) -> str:
+    return COLOURS.get(channel, "#777")
+
+
+def _hatches(channels: Sequence[str]) -> list[str]:
+    """One hatch pattern per channel: its colour with white stripes, for deferred sends."""
+    return [
         "<defs>",
         *(
             f'<pattern id="hatch-{c}" width="6" height="6" patternUnits="userSpaceOnUse" '
-            f'patternTransform="rotate(45)"><rect width="6" height="6" fill="{COLOURS.get(c, "#777")}"/>'
+            f'patternTransform="rotate(45)"><rect width="6" height="6" fill="{_colour(c)}"/>'
             '<line x1="0" y1="0" x2="0" y2="6" stroke="#fff" stroke-width="3"/></pattern>'
             for c in channels
         ),
         "</defs>",
     ]
-    for value in ticks:  # gridlines and the y axis labels
+
+
+def _grid(ticks: list[int]) -> list[str]:
+    """The gridlines and the y axis labels."""
+    plot_h, top = HEIGHT - TOP - BOTTOM, ticks[-1]
+    parts = []
+    for value in ticks:
         y = TOP + plot_h - plot_h * value / top
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{value}</text>')
+    return parts
+
+
+def _bars(buckets: Sequence[HourBucket], channels: Sequence[str], top: int) -> list[str]:
+    """Each hour's stack, channel by channel (sent as planned, then deferred), and every other
+    hour's label under it."""
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    slot = plot_w / max(len(buckets), 1)
+    parts = []
     for index, bucket in enumerate(buckets):
         x = LEFT + index * slot + slot * 0.12
-        y = TOP + plot_h
+        y: float = TOP + plot_h
         for channel in channels:
             plain = bucket.sends[channel] - bucket.deferred[channel]
             for count, fill in (
-                (plain, COLOURS.get(channel, "#777")),
+                (plain, _colour(channel)),
                 (bucket.deferred[channel], f"url(#hatch-{channel})"),
             ):
                 if not count:
@@ -73,22 +101,25 @@ def sends_chart(buckets: Sequence[HourBucket], channels: Sequence[str] = ("email
                 f'<text x="{x + slot * 0.38:.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" '
                 f'class="axis">{bucket.start:%H}</text>'
             )
+    return parts
+
+
+def _legend(buckets: Sequence[HourBucket], channels: Sequence[str]) -> list[str]:
+    """The x axis caption, then a swatch per channel and one for deferred sends."""
+    parts = []
     if buckets:
         since = f"{buckets[0].start:%Y-%m-%d %H:%MZ}"
         parts.append(f'<text x="{LEFT}" y="{HEIGHT - 6}" class="axis">hour (UTC) from {since}</text>')
     legend_x = WIDTH - RIGHT - 330
     for i, channel in enumerate(channels):
         lx = legend_x + i * 110
-        parts.append(
-            f'<rect x="{lx}" y="{HEIGHT - 16}" width="12" height="12" fill="{COLOURS.get(channel, "#777")}"/>'
-        )
+        parts.append(f'<rect x="{lx}" y="{HEIGHT - 16}" width="12" height="12" fill="{_colour(channel)}"/>')
         parts.append(f'<text x="{lx + 16}" y="{HEIGHT - 6}" class="axis">{escape(channel)}</text>')
     parts.append(
         f'<rect x="{legend_x + 220}" y="{HEIGHT - 16}" width="12" height="12" fill="url(#hatch-sms)"/>'
     )
     parts.append(f'<text x="{legend_x + 236}" y="{HEIGHT - 6}" class="axis">deferred</text>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    return parts
 
 
 def bar(value: int, total: int, colour: str = "#3b6fb6", width: int = 160) -> Markup:

@@ -10,12 +10,11 @@ import functools
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from importlib import resources
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs, quote
 
 import structlog
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -212,50 +211,68 @@ def _handle(ui: Ui, request: Request, exc: Exception) -> Response:
     return _error(ui, request, 500, "Something went wrong on the server; its log has the details.")
 
 
-def guarded(ui: Ui) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
-    """For a sync page handler whose first argument is the request."""
+class UiBinding:
+    """A dependency of every dashboard route: this dashboard's :class:`Ui` becomes the request's.
 
-    def wrap(fn: Callable[P, Response]) -> Callable[P, Response]:
-        @functools.wraps(fn)
-        def page(*args: P.args, **kwargs: P.kwargs) -> Response:
-            request = args[0] if args else kwargs["request"]
-            assert isinstance(request, Request)
-            try:
-                return fn(*args, **kwargs)
-            except Exception as exc:
-                return _handle(ui, request, exc)
+    The dashboard's routes are module-level functions; what they share (the service, the templates,
+    the cookie signer) reaches them per request through this, then :func:`current_ui`.
+    """
 
-        return page
+    def __init__(self, ui: Ui) -> None:
+        self.ui = ui
 
-    return wrap
+    async def __call__(self, request: Request) -> None:
+        request.state.ui = self.ui
 
 
-def guarded_async(
-    ui: Ui,
-) -> Callable[[Callable[P, Awaitable[Response]]], Callable[P, Awaitable[Response]]]:
-    def wrap(fn: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
-        @functools.wraps(fn)
-        async def action(*args: P.args, **kwargs: P.kwargs) -> Response:
-            request = args[0] if args else kwargs["request"]
-            assert isinstance(request, Request)
-            try:
-                return await fn(*args, **kwargs)
-            except Exception as exc:
-                return _handle(ui, request, exc)
+def ui_of(request: Request) -> Ui:
+    ui = getattr(request.state, "ui", None)
+    assert isinstance(ui, Ui), "dashboard routes are included by create_ui_router(), which binds a Ui"
+    return ui
 
-        return action
 
-    return wrap
+async def current_ui(request: Request) -> Ui:
+    return ui_of(request)
+
+
+#: The dashboard a page handler serves (see :class:`UiBinding`).
+UiDep = Annotated[Ui, Depends(current_ui)]
+
+
+def _request_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
+    request = args[0] if args else kwargs["request"]
+    assert isinstance(request, Request)
+    return request
+
+
+def guarded(fn: Callable[P, Response]) -> Callable[P, Response]:
+    """For a sync page handler that takes the request: what it raises becomes a page."""
+
+    @functools.wraps(fn)
+    def page(*args: P.args, **kwargs: P.kwargs) -> Response:
+        request = _request_of(args, kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            return _handle(ui_of(request), request, exc)
+
+    return page
+
+
+def guarded_async(fn: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
+    """For an async handler that takes the request: what it raises becomes a page."""
+
+    @functools.wraps(fn)
+    async def action(*args: P.args, **kwargs: P.kwargs) -> Response:
+        request = _request_of(args, kwargs)
+        try:
+            return await fn(*args, **kwargs)
+        except Exception as exc:
+            return _handle(ui_of(request), request, exc)
+
+    return action
 
 
 def redirect(path: str, msg: str | None = None) -> RedirectResponse:
     sep = "&" if "?" in path else "?"
     return RedirectResponse(path + (f"{sep}msg={quote(msg)}" if msg else ""), status_code=303)
-
-
-def static_file(name: str) -> Response:
-    kinds = {"ui.css": "text/css", "refresh.js": "text/javascript"}
-    if name not in kinds:
-        return Response("not found", status_code=404, media_type="text/plain")
-    body = resources.files("planner.ui").joinpath("static", name).read_bytes()
-    return Response(body, media_type=kinds[name], headers={"Cache-Control": "max-age=3600"})

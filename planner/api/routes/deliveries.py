@@ -1,0 +1,62 @@
+"""``/deliveries``: list and show deliveries; retry or cancel one."""
+
+# No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from planner.api.dependencies import Admin, AppDep, audit, require_read
+from planner.api.problems import COMMON_RESPONSES, responses
+from planner.api.schemas import EXTERNAL_ID, KIND, ChannelName, Instant, RowId
+from planner.commands import ops
+from planner.core.status import DeliveryStatus
+from planner.store.queries import DeliveryFilter, get_delivery, list_deliveries
+
+router = APIRouter(tags=["deliveries"], responses=COMMON_RESPONSES)
+
+
+@router.get("/deliveries", dependencies=[Depends(require_read)])
+def deliveries(
+    app: AppDep,
+    status: DeliveryStatus | None = None,
+    recipient: Annotated[str | None, Query(pattern=EXTERNAL_ID)] = None,
+    kind: Annotated[str | None, Query(pattern=KIND)] = None,
+    channel: ChannelName | None = None,
+    since: Instant | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Deliveries in scheduled order."""
+    flt = DeliveryFilter(
+        status=status.value if status else None,
+        recipient=recipient,
+        kind=kind,
+        channel=channel,
+        since=since,
+        limit=limit,
+    )
+    with app.sessions() as session:
+        return list_deliveries(session, flt)
+
+
+@router.get("/deliveries/{delivery_id}", responses=responses(404), dependencies=[Depends(require_read)])
+def delivery(app: AppDep, delivery_id: RowId) -> dict[str, Any]:
+    """One delivery with its data and full timeline."""
+    with app.sessions() as session:
+        return get_delivery(session, delivery_id)
+
+
+@router.post("/deliveries/{delivery_id}/retry", responses=responses(404, 409))
+def retry(app: AppDep, delivery_id: RowId, who: Admin) -> dict[str, Any]:
+    """Redrive a dead delivery (fresh attempts), or send a retrying one now. Scope: admin."""
+    result = ops.retry(app, delivery_id, app.clock(), actor=who.name).as_dict()
+    audit(app, who, "delivery_retried", f"delivery:{delivery_id}", {"requeued": result["requeued"]})
+    return result
+
+
+@router.post("/deliveries/{delivery_id}/cancel", responses=responses(404, 409))
+def cancel(app: AppDep, delivery_id: RowId, who: Admin) -> dict[str, Any]:
+    """Cancel a pending delivery (409 once it is sending or final). Scope: admin."""
+    result = ops.cancel(app, delivery_id, app.clock(), actor=who.name)
+    audit(app, who, "delivery_cancelled", f"delivery:{delivery_id}")
+    return result

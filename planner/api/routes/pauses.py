@@ -1,0 +1,32 @@
+"""``/pauses/{target}``: pause or resume a channel or a kind."""
+
+# No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from planner.api.dependencies import Admin, AppDep, audit
+from planner.api.problems import COMMON_RESPONSES
+from planner.api.schemas import TARGET
+from planner.commands import ops
+
+router = APIRouter(tags=["operations"], responses=COMMON_RESPONSES)
+
+Target = Annotated[str, Path(pattern=TARGET)]
+
+
+@router.post("/pauses/{target}")
+def pause(app: AppDep, target: Target, who: Admin) -> dict[str, Any]:
+    """Pause a channel ('email', 'sms') or a kind: its deliveries wait. Scope: admin."""
+    result = ops.pause(app, target, app.clock())
+    audit(app, who, "paused", target, {"changed": result["changed"]})
+    return result
+
+
+@router.delete("/pauses/{target}")
+def resume(app: AppDep, target: Target, who: Admin) -> dict[str, Any]:
+    """Resume a channel or kind: its waiting deliveries are sent now. Scope: admin."""
+    result = ops.resume(app, target, app.clock(), actor=who.name)
+    audit(app, who, "resumed", target, {"changed": result["changed"], "requeued": result["requeued"]})
+    return result

@@ -1,0 +1,63 @@
+"""The dashboard's sign-in: a form that takes an API token, and signing out."""
+
+# No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from planner.auth import authenticate
+from planner.ui.forms import safe_next
+from planner.ui.session import COOKIE, LIFETIME, LOGIN_COOKIE, LOGIN_LIFETIME, csrf_ok
+from planner.ui.web import Refused, Ui, UiDep, first, guarded, guarded_async, read_form
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+@router.get("/login")
+@guarded
+def login_form(request: Request, ui: UiDep) -> Response:
+    return _login_page(ui, request, request.query_params.get("next"), None, 200)
+
+
+@router.post("/login")
+@guarded_async
+async def login(request: Request, ui: UiDep) -> Response:
+    form = await read_form(request)
+    now = ui.app.clock()
+    target = safe_next(first(form, "next"))
+    if not ui.signer.check_login_nonce(request.cookies.get(LOGIN_COOKIE), first(form, "nonce") or "", now):
+        return _login_page(ui, request, target, "The form expired: please sign in again.", 403)
+    principal = authenticate(ui.app, (first(form, "token") or "").strip())
+    if principal is None:
+        return _login_page(ui, request, target, "That token is not valid.", 401)
+    value, _ = ui.signer.new_session(principal, now)
+    response = RedirectResponse(target, status_code=303)
+    secure = request.url.scheme == "https"
+    response.set_cookie(
+        COOKIE, value, max_age=int(LIFETIME.total_seconds()), path="/ui",
+        httponly=True, samesite="strict", secure=secure,
+    )  # fmt: skip
+    response.delete_cookie(LOGIN_COOKIE, path="/ui")
+    return response
+
+
+@router.post("/logout")
+@guarded_async
+async def logout(request: Request, ui: UiDep) -> Response:
+    form = await read_form(request)
+    session = ui.session(request)
+    if not csrf_ok(session, first(form, "csrf")):
+        raise Refused(403, "The form's CSRF token is missing or wrong.")
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/ui")
+    return response
+
+
+def _login_page(ui: Ui, request: Request, target: str | None, error: str | None, status: int) -> Response:
+    nonce, cookie = ui.signer.login_nonce(ui.app.clock())
+    response = ui.render(request, "login.html", code=status, nonce=nonce, next=safe_next(target), error=error)
+    response.set_cookie(
+        LOGIN_COOKIE, cookie, max_age=int(LOGIN_LIFETIME.total_seconds()), path="/ui",
+        httponly=True, samesite="strict", secure=request.url.scheme == "https",
+    )  # fmt: skip
+    return response
