@@ -395,8 +395,8 @@ def _naive_run(engine: Any, connection: Any, policy: Any, limit: int) -> dict[st
     from planner.core.status import CAP_COUNTED_STATUSES
     from planner.dispatch.outbox import DELIVER_BATCH, new_job_id
     from planner.store.engagement import TO_BE_SENT
-    from planner.store.recipient_facts import RECIPIENT_COLUMNS, recipient_state
     from planner.store.models import metadata
+    from planner.store.recipient_facts import RECIPIENT_COLUMNS, recipient_state
 
     subs = metadata.tables["subscription"]
     recipients = metadata.tables["recipient"]
