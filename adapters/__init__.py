@@ -9,12 +9,16 @@ from adapters.base import (
     Adapter,
     BatchingAdapter,
     Channel,
+    LookupAdapter,
     Message,
     SendResult,
     batch_session,
+    call_deadline,
+    can_lookup,
     check_channel,
 )
-from adapters.errors import AdapterConfigError, AdapterError, PermanentError, TransientError
+from adapters.deadline import Deadline
+from adapters.errors import AdapterConfigError, AdapterError, OutcomeUnknown, PermanentError, TransientError
 from adapters.options import options_from_env, setting_name
 from adapters.registry import (
     ENTRY_POINT_GROUP,
@@ -32,13 +36,18 @@ __all__ = [
     "AdapterError",
     "BatchingAdapter",
     "Channel",
+    "Deadline",
+    "LookupAdapter",
     "Message",
+    "OutcomeUnknown",
     "PermanentError",
     "SendResult",
     "TransientError",
     "adapter_entry_points",
     "available_adapters",
     "batch_session",
+    "call_deadline",
+    "can_lookup",
     "check_channel",
     "create_adapter",
     "load_adapter_class",

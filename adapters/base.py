@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import ClassVar, Literal, Protocol, Self, cast, get_args
+from typing import ClassVar, Literal, Protocol, Self, TypeGuard, cast, get_args
 
 from adapters.errors import PermanentError
 
@@ -61,7 +61,15 @@ class SendResult:
 
 
 class Adapter(Protocol):
-    """What every adapter plugin provides. ``send`` raises only :mod:`adapters.errors` errors."""
+    """What every adapter plugin provides. ``send`` raises only :mod:`adapters.errors` errors.
+
+    Optionally, ``deadline: float | None``: the most seconds one provider call (``send``, or
+    ``lookup``) may take, everything included, or None when the adapter does not leave the
+    machine. A caller holding a lease on the delivery keeps the lease longer than this; read it
+    with :func:`call_deadline`, which also answers None for an adapter without the attribute.
+    A call that overruns its deadline raises :class:`~adapters.errors.TransientError` if the
+    provider cannot have the message yet, :class:`~adapters.errors.OutcomeUnknown` if it may.
+    """
 
     name: ClassVar[str]
     channels: ClassVar[frozenset[str]]
@@ -72,6 +80,14 @@ class Adapter(Protocol):
     def send(self, message: Message) -> SendResult: ...
 
     def close(self) -> None: ...
+
+
+def call_deadline(adapter: Adapter) -> float | None:
+    """The adapter's ``deadline`` in seconds, or None if it declares none (or no usable one)."""
+    value = getattr(adapter, "deadline", None)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        return None
+    return float(value)
 
 
 def check_channel(adapter: Adapter, message: Message) -> None:
@@ -107,3 +123,22 @@ def batch_session(adapter: Adapter) -> Iterator[None]:
         yield
     finally:
         cast(BatchingAdapter, adapter).end_batch()
+
+
+class LookupAdapter(Adapter, Protocol):
+    """An adapter that can ask its provider whether it already accepted a message.
+
+    Optional (see :func:`can_lookup`). For use after :class:`~adapters.errors.OutcomeUnknown`,
+    before any resend: ``lookup(message, since)`` returns the provider's record (its message id
+    and status) if it accepted ``message`` at or after ``since``, or None if it did not, in
+    which case a resend is no duplicate. ``since`` is an aware instant no later than the first
+    attempt's start, less an allowance for clock skew with the provider. ``lookup`` has the same
+    ``deadline`` as ``send``; it raises ``OutcomeUnknown`` (``stage="lookup"``) when the provider
+    cannot answer, which leaves the question open, and ``AdapterConfigError`` as ``send`` does.
+    """
+
+    def lookup(self, message: Message, since: datetime) -> SendResult | None: ...
+
+
+def can_lookup(adapter: Adapter) -> TypeGuard[LookupAdapter]:
+    return callable(getattr(adapter, "lookup", None))

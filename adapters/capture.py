@@ -19,6 +19,8 @@ class CaptureAdapter:
     name: ClassVar[str] = "capture"
     channels: ClassVar[frozenset[str]] = frozenset({"email", "sms"})
     options: ClassVar[frozenset[str]] = frozenset()
+    #: Nothing leaves the machine, so no provider call to bound (see :class:`adapters.base.Adapter`).
+    deadline: float | None = None
 
     def __init__(self, *, fail_with: Callable[[Message], None] | None = None) -> None:
         self.fail_with = fail_with

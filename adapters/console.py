@@ -23,6 +23,8 @@ class ConsoleAdapter:
     name: ClassVar[str] = "console"
     channels: ClassVar[frozenset[str]] = frozenset({"email", "sms"})
     options: ClassVar[frozenset[str]] = frozenset({"stream"})
+    #: Nothing leaves the machine, so no provider call to bound (see :class:`adapters.base.Adapter`).
+    deadline: float | None = None
 
     def __init__(self, *, stream: TextIO | None = None) -> None:
         # None means "sys.stdout at write time", so output follows later redirection (and capsys).

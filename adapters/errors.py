@@ -66,7 +66,29 @@ class AdapterConfigError(AdapterError):
         return (_rebuild, (type(self), (self.reason,), self.__dict__))
 
 
+class OutcomeUnknown(AdapterError):
+    """The provider may or may not have accepted the message: do not resend it blindly.
+
+    Raised by ``send`` when the request was handed over and then the call timed out or the
+    connection dropped before an answer: for SMTP, the message's final ``.`` had been sent
+    (``stage="data"``); for an HTTP API, the whole request body had been written
+    (``stage="response"``). Raised by ``lookup`` (see :class:`adapters.base.LookupAdapter`)
+    when the provider could not say whether it has the message (``stage="lookup"``): the
+    question is still open, so that is no licence to resend either. ``retry_after`` is the
+    provider's hint in seconds before asking again, when it gave one.
+    """
+
+    def __init__(self, reason: str, *, stage: str, retry_after: float | None = None) -> None:
+        self.stage = stage
+        self.retry_after = retry_after
+        super().__init__(reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self.reason,), self.__dict__))
+
+
 def _rebuild(cls: type[AdapterError], args: tuple[Any, ...], state: dict[str, Any]) -> AdapterError:
-    error = cls(*args)
+    error = cls.__new__(cls)
+    AdapterError.__init__(error, *args)
     error.__dict__.update(state)
     return error

@@ -29,6 +29,8 @@ class FileAdapter:
     name: ClassVar[str] = "file"
     channels: ClassVar[frozenset[str]] = frozenset({"email", "sms"})
     options: ClassVar[frozenset[str]] = frozenset({"directory"})
+    #: Nothing leaves the machine, so no provider call to bound (see :class:`adapters.base.Adapter`).
+    deadline: float | None = None
 
     def __init__(
         self, *, directory: str | Path = DEFAULT_DIRECTORY, clock: Callable[[], datetime] = _utcnow
@@ -63,6 +65,8 @@ class FileAdapter:
             "subject": message.subject,
             "body": message.text,
             "message_id": message.message_id,
+            # What an email adapter would add to the message, List-Unsubscribe among them.
+            "headers": dict(message.headers),
         }
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         with self._open(message.channel) as out:

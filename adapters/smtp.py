@@ -5,6 +5,11 @@ connect, STARTTLS and AUTH once, ``RSET`` before each further message, ``QUIT`` 
 ends. A session the server dropped (idle timeout, restart, ``421``) is noticed at ``RSET`` and
 replaced before the message is sent, so it costs a reconnection, never a message. Outside a batch
 each send has a connection of its own. Either way a message's errors are classified the same.
+
+``timeout`` is the most one ``send`` may take (exposed as ``deadline``): the connection, TLS,
+AUTH, ``RSET`` and every command and reply of the message together. Once the message's final
+``.`` is sent, a timeout or a dropped connection is :class:`OutcomeUnknown`: the server may have
+accepted it, and only a reply would say.
 """
 
 from __future__ import annotations
@@ -21,13 +26,19 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import ClassVar, Literal, Self, cast, get_args
 
+from adapters._email_headers import WIRE_POLICY
+from adapters._smtp_client import DeadlineSMTP
 from adapters.base import Message, SendResult, check_channel
-from adapters.errors import AdapterConfigError, AdapterError, PermanentError, TransientError
+from adapters.deadline import Deadline
+from adapters.errors import AdapterConfigError, AdapterError, OutcomeUnknown, PermanentError, TransientError
 from adapters.options import OptionReader, check_timeout, config_error
 
 Security = Literal["starttls", "ssl", "none"]
 SECURITY_MODES: frozenset[str] = frozenset(get_args(Security))
 DEFAULT_PORTS: Mapping[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
+#: Seconds one send may take. Submission servers answer the end of a small message within a few
+#: seconds; content scanning at end-of-data is what takes longer.
+DEFAULT_TIMEOUT = 20.0
 
 # RFC 3463 enhanced status code at the start of the reply text, e.g. "5.1.1".
 _ENHANCED_STATUS = re.compile(r"\s*[245]\.(\d{1,3})\.(\d{1,3})\b")
@@ -68,7 +79,7 @@ class SmtpAdapter:
         security: Security = "starttls",
         username: str | None = None,
         password: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT,
         local_hostname: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], datetime] = _utcnow,
@@ -97,10 +108,12 @@ class SmtpAdapter:
         self.from_address = from_address
         self._envelope_from = envelope_from
         self.timeout = check_timeout(self.name, timeout)
+        #: The most one ``send`` takes, in seconds (see :class:`adapters.base.Adapter`).
+        self.deadline: float | None = self.timeout
         self._local_hostname = local_hostname
         self._ssl_context = ssl_context
         self._clock = clock
-        self._client: smtplib.SMTP | None = None
+        self._client: DeadlineSMTP | None = None
         self._batching = False
         self._lock = threading.Lock()  # one session: one message on it at a time
 
@@ -114,7 +127,7 @@ class SmtpAdapter:
             security=cast(Security, read.get_choice("security", SECURITY_MODES, "starttls")),
             username=read.get("username"),
             password=read.get("password"),
-            timeout=read.get_float("timeout", 10.0),
+            timeout=read.get_float("timeout", DEFAULT_TIMEOUT),
             local_hostname=read.get("local_hostname"),
         )
 
@@ -130,13 +143,14 @@ class SmtpAdapter:
         with self._lock:
             stage: list[Stage] = ["connect"]
             try:
-                client = self._session(stage)
+                client = self._session(stage, Deadline(self.timeout))
                 stage[0] = "mail"
                 client.send_message(email, from_addr=self._envelope_from, to_addrs=[recipient])
             except (smtplib.SMTPException, OSError) as exc:
+                handed_over = self._client is not None and self._client.handed_over
                 if not _session_survives(exc, stage[0]):
                     self._drop()
-                raise self._classify(exc, stage[0], recipient) from exc
+                raise self._classify(exc, stage[0], recipient, handed_over) from exc
             finally:
                 if not self._batching:
                     self._quit()  # after the server accepted the message, a failed QUIT is nothing
@@ -147,23 +161,28 @@ class SmtpAdapter:
         self._batching = True
 
     def end_batch(self) -> None:
+        """Close the batch's session; its ``QUIT`` has a deadline of its own."""
         with self._lock:
             self._batching = False
+            if self._client is not None:
+                self._client.begin_call(Deadline(self.timeout))
             self._quit()
 
     def close(self) -> None:
         self.end_batch()
 
-    def _session(self, stage: list[Stage]) -> smtplib.SMTP:
+    def _session(self, stage: list[Stage], deadline: Deadline) -> DeadlineSMTP:
         """The batch's open session reset for a new message, or a new one (connected, STARTTLS,
-        AUTH); ``stage`` says how far it got, for the error's classification."""
+        AUTH), either within ``deadline``; ``stage`` says how far it got, for the error's
+        classification."""
         if self._client is not None:
+            self._client.begin_call(deadline)
             try:
                 self._client.rset()
                 return self._client
             except (smtplib.SMTPException, OSError):
                 self._drop()  # dropped or confused: nothing of this message was sent yet
-        client = self._connect()
+        client = self._connect(deadline)
         self._client = client
         if self.security == "starttls":
             stage[0] = "starttls"
@@ -185,7 +204,8 @@ class SmtpAdapter:
             self._client = None
 
     def _compose(self, message: Message) -> EmailMessage:
-        email = EmailMessage()
+        # List-Unsubscribe and Message-ID are written as their RFCs define them, never as encoded-words.
+        email = EmailMessage(policy=WIRE_POLICY)
         try:
             email["From"] = self.from_address
             email["To"] = message.to
@@ -205,32 +225,35 @@ class SmtpAdapter:
             raise PermanentError(f"cannot build the email for delivery {message.delivery_id}: {exc}") from exc
         return email
 
-    def _connect(self) -> smtplib.SMTP:
-        """Connect and read the greeting; smtplib closes the socket itself if that fails.
-
-        The host goes to the constructor, not ``connect()``: only the constructor records it
-        for the TLS certificate's host name check.
-        """
+    def _connect(self, deadline: Deadline) -> DeadlineSMTP:
+        """Connect and read the greeting within ``deadline``; smtplib closes the socket itself if
+        that fails."""
         if self._local_hostname is None:
             # smtplib would otherwise do a DNS lookup for the EHLO name on every connection.
             self._local_hostname = socket.getfqdn()
-        if self.security == "ssl":
-            return smtplib.SMTP_SSL(
-                self.host,
-                self.port,
-                local_hostname=self._local_hostname,
-                timeout=self.timeout,
-                context=self._tls_context(),
-            )
-        return smtplib.SMTP(self.host, self.port, local_hostname=self._local_hostname, timeout=self.timeout)
+        return DeadlineSMTP(
+            self.host,
+            self.port,
+            deadline=deadline,
+            local_hostname=self._local_hostname,
+            implicit_tls=self._tls_context() if self.security == "ssl" else None,
+        )
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
             self._ssl_context = ssl.create_default_context()
         return self._ssl_context
 
-    def _classify(self, exc: smtplib.SMTPException | OSError, stage: Stage, recipient: str) -> AdapterError:
+    def _classify(
+        self, exc: smtplib.SMTPException | OSError, stage: Stage, recipient: str, handed_over: bool
+    ) -> AdapterError:
         where = f"{self.host}:{self.port}"
+        if handed_over and not _is_reply(exc):
+            return OutcomeUnknown(
+                f"{where} was sent the whole message, then gave no reply to it "
+                f"({type(exc).__name__}: {exc}); it may have accepted it",
+                stage="data",
+            )
         if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 530:
             # "Must issue STARTTLS first" / "Authentication required": every message would fail alike.
             text = _text(exc.smtp_error)
@@ -266,6 +289,11 @@ class SmtpAdapter:
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             return PermanentError(f"{where} cannot accept this message: {exc}")
         return TransientError(f"{where} failed during {stage}: {type(exc).__name__}: {exc}")
+
+
+def _is_reply(exc: smtplib.SMTPException | OSError) -> bool:
+    """Whether the server answered (a garbled line, code -1, is no answer)."""
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code != -1
 
 
 def _session_survives(exc: smtplib.SMTPException | OSError, stage: Stage) -> bool:

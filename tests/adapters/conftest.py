@@ -2,17 +2,15 @@
 
 Everything binds 127.0.0.1 on a free port and is started once per session. Recipients choose
 the server's behaviour (``tempfail@…`` gets a 451, ``+15005550429`` gets a 429, …) so one
-server serves every test.
+server serves every test; for SMTP, so does the client's EHLO name (``trickle.example``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import email
 import email.policy
 import itertools
-import json
 import shutil
 import socket
 import socketserver
@@ -24,20 +22,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from adapters import Message
+from tests.adapters.fake_twilio import FakeTwilio, TwilioRequest, twilio_server
+
+__all__ = ["FakeTwilio", "TwilioRequest", "twilio_server"]  # the Messages API's fake, and its fixture
 
 LOOPBACK = "127.0.0.1"
-ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
-AUTH_TOKEN = "test-auth-token"
 SMTP_USER = "planner"
 SMTP_PASSWORD = "s3cret"
 
@@ -54,13 +51,14 @@ DATA_REPLIES = {
     "datanouser": "550 5.1.1 Recipient address rejected after DATA",
     "spam": "554 5.7.1 Message rejected as spam",
 }
+#: ``slowaccept@``: the server accepts the message this long after its final ".".
+SLOW_ACCEPT_SECONDS = 2.5
+#: ``trickle@`` (after the final "."), and an EHLO naming ``TRICKLE_EHLO``: "250-" continuation
+#: lines this often, for ``TRICKLE_SECONDS``, before the reply's last line.
+TRICKLE_EHLO = "trickle.example"
+TRICKLE_INTERVAL = 0.5
+TRICKLE_SECONDS = 6.0
 
-# Twilio behaviour chosen by the destination number.
-TWILIO_RATE_LIMITED = "+15005550429"
-TWILIO_SERVER_ERROR = "+15005550500"
-TWILIO_INVALID_TO = "+15005550001"
-TWILIO_BODY_ERROR = "+15005550400"
-TWILIO_SLOW = "+15005550777"
 
 
 def free_port() -> int:
@@ -121,6 +119,8 @@ class ReceivedMail:
     message: EmailMessage
     #: The client's (host, port): one per connection, so equal peers mean a reused session.
     peer: tuple[str, int] = ("", 0)
+    #: The message exactly as it came over the wire (dot-stuffing undone), headers included.
+    raw: bytes = b""
 
 
 @dataclass
@@ -128,9 +128,19 @@ class SmtpRecorder:
     """aiosmtpd handler: records accepted mail, refuses recipients whose local part asks for it."""
 
     received: list[ReceivedMail] = field(default_factory=list)
+    #: Every message content the server was sent (its final "." seen), accepted or not.
+    data_received: list[bytes] = field(default_factory=list)
     #: ("RSET" | "QUIT", peer) in the order the server saw them.
     commands: list[tuple[str, tuple[str, int]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # the hook's duty, as aiosmtpd documents
+        if hostname == TRICKLE_EHLO:
+            await _trickle(server, "250-still thinking about your EHLO")
+        return responses
 
     async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
@@ -150,24 +160,58 @@ class SmtpRecorder:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        for rcpt in envelope.rcpt_tos:
-            reply = DATA_REPLIES.get(rcpt.partition("@")[0])
+        raw: bytes = envelope.original_content
+        with self.lock:
+            self.data_received.append(raw)
+        local_parts = {rcpt.partition("@")[0] for rcpt in envelope.rcpt_tos}
+        for local_part in local_parts:
+            reply = DATA_REPLIES.get(local_part)
             if reply is not None:
                 return reply
-        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        with self.lock:
-            self.received.append(
-                ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), parsed, session.peer)
-            )
+        mail = ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), _parsed(raw), session.peer, raw)
+        if "slowaccept" in local_parts:
+            # Shielded: aiosmtpd cancels a session's handler when the client leaves, but a real
+            # server that has the message goes on to accept it.
+            await asyncio.shield(self._accept_later(mail, SLOW_ACCEPT_SECONDS))
+        elif "trickle" in local_parts:
+            await _trickle(server, "250-still storing your message")
+            await asyncio.shield(self._accept_later(mail, 0))
+        else:
+            await self._accept_later(mail, 0)
         if any(rcpt.startswith("hangup@") for rcpt in envelope.rcpt_tos):
             # Accept, then drop the connection, as a server's idle timeout or restart would.
             asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 Message accepted for delivery"
 
+    async def _accept_later(self, mail: ReceivedMail, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        with self.lock:
+            self.received.append(mail)
+
     def by_message_id(self, message_id: str) -> list[ReceivedMail]:
         with self.lock:
             return [mail for mail in self.received if mail.message["Message-ID"] == message_id]
+
+    def contents_received(self, message_id: str) -> int:
+        """How many times the server was sent the content of that message (accepted or not)."""
+        line = f"\r\nMessage-ID: {message_id}\r\n".encode()
+        with self.lock:
+            return sum(line in b"\r\n" + raw for raw in self.data_received)
+
+
+def _parsed(raw: bytes) -> EmailMessage:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+async def _trickle(server: Any, line: str) -> None:
+    """Continuation lines of a reply, slowly, while the client is still there to read them."""
+    for _ in range(int(TRICKLE_SECONDS / TRICKLE_INTERVAL)):
+        if server.transport is None or server.transport.is_closing():
+            return
+        await server.push(line)
+        await asyncio.sleep(TRICKLE_INTERVAL)
 
 
 @dataclass
@@ -289,6 +333,9 @@ class _RawHandler(socketserver.BaseRequestHandler):
                 self.request.recv(1024)
             elif self.server.mode == "silent":
                 self.request.recv(1024)  # returns when the client gives up and disconnects
+            elif self.server.mode == "listen_only":
+                while self.request.recv(4096):  # reads a request whole, answers never
+                    pass
         except OSError:
             pass
         # "close" (and every mode, eventually): returning closes the connection.
@@ -310,7 +357,8 @@ class RawTcpServer(socketserver.ThreadingTCPServer):
 @pytest.fixture(scope="session")
 def raw_tcp() -> Iterator[Callable[[str], RawTcpServer]]:
     """``raw_tcp(mode)``: 'close' hangs up at once, 'banner_then_close' after the greeting,
-    'silent' never answers."""
+    'silent' never answers (an SMTP client waits for a greeting), 'listen_only' reads everything and
+    never answers (an HTTP client sends its request first)."""
     started: dict[str, RawTcpServer] = {}
 
     def get(mode: str) -> RawTcpServer:
@@ -324,106 +372,3 @@ def raw_tcp() -> Iterator[Callable[[str], RawTcpServer]]:
     for server in started.values():
         server.shutdown()
         server.server_close()
-
-
-# ---------------------------------------------------------------------------------------------
-# Twilio
-
-
-@dataclass
-class TwilioRequest:
-    path: str
-    auth: tuple[str, str] | None
-    form: dict[str, str]
-
-
-class _TwilioHandler(BaseHTTPRequestHandler):
-    server: FakeTwilio
-
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        form = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
-        auth = _basic_auth(self.headers.get("Authorization"))
-        with self.server.lock:
-            self.server.requests.append(TwilioRequest(self.path, auth, form))
-        if self.path != f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json":
-            self._reply(404, {"code": 20404, "message": "The requested resource was not found"})
-            return
-        if auth != (ACCOUNT_SID, AUTH_TOKEN):
-            self._reply(401, {"code": 20003, "message": "Authenticate"})
-            return
-        to = form.get("To", "")
-        if to == TWILIO_SLOW:
-            self.server.release.wait(5)
-        if to == TWILIO_RATE_LIMITED:
-            self._reply(429, {"code": 20429, "message": "Too Many Requests"}, retry_after="7")
-        elif to == TWILIO_SERVER_ERROR:
-            self._reply(500, {"code": 20500, "message": "Internal Server Error"})
-        elif to == TWILIO_INVALID_TO:
-            self._reply(400, {"code": 21211, "message": "The 'To' number is not a valid phone number."})
-        elif to == TWILIO_BODY_ERROR:
-            self._reply(400, {"code": 21602, "message": "Message body is required."})
-        else:
-            sid = f"SM{next(self.server.sids):032x}"
-            self._reply(201, {"sid": sid, "status": "queued", "to": to, "body": form.get("Body")})
-
-    def _reply(self, status: int, body: dict[str, Any], retry_after: str | None = None) -> None:
-        data = json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            if retry_after is not None:
-                self.send_header("Retry-After", retry_after)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client timed out and left (timeout tests)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-def _basic_auth(header: str | None) -> tuple[str, str] | None:
-    if header is None or not header.startswith("Basic "):
-        return None
-    user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-    return user, password
-
-
-class FakeTwilio(ThreadingHTTPServer):
-    daemon_threads = True
-    account_sid = ACCOUNT_SID
-    auth_token = AUTH_TOKEN
-    RATE_LIMITED = TWILIO_RATE_LIMITED
-    SERVER_ERROR = TWILIO_SERVER_ERROR
-    INVALID_TO = TWILIO_INVALID_TO
-    BODY_ERROR = TWILIO_BODY_ERROR
-    SLOW = TWILIO_SLOW
-
-    def __init__(self) -> None:
-        super().__init__((LOOPBACK, 0), _TwilioHandler)
-        self.requests: list[TwilioRequest] = []
-        self.lock = threading.Lock()
-        self.sids = itertools.count(1)
-        self.release = threading.Event()  # lets a TWILIO_SLOW request finish early
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.server_address[1]}"
-
-    def requests_to(self, number: str) -> list[TwilioRequest]:
-        with self.lock:
-            return [request for request in self.requests if request.form.get("To") == number]
-
-
-@pytest.fixture(scope="session")
-def twilio_server() -> Iterator[FakeTwilio]:
-    server = FakeTwilio()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(5)

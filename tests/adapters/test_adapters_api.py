@@ -12,7 +12,9 @@ import pytest
 from adapters import (
     ENTRY_POINT_GROUP,
     AdapterConfigError,
+    AdapterError,
     Message,
+    OutcomeUnknown,
     PermanentError,
     TransientError,
     available_adapters,
@@ -72,6 +74,8 @@ def test_message_metadata_is_a_frozen_copy() -> None:
         TransientError("later", retry_after=7.0, code="451"),
         PermanentError("gone", invalid_address=True, code="550"),
         AdapterConfigError("bad port", option="port"),
+        OutcomeUnknown("no reply after the final dot", stage="data"),
+        OutcomeUnknown("listing answered 503", stage="lookup", retry_after=30.0),
     ],
 )
 def test_errors_survive_pickling(error: Exception) -> None:
@@ -80,6 +84,12 @@ def test_errors_survive_pickling(error: Exception) -> None:
     assert type(copy) is type(error)
     assert vars(copy) == vars(error)
     assert str(copy) == str(error)
+
+
+def test_an_unknown_outcome_is_neither_transient_nor_permanent() -> None:
+    # A caller catching TransientError to retry must not catch this one by accident.
+    assert not issubclass(OutcomeUnknown, TransientError | PermanentError | AdapterConfigError)
+    assert issubclass(OutcomeUnknown, AdapterError)
 
 
 def test_options_from_env_lowercases_and_matches_the_exact_prefix() -> None:

@@ -18,6 +18,7 @@ from adapters import (
     Message,
     PermanentError,
     available_adapters,
+    call_deadline,
     create_adapter,
     load_adapter_class,
 )
@@ -196,6 +197,13 @@ def test_from_settings_rejects_unknown_options(case: Case) -> None:
     with pytest.raises(AdapterConfigError, match="pasword") as excinfo:
         type(case.adapter).from_settings({**case.settings, "pasword": "x"})
     assert excinfo.value.option == "pasword"
+
+
+def test_declares_the_deadline_of_a_provider_call(case: Case) -> None:
+    # The network adapters' timeout bounds a whole call; the local ones have no provider to wait for.
+    expected = float(case.settings["timeout"]) if "timeout" in case.settings else None
+    assert getattr(case.adapter, "deadline", "missing") == expected
+    assert call_deadline(case.adapter) == expected
 
 
 def test_close_is_idempotent(case: Case) -> None:

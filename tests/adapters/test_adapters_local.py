@@ -41,8 +41,20 @@ def test_file_writes_one_json_line_per_message(tmp_path: Path, make_message: Cal
         "subject": None,
         "body": message.text,
         "message_id": message.message_id,
+        "headers": {},
     }
     assert not (tmp_path / "outbox" / "email.jsonl").exists()
+
+
+def test_file_writes_the_message_headers(tmp_path: Path, make_message: Callable[..., Message]) -> None:
+    # What the email would carry, List-Unsubscribe among it, visible in the outbox.
+    headers = {
+        "List-Unsubscribe": "<https://planner.example.com/u/tok>, <mailto:u@example.com?subject=tok>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    FileAdapter(directory=tmp_path).send(make_message("email", headers=headers))
+    [line] = (tmp_path / "email.jsonl").read_text().splitlines()
+    assert json.loads(line)["headers"] == headers
 
 
 def test_file_directory_is_created_on_first_send_only(

@@ -107,17 +107,6 @@ def test_rejected_credentials_are_a_configuration_error(
     assert "wrong-token" not in str(excinfo.value)
 
 
-def test_timeout_is_transient(
-    twilio_server: FakeTwilio, twilio: Callable[..., TwilioAdapter], make_message: Callable[..., Message]
-) -> None:
-    twilio_server.release.clear()
-    try:
-        with pytest.raises(TransientError, match="timed out"):
-            twilio(timeout=0.2).send(make_message("sms", to=twilio_server.SLOW))
-    finally:
-        twilio_server.release.set()
-
-
 def test_connection_refused_is_transient(
     twilio: Callable[..., TwilioAdapter], make_message: Callable[..., Message], closed_port: int
 ) -> None:

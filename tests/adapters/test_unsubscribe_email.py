@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,11 +16,12 @@ from planner.app import App, build_deliverer
 from planner.commands.notify import notify
 from planner.core.unsubscribe import UnsubscribeTarget, sign
 from planner.store.queries import get_delivery
+from tests.adapters.test_smtp_wire_headers import raw_field, unfolded
 from tests.integration import test_api
 from tests.integration.test_ops import add_recipient
 
 if TYPE_CHECKING:
-    from tests.adapters.conftest import SmtpServer
+    from tests.adapters.conftest import ReceivedMail, SmtpServer
 
 server = test_api.server  # the module's loopback uvicorn
 SECRET = "a-signing-secret-for-the-tests"
@@ -37,7 +37,7 @@ def linked(app: App) -> Iterator[App]:
     yield app
 
 
-def send(app: App, smtp_server: SmtpServer, kind: str) -> tuple[str, EmailMessage]:
+def send(app: App, smtp_server: SmtpServer, kind: str) -> tuple[str, ReceivedMail]:
     adapter = SmtpAdapter(
         host=smtp_server.host, port=smtp_server.port, from_address="p@example.com", security="none"
     )
@@ -49,11 +49,16 @@ def send(app: App, smtp_server: SmtpServer, kind: str) -> tuple[str, EmailMessag
         shown = get_delivery(session, delivery_id)
     assert shown["status"] == "sent", shown
     [mail] = smtp_server.recorder.by_message_id(shown["provider_message_id"])
-    return str(mail.message["List-Unsubscribe"] or ""), mail.message
+    return str(mail.message["List-Unsubscribe"] or ""), mail
 
 
 def test_non_critical_email_carries_one_click_unsubscribe(linked: App, smtp_server: SmtpServer) -> None:
-    header, mail = send(linked, smtp_server, "reminder")
+    header, received = send(linked, smtp_server, "reminder")
+    mail = received.message
+    # On the wire as the planner wrote it (no encoded-words), folded only after the comma.
+    lines = raw_field(received.raw, "List-Unsubscribe")
+    assert unfolded(lines, "List-Unsubscribe") == header.encode()
+    assert all(b"=?" not in line for line in lines) and all(line.endswith(b">,") for line in lines[:-1])
     match = re.fullmatch(
         r"<https://planner\.example\.com/u/([A-Za-z0-9_.-]+)>, "
         r"<mailto:unsubscribe@example\.com\?subject=unsubscribe%20([A-Za-z0-9_.-]+)>",
@@ -66,8 +71,8 @@ def test_non_critical_email_carries_one_click_unsubscribe(linked: App, smtp_serv
 
 
 def test_critical_email_has_no_unsubscribe(linked: App, smtp_server: SmtpServer) -> None:
-    header, mail = send(linked, smtp_server, "password_reset")
-    assert header == "" and mail["List-Unsubscribe-Post"] is None
+    header, received = send(linked, smtp_server, "password_reset")
+    assert header == "" and received.message["List-Unsubscribe-Post"] is None
 
 
 def test_the_link_confirms_on_get_and_unsubscribes_on_post(
