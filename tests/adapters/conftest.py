@@ -1,4 +1,4 @@
-"""Loopback servers the adapter tests talk to: real SMTP (aiosmtpd), a fake Twilio, raw TCP.
+"""Loopback servers the adapter tests talk to: real SMTP (aiosmtpd), a fake Twilio (fake_twilio.py), raw TCP.
 
 Everything binds 127.0.0.1 on a free port and is started once per session. Recipients choose
 the server's behaviour (``tempfail@…`` gets a 451, ``+15005550429`` gets a 429, …) so one
