@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters import Adapter, create_adapter, load_adapter_class, options_from_env
-from planner.clock import Clock, utcnow
+from adapters.base import call_deadline
+from adapters.options import setting_name
+from planner.clock import Clock, format_duration, utcnow
 from planner.core.policy import PlanningPolicy
 from planner.core.retry import RetryPolicy
 from planner.dispatch.redis import connect_redis
@@ -29,7 +32,8 @@ from planner.store import db
 if TYPE_CHECKING:
     # The worker's machinery (jinja2, limits, the deliverer) loads only where it is built: a
     # `planner run` from cron should not pay for it.
-    from planner.delivery.deliverer import Deliverer, UnsubscribeLinks
+    from planner.delivery.deliverer import Deliverer
+    from planner.delivery.message import UnsubscribeLinks
     from planner.delivery.templating import Renderer
 
 
@@ -179,10 +183,12 @@ def build_deliverer(
     from planner.dispatch.ratelimit import ProviderLimiter
 
     settings = app.settings
+    adapters = adapters if adapters is not None else build_adapters(settings)
+    check_lease(settings.sending_lease, settings.max_clock_skew, adapters)
     return Deliverer(
         app.sessions,
         app.redis,
-        adapters if adapters is not None else build_adapters(settings),
+        adapters,
         renderer or Renderer(settings.templates_dir),
         app.policy,
         app.retry_policy,
@@ -195,12 +201,32 @@ def build_deliverer(
         secrets=adapter_secrets(settings),
         unsubscribe=unsubscribe_links(settings),
         digest_cap=settings.digest_max_events,
+        unknown_delay=settings.unknown_outcome_delay,
+        clock_skew=settings.max_clock_skew,
     )
+
+
+def check_lease(lease: timedelta, skew: timedelta, adapters: Mapping[str, Adapter]) -> None:
+    """Refuse a lease a provider call could outlast: it must hold at least two of the longest calls
+    (the adapters' deadlines) plus the clock skew between hosts, or a live worker's delivery could be
+    recovered while its message is in flight."""
+    for adapter in {id(a): a for a in adapters.values()}.values():
+        deadline = call_deadline(adapter)
+        if deadline is None:
+            continue
+        needed = 2 * timedelta(seconds=deadline) + skew
+        if lease < needed:
+            timeout = setting_name(adapter.name, "timeout")
+            raise ConfigurationError(
+                f"PLANNER_SENDING_LEASE: {format_duration(lease)!r} is invalid; expected at least "
+                f"{format_duration(needed)}: twice {timeout} ({deadline:g}s) plus PLANNER_MAX_CLOCK_SKEW "
+                f"({format_duration(skew)})"
+            )
 
 
 def unsubscribe_links(settings: Settings) -> UnsubscribeLinks | None:
     """The one-click unsubscribe links, when the service has a public URL and a signing key."""
-    from planner.delivery.deliverer import UnsubscribeLinks
+    from planner.delivery.message import UnsubscribeLinks
 
     secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
     if not settings.public_base_url or not secret:

@@ -36,11 +36,16 @@ def current() -> Deliverer | None:
 
 
 def deliver_batch(delivery_ids: list[int]) -> dict[str, Any]:
-    """Send a batch of deliveries; each is claimed, sent and recorded on its own."""
+    """Send the deliveries of ``delivery_ids`` this job still carries; each is claimed, sent and
+    recorded on its own. A delivery given to another job since (a retry, a recovered lease) is that
+    job's: a duplicate or stale copy of this one claims nothing."""
     deliverer = _current.get()
     if deliverer is None:
         raise ConfigurationError(
             "planner.jobs.deliver_batch ran outside `planner worker`: start workers with `planner worker` "
             "(a plain `rq worker` has no adapters, templates or policy)"
         )
-    return asdict(deliverer.deliver_batch(delivery_ids))
+    from rq import get_current_job
+
+    job = get_current_job()
+    return asdict(deliverer.deliver_batch(delivery_ids, None if job is None else job.id))

@@ -65,6 +65,8 @@ def _list_or_json(value: Any) -> Any:
 
 #: A positive duration: '30s', '5m', '4h', '1d' or ISO 8601 ('PT4H').
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+#: A duration that may be zero (a margin that can be left out).
+Margin = Annotated[timedelta, BeforeValidator(lambda value: _duration(value, allow_zero=True))]
 Lateness = Annotated[timedelta, BeforeValidator(_lateness)]
 Retention = Annotated[timedelta, BeforeValidator(_a_day_or_more)]
 
@@ -136,7 +138,20 @@ class Settings(BaseSettings):
     retry_base: Duration = Field(timedelta(seconds=30), description="First retry delay.")
     retry_cap: Duration = Field(timedelta(hours=1), description="Longest retry delay.")
     sending_lease: Duration = Field(
-        timedelta(minutes=5), description="A delivery in 'sending' longer than this is recovered."
+        timedelta(seconds=60),
+        description="A worker's hold on a delivery it sends, renewed while it lives: a dead worker's "
+        "deliveries are recovered this long after it died. At least twice the adapters' timeouts "
+        "plus PLANNER_MAX_CLOCK_SKEW.",
+    )
+    max_clock_skew: Margin = Field(
+        timedelta(seconds=5),
+        description="How far the hosts' clocks may disagree: a worker never starts a provider call "
+        "with less than the adapter's timeout plus this left on its lease.",
+    )
+    unknown_outcome_delay: Duration = Field(
+        timedelta(minutes=15),
+        description="After a provider took a message but gave no answer, the one further attempt waits "
+        "at least this long (and looks the message up first where the provider allows).",
     )
     delivery_batch_size: int = Field(100, ge=1, description="Deliveries carried by one RQ job.")
     digest_max_events: int = Field(

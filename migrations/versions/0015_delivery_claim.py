@@ -27,5 +27,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("delivery", schema=None) as batch_op:
-        batch_op.drop_column("claim_id")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+ too): a batch's copy of the table could not drop
+    # the old one while delivery_event rows reference it.
+    op.execute("ALTER TABLE delivery DROP COLUMN claim_id")

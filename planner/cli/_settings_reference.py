@@ -46,7 +46,21 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("max_attempts", "5", "Send attempts before a delivery is dead."),
     ("retry_base", "30s", "First retry delay."),
     ("retry_cap", "1h", "Longest retry delay."),
-    ("sending_lease", "5m", "A delivery in 'sending' longer than this is recovered."),
+    (
+        "sending_lease",
+        "1m",
+        "A worker's hold on a delivery it sends, renewed while it lives: a dead worker's deliveries are recovered this long after it died. At least twice the adapters' timeouts plus PLANNER_MAX_CLOCK_SKEW.",
+    ),
+    (
+        "max_clock_skew",
+        "5s",
+        "How far the hosts' clocks may disagree: a worker never starts a provider call with less than the adapter's timeout plus this left on its lease.",
+    ),
+    (
+        "unknown_outcome_delay",
+        "15m",
+        "After a provider took a message but gave no answer, the one further attempt waits at least this long (and looks the message up first where the provider allows).",
+    ),
     ("delivery_batch_size", "100", "Deliveries carried by one RQ job."),
     ("digest_max_events", "50", "Events listed in a digest's template; the rest are only counted."),
     ("digest_retention", "30d", "Digest events older than this are dropped (and counted)."),

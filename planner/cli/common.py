@@ -98,7 +98,7 @@ def load_settings() -> Settings:
 
 
 @contextmanager
-def service(*, schema: Literal["check", "upgrade", "skip"] = "check") -> Iterator[App]:
+def service(*, schema: Literal["check", "upgrade", "skip"] = "check", redis: bool = False) -> Iterator[App]:
     """Build the service's dependencies from the settings, and close them afterwards.
 
     This is the CLI's one error path: a project error, a database or Redis that cannot be reached,
@@ -107,7 +107,9 @@ def service(*, schema: Literal["check", "upgrade", "skip"] = "check") -> Iterato
 
     ``schema``: ``check`` (the default) migrates the embedded SQLite database on first use and
     refuses an out-of-date PostgreSQL with the command to run; ``upgrade`` migrates any database;
-    ``skip`` touches nothing (``planner db upgrade`` itself).
+    ``skip`` touches nothing (``planner db upgrade`` itself). ``redis``: the command needs Redis, so
+    it is asked first, and a Redis that does not answer stops the command before the database is
+    created or touched.
     """
     from planner.app import App, translate_error
     from planner.core.policy import PlanningPolicy
@@ -120,6 +122,8 @@ def service(*, schema: Literal["check", "upgrade", "skip"] = "check") -> Iterato
         # The settings the policy parses (quiet hours, caps, tiers, kinds) fail here, before
         # anything runs, rather than halfway through a command.
         PlanningPolicy.from_settings(settings)
+        if redis:
+            instance.require_redis()
         if schema == "upgrade":
             instance.upgrade_database()
         elif schema == "check":

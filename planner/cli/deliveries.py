@@ -111,7 +111,7 @@ def deliveries_retry(
         raise fail("give either a delivery ID or --all-dead (not both)")
     if kind is not None and not all_dead:
         raise fail("--kind: only applies with --all-dead")
-    with service() as svc, named(kind="--kind", status="ID"):
+    with service(redis=True) as svc, named(kind="--kind", status="ID"):
         now = svc.clock()
         if delivery_id is not None:
             result = ops.retry(svc, delivery_id, now)

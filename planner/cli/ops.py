@@ -31,7 +31,7 @@ def status_command(as_json: JsonOption = False) -> None:
     """Deliveries by status, queue depths, scheduled jobs, live workers and how late the planner is."""
     from planner.readmodels.status import collect_status
 
-    with service() as svc:
+    with service(redis=True) as svc:
         data = collect_status(svc, svc.clock())
     if as_json:
         print_json(data)
@@ -88,7 +88,7 @@ def resume_command(target: TargetArgument) -> None:
     """Resume a channel or a kind: the deliveries that waited for it are sent now."""
     from planner.commands import ops
 
-    with service() as svc, named(target="CHANNEL|KIND"):
+    with service(redis=True) as svc, named(target="CHANNEL|KIND"):
         result = ops.resume(svc, target, svc.clock())
     state = "resumed" if result["changed"] else "was not paused"
     err.print(
@@ -146,7 +146,7 @@ def notify_command(
 
     payload = parse_option(data, _parse_data, "data")
     when = parse_option(at, lambda v: parse_instant(v, "at"), "at")
-    with service() as svc, named(recipient_id="RECIPIENT", kind="KIND"):
+    with service(redis=True) as svc, named(recipient_id="RECIPIENT", kind="KIND"):
         result = notify(
             svc,
             recipient,

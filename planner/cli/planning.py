@@ -41,7 +41,7 @@ def run_command(
     window = parse_option(horizon, parse_duration, "horizon")
     assert window is not None
     given_now = parse_instant_option(now, "now")
-    with service(schema="upgrade") as svc:
+    with service(schema="upgrade", redis=True) as svc:
         at = given_now or svc.clock()
         # Redis down before the run: nothing is written. Down during it: say what was kept.
         svc.require_redis()

@@ -62,7 +62,7 @@ def cron_command(
     """Start a planner run at the top of every UTC hour (once per hour across all cron processes)."""
     from planner.processes.cron import run_forever, try_hour
 
-    with service(schema="upgrade") as svc:
+    with service(schema="upgrade", redis=True) as svc:
         if once:
             outcome = try_hour(svc, svc.clock())
             err.print(f"cron: {outcome.value}", highlight=False)

@@ -51,9 +51,10 @@ def worker_command(
     unknown = [q for q in chosen if q not in QUEUES]
     if unknown:
         raise fail(f"--queues: {unknown[0]!r} is invalid; expected some of {', '.join(QUEUES)}")
-    with service(schema="upgrade") as svc:
+    with service(schema="upgrade", redis=True) as svc:
         deliverer = build_deliverer(svc)
-        maintenance = MaintenanceThread(svc, recovery_interval)
+        worker = make_worker(svc, chosen, on_stop=deliverer.stopping.set)
+        maintenance = MaintenanceThread(svc, recovery_interval, worker)
         scheduler = SchedulerThread(svc, chosen)
         # The deliverer serves this block's jobs only; adapters close on any way out (Redis down
         # in the first maintenance pass included).
@@ -63,7 +64,6 @@ def worker_command(
                 if not burst:
                     maintenance.start()
                     scheduler.start()
-                worker = make_worker(svc, chosen, on_stop=deliverer.stopping.set)
                 if burst:
                     summary = _burst(svc, worker)
                     _print_summary(summary)

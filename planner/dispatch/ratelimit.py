@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -50,3 +51,30 @@ class ProviderLimiter:
         stats = self.limiter.get_window_stats(item, "provider", channel)
         wait = max(0.05, stats.reset_time - now.timestamp())
         return now + timedelta(seconds=min(wait, item.get_expiry()))
+
+
+class Slots:
+    """Provider rate-limit slots for one worker batch, taken from Redis in bulk as first needed.
+
+    A slot taken for a delivery that then does not send (deferred, suppressed) is not given back:
+    the limit errs on the side of sending less, never more.
+    """
+
+    def __init__(self, limiter: ProviderLimiter | None, remaining: Counter[str]) -> None:
+        self.limiter = limiter
+        #: Deliveries of the batch not yet past this point, per channel: how many slots to ask for.
+        self.remaining = remaining
+        self.held: Counter[str] = Counter()
+        self.exhausted: set[str] = set()
+
+    def take(self, channel: str) -> bool:
+        if self.limiter is None:
+            return True
+        if not self.held[channel] and channel not in self.exhausted:
+            self.held[channel] = self.limiter.acquire_up_to(channel, self.remaining[channel])
+            if not self.held[channel]:
+                self.exhausted.add(channel)
+        if self.held[channel]:
+            self.held[channel] -= 1
+            return True
+        return False

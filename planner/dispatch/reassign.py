@@ -75,10 +75,13 @@ def reassign(
     attempts: AttemptChange = "keep",
     batch_size: int = 100,
     detail: Mapping[str, Any] | None = None,
+    claim: str | None = None,
 ) -> Reassigned:
     """Give the deliveries of ``moves`` still in ``from_statuses`` a new job, inside ``session``'s
     transaction, and record one ``event`` per delivery. Rows in another status are left alone
-    (another worker or operator got there first). Call :func:`enqueue_reassigned` after the commit.
+    (another worker or operator got there first), and so are rows another batch holds when ``claim``
+    (the token of the worker batch releasing them) is given. Call :func:`enqueue_reassigned` after
+    the commit.
     """
     if not moves:
         return Reassigned()
@@ -89,6 +92,8 @@ def reassign(
         .where(c.id.in_(sorted(wanted)), c.status.in_([s.value for s in from_statuses]))
         .order_by(c.id)
     )
+    if claim is not None:
+        stmt = stmt.where(c.claim_id == claim)
     # Locked until the commit: the status read here is the status the update below replaces.
     rows = session.execute(stmt.with_for_update()).all()
     if not rows:
@@ -144,6 +149,7 @@ def _update(
         "job_id": bindparam("new_job_id"),
         "scheduled_at": bindparam("new_at"),
         "lease_until": None,
+        "claim_id": None,
         "updated_at": now,
     }
     if attempts == "reset":

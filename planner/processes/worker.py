@@ -43,18 +43,32 @@ def run_maintenance(app: App) -> tuple[int, int]:
     return recovered, reconciled
 
 
-class MaintenanceThread(threading.Thread):
-    """Runs :func:`run_maintenance` every ``interval`` seconds until stopped."""
+def ensure_registered(worker: SimpleWorker) -> bool:
+    """Register ``worker`` again when Redis lost its registration (a restart, an empty server), so
+    ``planner status`` and ``/readyz`` count it live; returns whether it had to."""
+    if worker.connection.exists(worker.key):
+        return False
+    worker.register_birth()  # type: ignore[no-untyped-call]
+    log.warning("worker registration missing in Redis (restarted?); registered again", worker=worker.name)
+    return True
 
-    def __init__(self, app: App, interval: float) -> None:
+
+class MaintenanceThread(threading.Thread):
+    """Runs :func:`run_maintenance` every ``interval`` seconds until stopped, and keeps ``worker``
+    registered in Redis."""
+
+    def __init__(self, app: App, interval: float, worker: SimpleWorker | None = None) -> None:
         super().__init__(name="planner-maintenance", daemon=True)
         self.app = app
         self.interval = interval
+        self.worker = worker
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
             try:
+                if self.worker is not None:
+                    ensure_registered(self.worker)
                 recovered, reconciled = run_maintenance(self.app)
                 if recovered or reconciled:
                     log.info("maintenance", recovered=recovered, reconciled=reconciled)
@@ -124,6 +138,16 @@ class PlannerWorker(SimpleWorker):
     """
 
     on_stop: Callable[[], None] | None = None
+
+    def subscribe(self) -> None:
+        """RQ's command channel (``rq`` can ask a worker to stop), read by a thread that wakes every
+        second: RQ's own waits 60 s between reads, and its teardown waits for that thread, so a
+        stopping worker could hang for a minute."""
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
 
     def handle_warm_shutdown_request(self) -> None:
         super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call]

@@ -37,7 +37,9 @@ def create_db_engine(url: str, *, pool_size: int = 8) -> Engine:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a commit is on disk before it returns (WAL fsynced), so a power loss cannot undo an
+            # outcome the worker recorded and make it send the message again. About 0.2-0.4 ms a commit.
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             # A planner chunk or a worker batch changes a few MB of pages (rows and their indexes):

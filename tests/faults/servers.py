@@ -15,13 +15,16 @@ import itertools
 import json
 import socketserver
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
 
@@ -77,6 +80,8 @@ class FaultSmtp:
     mails: int = 0
     #: SMTP sessions opened (EHLO received).
     sessions: int = 0
+    #: The reply to the n-th message received, when not the usual one (a late 554, say).
+    replies_by_count: dict[int, str] = field(default_factory=dict)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -120,7 +125,7 @@ class FaultSmtp:
         if self.on_data is not None:
             # Blocking hooks (killing a process and reaping it) run off the server's event loop.
             await asyncio.get_running_loop().run_in_executor(None, self.on_data, n)
-        return "250 Message accepted for delivery"
+        return self.replies_by_count.get(n, "250 Message accepted for delivery")
 
     def count(self) -> Counter[str]:
         """Messages received per Message-ID."""
@@ -198,15 +203,30 @@ class _SmsHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.requests.append(to)
         if to == SMS_SLOW:
-            self.server.release.wait(10)
+            # Accepted, but answered only after the client's deadline (``slow_seconds``), or never.
+            if self.server.slow_seconds is None:
+                self.server.release.wait(10)
+            else:
+                time.sleep(self.server.slow_seconds)
         status, body, headers = SMS_REPLIES.get(to, (201, {}, {}))
         if status == 201:
-            with self.server.lock:
-                self.server.accepted.append(to)
-                n = len(self.server.accepted)
-            body = {"sid": f"SM{next(self.server.sids):032x}", "status": "queued", "to": to}
+            body = self.server.accept(form)
             if self.server.on_accept is not None:
-                self.server.on_accept(n)
+                self.server.on_accept(len(self.server.accepted))
+        self._reply(status, body, headers)
+
+    def do_GET(self) -> None:
+        """Twilio's message list (``GET .../Messages.json?To=&From=&DateSent>=``): what was accepted."""
+        query = {key: values[0] for key, values in parse_qs(urlsplit(self.path).query).items()}
+        with self.server.lock:
+            self.server.lookups += 1
+            found = [
+                m for m in reversed(self.server.messages)
+                if m["to"] == query.get("To", m["to"]) and m["from"] == query.get("From", m["from"])
+            ]  # fmt: skip
+        self._reply(200, {"messages": found, "page": 0, "page_size": 50, "next_page_uri": None}, {})
+
+    def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
         data = json.dumps(body).encode()
         try:
             self.send_response(status)
@@ -237,6 +257,28 @@ class FaultSms(ThreadingHTTPServer):
         self.sids = itertools.count(1)
         self.release = threading.Event()
         self.on_accept: Hook | None = None
+        #: How long an SMS_SLOW request waits before its answer (None: until released).
+        self.slow_seconds: float | None = None
+        #: The accepted messages, as Twilio's Message resource; and the lookups asked.
+        self.messages: list[dict[str, Any]] = []
+        self.lookups = 0
+
+    def accept(self, form: dict[str, str]) -> dict[str, Any]:
+        now = format_datetime(datetime.now(UTC), usegmt=True)
+        with self.lock:
+            message = {
+                "sid": f"SM{next(self.sids):032x}", "to": form.get("To"), "from": form.get("From"),
+                "messaging_service_sid": form.get("MessagingServiceSid"), "body": form.get("Body"),
+                "status": "queued", "direction": "outbound-api", "date_created": now, "date_sent": now,
+            }  # fmt: skip
+            self.accepted.append(str(form.get("To")))
+            self.messages.append(message)
+        return message
+
+    @property
+    def sids_given(self) -> list[str]:
+        with self.lock:
+            return [str(m["sid"]) for m in self.messages]
 
     @property
     def base_url(self) -> str:

@@ -48,7 +48,7 @@ SMTP_CASES = [
     Case("nouser@example.com", "dead", "permanent_failure", 1, invalid=True),  # 550 5.1.1
     Case("toobig@example.com", "dead", "permanent_failure", 1),  # 552 at DATA
     Case("spam@example.com", "dead", "permanent_failure", 1),  # 554 at DATA
-    Case("drop@example.com", "retrying", "transient_failure", 1),  # connection dropped during DATA
+    Case("drop@example.com", "retrying", "outcome_unknown", 1),  # dropped after the message: unknown
 ]
 SMS_CASES = [
     Case("+15005550006", "sent", None, 1),
@@ -57,7 +57,7 @@ SMS_CASES = [
     Case("+15005550503", "retrying", "transient_failure", 1),
     Case("+15005551211", "dead", "permanent_failure", 1, invalid=True),
     Case("+15005551610", "suppressed", "opted_out", 1, opted_out=True),  # the recipient replied STOP
-    Case("+15005550777", "retrying", "transient_failure", 1),  # no answer within the timeout
+    Case("+15005550777", "retrying", "outcome_unknown", 1),  # no answer within the deadline: unknown
 ]
 
 

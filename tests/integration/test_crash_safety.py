@@ -127,6 +127,8 @@ def worker_env(app: App, smtp_port: int) -> dict[str, str]:
         PLANNER_PUBLIC_BASE_URL="https://planner.example.com",
         PLANNER_SIGNING_SECRET="crash-suite-signing-secret",
         PLANNER_SENDING_LEASE="PT3S",
+        PLANNER_SMTP_TIMEOUT="1",
+        PLANNER_MAX_CLOCK_SKEW="0s",
         PLANNER_LOG_FORMAT="json",
     )
     return env

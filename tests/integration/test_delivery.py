@@ -14,9 +14,11 @@ from adapters import Message, PermanentError, TransientError
 from adapters.capture import CaptureAdapter
 from planner.app import App, build_deliverer, retry_policy
 from planner.commands.importer import import_lines
-from planner.delivery.deliverer import Deliverer, message_id_for
+from planner.delivery.deliverer import Deliverer
+from planner.delivery.message import message_id_for
 from planner.dispatch.leases import recover_expired_leases
 from planner.settings import Settings
+from planner.store.claims import claim
 from planner.store.models import Delivery, Recipient
 from planner.store.tables import DELIVERY_EVENTS
 from tests.helpers import Clock, jobs_in_redis, recipient_line, runner, timelines, unthrottled_app
@@ -247,7 +249,9 @@ def test_expired_lease_is_recovered_and_resent_with_the_same_message_id(
     [planned] = plan(timed_app, [recipient_line("ann", "UTC", BRIEF)])
     clock.now = planned.scheduled_at
     with timed_app.sessions() as session, session.begin():
-        assert deliverer.claim(session, [planned.id or 0], clock.now) == [planned.id]
+        assert claim(session, [planned.id or 0], None, "dead-worker", clock.now, deliverer.lease) == [
+            planned.id
+        ]
     # The claiming worker died here. Before the lease ends nothing happens...
     settings = timed_app.settings
     assert recover_expired_leases(timed_app.sessions, timed_app.redis, clock.now, retry_policy(settings)) == 0

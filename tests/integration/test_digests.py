@@ -24,6 +24,7 @@ from planner.delivery.deliverer import Deliverer
 from planner.processes.worker import run_maintenance
 from planner.readmodels.metrics import render_metrics
 from planner.settings import Settings
+from planner.store.claims import claim
 from planner.store.digests import bind_events, digest_counts, digest_targets
 from planner.store.models import Delivery
 from planner.store.tables import DELIVERIES, DIGEST_EVENTS, RECIPIENTS
@@ -155,7 +156,7 @@ def test_retention_drops_old_events_counts_them_and_keeps_those_a_pending_digest
     add_events(timed_app, ["held"], NOW + HOUR)
     with timed_app.sessions() as session, session.begin():
         # A worker claimed the second digest and bound its event, then died (the lease will lapse).
-        deliverer.claim(session, [second.id or 0], second.scheduled_at)
+        claim(session, [second.id or 0], None, "dead-worker", second.scheduled_at, deliverer.lease)
         bind_events(session, digest_targets(session, [second.id or 0]), second.scheduled_at)
     add_events(timed_app, ["never-sent"], NOW + 2 * HOUR)
     add_events(timed_app, ["recent"], NOW + 30 * timedelta(days=1))

@@ -366,7 +366,9 @@ def test_a_job_that_raises_fails_the_test_with_the_original_error(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(planner_service.deliverer, "_write", broken)
+    from planner.delivery.outcomes import Recorder
+
+    monkeypatch.setattr(Recorder, "write", broken)
     planner_service.add_recipient("ann", timezone="UTC")
     planner_service.subscribe("ann", "daily_brief", at="06:00")
 

@@ -1,0 +1,282 @@
+"""A worker batch's outcome writes, each conditional on the batch's claim.
+
+A final outcome (sent, dead, suppressed...) changes a delivery only while it is ``sending`` under the
+claim token of the batch writing it. When it is not (the batch's lease ran out, the delivery was
+recovered and perhaps sent by another worker), the status stays as the new owner left it and the
+late result is kept on the timeline as a ``stale_outcome`` entry, with what the provider said: a
+stale *acceptance* stays visible in ``deliveries show`` and the dashboard.
+
+One outcome (the common case: a message just sent) goes straight to the driver: this runs once per
+message, and compiling a statement would cost more than running it. PostgreSQL: the update (and the
+timeline entry, when there is one) in one statement; SQLite: one short transaction. A plain "sent"
+writes no entry: the row implies it (``planner.store.queries.timeline``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from planner.store.tables import RECIPIENTS
+from planner.store.timeline import event_row, record_events
+from planner.store.types import UTCDateTime, instant_binder
+
+
+@dataclass(slots=True)
+class Final:
+    """One final outcome; ``event`` is its timeline entry (None for a plain "sent": implied by the row)."""
+
+    delivery_id: int
+    status: str
+    reason: str | None
+    last_error: str | None
+    provider_message_id: str | None
+    sent_at: datetime | None
+    event: dict[str, Any] | None
+
+
+_SENT = (
+    "UPDATE delivery SET status = %(status)s, reason = %(reason)s, last_error = %(last_error)s, "
+    "provider_message_id = %(pmid)s, sent_at = %(sent_at)s, lease_until = NULL, updated_at = %(now)s "
+    "WHERE id = %(id)s AND status = 'sending' AND claim_id = %(claim)s"
+)
+_PG_ONE_SENT = f"{_SENT} RETURNING id"
+_PG_ONE_FINAL = (
+    f"WITH u AS ({_SENT} RETURNING id) "
+    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
+    "SELECT id, %(at)s, %(event)s, %(status)s, %(reason)s, CAST(%(detail)s AS json) FROM u "
+    "RETURNING delivery_id"
+)
+_SQLITE_ONE_FINAL = (
+    "UPDATE delivery SET status = :status, reason = :reason, last_error = :last_error, "
+    "provider_message_id = :pmid, sent_at = :sent_at, lease_until = NULL, updated_at = :now "
+    "WHERE id = :id AND status = 'sending' AND claim_id = :claim RETURNING id"
+)
+_SQLITE_ONE_EVENT = (
+    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
+    "VALUES (:id, :at, :event, :status, :reason, :detail)"
+)
+# Several outcomes in one statement (PostgreSQL); returns the ids it changed.
+_PG_FINALS = text(
+    "WITH v AS (SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), "
+    "CAST(:reasons AS varchar[]), CAST(:errors AS varchar[]), CAST(:pmids AS varchar[]), "
+    "CAST(:sent AS timestamptz[]), CAST(:ats AS timestamptz[]), CAST(:events AS varchar[]), "
+    "CAST(:details AS json[])) AS v(id, status, reason, last_error, pmid, sent_at, at, event, detail)), "
+    "u AS (UPDATE delivery AS d SET status = v.status, reason = v.reason, last_error = v.last_error, "
+    "provider_message_id = v.pmid, sent_at = v.sent_at, lease_until = NULL, updated_at = :now "
+    "FROM v WHERE d.id = v.id AND d.status = 'sending' AND d.claim_id = :claim RETURNING d.id), "
+    "e AS (INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
+    "SELECT v.id, v.at, v.event, v.status, v.reason, v.detail FROM v JOIN u ON u.id = v.id "
+    "WHERE v.event IS NOT NULL) "
+    "SELECT id FROM u"
+).bindparams(bindparam("now", type_=UTCDateTime))
+
+
+class BatchConnection:
+    """A batch's own database connection for its outcome writes, opened on first use.
+
+    One connection for the whole batch: a checkout (and its pre-ping) per message would cost more
+    than the write. When the server drops it (a restart), :meth:`drop` lets the next write open a
+    fresh one.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+        self.connection: Connection | None = None
+        self.autocommit: Connection | None = None
+        #: An aware instant as the driver takes it for a UTCDateTime column.
+        self.instant: Callable[[datetime | None], Any] = instant_binder(engine.dialect)
+
+    def driver(self) -> Any:
+        """The driver's own connection: autocommit on PostgreSQL (one statement, one round trip);
+        on SQLite the caller begins and commits."""
+        connection = self.single_statements() if self.postgres else self.transactional()
+        return connection.connection.driver_connection
+
+    def transactional(self) -> Connection:
+        if self.connection is None:
+            self.connection = self.engine.connect()
+        return self.connection
+
+    def single_statements(self) -> Connection:
+        """A connection in autocommit mode: each statement is its own transaction, one round trip."""
+        if self.autocommit is None:
+            self.autocommit = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self.autocommit
+
+    def drop(self) -> None:
+        for connection in (self.connection, self.autocommit):
+            if connection is not None:
+                connection.invalidate()
+                connection.close()
+        self.connection = self.autocommit = None
+
+    def close(self) -> None:
+        for connection in (self.connection, self.autocommit):
+            if connection is not None:
+                connection.close()
+        self.connection = self.autocommit = None
+
+
+def _params(
+    final: Final, token: str, now: datetime, instant: Callable[[datetime | None], Any]
+) -> dict[str, Any]:
+    row = {
+        "id": final.delivery_id,
+        "status": final.status,
+        "reason": final.reason,
+        "last_error": final.last_error,
+        "pmid": final.provider_message_id,
+        "sent_at": instant(final.sent_at),
+        "now": instant(now),
+        "claim": token,
+    }
+    if final.event is not None:
+        row["at"] = instant(final.event["at"])
+        row["event"] = final.event["event"]
+        row["detail"] = json.dumps(final.event["detail"]) if final.event["detail"] is not None else None
+    return row
+
+
+def write_one(db: BatchConnection, final: Final, token: str, now: datetime) -> bool:
+    """One final outcome, committed before this returns; False when the claim was lost (the outcome
+    is then kept as a ``stale_outcome`` entry). Driver errors are raised as SQLAlchemy's, a lost
+    connection flagged, so the caller can write again on a new one."""
+    row = _params(final, token, now, db.instant)
+    raw = db.driver()
+    dialect = db.engine.dialect
+    cursor = raw.cursor()
+    try:
+        if db.postgres:
+            cursor.execute(_PG_ONE_FINAL if final.event is not None else _PG_ONE_SENT, row, prepare=True)
+            written = cursor.fetchone() is not None
+        else:
+            written = _sqlite_one(raw, cursor, row, final)
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            None, row, exc, dialect.loaded_dbapi.Error,
+            connection_invalidated=dialect.is_disconnect(exc, raw, cursor), dialect=dialect,
+        ) from exc  # fmt: skip
+    finally:
+        cursor.close()
+    if not written and db.postgres:
+        _record_stale_pg(db, [final], token, now)
+    return written
+
+
+def _sqlite_one(raw: Any, cursor: Any, row: dict[str, Any], final: Final) -> bool:
+    cursor.execute("BEGIN IMMEDIATE")
+    try:
+        written = cursor.execute(_SQLITE_ONE_FINAL, row).fetchone() is not None
+        if written and final.event is not None:
+            cursor.execute(_SQLITE_ONE_EVENT, row)
+        if not written:
+            stale = stale_entry(final, row["claim"])
+            stale["detail"] = json.dumps(stale["detail"])
+            cursor.execute(_SQLITE_ONE_EVENT, {**stale, "id": final.delivery_id, "at": row["now"]})
+        cursor.execute("COMMIT")
+        return written
+    except BaseException:
+        if raw.in_transaction:
+            raw.rollback()
+        raise
+
+
+def write_many(connection: Connection, finals: Sequence[Final], token: str, now: datetime) -> set[int]:
+    """Several final outcomes in the caller's transaction; returns the ids whose claim was lost
+    (kept as ``stale_outcome`` entries)."""
+    if not finals:
+        return set()
+    if connection.dialect.name == "postgresql":
+        written = _write_pg_many(connection, finals, token, now)
+    else:
+        instant = instant_binder(connection.dialect)
+        written = set()
+        for final in finals:
+            row = _params(final, token, now, instant)
+            if connection.exec_driver_sql(_SQLITE_ONE_FINAL, row).first() is not None:
+                written.add(final.delivery_id)
+                if final.event is not None:
+                    connection.exec_driver_sql(_SQLITE_ONE_EVENT, row)
+    stale = [f for f in finals if f.delivery_id not in written]
+    if stale:
+        with Session(bind=connection) as session:
+            record_stale(session, stale, token, now)
+    return {f.delivery_id for f in stale}
+
+
+def record_stale(session: Session, finals: Iterable[Final], token: str, now: datetime) -> None:
+    """Keep late outcomes (the batch lost its claim first) as ``stale_outcome`` timeline entries."""
+    record_events(session, [_stale_row(f, token, now) for f in finals])
+
+
+def _write_pg_many(connection: Connection, finals: Sequence[Final], token: str, now: datetime) -> set[int]:
+    from psycopg.types.json import Json  # what SQLAlchemy's JSON type binds on psycopg
+
+    no_event: dict[str, Any] = {"at": None, "event": None, "detail": None}  # a plain "sent"
+    entries = [f.event or no_event for f in finals]
+    result = connection.execute(
+        _PG_FINALS,
+        {
+            "ids": [f.delivery_id for f in finals],
+            "statuses": [f.status for f in finals],
+            "reasons": [f.reason for f in finals],
+            "errors": [f.last_error for f in finals],
+            "pmids": [f.provider_message_id for f in finals],
+            "sent": [f.sent_at for f in finals],
+            "ats": [e["at"] for e in entries],
+            "events": [e["event"] for e in entries],
+            "details": [Json(e["detail"]) for e in entries],
+            "now": now,
+            "claim": token,
+        },
+    )
+    return {int(row[0]) for row in result}
+
+
+def stale_entry(final: Final, token: str) -> dict[str, Any]:
+    """The ``stale_outcome`` timeline entry of an outcome that arrived after its claim was lost."""
+    detail = {
+        "outcome": final.status,
+        "reason": final.reason,
+        "provider_message_id": final.provider_message_id,
+        "error": final.last_error,
+        "claim_id": token,
+    }
+    return {"event": "stale_outcome", "status": None, "reason": final.reason, "detail": detail}
+
+
+def _stale_row(final: Final, token: str, now: datetime) -> dict[str, Any]:
+    entry = stale_entry(final, token)
+    return event_row(final.delivery_id, now, entry["event"], reason=entry["reason"], detail=entry["detail"])
+
+
+def _record_stale_pg(db: BatchConnection, finals: Iterable[Final], token: str, now: datetime) -> None:
+    with Session(bind=db.single_statements()) as session:
+        record_stale(session, finals, token, now)
+
+
+def mark_invalid(session: Session, recipient_id: int, channel: str, reason: str, now: datetime) -> None:
+    """The provider says the recipient's address on ``channel`` is invalid: the rules suppress it."""
+    session.execute(
+        update(RECIPIENTS)
+        .where(RECIPIENTS.c.id == recipient_id)
+        .values({f"{channel}_invalid": reason, "updated_at": now})
+    )
+
+
+def mark_opted_out(session: Session, recipient_id: int, channel: str, now: datetime) -> None:
+    """The provider says the recipient opted out of ``channel`` (an SMS STOP)."""
+    session.execute(
+        update(RECIPIENTS)
+        .where(RECIPIENTS.c.id == recipient_id)
+        .values({f"{channel}_opt_out": True, "updated_at": now})
+    )
