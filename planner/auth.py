@@ -22,8 +22,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from planner.app import App
-from planner.commands.ops import StateConflict
-from planner.errors import InvalidInput
+from planner.errors import InvalidInput, StateConflict
 from planner.store.audit import record_audit
 from planner.store.tables import API_TOKENS
 

@@ -51,7 +51,7 @@ from planner.commands import ops
 from planner.commands.notify import notify
 from planner.core import validation
 from planner.core.status import DeliveryStatus, EngagementKind
-from planner.errors import InvalidInput, NotFound, PlannerError, Unavailable, shown
+from planner.errors import InvalidInput, NotFound, PlannerError, StateConflict, Unavailable, shown
 from planner.readmodels.status import (
     adapter_config_problems,
     collect_status,
@@ -383,7 +383,7 @@ def _install_error_handlers(api: FastAPI) -> None:
 
 
 def _planner_error(request: Request, exc: PlannerError) -> JSONResponse:
-    if isinstance(exc, ops.StateConflict):
+    if isinstance(exc, StateConflict):
         detail = f"{exc.field} is {shown(exc.value)}: expected {exc.expected}"
         return problem(409, "Conflict", detail, errors=[{"field": exc.field, "input": _plain(exc.value)}])
     if isinstance(exc, InvalidInput):

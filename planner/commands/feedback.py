@@ -12,6 +12,7 @@ import structlog
 
 from planner.app import App
 from planner.core.feedback import DeliveryReport, InboundSms, message_id_forms
+from planner.errors import TokenReused
 from planner.store import feedback as store_feedback
 from planner.store.audit import record_audit
 from planner.store.feedback import (
@@ -37,10 +38,6 @@ def drop_old_provider_events(app: App, now: datetime) -> int:
     if dropped:
         log.info("provider callbacks forgotten past the retention", dropped=dropped)
     return dropped
-
-
-class TokenReused(Exception):
-    """The callback's signing token already signed another event: a replayed signature."""
 
 
 def apply_report(app: App, report: DeliveryReport, now: datetime) -> dict[str, Any]:

@@ -24,12 +24,11 @@ from sqlalchemy.orm import Session
 
 from planner.app import App
 from planner.clock import ensure_utc
-from planner.commands.ops import StateConflict
 from planner.core import checks, validation
 from planner.core.policy import PlanningPolicy
 from planner.core.status import CAP_COUNTED_STATUSES, DeliveryStatus
 from planner.dispatch.outbox import JobBatch, enqueue_batches, mark_queued, new_job_id
-from planner.errors import InvalidInput
+from planner.errors import InvalidInput, StateConflict
 from planner.store.dialect import dialect_of
 from planner.store.models import Recipient
 from planner.store.queries import find_delivery_by_key, recipient_by_external_id

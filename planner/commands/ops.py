@@ -23,7 +23,7 @@ from planner.core import validation
 from planner.core.status import PENDING_STATUSES, Channel, DeliveryStatus
 from planner.delivery.templating import TemplateCheck, check_templates
 from planner.dispatch.reassign import Move, Reassigned, enqueue_reassigned, reassign
-from planner.errors import InvalidInput, NotFound
+from planner.errors import InvalidInput, NotFound, StateConflict
 from planner.store import pauses
 from planner.store.models import Delivery, Recipient
 from planner.store.queries import insert_ignoring_duplicates, subscribed_kinds
@@ -33,10 +33,6 @@ from planner.store.timeline import event_row, record_events
 log = structlog.get_logger("planner.ops")
 
 RETRYABLE = (DeliveryStatus.dead, DeliveryStatus.retrying)
-
-
-class StateConflict(InvalidInput):
-    """The delivery exists but its status does not allow the action (HTTP 409)."""
 
 
 @dataclass(frozen=True)

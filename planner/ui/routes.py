@@ -24,7 +24,7 @@ from planner.clock import parse_instant
 from planner.commands import ops
 from planner.core import validation
 from planner.core.status import Channel, DeliveryStatus
-from planner.errors import InvalidInput
+from planner.errors import InvalidInput, StateConflict
 from planner.readmodels import dashboard
 from planner.readmodels.explain import explain
 from planner.readmodels.simulate import simulate_recipient
@@ -287,7 +287,7 @@ def _apply(app: App, action: str, ids: list[int], actor: str) -> tuple[list[int]
             else:
                 ops.cancel(app, delivery_id, app.clock(), actor=actor)
             done.append(delivery_id)
-        except ops.StateConflict as exc:
+        except StateConflict as exc:
             refused.append((delivery_id, str(exc.value)))
     return done, refused
 
