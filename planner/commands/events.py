@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 
 from planner.app import App
 from planner.clock import ensure_utc
@@ -18,7 +17,7 @@ from planner.core import validation
 from planner.core.template_data import check_template_data
 from planner.errors import InvalidInput, NotFound
 from planner.store.digests import drop_expired, insert_event
-from planner.store.tables import RECIPIENTS
+from planner.store.recipients import recipient_id_of
 
 log = structlog.get_logger("planner.digests")
 
@@ -54,7 +53,7 @@ def record_event(
         raise InvalidInput("idempotency_key", idempotency_key, f"a string of 1 to {MAX_KEY} characters")
     at = ensure_utc(occurred_at, "occurred_at") if occurred_at is not None else now
     with app.sessions() as session, session.begin():
-        recipient_id = session.scalar(select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == recipient))
+        recipient_id = recipient_id_of(session, recipient)
         if recipient_id is None:
             raise NotFound("recipient", recipient)
         event_id, created = insert_event(
