@@ -17,11 +17,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import redis
-from sqlalchemy import Integer, any_, bindparam, update
-from sqlalchemy.orm import Session
 
-from planner.core.status import DeliveryStatus
-from planner.store.models import Delivery
+from planner.store import outbox as stored_outbox
+from planner.store.db import Session
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -112,24 +110,5 @@ def enqueue_batches(connection: redis.Redis, batches: Sequence[JobBatch], now: d
 
 
 def mark_queued(session: Session, batches: Sequence[JobBatch], now: datetime) -> int:
-    """planned -> queued for the deliveries of these jobs, once Redis holds them.
-
-    Addressed by primary key: the job id is not indexed, and this runs for every chunk.
-    """
-    ids = [i for batch in batches for i in batch.delivery_ids]
-    if not ids:
-        return 0
-    table = Delivery.__table__  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        # One array parameter instead of a thousand: psycopg parses a short statement once.
-        matches = table.c.id == any_(bindparam("ids", ids, type_=ARRAY(Integer)))
-    else:
-        matches = table.c.id.in_(ids)
-    result = session.execute(
-        update(table)
-        .where(matches, table.c.status == DeliveryStatus.planned.value)
-        .values(status=DeliveryStatus.queued.value, updated_at=now)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    """planned -> queued for the deliveries of these jobs, once Redis holds them; how many changed."""
+    return stored_outbox.mark_queued(session, [i for batch in batches for i in batch.delivery_ids], now)
