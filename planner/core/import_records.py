@@ -1,6 +1,6 @@
 """The import format: JSON Lines of recipients (with their subscriptions) and engagement events,
 parsed and validated into records. Pure: nothing here reads or writes the database
-(:mod:`planner.commands.importer` writes the records).
+(:mod:`planner.commands.import_writer` writes the records).
 
 Doubtful input is refused, not guessed at (README, "Import format"): a line that is not UTF-8,
 duplicate JSON keys, a second line for the same recipient id, quiet hours whose start equals their
