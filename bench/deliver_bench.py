@@ -140,7 +140,8 @@ def setup_deliveries(url: str, redis_url: str, n: int, batch_size: int, seed: in
     import redis
     from sqlalchemy import insert, select
 
-    from planner.dispatch.outbox import assign_batches, batches_from_rows, enqueue_batches
+    from planner.core.job_batches import assign_batches, batches_from_rows
+    from planner.dispatch.outbox import enqueue_batches
     from planner.store.db import create_db_engine, upgrade
     from planner.store.models import metadata
 

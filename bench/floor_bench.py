@@ -111,8 +111,8 @@ def measure(url: str, redis_url: str, pg_pid: int | None, index_costs: bool = Tr
     from sqlalchemy import text
 
     from planner.core import cadence, localtime, planning, quiet_hours
+    from planner.core.job_batches import assign_batches
     from planner.core.policy import PlanningPolicy
-    from planner.dispatch.outbox import assign_batches
     from planner.settings import Settings
     from planner.store import plan_writes
     from planner.store.chunks import ChunkStore

@@ -391,9 +391,10 @@ def _naive_run(engine: Any, connection: Any, policy: Any, limit: int) -> dict[st
     from sqlalchemy import func, insert, select, update
 
     from planner.core.cadence import Cadence
+    from planner.core.job_batches import new_job_id
     from planner.core.planning import ChunkInputs, SubscriptionState, plan_chunk
     from planner.core.status import CAP_COUNTED_STATUSES
-    from planner.dispatch.outbox import DELIVER_BATCH, new_job_id
+    from planner.dispatch.outbox import DELIVER_BATCH
     from planner.store.engagement import TO_BE_SENT
     from planner.store.models import metadata
     from planner.store.recipient_facts import RECIPIENT_COLUMNS, recipient_state

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 import redis
 from redis import Redis, RedisError
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters import Adapter, create_adapter, load_adapter_class, options_from_env
+from adapters import Adapter, AdapterConfigError, create_adapter, load_adapter_class, options_from_env
 from adapters.base import call_deadline
 from adapters.options import setting_name
 from planner.clock import Clock, format_duration, utcnow
@@ -232,6 +233,11 @@ def unsubscribe_links(settings: Settings) -> UnsubscribeLinks | None:
     if not settings.public_base_url or not secret:
         return None
     return UnsubscribeLinks(settings.public_base_url, secret.encode(), settings.unsubscribe_mailto)
+
+
+#: What an outage of a dependency raises (the database, Redis, a provider refusing the adapter's
+#: settings): the interfaces answer these as "unavailable" (HTTP 503), never as a defect.
+OUTAGES: tuple[type[Exception], ...] = (RedisError, SQLAlchemyError, AdapterConfigError)
 
 
 def redis_unavailable(exc: BaseException) -> Unavailable:

@@ -19,13 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-
 from planner.app import App
-from planner.commands.ops import StateConflict
-from planner.errors import InvalidInput
+from planner.errors import InvalidInput, StateConflict
+from planner.store import tokens as stored_tokens
 from planner.store.audit import record_audit
-from planner.store.tables import API_TOKENS
 
 SCOPES = ("read", "write", "admin")
 ENV_TOKEN_NAME = "api-token"
@@ -55,12 +52,11 @@ def authenticate(app: App, token: str) -> Principal | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     digest = token_digest(token)
-    c = API_TOKENS.c
     with app.sessions() as session:
-        row = session.execute(select(c.name, c.token_hash, c.scopes).where(c.token_hash == digest)).first()
-    if row is None or not hmac.compare_digest(row.token_hash.encode(), digest.encode()):
+        found = stored_tokens.token_by_digest(session, digest)
+    if found is None or not hmac.compare_digest(found.token_hash.encode(), digest.encode()):
         return None
-    return Principal(row.name, frozenset(row.scopes.split(",")))
+    return Principal(found.name, frozenset(found.scopes))
 
 
 def any_token_configured(app: App) -> bool:
@@ -68,7 +64,7 @@ def any_token_configured(app: App) -> bool:
     if app.settings.api_token is not None and app.settings.api_token.get_secret_value():
         return True
     with app.sessions() as session:
-        return session.scalar(select(API_TOKENS.c.id).limit(1)) is not None
+        return stored_tokens.any_token(session)
 
 
 def token_name(name: str) -> str:
@@ -91,32 +87,25 @@ def create_token(app: App, name: str, scopes: Iterable[str], now: datetime, acto
     """A new token; the plain token is returned once and never stored."""
     name, granted = token_name(name), parse_scopes(scopes)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    c = API_TOKENS.c
     with app.sessions() as session, session.begin():
         # Locking the name's row would need the row; a unique constraint makes the race a conflict.
-        if session.scalar(select(c.id).where(c.name == name)) is not None:
+        if stored_tokens.name_taken(session, name):
             raise StateConflict("name", name, "a name no other token has (revoke it first)")
-        session.execute(
-            insert(API_TOKENS).values(
-                name=name, token_hash=token_digest(token), scopes=",".join(sorted(granted)), created_at=now
-            )
-        )
+        stored_tokens.add_token(session, name, token_digest(token), granted, now)
         record_audit(session, now, actor, "token_created", name, {"scopes": sorted(granted)})
     return token
 
 
 def list_tokens(app: App) -> list[dict[str, Any]]:
-    c = API_TOKENS.c
     with app.sessions() as session:
-        rows = session.execute(select(c.name, c.scopes, c.created_at).order_by(c.name)).all()
-    return [{"name": r.name, "scopes": r.scopes.split(","), "created_at": r.created_at} for r in rows]
+        found = stored_tokens.all_tokens(session)
+    return [{"name": t.name, "scopes": list(t.scopes), "created_at": t.created_at} for t in found]
 
 
 def revoke_token(app: App, name: str, now: datetime, actor: str = "cli") -> bool:
     """Delete the token (it stops working at once); False when there was none of that name."""
     with app.sessions() as session, session.begin():
-        result = session.execute(delete(API_TOKENS).where(API_TOKENS.c.name == name))
-        gone = int(result.rowcount)  # type: ignore[attr-defined]
+        gone = stored_tokens.delete_token(session, name)
         if gone:
             record_audit(session, now, actor, "token_revoked", name)
-    return bool(gone)
+    return gone

@@ -60,6 +60,11 @@ class InvalidInput(PlannerError, ValueError):
         super().__init__(f"{field}: {shown(value)} is invalid; expected {expected}")
 
 
+class StateConflict(InvalidInput):
+    """The target exists but its state does not allow the action: a delivery's status, a token name
+    already taken, a dedup key used for another recipient (HTTP 409; the CLI exits 1)."""
+
+
 class UnknownTimezoneError(InvalidInput):
     """A time zone name that is not in the tz database. Never silently treated as UTC."""
 
@@ -81,3 +86,12 @@ class NotFound(PlannerError, LookupError):
         self.what = what
         self.ident = ident
         super().__init__(f"{what} {shown(ident)} not found")
+
+
+class TokenReused(PlannerError):
+    """A provider callback whose signing token already signed another event: a replayed signature
+    (the webhook answers 403)."""
+
+    def __init__(self, event_id: str) -> None:
+        self.event_id = event_id
+        super().__init__(f"event {shown(event_id)}: its signing token already signed another event")

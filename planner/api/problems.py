@@ -16,14 +16,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from redis import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adapters import AdapterConfigError
-from planner.app import translate_error
-from planner.commands.ops import StateConflict
-from planner.errors import InvalidInput, NotFound, PlannerError, Unavailable, shown
+from planner.app import OUTAGES, translate_error
+from planner.errors import InvalidInput, NotFound, PlannerError, StateConflict, Unavailable, shown
 
 log = structlog.get_logger("planner.api")
 
@@ -183,7 +179,7 @@ def install_problem_handlers(api: FastAPI) -> None:
     api.exception_handler(StarletteHTTPException)(http_error)
     # Named classes, not ``Exception``: Starlette re-raises after an ``Exception`` handler (to log
     # a 500), which is right for a defect and wrong for a database or Redis outage.
-    for outage in (RedisError, SQLAlchemyError, AdapterConfigError):
+    for outage in OUTAGES:
         api.add_exception_handler(outage, unexpected)
     api.add_exception_handler(Exception, unexpected)
     api.exception_handler(PlannerError)(planner_error)

@@ -148,7 +148,7 @@ def _exit_code(error: PlannerError) -> int:
 @contextmanager
 def named(**names: str) -> Iterator[None]:
     """Report an ``InvalidInput`` against the option or argument that carried the value."""
-    from planner.commands.ops import StateConflict
+    from planner.errors import StateConflict
 
     try:
         yield

@@ -92,20 +92,17 @@ def run_demo(
 
 
 def _summarize(sessions: Any, directory: Path, start: datetime, end: datetime) -> DemoSummary:
-    from sqlalchemy import select
-    from sqlmodel import col
-
     from planner.core.localtime import to_local
-    from planner.store.models import Delivery, Recipient
+    from planner.store.deliveries import all_deliveries
     from planner.store.queries import planned_details
+    from planner.store.recipients import names_and_zones
 
     summary = DemoSummary(directory=directory, start=start, end=end)
     with sessions() as session:
-        summary.recipients = len(session.scalars(select(col(Recipient.id))).all())
-        zones = dict(session.execute(select(col(Recipient.id), col(Recipient.timezone))).all())
-        names = dict(session.execute(select(col(Recipient.id), col(Recipient.external_id))).all())
-        deliveries = session.scalars(select(Delivery)).all()
+        people = names_and_zones(session)
+        deliveries = all_deliveries(session)
         planned = planned_details(session)
+    summary.recipients = len(people)
     summary.deliveries = len(deliveries)
     for d in deliveries:
         summary.outcomes[d.status if not d.reason else f"{d.status} ({d.reason})"] += 1
@@ -116,11 +113,12 @@ def _summarize(sessions: Any, directory: Path, start: datetime, end: datetime) -
         summary.skipped_by_backoff += d.reason == "engagement_backoff"
         summary.suppressed_by_caps += d.reason == "frequency_cap"
         if "dst" in detail and d.occurrence_at is not None:
-            local = to_local(d.occurrence_at, zones[d.recipient_id])
+            name, zone = people[d.recipient_id]
+            local = to_local(d.occurrence_at, zone)
             summary.dst_examples.append(
                 {
-                    "recipient": names[d.recipient_id],
-                    "zone": zones[d.recipient_id],
+                    "recipient": name,
+                    "zone": zone,
                     "local_date": str(d.local_date),
                     "wall_time": str(detail.get("wall_time")),
                     "resolved": local.strftime("%H:%M %Z"),

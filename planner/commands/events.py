@@ -6,23 +6,23 @@ How events reach a digest, and why each goes into exactly one sent digest, is in
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 
 from planner.app import App
 from planner.clock import ensure_utc
 from planner.core import validation
+from planner.core.template_data import check_template_data
 from planner.errors import InvalidInput, NotFound
 from planner.store.digests import drop_expired, insert_event
-from planner.store.tables import RECIPIENTS
+from planner.store.recipients import recipient_id_of
 
 log = structlog.get_logger("planner.digests")
 
-#: An event's data, as JSON: enough for a comment's author, title and link, not a document store.
+#: An event's data, as JSON: enough for a comment's author, title and link, not a document store
+#: (a quarter of an ad-hoc notification's; a digest lists many events).
 MAX_DATA_BYTES = 16384
 MAX_KEY = 255
 
@@ -45,14 +45,15 @@ def record_event(
     validation.kind(kind, "kind")
     if kind not in app.templates.kinds():
         raise InvalidInput("kind", kind, "a kind with templates (`planner templates check` lists them)")
-    _check_data(data)
+    if data is not None:
+        check_template_data(data, max_bytes=MAX_DATA_BYTES)
     if idempotency_key is not None and not (
         isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= MAX_KEY
     ):
         raise InvalidInput("idempotency_key", idempotency_key, f"a string of 1 to {MAX_KEY} characters")
     at = ensure_utc(occurred_at, "occurred_at") if occurred_at is not None else now
     with app.sessions() as session, session.begin():
-        recipient_id = session.scalar(select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == recipient))
+        recipient_id = recipient_id_of(session, recipient)
         if recipient_id is None:
             raise NotFound("recipient", recipient)
         event_id, created = insert_event(
@@ -75,20 +76,6 @@ def record_event(
         "idempotency_key": idempotency_key,
         "created": created,
     }
-
-
-def _check_data(data: Any) -> None:
-    expected = f"a JSON object of at most {MAX_DATA_BYTES} bytes"
-    if data is None:
-        return
-    if not isinstance(data, dict):
-        raise InvalidInput("data", data, expected)
-    try:
-        size = len(json.dumps(data, allow_nan=False).encode())
-    except ValueError:
-        raise InvalidInput("data", data, f"{expected}, without NaN or Infinity") from None
-    if size > MAX_DATA_BYTES:
-        raise InvalidInput("data", f"{size} bytes", expected)
 
 
 def drop_old_events(app: App, now: datetime) -> tuple[int, int]:

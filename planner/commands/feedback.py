@@ -12,9 +12,12 @@ import structlog
 
 from planner.app import App
 from planner.core.feedback import DeliveryReport, InboundSms, message_id_forms
+from planner.errors import TokenReused
 from planner.store import feedback as store_feedback
 from planner.store.audit import record_audit
+from planner.store.db import Session
 from planner.store.feedback import (
+    ReportedDelivery,
     claim_event,
     delivery_by_message_id,
     mark_address_invalid,
@@ -37,10 +40,6 @@ def drop_old_provider_events(app: App, now: datetime) -> int:
     if dropped:
         log.info("provider callbacks forgotten past the retention", dropped=dropped)
     return dropped
-
-
-class TokenReused(Exception):
-    """The callback's signing token already signed another event: a replayed signature."""
 
 
 def apply_report(app: App, report: DeliveryReport, now: datetime) -> dict[str, Any]:
@@ -79,7 +78,9 @@ def apply_report(app: App, report: DeliveryReport, now: datetime) -> dict[str, A
     }
 
 
-def _consequences(app: App, session: Any, delivery: Any, report: DeliveryReport, now: datetime) -> list[str]:
+def _consequences(
+    app: App, session: Session, delivery: ReportedDelivery, report: DeliveryReport, now: datetime
+) -> list[str]:
     effects = []
     if report.dead_address:
         reason = f"{report.provider} reported {report.status}" + (f" ({report.code})" if report.code else "")

@@ -17,12 +17,12 @@ import redis
 import structlog
 
 from planner.app import App
-from planner.commands.ops import StateConflict
 from planner.core.adhoc import AdhocRequest, decide_adhoc, first_entry_detail
 from planner.core.checks import Decision
+from planner.core.job_batches import JobBatch, new_job_id
 from planner.core.status import DeliveryStatus
-from planner.dispatch.outbox import JobBatch, enqueue_batches, new_job_id
-from planner.errors import InvalidInput
+from planner.dispatch.outbox import enqueue_batches
+from planner.errors import InvalidInput, StateConflict
 from planner.store import adhoc
 
 log = structlog.get_logger("planner.notify")

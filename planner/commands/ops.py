@@ -14,29 +14,32 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, select, update
-from sqlalchemy.orm import Session
 
 from planner.app import App
 from planner.clock import ensure_utc
 from planner.core import validation
-from planner.core.status import PENDING_STATUSES, Channel, DeliveryStatus
+from planner.core.status import Channel, DeliveryStatus
 from planner.delivery.templating import TemplateCheck, check_templates
-from planner.dispatch.reassign import Move, Reassigned, enqueue_reassigned, reassign
-from planner.errors import InvalidInput, NotFound
+from planner.dispatch.reassign import enqueue_reassigned
+from planner.errors import InvalidInput, NotFound, StateConflict
 from planner.store import pauses
-from planner.store.models import Delivery, Recipient
-from planner.store.queries import insert_ignoring_duplicates, subscribed_kinds
-from planner.store.tables import ENGAGEMENT, table_of
+from planner.store.db import Session
+from planner.store.engagement_writes import record_engagement as record_engagement_event
+from planner.store.operator import (
+    HeldDelivery,
+    cancel_if_pending,
+    lock_deliveries,
+    status_of,
+    waiting_on_pause,
+)
+from planner.store.queries import subscribed_kinds
+from planner.store.reassign import Move, Reassigned, reassign
+from planner.store.recipients import recipient_id_of
 from planner.store.timeline import event_row, record_events
 
 log = structlog.get_logger("planner.ops")
 
 RETRYABLE = (DeliveryStatus.dead, DeliveryStatus.retrying)
-
-
-class StateConflict(InvalidInput):
-    """The delivery exists but its status does not allow the action (HTTP 409)."""
 
 
 @dataclass(frozen=True)
@@ -48,23 +51,9 @@ class RedriveResult:
         return {"requeued": self.requeued, "job_ids": {str(k): v for k, v in self.job_ids.items()}}
 
 
-_TABLE = table_of(Delivery)
-
-
-def _locked_rows(session: Session, statuses: Sequence[str], *conditions: Any) -> Sequence[Row[Any]]:
-    """The rows in ``statuses`` matching ``conditions``, locked until the transaction ends."""
-    c = _TABLE.c
-    stmt = (
-        select(c.id, c.queue, c.channel, c.kind, c.status, c.attempts, c.reason, c.job_id)
-        .where(c.status.in_(list(statuses)), *conditions)
-        .order_by(c.id)
-    )
-    return list(session.execute(stmt.with_for_update()))
-
-
 def _requeue_rows(
     session: Session,
-    rows: Sequence[Row[Any]],
+    rows: Sequence[HeldDelivery],
     now: datetime,
     *,
     event: str,
@@ -90,10 +79,10 @@ def _requeue_rows(
 
 
 def _status_of(session: Session, delivery_id: int) -> str:
-    status = session.scalar(select(_TABLE.c.status).where(_TABLE.c.id == delivery_id))
+    status = status_of(session, delivery_id)
     if status is None:
         raise NotFound("delivery", delivery_id)
-    return str(status)
+    return status
 
 
 def _by(actor: str | None, detail: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -107,7 +96,7 @@ def retry(app: App, delivery_id: int, now: datetime, actor: str | None = None) -
     """Send a dead (fresh attempt budget) or retrying (now, same budget) delivery again."""
     app.require_redis()  # nothing changes while the new job could not be handed over
     with app.sessions() as session, session.begin():
-        rows = _locked_rows(session, [s.value for s in RETRYABLE], _TABLE.c.id == delivery_id)
+        rows = lock_deliveries(session, [s.value for s in RETRYABLE], ids=[delivery_id])
         if not rows:
             status = _status_of(session, delivery_id)
             raise StateConflict("status", status, "a dead or retrying delivery; only those can be retried")
@@ -142,8 +131,7 @@ def retry_all_dead(app: App, now: datetime, kind: str | None = None) -> RedriveR
         validation.kind(kind, "kind")
     app.require_redis()
     with app.sessions() as session, session.begin():
-        conditions = [_TABLE.c.kind == kind] if kind is not None else []
-        rows = _locked_rows(session, [DeliveryStatus.dead.value], *conditions)
+        rows = lock_deliveries(session, [DeliveryStatus.dead.value], kind=kind)
         moved = _requeue_rows(
             session,
             rows,
@@ -172,13 +160,7 @@ def cancel(
     job stays in Redis and finds nothing to claim.
     """
     with app.sessions() as session, session.begin():
-        result = session.execute(
-            update(_TABLE)
-            .where(_TABLE.c.id == delivery_id, _TABLE.c.status.in_([s.value for s in PENDING_STATUSES]))
-            .values(status=DeliveryStatus.cancelled.value, reason=reason, lease_until=None, updated_at=now)
-            .returning(_TABLE.c.id)
-        ).first()
-        if result is None:
+        if not cancel_if_pending(session, delivery_id, reason, now):
             status = _status_of(session, delivery_id)
             raise StateConflict(
                 "status",
@@ -224,14 +206,9 @@ def resume(app: App, target: str, now: datetime, actor: str | None = None) -> di
     with app.sessions() as session, session.begin():
         changed = pauses.resume(session, target)
         remaining = pauses.active_pauses(session)
-        c = _TABLE.c
-        candidates = session.execute(
-            select(c.id, c.channel, c.kind).where(
-                c.status == DeliveryStatus.queued.value, c.reason == "paused", c[scope] == value
-            )
-        ).all()
-        ids = [int(i) for i, channel, kind in candidates if not pauses.is_paused(remaining, channel, kind)]
-        rows = _locked_rows(session, [DeliveryStatus.queued.value], _TABLE.c.id.in_(ids)) if ids else []
+        candidates = waiting_on_pause(session, scope, value)
+        ids = [i for i, channel, kind in candidates if not pauses.is_paused(remaining, channel, kind)]
+        rows = lock_deliveries(session, [DeliveryStatus.queued.value], ids=ids) if ids else []
         # A worker may have picked one up since the select; only rows still waiting on the pause move.
         rows = [r for r in rows if r.reason == "paused"]
         moved = _requeue_rows(
@@ -258,9 +235,8 @@ def record_engagement(
     at = ensure_utc(at, "at")
     if kind is not None:
         validation.kind(kind, "kind")
-    recipients = table_of(Recipient)
     with app.sessions() as session, session.begin():
-        recipient_id = session.scalar(select(recipients.c.id).where(recipients.c.external_id == recipient))
+        recipient_id = recipient_id_of(session, recipient)
         if recipient_id is None:
             raise NotFound("recipient", recipient)
         row = {
@@ -271,12 +247,7 @@ def record_engagement(
             "created_at": now,
         }
         # A repeated webhook is the same event (the natural key): the first one's id is returned.
-        event_id = session.scalar(insert_ignoring_duplicates(session, ENGAGEMENT, [row]))
-        if event_id is None:
-            c = ENGAGEMENT.c
-            event_id = session.scalar(
-                select(c.id).where(c.recipient_id == recipient_id, c.event == verb.value, c.occurred_at == at)
-            )
+        event_id = record_engagement_event(session, row)
     log.info("engagement recorded", recipient=recipient, kind=kind, engagement=verb.value, outcome="recorded")
     return {
         "id": event_id,

@@ -1,7 +1,7 @@
 """The management API's recipients: upsert, patch, view, erase, and one subscription at a time.
 
-Every write goes through the importer's own parsing (:func:`~planner.commands.importer.parse_recipient`)
-and writer (:class:`~planner.commands.importer.Importer`): the API and ``planner import`` accept
+Every write goes through the importer's own parsing (:func:`~planner.core.import_records.parse_recipient`)
+and writer (:class:`~planner.commands.import_writer.Importer`): the API and ``planner import`` accept
 exactly the same documents and apply the same schedule-change rule (pending future deliveries of a
 changed subscription are cancelled and planned again). A change is planned at once when its next
 occurrence falls inside the window the last planner run already covered (:func:`plan_changes`).
@@ -15,30 +15,23 @@ from typing import Any
 
 import structlog
 from redis import RedisError
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
 
 from planner.app import App, build_runner
-from planner.commands.importer import (
-    RECIPIENT_KEYS,
-    SUBSCRIPTION_KEYS,
-    Importer,
-    ImportReport,
-    parse_recipient,
-)
+from planner.commands.import_writer import Importer, ImportReport
 from planner.core import validation
+from planner.core.import_records import RECIPIENT_KEYS, SUBSCRIPTION_KEYS, parse_recipient
 from planner.core.localtime import hhmm
-from planner.core.status import PENDING_STATUSES, DeliveryStatus
 from planner.core.unsubscribe import UnsubscribeTarget
 from planner.errors import InvalidInput, NotFound
 from planner.readmodels.simulate import simulate_recipient, to_json_rows
 from planner.store.audit import record_audit
 from planner.store.chunks import cadence_of
+from planner.store.db import Session
 from planner.store.models import Recipient, Subscription, kinds_opted_out
 from planner.store.preferences import set_channel_opt_out, set_kind_opt_out
 from planner.store.queries import recipient_by_external_id
-from planner.store.tables import DELIVERIES, DIGEST_EVENTS, RECIPIENTS, SUBSCRIPTIONS
-from planner.store.timeline import event_row, record_events
+from planner.store.recipients import erase_recipient, recipient_exists
+from planner.store.subscriptions import subscriptions_of
 
 log = structlog.get_logger("planner.recipients")
 
@@ -61,9 +54,8 @@ def document(session: Session, recipient: Recipient) -> dict[str, Any]:
                 if window.is_empty
                 else {"start": window.start.strftime("%H:%M"), "end": window.end.strftime("%H:%M")}
             )
-    subs = session.scalars(
-        select(Subscription).where(SUBSCRIPTIONS.c.recipient_id == recipient.id).order_by(SUBSCRIPTIONS.c.id)
-    ).all()
+    assert recipient.id is not None
+    subs = subscriptions_of(session, [recipient.id])
     return {
         "id": recipient.external_id,
         "timezone": recipient.timezone,
@@ -249,8 +241,7 @@ def unsubscribe(app: App, target: UnsubscribeTarget, now: datetime) -> bool:
             "kind", target.kind, "a kind that is not critical (critical kinds cannot be opted out of)"
         )
     with app.sessions() as session, session.begin():
-        exists = session.scalar(select(RECIPIENTS.c.id).where(RECIPIENTS.c.id == target.recipient_id))
-        if exists is None:
+        if not recipient_exists(session, target.recipient_id):
             raise NotFound("recipient", target.recipient_id)
         changed = set_kind_opt_out(session, target.recipient_id, target.kind, target.channel, True, now)
         record_audit(
@@ -275,57 +266,8 @@ def erase(app: App, external_id: str, now: datetime) -> dict[str, Any]:
     validation.external_id(external_id, "id")
     with app.sessions() as session, session.begin():
         recipient = recipient_by_external_id(session, external_id)
-        rid = recipient.id
-        d = DELIVERIES.c
-        pending = list(
-            session.scalars(
-                select(d.id)
-                .where(d.recipient_id == rid, d.status.in_([s.value for s in PENDING_STATUSES]))
-                .with_for_update()
-            )
-        )
-        if pending:
-            session.execute(
-                update(DELIVERIES)
-                .where(d.id.in_(pending), d.status.in_([s.value for s in PENDING_STATUSES]))
-                .values(status=DeliveryStatus.cancelled.value, reason=RECIPIENT_DELETED, updated_at=now)
-            )
-            record_events(
-                session,
-                (
-                    event_row(
-                        i, now, "cancelled", status=DeliveryStatus.cancelled.value, reason=RECIPIENT_DELETED
-                    )
-                    for i in pending
-                ),
-            )
-        # Template data, provider error text and digest events may hold names and addresses.
-        session.execute(update(DELIVERIES).where(d.recipient_id == rid).values(data=None, last_error=None))
-        session.execute(delete(DIGEST_EVENTS).where(DIGEST_EVENTS.c.recipient_id == rid))
-        session.execute(
-            update(SUBSCRIPTIONS)
-            .where(SUBSCRIPTIONS.c.recipient_id == rid)
-            .values(active=False, next_at=None, next_local_date=None, updated_at=now)
-        )
-        # '#' is outside the id alphabet: no client id can collide with an erased row.
-        session.execute(
-            update(RECIPIENTS)
-            .where(RECIPIENTS.c.id == rid)
-            .values(
-                external_id=f"#erased-{rid}",
-                email=None,
-                phone=None,
-                email_quiet_start=None,
-                email_quiet_end=None,
-                sms_quiet_start=None,
-                sms_quiet_end=None,
-                email_invalid=None,
-                sms_invalid=None,
-                locale=None,
-                attributes=None,
-                updated_at=now,
-            )
-        )
+        assert recipient.id is not None
+        pending = erase_recipient(session, recipient.id, RECIPIENT_DELETED, now)
     log.info("recipient erased", outcome="erased", deliveries_cancelled=len(pending))
     return {"id": external_id, "erased": True, "deliveries_cancelled": len(pending)}
 

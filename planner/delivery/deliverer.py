@@ -31,7 +31,6 @@ from typing import Any
 
 import redis
 import structlog
-from sqlalchemy.orm import Session, sessionmaker
 
 from adapters import (
     Adapter,
@@ -52,7 +51,7 @@ from planner.delivery.message import MessageMaker, UnsubscribeLinks
 from planner.delivery.outcomes import UNKNOWN, Recorder
 from planner.delivery.templating import Renderer, TemplateFailure
 from planner.dispatch.ratelimit import ProviderLimiter, Slots
-from planner.dispatch.reassign import Move, Reassigned, enqueue_reassigned, reassign
+from planner.dispatch.reassign import enqueue_reassigned
 from planner.store.claims import (
     DeliveryRow,
     RecipientRow,
@@ -62,9 +61,11 @@ from planner.store.claims import (
     new_claim_token,
     reached_early,
 )
+from planner.store.db import Session, SessionFactory, engine_of, transaction
 from planner.store.digests import DigestContents, bind_events, digest_targets, load_contents
 from planner.store.outcomes import BatchConnection
 from planner.store.pauses import ADAPTER_CONFIG, PAUSE_DETAIL_MAX, active_pauses, is_paused
+from planner.store.reassign import Move, Reassigned, reassign
 from planner.store.recipient_facts import recipient_state
 
 log = structlog.get_logger("planner.delivery")
@@ -111,7 +112,7 @@ class Deliverer:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: SessionFactory,
         connection: redis.Redis,
         adapters: Mapping[str, Adapter],
         renderer: Renderer,
@@ -159,7 +160,7 @@ class Deliverer:
         now = self.clock()
         report = BatchReport()
         token = new_claim_token()
-        with self.sessions() as session, session.begin():
+        with transaction(self.sessions) as session:
             claimed = claim(session, ids, job_id, token, now, self.lease)
             early = self._reschedule_early(session, set(ids) - set(claimed), job_id, now)
             if not claimed:
@@ -173,13 +174,13 @@ class Deliverer:
             }
         self._enqueue_early(early, now)
         report.claimed = len(claimed)
-        db = BatchConnection(self.sessions.kw["bind"])
+        db = BatchConnection(engine_of(self.sessions))
         batch = _Batch(
             now,
             report,
             Slots(self.limiter, Counter(d.channel for d in deliveries)),
             pauses,
-            BatchLease(db.engine, token, claimed, self.lease, now + self.lease, self.clock, self.clock_skew),
+            BatchLease(db, token, claimed, self.lease, now + self.lease, self.clock, self.clock_skew),
             Recorder(
                 db,
                 self.redis,

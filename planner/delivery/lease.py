@@ -14,10 +14,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
 from planner.store.claims import extend_lease
+from planner.store.outcomes import BatchConnection
 
 log = structlog.get_logger("planner.delivery")
 
@@ -27,7 +26,7 @@ class BatchLease:
 
     def __init__(
         self,
-        engine: Engine,
+        db: BatchConnection,
         token: str,
         ids: Sequence[int],
         length: timedelta,
@@ -35,7 +34,7 @@ class BatchLease:
         clock: Callable[[], datetime],
         skew: timedelta,
     ) -> None:
-        self.engine = engine
+        self.db = db
         self.token = token
         self.length = length
         self.clock = clock
@@ -57,12 +56,9 @@ class BatchLease:
     def renew(self, now: datetime) -> None:
         """Extend the lease of the deliveries still held; those recovered meanwhile are let go."""
         until = now + self.length
-        try:
-            kept = extend_lease(self.engine, sorted(self.held), self.token, until)
-        except DBAPIError as exc:
-            # Not renewed: the batch goes on only while the lease it has is long enough.
-            log.warning("lease not renewed; the database is unreachable", error=str(exc.orig))
-            return
+        kept = extend_lease(self.db.engine, sorted(self.held), self.token, until)
+        if kept is None:
+            return  # not renewed: the batch goes on only while the lease it has is long enough
         if len(kept) < len(self.held):
             log.warning(
                 "lease ran out; deliveries another worker took are left to it",

@@ -23,60 +23,24 @@ How a provider's answer is classified:
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis
 import structlog
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from planner.core.retry import RetryPolicy, decide_retry
 from planner.core.status import DeliveryStatus
-from planner.dispatch.reassign import Move, Reassigned, enqueue_reassigned, reassign
+from planner.dispatch.reassign import enqueue_reassigned
 from planner.store import outcomes as store
 from planner.store.claims import DeliveryRow
-from planner.store.outcomes import BatchConnection, Final
-from planner.store.pauses import pause_for_adapter_config
+from planner.store.outcomes import BatchConnection, Final, Outcomes, Release
+from planner.store.reassign import Move
 from planner.store.timeline import event_row
 
 log = structlog.get_logger("planner.delivery")
 
 UNKNOWN = "outcome_unknown"
-
-
-@dataclass(frozen=True)
-class Release:
-    """A claimed delivery handed back to a new job instead of being finished."""
-
-    move: Move
-    status: DeliveryStatus
-    reason: str
-    event: str
-    refund: bool
-    #: What the provider said, when the release follows a provider call (a retry): kept as a stale
-    #: outcome if the claim was lost meanwhile.
-    answer: Final | None = None
-
-
-@dataclass
-class Outcomes:
-    """Outcomes decided but not yet written."""
-
-    finals: list[Final] = field(default_factory=list)
-    releases: list[Release] = field(default_factory=list)
-    invalid_addresses: list[tuple[int, str, str]] = field(default_factory=list)
-    #: (recipient id, channel) the provider says the recipient opted out of.
-    opt_outs: list[tuple[int, str]] = field(default_factory=list)
-    #: Channels whose adapter proved its configuration wrong: (channel, redacted error).
-    config_pauses: list[tuple[str, str]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.finals or not self.only_finals())
-
-    def only_finals(self) -> bool:
-        return not (self.releases or self.invalid_addresses or self.opt_outs or self.config_pauses)
 
 
 class Recorder:
@@ -191,73 +155,16 @@ class Recorder:
     # -- writes ----------------------------------------------------------------------------------
 
     def write(self, now: datetime) -> None:
-        """Make the pending outcomes durable, then enqueue the new jobs of released deliveries.
-
-        A connection the server dropped (a restart) is replaced and the write made once more: the
-        statements only change deliveries still ``sending`` under this claim, so a write that did
-        commit before the connection died changes nothing the second time.
-        """
+        """Make the pending outcomes durable (:func:`planner.store.outcomes.write`), then enqueue the
+        new jobs of released deliveries."""
         out, self.out = self.out, Outcomes()
         if not out:
             return
-        stale_before = set(self.stale)
-        try:
-            moved = self._write_once(out, now)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            log.warning("database connection lost while recording outcomes; writing them on a new one")
-            self.db.drop()
-            moved = self._write_once(out, now)
-        enqueue_reassigned(self.redis, moved, now)
-        if self.stale - stale_before:
+        written = store.write(self.db, out, self.token, now, self.batch_size)
+        enqueue_reassigned(self.redis, written.moved, now)
+        if written.stale:
+            self.stale |= written.stale
             log.warning(
                 "outcomes arrived after this worker's claim was lost; kept on the timeline only",
-                deliveries=sorted(self.stale - stale_before),
+                deliveries=sorted(written.stale),
             )
-
-    def _write_once(self, out: Outcomes, now: datetime) -> Reassigned:
-        if len(out.finals) == 1 and out.only_finals():
-            # The common case (one message sent): straight to the driver, one transaction.
-            final = out.finals[0]
-            if not store.write_one(self.db, final, self.token, now):
-                self.stale.add(final.delivery_id)
-            return Reassigned()
-        if self.db.postgres and out.only_finals():
-            self.stale |= store.write_many(self.db.single_statements(), out.finals, self.token, now)
-            return Reassigned()
-        connection = self.db.transactional()
-        with connection.begin(), Session(bind=connection) as session:
-            self.stale |= store.write_many(connection, out.finals, self.token, now)
-            moved = self._write_releases(session, out.releases, now)
-            for recipient_id, channel, reason in out.invalid_addresses:
-                store.mark_invalid(session, recipient_id, channel, reason, now)
-            for recipient_id, channel in out.opt_outs:
-                store.mark_opted_out(session, recipient_id, channel, now)
-            for channel, error in out.config_pauses:
-                pause_for_adapter_config(session, channel, error, now)
-        return moved
-
-    def _write_releases(self, session: Session, releases: list[Release], now: datetime) -> Reassigned:
-        groups: dict[tuple[DeliveryStatus, str, str, bool], list[Move]] = {}
-        for r in releases:
-            groups.setdefault((r.status, r.reason, r.event, r.refund), []).append(r.move)
-        moved = Reassigned()
-        for (status, reason, event, refund), moves in groups.items():
-            moved += reassign(
-                session,
-                moves,
-                now,
-                status=status,
-                reason=reason,
-                event=event,
-                from_statuses=[DeliveryStatus.sending],
-                attempts="refund" if refund else "keep",
-                batch_size=self.batch_size,
-                claim=self.token,
-            )
-        lost = [r.answer for r in releases if r.answer is not None and r.move.delivery_id not in moved.ids]
-        if lost:
-            store.record_stale(session, lost, self.token, now)
-            self.stale |= {f.delivery_id for f in lost}
-        return moved

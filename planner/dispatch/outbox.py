@@ -9,19 +9,15 @@ exactly-once whatever RQ does, because a delivery is claimed in the database bef
 
 from __future__ import annotations
 
-import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import redis
-from sqlalchemy import Integer, any_, bindparam, update
-from sqlalchemy.orm import Session
 
-from planner.core.status import DeliveryStatus
-from planner.store.models import Delivery
+from planner.core.job_batches import JobBatch
+from planner.store import outbox as stored_outbox
+from planner.store.db import Session
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -30,55 +26,6 @@ DELIVER_BATCH = "planner.jobs.deliver_batch"
 JOB_RESULT_TTL = 3600
 JOB_FAILURE_TTL = 7 * 24 * 3600
 JOB_TIMEOUT = 600
-
-
-@dataclass(frozen=True)
-class JobBatch:
-    """Deliveries due at the same instant on the same channel and queue, carried by one RQ job."""
-
-    job_id: str
-    queue: str
-    channel: str
-    scheduled_at: datetime
-    delivery_ids: tuple[int, ...]
-
-
-def new_job_id() -> str:
-    # RQ job ids may only hold letters, digits, '_' and '-'.
-    return f"dlv-{uuid.uuid4().hex}"
-
-
-def assign_batches(items: Iterable[tuple[datetime, str, str, object]], batch_size: int) -> dict[object, str]:
-    """Group items keyed (scheduled_at, channel, queue, key) into batches; returns key -> job id."""
-    groups: dict[tuple[datetime, str, str], list[object]] = defaultdict(list)
-    for scheduled_at, channel, queue, key in items:
-        groups[(scheduled_at, channel, queue)].append(key)
-    assignment: dict[object, str] = {}
-    for members in groups.values():
-        for start in range(0, len(members), batch_size):
-            job_id = new_job_id()
-            for key in members[start : start + batch_size]:
-                assignment[key] = job_id
-    return assignment
-
-
-def batches_from_rows(rows: Iterable[tuple[int, str | None, str, str, datetime]]) -> list[JobBatch]:
-    """(id, job_id, queue, channel, scheduled_at) rows -> one JobBatch per job id."""
-    grouped: dict[str, list[tuple[int, str, str, datetime]]] = defaultdict(list)
-    for delivery_id, job_id, queue, channel, scheduled_at in rows:
-        if job_id is None:
-            continue
-        grouped[job_id].append((delivery_id, queue, channel, scheduled_at))
-    return [
-        JobBatch(
-            job_id=job_id,
-            queue=members[0][1],
-            channel=members[0][2],
-            scheduled_at=min(m[3] for m in members),
-            delivery_ids=tuple(sorted(m[0] for m in members)),
-        )
-        for job_id, members in grouped.items()
-    ]
 
 
 def enqueue_batches(connection: redis.Redis, batches: Sequence[JobBatch], now: datetime) -> None:
@@ -112,24 +59,5 @@ def enqueue_batches(connection: redis.Redis, batches: Sequence[JobBatch], now: d
 
 
 def mark_queued(session: Session, batches: Sequence[JobBatch], now: datetime) -> int:
-    """planned -> queued for the deliveries of these jobs, once Redis holds them.
-
-    Addressed by primary key: the job id is not indexed, and this runs for every chunk.
-    """
-    ids = [i for batch in batches for i in batch.delivery_ids]
-    if not ids:
-        return 0
-    table = Delivery.__table__  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        # One array parameter instead of a thousand: psycopg parses a short statement once.
-        matches = table.c.id == any_(bindparam("ids", ids, type_=ARRAY(Integer)))
-    else:
-        matches = table.c.id.in_(ids)
-    result = session.execute(
-        update(table)
-        .where(matches, table.c.status == DeliveryStatus.planned.value)
-        .values(status=DeliveryStatus.queued.value, updated_at=now)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    """planned -> queued for the deliveries of these jobs, once Redis holds them; how many changed."""
+    return stored_outbox.mark_queued(session, [i for batch in batches for i in batch.delivery_ids], now)

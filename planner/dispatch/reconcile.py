@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session, sessionmaker
 
+from planner.core.job_batches import batches_from_rows
 from planner.core.status import DeliveryStatus
-from planner.dispatch.outbox import batches_from_rows, enqueue_batches, mark_queued
+from planner.dispatch.outbox import enqueue_batches, mark_queued
 from planner.dispatch.reassign import requeue
-from planner.store.models import PENDING_PREDICATE, Delivery
+from planner.store.db import SessionFactory
+from planner.store.reconcile import jobless_pending_ids, pending_jobs, pending_rows_of_jobs
 
 #: Where the watermark lives (an ISO-8601 instant); see the module's docstring.
 WATERMARK_KEY = "planner:reconcile:checked-through"
@@ -121,7 +121,7 @@ class ReconcileReport:
 
 
 def reconcile(
-    factory: sessionmaker[Session],
+    factory: SessionFactory,
     connection: redis.Redis,
     now: datetime,
     *,
@@ -149,7 +149,7 @@ def reconcile(
 
 
 def _reconcile(
-    factory: sessionmaker[Session],
+    factory: SessionFactory,
     connection: redis.Redis,
     now: datetime,
     grace: timedelta,
@@ -158,60 +158,60 @@ def _reconcile(
     daily_full_pass: bool,
 ) -> ReconcileReport:
     report = ReconcileReport()
-    # A retry waiting in RQ's schedule is as easy to lose as a first attempt.
-    pending = (DeliveryStatus.planned.value, DeliveryStatus.queued.value, DeliveryStatus.retrying.value)
-    # The partial index's own predicate, as literal SQL: SQLite uses a partial index only when the
-    # query's terms imply its WHERE, which a bound `status IN (?, ?, ?)` never does (it read every
-    # delivery instead: 0.2 s at 500,000). The same statuses as ``pending``; a test checks the plan.
-    is_pending = text(PENDING_PREDICATE)
-    table = Delivery.__table__  # type: ignore[attr-defined]
     upper = now - grace
-    mark = read_watermark(connection)
-    settled = table.c.updated_at <= upper
-    full_pass = daily_full_pass and bool(connection.set(FULL_PASS_KEY, "1", nx=True, ex=FULL_PASS_EVERY))
-    if mark is not None and mark <= upper and not full_pass:
-        # Served by the partial index on pending rows' updated_at (ix_delivery_pending_updated).
-        settled = settled & (table.c.updated_at > mark - overlap)
-    # else: no watermark (a new or emptied Redis), or the clock went back: check every pending row.
+    after = _checked_after(connection, upper, overlap, daily_full_pass)
     with factory() as session:
-        jobs = session.execute(
-            select(table.c.job_id, table.c.queue).where(is_pending, settled).distinct()
-        ).all()
-    orphans = [job_id for job_id, _ in jobs if job_id is None]
-    gone = sorted(lost_jobs(connection, [(job_id, queue) for job_id, queue in jobs if job_id is not None]))
+        jobs = pending_jobs(session, upper, after)
     report.checked = len(jobs)
+    gone = sorted(lost_jobs(connection, [(job_id, queue) for job_id, queue in jobs if job_id is not None]))
     for start in range(0, len(gone), chunk_size):
-        part = gone[start : start + chunk_size]
+        _enqueue_again(factory, connection, gone[start : start + chunk_size], now, report)
+    if any(job_id is None for job_id, _ in jobs):
         with factory() as session:
-            rows = session.execute(
-                select(
-                    table.c.id, table.c.job_id, table.c.queue, table.c.channel, table.c.scheduled_at
-                ).where(table.c.job_id.in_(part), table.c.status.in_(pending))
-            ).all()
-        lost = batches_from_rows(rows)
-        enqueue_batches(connection, lost, now)
-        with factory() as session, session.begin():
-            mark_queued(session, lost, now)
-        report.jobs += len(lost)
-        report.reenqueued += sum(len(b.delivery_ids) for b in lost)
-    if orphans:
-        with factory() as session:
-            ids = list(
-                session.scalars(select(table.c.id).where(is_pending, table.c.job_id.is_(None), settled))
-            )
-        report.reenqueued += len(
-            requeue(
-                factory,
-                connection,
-                ids,
-                now,
-                event="reconciled",
-                from_statuses=[DeliveryStatus.planned, DeliveryStatus.queued],
-            )
+            ids = jobless_pending_ids(session, upper, after)
+        requeued = requeue(
+            factory,
+            connection,
+            ids,
+            now,
+            event="reconciled",
+            from_statuses=[DeliveryStatus.planned, DeliveryStatus.queued],
         )
+        report.reenqueued += len(requeued)
     # Every pending row stamped up to ``upper`` now has its job in Redis.
     connection.set(WATERMARK_KEY, upper.isoformat())
     return report
+
+
+def _checked_after(
+    connection: redis.Redis, upper: datetime, overlap: timedelta, daily_full_pass: bool
+) -> datetime | None:
+    """The stamp after which pending rows are checked: the watermark less ``overlap``. None (check
+    every pending row) without a watermark (a new or emptied Redis), when the clock went back, or
+    when this pass takes the day's full pass."""
+    mark = read_watermark(connection)
+    full_pass = daily_full_pass and bool(connection.set(FULL_PASS_KEY, "1", nx=True, ex=FULL_PASS_EVERY))
+    if mark is not None and mark <= upper and not full_pass:
+        return mark - overlap
+    return None
+
+
+def _enqueue_again(
+    factory: SessionFactory,
+    connection: redis.Redis,
+    job_ids: list[str],
+    now: datetime,
+    report: ReconcileReport,
+) -> None:
+    """Enqueue these lost jobs again, under the same ids, with the pending rows they carry."""
+    with factory() as session:
+        rows = pending_rows_of_jobs(session, job_ids)
+    lost = batches_from_rows(rows)
+    enqueue_batches(connection, lost, now)
+    with factory() as session, session.begin():
+        mark_queued(session, lost, now)
+    report.jobs += len(lost)
+    report.reenqueued += sum(len(b.delivery_ids) for b in lost)
 
 
 def read_watermark(connection: redis.Redis) -> datetime | None:

@@ -14,16 +14,15 @@ from typing import Any
 import structlog
 from rq import Queue, SimpleWorker
 from rq.scheduler import RQScheduler
-from sqlalchemy import select
 
 from planner.app import App
 from planner.commands.events import drop_old_events
 from planner.commands.feedback import drop_old_provider_events
-from planner.core.status import PENDING_STATUSES, DeliveryStatus
+from planner.core.status import DeliveryStatus
 from planner.dispatch.leases import recover_expired_leases
 from planner.dispatch.reconcile import reconcile
 from planner.settings import QUEUES
-from planner.store.tables import DELIVERIES
+from planner.store.deliveries import DeliveryState, due_ids, states_of
 
 log = structlog.get_logger("planner.worker")
 
@@ -238,23 +237,18 @@ def work_burst(
 
 
 def _due_ids(app: App, now: datetime) -> list[int]:
-    c = DELIVERIES.c
-    pending = [s.value for s in PENDING_STATUSES]
     with app.sessions() as session:
-        return list(session.scalars(select(c.id).where(c.status.in_(pending), c.scheduled_at <= now)))
+        return due_ids(session, now)
 
 
-def _rows(app: App, ids: Sequence[int]) -> list[Any]:
-    c = DELIVERIES.c
-    rows: list[Any] = []
+def _rows(app: App, ids: Sequence[int]) -> list[DeliveryState]:
     with app.sessions() as session:
-        for start in range(0, len(ids), 1000):
-            part = ids[start : start + 1000]
-            rows += session.execute(select(c.id, c.status, c.reason, c.scheduled_at).where(c.id.in_(part)))
-    return rows
+        return states_of(session, ids)
 
 
-def _summary(due: Sequence[int], rows: Sequence[Any], waiting: Sequence[Any]) -> BurstSummary:
+def _summary(
+    due: Sequence[int], rows: Sequence[DeliveryState], waiting: Sequence[DeliveryState]
+) -> BurstSummary:
     summary = BurstSummary(due=len(due), still_rate_limited=len(waiting))
     for row in rows:
         outcome = (

@@ -14,20 +14,17 @@ once per group, never once per recipient.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select
-from sqlalchemy.orm import Session
-
 from planner.app import App
-from planner.core.cadence import Cadence, occurrences_between
+from planner.core.cadence import occurrences_between
 from planner.core.checks import quiet_hours_verdict
 from planner.core.localtime import get_zone, resolve_detailed
-from planner.core.quiet_hours import QuietHours, effective_quiet_hours
-from planner.core.status import PENDING_STATUSES, DeliveryStatus
+from planner.core.quiet_hours import effective_quiet_hours
+from planner.core.status import DeliveryStatus
 from planner.errors import InvalidInput
 from planner.readmodels.status import (
     delivery_problems,
@@ -37,9 +34,17 @@ from planner.readmodels.status import (
     queue_state,
 )
 from planner.settings import QUEUES
-from planner.store.dialect import dialect_of
-from planner.store.queries import DeliveryFilter, delivery_dict, pause_list
-from planner.store.tables import DELIVERIES, RECIPIENTS, SUBSCRIPTIONS
+from planner.store import reports
+from planner.store.db import Session
+from planner.store.deliveries import page_of_deliveries
+from planner.store.forecast import (
+    CadenceGroup,
+    cadence_groups,
+    pending_per_hour,
+    recipients_per_zone,
+    send_times_in_zones,
+)
+from planner.store.queries import DeliveryFilter, pause_list
 
 CHANNELS = ("email", "sms")
 
@@ -83,8 +88,8 @@ def sends_next_hours(app: App, now: datetime, hours: int = 24) -> SendForecast:
                 buckets[index].deferred[channel] += count
 
     with app.sessions() as session:
-        planned = _planned_rows(session, now, end)
-        groups = _cadence_groups(session, sorted(app.policy.critical_kinds), end)
+        planned = pending_per_hour(session, now, end)
+        groups = cadence_groups(session, app.policy.critical_kinds, end)
     for hour, channel, deferred, count in planned:
         add(max(hour, first), channel, count, deferred)
     forecast = 0
@@ -97,87 +102,7 @@ def sends_next_hours(app: App, now: datetime, hours: int = 24) -> SendForecast:
     return SendForecast(buckets, sum(row[3] for row in planned), forecast)
 
 
-def _planned_rows(session: Session, now: datetime, end: datetime) -> list[tuple[datetime, str, bool, int]]:
-    """Pending rows due in ``[now, end)``, counted per UTC hour (in SQL: retries and ad-hoc sends
-    spread over many instants), channel and whether quiet hours deferred them."""
-    c = DELIVERIES.c
-    # A planned row deferred by quiet hours is due later than its cadence's occurrence.
-    deferred = and_(c.occurrence_at.is_not(None), c.scheduled_at != c.occurrence_at)
-    hour = _hour_of(c.scheduled_at, dialect_of(session))
-    rows = session.execute(
-        select(hour, c.channel, deferred, func.count())
-        .where(c.status.in_([s.value for s in PENDING_STATUSES]), c.scheduled_at >= now, c.scheduled_at < end)
-        .group_by(hour, c.channel, deferred)
-    )
-    return [(_as_hour(at), str(channel), bool(d), int(n)) for at, channel, d, n in rows]
-
-
-def _hour_of(column: Any, dialect: str) -> Any:
-    if dialect == "postgresql":
-        return func.date_trunc("hour", column)
-    return func.substr(column, 1, 13)  # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'
-
-
-def _as_hour(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        return datetime.strptime(value, "%Y-%m-%d %H").replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class _CadenceGroup:
-    next_at: datetime
-    timezone: str
-    cadence: Cadence
-    snooze_until: date | None
-    critical: bool
-    channel: str
-    quiet: QuietHours | None
-    count: int
-
-
-def _reachable() -> Any:
-    """The recipient can receive on the subscription's channel (no opt-out, a valid address)."""
-    r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
-    email = and_(r.email_opt_out.is_(false()), r.email_invalid.is_(None), r.email.is_not(None))
-    sms = and_(r.sms_opt_out.is_(false()), r.sms_invalid.is_(None), r.phone.is_not(None))
-    return or_(and_(s.channel == "email", email), and_(s.channel == "sms", sms))
-
-
-def _cadence_groups(session: Session, critical_kinds: list[str], end: datetime) -> list[_CadenceGroup]:
-    """Subscriptions due before ``end`` grouped by what their sends depend on (not by kind: only
-    whether it is critical); a group's cursor is shared, so a group costs one pass of the rules."""
-    r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
-    keys = [
-        s.next_at, r.timezone, s.send_time, s.days, s.times, s.rrule, s.start_date, s.end_date,
-        s.snooze_until, s.channel, r.email_quiet_start, r.email_quiet_end, r.sms_quiet_start, r.sms_quiet_end,
-    ]  # fmt: skip
-    # Grouped by a constant, SQLite would read a position; without critical kinds there is no key.
-    critical = s.kind.in_(critical_kinds) if critical_kinds else None
-    rows = session.execute(
-        select(*keys, (false() if critical is None else critical).label("critical"), func.count())
-        .select_from(SUBSCRIPTIONS.join(RECIPIENTS, r.id == s.recipient_id))
-        .where(s.active.is_(True), s.next_at.is_not(None), s.next_at < end, _reachable())
-        .group_by(*keys, *([] if critical is None else [critical]))
-    )
-    groups = []
-    for row in rows:
-        email = row.channel == "email"
-        start = row.email_quiet_start if email else row.sms_quiet_start
-        stop = row.email_quiet_end if email else row.sms_quiet_end
-        quiet = QuietHours(start, stop) if start is not None and stop is not None else None
-        cadence = Cadence.from_storage(
-            row.send_time, row.days, row.times, row.rrule, row.start_date, row.end_date
-        )
-        group = _CadenceGroup(
-            row.next_at, row.timezone, cadence, row.snooze_until, bool(row.critical), row.channel, quiet,
-            int(row[-1]),
-        )  # fmt: skip
-        groups.append(group)
-    return groups
-
-
-def _group_sends(app: App, group: _CadenceGroup, now: datetime, end: datetime) -> list[tuple[datetime, bool]]:
+def _group_sends(app: App, group: CadenceGroup, now: datetime, end: datetime) -> list[tuple[datetime, bool]]:
     """The group's occurrences from its cursor (or ``now``, if the cursor is overdue: overdue
     occurrences are not forecast) to ``end``, each after quiet hours; snoozed ones send nothing."""
     window = effective_quiet_hours(group.channel, group.quiet, app.policy.quiet_defaults)
@@ -223,28 +148,15 @@ class Transition:
 
 def dst_transitions(app: App, now: datetime, days: int = 14) -> list[Transition]:
     """Clock changes in ``[now, now + days)`` in zones with active subscriptions, soonest first."""
-    r, s = RECIPIENTS.c, SUBSCRIPTIONS.c
     end = now + timedelta(days=days)
     with app.sessions() as session:
-        # Every recipient of the zone, subscribed or not: a plain count, no join.
-        recipients = {
-            str(zone): int(n)
-            for zone, n in session.execute(select(r.timezone, func.count()).group_by(r.timezone))
-        }
+        recipients = recipients_per_zone(session)
         changes = {zone: moments for zone in recipients if (moments := _changes(zone, now, end))}
         # Subscriptions are counted in the changing zones only (a few, most days none).
-        times: dict[str, list[tuple[time, int]]] = defaultdict(list)
-        if changes:
-            for zone, wall, count in session.execute(
-                select(r.timezone, s.send_time, func.count())
-                .select_from(SUBSCRIPTIONS.join(RECIPIENTS, r.id == s.recipient_id))
-                .where(s.active.is_(True), r.timezone.in_(sorted(changes)))
-                .group_by(r.timezone, s.send_time)
-            ):
-                times[zone].append((wall, int(count)))
+        times = send_times_in_zones(session, changes) if changes else {}
     found = []
     for zone_name, zone_changes in changes.items():
-        walls = times[zone_name]
+        walls = times.get(zone_name, [])
         if not walls:  # recipients there, but nobody subscribed
             continue
         for at, before, after in zone_changes:
@@ -309,43 +221,21 @@ class DeadGroup:
 def dead_letter_groups(session: Session, groups: int = 50, per_group: int = 20) -> list[DeadGroup]:
     """The ``groups`` largest (reason, error) groups of dead deliveries, each with its latest rows.
 
-    One pass over the dead rows ranks each within its group and counts the group (window
-    functions); only the chosen rows are then read whole.
+    One query ranks and counts the groups; only the chosen groups' rows are then read whole.
     """
-    c = DELIVERIES.c
-    key, latest = (c.reason, c.last_error), (c.updated_at.desc(), c.id.desc())
-    ranked = (
-        select(
-            c.id, c.reason, c.last_error,
-            func.row_number().over(partition_by=key, order_by=latest).label("rank"),
-            func.count().over(partition_by=key).label("n"),
-            func.min(c.updated_at).over(partition_by=key).label("oldest"),
-            func.max(c.updated_at).over(partition_by=key).label("newest"),
-        )
-        .where(c.status == DeliveryStatus.dead.value)
-        .subquery()
-    )  # fmt: skip
     found: dict[tuple[str | None, str | None], DeadGroup] = {}
     order: dict[int, tuple[str | None, str | None]] = {}
-    for row in session.execute(select(ranked).where(ranked.c.rank <= per_group)):
+    for row in reports.latest_dead_letters(session, per_group):
         group = found.setdefault(
-            (row.reason, row.last_error),
-            DeadGroup(row.reason, row.last_error, int(row.n), row.oldest, row.newest),
+            (row.reason, row.error), DeadGroup(row.reason, row.error, row.group_size, row.oldest, row.newest)
         )
         order[row.id] = (group.reason, group.error)
     chosen = sorted(found.values(), key=lambda g: (-g.count, g.reason or "", g.error or ""))[:groups]
     keep = {(g.reason, g.error) for g in chosen}
     ids = [i for i, k in order.items() if k in keep]
     if ids:
-        for row in session.execute(
-            select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id"))
-            .join(RECIPIENTS, RECIPIENTS.c.id == c.recipient_id)
-            .where(c.id.in_(ids))
-            .order_by(c.updated_at.desc(), c.id.desc())
-        ):
-            found[(row.reason, row.last_error)].deliveries.append(
-                delivery_dict(row, row.recipient_external_id)
-            )
+        for delivery in reports.deliveries_latest_first(session, ids):
+            found[(delivery["reason"], delivery["last_error"])].deliveries.append(delivery)
     return chosen
 
 
@@ -360,17 +250,8 @@ RECENT = timedelta(hours=24)
 
 def delivery_counts(session: Session, now: datetime) -> dict[str, int]:
     """Deliveries per status: open ones all, settled ones scheduled since ``now - RECENT``."""
-    c = DELIVERIES.c
     settled = [s.value for s in DeliveryStatus if s.value not in OPEN_STATUSES]
-    open_rows = session.execute(
-        select(c.status, func.count()).where(c.status.in_(OPEN_STATUSES)).group_by(c.status)
-    )
-    recent_rows = session.execute(
-        select(c.status, func.count())
-        .where(c.status.in_(settled), c.scheduled_at >= now - RECENT)
-        .group_by(c.status)
-    )
-    counts = {str(status): int(n) for status, n in [*open_rows, *recent_rows]}
+    counts = reports.delivery_counts(session, OPEN_STATUSES, settled, now - RECENT)
     return {s.value: counts.get(s.value, 0) for s in DeliveryStatus}
 
 
@@ -417,32 +298,6 @@ def deliveries_page(session: Session, flt: DeliveryFilter, page: int, per_page: 
     """
     if not 1 <= page <= MAX_PAGE:
         raise InvalidInput("page", page, f"a page number from 1 to {MAX_PAGE}; narrow the filters instead")
-    c = DELIVERIES.c
-    # The page's ids first, from the delivery table alone (an index walk); only they are joined.
-    ids = select(c.id)
-    if flt.status:
-        ids = ids.where(c.status == flt.status)
-    if flt.recipient:
-        wanted = select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == flt.recipient)
-        ids = ids.where(c.recipient_id == wanted.scalar_subquery())
-    if flt.kind:
-        ids = ids.where(c.kind == flt.kind)
-    if flt.channel:
-        ids = ids.where(c.channel == flt.channel)
-    order = (c.scheduled_at, c.id) if flt.since else (c.scheduled_at.desc(), c.id.desc())
-    if flt.since:
-        ids = ids.where(c.scheduled_at >= flt.since)
-    page_ids = ids.order_by(*order).limit(per_page + 1).offset((page - 1) * per_page)
-    stmt = (
-        select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id"))
-        .join(RECIPIENTS, RECIPIENTS.c.id == c.recipient_id)
-        .where(c.id.in_(page_ids.scalar_subquery()))
-        .order_by(*order)
-    )
-    rows = list(session.execute(stmt))
-    return DeliveryPage(
-        [delivery_dict(row, row.recipient_external_id) for row in rows[:per_page]],
-        page,
-        per_page,
-        has_next=len(rows) > per_page,
-    )
+    # One row more than the page: whether there is a next page, without counting.
+    rows = page_of_deliveries(session, flt, (page - 1) * per_page, per_page + 1)
+    return DeliveryPage(rows[:per_page], page, per_page, has_next=len(rows) > per_page)

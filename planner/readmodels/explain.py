@@ -13,8 +13,6 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from planner.app import App
 from planner.core import checks
 from planner.core.cadence import Cadence, Occurrence, first_occurrence_at_or_after, occurrences_on
@@ -34,10 +32,11 @@ from planner.errors import NotFound
 from planner.readmodels import explain_lines as lines
 from planner.store import explain as store
 from planner.store.chunks import ChunkStore, cadence_of, subscription_state
-from planner.store.dialect import dialect_of
+from planner.store.db import Session
 from planner.store.digests import digest_state
 from planner.store.models import Subscription
 from planner.store.recipient_facts import recipient_state_by_external_id
+from planner.store.subscriptions import recipient_subscriptions
 
 #: How many of the schedule's next occurrences explain lists.
 NEXT_OCCURRENCES = 5
@@ -52,7 +51,7 @@ class _Explainer:
         self.policy = policy
         self.now = now
         self.tz = recipient.timezone
-        self.chunks = ChunkStore(dialect_of(session))
+        self.chunks = ChunkStore.of(session)
 
     def subscription(self, sub: Subscription, day: date) -> dict[str, Any]:
         assert sub.id is not None
@@ -177,7 +176,7 @@ def explain(
     with app.sessions() as session:
         person = recipient_state_by_external_id(session, recipient)
         day = local_date or local_date_of(now, person.timezone)
-        subs = store.subscriptions_of(session, person.id, kind)
+        subs = recipient_subscriptions(session, person.id, kind)
         explainer = _Explainer(session, person, app.policy, now)
         adhoc = explainer.adhoc(day, kind)
         if kind is not None and not subs and not adhoc:

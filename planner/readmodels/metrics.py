@@ -15,15 +15,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session
 
 from planner.app import App
-from planner.core.status import DeliveryStatus
 from planner.readmodels.status import delivery_wait, planner_lateness, queue_state
+from planner.store.db import Session
 from planner.store.digests import digest_counts
 from planner.store.queries import pause_list, status_reason_counts
-from planner.store.tables import DELIVERIES
+from planner.store.reports import attempts_used, lateness_counts, provider_status_counts
 
 LATENESS_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 ATTEMPT_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0, 10.0)
@@ -31,44 +29,22 @@ ATTEMPT_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0, 10.0)
 WINDOW = timedelta(hours=24)
 
 
-def _lateness_seconds(dialect: str) -> Any:
-    c = DELIVERIES.c
-    if dialect == "postgresql":
-        return func.extract("epoch", c.sent_at) - func.extract("epoch", c.scheduled_at)
-    # SQLite stores UTC instants as text; julianday reads them as days.
-    return (func.julianday(c.sent_at) - func.julianday(c.scheduled_at)) * 86400.0
-
-
 def _lateness(session: Session, since: datetime) -> HistogramMetricFamily:
-    c = DELIVERIES.c
-    lateness = _lateness_seconds(session.get_bind().dialect.name)
-    columns = [func.sum(case((lateness <= le, 1), else_=0)) for le in LATENESS_BUCKETS]
-    rows = session.execute(
-        select(c.channel, func.count(), func.sum(lateness), *columns)
-        .where(c.status == DeliveryStatus.sent.value, c.sent_at >= since)
-        .group_by(c.channel)
-    )
     family = HistogramMetricFamily(
         "planner_send_lateness_seconds",
         "Sent minus scheduled time of deliveries sent in the last 24 hours.",
         labels=["channel"],
     )
-    for channel, total, seconds, *cumulative in rows:
-        buckets = [(str(le), int(n or 0)) for le, n in zip(LATENESS_BUCKETS, cumulative, strict=True)]
-        family.add_metric([channel], [*buckets, ("+Inf", int(total))], float(seconds or 0.0))
+    for counts in lateness_counts(session, since, LATENESS_BUCKETS):
+        buckets = [(str(le), n) for le, n in zip(LATENESS_BUCKETS, counts.at_most, strict=True)]
+        family.add_metric([counts.channel], [*buckets, ("+Inf", counts.sent)], counts.seconds)
     return family
 
 
 def _attempts(session: Session, since: datetime) -> HistogramMetricFamily:
-    c = DELIVERIES.c
-    rows = session.execute(
-        select(c.channel, c.attempts, func.count())
-        .where(c.status.in_([DeliveryStatus.sent.value, DeliveryStatus.dead.value]), c.updated_at >= since)
-        .group_by(c.channel, c.attempts)
-    )
     per_channel: dict[str, dict[int, int]] = defaultdict(dict)
-    for channel, attempts, count in rows:
-        per_channel[channel][int(attempts)] = int(count)
+    for channel, attempts, count in attempts_used(session, since):
+        per_channel[channel][attempts] = count
     family = HistogramMetricFamily(
         "planner_delivery_attempts",
         "Attempts used by deliveries that ended (sent or dead) in the last 24 hours.",
@@ -86,12 +62,6 @@ def _attempts(session: Session, since: datetime) -> HistogramMetricFamily:
 def _provider_statuses(session: Session, since: datetime) -> list[Metric]:
     """What providers reported of the messages sent in the window, and the delivered share of the
     reported ones per channel (a message no callback has reached yet counts in neither)."""
-    c = DELIVERIES.c
-    rows = session.execute(
-        select(c.channel, c.provider_status, func.count())
-        .where(c.provider_status.is_not(None), c.sent_at >= since)
-        .group_by(c.channel, c.provider_status)
-    ).all()
     statuses = GaugeMetricFamily(
         "planner_provider_status",
         "Deliveries sent in the last 24 hours, by the status their provider last reported.",
@@ -104,10 +74,10 @@ def _provider_statuses(session: Session, since: datetime) -> list[Metric]:
     )
     reported: dict[str, int] = defaultdict(int)
     delivered: dict[str, int] = defaultdict(int)
-    for channel, status, count in sorted(rows):
+    for channel, status, count in provider_status_counts(session, since):
         statuses.add_metric([channel, status], float(count))
-        reported[channel] += int(count)
-        delivered[channel] += int(count) if status == "delivered" else 0
+        reported[channel] += count
+        delivered[channel] += count if status == "delivered" else 0
     for channel, total in sorted(reported.items()):
         ratio.add_metric([channel], delivered[channel] / total)
     return [statuses, ratio]

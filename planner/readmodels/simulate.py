@@ -12,10 +12,9 @@ from datetime import date
 from planner.app import App
 from planner.core.localtime import UTC, local_date_of
 from planner.core.simulate import SimulatedSend, simulate, start_of
-from planner.store import explain as store
 from planner.store.chunks import ChunkStore, cadence_of, subscription_state
-from planner.store.dialect import dialect_of
 from planner.store.recipient_facts import recipient_state_by_external_id
+from planner.store.subscriptions import recipient_subscriptions
 
 
 def simulate_recipient(
@@ -26,7 +25,7 @@ def simulate_recipient(
         recipient = recipient_state_by_external_id(session, external_id)
         zone = recipient.timezone
         start = from_date or local_date_of(app.clock(), zone)
-        subs = [s for s in store.subscriptions_of(session, recipient.id, None) if s.active]
+        subs = [s for s in recipient_subscriptions(session, recipient.id) if s.active]
         schedules = "; ".join(
             f"{s.kind}/{s.channel} {cadence_of(s)}{' (digest)' if s.digest else ''}" for s in subs
         )
@@ -35,7 +34,7 @@ def simulate_recipient(
             return [], title
         begins = start_of(start, zone)
         states = [subscription_state(s, (begins, start, None)) for s in subs]
-        inputs = ChunkStore(dialect_of(session)).load_inputs(
+        inputs = ChunkStore.of(session).load_inputs(
             session, states, begins, app.policy.longest_cap_window, lock=False, replay_from=start
         )
     digests = {s.id for s in subs if s.digest and s.id is not None}

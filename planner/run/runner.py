@@ -3,8 +3,8 @@
 Each chunk costs a constant number of statements whatever its size: claim the due subscriptions
 (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so several planner processes share one run), fetch
 recipients, engagement, last sends and cap counts in bulk, decide in the pure core
-(:mod:`planner.planning`), insert deliveries in one statement that ignores dedup conflicts, record
-their first timeline entry, advance the cursors, commit; then enqueue (see :mod:`planner.outbox`).
+(:mod:`planner.core.planning`), insert deliveries in one statement that ignores dedup conflicts, record
+their first timeline entry, advance the cursors, commit; then enqueue (see :mod:`planner.dispatch.outbox`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from typing import Any
 
 import redis
 import structlog
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
+from planner.core.job_batches import assign_batches, batches_from_rows
 from planner.core.planning import (
     ChunkPlan,
     PlannedDelivery,
@@ -32,11 +31,10 @@ from planner.core.planning import (
 )
 from planner.core.policy import PlanningPolicy
 from planner.core.status import CAP_COUNTED_STATUSES, DeliveryStatus
-from planner.dispatch.outbox import assign_batches, batches_from_rows, enqueue_batches
+from planner.dispatch.outbox import enqueue_batches
 from planner.dispatch.reconcile import reconcile
-from planner.store.chunks import ChunkStore
-from planner.store.dialect import dialect_of
-from planner.store.models import PlannerRun
+from planner.store import runs
+from planner.store.db import Session, SessionFactory
 
 log = structlog.get_logger("planner.run")
 
@@ -95,7 +93,7 @@ class PlannerRunner:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: SessionFactory,
         connection: redis.Redis,
         policy: PlanningPolicy,
         options: RunOptions | None = None,
@@ -106,8 +104,7 @@ class PlannerRunner:
         self.policy = policy
         self.options = options or RunOptions()
         self.progress = progress
-        self.dialect = dialect_of(sessions)
-        self.store = ChunkStore(self.dialect)
+        self.store = runs.chunk_store(sessions)
         self._lock = threading.Lock()
 
     # -- the run -------------------------------------------------------------------------------
@@ -118,14 +115,7 @@ class PlannerRunner:
         started = monotonic_time.perf_counter()
         logger = log.bind(run_id=report.run_id)
         with self.sessions() as session, session.begin():
-            session.add(
-                PlannerRun(
-                    run_id=report.run_id,
-                    window_end=window_end,
-                    started_at=now,
-                    status="running",
-                )
-            )
+            runs.start_run(session, report.run_id, window_end, now)
         try:
             reconciled = reconcile(self.sessions, self.redis, now, grace=self.options.reconcile_grace)
             report.reconciled = reconciled.reenqueued
@@ -144,21 +134,18 @@ class PlannerRunner:
 
     def _finish(self, report: RunReport, now: datetime, error: str | None = None) -> None:
         with self.sessions() as session, session.begin():
-            session.execute(
-                update(PlannerRun)
-                .where(PlannerRun.run_id == report.run_id)  # type: ignore[arg-type]
-                .values(
-                    status=report.status,
-                    finished_at=now + timedelta(seconds=report.duration_seconds),
-                    occurrences=report.occurrences,
-                    counts=report.as_dict(),
-                    error=error,
-                )
+            runs.finish_run(
+                session,
+                report.run_id,
+                status=report.status,
+                finished_at=now + timedelta(seconds=report.duration_seconds),
+                occurrences=report.occurrences,
+                counts=report.as_dict(),
+                error=error,
             )
 
     def _plan_all(self, now: datetime, window_end: datetime, report: RunReport) -> None:
-        # SQLite has one writer at a time, so more threads would only queue on its lock.
-        workers = 1 if self.dialect == "sqlite" else max(1, self.options.concurrency)
+        workers = runs.chunk_writers(self.sessions, self.options.concurrency)
 
         def worker() -> None:
             while self.plan_one_chunk(now, window_end, report):
@@ -179,9 +166,7 @@ class PlannerRunner:
         this, "today at 10:45" added at 10:20 would wait for the next run. Same chunk code as a run.
         """
         with self.sessions() as session:
-            covered = session.scalar(
-                select(func.max(PlannerRun.window_end)).where(PlannerRun.status == "succeeded")  # type: ignore[arg-type]
-            )
+            covered = runs.covered_until(session)
         report = RunReport(run_id="change", now=now, window_end=covered or now)
         if covered is None or covered <= now:
             return report

@@ -19,7 +19,7 @@ from planner.core.cadence import Cadence
 from planner.core.planning import ChunkInputs, ChunkPlan, SubscriptionState
 from planner.core.recipient import RecipientState
 from planner.store.caps import counted_instants, lock_caps
-from planner.store.dialect import Dialect, one_of
+from planner.store.dialect import Dialect, dialect_of, one_of
 from planner.store.engagement import engagement_instants, last_sent_dates
 from planner.store.plan_writes import Inserted, write_plan
 from planner.store.recipient_facts import recipient_states
@@ -85,6 +85,11 @@ class ChunkStore:
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+
+    @classmethod
+    def of(cls, session: Session) -> ChunkStore:
+        """The chunk store of the database ``session`` talks to."""
+        return cls(dialect_of(session))
 
     def claim_due(
         self, session: Session, window_end: datetime, limit: int, recipient_ids: Sequence[int] | None = None

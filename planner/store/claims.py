@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import Engine, Row, and_, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from planner.core.status import DeliveryStatus
 from planner.store.recipient_facts import RECIPIENT_COLUMNS
 from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, RECIPIENTS
+
+log = structlog.get_logger("planner.delivery")
 
 #: A job may run a little before its instant (clock skew between hosts); not more, and never a retry.
 EARLY_TOLERANCE = timedelta(seconds=5)
@@ -123,18 +127,22 @@ def load_batch(session: Session, claimed: Sequence[int]) -> tuple[list[DeliveryR
     return deliveries, recipients
 
 
-def extend_lease(engine: Engine, ids: Sequence[int], token: str, until: datetime) -> set[int]:
+def extend_lease(engine: Engine, ids: Sequence[int], token: str, until: datetime) -> set[int] | None:
     """Extend the lease of the batch's deliveries it still holds (``sending`` under its token);
-    returns their ids. Its own short transaction: the heartbeat runs beside the send loop."""
+    returns their ids, or None when the database cannot be reached (nothing was extended)."""
     c = DELIVERIES.c
-    with engine.begin() as connection:
-        kept = connection.execute(
-            update(DELIVERIES)
-            .where(c.id.in_(list(ids)), c.status == DeliveryStatus.sending.value, c.claim_id == token)
-            .values(lease_until=until)
-            .returning(c.id)
-        )
-        return {int(row[0]) for row in kept}
+    try:
+        with engine.begin() as connection:
+            kept = connection.execute(
+                update(DELIVERIES)
+                .where(c.id.in_(list(ids)), c.status == DeliveryStatus.sending.value, c.claim_id == token)
+                .values(lease_until=until)
+                .returning(c.id)
+            )
+            return {int(row[0]) for row in kept}
+    except DBAPIError as exc:
+        log.warning("lease not renewed; the database is unreachable", error=str(exc.orig))
+        return None
 
 
 def last_unknown_outcome(session: Session, delivery_id: int) -> datetime | None:

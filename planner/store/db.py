@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session as Session
+from sqlalchemy.orm import sessionmaker
 
 from planner.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+#: What code above the store holds: a :class:`Session` (a unit of work it opens, commits or rolls
+#: back, and hands to the store's functions; it never builds a statement on one) and the factory
+#: that opens them (``App.sessions``).
+SessionFactory: TypeAlias = sessionmaker[Session]
 
 
 def create_db_engine(url: str, *, pool_size: int = 8) -> Engine:
@@ -65,15 +71,31 @@ def create_db_engine(url: str, *, pool_size: int = 8) -> Engine:
     )
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+def make_session_factory(engine: Engine) -> SessionFactory:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def engine_of(factory: SessionFactory) -> Engine:
+    """The engine a session factory was built on (:func:`make_session_factory`)."""
+    engine = factory.kw["bind"]
+    assert isinstance(engine, Engine)
+    return engine
+
+
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+def transaction(factory: SessionFactory) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def copy_sqlite_file(source: Path, target: Path) -> None:
+    """Copy the SQLite database ``source`` to the new file ``target`` with SQLite's backup API, so
+    a write-ahead log the source may still have is part of the copy."""
+    import sqlite3
+
+    with closing(sqlite3.connect(source)) as original, closing(sqlite3.connect(target)) as copy:
+        original.backup(copy)
 
 
 def migrations_dir() -> Path:

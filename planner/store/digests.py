@@ -184,3 +184,10 @@ def digest_state(session: Session, recipient_id: int, kind: str, delivery_id: in
         select(func.count()).where(E.recipient_id == recipient_id, E.kind == kind, _free())
     )
     return int(bound), int(waiting or 0)
+
+
+def event_data_of(session: Session, delivery_id: int) -> list[dict[str, Any]]:
+    """The ``data`` of the events bound to this digest delivery, oldest first (``{}`` for none)."""
+    e = DIGEST_EVENTS.c
+    rows = session.scalars(select(e.data).where(e.delivery_id == delivery_id).order_by(e.occurred_at, e.id))
+    return [dict(data or {}) for data in rows]

@@ -1,26 +1,16 @@
-"""What ``explain`` reads besides the planner's own inputs: a recipient's subscriptions, the delivery
-of one occurrence, and the ad-hoc deliveries of a local day."""
+"""What ``explain`` reads besides the planner's own inputs: the delivery of one occurrence, and the
+ad-hoc deliveries of a local day."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from planner.store.models import Subscription
 from planner.store.queries import delivery_dict, timeline
-from planner.store.tables import DELIVERIES, SUBSCRIPTIONS
-
-
-def subscriptions_of(session: Session, recipient_id: int, kind: str | None) -> Sequence[Subscription]:
-    """The recipient's subscriptions (of ``kind`` when given), active or not, by kind and channel."""
-    stmt = select(Subscription).where(SUBSCRIPTIONS.c.recipient_id == recipient_id)
-    if kind is not None:
-        stmt = stmt.where(SUBSCRIPTIONS.c.kind == kind)
-    return session.scalars(stmt.order_by(SUBSCRIPTIONS.c.kind, SUBSCRIPTIONS.c.channel)).all()
+from planner.store.tables import DELIVERIES
 
 
 def delivery_row(session: Session, dedup_key: str) -> Row[Any] | None:

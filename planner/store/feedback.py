@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -14,6 +14,15 @@ from planner.store.tables import DELIVERIES, PROVIDER_EVENTS, RECIPIENTS
 from planner.store.timeline import event_row, record_events
 
 Claim = Literal["new", "repeat", "token_reused"]
+
+
+class ReportedDelivery(NamedTuple):
+    """The delivery a provider's report is about."""
+
+    id: int
+    recipient_id: int
+    kind: str
+    channel: str
 
 
 def claim_event(
@@ -52,17 +61,18 @@ def drop_old_provider_events(session: Session, received_before: datetime, limit:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def delivery_by_message_id(session: Session, message_ids: Sequence[str]) -> Any:
+def delivery_by_message_id(session: Session, message_ids: Sequence[str]) -> ReportedDelivery | None:
     """The delivery a provider's message id belongs to (the latest, should a provider reuse one),
     locked: two callbacks for one message are applied one after the other."""
     d = DELIVERIES.c
-    return session.execute(
+    row = session.execute(
         select(d.id, d.recipient_id, d.kind, d.channel)
         .where(d.provider_message_id.in_(list(message_ids)))
         .order_by(d.id.desc())
         .limit(1)
         .with_for_update()
     ).first()
+    return None if row is None else ReportedDelivery(*row)
 
 
 def record_provider_status(

@@ -16,17 +16,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import Connection, Engine, bindparam, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from planner.core.status import DeliveryStatus
+from planner.store.pauses import pause_for_adapter_config
+from planner.store.reassign import Move, Reassigned, reassign
 from planner.store.tables import RECIPIENTS
 from planner.store.timeline import event_row, record_events
 from planner.store.types import UTCDateTime, instant_binder
+
+log = structlog.get_logger("planner.delivery")
 
 
 @dataclass(slots=True)
@@ -280,3 +286,110 @@ def mark_opted_out(session: Session, recipient_id: int, channel: str, now: datet
         .where(RECIPIENTS.c.id == recipient_id)
         .values({f"{channel}_opt_out": True, "updated_at": now})
     )
+
+
+@dataclass(frozen=True)
+class Release:
+    """A claimed delivery handed back to a new job instead of being finished."""
+
+    move: Move
+    status: DeliveryStatus
+    reason: str
+    event: str
+    refund: bool
+    #: What the provider said, when the release follows a provider call (a retry): kept as a stale
+    #: outcome if the claim was lost meanwhile.
+    answer: Final | None = None
+
+
+@dataclass
+class Outcomes:
+    """Outcomes decided but not yet written."""
+
+    finals: list[Final] = field(default_factory=list)
+    releases: list[Release] = field(default_factory=list)
+    invalid_addresses: list[tuple[int, str, str]] = field(default_factory=list)
+    #: (recipient id, channel) the provider says the recipient opted out of.
+    opt_outs: list[tuple[int, str]] = field(default_factory=list)
+    #: Channels whose adapter proved its configuration wrong: (channel, redacted error).
+    config_pauses: list[tuple[str, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.finals or not self.only_finals())
+
+    def only_finals(self) -> bool:
+        return not (self.releases or self.invalid_addresses or self.opt_outs or self.config_pauses)
+
+
+@dataclass(frozen=True)
+class Written:
+    #: The released deliveries' new jobs, to enqueue now that the commit is done.
+    moved: Reassigned
+    #: Deliveries whose claim was lost before their outcome was written (kept as stale outcomes).
+    stale: set[int]
+
+
+def write(db: BatchConnection, out: Outcomes, token: str, now: datetime, batch_size: int) -> Written:
+    """Make a batch's pending outcomes durable under its claim ``token``.
+
+    A connection the server dropped (a restart) is replaced and the write made once more: the
+    statements only change deliveries still ``sending`` under this claim, so a write that did commit
+    before the connection died changes nothing the second time.
+    """
+    try:
+        return _write_once(db, out, token, now, batch_size)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("database connection lost while recording outcomes; writing them on a new one")
+        db.drop()
+        return _write_once(db, out, token, now, batch_size)
+
+
+def _write_once(db: BatchConnection, out: Outcomes, token: str, now: datetime, batch_size: int) -> Written:
+    if len(out.finals) == 1 and out.only_finals():
+        # The common case (one message sent): straight to the driver, one transaction.
+        final = out.finals[0]
+        stale = set() if write_one(db, final, token, now) else {final.delivery_id}
+        return Written(Reassigned(), stale)
+    if db.postgres and out.only_finals():
+        return Written(Reassigned(), write_many(db.single_statements(), out.finals, token, now))
+    connection = db.transactional()
+    with connection.begin(), Session(bind=connection) as session:
+        stale = write_many(connection, out.finals, token, now)
+        moved, lost = _write_releases(session, out.releases, token, now, batch_size)
+        for recipient_id, channel, reason in out.invalid_addresses:
+            mark_invalid(session, recipient_id, channel, reason, now)
+        for recipient_id, channel in out.opt_outs:
+            mark_opted_out(session, recipient_id, channel, now)
+        for channel, error in out.config_pauses:
+            pause_for_adapter_config(session, channel, error, now)
+    return Written(moved, stale | lost)
+
+
+def _write_releases(
+    session: Session, releases: list[Release], token: str, now: datetime, batch_size: int
+) -> tuple[Reassigned, set[int]]:
+    """Give the released deliveries new jobs (only those still held under ``token``); a provider's
+    answer whose delivery was not held any more is kept as a stale outcome."""
+    groups: dict[tuple[DeliveryStatus, str, str, bool], list[Move]] = {}
+    for r in releases:
+        groups.setdefault((r.status, r.reason, r.event, r.refund), []).append(r.move)
+    moved = Reassigned()
+    for (status, reason, event, refund), moves in groups.items():
+        moved += reassign(
+            session,
+            moves,
+            now,
+            status=status,
+            reason=reason,
+            event=event,
+            from_statuses=[DeliveryStatus.sending],
+            attempts="refund" if refund else "keep",
+            batch_size=batch_size,
+            claim=token,
+        )
+    lost = [r.answer for r in releases if r.answer is not None and r.move.delivery_id not in moved.ids]
+    if lost:
+        record_stale(session, lost, token, now)
+    return moved, {f.delivery_id for f in lost}

@@ -3,20 +3,19 @@
 Running the migrations costs a few hundred milliseconds per database (Alembic loads and runs
 every revision); copying a migrated file costs a few. The template is made on first use in a
 temporary directory of its own and removed when the interpreter exits. SQLite's backup API makes
-the copy, so a write-ahead log the template may still have is part of it.
+the copy (:func:`planner.store.db.copy_sqlite_file`), so a write-ahead log the template may still
+have is part of it.
 """
 
 from __future__ import annotations
 
 import atexit
 import shutil
-import sqlite3
 import tempfile
 import threading
-from contextlib import closing
 from pathlib import Path
 
-from planner.store.db import create_db_engine, upgrade
+from planner.store.db import copy_sqlite_file, create_db_engine, upgrade
 
 _lock = threading.Lock()
 _template: Path | None = None
@@ -43,5 +42,4 @@ def copy_migrated_sqlite(target: Path) -> None:
     if target.exists():
         raise FileExistsError(f"{target} exists: a migrated copy goes to a new file only")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with closing(sqlite3.connect(_migrated_template())) as source, closing(sqlite3.connect(target)) as copy:
-        source.backup(copy)
+    copy_sqlite_file(_migrated_template(), target)

@@ -1,6 +1,6 @@
 """A throw-away planner service: temporary SQLite file, embedded Redis, capture adapter.
 
-Recipients, subscriptions and engagement go in through :func:`planner.importer.import_lines`,
+Recipients, subscriptions and engagement go in through :func:`planner.commands.importer.import_lines`,
 the same validated path as ``planner import``: a helper call is a JSON line, so what the kit
 accepts and rejects is exactly what the service does. The simulated clock
 (:class:`planner.testing.clock.SimClock`) drives the service: the hourly planner run at each
@@ -20,9 +20,6 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 import redis
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-from sqlmodel import col
 
 from adapters import Adapter, Message, SendResult
 from planner.app import App, build_deliverer, build_runner
@@ -32,7 +29,11 @@ from planner.delivery.deliverer import Deliverer
 from planner.delivery.templating import Renderer
 from planner.run.runner import PlannerRunner, RunReport
 from planner.settings import Settings
-from planner.store.models import Delivery, Recipient, Subscription
+from planner.store.db import SessionFactory
+from planner.store.deliveries import deliveries_with_recipient
+from planner.store.digests import event_data_of
+from planner.store.recipients import zone_of
+from planner.store.subscriptions import any_due
 from planner.testing import _logging
 from planner.testing._redis import EmbeddedRedisServer
 from planner.testing._template import copy_migrated_sqlite
@@ -208,7 +209,7 @@ class PlannerService(Recipes):
         return self._started().settings
 
     @property
-    def sessions(self) -> sessionmaker[Session]:
+    def sessions(self) -> SessionFactory:
         return self._started().sessions
 
     @property
@@ -282,16 +283,8 @@ class PlannerService(Recipes):
 
     def digest_events(self, delivery_id: int) -> list[dict[str, Any]]:
         """The ``data`` of the events a digest delivery listed (bound to it), oldest first."""
-        from sqlalchemy import select
-
-        from planner.store.tables import DIGEST_EVENTS
-
-        e = DIGEST_EVENTS.c
         with self._started().sessions() as session:
-            rows = session.scalars(
-                select(e.data).where(e.delivery_id == delivery_id).order_by(e.occurred_at, e.id)
-            )
-            return [dict(data or {}) for data in rows]
+            return event_data_of(session, delivery_id)
 
     def import_file(self, path: str | Path) -> ImportReport:
         with Path(path).open(encoding="utf-8") as handle:
@@ -302,9 +295,7 @@ class PlannerService(Recipes):
         if known is not None:
             return str(known["timezone"])
         with self.sessions() as session:
-            zone = session.scalar(
-                select(col(Recipient.timezone)).where(col(Recipient.external_id) == recipient_id)
-            )
+            zone = zone_of(session, recipient_id)
         return zone or "UTC"
 
     # -- reading the database ---------------------------------------------------------------------
@@ -318,21 +309,10 @@ class PlannerService(Recipes):
         status: str | None = None,
     ) -> list[DeliveryRecord]:
         """Every delivery the planner decided (sent, suppressed, skipped, missed...), oldest first."""
-        stmt = (
-            select(Delivery, col(Recipient.external_id))
-            .join(Recipient, col(Recipient.id) == col(Delivery.recipient_id))
-            .order_by(col(Delivery.scheduled_at), col(Delivery.id))
-        )
-        if recipient is not None:
-            stmt = stmt.where(col(Recipient.external_id) == recipient)
-        if kind is not None:
-            stmt = stmt.where(col(Delivery.kind) == kind)
-        if channel is not None:
-            stmt = stmt.where(col(Delivery.channel) == channel)
-        if status is not None:
-            stmt = stmt.where(col(Delivery.status) == status)
         with self.sessions() as session:
-            rows = session.execute(stmt).all()
+            rows = deliveries_with_recipient(
+                session, recipient=recipient, kind=kind, channel=channel, status=status
+            )
         return [
             DeliveryRecord(
                 id=d.id or 0,
@@ -377,15 +357,8 @@ class PlannerService(Recipes):
         self.run_due_jobs(now)
 
     def _subscriptions_due(self, now: datetime) -> bool:
-
-        horizon_end = now + self.settings.horizon
         with self.sessions() as session:
-            found = session.execute(
-                select(col(Subscription.id))
-                .where(col(Subscription.active).is_(True), col(Subscription.next_at) <= horizon_end)
-                .limit(1)
-            ).first()
-        return found is not None
+            return any_due(session, now + self.settings.horizon)
 
     def _jobs(self) -> SimulatedScheduler:
         self._started()

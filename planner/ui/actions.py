@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from planner.app import App
 from planner.commands import ops
-from planner.errors import InvalidInput
+from planner.errors import InvalidInput, StateConflict
 from planner.ui.forms import choice, whole_number
 from planner.ui.web import Refused, UiDep, first, guarded_async, read_form, redirect
 
@@ -87,7 +87,7 @@ def _apply(app: App, action: str, ids: list[int], actor: str) -> tuple[list[int]
             else:
                 ops.cancel(app, delivery_id, app.clock(), actor=actor)
             done.append(delivery_id)
-        except ops.StateConflict as exc:
+        except StateConflict as exc:
             refused.append((delivery_id, str(exc.value)))
     return done, refused
 

@@ -15,7 +15,6 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from planner.app import App
 from planner.core import validation
@@ -23,9 +22,8 @@ from planner.core.status import Channel, DeliveryStatus
 from planner.readmodels import dashboard
 from planner.readmodels.explain import explain
 from planner.readmodels.simulate import simulate_recipient
-from planner.store.models import Subscription
 from planner.store.queries import get_delivery, pause_list, recipient_by_external_id
-from planner.store.tables import SUBSCRIPTIONS
+from planner.store.subscriptions import recipient_subscriptions
 from planner.ui import charts
 from planner.ui.forms import delivery_filter, optional_date, whole_number
 from planner.ui.web import UiDep, guarded, redirect
@@ -136,13 +134,8 @@ def _recipient_view(app: App, external_id: str, day: date | None) -> dict[str, A
     now = app.clock()
     with app.sessions() as db:
         person = recipient_by_external_id(db, external_id)
-        subs = list(
-            db.scalars(
-                select(Subscription)
-                .where(SUBSCRIPTIONS.c.recipient_id == person.id)
-                .order_by(SUBSCRIPTIONS.c.kind, SUBSCRIPTIONS.c.channel)
-            )
-        )
+        assert person.id is not None
+        subs = recipient_subscriptions(db, person.id)
         quiet = {c: app.policy.quiet_defaults.get(c) for c in Channel}
         own = {c: person.own_quiet_hours(c) for c in Channel}
     sends, _ = simulate_recipient(app, external_id, None, 14)

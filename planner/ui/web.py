@@ -19,9 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from planner.app import App
-from planner.commands.ops import StateConflict
 from planner.core.localtime import UTC, format_offset, to_local
-from planner.errors import InvalidInput, NotFound
+from planner.errors import InvalidInput, NotFound, StateConflict
 from planner.ui import charts
 from planner.ui.session import COOKIE, Signer, UiSession, csrf_ok
 

@@ -60,7 +60,6 @@ TRICKLE_INTERVAL = 0.5
 TRICKLE_SECONDS = 6.0
 
 
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((LOOPBACK, 0))

@@ -19,7 +19,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from planner.app import App
-from planner.dispatch.outbox import JobBatch, enqueue_batches
+from planner.core.job_batches import JobBatch
+from planner.dispatch.outbox import enqueue_batches
 from planner.store.tables import DELIVERY_EVENTS
 from tests.faults.harness import (
     Child,

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from planner.app import App
-from planner.dispatch.outbox import JobBatch, enqueue_batches
+from planner.core.job_batches import JobBatch
+from planner.dispatch.outbox import enqueue_batches
 from tests.faults.harness import (
     add_deliveries,
     assert_nothing_sending,

@@ -188,6 +188,10 @@ def test_post_events_refuses_bad_input_naming_the_field_and_repeats_are_harmless
     assert "kind" in _error(http.post("/v1/events", json={**good, "kind": "no_such_kind"}))
     assert "data" in _error(http.post("/v1/events", json={**good, "data": [1, 2]}))
     assert "data" in _error(http.post("/v1/events", json={**good, "data": {"text": "x" * 20000}}))
+    deep: dict[str, Any] = {}
+    for _ in range(40):
+        deep = {"reply": deep}
+    assert "nested at most 32 deep" in _error(http.post("/v1/events", json={**good, "data": deep}))
     assert "colour" in _error(http.post("/v1/events", json={**good, "colour": "red"}))
     assert "occurred_at" in _error(http.post("/v1/events", json={**good, "occurred_at": "2026-03-02T10:00"}))
     assert "bob" in _error(http.post("/v1/events", json={**good, "recipient_id": "bob"}), 404)

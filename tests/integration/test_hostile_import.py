@@ -19,13 +19,8 @@ from typer.testing import CliRunner
 
 from planner.app import App
 from planner.cli import app as cli_app
-from planner.commands.importer import (
-    ENGAGEMENT_KEYS,
-    RECIPIENT_KEYS,
-    ImportFailed,
-    ImportReport,
-    import_lines,
-)
+from planner.commands.importer import ImportFailed, ImportReport, import_lines
+from planner.core.import_records import ENGAGEMENT_KEYS, RECIPIENT_KEYS
 from planner.store.models import metadata
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 from planner.app import App
 from planner.cli import app as cli_app
 from planner.commands.notify import notify
-from planner.commands.ops import StateConflict
-from planner.errors import InvalidInput, NotFound
+from planner.errors import InvalidInput, NotFound, StateConflict
 from tests.integration.test_ops import add_recipient
 
 # A Monday, 12:00 UTC: outside the default SMS quiet hours (21:00-08:00) in UTC.

@@ -20,7 +20,7 @@ from planner.commands.importer import import_lines
 from planner.commands.notify import notify
 from planner.core.status import DeliveryStatus
 from planner.delivery.deliverer import Deliverer
-from planner.errors import InvalidInput, NotFound
+from planner.errors import InvalidInput, NotFound, StateConflict
 from planner.store.models import EngagementEvent
 from planner.store.queries import get_delivery
 
@@ -99,7 +99,7 @@ def test_retry_all_dead_filters_by_kind_and_refuses_other_statuses(app: App) -> 
     assert ops.retry_all_dead(app, app.clock()).requeued == [reminder]
     assert ops.retry_all_dead(app, app.clock()).requeued == []
 
-    with pytest.raises(ops.StateConflict, match="dead or retrying"):
+    with pytest.raises(StateConflict, match="dead or retrying"):
         ops.retry(app, reminder, app.clock())
     with pytest.raises(NotFound):
         ops.retry(app, 999_999, app.clock())
@@ -119,7 +119,7 @@ def test_cancel_pending_only(app: App) -> None:
 
     sent = due_email(app)
     working.deliver_batch([sent])
-    with pytest.raises(ops.StateConflict, match="cannot be cancelled"):
+    with pytest.raises(StateConflict, match="cannot be cancelled"):
         ops.cancel(app, sent, app.clock())
     with pytest.raises(NotFound):
         ops.cancel(app, 999_999, app.clock())

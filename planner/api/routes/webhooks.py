@@ -20,10 +20,10 @@ from planner.api.dependencies import AppDep, Writer, audit
 from planner.api.problems import responses
 from planner.api.schemas import EmailEvent, MailgunWebhook, Outcome
 from planner.app import App
-from planner.commands.feedback import TokenReused, apply_inbound_sms, apply_report
+from planner.commands.feedback import apply_inbound_sms, apply_report
 from planner.core import feedback
 from planner.core.feedback import DeliveryReport
-from planner.errors import InvalidInput
+from planner.errors import InvalidInput, TokenReused
 
 #: Twilio's callbacks are a few hundred bytes; anything far larger is not one.
 MAX_FORM_BYTES = 64 * 1024

@@ -1,0 +1,56 @@
+"""Deliveries whose worker died: ``sending`` past their lease, found and given back in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from planner.core.status import DeliveryStatus
+from planner.store.dialect import dialect_of
+from planner.store.reassign import Move, Reassigned, reassign
+from planner.store.tables import DELIVERIES
+from planner.store.timeline import event_row, record_events
+
+
+@dataclass(frozen=True)
+class Recovered:
+    #: The deliveries given a new job (enqueue after the commit).
+    moved: Reassigned
+    #: Found past their lease, and of those, the ones whose last attempt it was (now dead).
+    found: int
+    dead: int
+
+
+def recover(session: Session, now: datetime, max_attempts: int, batch_size: int) -> Recovered:
+    """In the caller's transaction: deliveries ``sending`` past their lease go back to the queue
+    (``retrying``, ``lease_expired``), their attempt still counted; those on their last attempt are
+    ``dead``."""
+    c = DELIVERIES.c
+    stmt = select(c.id, c.attempts).where(c.status == DeliveryStatus.sending.value, c.lease_until < now)
+    if dialect_of(session) == "postgresql":
+        # Two recoverers (workers, cron) split the work instead of queueing on each other's locks.
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = session.execute(stmt).all()
+    exhausted = [r.id for r in rows if r.attempts >= max_attempts]
+    if exhausted:
+        dead, reason = DeliveryStatus.dead.value, "lease_expired"
+        session.execute(
+            update(DELIVERIES)
+            .where(c.id.in_(exhausted), c.status == DeliveryStatus.sending.value)
+            .values(status=dead, reason=reason, lease_until=None, updated_at=now)
+        )
+        record_events(session, [event_row(i, now, reason, status=dead, reason=reason) for i in exhausted])
+    moved = reassign(
+        session,
+        [Move(r.id, now) for r in rows if r.attempts < max_attempts],
+        now,
+        status=DeliveryStatus.retrying,
+        reason="lease_expired",
+        event="lease_expired",
+        from_statuses=[DeliveryStatus.sending],
+        batch_size=batch_size,
+    )
+    return Recovered(moved, len(rows), len(exhausted))

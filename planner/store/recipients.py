@@ -1,0 +1,123 @@
+"""Recipients in the database: found by their client id, written in batches, erased.
+
+Rows are written as column dicts (the importer builds them); reads give :class:`Recipient` objects
+or plain values. Opt-outs have a module of their own (:mod:`planner.store.preferences`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from planner.core.status import PENDING_STATUSES, DeliveryStatus
+from planner.store.models import Recipient
+from planner.store.tables import DELIVERIES, DIGEST_EVENTS, RECIPIENTS, SUBSCRIPTIONS
+from planner.store.timeline import event_row, record_events
+
+_PENDING = [s.value for s in PENDING_STATUSES]
+#: The personal columns an erasure empties.
+_PERSONAL_DATA_ERASED: dict[str, Any] = dict.fromkeys(
+    (
+        "email",
+        "phone",
+        "email_quiet_start",
+        "email_quiet_end",
+        "sms_quiet_start",
+        "sms_quiet_end",
+        "email_invalid",
+        "sms_invalid",
+        "locale",
+        "attributes",
+    )
+)
+
+
+def recipient_id_of(session: Session, external_id: str) -> int | None:
+    """The row id of the recipient with this client id, or None."""
+    return session.scalar(select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == external_id))
+
+
+def recipient_exists(session: Session, recipient_id: int) -> bool:
+    return session.scalar(select(RECIPIENTS.c.id).where(RECIPIENTS.c.id == recipient_id)) is not None
+
+
+def zone_of(session: Session, external_id: str) -> str | None:
+    """The time zone of the recipient with this client id, or None."""
+    return session.scalar(select(RECIPIENTS.c.timezone).where(RECIPIENTS.c.external_id == external_id))
+
+
+def recipients_by_external_id(session: Session, external_ids: Collection[str]) -> dict[str, Recipient]:
+    """The recipients among these client ids, by client id."""
+    found = session.scalars(select(Recipient).where(RECIPIENTS.c.external_id.in_(list(external_ids))))
+    return {r.external_id: r for r in found}
+
+
+def ids_by_external_id(session: Session, external_ids: Collection[str]) -> dict[str, int]:
+    """The row ids of the recipients among these client ids, by client id."""
+    c = RECIPIENTS.c
+    rows = session.execute(select(c.external_id, c.id).where(c.external_id.in_(list(external_ids))))
+    return {str(external_id): int(row_id) for external_id, row_id in rows}
+
+
+def names_and_zones(session: Session) -> dict[int, tuple[str, str]]:
+    """Every recipient's (client id, time zone), by row id."""
+    c = RECIPIENTS.c
+    rows = session.execute(select(c.id, c.external_id, c.timezone))
+    return {int(row_id): (str(external_id), str(zone)) for row_id, external_id, zone in rows}
+
+
+def insert_recipients(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """New recipients, in one statement."""
+    if rows:
+        session.execute(insert(RECIPIENTS), list(rows))
+
+
+def update_recipients(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Existing recipients, each row holding its ``id`` and the columns to set, in one statement."""
+    if rows:
+        session.execute(update(Recipient), list(rows))
+
+
+def erase_recipient(session: Session, recipient_id: int, reason: str, now: datetime) -> list[int]:
+    """Erasure: cancel the recipient's pending deliveries with ``reason`` (each with a timeline
+    entry), drop what may hold names and addresses (template data, provider error text, digest
+    events, the recipient's own columns), stop its subscriptions. Returns the cancelled ids.
+
+    The delivery history stays, for counts, no longer linked to a person: the recipient's client
+    id becomes ``#erased-<row id>`` ('#' is outside the id alphabet, so no client id collides).
+    """
+    d = DELIVERIES.c
+    pending = list(
+        session.scalars(
+            select(d.id).where(d.recipient_id == recipient_id, d.status.in_(_PENDING)).with_for_update()
+        )
+    )
+    if pending:
+        session.execute(
+            update(DELIVERIES)
+            .where(d.id.in_(pending), d.status.in_(_PENDING))
+            .values(status=DeliveryStatus.cancelled.value, reason=reason, updated_at=now)
+        )
+        cancelled = DeliveryStatus.cancelled.value
+        record_events(
+            session, (event_row(i, now, "cancelled", status=cancelled, reason=reason) for i in pending)
+        )
+    session.execute(
+        update(DELIVERIES).where(d.recipient_id == recipient_id).values(data=None, last_error=None)
+    )
+    session.execute(delete(DIGEST_EVENTS).where(DIGEST_EVENTS.c.recipient_id == recipient_id))
+    session.execute(
+        update(SUBSCRIPTIONS)
+        .where(SUBSCRIPTIONS.c.recipient_id == recipient_id)
+        .values(active=False, next_at=None, next_local_date=None, updated_at=now)
+    )
+    session.execute(
+        update(RECIPIENTS)
+        .where(RECIPIENTS.c.id == recipient_id)
+        .values(external_id=f"#erased-{recipient_id}", **_PERSONAL_DATA_ERASED, updated_at=now)
+    )
+    return pending

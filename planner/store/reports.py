@@ -1,0 +1,133 @@
+"""Aggregates over deliveries for operators: the dashboard's counts and dead letters, and the
+metrics' last-day histograms (:mod:`planner.readmodels.dashboard`, :mod:`planner.readmodels.metrics`).
+Each is a constant number of grouped queries, whatever the number of deliveries."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from planner.core.status import DeliveryStatus
+from planner.store.dialect import dialect_of
+from planner.store.queries import delivery_dict
+from planner.store.tables import DELIVERIES, RECIPIENTS
+
+
+def delivery_counts(
+    session: Session, open_statuses: Collection[str], settled_statuses: Collection[str], since: datetime
+) -> dict[str, int]:
+    """Deliveries per status: in ``open_statuses`` all of them (each a short range of the status
+    index), in ``settled_statuses`` those scheduled since ``since``."""
+    c = DELIVERIES.c
+    open_rows = session.execute(
+        select(c.status, func.count()).where(c.status.in_(list(open_statuses))).group_by(c.status)
+    )
+    recent_rows = session.execute(
+        select(c.status, func.count())
+        .where(c.status.in_(list(settled_statuses)), c.scheduled_at >= since)
+        .group_by(c.status)
+    )
+    return {str(status): int(n) for status, n in [*open_rows, *recent_rows]}
+
+
+class DeadLetter(NamedTuple):
+    """A dead delivery among the latest of its (reason, error) group, with the group's figures."""
+
+    id: int
+    reason: str | None
+    error: str | None
+    group_size: int
+    oldest: datetime
+    newest: datetime
+
+
+def latest_dead_letters(session: Session, per_group: int) -> list[DeadLetter]:
+    """The ``per_group`` latest dead deliveries of each (reason, error) group.
+
+    One pass over the dead rows ranks each within its group and counts the group (window functions).
+    """
+    c = DELIVERIES.c
+    key, latest = (c.reason, c.last_error), (c.updated_at.desc(), c.id.desc())
+    ranked = (
+        select(
+            c.id, c.reason, c.last_error,
+            func.row_number().over(partition_by=key, order_by=latest).label("rank"),
+            func.count().over(partition_by=key).label("n"),
+            func.min(c.updated_at).over(partition_by=key).label("oldest"),
+            func.max(c.updated_at).over(partition_by=key).label("newest"),
+        )
+        .where(c.status == DeliveryStatus.dead.value)
+        .subquery()
+    )  # fmt: skip
+    rows = session.execute(select(ranked).where(ranked.c.rank <= per_group))
+    return [DeadLetter(r.id, r.reason, r.last_error, int(r.n), r.oldest, r.newest) for r in rows]
+
+
+def deliveries_latest_first(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """These deliveries whole (:func:`~planner.store.queries.delivery_dict`), latest change first."""
+    c = DELIVERIES.c
+    rows = session.execute(
+        select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id"))
+        .join(RECIPIENTS, RECIPIENTS.c.id == c.recipient_id)
+        .where(c.id.in_(list(ids)))
+        .order_by(c.updated_at.desc(), c.id.desc())
+    )
+    return [delivery_dict(row, row.recipient_external_id) for row in rows]
+
+
+class LatenessCounts(NamedTuple):
+    """One channel's deliveries sent in the window: how many, their total lateness in seconds,
+    and how many were at most each bound late (cumulative, in the bounds' order)."""
+
+    channel: str
+    sent: int
+    seconds: float
+    at_most: list[int]
+
+
+def lateness_counts(session: Session, since: datetime, bounds: Sequence[float]) -> list[LatenessCounts]:
+    """Sent minus scheduled time of the deliveries sent since ``since``, counted per channel by the
+    database (one bucket column per bound)."""
+    c = DELIVERIES.c
+    if dialect_of(session) == "postgresql":
+        lateness = func.extract("epoch", c.sent_at) - func.extract("epoch", c.scheduled_at)
+    else:
+        # SQLite stores UTC instants as text; julianday reads them as days.
+        lateness = (func.julianday(c.sent_at) - func.julianday(c.scheduled_at)) * 86400.0
+    columns = [func.sum(case((lateness <= bound, 1), else_=0)) for bound in bounds]
+    rows = session.execute(
+        select(c.channel, func.count(), func.sum(lateness), *columns)
+        .where(c.status == DeliveryStatus.sent.value, c.sent_at >= since)
+        .group_by(c.channel)
+    )
+    return [
+        LatenessCounts(str(channel), int(total), float(seconds or 0.0), [int(n or 0) for n in cumulative])
+        for channel, total, seconds, *cumulative in rows
+    ]
+
+
+def attempts_used(session: Session, since: datetime) -> list[tuple[str, int, int]]:
+    """(channel, attempts, deliveries) of the deliveries that ended (sent or dead) since ``since``."""
+    c = DELIVERIES.c
+    rows = session.execute(
+        select(c.channel, c.attempts, func.count())
+        .where(c.status.in_([DeliveryStatus.sent.value, DeliveryStatus.dead.value]), c.updated_at >= since)
+        .group_by(c.channel, c.attempts)
+    )
+    return [(str(channel), int(attempts), int(count)) for channel, attempts, count in rows]
+
+
+def provider_status_counts(session: Session, since: datetime) -> list[tuple[str, str, int]]:
+    """(channel, provider status, deliveries) of the messages sent since ``since`` that a provider
+    reported on, sorted."""
+    c = DELIVERIES.c
+    rows = session.execute(
+        select(c.channel, c.provider_status, func.count())
+        .where(c.provider_status.is_not(None), c.sent_at >= since)
+        .group_by(c.channel, c.provider_status)
+    )
+    return sorted((str(channel), str(status), int(count)) for channel, status, count in rows)
