@@ -105,7 +105,7 @@ def deliveries_retry(
     kind: Annotated[str | None, typer.Option(help="With --all-dead: only this kind.")] = None,
 ) -> None:
     """Redrive a dead delivery (a fresh attempt budget) or send a retrying one now."""
-    from planner.commands import ops
+    from planner.commands import delivery_actions
 
     if (delivery_id is None) == (not all_dead):
         raise fail("give either a delivery ID or --all-dead (not both)")
@@ -114,9 +114,9 @@ def deliveries_retry(
     with service(redis=True) as svc, named(kind="--kind", status="ID"):
         now = svc.clock()
         if delivery_id is not None:
-            result = ops.retry(svc, delivery_id, now)
+            result = delivery_actions.retry(svc, delivery_id, now)
         else:
-            result = ops.retry_all_dead(svc, now, kind)
+            result = delivery_actions.retry_all_dead(svc, now, kind)
     for d_id in result.requeued:
         err.print(f"delivery {d_id} queued again (job {result.job_ids[d_id]})", highlight=False)
     if all_dead:
@@ -125,8 +125,8 @@ def deliveries_retry(
 
 def deliveries_cancel(delivery_id: IdArgument) -> None:
     """Cancel a pending delivery (planned, queued or retrying)."""
-    from planner.commands import ops
+    from planner.commands import delivery_actions
 
     with service() as svc, named(status="ID"):
-        ops.cancel(svc, delivery_id, svc.clock())
+        delivery_actions.cancel(svc, delivery_id, svc.clock())
     err.print(f"delivery {delivery_id} cancelled", highlight=False)

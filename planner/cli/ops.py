@@ -76,20 +76,20 @@ TargetArgument = Annotated[str, typer.Argument(metavar="CHANNEL|KIND", help="'em
 
 def pause_command(target: TargetArgument) -> None:
     """Pause a channel or a kind: its deliveries wait (they are not failed) until resumed."""
-    from planner.commands import ops
+    from planner.commands import pauses
 
     with service() as svc, named(target="CHANNEL|KIND"):
-        result = ops.pause(svc, target, svc.clock())
+        result = pauses.pause(svc, target, svc.clock())
     state = "paused" if result["changed"] else "was already paused"
     err.print(f"{result['scope']} {result['value']} {state}", highlight=False)
 
 
 def resume_command(target: TargetArgument) -> None:
     """Resume a channel or a kind: the deliveries that waited for it are sent now."""
-    from planner.commands import ops
+    from planner.commands import pauses
 
     with service(redis=True) as svc, named(target="CHANNEL|KIND"):
-        result = ops.resume(svc, target, svc.clock())
+        result = pauses.resume(svc, target, svc.clock())
     state = "resumed" if result["changed"] else "was not paused"
     err.print(
         f"{result['scope']} {result['value']} {state}; {result['requeued']} waiting deliveries queued",
@@ -173,12 +173,12 @@ def engagement_record(
     kind: Annotated[str | None, typer.Option(help="The kind engaged with, if known.")] = None,
 ) -> None:
     """Record an engagement event (it resets the recipient's inactivity for backoff)."""
-    from planner.commands import ops
+    from planner.commands import engagement
 
     when = parse_option(at, lambda v: parse_instant(v, "at"), "at")
     with service() as svc, named(recipient_id="RECIPIENT", event="EVENT"):
         now = svc.clock()
-        result = ops.record_engagement(svc, recipient, event, when or now, now, kind=kind)
+        result = engagement.record_engagement(svc, recipient, event, when or now, now, kind=kind)
     err.print(f"recorded {result['event']} for {recipient} at {result['at']}", highlight=False)
 
 
@@ -188,7 +188,7 @@ def templates_check(as_json: JsonOption = False) -> None:
     Kinds come from the template folders and from active subscriptions. Exit status 1 when a
     template has an error, or a kind someone subscribes to has no template for that channel.
     """
-    from planner.commands.ops import template_checks
+    from planner.readmodels.templates import template_checks
 
     with service() as svc:
         checks, subscribed = template_checks(svc)

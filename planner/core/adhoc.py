@@ -10,7 +10,6 @@ quiet hours and caps, never an opt-out.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,13 +20,10 @@ from planner.clock import ensure_utc
 from planner.core import checks, validation
 from planner.core.policy import PlanningPolicy
 from planner.core.recipient import RecipientState
+from planner.core.template_data import check_template_data
 from planner.errors import InvalidInput
 
 PRIORITIES = ("high", "default", "bulk")
-MAX_DATA_BYTES = 64 * 1024
-#: Template data nests at most this deep; the API's response serializer gives up far below
-#: Python's recursion limit, and no template needs more.
-MAX_DATA_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -64,7 +60,7 @@ class AdhocRequest:
         if priority is not None and priority not in PRIORITIES:
             raise InvalidInput("priority", priority, "one of 'high', 'default', 'bulk'")
         if data is not None:
-            check_data(data)
+            check_template_data(data)
         return cls(
             recipient=recipient,
             kind=kind,
@@ -87,37 +83,6 @@ def _check_dedup_key(dedup_key: object) -> None:
         raise InvalidInput(
             "dedup_key", dedup_key, "a key not starting with 'sub:' (kept for planned deliveries)"
         )
-
-
-def _depth(value: Any) -> int:
-    """How deeply ``value`` nests lists and objects, without recursion (so no RecursionError)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            if level > MAX_DATA_DEPTH:
-                break
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
-def check_data(data: Any, field: str = "data") -> None:
-    """Template data must survive the database's JSON column and the API's response as it is."""
-    if not isinstance(data, dict):
-        raise InvalidInput(field, data, "a JSON object")
-    if _depth(data) > MAX_DATA_DEPTH:
-        raise InvalidInput(
-            field, "(nested too deeply)", f"a JSON object nested at most {MAX_DATA_DEPTH} deep"
-        )
-    try:
-        size = len(json.dumps(data, allow_nan=False))
-    except (TypeError, ValueError, RecursionError):
-        raise InvalidInput(field, data, "a JSON object of plain values (no NaN, no huge numbers)") from None
-    if size > MAX_DATA_BYTES:
-        raise InvalidInput(field, f"{size} bytes", f"at most {MAX_DATA_BYTES} bytes of JSON")
 
 
 def decide_adhoc(

@@ -84,49 +84,61 @@ def reassign(
     if not moves:
         return Reassigned()
     wanted = {m.delivery_id: m for m in moves}
-    c = _TABLE.c
-    stmt = (
-        select(c.id, c.queue, c.channel, c.status, c.reason, c.attempts, c.job_id)
-        .where(c.id.in_(sorted(wanted)), c.status.in_([s.value for s in from_statuses]))
-        .order_by(c.id)
-    )
-    if claim is not None:
-        stmt = stmt.where(c.claim_id == claim)
-    # Locked until the commit: the status read here is the status the update below replaces.
-    rows = session.execute(stmt.with_for_update()).all()
+    rows = _locked(session, sorted(wanted), from_statuses, claim)
     if not rows:
         return Reassigned()
     jobs = assign_batches(((wanted[r.id].at, r.channel, r.queue, r.id) for r in rows), batch_size)
     _update(session, rows, wanted, jobs, now, status=status, reason=reason, attempts=attempts)
     common = dict(detail or {})
-    record_events(
-        session,
-        (
-            event_row(
-                r.id,
-                now,
-                event,
-                status=status.value,
-                reason=reason,
-                detail={
-                    "job_id": jobs[r.id],
-                    "next_attempt_at": wanted[r.id].at.isoformat(),
-                    "previous_status": r.status,
-                    "previous_reason": r.reason,
-                    "previous_attempts": r.attempts,
-                    "previous_job_id": r.job_id,
-                    "attempts": attempts,
-                    **common,
-                    **(wanted[r.id].detail or {}),
-                },
-            )
-            for r in rows
-        ),
+    entries = (
+        event_row(
+            r.id,
+            now,
+            event,
+            status=status.value,
+            reason=reason,
+            detail={
+                **_previous(r, jobs[r.id], wanted[r.id].at, attempts),
+                **common,
+                **(wanted[r.id].detail or {}),
+            },
+        )
+        for r in rows
     )
+    record_events(session, entries)
     return Reassigned(
         ids=[r.id for r in rows],
         batches=batches_from_rows((r.id, jobs[r.id], r.queue, r.channel, wanted[r.id].at) for r in rows),
     )
+
+
+def _locked(
+    session: Session, ids: Sequence[int], from_statuses: Collection[DeliveryStatus], claim: str | None
+) -> Sequence[Any]:
+    """The rows still in ``from_statuses`` (and held under ``claim`` when given), locked until the
+    commit: the status read here is the status the update replaces."""
+    c = _TABLE.c
+    stmt = (
+        select(c.id, c.queue, c.channel, c.status, c.reason, c.attempts, c.job_id)
+        .where(c.id.in_(ids), c.status.in_([s.value for s in from_statuses]))
+        .order_by(c.id)
+    )
+    if claim is not None:
+        stmt = stmt.where(c.claim_id == claim)
+    return session.execute(stmt.with_for_update()).all()
+
+
+def _previous(row: Any, job_id: str, at: datetime, attempts: AttemptChange) -> dict[str, Any]:
+    """What a reassignment's timeline entry says of the new job and of the state it replaced."""
+    return {
+        "job_id": job_id,
+        "next_attempt_at": at.isoformat(),
+        "previous_status": row.status,
+        "previous_reason": row.reason,
+        "previous_attempts": row.attempts,
+        "previous_job_id": row.job_id,
+        "attempts": attempts,
+    }
 
 
 def _update(

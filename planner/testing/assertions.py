@@ -154,6 +154,21 @@ def assert_sent_once_daily_at(
         raise ValueError(f"end {last} is before start {first}")
     found = _select(sent, recipient, kind, channel, first, last)
     zone = _zone_for(found, timezone)
+    expectation = _daily_expectation(cadence, local_time, first, last, zone, found)
+    problems = _compare(found, expectation, tolerance)
+    if problems:
+        headline = (
+            f"{_what(recipient, kind, channel)}: expected one send at {local_time} local on each of "
+            f"{len(expectation.due)} date(s) from {first} to {last} ({cadence.rule or cadence.days_text()})"
+        )
+        raise AssertionError(_report(headline, problems, expectation, found, zone))
+    return found
+
+
+def _daily_expectation(
+    cadence: Cadence, local_time: str, first: date, last: date, zone: str | None, found: Sequence[SentMessage]
+) -> _Expectation:
+    """When the service is due to send on each matching date, by its own DST policy."""
     expectation = _Expectation(due={})
     day = first
     while day <= last:
@@ -173,14 +188,7 @@ def assert_sent_once_daily_at(
             if message.local_date in expectation.due:
                 resolution = resolve_detailed(message.local_date, cadence.wall_time, message.timezone)
                 expectation.due[message.local_date] = resolution.instant if resolution else None
-    problems = _compare(found, expectation, tolerance)
-    if problems:
-        headline = (
-            f"{_what(recipient, kind, channel)}: expected one send at {local_time} local on each of "
-            f"{len(expectation.due)} date(s) from {first} to {last} ({cadence.rule or cadence.days_text()})"
-        )
-        raise AssertionError(_report(headline, problems, expectation, found, zone))
-    return found
+    return expectation
 
 
 def assert_sent_on_local_dates(

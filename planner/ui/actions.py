@@ -1,7 +1,8 @@
 """The dashboard's actions: retry or cancel deliveries, pause or resume a channel or kind.
 
-Each calls :mod:`planner.commands.ops` with the signed-in token's name, which lands on each touched
-delivery's timeline; a form that changes something needs the session's CSRF token and the admin scope.
+Each calls the commands (:mod:`planner.commands.delivery_actions`, :mod:`planner.commands.pauses`)
+with the signed-in token's name, which lands on each touched delivery's timeline; a form that
+changes something needs the session's CSRF token and the admin scope.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
@@ -11,7 +12,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from planner.app import App
-from planner.commands import ops
+from planner.commands import delivery_actions, pauses
 from planner.errors import InvalidInput, StateConflict
 from planner.ui.forms import choice, whole_number
 from planner.ui.web import Refused, UiDep, first, guarded_async, read_form, redirect
@@ -57,7 +58,7 @@ async def pause_or_resume(request: Request, ui: UiDep) -> Response:
     action = choice(first(form, "action"), "action", ["pause", "resume"])
     if action is None:
         raise InvalidInput("action", None, "pause or resume")
-    operation = ops.pause if action == "pause" else ops.resume
+    operation = pauses.pause if action == "pause" else pauses.resume
     app = ui.app
     result = await run_in_threadpool(operation, app, target, app.clock(), actor=session.principal.name)
     word = {"pause": ("paused", "was already paused"), "resume": ("resumed", "was not paused")}[action]
@@ -83,9 +84,9 @@ def _apply(app: App, action: str, ids: list[int], actor: str) -> tuple[list[int]
     for delivery_id in ids:
         try:
             if action == "retry":
-                ops.retry(app, delivery_id, app.clock(), actor=actor)
+                delivery_actions.retry(app, delivery_id, app.clock(), actor=actor)
             else:
-                ops.cancel(app, delivery_id, app.clock(), actor=actor)
+                delivery_actions.cancel(app, delivery_id, app.clock(), actor=actor)
             done.append(delivery_id)
         except StateConflict as exc:
             refused.append((delivery_id, str(exc.value)))

@@ -15,7 +15,7 @@ from adapters import Message, PermanentError
 from adapters.capture import CaptureAdapter
 from planner.app import App, build_deliverer
 from planner.cli import app as cli_app
-from planner.commands import ops
+from planner.commands import delivery_actions, engagement, pauses
 from planner.commands.importer import import_lines
 from planner.commands.notify import notify
 from planner.core.status import DeliveryStatus
@@ -71,7 +71,7 @@ def test_retry_redrives_a_dead_letter_with_a_fresh_job_and_budget(app: App, redi
     before = delivery(app, delivery_id)
     assert (before["status"], before["reason"], before["attempts"]) == ("dead", "permanent_failure", 1)
 
-    result = ops.retry(app, delivery_id, app.clock())
+    result = delivery_actions.retry(app, delivery_id, app.clock())
 
     assert result.requeued == [delivery_id]
     after = delivery(app, delivery_id)
@@ -94,21 +94,21 @@ def test_retry_all_dead_filters_by_kind_and_refuses_other_statuses(app: App) -> 
     reminder = dead_email(app, "reminder")
     digest = dead_email(app, "weekly_digest")
 
-    assert ops.retry_all_dead(app, app.clock(), kind="weekly_digest").requeued == [digest]
+    assert delivery_actions.retry_all_dead(app, app.clock(), kind="weekly_digest").requeued == [digest]
     assert delivery(app, reminder)["status"] == "dead"
-    assert ops.retry_all_dead(app, app.clock()).requeued == [reminder]
-    assert ops.retry_all_dead(app, app.clock()).requeued == []
+    assert delivery_actions.retry_all_dead(app, app.clock()).requeued == [reminder]
+    assert delivery_actions.retry_all_dead(app, app.clock()).requeued == []
 
     with pytest.raises(StateConflict, match="dead or retrying"):
-        ops.retry(app, reminder, app.clock())
+        delivery_actions.retry(app, reminder, app.clock())
     with pytest.raises(NotFound):
-        ops.retry(app, 999_999, app.clock())
+        delivery_actions.retry(app, 999_999, app.clock())
 
 
 def test_cancel_pending_only(app: App) -> None:
     add_recipient(app)
     pending = due_email(app)
-    result = ops.cancel(app, pending, app.clock())
+    result = delivery_actions.cancel(app, pending, app.clock())
     assert result["status"] == "cancelled"
     row = delivery(app, pending)
     assert (row["status"], row["reason"]) == ("cancelled", "operator")
@@ -120,9 +120,9 @@ def test_cancel_pending_only(app: App) -> None:
     sent = due_email(app)
     working.deliver_batch([sent])
     with pytest.raises(StateConflict, match="cannot be cancelled"):
-        ops.cancel(app, sent, app.clock())
+        delivery_actions.cancel(app, sent, app.clock())
     with pytest.raises(NotFound):
-        ops.cancel(app, 999_999, app.clock())
+        delivery_actions.cancel(app, 999_999, app.clock())
 
 
 def test_paused_deliveries_wait_and_go_out_on_resume(app: App, redis_conn: redis.Redis) -> None:
@@ -130,9 +130,9 @@ def test_paused_deliveries_wait_and_go_out_on_resume(app: App, redis_conn: redis
     add_recipient(app, "u-2")
     first, second = due_email(app), due_email(app, recipient="u-2")
     other_kind = due_email(app, "weekly_digest")
-    assert ops.pause(app, "email", app.clock())["changed"] is True
-    assert ops.pause(app, "email", app.clock())["changed"] is False
-    ops.pause(app, "weekly_digest", app.clock())
+    assert pauses.pause(app, "email", app.clock())["changed"] is True
+    assert pauses.pause(app, "email", app.clock())["changed"] is False
+    pauses.pause(app, "weekly_digest", app.clock())
 
     working, capture = deliverer(app)
     report = working.deliver_batch([first, second, other_kind])
@@ -141,7 +141,7 @@ def test_paused_deliveries_wait_and_go_out_on_resume(app: App, redis_conn: redis
         row = delivery(app, delivery_id)
         assert (row["status"], row["reason"], row["attempts"]) == ("queued", "paused", 0)
 
-    result = ops.resume(app, "email", app.clock())
+    result = pauses.resume(app, "email", app.clock())
     # The digest is still held by the pause on its kind.
     assert (result["changed"], result["requeued"]) == (True, 2)
     for delivery_id in (first, second):
@@ -153,26 +153,26 @@ def test_paused_deliveries_wait_and_go_out_on_resume(app: App, redis_conn: redis
 
     assert working.deliver_batch([first, second]).sent == 2
     assert sorted(m.delivery_id for m in capture.sent) == [first, second]
-    assert ops.resume(app, "weekly_digest", app.clock())["requeued"] == 1
+    assert pauses.resume(app, "weekly_digest", app.clock())["requeued"] == 1
     assert working.deliver_batch([other_kind]).sent == 1
 
     with pytest.raises(InvalidInput) as bad:
-        ops.pause(app, "Fax Machine", app.clock())
+        pauses.pause(app, "Fax Machine", app.clock())
     assert bad.value.field == "target"
 
 
 def test_record_engagement(app: App) -> None:
     add_recipient(app)
     at = datetime(2026, 3, 1, 13, 5, tzinfo=UTC)
-    result = ops.record_engagement(app, "u-1", "clicked", at, app.clock(), kind="reminder")
+    result = engagement.record_engagement(app, "u-1", "clicked", at, app.clock(), kind="reminder")
     assert result["event"] == "clicked"
     with app.sessions() as session:
         stored = session.scalars(select(EngagementEvent)).one()
     assert (stored.event, stored.occurred_at, stored.kind) == ("clicked", at, "reminder")
     with pytest.raises(NotFound):
-        ops.record_engagement(app, "nobody", "opened", at, app.clock())
+        engagement.record_engagement(app, "nobody", "opened", at, app.clock())
     with pytest.raises(InvalidInput) as bad:
-        ops.record_engagement(app, "u-1", "liked", at, app.clock())
+        engagement.record_engagement(app, "u-1", "liked", at, app.clock())
     assert bad.value.field == "event"
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from planner.api.dependencies import Admin, AppDep, audit, require_read
 from planner.api.problems import COMMON_RESPONSES, responses
 from planner.api.schemas import EXTERNAL_ID, KIND, ChannelName, Instant, RowId
-from planner.commands import ops
+from planner.commands import delivery_actions
 from planner.core.status import DeliveryStatus
 from planner.store.queries import DeliveryFilter, get_delivery, list_deliveries
 
@@ -49,7 +49,7 @@ def delivery(app: AppDep, delivery_id: RowId) -> dict[str, Any]:
 @router.post("/deliveries/{delivery_id}/retry", responses=responses(404, 409))
 def retry(app: AppDep, delivery_id: RowId, who: Admin) -> dict[str, Any]:
     """Redrive a dead delivery (fresh attempts), or send a retrying one now. Scope: admin."""
-    result = ops.retry(app, delivery_id, app.clock(), actor=who.name).as_dict()
+    result = delivery_actions.retry(app, delivery_id, app.clock(), actor=who.name).as_dict()
     audit(app, who, "delivery_retried", f"delivery:{delivery_id}", {"requeued": result["requeued"]})
     return result
 
@@ -57,6 +57,6 @@ def retry(app: AppDep, delivery_id: RowId, who: Admin) -> dict[str, Any]:
 @router.post("/deliveries/{delivery_id}/cancel", responses=responses(404, 409))
 def cancel(app: AppDep, delivery_id: RowId, who: Admin) -> dict[str, Any]:
     """Cancel a pending delivery (409 once it is sending or final). Scope: admin."""
-    result = ops.cancel(app, delivery_id, app.clock(), actor=who.name)
+    result = delivery_actions.cancel(app, delivery_id, app.clock(), actor=who.name)
     audit(app, who, "delivery_cancelled", f"delivery:{delivery_id}")
     return result

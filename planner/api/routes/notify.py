@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from planner.api.dependencies import AppDep, Writer, audit
 from planner.api.problems import COMMON_RESPONSES, responses
 from planner.api.schemas import EngagementRequest, NotifyRequest
-from planner.commands import ops
+from planner.commands.engagement import record_engagement
 from planner.commands.notify import notify
 
 router = APIRouter(tags=["notifications"], responses=COMMON_RESPONSES)
@@ -52,8 +52,6 @@ def notify_endpoint(app: AppDep, body: NotifyRequest, response: Response, who: W
 @router.post("/engagement", status_code=201, responses=responses(404))
 def engagement(app: AppDep, body: EngagementRequest, who: Writer) -> dict[str, Any]:
     """Record an open, click or reply (provider webhooks). Scope: write."""
-    result = ops.record_engagement(
-        app, body.recipient_id, body.event.value, body.at, app.clock(), kind=body.kind
-    )
+    result = record_engagement(app, body.recipient_id, body.event.value, body.at, app.clock(), kind=body.kind)
     audit(app, who, "engagement_recorded", f"recipient:{body.recipient_id}", {"event": body.event.value})
     return result

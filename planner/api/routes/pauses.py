@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from planner.api.dependencies import Admin, AppDep, audit
 from planner.api.problems import COMMON_RESPONSES
 from planner.api.schemas import TARGET
-from planner.commands import ops
+from planner.commands import pauses
 
 router = APIRouter(tags=["operations"], responses=COMMON_RESPONSES)
 
@@ -19,7 +19,7 @@ Target = Annotated[str, Path(pattern=TARGET)]
 @router.post("/pauses/{target}")
 def pause(app: AppDep, target: Target, who: Admin) -> dict[str, Any]:
     """Pause a channel ('email', 'sms') or a kind: its deliveries wait. Scope: admin."""
-    result = ops.pause(app, target, app.clock())
+    result = pauses.pause(app, target, app.clock())
     audit(app, who, "paused", target, {"changed": result["changed"]})
     return result
 
@@ -27,6 +27,6 @@ def pause(app: AppDep, target: Target, who: Admin) -> dict[str, Any]:
 @router.delete("/pauses/{target}")
 def resume(app: AppDep, target: Target, who: Admin) -> dict[str, Any]:
     """Resume a channel or kind: its waiting deliveries are sent now. Scope: admin."""
-    result = ops.resume(app, target, app.clock(), actor=who.name)
+    result = pauses.resume(app, target, app.clock(), actor=who.name)
     audit(app, who, "resumed", target, {"changed": result["changed"], "requeued": result["requeued"]})
     return result
