@@ -1,5 +1,5 @@
 """Generated from ``planner.settings.Settings`` by ``python -m planner.cli.help_text``;
-do not edit (tests/integration/test_cli_help.py fails when it is out of date)."""
+do not edit (tests/cli/test_cli_help.py fails when it is out of date)."""
 
 #: (field, default as shown, description) for each setting, in declaration order.
 SETTINGS: tuple[tuple[str, str, str], ...] = (

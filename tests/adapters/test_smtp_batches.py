@@ -10,7 +10,7 @@ from adapters.smtp import SmtpAdapter
 from planner.app import App, build_deliverer
 from planner.commands.notify import notify
 from planner.store.queries import get_delivery
-from tests.integration.test_ops import add_recipient
+from tests.commands.test_ops import add_recipient
 
 if TYPE_CHECKING:
     from tests.adapters.conftest import SmtpServer

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from planner.app import App, build_deliverer
 from planner.commands.notify import notify
 from planner.core.feedback import twilio_signature
-from tests.integration import test_api
-from tests.integration.test_ops import add_recipient, delivery
+from tests.api import test_api
+from tests.commands.test_ops import add_recipient, delivery
 
 if TYPE_CHECKING:
     from tests.adapters.conftest import FakeTwilio

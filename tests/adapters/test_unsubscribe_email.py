@@ -17,8 +17,8 @@ from planner.commands.notify import notify
 from planner.core.unsubscribe import UnsubscribeTarget, sign
 from planner.store.queries import get_delivery
 from tests.adapters.test_smtp_wire_headers import raw_field, unfolded
-from tests.integration import test_api
-from tests.integration.test_ops import add_recipient
+from tests.api import test_api
+from tests.commands.test_ops import add_recipient
 
 if TYPE_CHECKING:
     from tests.adapters.conftest import ReceivedMail, SmtpServer

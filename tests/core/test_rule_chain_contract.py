@@ -5,7 +5,7 @@ the deliveries counted against the cap). The planner run (``plan_chunk``), an ad
 (``decide_adhoc``), ``explain``'s replay (``occurrence_facts`` with ``decide`` and ``every_verdict``),
 ``simulate`` and the worker's re-check at send time (``recheck_at_send``) each get those facts and
 must agree on (status, reason, instant) wherever their rule applies. Pure: no servers, and nothing
-above the core is imported (``tests/integration/test_rule_chain_doors.py`` drives the same cases
+above the core is imported (``tests/e2e/test_rule_chain_doors.py`` drives the same cases
 through the doors themselves).
 """
 

@@ -15,7 +15,7 @@ from planner.errors import InvalidInput
 from planner.readmodels import dashboard
 from planner.settings import Settings
 from planner.store.queries import DeliveryFilter
-from tests.integration.test_ops import add_recipient, dead_email
+from tests.commands.test_ops import add_recipient, dead_email
 
 NOW = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)  # the Saturday before New York's 2026-03-08 change
 

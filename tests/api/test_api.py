@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from planner.api import create_api
 from planner.app import App, build_runner
 from planner.processes.worker import make_worker
-from tests.integration.test_ops import add_recipient, dead_email, deliverer
+from tests.commands.test_ops import add_recipient, dead_email, deliverer
 from tests.servers import free_port
 
 TOKEN = "s3cret-token"

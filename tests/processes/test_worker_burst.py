@@ -13,7 +13,7 @@ from planner.app import App
 from planner.cli import app as cli_app
 from planner.commands.notify import notify
 from planner.store.tables import DELIVERIES
-from tests.integration.test_ops import add_recipient
+from tests.commands.test_ops import add_recipient
 
 DUE = 12
 

@@ -18,7 +18,7 @@ from planner.cli import app as cli_app
 from planner.commands.notify import notify
 from planner.readmodels.metrics import render_metrics
 from planner.readmodels.status import collect_status
-from tests.integration.test_ops import add_recipient
+from tests.commands.test_ops import add_recipient
 
 WAIT = timedelta(minutes=15)  # the default PLANNER_MAX_DELIVERY_WAIT
 

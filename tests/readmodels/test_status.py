@@ -15,7 +15,7 @@ from planner.commands.importer import import_lines
 from planner.commands.notify import notify
 from planner.processes.worker import make_worker
 from planner.readmodels.status import collect_status
-from tests.integration.test_ops import add_recipient, dead_email
+from tests.commands.test_ops import add_recipient, dead_email
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

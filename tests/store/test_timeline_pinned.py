@@ -28,8 +28,8 @@ from planner.commands.importer import import_lines
 from planner.commands.notify import notify
 from planner.settings import Settings
 from planner.store.tables import DELIVERIES, RECIPIENTS
+from tests.api import test_api
 from tests.helpers import Clock, recipient_line, runner, unthrottled_app
-from tests.integration import test_api
 
 server = test_api.server  # the module's loopback uvicorn
 

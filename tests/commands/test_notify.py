@@ -15,7 +15,7 @@ from planner.app import App
 from planner.cli import app as cli_app
 from planner.commands.notify import notify
 from planner.errors import InvalidInput, NotFound, StateConflict
-from tests.integration.test_ops import add_recipient
+from tests.commands.test_ops import add_recipient
 
 # A Monday, 12:00 UTC: outside the default SMS quiet hours (21:00-08:00) in UTC.
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -27,8 +27,8 @@ from planner.app import App, build_runner
 from planner.processes.worker import make_worker
 from planner.settings import Settings
 from planner.store.models import metadata
-from tests.integration.test_api import AUTH, TOKEN, Switch, serve, server  # noqa: F401 -- the module's server
-from tests.integration.test_ops import add_recipient
+from tests.api.test_api import AUTH, TOKEN, Switch, serve, server  # noqa: F401 -- the module's server
+from tests.commands.test_ops import add_recipient
 
 #: Examples per operation and generation mode; 13 operations x 2 modes x 2 backends.
 EXAMPLES = 40

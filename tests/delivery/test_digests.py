@@ -28,8 +28,8 @@ from planner.store.claims import claim
 from planner.store.digests import bind_events, digest_counts, digest_targets
 from planner.store.models import Delivery
 from planner.store.tables import DELIVERIES, DIGEST_EVENTS, RECIPIENTS
+from tests.api import test_api
 from tests.helpers import Clock, count_statements, recipient_line, runner
-from tests.integration import test_api
 
 server = test_api.server  # the module's loopback uvicorn
 

@@ -15,8 +15,8 @@ from planner.app import App
 from planner.auth import ENV_TOKEN_NAME, Principal, authenticate, create_token, token_digest
 from planner.cli import app as cli_app
 from planner.store.tables import API_TOKENS, AUDIT
-from tests.integration import test_api
-from tests.integration.test_ops import add_recipient
+from tests.api import test_api
+from tests.commands.test_ops import add_recipient
 
 server = test_api.server  # the module's loopback uvicorn
 

@@ -22,8 +22,8 @@ from planner.cli import app as cli_app
 from planner.commands.notify import notify
 from planner.core.feedback import twilio_signature
 from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, PROVIDER_EVENTS, RECIPIENTS
-from tests.integration import test_api
-from tests.integration.test_ops import add_recipient, deliverer
+from tests.api import test_api
+from tests.commands.test_ops import add_recipient, deliverer
 
 server = test_api.server  # the module's loopback uvicorn
 

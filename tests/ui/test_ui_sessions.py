@@ -17,7 +17,7 @@ from planner.auth import Principal
 from planner.store.queries import pause_list
 from planner.ui import create_ui_router
 from planner.ui.session import COOKIE, Signer
-from tests.integration.test_ops import add_recipient, dead_email
+from tests.commands.test_ops import add_recipient, dead_email
 from tests.servers import free_port
 
 SIGNER = Signer(b"k" * 32)

@@ -21,9 +21,9 @@ from planner.auth import create_token
 from planner.commands.notify import notify
 from planner.settings import Settings
 from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, IDEMPOTENCY, RECIPIENTS
+from tests.api import test_api
+from tests.commands.test_ops import deliverer
 from tests.helpers import timelines
-from tests.integration import test_api
-from tests.integration.test_ops import deliverer
 
 server = test_api.server  # the module's loopback uvicorn
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from planner.app import App
 from planner.store.tables import AUDIT, RECIPIENTS
-from tests.integration import test_api
+from tests.api import test_api
 
 server = test_api.server  # the module's loopback uvicorn
 README = Path(__file__).resolve().parents[2] / "README.md"
