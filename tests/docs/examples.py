@@ -5,6 +5,9 @@ runs by its language.
   block is a whole test file, so pytest runs it in a child process, as a user's suite would;
 * ``sh``: run with ``bash -euo pipefail`` in the page's working directory (blocks of one page share
   it, in order), with this environment's ``planner`` first on ``PATH`` and no ``PLANNER_*`` variable;
+* ``console``: a shell session: each ``$ command`` runs like an ``sh`` block, and what it prints
+  (stderr, then stdout) must be the lines that follow it; ``...`` ends a line early or stands for
+  any number of lines. A command whose output starts with ``error:`` must also exit non-zero;
 * ``jsonl``: imported with ``planner import`` into a fresh embedded service (it must be accepted);
 * ``json`` and ``toml``: parsed;
 * any other block fails, unless a ``<!-- skip: next "reason" -->`` comment before it says why it is
@@ -28,7 +31,7 @@ from sybil.parsers.markdown.lexers import FencedCodeBlockLexer
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 #: The page whose Python blocks are test files.
 TEST_FILE_PAGES = frozenset({"testing.md"})
-RUN_LANGUAGES = frozenset({"python", "sh", "jsonl", "json", "toml"})
+RUN_LANGUAGES = frozenset({"python", "sh", "console", "jsonl", "json", "toml"})
 TIMEOUT = 600
 
 
@@ -90,6 +93,56 @@ def run_shell(example: Example) -> str | None:
     return _failed(f"the shell block at {example.path}:{example.line}", done)
 
 
+def _session(source: str) -> list[tuple[str, list[str]]]:
+    """(command, the output lines shown after it) for each ``$ `` line of a console block."""
+    steps: list[tuple[str, list[str]]] = []
+    for line in source.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        elif steps:
+            steps[-1][1].append(line)
+        elif line.strip():
+            raise ValueError(f"a console block starts with '$ command', not {line!r}")
+    return steps
+
+
+def _matches(shown: list[str], printed: list[str]) -> bool:
+    """Whether ``printed`` fits ``shown``: a line ending in ``...`` matches any line it starts,
+    a line that is only ``...`` any number of lines."""
+    if not shown:
+        return not printed
+    head, rest = shown[0], shown[1:]
+    if head.strip() == "...":
+        return any(_matches(rest, printed[i:]) for i in range(len(printed) + 1))
+    if not printed:
+        return False
+    line = printed[0]
+    fits = line.startswith(head[:-3]) if head.endswith("...") else line.rstrip() == head.rstrip()
+    return fits and _matches(rest, printed[1:])
+
+
+def run_console(example: Example) -> str | None:
+    directory = workdir(example) / "sh"
+    directory.mkdir(parents=True, exist_ok=True)
+    for command, shown in _session(str(example.parsed)):
+        done = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", command],
+            cwd=directory,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        printed = (done.stderr + done.stdout).splitlines()
+        while shown and not shown[-1].strip():
+            shown = shown[:-1]
+        if not _matches(shown, printed):
+            return f"$ {command}\nshown:\n" + "\n".join(shown) + "\nprinted:\n" + "\n".join(printed)
+        if shown and shown[0].startswith("error:") and done.returncode == 0:
+            return f"$ {command}\nprinted an error but exited 0"
+    return None
+
+
 def run_import(example: Example) -> str | None:
     directory = workdir(example) / f"import_{example.line}"
     directory.mkdir(parents=True)
@@ -140,6 +193,7 @@ SYBIL = Sybil(
         SkipParser(),
         CodeBlockParser("python", evaluator=run_python),
         CodeBlockParser("sh", evaluator=run_shell),
+        CodeBlockParser("console", evaluator=run_console),
         CodeBlockParser("jsonl", evaluator=run_import),
         CodeBlockParser("json", evaluator=parse_json),
         CodeBlockParser("toml", evaluator=parse_toml),
