@@ -45,7 +45,12 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
-        return db.create_db_engine(self.settings.database_url, pool_size=self.settings.db_pool_size)
+        settings = self.settings
+        return db.create_db_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            sqlite_synchronous=settings.sqlite_synchronous,
+        )
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         None, description="Redis server URL; unset starts an embedded Redis beside the SQLite file."
     )
     db_pool_size: int = Field(8, ge=1, description="Connections in the database pool.")
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        "full",
+        description="SQLite only: 'full' makes every commit durable before it returns (a power loss "
+        "cannot undo a recorded send); 'normal' is several times faster per commit but a power loss can "
+        "roll back the last commits, and their messages are sent again.",
+    )
 
     plan_chunk_size: int = Field(1000, ge=1, description="Due subscriptions planned per chunk.")
     plan_concurrency: int = Field(4, ge=1, description="Chunks planned at once (bounded by the pool).")

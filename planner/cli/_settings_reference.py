@@ -10,6 +10,11 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ),
     ("redis_url", "unset", "Redis server URL; unset starts an embedded Redis beside the SQLite file."),
     ("db_pool_size", "8", "Connections in the database pool."),
+    (
+        "sqlite_synchronous",
+        "full",
+        "SQLite only: 'full' makes every commit durable before it returns (a power loss cannot undo a recorded send); 'normal' is several times faster per commit but a power loss can roll back the last commits, and their messages are sent again.",
+    ),
     ("plan_chunk_size", "1000", "Due subscriptions planned per chunk."),
     ("plan_concurrency", "4", "Chunks planned at once (bounded by the pool)."),
     ("horizon", "1h", "How far past now a run plans."),

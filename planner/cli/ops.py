@@ -1,6 +1,7 @@
 """Operations commands: status, pause/resume, explain, notify, engagement, templates check.
 
-Each is a thin shell over :mod:`planner.operations`, the same functions the HTTP API calls.
+Each is a thin shell over the commands and read models (:mod:`planner.commands`, :mod:`planner.readmodels`),
+the same functions the HTTP API and the dashboard call.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -27,6 +27,12 @@ from planner.store.deliveries import DeliveryState, due_ids, states_of
 log = structlog.get_logger("planner.worker")
 
 
+#: Rows changed this recently are left to the next pass: another process may be between the commit
+#: that gave them a job (a lease recovery, a retry, a planner chunk) and its enqueue. Enqueueing them
+#: here too would put the same job in its queue twice.
+RECONCILE_GRACE = timedelta(seconds=30)
+
+
 def run_maintenance(app: App) -> tuple[int, int]:
     """Recover expired leases, re-enqueue deliveries Redis lost, drop digest events past their
     retention (logged and counted by :func:`~planner.commands.events.drop_old_events`) and
@@ -36,7 +42,9 @@ def run_maintenance(app: App) -> tuple[int, int]:
     recovered = recover_expired_leases(
         app.sessions, app.redis, now, app.retry_policy, batch_size=app.settings.delivery_batch_size
     )
-    reconciled = reconcile(app.sessions, app.redis, now, daily_full_pass=True).reenqueued
+    reconciled = reconcile(
+        app.sessions, app.redis, now, grace=RECONCILE_GRACE, daily_full_pass=True
+    ).reenqueued
     drop_old_events(app, now)
     drop_old_provider_events(app, now)
     return recovered, reconciled
