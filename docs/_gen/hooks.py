@@ -6,12 +6,15 @@
 * ``<!-- generated: dst-cases -->`` and ``<!-- generated: dst-rule-cases -->`` become the tables of
   the named DST cases the test suite pins down (``fixtures/dst_cases.json``,
   ``fixtures/dst_rule_cases.json``);
+* ``<!-- generated: python-api PACKAGE -->`` becomes one mkdocstrings entry per name of the package's
+  ``__all__``, so the Python API reference lists exactly the public names;
 * ``reference/openapi.json`` is the HTTP API's OpenAPI document, from ``planner.api.app.create_api``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from importlib import import_module
 from datetime import datetime
 from pathlib import Path
@@ -93,6 +96,12 @@ def dst_rule_cases_table() -> str:
     return "\n".join(lines)
 
 
+def python_api(package: str) -> str:
+    """A ``::: package.name`` entry for each public name, in ``__all__``'s order."""
+    names = import_module(package).__all__
+    return "\n\n".join(f"::: {package}.{name}" for name in names)
+
+
 GENERATED = {
     "<!-- generated: settings -->": settings_table,
     "<!-- generated: adapter-options -->": adapter_options_table,
@@ -106,8 +115,11 @@ def on_files(files: Files, config: Any) -> Files:
     return files
 
 
+PYTHON_API = re.compile(r"<!-- generated: python-api ([a-z_.]+) -->")
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
     for marker, build in GENERATED.items():
         if marker in markdown:
             markdown = markdown.replace(marker, build())
-    return markdown
+    return PYTHON_API.sub(lambda match: python_api(match.group(1)), markdown)

@@ -5,10 +5,9 @@ Built on import, so only such tools import this module; ``planner`` itself never
 
 from __future__ import annotations
 
-import click
 import typer
 
 from planner.cli import app
 
 #: The whole ``planner`` command tree, as Typer hands it to Click.
-command: click.Command = typer.main.get_command(app)
+command = typer.main.get_command(app)

@@ -33,7 +33,9 @@ def integrator_examples() -> str:
 # The examples' HTTP paths are tested on both backends in test_api_v1.py; here the text itself is
 # under test, once.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_the_integrator_examples_of_the_docs_run_as_written(server: tuple[test_api.Switch, str], app: App) -> None:
+def test_the_integrator_examples_of_the_docs_run_as_written(
+    server: tuple[test_api.Switch, str], app: App
+) -> None:
     script = integrator_examples()
     assert script.count("curl ") >= 11
     app.settings.api_token = None

@@ -1,4 +1,5 @@
-"""Named DST cases for monthly and yearly rules (fixtures/dst_rule_cases.json, the README's table)."""
+"""Named DST cases for monthly and yearly rules (fixtures/dst_rule_cases.json, shown in
+docs/how-to/schedules.md)."""
 
 from __future__ import annotations
 
