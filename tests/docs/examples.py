@@ -2,7 +2,8 @@
 runs by its language.
 
 * ``python``: executed as written, each block on its own; on the testing page (``testing.md``) a
-  block is a whole test file, so pytest runs it in a child process, as a user's suite would;
+  block is a whole test file, so pytest runs the page's files in a child process, as a user's suite
+  would (:func:`run_test_files`);
 * ``sh``: run with ``bash -euo pipefail`` in the page's working directory (blocks of one page share
   it, in order), with this environment's ``planner`` first on ``PATH`` and no ``PLANNER_*`` variable;
 * ``console``: a shell session: each ``$ command`` runs like an ``sh`` block, and what it prints
@@ -54,7 +55,7 @@ def _failed(what: str, done: subprocess.CompletedProcess[str]) -> str | None:
     return f"{what} exited {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
 
 
-def run_python(example: Example) -> str | None:
+def run_python(example: Example) -> None:
     source = str(example.parsed)
     if Path(example.path).name in TEST_FILE_PAGES:
         return run_test_file(example, source)
@@ -63,20 +64,27 @@ def run_python(example: Example) -> str | None:
     return None
 
 
-def run_test_file(example: Example, source: str) -> str | None:
-    directory = workdir(example) / f"line_{example.line}"
-    directory.mkdir(parents=True)
-    path = directory / f"test_line_{example.line}.py"
-    path.write_text(source, encoding="utf-8")
+def run_test_file(example: Example, source: str) -> None:
+    """Write the block as a test file of the page's test directory; :func:`run_test_files` runs them."""
+    directory = workdir(example) / "tests"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"test_line_{example.line}.py").write_text(source, encoding="utf-8")
+
+
+def run_test_files(directory: Path) -> str | None:
+    """pytest over the test files the page's blocks wrote (one run, as a user's suite would be)."""
+    tests = directory / "tests"
+    if not tests.is_dir():
+        return None
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", path.name],
-        cwd=directory,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", "."],
+        cwd=tests,
         env=clean_env(),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
     )
-    return _failed(f"pytest on the block at {example.path}:{example.line}", done)
+    return _failed("pytest on the page's test files (test_line_N.py: the block at line N)", done)
 
 
 def run_shell(example: Example) -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.examples import DOCS, SYBIL, pages
+from tests.docs.examples import DOCS, SYBIL, pages, run_test_files
 
 FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})", re.MULTILINE)
 
@@ -25,5 +25,7 @@ def test_every_block_of_the_page_runs_or_says_why_not(page: Path, tmp_path: Path
         except unittest.SkipTest as reason:
             assert str(reason).strip(), f"{page}:{example.line}: a skipped block needs a reason"
         blocks += is_block
+    failure = run_test_files(tmp_path)
+    assert failure is None, failure
     # Sybil saw every fenced block of the page (an opening and a closing fence each).
     assert blocks == len(FENCE.findall(page.read_text(encoding="utf-8"))) // 2, page
