@@ -24,9 +24,9 @@ from sqlalchemy import func, select
 
 from planner.app import App
 from planner.commands.importer import import_lines
-from planner.readmodels.status import live_workers
 from planner.core.job_batches import JobBatch
 from planner.dispatch.outbox import enqueue_batches
+from planner.readmodels.status import live_workers
 from planner.settings import Settings
 from planner.store.db import create_db_engine, upgrade
 from planner.store.models import Delivery, PlannerRun
