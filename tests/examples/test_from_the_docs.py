@@ -45,14 +45,14 @@ def test_the_last_friday_at_two_times_a_day_in_chicago(planner_service, planner_
     planner_service.plan_idle_hours = False
     planner_clock.start_at("2026-04-01T00:00Z")
     planner_service.add_recipient("kim", timezone="America/Chicago")
-    planner_service.subscribe("kim", "payday", at=["08:15", "16:45"], rrule="FREQ=MONTHLY;BYDAY=-1FR")
+    planner_service.subscribe("kim", "reminder", at=["08:15", "16:45"], rrule="FREQ=MONTHLY;BYDAY=-1FR")
 
     planner_clock.advance_to("2026-07-01T00:00Z")
 
     for wall_time in ("08:15", "16:45"):
         sent = assert_sent_once_daily_at(
             sent_messages.where(lambda m, wall_time=wall_time: m.local_time == wall_time),
-            "kim", kind="payday", local_time=wall_time,
+            "kim", kind="reminder", local_time=wall_time,
             start=date(2026, 4, 1), end=date(2026, 6, 30), rrule="FREQ=MONTHLY;BYDAY=-1FR",
         )  # fmt: skip
         assert [m.local_date for m in sent] == [date(2026, 4, 24), date(2026, 5, 29), date(2026, 6, 26)]
