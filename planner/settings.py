@@ -176,6 +176,11 @@ class Settings(BaseSettings):
     signing_secret: SecretStr | None = Field(
         None, description="Key signing unsubscribe links (HMAC-SHA256). Required with the smtp adapter."
     )
+    http_header_timeout: Duration = Field(
+        timedelta(seconds=10),
+        description="`planner serve` closes a connection (408) whose request headers are not complete "
+        "this long after it opened or after its previous answer.",
+    )
     twilio_auth_token: SecretStr | None = Field(
         None,
         description="The Twilio account's auth token (also the twilio adapter's): it signs Twilio's "

@@ -81,6 +81,11 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
         "Key signing unsubscribe links (HMAC-SHA256). Required with the smtp adapter.",
     ),
     (
+        "http_header_timeout",
+        "10s",
+        "`planner serve` closes a connection (408) whose request headers are not complete this long after it opened or after its previous answer.",
+    ),
+    (
         "twilio_auth_token",
         "unset",
         "The Twilio account's auth token (also the twilio adapter's): it signs Twilio's callbacks (X-Twilio-Signature). Unset: the Twilio webhooks answer 503.",

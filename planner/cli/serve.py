@@ -39,9 +39,8 @@ def serve_command(
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
 ) -> None:
     """Serve the HTTP API (FastAPI + uvicorn): health, readiness, metrics, deliveries, notify."""
-    import uvicorn
-
     from planner.api import create_api
+    from planner.api.server import server_config
     from planner.auth import any_token_configured
 
     with service(schema="upgrade") as svc:
@@ -50,9 +49,7 @@ def serve_command(
                 "[yellow]no API token (PLANNER_API_TOKEN or `planner tokens create`): every route but "
                 "/healthz and /readyz answers 503[/]"
             )
-        config = uvicorn.Config(
-            create_api(svc), host=host, port=port, log_config=None, log_level=svc.settings.log_level.lower()
-        )
+        config = server_config(create_api(svc), svc.settings, host, port)
         _graceful_server_class()(config).run()
 
 

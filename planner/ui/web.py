@@ -17,6 +17,7 @@ import structlog
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.exceptions import HTTPException
 
 from planner.app import App
 from planner.core.localtime import UTC, format_offset, to_local
@@ -173,10 +174,23 @@ def first(form: dict[str, list[str]], name: str) -> str | None:
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:
-    """An urlencoded form body (no multipart parser needed: the forms post only short fields)."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise Refused(413, "The form is too large.")
+    """An urlencoded form body (no multipart parser needed: the forms post only short fields), read
+    no further than :data:`MAX_FORM_BYTES`."""
+    too_large = Refused(413, f"The form is too large (over {MAX_FORM_BYTES} bytes).")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_FORM_BYTES:
+                raise too_large
+            chunks.append(chunk)
+    except HTTPException as exc:  # the server's own bound on bodies (planner.api.limits)
+        raise Refused(exc.status_code, str(exc.detail)) from None
+    body = b"".join(chunks)
     try:
         return parse_qs(body.decode(), keep_blank_values=True, max_num_fields=2000)
     except (UnicodeDecodeError, ValueError):
