@@ -334,3 +334,19 @@ def test_every_unsubscribe_answer_forbids_framing(served: tuple[App, str], token
             sock.sendall(request)
             answer = _until_closed(sock)
         assert set(_header_lines(answer)) >= UNFRAMED, answer[:600]
+
+
+def test_unsubscribe_links_signed_before_a_rotation_keep_working(settings: Settings) -> None:
+    def app_with(secret: str, previous: list[str]) -> App:
+        keys = {"signing_secret": SecretStr(secret), "previous_signing_secrets": [*map(SecretStr, previous)]}
+        return App(settings.model_copy(update=keys), clock=lambda: NOW)
+
+    old = app_with(SECRET, [])
+    add_recipient(old)
+    link = _unsubscribe_token(old, SECRET)
+    old.close()
+    for previous, status in (([SECRET], 200), ([], 404)):
+        rotated = app_with("the-next-signing-secret-32-bytes", previous)
+        with serving(rotated) as url:
+            assert httpx.get(f"{url}/u/{link}", timeout=10).status_code == status, previous
+        rotated.close()

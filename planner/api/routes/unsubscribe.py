@@ -46,8 +46,13 @@ def one_click(app: AppDep, token: Token) -> dict[str, Any]:
 
 
 def _target_of(app: App, token: str) -> UnsubscribeTarget:
-    secret = app.settings.signing_secret.get_secret_value() if app.settings.signing_secret else ""
-    target = verify(secret.encode(), token)
-    if target is None:
-        raise NotFound("unsubscribe link", token)
-    return target
+    """The token's target when it is signed under PLANNER_SIGNING_SECRET or a previous secret (links
+    in mail sent before a rotation keep working)."""
+    settings = app.settings
+    keys = [settings.signing_secret, *settings.previous_signing_secrets]
+    for key in keys:
+        secret = key.get_secret_value().encode() if key is not None else b""
+        target = verify(secret, token) if secret else None
+        if target is not None:
+            return target
+    raise NotFound("unsubscribe link", token)
