@@ -1,7 +1,7 @@
 """dashboard sessions kept in the database: revocable, shared by every ``planner serve`` process
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-08
 
 The dashboard's cookie now names a row of ``dashboard_session`` (by the SHA-256 of a random id);
@@ -16,8 +16,8 @@ from alembic import op
 
 import planner.store.types
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
