@@ -1,4 +1,5 @@
-"""What wraps every API request: the unknown-query guard, idempotency keys, and OPTIONS/Allow."""
+"""What wraps every API request: the unknown-query guard, idempotency keys, OPTIONS/Allow, and the
+unsubscribe page's security headers."""
 
 # No ``from __future__ import annotations``: FastAPI reads the dependency annotations at runtime.
 
@@ -11,9 +12,10 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from planner.api.dependencies import app_of
 from planner.api.problems import echoed, problem
@@ -157,3 +159,37 @@ def _answer_again(key: str, digest: str, stored: StoredAnswer) -> Response:
         return problem(409, "Conflict", detail, headers={"Retry-After": "1"})
     headers = {"Idempotency-Replayed": "true"}
     return Response(stored.body, stored.status, headers=headers, media_type=stored.content_type)
+
+
+#: The unsubscribe page is one button that acts on its recipient's behalf: no other site may frame
+#: it (clickjacking), and its URL, which is its authentication, goes to no other site as a referrer.
+UNSUBSCRIBE_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class PageHeaders:
+    """ASGI middleware: :data:`UNSUBSCRIBE_HEADERS` on every answer under ``/u/`` (pages, the one-click
+    answer and errors alike), whatever its handler builds."""
+
+    def __init__(self, app: ASGIApp, prefix: str = "/u/") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in UNSUBSCRIBE_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

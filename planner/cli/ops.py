@@ -25,6 +25,7 @@ from planner.cli.common import (
     service,
 )
 from planner.clock import parse_instant
+from planner.core.json_objects import unique_keys
 from planner.errors import InvalidInput
 
 
@@ -122,7 +123,7 @@ def explain_command(
 
 def _parse_data(value: str) -> dict[str, Any]:
     try:
-        data = json.loads(value)
+        data = json.loads(value, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise InvalidInput("data", value, f"a JSON object ({exc.msg} at column {exc.colno})") from None
     if not isinstance(data, dict):

@@ -17,6 +17,7 @@ from typing import Any
 
 from planner.core import validation
 from planner.core.cadence import Cadence
+from planner.core.json_objects import unique_keys
 from planner.core.localtime import get_zone
 from planner.core.quiet_hours import NO_QUIET_HOURS, QuietHours
 from planner.core.status import Channel
@@ -249,18 +250,9 @@ def parse_engagement(obj: dict[str, Any], line: int) -> EngagementRecord:
     return EngagementRecord(line=line, recipient_id=recipient_id, event=event.value, at=at, kind=kind)
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise InvalidInput(key, value, "each key once per object (this one repeats)")
-        obj[key] = value
-    return obj
-
-
 def _load(text: str) -> Any:
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        obj = json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise InvalidInput("json", text.strip(), f"a JSON object ({exc.msg} at column {exc.colno})") from None
     except RecursionError:
