@@ -5,7 +5,7 @@
 from fastapi import APIRouter, Depends, FastAPI
 
 from planner.api.middleware import AllowedMethods, idempotency, no_unknown_query
-from planner.api.problems import install_problem_handlers
+from planner.api.problems import JSONAnswer, install_problem_handlers
 from planner.api.routes import (
     deliveries,
     events,
@@ -61,6 +61,7 @@ def create_api(app: App) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        default_response_class=JSONAnswer,
     )
     api.state.planner = app
     install_problem_handlers(api)

@@ -51,6 +51,7 @@ def record_event(
         isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= MAX_KEY
     ):
         raise InvalidInput("idempotency_key", idempotency_key, f"a string of 1 to {MAX_KEY} characters")
+    validation.text(idempotency_key, "idempotency_key")
     at = ensure_utc(occurred_at, "occurred_at") if occurred_at is not None else now
     with app.sessions() as session, session.begin():
         recipient_id = recipient_id_of(session, recipient)
