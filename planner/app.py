@@ -25,7 +25,7 @@ from planner.clock import Clock, format_duration, utcnow
 from planner.core.policy import PlanningPolicy
 from planner.core.retry import RetryPolicy
 from planner.dispatch.redis import connect_redis
-from planner.errors import ConfigurationError, InvalidInput, PlannerError, Unavailable
+from planner.errors import ConcurrentChange, ConfigurationError, InvalidInput, PlannerError, Unavailable
 from planner.run.runner import PlannerRunner, RunOptions
 from planner.settings import Settings
 from planner.store import db
@@ -264,6 +264,8 @@ def translate_error(exc: BaseException) -> PlannerError | None:
         return InvalidInput("file", str(exc.filename), f"a readable file ({exc.strerror})")
     if isinstance(exc, redis.RedisError):
         return redis_unavailable(exc)
+    if db.lost_a_race(exc):
+        return ConcurrentChange("a concurrent request created the same record first")
     if isinstance(exc, OperationalError | ProgrammingError):
         text = str(exc.orig) if exc.orig is not None else str(exc)
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from planner.app import OUTAGES, translate_error
 from planner.core.validation import TEXT_EXPECTED
 from planner.errors import (
+    ConcurrentChange,
     InvalidInput,
     NotFound,
     PlannerError,
@@ -169,6 +170,9 @@ def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 def planner_error(request: Request, exc: PlannerError) -> JSONResponse:
+    if isinstance(exc, ConcurrentChange):
+        detail = f"{exc.value}; send the request again"
+        return problem(409, "Conflict", detail, headers={"Retry-After": "1"})
     if isinstance(exc, StateConflict):
         detail = f"{exc.field} is {shown(exc.value)}: expected {exc.expected}"
         return problem(409, "Conflict", detail, errors=[{"field": exc.field, "input": echoed(exc.value)}])

@@ -17,7 +17,7 @@ from typing import Any
 from planner.commands.import_writer import Importer, ImportReport
 from planner.core.import_records import EngagementRecord, LineError, RecipientRecord, Record, parse_lines
 from planner.errors import PlannerError, shown
-from planner.store.db import SessionFactory
+from planner.store.db import Session, SessionFactory, transaction_retried_once
 
 __all__ = ["ImportFailed", "ImportReport", "import_file", "import_lines"]
 
@@ -63,25 +63,41 @@ def import_lines(
     report.lines = len(records) + len(report.errors)
     if report.errors and not skip_invalid:
         raise ImportFailed(report.errors)
-    with factory() as session, session.begin():
-        importer = Importer(session, now, report)
-        recipients = [r for r in records if isinstance(r, RecipientRecord)]
-        for start in range(0, len(recipients), batch_size):
-            batch = recipients[start : start + batch_size]
-            importer.recipients(batch)
-            if progress:
-                progress(len(batch))
-        engagement = [r for r in records if isinstance(r, EngagementRecord)]
-        for start in range(0, len(engagement), batch_size):
-            batch_e = engagement[start : start + batch_size]
-            unknown = importer.engagement(batch_e)
-            if unknown and not skip_invalid:
-                raise ImportFailed(unknown)  # leaving the block rolls everything back
-            report.errors.extend(unknown)
-            if progress:
-                progress(len(batch_e))
-    report.errors.sort(key=lambda e: e.line)
-    return report
+
+    def write(session: Session) -> ImportReport:
+        attempt = ImportReport(lines=report.lines, errors=list(report.errors))
+        _write(Importer(session, now, attempt), records, batch_size, progress, skip_invalid)
+        return attempt
+
+    # Two imports creating the same recipient: the one that loses the race writes again, as updates.
+    written = transaction_retried_once(factory, write)
+    written.errors.sort(key=lambda e: e.line)
+    return written
+
+
+def _write(
+    importer: Importer,
+    records: Sequence[Record],
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+    skip_invalid: bool,
+) -> None:
+    """The records, in batches, in the importer's transaction."""
+    recipients = [r for r in records if isinstance(r, RecipientRecord)]
+    for start in range(0, len(recipients), batch_size):
+        batch = recipients[start : start + batch_size]
+        importer.recipients(batch)
+        if progress:
+            progress(len(batch))
+    engagement = [r for r in records if isinstance(r, EngagementRecord)]
+    for start in range(0, len(engagement), batch_size):
+        batch_e = engagement[start : start + batch_size]
+        unknown = importer.engagement(batch_e)
+        if unknown and not skip_invalid:
+            raise ImportFailed(unknown)  # leaving the transaction rolls everything back
+        importer.report.errors.extend(unknown)
+        if progress:
+            progress(len(batch_e))
 
 
 def _template_error(item: Record, has_template: Callable[[str, str], bool]) -> LineError | None:
