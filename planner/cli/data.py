@@ -53,7 +53,7 @@ def import_command(
                     svc.clock(),
                     skip_invalid=skip_invalid,
                     progress=advance,
-                    has_template=svc.templates.has_template,
+                    require_template=svc.templates.require,
                 )
         except ImportFailed as exc:
             if as_json:

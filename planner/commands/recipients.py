@@ -89,8 +89,7 @@ def subscription_document(sub: Subscription) -> dict[str, Any]:
 def _write(app: App, body: dict[str, Any], now: datetime) -> ImportReport:
     record = parse_recipient(body, line=1)
     for i, sub in enumerate(record.subscriptions):
-        if not app.templates.has_template(sub.kind, sub.channel):
-            raise InvalidInput(f"subscriptions[{i}].kind", sub.kind, f"a kind with a {sub.channel} template")
+        app.templates.require(sub.kind, sub.channel, f"subscriptions[{i}].kind")
 
     def write(session: Session) -> ImportReport:
         report = ImportReport(lines=1)

@@ -18,7 +18,7 @@ import jinja2
 
 from planner.delivery import sandbox
 from planner.delivery.template_files import BUILTIN, REQUIRED, template_folders
-from planner.errors import PlannerError
+from planner.errors import InvalidInput, PlannerError
 
 
 class TemplateFailure(PlannerError):
@@ -36,16 +36,13 @@ CHANNELS = ("email", "sms")
 
 
 class Renderer:
-    def __init__(self, extra_dir: Path | None = None, *, generic_fallback: bool = False) -> None:
+    def __init__(self, extra_dir: Path | None = None) -> None:
+        self.extra_dir = extra_dir
         self.folders = template_folders(extra_dir)
-        self.generic_fallback = generic_fallback
         loaders: list[jinja2.BaseLoader] = []
         if extra_dir is not None:
             loaders.append(jinja2.FileSystemLoader(str(extra_dir)))
         loaders.append(jinja2.FileSystemLoader(str(BUILTIN)))
-        if generic_fallback:
-            # For test kits: any kind renders, so a team can test schedules before writing copy.
-            loaders.append(jinja2.FunctionLoader(_generic))
         self.env = sandbox.BoundedSandbox(
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
@@ -86,8 +83,25 @@ class Renderer:
         return all(self._template(f"{kind}/{leaf}") is not None for leaf in REQUIRED.get(channel, ("?",)))
 
     def kinds(self) -> set[str]:
-        """The kinds that have a template folder (the generic fallback has none)."""
+        """The kinds that have a template folder."""
         return {d.name for folder in self.folders if folder.is_dir() for d in folder.iterdir() if d.is_dir()}
+
+    def require(self, kind: str, channel: str | None = None, field: str = "kind") -> None:
+        """The one rule of every door that takes a kind to send (a notification, a subscription, a
+        digest event; the API, the CLI, imports and the testing kit): the kind has templates, for
+        ``channel`` when given. :class:`InvalidInput` lists the kinds that have them and says where
+        they come from."""
+        found = self.has_template(kind, channel) if channel is not None else kind in self.kinds()
+        if found:
+            return
+        usable = sorted(k for k in self.kinds() if channel is None or self.has_template(k, channel))
+        where = f"PLANNER_TEMPLATES_DIR ({self.extra_dir or 'unset'})"
+        raise InvalidInput(
+            field,
+            kind,
+            f"a kind with {f'{channel} ' if channel else ''}templates: {', '.join(usable) or 'none'} "
+            f"(the built-in ones, and a folder per kind in {where}; `planner templates check` lists them)",
+        )
 
     def render(self, kind: str, channel: str, context: dict[str, Any]) -> Rendered:
         if channel == "email":
@@ -99,15 +113,6 @@ class Renderer:
         body = self._render(f"{kind}/sms.txt", context)
         assert body is not None
         return Rendered(subject=None, text=body, html=None)
-
-
-def _generic(name: str) -> str | None:
-    kind, _, leaf = name.partition("/")
-    return {
-        "email_subject.txt": f"{kind} for {{{{ local_date }}}}",
-        "email.txt": f"{kind} for {{{{ recipient.external_id }}}} on {{{{ local_date }}}}",
-        "sms.txt": f"{kind} for {{{{ local_date }}}}",
-    }.get(leaf)
 
 
 class _SampleData(dict[str, Any]):
