@@ -184,6 +184,7 @@ def build_deliverer(
     from planner.dispatch.ratelimit import ProviderLimiter
 
     settings = app.settings
+    require_unsubscribe_links(settings)
     adapters = adapters if adapters is not None else build_adapters(settings)
     check_lease(settings.sending_lease, settings.max_clock_skew, adapters)
     return Deliverer(
@@ -223,6 +224,13 @@ def check_lease(lease: timedelta, skew: timedelta, adapters: Mapping[str, Adapte
                 f"{format_duration(needed)}: twice {timeout} ({deadline:g}s) plus PLANNER_MAX_CLOCK_SKEW "
                 f"({format_duration(skew)})"
             )
+
+
+def require_unsubscribe_links(settings: Settings) -> None:
+    """Refuse to send real mail (or to serve the links it carries) without its one-click unsubscribe."""
+    problem = settings.unsubscribe_links_problem()
+    if problem is not None:
+        raise ConfigurationError(f"invalid configuration: {problem}")
 
 
 def unsubscribe_links(settings: Settings) -> UnsubscribeLinks | None:
