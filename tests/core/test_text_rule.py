@@ -50,6 +50,8 @@ def test_a_bad_key_is_refused_too() -> None:
 def test_other_text_passes_as_it_is() -> None:
     fine = {"emoji": "\U0001f600", "cjk": "漢字", "controls": "tab\tnewline\n", "rtl": "\u202e", "n": 1}
     assert validation.text(fine, "data") is fine
+    # A surrogate pair written as two JSON escapes is one character, not a lone surrogate.
+    assert validation.text(json.loads('"\\ud83d\\ude00"'), "data") == "\U0001f600"
     assert validation.text(None, "data") is None
 
 
