@@ -23,11 +23,12 @@ from planner.core.import_records import RECIPIENT_KEYS, SUBSCRIPTION_KEYS, parse
 from planner.core.localtime import hhmm
 from planner.core.unsubscribe import UnsubscribeTarget
 from planner.errors import InvalidInput, NotFound
+from planner.readmodels.recipients import preferences_of
 from planner.readmodels.simulate import simulate_recipient, to_json_rows
 from planner.store.audit import record_audit
 from planner.store.chunks import cadence_of
 from planner.store.db import Session
-from planner.store.models import Recipient, Subscription, kinds_opted_out
+from planner.store.models import Recipient, Subscription
 from planner.store.preferences import set_channel_opt_out, set_kind_opt_out
 from planner.store.queries import recipient_by_external_id
 from planner.store.recipients import erase_recipient, recipient_exists
@@ -193,16 +194,6 @@ def view(app: App, external_id: str, now: datetime) -> dict[str, Any]:
     data["preferences"] = preferences_of(recipient)
     data["next_sends"] = to_json_rows(upcoming)
     return data
-
-
-def preferences_of(recipient: Recipient) -> dict[str, Any]:
-    return {
-        channel: {
-            "opted_out": bool(getattr(recipient, f"{channel}_opt_out")),
-            "opted_out_kinds": sorted(kinds_opted_out(recipient.opt_outs, channel)),
-        }
-        for channel in ("email", "sms")
-    }
 
 
 def set_preference(

@@ -21,6 +21,7 @@ from planner.core import validation
 from planner.core.status import Channel, DeliveryStatus
 from planner.readmodels import dashboard
 from planner.readmodels.explain import explain
+from planner.readmodels.recipients import preferences_of, subscription_views
 from planner.readmodels.simulate import simulate_recipient
 from planner.store.queries import get_delivery, pause_list, recipient_by_external_id
 from planner.store.subscriptions import recipient_subscriptions
@@ -135,12 +136,13 @@ def _recipient_view(app: App, external_id: str, day: date | None) -> dict[str, A
     with app.sessions() as db:
         person = recipient_by_external_id(db, external_id)
         assert person.id is not None
-        subs = recipient_subscriptions(db, person.id)
+        subs = subscription_views(person, recipient_subscriptions(db, person.id))
         quiet = {c: app.policy.quiet_defaults.get(c) for c in Channel}
         own = {c: person.own_quiet_hours(c) for c in Channel}
     sends, _ = simulate_recipient(app, external_id, None, 14)
     verdicts = explain(app, external_id, now=now, local_date=day)
     return {
         "person": person, "subs": subs, "quiet": quiet, "own": own, "sends": sends,
-        "explained": verdicts, "day": verdicts["local_date"], "now": now,
+        "preferences": preferences_of(person), "explained": verdicts, "day": verdicts["local_date"],
+        "now": now,
     }  # fmt: skip

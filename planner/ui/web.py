@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from planner.app import App
 from planner.core.localtime import UTC, format_offset, to_local
 from planner.errors import InvalidInput, NotFound, StateConflict
+from planner.readmodels.timeline_words import detail_words
 from planner.ui import charts
 from planner.ui.session import COOKIE, Signer, UiSession, csrf_ok
 
@@ -81,6 +82,7 @@ def make_templates() -> Environment:
     env.filters["ago"] = _ago
     env.globals["bar"] = charts.bar
     env.globals["quote"] = quote
+    env.globals["detail_words"] = detail_words
     return env
 
 

@@ -28,6 +28,7 @@ from planner.api import create_api
 from planner.app import App, build_deliverer, build_runner
 from planner.commands.importer import import_lines
 from planner.commands.notify import notify
+from planner.commands.recipients import set_preference
 from planner.processes.worker import make_worker
 from planner.settings import Settings
 from tests.conftest import new_pg_database
@@ -50,6 +51,18 @@ EXTRA = [
     {"type": "recipient", "id": "ann", "timezone": "Europe/London", "phone": "+447700900123",
      "email": "ann@example.com",
      "subscriptions": [{"kind": "daily_brief", "channel": "sms", "at": "22:30", "days": "daily"}]},
+    # Three wall times on a weekly rule, the last Friday of the month (snoozed), and a digest whose
+    # kind she opted out of (by the unsubscribe link, in populate()).
+    {"type": "recipient", "id": "rita", "timezone": "Europe/Paris", "email": "rita@example.com",
+     "phone": "+33612345678", "quiet_hours": {"sms": {"start": "22:00", "end": "07:00"}},
+     "subscriptions": [
+         {"kind": "reminder", "channel": "sms", "at": ["09:00", "13:00", "17:30"],
+          "rrule": "FREQ=WEEKLY;BYDAY=MO,WE,FR"},
+         {"kind": "daily_brief", "channel": "email", "at": "08:00", "rrule": "FREQ=MONTHLY;BYDAY=-1FR",
+          "snooze_until": "2026-04-01"},
+         {"kind": "weekly_digest", "channel": "email", "at": "07:30", "days": "mon", "digest": True,
+          "start_date": "2026-03-02", "end_date": "2026-12-28"},
+     ]},
 ]  # fmt: skip
 
 
@@ -103,6 +116,7 @@ def populate(app: App) -> None:
     """The sample recipients and the two above, one planner run, a few sends and dead letters."""
     lines = SAMPLE.read_text().splitlines() + [json.dumps(line) for line in EXTRA]
     import_lines(app.sessions, lines, NOW - timedelta(hours=2))
+    set_preference(app, "rita", "email", "weekly_digest", True, NOW - timedelta(hours=2))
     build_runner(app).run(NOW - timedelta(hours=1), timedelta(hours=1))
     build_runner(app).run(NOW, app.settings.horizon)
     working = CaptureAdapter()

@@ -1,0 +1,76 @@
+"""Recipients as an operator reads them: each subscription's real schedule and state, and the
+recipients list (search by id prefix, email or phone; filters by zone, opt-out, invalid address).
+
+Shared by the dashboard, ``planner recipients list`` and ``GET /v1/recipients``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from planner.core.recipient import CHANNELS
+from planner.store.chunks import cadence_of
+from planner.store.models import Recipient, Subscription, kinds_opted_out
+
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    """One subscription as the recipient page shows it."""
+
+    kind: str
+    channel: str
+    #: The schedule in words (:meth:`planner.core.cadence.Cadence.describe`): every wall time,
+    #: the days or the rule, the start and end dates.
+    schedule: str
+    #: The recurrence rule as written, when there is one.
+    rrule: str | None
+    digest: bool
+    snooze_until: date | None
+    #: Why nothing is sent on this channel for this kind, if so: 'email' (the whole channel) or
+    #: 'daily_brief on email' (the kind); None when not opted out.
+    opted_out: str | None
+    active: bool
+    next_at: datetime | None
+
+
+def subscription_views(recipient: Recipient, subs: Sequence[Subscription]) -> list[SubscriptionView]:
+    """The recipient's subscriptions with their schedules in words and their opt-outs."""
+    views = []
+    for sub in subs:
+        cadence = cadence_of(sub)
+        views.append(
+            SubscriptionView(
+                kind=sub.kind,
+                channel=sub.channel,
+                schedule=cadence.describe(),
+                rrule=None if cadence.rule is None else cadence.rule.text,
+                digest=sub.digest,
+                snooze_until=sub.snooze_until,
+                opted_out=_opted_out(recipient, sub.kind, sub.channel),
+                active=sub.active,
+                next_at=sub.next_at,
+            )
+        )
+    return views
+
+
+def _opted_out(recipient: Recipient, kind: str, channel: str) -> str | None:
+    if getattr(recipient, f"{channel}_opt_out"):
+        return f"all {channel}"
+    if kind in kinds_opted_out(recipient.opt_outs, channel):
+        return f"{kind} on {channel}"
+    return None
+
+
+def preferences_of(recipient: Recipient) -> dict[str, dict[str, Any]]:
+    """Per channel: opted out of the whole channel, and the kinds opted out of on it."""
+    return {
+        channel: {
+            "opted_out": bool(getattr(recipient, f"{channel}_opt_out")),
+            "opted_out_kinds": sorted(kinds_opted_out(recipient.opt_outs, channel)),
+        }
+        for channel in CHANNELS
+    }
