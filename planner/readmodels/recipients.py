@@ -11,9 +11,17 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from planner.core import validation
 from planner.core.recipient import CHANNELS
+from planner.core.recipient_search import RecipientSearch
+from planner.errors import InvalidInput
 from planner.store.chunks import cadence_of
+from planner.store.db import Session
 from planner.store.models import Recipient, Subscription, kinds_opted_out
+from planner.store.recipients import active_subscription_counts, find_recipients
+
+#: A page of the recipients list holds at most this many.
+MAX_PAGE_SIZE = 200
 
 
 @dataclass(frozen=True)
@@ -73,4 +81,44 @@ def preferences_of(recipient: Recipient) -> dict[str, dict[str, Any]]:
             "opted_out_kinds": sorted(kinds_opted_out(recipient.opt_outs, channel)),
         }
         for channel in CHANNELS
+    }
+
+
+@dataclass(frozen=True)
+class RecipientList:
+    """One page of recipients; ``next_after`` is the ``after`` of the next page (None: the last)."""
+
+    rows: list[dict[str, Any]]
+    next_after: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"recipients": self.rows, "next_after": self.next_after}
+
+
+def list_recipients(
+    session: Session, search: RecipientSearch, after: str | None = None, limit: int = 50
+) -> RecipientList:
+    """The recipients matching ``search`` in id order, ``limit`` a page, after the id ``after``."""
+    if isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput("limit", limit, f"a whole number from 1 to {MAX_PAGE_SIZE}")
+    if after is not None:
+        validation.external_id(after, "after")
+    # One row more than the page says whether there is a next page, without counting.
+    found = find_recipients(session, search, after, limit + 1)
+    page = found[:limit]
+    counts = active_subscription_counts(session, [r.id for r in page if r.id is not None])
+    rows = [recipient_row(r, counts.get(r.id or 0, 0)) for r in page]
+    return RecipientList(rows, page[-1].external_id if len(found) > limit else None)
+
+
+def recipient_row(recipient: Recipient, subscriptions: int) -> dict[str, Any]:
+    """A recipient as a row of the list: addresses, zone, opt-outs, invalid addresses."""
+    return {
+        "id": recipient.external_id,
+        "timezone": recipient.timezone,
+        "email": recipient.email,
+        "phone": recipient.phone,
+        "preferences": preferences_of(recipient),
+        "invalid": {channel: getattr(recipient, f"{channel}_invalid") for channel in CHANNELS},
+        "subscriptions": subscriptions,
     }
