@@ -21,12 +21,12 @@ from planner.core import validation
 from planner.core.status import Channel, DeliveryStatus
 from planner.readmodels import dashboard
 from planner.readmodels.explain import explain
-from planner.readmodels.recipients import preferences_of, subscription_views
+from planner.readmodels.recipients import list_recipients, preferences_of, subscription_views
 from planner.readmodels.simulate import simulate_recipient
 from planner.store.queries import get_delivery, pause_list, recipient_by_external_id
 from planner.store.subscriptions import recipient_subscriptions
 from planner.ui import charts
-from planner.ui.forms import delivery_filter, optional_date, whole_number
+from planner.ui.forms import SEARCH_FIELDS, delivery_filter, optional_date, recipient_search, whole_number
 from planner.ui.web import UiDep, guarded, redirect
 
 PER_PAGE = 50
@@ -98,10 +98,21 @@ def dead(request: Request, ui: UiDep) -> Response:
 @guarded
 def find_recipient(request: Request, ui: UiDep) -> Response:
     session = ui.session(request)
-    wanted = request.query_params.get("id")
+    params = request.query_params
+    wanted = params.get("id")
     if wanted:
         return redirect(f"/ui/recipients/{quote(validation.external_id(wanted, 'recipient'))}")
-    return ui.render(request, "recipient_search.html", session=session)
+    search = recipient_search(params)
+    after = params.get("after") or None
+    with ui.app.sessions() as db:
+        found = list_recipients(db, search, after, PER_PAGE)
+    keep = {k: v for k, v in params.items() if k in SEARCH_FIELDS and v}
+    next_link = "?" + urlencode({**keep, "after": found.next_after}) if found.next_after else None
+    first_link = "?" + urlencode(keep) if after else None
+    return ui.render(
+        request, "recipient_search.html", session=session, found=found, query=keep,
+        next_link=next_link, first_link=first_link,
+    )  # fmt: skip
 
 
 @router.get("/recipients/{external_id}")
