@@ -231,23 +231,28 @@ def unsubscribe(app: App, target: UnsubscribeTarget, now: datetime) -> bool:
         raise InvalidInput(
             "kind", target.kind, "a kind that is not critical (critical kinds cannot be opted out of)"
         )
+    return _by_link(app, target, now, opted_out=True)
+
+
+def resubscribe(app: App, target: UnsubscribeTarget, now: datetime) -> bool:
+    """The person changed their mind on the unsubscribe link's page: the kind is sent again."""
+    return _by_link(app, target, now, opted_out=False)
+
+
+def _by_link(app: App, target: UnsubscribeTarget, now: datetime, *, opted_out: bool) -> bool:
+    action = "unsubscribed" if opted_out else "resubscribed"
     with app.sessions() as session, session.begin():
         if not recipient_exists(session, target.recipient_id):
             raise NotFound("recipient", target.recipient_id)
-        changed = set_kind_opt_out(session, target.recipient_id, target.kind, target.channel, True, now)
+        changed = set_kind_opt_out(session, target.recipient_id, target.kind, target.channel, opted_out, now)
         record_audit(
             session,
             now,
             "unsubscribe-link",
-            "unsubscribed",
+            action,
             f"recipient:{target.recipient_id}/{target.kind}/{target.channel}",
         )
-    log.info(
-        "unsubscribed",
-        kind=target.kind,
-        channel=target.channel,
-        outcome="changed" if changed else "unchanged",
-    )
+    log.info(action, kind=target.kind, channel=target.channel, outcome="changed" if changed else "unchanged")
     return changed
 
 

@@ -82,3 +82,9 @@ def value_text(value: object) -> str:
     if isinstance(value, list | tuple | set | frozenset):
         return ", ".join(value_text(v) for v in value) or "none"
     return str(value)
+
+
+def kind_name(kind: str, names: Mapping[str, str]) -> str:
+    """What a person reads for a kind: the team's name for it (``PLANNER_KIND_NAMES``), else the
+    kind in words: 'weekly_digest' as 'weekly digest messages'."""
+    return names.get(kind) or f"{humanise(kind)} messages"

@@ -11,14 +11,17 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from planner.app import App
 from planner.core import validation
 from planner.core.recipient import CHANNELS
 from planner.core.recipient_search import RecipientSearch
+from planner.core.unsubscribe import UnsubscribeTarget
+from planner.core.wording import kind_name
 from planner.errors import InvalidInput
 from planner.store.chunks import cadence_of
 from planner.store.db import Session
 from planner.store.models import Recipient, Subscription, kinds_opted_out
-from planner.store.recipients import active_subscription_counts, find_recipients
+from planner.store.recipients import active_subscription_counts, find_recipients, recipient_by_id
 
 #: A page of the recipients list holds at most this many.
 MAX_PAGE_SIZE = 200
@@ -122,3 +125,33 @@ def recipient_row(recipient: Recipient, subscriptions: int) -> dict[str, Any]:
         "invalid": {channel: getattr(recipient, f"{channel}_invalid") for channel in CHANNELS},
         "subscriptions": subscriptions,
     }
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What the unsubscribe link's page tells its person (see ``planner.api.routes.unsubscribe``)."""
+
+    #: The kind as people read it (``PLANNER_KIND_NAMES``).
+    name: str
+    channel: str
+    #: Opted out of this kind on this channel.
+    unsubscribed: bool
+    #: Opted out of the whole channel: nothing of it arrives, whatever the kind.
+    channel_off: bool
+    #: A critical kind: it cannot be opted out of.
+    critical: bool
+
+
+def link_state(app: App, target: UnsubscribeTarget) -> LinkState | None:
+    """The link's kind and whether its person is opted out of it; None once the recipient is gone."""
+    with app.sessions() as session:
+        recipient = recipient_by_id(session, target.recipient_id)
+    if recipient is None or recipient.external_id.startswith("#"):
+        return None
+    return LinkState(
+        name=kind_name(target.kind, app.settings.kind_names),
+        channel=target.channel,
+        unsubscribed=target.kind in kinds_opted_out(recipient.opt_outs, target.channel),
+        channel_off=bool(getattr(recipient, f"{target.channel}_opt_out")),
+        critical=app.policy.is_critical(target.kind),
+    )

@@ -42,6 +42,10 @@ def recipient_id_of(session: Session, external_id: str) -> int | None:
     return session.scalar(select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == external_id))
 
 
+def recipient_by_id(session: Session, recipient_id: int) -> Recipient | None:
+    return session.get(Recipient, recipient_id)
+
+
 def recipient_exists(session: Session, recipient_id: int) -> bool:
     return session.scalar(select(RECIPIENTS.c.id).where(RECIPIENTS.c.id == recipient_id)) is not None
 

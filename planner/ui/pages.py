@@ -135,7 +135,7 @@ def pauses_page(request: Request, ui: UiDep) -> Response:
 
 @router.get("/static/{name}")
 def static_file(name: str) -> Response:
-    kinds = {"ui.css": "text/css", "refresh.js": "text/javascript"}
+    kinds = {"ui.css": "text/css", "person.css": "text/css", "refresh.js": "text/javascript"}
     if name not in kinds:
         return Response("not found", status_code=404, media_type="text/plain")
     body = resources.files("planner.ui").joinpath("static", name).read_bytes()

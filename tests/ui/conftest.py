@@ -40,6 +40,7 @@ FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 TOKEN = "ui-test-token"
+SIGNING_SECRET = "ui-test-signing-secret"
 NOW = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)
 SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "sample.jsonl"
 
@@ -94,6 +95,7 @@ def ui_app(
     settings = Settings(
         database_url=url, redis_url=redis_server.url, outbox_dir=tmp_path_factory.mktemp("outbox"),
         email_adapter="capture", sms_adapter="capture", api_token=SecretStr(TOKEN),
+        signing_secret=SecretStr(SIGNING_SECRET), kind_names={"weekly_digest": "the weekly digest"},
     )  # fmt: skip
     app = App(settings, clock=lambda: NOW)
     populate(app)
