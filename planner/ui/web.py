@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from planner.app import App
 from planner.core.localtime import UTC, format_offset, to_local
+from planner.core.wording import duration
 from planner.errors import InvalidInput, NotFound, StateConflict
 from planner.readmodels.timeline_words import detail_words
 from planner.ui import charts
@@ -80,6 +81,7 @@ def make_templates() -> Environment:
     env.filters["local"] = _local
     env.filters["utc"] = _utc
     env.filters["ago"] = _ago
+    env.filters["duration"] = duration
     env.globals["bar"] = charts.bar
     env.globals["quote"] = quote
     env.globals["detail_words"] = detail_words
