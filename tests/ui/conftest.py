@@ -13,6 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -152,12 +153,11 @@ def _due_ids() -> Any:
     return text("SELECT id FROM delivery WHERE status = 'queued' AND scheduled_at <= :now ORDER BY id")
 
 
-@pytest.fixture(scope="module")
-def base_url(ui_app: App) -> Iterator[str]:
+@contextmanager
+def serving(app: App) -> Iterator[str]:
+    """The API and the dashboard of ``app`` on a loopback port, in a thread; its base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        create_api(ui_app), host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
+    config = uvicorn.Config(create_api(app), host="127.0.0.1", port=port, lifespan="off", log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-ui", daemon=True)
     thread.start()
@@ -165,9 +165,17 @@ def base_url(ui_app: App) -> Iterator[str]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def base_url(ui_app: App) -> Iterator[str]:
+    with serving(ui_app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
