@@ -173,7 +173,7 @@ class Cadence:
             return f"after the end date {self.end_date.isoformat()}"
         if self.rule is not None:
             return f"not one of its dates ({rule_words(self.rule)})"
-        return f"does not fire on a {local_date:%A} ({self.days_text()})"
+        return f"does not fire on a {local_date:%A} ({weekdays_words(self.weekdays)})"
 
     def describe(self) -> str:
         """The schedule in words, e.g. 'every Monday, Wednesday and Friday at 09:00, 13:00 and 17:30,

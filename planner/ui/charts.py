@@ -170,13 +170,34 @@ def throughput_chart(
     return Markup("".join([*parts, "</svg>"]))
 
 
+#: Steps of a duration axis, in seconds: whole seconds, minutes, hours or days.
+_DURATION_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def _duration_ticks(longest: float) -> list[int]:
+    """Axis ticks from 0 for durations: a step a clock reads well (5 min, 1 h), at most five steps."""
+    step = next((s for s in _DURATION_STEPS if s * 5 >= longest), None)
+    if step is None:
+        step = 86400 * _ticks(int(longest // 86400) + 1)[1]
+    top = max(step * -(-int(longest) // step), step)
+    return list(range(0, top + 1, step))
+
+
+def _axis_duration(seconds: int) -> str:
+    """A tick's label, short enough for the axis: '2 h', '90 min', '45 s', '2 d'."""
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
 def latency_chart(buckets: Sequence[SendBucket]) -> Markup:
     """Per bucket, the longest (light) and the mean (dark) time from due to sent of its sends."""
-    ticks = _ticks(max([int(b.max_seconds or 0) + 1 for b in buckets] + [1]))
+    ticks = _duration_ticks(max([b.max_seconds or 0.0 for b in buckets] + [1.0]))
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         'class="chart" id="latency-chart" aria-label="Time from due to sent: mean and longest">',
-        *_grid(ticks, lambda seconds: duration(seconds, parts=1)),
+        *_grid(ticks, _axis_duration),
     ]
     slot, plot_h = (WIDTH - LEFT - RIGHT) / max(len(buckets), 1), HEIGHT - TOP - BOTTOM
     for index, bucket in enumerate(buckets):

@@ -56,6 +56,7 @@ def test_the_readme_integrator_examples_run_as_written(server: tuple[test_api.Sw
         )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     assert '"next_sends":[{' in done.stdout.replace(" ", "")
+    assert '{"recipients":[{"id":"ann","timezone":"Europe/Paris"' in done.stdout.replace(" ", "")
     # ann's STOP opted her out of SMS; the preference put her back in (changed both times).
     assert done.stdout.replace(" ", "").count('"changed":true') == 2, done.stdout
     # The two unknown message ids: acknowledged, nothing recorded.

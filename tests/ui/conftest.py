@@ -93,11 +93,7 @@ def ui_app(
     connection.flushall()
     connection.close()
     url = new_pg_database(server)
-    settings = Settings(
-        database_url=url, redis_url=redis_server.url, outbox_dir=tmp_path_factory.mktemp("outbox"),
-        email_adapter="capture", sms_adapter="capture", api_token=SecretStr(TOKEN),
-        signing_secret=SecretStr(SIGNING_SECRET), kind_names={"weekly_digest": "the weekly digest"},
-    )  # fmt: skip
+    settings = ui_settings(url, redis_server.url, tmp_path_factory.mktemp("outbox"))
     app = App(settings, clock=lambda: NOW)
     populate(app)
     worker = make_worker(app)
@@ -106,6 +102,16 @@ def ui_app(
     worker.register_death()
     app.close()
     server.drop_database(url.rsplit("/", 1)[1])
+
+
+def ui_settings(database_url: str, redis_url: str, outbox: Path) -> Settings:
+    """The data set's service: capture adapters, an admin token, signed unsubscribe links, and the
+    team's name for one kind."""
+    return Settings(
+        database_url=database_url, redis_url=redis_url, outbox_dir=outbox,
+        email_adapter="capture", sms_adapter="capture", api_token=SecretStr(TOKEN),
+        signing_secret=SecretStr(SIGNING_SECRET), kind_names={"weekly_digest": "the weekly digest"},
+    )  # fmt: skip
 
 
 def _failing(error: str) -> CaptureAdapter:

@@ -8,9 +8,13 @@ import redis
 def hold(url: str, key: str, seconds: int = 30) -> str:
     """Busy until ``key`` is pushed (or ``seconds`` pass): a job the page sees running."""
     connection = redis.Redis.from_url(url)
-    connection.blpop([key], timeout=seconds)
-    connection.close()
-    return "released"
+    try:
+        for _ in range(seconds):  # short waits: the URL's socket timeout may be shorter than ``seconds``
+            if connection.blpop([key], timeout=1) is not None:
+                return "released"
+        return "timed out"
+    finally:
+        connection.close()
 
 
 def fail() -> None:
