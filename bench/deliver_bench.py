@@ -282,6 +282,7 @@ def run_planner_workers(
             "PLANNER_DELIVERY_BATCH_SIZE": str(args.batch_size),
             "PLANNER_LOG_LEVEL": args.log_level,
             "PLANNER_LOG_FORMAT": "json",
+            "PLANNER_SQLITE_SYNCHRONOUS": args.sqlite_synchronous,
         }
     )
     count_sent = _count_sent(url)
@@ -506,6 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bare-workers", default="1,2", help="bare RQ worker process counts (default 1,2)")
     parser.add_argument("--log-level", default="INFO", help="PLANNER_LOG_LEVEL of the workers (default INFO)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--sqlite-synchronous", choices=["full", "normal"], default="full", help="the workers' SQLite level"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 2,000 deliveries, 500 bare jobs")
     parser.add_argument("--json", action="store_true", help="print the results as JSON (no table)")
     parser.add_argument(

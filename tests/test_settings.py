@@ -53,3 +53,23 @@ def test_kind_names_from_the_environment_and_their_checks(monkeypatch: pytest.Mo
             Settings(database_url="sqlite://")
         problems = settings_problems(caught.value)
         assert problems.startswith("PLANNER_KIND_NAMES") and complaint in problems, problems
+
+
+def test_previous_signing_secrets_are_a_comma_list_or_json_and_never_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PLANNER_PREVIOUS_SIGNING_SECRETS", "first-old-secret, second-old-secret")
+    settings = Settings(database_url="sqlite://")
+    assert [s.get_secret_value() for s in settings.previous_signing_secrets] == [
+        "first-old-secret",
+        "second-old-secret",
+    ]
+    assert "first-old-secret" not in repr(settings)
+    monkeypatch.setenv("PLANNER_PREVIOUS_SIGNING_SECRETS", '["a secret, with a comma"]')
+    [only] = Settings(database_url="sqlite://").previous_signing_secrets
+    assert only.get_secret_value() == "a secret, with a comma"
+    monkeypatch.setenv("PLANNER_UI_IDLE_TIMEOUT", "45m")
+    monkeypatch.setenv("PLANNER_HTTP_HEADER_TIMEOUT", "5s")
+    settings = Settings(database_url="sqlite://")
+    assert settings.ui_idle_timeout == timedelta(minutes=45)
+    assert settings.http_header_timeout == timedelta(seconds=5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -60,7 +61,7 @@ def worker_command(
         # in the first maintenance pass included).
         try:
             with jobs.serving(deliverer):
-                run_maintenance(svc)
+                run_maintenance(svc, grace=timedelta(0))  # starting: every pending row is checked
                 if not burst:
                     maintenance.start()
                     scheduler.start()

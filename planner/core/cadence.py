@@ -4,7 +4,7 @@ The one schedule model of the planner, explain and simulate. Which local dates f
 weekday set (``daily``, ``weekdays``, ``mon,thu``) or a recurrence rule
 (:mod:`planner.core.recurrence`), limited to ``[start_date, end_date]``; each date fires at one or
 more wall times. An occurrence is one (local date, wall time), resolved with
-``planner.localtime.resolve_detailed`` (gap → shifted forward, overlap → first occurrence, missing
+``planner.core.localtime.resolve_detailed`` (gap → shifted forward, overlap → first occurrence, missing
 date → no occurrence). Walking is done on ``date`` objects and wall times, so a cursor that
 advances by (local date, wall time) never repeats an occurrence and never skips one that exists.
 """

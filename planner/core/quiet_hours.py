@@ -2,7 +2,7 @@
 
 A window is ``[start, end)`` in local wall time and may cross midnight (21:00–08:00). A send
 that falls inside is deferred to the end of the window, never dropped. The end is a wall time
-like any other and is resolved by the same policy as cadences (``planner.localtime``): an end
+like any other and is resolved by the same policy as cadences (``planner.core.localtime``): an end
 inside a DST gap is shifted forward by the gap, an end inside an overlap is its first
 occurrence unless that has already passed.
 """
@@ -141,7 +141,7 @@ def quiet_window_end(qh: QuietHours, tz: TzLike, instant: datetime) -> datetime:
 
     That is the local wall time ``qh.end`` on the instant's local date if the local time is still
     before it, else on the next local date (or the one after, if that date does not exist),
-    resolved by the ``planner.localtime`` policy.
+    resolved by the ``planner.core.localtime`` policy.
     """
     return quiet_window_end_detailed(qh, tz, instant).instant
 

@@ -13,21 +13,25 @@ from datetime import date, datetime, time, timedelta
 from planner.core.localtime import UTC, hhmm
 
 _UNITS = (("day", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
+_LONG = {"day": "day", "h": "hour", "min": "minute", "s": "second"}
 
 
-def duration(value: timedelta | float | None, parts: int = 2) -> str:
+def duration(value: timedelta | float | None, parts: int = 2, long: bool = False) -> str:
     """``timedelta(days=272, seconds=51046)`` as '272 days 14 h'; the ``parts`` largest units,
-    whole numbers only ('2 h', '15 min', '45 s', '0.3 s' below a second; None as 'unknown')."""
+    whole numbers only ('2 h', '15 min', '45 s', '0.3 s' below a second; None as 'unknown').
+    ``long``: the units in full, for a sentence ('1 hour 30 minutes')."""
     if value is None:
         return "unknown"
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
     sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
     if seconds < 1:
-        return f"{sign}{seconds:.1f} s" if seconds else "0 s"
+        unit = "seconds" if long else "s"
+        return f"{sign}{seconds:.1f} {unit}" if seconds else f"0 {unit}"
     left, counts = int(seconds), []
-    for name, size in _UNITS:
+    for short, size in _UNITS:
         count, left = divmod(left, size)
-        counts.append((count, f"{name}s" if name == "day" and count != 1 else name))
+        name = _LONG[short] if long else short
+        counts.append((count, f"{name}s" if (name == "day" or long) and count != 1 else name))
     largest = next(i for i, (count, _) in enumerate(counts) if count)
     words = [f"{count} {name}" for count, name in counts[largest : largest + parts] if count]
     return sign + " ".join(words)

@@ -7,14 +7,14 @@ workers can share one file; PostgreSQL uses a bounded connection pool.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session as Session
 from sqlalchemy.orm import sessionmaker
 
@@ -27,10 +27,15 @@ if TYPE_CHECKING:
 #: back, and hands to the store's functions; it never builds a statement on one) and the factory
 #: that opens them (``App.sessions``).
 SessionFactory: TypeAlias = sessionmaker[Session]
+T = TypeVar("T")
 
 
-def create_db_engine(url: str, *, pool_size: int = 8) -> Engine:
-    """An engine for ``url``; SQLite files get WAL mode, foreign keys and a busy timeout."""
+_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
+
+
+def create_db_engine(url: str, *, pool_size: int = 8, sqlite_synchronous: str = "full") -> Engine:
+    """An engine for ``url``; SQLite files get WAL mode, foreign keys, a busy timeout and the
+    ``synchronous`` level asked for (``full``: each commit is on disk before it returns)."""
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
@@ -43,9 +48,9 @@ def create_db_engine(url: str, *, pool_size: int = 8) -> Engine:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            # FULL: a commit is on disk before it returns (WAL fsynced), so a power loss cannot undo an
-            # outcome the worker recorded and make it send the message again. About 0.2-0.4 ms a commit.
-            cursor.execute("PRAGMA synchronous=FULL")
+            # FULL (the default): a commit is on disk before it returns (the WAL fsynced), so a power
+            # loss cannot undo an outcome the worker recorded and make it send the message again.
+            cursor.execute(f"PRAGMA synchronous={_SYNCHRONOUS[sqlite_synchronous]}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             # A planner chunk or a worker batch changes a few MB of pages (rows and their indexes):
@@ -87,6 +92,29 @@ def transaction(factory: SessionFactory) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def lost_a_race(exc: BaseException) -> bool:
+    """Whether ``exc`` is an insert that lost a race: its unique key was taken by a transaction that
+    committed first (PostgreSQL's unique_violation; SQLite serialises its writers, but would say
+    the same)."""
+    if not isinstance(exc, IntegrityError):
+        return False
+    return getattr(exc.orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+
+
+def transaction_retried_once(factory: SessionFactory, work: Callable[[Session], T]) -> T:
+    """``work(session)`` in a transaction; when it lost a race for a unique key (two requests
+    creating the same recipient), once more in a new transaction, which sees the winner's rows and
+    updates them. Losing twice raises (the caller's answer: a conflict, send it again)."""
+    try:
+        with transaction(factory) as session:
+            return work(session)
+    except IntegrityError as exc:
+        if not lost_a_race(exc):
+            raise
+    with transaction(factory) as session:
+        return work(session)
 
 
 def copy_sqlite_file(source: Path, target: Path) -> None:

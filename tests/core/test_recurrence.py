@@ -171,8 +171,8 @@ def test_start_end_and_count_end_the_schedule() -> None:
         ("FREQ=DAILY;BYHOUR=8", None, "rrule", "no BYHOUR"),
         ("FREQ=DAILY;INTERVAL=2", None, "start_date", "a local date"),
         ("FREQ=DAILY;COUNT=0", date(2026, 3, 1), "rrule", "COUNT a whole number"),
-        ("FREQ=DAILY;FREQ=WEEKLY", None, "rrule", "an RRULE such as"),
-        ("FREQ=MONTHLY;BYDAY=XX", None, "rrule", "BYDAY a list"),
+        ("FREQ=DAILY;FREQ=WEEKLY", None, "rrule", "each part at most once"),
+        ("FREQ=MONTHLY;BYDAY=XX", None, "rrule", "BYDAY weekdays MO to SU"),
     ],
 )
 def test_bad_rules_are_refused_naming_field_value_and_expectation(

@@ -117,3 +117,36 @@ def test_the_watermark_pass_reads_pending_rows_through_their_partial_index(app: 
             ]
             assert not [step for step in plan if step.startswith("SCAN delivery")], (statement, plan)
             assert any("ix_delivery_pending_updated" in step for step in plan), (statement, plan)
+
+
+def test_a_job_given_a_moment_ago_and_not_yet_enqueued_is_left_to_its_committer(app: App) -> None:
+    """Another worker recovered a lease (new job, committed) and is about to enqueue it: the
+    maintenance pass must not enqueue it too (the same job twice in its queue)."""
+    from planner.core.status import DeliveryStatus
+    from planner.store.db import transaction
+    from planner.store.reassign import Move, reassign
+
+    _plan_two(app)
+    app.redis.flushall()
+    stamp = app.clock()
+    ids = []
+    with transaction(app.sessions) as session:
+        from sqlalchemy import select
+
+        from planner.store.tables import DELIVERIES
+
+        ids = list(session.scalars(select(DELIVERIES.c.id)))
+        moves = [Move(i, stamp) for i in ids]
+        retrying, queued = DeliveryStatus.retrying, [DeliveryStatus.queued]
+        moved = reassign(
+            session,
+            moves,
+            stamp,
+            status=retrying,
+            reason="lease_expired",
+            event="lease_expired",
+            from_statuses=queued,
+        )
+    assert moved.ids == ids and jobs_in_redis(app.redis) == {}
+    _, reconciled = run_maintenance(app)
+    assert reconciled == 0 and jobs_in_redis(app.redis) == {}, "left to the process that committed them"

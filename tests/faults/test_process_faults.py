@@ -26,6 +26,7 @@ from planner.app import App
 from planner.commands.importer import import_lines
 from planner.core.job_batches import JobBatch
 from planner.dispatch.outbox import enqueue_batches
+from planner.readmodels.status import live_workers
 from planner.settings import Settings
 from planner.store.db import create_db_engine, upgrade
 from planner.store.models import Delivery, PlannerRun
@@ -237,8 +238,13 @@ def test_redis_restarted_empty_under_a_running_worker(
     worker = start(env, tmp_path / "worker.log", "worker", "--recovery-interval", "0.2")
     children.append(worker)
     assert at_five.wait(30), worker.output()
+    assert live_workers(pg_app.redis), "the worker is registered"
     redis_server.restart(empty=True)  # the other two jobs are gone with it
+    assert not live_workers(pg_app.redis), "an empty Redis knows no worker"
     restarted.set()
+    # Within a maintenance pass (0.2 s here) the running worker registers again: status and /readyz
+    # count it live without a restart.
+    wait_for(lambda: live_workers(pg_app.redis), "the worker to register again")
     # The worker survives, or a second one (its maintenance reconciles the lost jobs) takes over.
     wait_for(lambda: statuses(pg_app)["sent"] == 30 or worker.popen.poll() is not None, "the lost jobs")
     if worker.popen.poll() is not None:

@@ -12,12 +12,17 @@ from fastapi import APIRouter, Query, Response
 
 from planner.api.dependencies import AppDep, Reader, Writer, audit
 from planner.api.problems import COMMON_RESPONSES, responses
+from planner.api.routing import ApiRoute
 from planner.api.schemas import EXTERNAL_ID, Changes, Document, RecipientId
 from planner.commands import recipients
 from planner.core.recipient_search import RecipientSearch
 from planner.readmodels.recipients import MAX_PAGE_SIZE, list_recipients
 
-router = APIRouter(prefix="/v1", tags=["recipients"], responses={**COMMON_RESPONSES, **responses(404)})
+router = APIRouter(
+    prefix="/v1", tags=["recipients"],
+    responses={**COMMON_RESPONSES, **responses(404)},
+    route_class=ApiRoute,
+)
 
 ChannelFilter = Literal["email", "sms", "any"]
 

@@ -4,6 +4,8 @@ A person opening the link gets a page (:func:`planner.ui.person.unsubscribe_page
 words what they receive and lets them unsubscribe, or subscribe again once unsubscribed; its buttons
 post ``action=unsubscribe|resubscribe`` and come back to the page. Any other POST is a mail
 client's RFC 8058 one-click unsubscribe, answered for machines.
+
+Every answer under ``/u/`` forbids framing and referrers (:class:`planner.api.middleware.PageHeaders`).
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
@@ -17,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from planner.api.dependencies import AppDep
 from planner.api.problems import responses
+from planner.api.routing import ApiRoute
 from planner.app import App
 from planner.commands import recipients
 from planner.core.unsubscribe import MAX_TOKEN, UnsubscribeTarget, verify
@@ -24,7 +27,7 @@ from planner.errors import NotFound
 from planner.readmodels.recipients import link_state
 from planner.ui.person import unsubscribe_page
 
-router = APIRouter(tags=["unsubscribe"], responses=responses(404, 422))
+router = APIRouter(tags=["unsubscribe"], responses=responses(404, 422), route_class=ApiRoute)
 
 Token = Annotated[str, Path(max_length=MAX_TOKEN, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
 #: The page's own buttons; a post without one of these is a one-click unsubscribe.
@@ -63,8 +66,15 @@ def _page_action(body: bytes) -> str | None:
 
 
 def _verified(app: App, token: str) -> UnsubscribeTarget | None:
-    secret = app.settings.signing_secret.get_secret_value() if app.settings.signing_secret else ""
-    return verify(secret.encode(), token)
+    """The token's target when it is signed under PLANNER_SIGNING_SECRET or a previous secret (links
+    in mail sent before a rotation keep working)."""
+    settings = app.settings
+    for key in [settings.signing_secret, *settings.previous_signing_secrets]:
+        secret = key.get_secret_value().encode() if key is not None else b""
+        target = verify(secret, token) if secret else None
+        if target is not None:
+            return target
+    return None
 
 
 def _target_of(app: App, token: str) -> UnsubscribeTarget:
