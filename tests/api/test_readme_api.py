@@ -59,6 +59,7 @@ def test_the_integrator_examples_of_the_docs_run_as_written(
         )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     assert '"next_sends":[{' in done.stdout.replace(" ", "")
+    assert '{"recipients":[{"id":"ann","timezone":"Europe/Paris"' in done.stdout.replace(" ", "")
     # ann's STOP opted her out of SMS; the preference put her back in (changed both times).
     assert done.stdout.replace(" ", "").count('"changed":true') == 2, done.stdout
     # The two unknown message ids: acknowledged, nothing recorded.
