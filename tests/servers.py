@@ -452,6 +452,14 @@ def _make_base_dir(workdir: Path, run_as: _RunAs) -> Path:
     return base
 
 
+# Client sessions only: an autovacuum worker may visit a template at any moment, and
+# CREATE DATABASE ... TEMPLATE signals it to stop by itself.
+_OTHER_CLIENT_SESSIONS = (
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+)
+
+
 class PostgresServer:
     """A throwaway PostgreSQL cluster (superuser ``postgres``, trust auth) on 127.0.0.1.
 
@@ -505,7 +513,7 @@ class PostgresServer:
         with self._admin() as conn:
             if template is not None:
                 row = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    _OTHER_CLIENT_SESSIONS,
                     (template,),
                 ).fetchone()
                 if row is not None and row[0]:
@@ -535,7 +543,7 @@ class PostgresServer:
         with self._admin() as conn:
             while True:
                 row = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    _OTHER_CLIENT_SESSIONS,
                     (dbname,),
                 ).fetchone()
                 if row is None or not row[0]:
