@@ -1,0 +1,35 @@
+"""What the webhook tests share: endpoints registered straight in the store, the outbox as rows."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from planner.app import App
+from planner.core.webhook_policy import new_secret
+from planner.store.tables import WEBHOOK_MESSAGES
+from planner.store.webhook_endpoints import Endpoint, add_endpoint
+
+
+def register(
+    app: App, url: str, event_types: list[str], *, enabled: bool = True, now: datetime | None = None
+) -> tuple[Endpoint, str]:
+    """An endpoint and its secret, written as the commands do (without their URL checks)."""
+    secret = new_secret()
+    with app.sessions() as session, session.begin():
+        endpoint = add_endpoint(session, url, event_types, None, enabled, secret, now or app.clock())
+    return endpoint, secret
+
+
+def outbox(app: App) -> list[dict[str, Any]]:
+    """Every outbox row, oldest first, with its payload parsed."""
+    with app.sessions() as session:
+        rows = session.execute(select(WEBHOOK_MESSAGES).order_by(WEBHOOK_MESSAGES.c.id))
+        return [dict(row._mapping) | {"body": json.loads(row.payload)} for row in rows]
+
+
+def types_of(app: App) -> list[str]:
+    return [row["event_type"] for row in outbox(app)]
