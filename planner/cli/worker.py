@@ -36,12 +36,14 @@ def worker_command(
         float, typer.Option(help="Seconds between lease recovery and reconcile passes.")
     ] = 30.0,
 ) -> None:
-    """Run an RQ worker (with its scheduler) that sends deliveries through the adapters."""
+    """Run an RQ worker (with its scheduler) that sends deliveries through the adapters, and posts
+    the outgoing webhooks."""
     from planner import jobs
-    from planner.app import build_deliverer
+    from planner.app import build_deliverer, build_webhook_sender
     from planner.processes.worker import (
         MaintenanceThread,
         SchedulerThread,
+        WebhookThread,
         make_worker,
         run_maintenance,
     )
@@ -56,6 +58,7 @@ def worker_command(
         worker = make_worker(svc, chosen, on_stop=deliverer.stopping.set)
         maintenance = MaintenanceThread(svc, recovery_interval, worker)
         scheduler = SchedulerThread(svc, chosen)
+        webhooks = WebhookThread(build_webhook_sender(svc))
         # The deliverer serves this block's jobs only; adapters close on any way out (Redis down
         # in the first maintenance pass included).
         try:
@@ -64,15 +67,21 @@ def worker_command(
                 if not burst:
                     maintenance.start()
                     scheduler.start()
+                    webhooks.start()
                 if burst:
                     summary = _burst(svc, worker)
                     _print_summary(summary)
+                    posted = webhooks.sender.drain()
+                    if posted:
+                        err.print(f"burst: {posted} webhook events posted or retried", highlight=False)
                 else:
                     # The scheduler is our thread, not RQ's forked process (see SchedulerThread).
                     worker.work(with_scheduler=False, burst=False, logging_level="WARNING")
         finally:
             maintenance.stopped.set()
             scheduler.stop()
+            webhooks.stop()
+            webhooks.sender.close()
             for adapter in {id(a): a for a in deliverer.adapters.values()}.values():
                 adapter.close()
         err.print(f"worker {worker.name} stopped")

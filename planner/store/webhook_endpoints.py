@@ -164,11 +164,11 @@ def wanted_types(session: Session) -> frozenset[str]:
 
 
 def signing(session: Session, endpoint_ids: Iterable[int], now: datetime) -> dict[int, Signing]:
-    """The URL and signing secrets of each enabled endpoint among ``endpoint_ids``."""
+    """The URL and signing secrets of each endpoint among ``endpoint_ids`` (a removed one is absent)."""
     c = WEBHOOK_ENDPOINTS.c
     rows = session.execute(
         select(c.id, c.url, c.secret, c.previous_secret, c.previous_secret_until).where(
-            c.id.in_(sorted(set(endpoint_ids))), c.enabled.is_(True)
+            c.id.in_(sorted(set(endpoint_ids)))
         )
     )
     found = {}
