@@ -33,3 +33,21 @@ def outbox(app: App) -> list[dict[str, Any]]:
 
 def types_of(app: App) -> list[str]:
     return [row["event_type"] for row in outbox(app)]
+
+
+def send_notifications(app: App, count: int = 1, first: int = 0) -> list[int]:
+    """``count`` notifications sent now through a capturing adapter, to recipients ``u<first>``...
+    (so ``count`` ``delivery.sent`` events when an endpoint wants them); their delivery ids."""
+    from adapters.capture import CaptureAdapter
+    from planner.app import build_deliverer
+    from planner.commands.importer import import_lines
+    from planner.commands.notify import notify
+    from tests.helpers import recipient_line
+
+    names = [f"u{i}" for i in range(first, first + count)]
+    import_lines(app.sessions, [recipient_line(name, "UTC", []) for name in names], app.clock())
+    ids = [int(notify(app, name, "reminder", "email", now=app.clock()).delivery["id"]) for name in names]
+    capture = CaptureAdapter()
+    report = build_deliverer(app, adapters={"email": capture, "sms": capture}).deliver_batch(ids)
+    assert report.sent == count, report
+    return ids

@@ -18,10 +18,11 @@ from planner.app import App
 from planner.core import webhook_policy
 from planner.core.validation import ID_MAX
 from planner.delivery.webhook_http import check_reachable
-from planner.errors import InvalidInput
+from planner.errors import InvalidInput, NotFound
 from planner.store import webhook_deliveries as deliveries
 from planner.store import webhook_endpoints as endpoints
 from planner.store.audit import record_audit
+from planner.store.db import Session
 
 log = structlog.get_logger("planner.webhooks")
 
@@ -173,15 +174,23 @@ def attempts(
         if number is not None:
             endpoints.endpoint(session, number)
         if message is not None:
-            found = deliveries.message(session, message)
-            if number is not None and found["endpoint_id"] != number:
-                raise InvalidInput("message", message, f"an event of endpoint {number}")
+            _message_of(session, message, number)
         return deliveries.attempts(session, number, message, limit)
 
 
-def message(app: App, message_id: Any) -> dict[str, Any]:
+def _message_of(session: Session, message_id: int, endpoint: int | None) -> dict[str, Any]:
+    """The event, which must be one of ``endpoint``'s when one is named (else it is not found)."""
+    found = deliveries.message(session, message_id)
+    if endpoint is not None and found["endpoint_id"] != endpoint:
+        raise NotFound(f"webhook message of endpoint {endpoint}", message_id)
+    return found
+
+
+def message(app: App, message_id: Any, endpoint: Any | None = None) -> dict[str, Any]:
+    """One event with its payload."""
+    number = endpoint_id(message_id, "message")
     with app.sessions() as session:
-        return deliveries.message(session, endpoint_id(message_id, "message"))
+        return _message_of(session, number, None if endpoint is None else endpoint_id(endpoint))
 
 
 def redeliver(
@@ -190,10 +199,7 @@ def redeliver(
     """Send an event again now (same ``webhook-id``, a fresh set of attempts)."""
     number = endpoint_id(message_id, "message")
     with app.sessions() as session, session.begin():
-        if endpoint is not None and deliveries.message(session, number)["endpoint_id"] != endpoint_id(
-            endpoint
-        ):
-            raise InvalidInput("message", number, f"an event of endpoint {endpoint}")
+        _message_of(session, number, None if endpoint is None else endpoint_id(endpoint))
         result = deliveries.redeliver(session, number, now)
         record_audit(
             session,

@@ -14,19 +14,16 @@ import jsonschema_rs
 import pytest
 from sqlalchemy import select
 
-from adapters.capture import CaptureAdapter
-from planner.app import App, build_deliverer, build_webhook_sender
+from planner.app import App, build_webhook_sender
 from planner.commands import webhooks
-from planner.commands.importer import import_lines
-from planner.commands.notify import notify
 from planner.core.webhook_policy import MAX_ATTEMPTS, schedule_bounds
 from planner.core.webhook_schemas import EVENT_SCHEMAS
 from planner.delivery.webhook_sender import WebhookSender
 from planner.settings import Settings
 from planner.store.tables import WEBHOOK_ENDPOINTS
-from tests.helpers import Clock, recipient_line
+from tests.helpers import Clock
 from tests.webhook_receiver import Receiver
-from tests.webhook_support import outbox
+from tests.webhook_support import outbox, send_notifications
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 EVENTS = ["delivery.sent", "delivery.skipped"]
@@ -72,13 +69,9 @@ def register(app: App, receiver: Receiver, types: list[str] = EVENTS) -> int:
 
 
 def sent_events(app: App, clock: Clock, count: int, first: int = 0) -> list[str]:
-    """``count`` notifications sent now (so ``count`` delivery.sent events, to recipients
-    ``u<first>``...): the webhook-ids of the whole outbox."""
-    names = [f"u{i}" for i in range(first, first + count)]
-    import_lines(app.sessions, [recipient_line(name, "UTC", []) for name in names], clock.now)
-    ids = [int(notify(app, name, "reminder", "email", now=clock.now).delivery["id"]) for name in names]
-    capture = CaptureAdapter()
-    assert build_deliverer(app, adapters={"email": capture, "sms": capture}).deliver_batch(ids).sent == count
+    """``count`` delivery.sent events (:func:`tests.webhook_support.send_notifications`): the
+    webhook-ids of the whole outbox."""
+    send_notifications(app, count, first)
     return [r["msg_id"] for r in outbox(app)]
 
 
