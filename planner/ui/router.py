@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from planner.app import App
-from planner.ui import actions, pages, signin
+from planner.ui import actions, pages, signin, webhooks
 from planner.ui.session import Signer
 from planner.ui.web import Ui, UiBinding
 
@@ -14,6 +14,6 @@ def create_ui_router(app: App, signer: Signer | None = None) -> APIRouter:
     """The dashboard's routes; ``signer`` (default: a new key) signs the session cookies."""
     binding = [Depends(UiBinding(Ui(app, signer)))]
     router = APIRouter(include_in_schema=False)
-    for part in (signin.router, pages.router, actions.router):
+    for part in (signin.router, pages.router, actions.router, webhooks.router):
         router.include_router(part, dependencies=binding)
     return router
