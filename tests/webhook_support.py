@@ -6,10 +6,12 @@ import json
 from datetime import datetime
 from typing import Any
 
+import jsonschema_rs
 from sqlalchemy import select
 
 from planner.app import App
 from planner.core.webhook_policy import new_secret
+from planner.core.webhook_schemas import EVENT_SCHEMAS
 from planner.store.tables import WEBHOOK_MESSAGES
 from planner.store.webhook_endpoints import Endpoint, add_endpoint
 
@@ -25,10 +27,14 @@ def register(
 
 
 def outbox(app: App) -> list[dict[str, Any]]:
-    """Every outbox row, oldest first, with its payload parsed."""
+    """Every outbox row, oldest first, with its payload parsed and checked against its type's
+    published JSON Schema (by jsonschema_rs, a validator of its own)."""
     with app.sessions() as session:
         rows = session.execute(select(WEBHOOK_MESSAGES).order_by(WEBHOOK_MESSAGES.c.id))
-        return [dict(row._mapping) | {"body": json.loads(row.payload)} for row in rows]
+        found = [dict(row._mapping) | {"body": json.loads(row.payload)} for row in rows]
+    for row in found:
+        jsonschema_rs.validate(EVENT_SCHEMAS[row["event_type"]], row["body"])
+    return found
 
 
 def types_of(app: App) -> list[str]:

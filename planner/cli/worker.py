@@ -64,17 +64,12 @@ def worker_command(
         try:
             with jobs.serving(deliverer):
                 run_maintenance(svc)
-                if not burst:
+                if burst:
+                    _print_summary(_burst(svc, worker), webhooks.sender.drain())
+                else:
                     maintenance.start()
                     scheduler.start()
                     webhooks.start()
-                if burst:
-                    summary = _burst(svc, worker)
-                    _print_summary(summary)
-                    posted = webhooks.sender.drain()
-                    if posted:
-                        err.print(f"burst: {posted} webhook events posted or retried", highlight=False)
-                else:
                     # The scheduler is our thread, not RQ's forked process (see SchedulerThread).
                     worker.work(with_scheduler=False, burst=False, logging_level="WARNING")
         finally:
@@ -100,9 +95,11 @@ def _burst(svc: App, worker: SimpleWorker) -> BurstSummary:
         return work_burst(svc, worker, _progress)
 
 
-def _print_summary(summary: BurstSummary) -> None:
+def _print_summary(summary: BurstSummary, webhooks: int) -> None:
     outcomes = ", ".join(f"{n} {what}" for what, n in sorted(summary.by_outcome.items())) or "nothing"
     err.print(f"burst: {summary.due} due when it started: {outcomes}", highlight=False, soft_wrap=True)
+    if webhooks:
+        err.print(f"burst: {webhooks} webhook events posted (or their retries scheduled)", highlight=False)
     if summary.deferred_until:
         first, last = min(summary.deferred_until.values()), max(summary.deferred_until.values())
         span = first.isoformat() if first == last else f"{first.isoformat()} .. {last.isoformat()}"
