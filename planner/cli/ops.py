@@ -72,8 +72,8 @@ def _webhooks_text(webhooks: dict[str, Any]) -> str:
     if not webhooks["endpoints"]:
         return "none"
     events, failing = webhooks["events"], len(webhooks["failing"])
-    text = f"{webhooks['enabled']} of {webhooks['endpoints']} enabled; events: {events['pending']} waiting, "
-    return text + f"{events['failed']} failed" + (f"; {failing} failing now" if failing else "")
+    text = f"{webhooks['enabled']} of {webhooks['endpoints']} enabled; {events['pending']} events waiting"
+    return text + (f"; {failing} failing now" if failing else "")
 
 
 def _pause_text(pause: dict[str, Any]) -> str:

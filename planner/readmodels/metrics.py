@@ -112,9 +112,9 @@ def _digests(waiting: int, dropped: dict[str, int]) -> Iterator[Metric]:
 
 def _webhooks(state: WebhookState, now: datetime) -> Iterator[Metric]:
     events = GaugeMetricFamily(
-        "planner_webhook_events",
-        "Outgoing webhook events by endpoint and status (delivered and failed ones are kept "
-        "PLANNER_WEBHOOKS_RETENTION).",
+        "planner_webhook_events_waiting",
+        "Outgoing webhook events not yet delivered, by endpoint and status (pending: waiting for an "
+        "attempt; sending: an attempt in flight).",
         labels=["endpoint", "status"],
     )
     for endpoint_id, status, count in sorted(state.counts):

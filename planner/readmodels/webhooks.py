@@ -1,6 +1,6 @@
-"""Outgoing webhooks at a glance: endpoints, their events by status, and the notice of an endpoint
-the service disabled because it kept failing. Shared by ``planner status``, ``/readyz``, the metrics
-and the dashboard."""
+"""Outgoing webhooks at a glance: endpoints, their waiting events, and the notice of an endpoint the
+service disabled because it kept failing. Shared by ``planner status``, ``/readyz``, the metrics and
+the dashboard; it reads only the waiting events (an index of open rows), never the settled ones."""
 
 from __future__ import annotations
 
@@ -9,20 +9,20 @@ from datetime import datetime
 from typing import Any
 
 from planner.app import App
-from planner.store.webhook_deliveries import STATUSES, status_counts
+from planner.store.webhook_deliveries import OPEN, status_counts
 from planner.store.webhook_endpoints import Endpoint, all_endpoints, failing_disabled
 
 
 @dataclass(frozen=True)
 class WebhookState:
     endpoints: list[Endpoint]
-    #: (endpoint id, status, events).
+    #: (endpoint id, status, events) of the waiting events (pending, sending).
     counts: list[tuple[int, str, int]]
     disabled_failing: list[Endpoint]
 
     def events(self, endpoint_id: int | None = None) -> dict[str, int]:
-        """Events by status, of one endpoint or of all."""
-        found = {status: 0 for status in STATUSES}
+        """Waiting events by status, of one endpoint or of all."""
+        found = {status: 0 for status in OPEN}
         for e, status, n in self.counts:
             if endpoint_id is None or e == endpoint_id:
                 found[status] += n
@@ -31,7 +31,8 @@ class WebhookState:
 
 def webhook_state(app: App) -> WebhookState:
     with app.sessions() as session:
-        return WebhookState(all_endpoints(session), status_counts(session), failing_disabled(session))
+        waiting = status_counts(session, waiting_only=True)
+        return WebhookState(all_endpoints(session), waiting, failing_disabled(session))
 
 
 def notices(state: WebhookState) -> list[str]:

@@ -198,11 +198,15 @@ def redeliver(session: Session, message_id: int, now: datetime) -> dict[str, Any
     return message(session, message_id)
 
 
-def status_counts(session: Session) -> list[tuple[int, str, int]]:
-    """(endpoint id, status, messages) for every endpoint and status present."""
+def status_counts(session: Session, *, waiting_only: bool = False) -> list[tuple[int, str, int]]:
+    """(endpoint id, status, messages) for every endpoint and status present. ``waiting_only``:
+    pending and sending only, read from the claim's partial index (what a readiness probe or a
+    scrape can afford; the settled rows are most of the table)."""
     m = WEBHOOK_MESSAGES.c
-    rows = session.execute(select(m.endpoint_id, m.status, func.count()).group_by(m.endpoint_id, m.status))
-    return [(int(e), str(s), int(n)) for e, s, n in rows]
+    query = select(m.endpoint_id, m.status, func.count()).group_by(m.endpoint_id, m.status)
+    if waiting_only:
+        query = query.where(m.status.in_(OPEN))
+    return [(int(e), str(s), int(n)) for e, s, n in session.execute(query)]
 
 
 def drop_settled(session: Session, before: datetime, limit: int = 5000) -> int:

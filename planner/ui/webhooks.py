@@ -23,7 +23,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 def endpoints_page(request: Request, ui: UiDep) -> Response:
     session = ui.session(request)
     state = webhook_state(ui.app)
-    rows = [(e, state.events(e.id)) for e in state.endpoints]
+    rows = webhooks.list_endpoints(ui.app)
     return ui.render(
         request, "webhooks.html", session=session, rows=rows, notices=notices(state), endpoint=None
     )

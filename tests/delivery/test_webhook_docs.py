@@ -90,3 +90,14 @@ def test_the_documented_receiver_verifies_and_deduplicates(hook_app: App, tmp_pa
     assert [a["status_code"] for a in webhooks.attempts(hook_app, created["id"])] == [204, 204]
     printed = [line for line in log.read_text().splitlines() if line.startswith("delivery.")]
     assert len(printed) == 1 and printed[0].startswith("delivery.sent {'delivery_id': 1,"), log.read_text()
+
+
+def test_the_documented_schemas_are_the_published_ones() -> None:
+    import json
+
+    from planner.core.webhook_schemas import DATA_SCHEMAS
+
+    section = NOTE.read_text().split("## JSON Schemas of `data`", 1)[1]
+    found = re.search(r"```json\n(.*?)```", section, re.S)
+    assert found is not None
+    assert json.loads(found.group(1)) == DATA_SCHEMAS
