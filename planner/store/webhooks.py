@@ -19,13 +19,12 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from planner.core.webhook_events import WebhookEvent
 from planner.store.dialect import dialect_of, utc_binder
 from planner.store.tables import RECIPIENTS
-from planner.store.types import UTCDateTime
 
 _COLUMNS = (
     "INSERT INTO webhook_message (msg_id, endpoint_id, event_type, payload, status, attempts, "
@@ -48,14 +47,15 @@ SQLITE_ONE = (
     "FROM webhook_endpoint AS ep WHERE ep.enabled AND " + _SQLITE_WANTS.format(type=":w_type")
 )
 
-_PG_MANY = text(
-    f"{_COLUMNS}SELECT t.msg_id, ep.id, t.event_type, t.payload, 'pending', 0, :now, t.at, :now "
-    "FROM unnest(CAST(:ids AS varchar[]), CAST(:types AS varchar[]), CAST(:payloads AS text[]), "
-    "CAST(:ats AS timestamptz[])) AS t(msg_id, event_type, payload, at) "
-    "JOIN webhook_endpoint AS ep ON ep.enabled AND "
+# Binary arrays (``%(name)b``), as the planner's chunk insert sends them: psycopg would escape every
+# payload's quotes into a text array otherwise (planner.store.plan_writes).
+_PG_MANY = (
+    f"{_COLUMNS}SELECT t.msg_id, ep.id, t.event_type, t.payload, 'pending', 0, %(now)s, t.at, %(now)s "
+    "FROM unnest(%(ids)b::varchar[], %(types)b::varchar[], %(payloads)b::text[], %(ats)b::timestamptz[]) "
+    "AS t(msg_id, event_type, payload, at) JOIN webhook_endpoint AS ep ON ep.enabled AND "
     + _PG_WANTS.format(type="t.event_type")
     + " FOR KEY SHARE OF ep"
-).bindparams(bindparam("now", type_=UTCDateTime))
+)
 _SQLITE_MANY = (
     f"{_COLUMNS}SELECT json_extract(t.value, '$[0]'), ep.id, json_extract(t.value, '$[1]'), "
     "json_extract(t.value, '$[2]'), 'pending', 0, :now, json_extract(t.value, '$[3]'), :now "
@@ -74,19 +74,17 @@ def emit(session: Session, events: Sequence[WebhookEvent], now: datetime) -> Non
     """Write ``events`` to the outbox in the session's transaction, one statement for all of them."""
     if not events:
         return
-    if dialect_of(session) == "postgresql":
-        session.execute(
-            _PG_MANY,
-            {
-                "ids": [e.msg_id for e in events],
-                "types": [e.type for e in events],
-                "payloads": [e.payload for e in events],
-                "ats": [e.at for e in events],
-                "now": now,
-            },
-        )
-        return
     utc = utc_binder(session)
+    if dialect_of(session) == "postgresql":
+        columns = {
+            "ids": [e.msg_id for e in events],
+            "types": [e.type for e in events],
+            "payloads": [e.payload for e in events],
+            "ats": [utc(e.at) for e in events],
+            "now": utc(now),
+        }
+        session.connection().exec_driver_sql(_PG_MANY, columns)
+        return
     rows = [[e.msg_id, e.type, e.payload, utc(e.at)] for e in events]
     session.connection().exec_driver_sql(_SQLITE_MANY, {"rows": json.dumps(rows), "now": utc(now)})
 
