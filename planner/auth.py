@@ -21,6 +21,7 @@ from typing import Any
 
 from planner.app import App
 from planner.errors import InvalidInput, StateConflict
+from planner.store import sessions as dashboard_sessions
 from planner.store import tokens as stored_tokens
 from planner.store.audit import record_audit
 
@@ -52,6 +53,20 @@ def authenticate(app: App, token: str) -> Principal | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     digest = token_digest(token)
+    with app.sessions() as session:
+        found = stored_tokens.token_by_digest(session, digest)
+    if found is None or not hmac.compare_digest(found.token_hash.encode(), digest.encode()):
+        return None
+    return Principal(found.name, frozenset(found.scopes))
+
+
+def principal_of_digest(app: App, digest: str) -> Principal | None:
+    """Whom the token whose SHA-256 is ``digest`` stands for now (its current scopes), or None when it
+    no longer works (revoked, or PLANNER_API_TOKEN changed): a dashboard session checks its token so."""
+    configured = app.settings.api_token
+    expected = configured.get_secret_value() if configured is not None else ""
+    if expected and hmac.compare_digest(token_digest(expected).encode(), digest.encode()):
+        return Principal(ENV_TOKEN_NAME, frozenset(SCOPES))
     with app.sessions() as session:
         found = stored_tokens.token_by_digest(session, digest)
     if found is None or not hmac.compare_digest(found.token_hash.encode(), digest.encode()):
@@ -102,10 +117,13 @@ def list_tokens(app: App) -> list[dict[str, Any]]:
     return [{"name": t.name, "scopes": list(t.scopes), "created_at": t.created_at} for t in found]
 
 
-def revoke_token(app: App, name: str, now: datetime, actor: str = "cli") -> bool:
-    """Delete the token (it stops working at once); False when there was none of that name."""
+def revoke_token(app: App, name: str, now: datetime, actor: str = "cli") -> int | None:
+    """Delete the token (it stops working at once) and end its dashboard sessions: how many were
+    open, or None when there was no token of that name."""
     with app.sessions() as session, session.begin():
-        gone = stored_tokens.delete_token(session, name)
-        if gone:
-            record_audit(session, now, actor, "token_revoked", name)
-    return gone
+        digest = stored_tokens.delete_token(session, name)
+        if digest is None:
+            return None
+        ended = dashboard_sessions.end_token_sessions(session, digest, now, "revoked")
+        record_audit(session, now, actor, "token_revoked", name, {"sessions_ended": ended})
+    return ended

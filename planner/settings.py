@@ -180,7 +180,27 @@ class Settings(BaseSettings):
         "provider callbacks are built on it. Required with the smtp adapter.",
     )
     signing_secret: SecretStr | None = Field(
-        None, description="Key signing unsubscribe links (HMAC-SHA256). Required with the smtp adapter."
+        None,
+        description="A random key (32 bytes or more) signing unsubscribe links and, through keys derived "
+        "from it per purpose, the dashboard's sessions and forms (HMAC-SHA256). Required with the smtp "
+        "adapter. Unset: `planner serve` signs dashboard sessions with a key made at start, which only "
+        "that process knows, until it stops.",
+    )
+    previous_signing_secrets: Annotated[list[SecretStr], NoDecode, BeforeValidator(_list_or_json)] = Field(
+        default_factory=list,
+        description="Earlier values of PLANNER_SIGNING_SECRET, still accepted when checking a signature "
+        "(never used to sign): a comma list or JSON. Rotate by moving the old secret here.",
+    )
+    ui_idle_timeout: Duration = Field(
+        timedelta(minutes=30), description="A dashboard session unused this long ends: sign in again."
+    )
+    ui_session_lifetime: Duration = Field(
+        timedelta(hours=12), description="A dashboard session ends this long after sign-in, used or not."
+    )
+    http_header_timeout: Duration = Field(
+        timedelta(seconds=10),
+        description="`planner serve` closes a connection (408) whose request headers are not complete "
+        "this long after it opened or after its previous answer.",
     )
     twilio_auth_token: SecretStr | None = Field(
         None,
@@ -277,21 +297,23 @@ class Settings(BaseSettings):
             raise ValueError("PLANNER_RETRY_CAP must be at least PLANNER_RETRY_BASE")
         return self
 
-    @model_validator(mode="after")
-    def _unsubscribe_links(self) -> Settings:
-        """Real mail must carry a one-click unsubscribe (RFC 8058): its URL needs a host and a key."""
-        if self.email_adapter == "smtp":
-            if not self.public_base_url:
-                raise ValueError(
-                    "PLANNER_PUBLIC_BASE_URL is unset; expected the service's public URL "
-                    "(https://planner.example.com), which the smtp adapter's unsubscribe links need"
-                )
-            if self.signing_secret is None or not self.signing_secret.get_secret_value():
-                raise ValueError(
-                    "PLANNER_SIGNING_SECRET is unset; expected a random key (32 bytes or more) "
-                    "signing the smtp adapter's unsubscribe links"
-                )
-        return self
+    def unsubscribe_links_problem(self) -> str | None:
+        """What keeps the smtp adapter's mail from carrying a one-click unsubscribe (RFC 8058: its
+        URL needs a host and a key), or None. Checked where the links are made and followed (the
+        worker, ``planner serve``), not when the settings load: ``planner db upgrade`` needs neither."""
+        if self.email_adapter != "smtp":
+            return None
+        if not self.public_base_url:
+            return (
+                "PLANNER_PUBLIC_BASE_URL is unset; expected the service's public URL "
+                "(https://planner.example.com), which the smtp adapter's unsubscribe links need"
+            )
+        if self.signing_secret is None or not self.signing_secret.get_secret_value():
+            return (
+                "PLANNER_SIGNING_SECRET is unset; expected a random key (32 bytes or more) "
+                "signing the smtp adapter's unsubscribe links"
+            )
+        return None
 
     @field_validator("public_base_url")
     @classmethod

@@ -30,3 +30,23 @@ def test_policy_from_settings_parses_caps_and_per_kind_overrides() -> None:
 def test_bad_limit_notation_is_rejected_with_the_setting_named() -> None:
     with pytest.raises(ValueError, match="cap_sms"):
         Settings(database_url="sqlite://", cap_sms="three a day")
+
+
+def test_previous_signing_secrets_are_a_comma_list_or_json_and_never_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PLANNER_PREVIOUS_SIGNING_SECRETS", "first-old-secret, second-old-secret")
+    settings = Settings(database_url="sqlite://")
+    assert [s.get_secret_value() for s in settings.previous_signing_secrets] == [
+        "first-old-secret",
+        "second-old-secret",
+    ]
+    assert "first-old-secret" not in repr(settings)
+    monkeypatch.setenv("PLANNER_PREVIOUS_SIGNING_SECRETS", '["a secret, with a comma"]')
+    [only] = Settings(database_url="sqlite://").previous_signing_secrets
+    assert only.get_secret_value() == "a secret, with a comma"
+    monkeypatch.setenv("PLANNER_UI_IDLE_TIMEOUT", "45m")
+    monkeypatch.setenv("PLANNER_HTTP_HEADER_TIMEOUT", "5s")
+    settings = Settings(database_url="sqlite://")
+    assert settings.ui_idle_timeout == timedelta(minutes=45)
+    assert settings.http_header_timeout == timedelta(seconds=5)

@@ -4,8 +4,9 @@
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from planner.api.middleware import AllowedMethods, idempotency, no_unknown_query
-from planner.api.problems import install_problem_handlers
+from planner.api.limits import BoundedRequests
+from planner.api.middleware import AllowedMethods, PageHeaders, idempotency, no_unknown_query
+from planner.api.problems import JSONAnswer, install_problem_handlers
 from planner.api.routes import (
     deliveries,
     events,
@@ -63,6 +64,7 @@ def create_api(app: App) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        default_response_class=JSONAnswer,
     )
     api.state.planner = app
     install_problem_handlers(api)
@@ -73,4 +75,7 @@ def create_api(app: App) -> FastAPI:
     api.include_router(create_ui_router(app))  # the operator dashboard, /ui (its own sign-in)
     api.middleware("http")(idempotency)
     api.add_middleware(AllowedMethods, routes=[r for router in API_ROUTERS for r in router.routes])
+    api.add_middleware(PageHeaders)
+    # Outermost: every request, whoever reads its body (the idempotency keys, a route, a form), is bounded.
+    api.add_middleware(BoundedRequests)
     return api

@@ -38,11 +38,11 @@ async def get_app(request: Request) -> App:
 AppDep = Annotated[App, Depends(get_app)]
 
 
-def _caller(
-    app: AppDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
-) -> Principal:
-    """The token's :class:`Principal`: 401 when missing or unknown, 503 when no token exists at all."""
-    given = credentials.credentials if credentials is not None else ""
+def identify(app: App, authorization: str) -> Principal:
+    """The caller an ``Authorization`` header names: 401 when missing or unknown, 503 when no token
+    exists at all (reads the database: on a worker thread)."""
+    scheme, _, given = authorization.partition(" ")
+    given = given.strip() if scheme.lower() == "bearer" else ""
     principal = authenticate(app, given) if given else None
     if principal is None:
         if not any_token_configured(app):
@@ -53,7 +53,28 @@ def _caller(
     return principal
 
 
-def _holding(principal: Principal, scope: str) -> Principal:
+def remember_caller(connection: HTTPConnection, principal: Principal) -> None:
+    """Keep the identified caller for the rest of the request (the route class identifies it first)."""
+    connection.state.caller = principal
+
+
+def caller(
+    request: Request,
+    app: AppDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+) -> Principal:
+    """The token's :class:`Principal` (see :func:`identify`), identified once per request."""
+    known = getattr(request.state, "caller", None)
+    if isinstance(known, Principal):
+        return known
+    given = f"Bearer {credentials.credentials}" if credentials is not None else ""
+    principal = identify(app, given)
+    remember_caller(request, principal)
+    return principal
+
+
+def holding(principal: Principal, scope: str) -> Principal:
+    """The principal when it holds ``scope``; else 403 naming what it has."""
     if scope not in principal.scopes:
         raise HTTPException(
             403,
@@ -63,16 +84,20 @@ def _holding(principal: Principal, scope: str) -> Principal:
     return principal
 
 
-def require_read(principal: Annotated[Principal, Depends(_caller)]) -> Principal:
-    return _holding(principal, "read")
+def require_read(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+    return holding(principal, "read")
 
 
-def require_write(principal: Annotated[Principal, Depends(_caller)]) -> Principal:
-    return _holding(principal, "write")
+def require_write(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+    return holding(principal, "write")
 
 
-def require_admin(principal: Annotated[Principal, Depends(_caller)]) -> Principal:
-    return _holding(principal, "admin")
+def require_admin(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+    return holding(principal, "admin")
+
+
+#: The scope each ``require_*`` dependency holds the caller to (the route class checks it early).
+REQUIRED_SCOPE = {require_read: "read", require_write: "write", require_admin: "admin"}
 
 
 #: The caller, holding the scope the name says.

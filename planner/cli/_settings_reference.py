@@ -83,7 +83,19 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     (
         "signing_secret",
         "unset",
-        "Key signing unsubscribe links (HMAC-SHA256). Required with the smtp adapter.",
+        "A random key (32 bytes or more) signing unsubscribe links and, through keys derived from it per purpose, the dashboard's sessions and forms (HMAC-SHA256). Required with the smtp adapter. Unset: `planner serve` signs dashboard sessions with a key made at start, which only that process knows, until it stops.",
+    ),
+    (
+        "previous_signing_secrets",
+        "[]",
+        "Earlier values of PLANNER_SIGNING_SECRET, still accepted when checking a signature (never used to sign): a comma list or JSON. Rotate by moving the old secret here.",
+    ),
+    ("ui_idle_timeout", "30m", "A dashboard session unused this long ends: sign in again."),
+    ("ui_session_lifetime", "12h", "A dashboard session ends this long after sign-in, used or not."),
+    (
+        "http_header_timeout",
+        "10s",
+        "`planner serve` closes a connection (408) whose request headers are not complete this long after it opened or after its previous answer.",
     ),
     (
         "twilio_auth_token",

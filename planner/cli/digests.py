@@ -13,7 +13,8 @@ import typer
 
 from planner.cli.common import JsonOption, err, fail, named, parse_date, parse_option, print_json, service
 from planner.clock import parse_instant
-from planner.errors import shown
+from planner.core.json_objects import unique_keys
+from planner.errors import InvalidInput, shown
 
 _EVENT_NAMES = {
     "recipient_id": "RECIPIENT",
@@ -26,11 +27,13 @@ _EVENT_NAMES = {
 
 def _json_object(value: str) -> Any:
     try:
-        return json.loads(value)
+        return json.loads(value, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise fail(
             f"--data: {shown(value)} is invalid; expected a JSON object ({exc.msg} at column {exc.colno})"
         ) from None
+    except InvalidInput as exc:  # a repeated key
+        raise fail(f"--data: {exc}") from None
 
 
 def events_record(

@@ -34,25 +34,35 @@ def _graceful_server_class() -> type[Any]:
     return GracefulServer
 
 
+#: What ``planner serve`` says when no secret is configured: it starts, with sessions of its own.
+UNSIGNED_SESSIONS = (
+    "warning: PLANNER_SIGNING_SECRET is unset: dashboard sessions are signed with a key made now, "
+    "so they work with this process only and end when it stops; set PLANNER_SIGNING_SECRET "
+    "(32 or more random bytes, the same on every `planner serve`) to share them"
+)
+
+
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
 ) -> None:
     """Serve the HTTP API (FastAPI + uvicorn): health, readiness, metrics, deliveries, notify."""
-    import uvicorn
-
     from planner.api import create_api
+    from planner.api.server import server_config
+    from planner.app import require_unsubscribe_links
     from planner.auth import any_token_configured
 
     with service(schema="upgrade") as svc:
+        require_unsubscribe_links(svc.settings)  # the links the workers send must be verifiable here
         if not any_token_configured(svc):
             err.print(
                 "[yellow]no API token (PLANNER_API_TOKEN or `planner tokens create`): every route but "
                 "/healthz and /readyz answers 503[/]"
             )
-        config = uvicorn.Config(
-            create_api(svc), host=host, port=port, log_config=None, log_level=svc.settings.log_level.lower()
-        )
+        settings = svc.settings
+        if settings.signing_secret is None or not settings.signing_secret.get_secret_value():
+            err.print(UNSIGNED_SESSIONS, highlight=False)
+        config = server_config(create_api(svc), settings, host, port)
         _graceful_server_class()(config).run()
 
 

@@ -52,11 +52,12 @@ def tokens_list(as_json: JsonOption = False) -> None:
 
 
 def tokens_revoke(name: NameArgument) -> None:
-    """Revoke a token: it stops working at once."""
+    """Revoke a token: it stops working at once, and its dashboard sessions end."""
     from planner.auth import revoke_token
 
     with service() as svc:
-        revoked = revoke_token(svc, name, svc.clock())
-    if not revoked:
+        ended = revoke_token(svc, name, svc.clock())
+    if ended is None:
         raise fail(f"NAME: no token named {name!r}; `planner tokens list` shows them", code=2)
-    out.print(f"token {name!r} revoked")
+    sessions = f"{ended} dashboard session{'s' if ended != 1 else ''} ended"
+    out.print(f"token {name!r} revoked; {sessions}", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -63,7 +64,7 @@ def worker_command(
         # in the first maintenance pass included).
         try:
             with jobs.serving(deliverer):
-                run_maintenance(svc)
+                run_maintenance(svc, grace=timedelta(0))  # starting: every pending row is checked
                 if burst:
                     _print_summary(_burst(svc, worker), webhooks.sender.drain())
                 else:

@@ -3,6 +3,7 @@ parsed and validated into records. Pure: nothing here reads or writes the databa
 (:mod:`planner.commands.import_writer` writes the records).
 
 Doubtful input is refused, not guessed at (README, "Import format"): a line that is not UTF-8,
+text that breaks the text rule (NUL, lone surrogates: :func:`planner.core.validation.text`),
 duplicate JSON keys, a second line for the same recipient id, quiet hours whose start equals their
 end, the zone ``Factory`` and instants outside 1970..2200.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 from planner.core import validation
 from planner.core.cadence import Cadence
+from planner.core.json_objects import unique_keys
 from planner.core.localtime import get_zone
 from planner.core.quiet_hours import NO_QUIET_HOURS, QuietHours
 from planner.core.status import Channel
@@ -192,6 +194,7 @@ def _parse_quiet_hours(obj: Any) -> dict[str, QuietHours]:
 
 
 def parse_recipient(obj: dict[str, Any], line: int) -> RecipientRecord:
+    validation.text(obj, "")
     _check_keys(obj, RECIPIENT_KEYS, "")
     external_id = validation.external_id(obj.get("id"), "id")
     tz_name = obj.get("timezone")
@@ -241,6 +244,7 @@ def _parse_attributes(value: Any) -> dict[str, Any] | None:
 
 
 def parse_engagement(obj: dict[str, Any], line: int) -> EngagementRecord:
+    validation.text(obj, "")
     _check_keys(obj, ENGAGEMENT_KEYS, "")
     recipient_id = validation.external_id(obj.get("recipient_id"), "recipient_id")
     event = validation.engagement_event(obj.get("event"))
@@ -249,18 +253,9 @@ def parse_engagement(obj: dict[str, Any], line: int) -> EngagementRecord:
     return EngagementRecord(line=line, recipient_id=recipient_id, event=event.value, at=at, kind=kind)
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise InvalidInput(key, value, "each key once per object (this one repeats)")
-        obj[key] = value
-    return obj
-
-
 def _load(text: str) -> Any:
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        obj = json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise InvalidInput("json", text.strip(), f"a JSON object ({exc.msg} at column {exc.colno})") from None
     except RecursionError:

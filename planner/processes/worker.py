@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from rq import Queue, SimpleWorker
 from rq.scheduler import RQScheduler
+from rq.worker_registration import REDIS_WORKER_KEYS
 
 from planner.app import App
 from planner.commands.events import drop_old_events
@@ -31,13 +32,14 @@ if TYPE_CHECKING:
 log = structlog.get_logger("planner.worker")
 
 
-#: Rows changed this recently are left to the next pass: another process may be between the commit
-#: that gave them a job (a lease recovery, a retry, a planner chunk) and its enqueue. Enqueueing them
-#: here too would put the same job in its queue twice.
-RECONCILE_GRACE = timedelta(seconds=30)
+#: A periodic pass leaves rows changed this recently to the next one: another process may be between
+#: the commit that gave them a job (a lease recovery, a retry, a planner chunk) and its enqueue, and
+#: enqueueing them here too would put the same job in its queue twice (harmless: the copy claims
+#: nothing, but a job run for nothing). A worker's first pass, when it starts, takes every row.
+RECONCILE_GRACE = timedelta(seconds=10)
 
 
-def run_maintenance(app: App) -> tuple[int, int]:
+def run_maintenance(app: App, grace: timedelta = RECONCILE_GRACE) -> tuple[int, int]:
     """Recover expired leases, re-enqueue deliveries Redis lost, drop digest events past their
     retention (logged and counted by :func:`~planner.commands.events.drop_old_events`), applied
     provider callbacks and settled webhook events past theirs.
@@ -46,9 +48,7 @@ def run_maintenance(app: App) -> tuple[int, int]:
     recovered = recover_expired_leases(
         app.sessions, app.redis, now, app.retry_policy, batch_size=app.settings.delivery_batch_size
     )
-    reconciled = reconcile(
-        app.sessions, app.redis, now, grace=RECONCILE_GRACE, daily_full_pass=True
-    ).reenqueued
+    reconciled = reconcile(app.sessions, app.redis, now, grace=grace, daily_full_pass=True).reenqueued
     drop_old_events(app, now)
     drop_old_provider_events(app, now)
     drop_old_webhooks(app, now)
@@ -57,9 +57,14 @@ def run_maintenance(app: App) -> tuple[int, int]:
 
 def ensure_registered(worker: SimpleWorker) -> bool:
     """Register ``worker`` again when Redis lost its registration (a restart, an empty server), so
-    ``planner status`` and ``/readyz`` count it live; returns whether it had to."""
-    if worker.connection.exists(worker.key):
+    ``planner status`` and ``/readyz`` count it live; returns whether it had to.
+
+    Registered means listed in RQ's set of workers: after a restart the worker's own heartbeat
+    recreates its key (a hash with the heartbeat alone) but not its place in that set.
+    """
+    if worker.connection.sismember(REDIS_WORKER_KEYS, worker.key):
         return False
+    worker.connection.delete(worker.key)  # a heartbeat's partial hash: registered afresh below
     worker.register_birth()  # type: ignore[no-untyped-call]
     log.warning("worker registration missing in Redis (restarted?); registered again", worker=worker.name)
     return True

@@ -293,6 +293,28 @@ class ApiToken(_Table, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
+class DashboardSession(_Table, table=True):
+    """A dashboard sign-in: the cookie names it by a random id, of which only the SHA-256 is stored.
+
+    It stands for the API token it was opened with (``token_hash``, the token's SHA-256 as in
+    ``api_token``): every request checks that token as it is now, so a revoked token ends it.
+    """
+
+    __tablename__ = "dashboard_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_hash: str = Field(max_length=64, unique=True)
+    token_hash: str = Field(max_length=64, index=True)
+    # The token's name at sign-in, for the audit of who was signed in (requests use the token's own).
+    principal: str = Field(max_length=100)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    ended_at: datetime | None = _utc()
+    # logout, revoked, replaced (a new sign-in on the same browser).
+    end_reason: str | None = Field(default=None, max_length=20)
+
+
 class AuditEntry(_Table, table=True):
     """Append-only: who (the token's name) changed what, when."""
 

@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 from planner.store.models import (
     ApiToken,
     AuditEntry,
+    DashboardSession,
     Delivery,
     DeliveryEvent,
     DigestDrop,
@@ -37,6 +38,7 @@ def table_of(model: type[SQLModel]) -> Table:
 
 API_TOKENS = table_of(ApiToken)
 AUDIT = table_of(AuditEntry)
+DASHBOARD_SESSIONS = table_of(DashboardSession)
 IDEMPOTENCY = table_of(IdempotencyKey)
 DELIVERIES = table_of(Delivery)
 DELIVERY_EVENTS = table_of(DeliveryEvent)

@@ -58,7 +58,7 @@ def all_tokens(session: Session) -> list[StoredToken]:
     return [_stored(*row) for row in rows]
 
 
-def delete_token(session: Session, name: str) -> bool:
-    """Delete the token named ``name``; False when there was none."""
-    result = session.execute(delete(API_TOKENS).where(API_TOKENS.c.name == name))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+def delete_token(session: Session, name: str) -> str | None:
+    """Delete the token named ``name``: its digest, or None when there was none."""
+    c = API_TOKENS.c
+    return session.scalar(delete(API_TOKENS).where(c.name == name).returning(c.token_hash))

@@ -3,7 +3,7 @@
 :func:`create_ui_router` is mounted by :func:`planner.api.create_api`. Inside: ``signin``, ``pages``
 and ``actions`` hold the routes (module-level routers), ``forms`` reads query strings and form
 fields, ``web`` is the shared plumbing (templates, session check, error pages), ``session`` the
-signed cookie, and ``charts`` the server-drawn SVG.
+sessions (database rows named by a signed cookie), and ``charts`` the server-drawn SVG.
 """
 
 from planner.ui.router import create_ui_router

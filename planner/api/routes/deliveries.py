@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Query
 
 from planner.api.dependencies import Admin, AppDep, audit, require_read
 from planner.api.problems import COMMON_RESPONSES, responses
+from planner.api.routing import ApiRoute
 from planner.api.schemas import EXTERNAL_ID, KIND, ChannelName, Instant, RowId
 from planner.commands import delivery_actions
 from planner.core.status import DeliveryStatus
 from planner.store.queries import DeliveryFilter, get_delivery, list_deliveries
 
-router = APIRouter(tags=["deliveries"], responses=COMMON_RESPONSES)
+router = APIRouter(tags=["deliveries"], responses=COMMON_RESPONSES, route_class=ApiRoute)
 
 
 @router.get("/deliveries", dependencies=[Depends(require_read)])

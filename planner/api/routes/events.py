@@ -8,11 +8,14 @@ from fastapi import APIRouter, Response
 
 from planner.api.dependencies import AppDep, Writer, audit
 from planner.api.problems import COMMON_RESPONSES, responses
+from planner.api.routing import ApiRoute
 from planner.api.schemas import EventRequest
 from planner.commands import events
 
 router = APIRouter(
-    prefix="/v1", tags=["recipients", "digests"], responses={**COMMON_RESPONSES, **responses(404)}
+    prefix="/v1", tags=["recipients", "digests"],
+    responses={**COMMON_RESPONSES, **responses(404)},
+    route_class=ApiRoute,
 )
 
 

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from planner.api.dependencies import AppDep, require_read
 from planner.api.problems import COMMON_RESPONSES, responses
+from planner.api.routing import ApiRoute
 from planner.api.schemas import EXTERNAL_ID, KIND, LocalDate
 
-router = APIRouter(tags=["operations"], responses=COMMON_RESPONSES)
+router = APIRouter(tags=["operations"], responses=COMMON_RESPONSES, route_class=ApiRoute)
 
 
 @router.get("/explain/{recipient_id}", responses=responses(404), dependencies=[Depends(require_read)])

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from planner.api.dependencies import AppDep, has_read_token
+from planner.api.routing import ApiRoute
 from planner.app import App
 from planner.readmodels.status import (
     adapter_config_problems,
@@ -21,7 +22,7 @@ from planner.readmodels.status import (
 from planner.readmodels.webhooks import notices, webhook_state
 from planner.store.health import ping
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=ApiRoute)
 
 
 @router.get("/healthz")

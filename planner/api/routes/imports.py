@@ -5,22 +5,25 @@
 import tempfile
 from typing import IO, Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from planner.api.dependencies import AppDep, Writer, audit
 from planner.api.problems import COMMON_RESPONSES, problem, responses
+from planner.api.routing import ApiRoute
 from planner.app import App
 from planner.commands import recipients
 from planner.commands.importer import ImportFailed, ImportReport, import_lines
 
 router = APIRouter(
-    prefix="/v1", tags=["recipients", "imports"], responses={**COMMON_RESPONSES, **responses(404)}
+    prefix="/v1",
+    tags=["recipients", "imports"],
+    responses={**COMMON_RESPONSES, **responses(404)},
+    route_class=ApiRoute,
 )
 
 _SPOOL_IN_MEMORY = 1 << 20
-_MAX_IMPORT_BYTES = 256 << 20
 _BODY = {
     "required": True,
     "description": "JSON Lines, the `planner import` format; read as a stream.",
@@ -38,11 +41,7 @@ async def import_endpoint(
     """Import recipients and engagement as `planner import` does: atomic unless `skip_invalid`;
     each rejected line is listed with its number, field, value and what was expected. Scope: write."""
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > _MAX_IMPORT_BYTES:
-                raise HTTPException(413, f"body over {_MAX_IMPORT_BYTES} bytes; split the import")
+        async for chunk in request.stream():  # at most 256 MiB (planner.api.limits)
             spool.write(chunk)
         spool.seek(0)
         try:
@@ -59,7 +58,7 @@ async def import_endpoint(
 def _import(app: App, spool: IO[bytes], skip_invalid: bool) -> ImportReport:
     now = app.clock()
     report = import_lines(
-        app.sessions, spool, now, skip_invalid=skip_invalid, has_template=app.templates.has_template
+        app.sessions, spool, now, skip_invalid=skip_invalid, require_template=app.templates.require
     )
     recipients.plan_changes(app, report.recipient_ids, now)
     return report

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends, Response
 
 from planner.api.dependencies import AppDep, require_read
 from planner.api.problems import COMMON_RESPONSES
+from planner.api.routing import ApiRoute
 
-router = APIRouter(tags=["observability"], responses=COMMON_RESPONSES)
+router = APIRouter(tags=["observability"], responses=COMMON_RESPONSES, route_class=ApiRoute)
 
 
 @router.get("/metrics", response_class=Response, dependencies=[Depends(require_read)])

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Response
 
 from planner.api.dependencies import AppDep, Writer, audit
 from planner.api.problems import COMMON_RESPONSES, responses
+from planner.api.routing import ApiRoute
 from planner.api.schemas import EngagementRequest, NotifyRequest
 from planner.commands.engagement import record_engagement
 from planner.commands.notify import notify
 
-router = APIRouter(tags=["notifications"], responses=COMMON_RESPONSES)
+router = APIRouter(tags=["notifications"], responses=COMMON_RESPONSES, route_class=ApiRoute)
 
 
 @router.post(

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Request
 
 from planner.api.dependencies import require_read
 from planner.api.problems import COMMON_RESPONSES
+from planner.api.routing import ApiRoute
 
-router = APIRouter(responses=COMMON_RESPONSES)
+router = APIRouter(responses=COMMON_RESPONSES, route_class=ApiRoute)
 
 
 @router.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_read)])

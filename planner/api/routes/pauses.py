@@ -8,10 +8,11 @@ from fastapi import APIRouter, Path
 
 from planner.api.dependencies import Admin, AppDep, audit
 from planner.api.problems import COMMON_RESPONSES
+from planner.api.routing import ApiRoute
 from planner.api.schemas import TARGET
 from planner.commands import pauses
 
-router = APIRouter(tags=["operations"], responses=COMMON_RESPONSES)
+router = APIRouter(tags=["operations"], responses=COMMON_RESPONSES, route_class=ApiRoute)
 
 Target = Annotated[str, Path(pattern=TARGET)]
 

@@ -12,10 +12,15 @@ from fastapi import APIRouter, Response
 
 from planner.api.dependencies import AppDep, Reader, Writer, audit
 from planner.api.problems import COMMON_RESPONSES, responses
+from planner.api.routing import ApiRoute
 from planner.api.schemas import Changes, Document, RecipientId
 from planner.commands import recipients
 
-router = APIRouter(prefix="/v1", tags=["recipients"], responses={**COMMON_RESPONSES, **responses(404)})
+router = APIRouter(
+    prefix="/v1", tags=["recipients"],
+    responses={**COMMON_RESPONSES, **responses(404)},
+    route_class=ApiRoute,
+)
 
 
 @router.get("/recipients/{recipient_id}")

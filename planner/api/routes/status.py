@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends
 
 from planner.api.dependencies import AppDep, require_read
 from planner.api.problems import COMMON_RESPONSES
+from planner.api.routing import ApiRoute
 from planner.readmodels.status import collect_status
 
-router = APIRouter(tags=["operations"], responses=COMMON_RESPONSES)
+router = APIRouter(tags=["operations"], responses=COMMON_RESPONSES, route_class=ApiRoute)
 
 
 @router.get("/status", dependencies=[Depends(require_read)])

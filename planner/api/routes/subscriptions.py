@@ -8,11 +8,14 @@ from fastapi import APIRouter
 
 from planner.api.dependencies import AppDep, Writer, audit
 from planner.api.problems import COMMON_RESPONSES, responses
+from planner.api.routing import ApiRoute
 from planner.api.schemas import ChannelName, Kind, RecipientId, SubscriptionBody, SubscriptionChanges
 from planner.commands import recipients
 
 router = APIRouter(
-    prefix="/v1", tags=["recipients", "subscriptions"], responses={**COMMON_RESPONSES, **responses(404)}
+    prefix="/v1", tags=["recipients", "subscriptions"],
+    responses={**COMMON_RESPONSES, **responses(404)},
+    route_class=ApiRoute,
 )
 
 PATH = "/recipients/{recipient_id}/subscriptions/{kind}/{channel}"

@@ -1,4 +1,7 @@
-"""``/u/{token}``: the link in List-Unsubscribe. The signature is the authentication."""
+"""``/u/{token}``: the link in List-Unsubscribe. The signature is the authentication.
+
+Every answer under ``/u/`` forbids framing and referrers (:class:`planner.api.middleware.PageHeaders`).
+"""
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
 
@@ -10,12 +13,13 @@ from fastapi.responses import HTMLResponse
 
 from planner.api.dependencies import AppDep
 from planner.api.problems import responses
+from planner.api.routing import ApiRoute
 from planner.app import App
 from planner.commands import recipients
 from planner.core.unsubscribe import MAX_TOKEN, UnsubscribeTarget, verify
 from planner.errors import NotFound
 
-router = APIRouter(tags=["unsubscribe"], responses=responses(404, 422))
+router = APIRouter(tags=["unsubscribe"], responses=responses(404, 422), route_class=ApiRoute)
 
 Token = Annotated[str, Path(max_length=MAX_TOKEN, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
 _PAGE = """<!doctype html>
@@ -42,8 +46,13 @@ def one_click(app: AppDep, token: Token) -> dict[str, Any]:
 
 
 def _target_of(app: App, token: str) -> UnsubscribeTarget:
-    secret = app.settings.signing_secret.get_secret_value() if app.settings.signing_secret else ""
-    target = verify(secret.encode(), token)
-    if target is None:
-        raise NotFound("unsubscribe link", token)
-    return target
+    """The token's target when it is signed under PLANNER_SIGNING_SECRET or a previous secret (links
+    in mail sent before a rotation keep working)."""
+    settings = app.settings
+    keys = [settings.signing_secret, *settings.previous_signing_secrets]
+    for key in keys:
+        secret = key.get_secret_value().encode() if key is not None else b""
+        target = verify(secret, token) if secret else None
+        if target is not None:
+            return target
+    raise NotFound("unsubscribe link", token)

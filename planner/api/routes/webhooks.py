@@ -2,7 +2,8 @@
 provider-neutral email format.
 
 Twilio's and Mailgun's callbacks carry no bearer token: their signature is the authentication, and
-an unsigned or badly signed one is a 403 that changes nothing. A webhook whose secret is not
+an unsigned or badly signed one is a 403 that changes nothing. Their bodies are read no further than
+64 KiB (:mod:`planner.api.limits`) before the signature is checked. A webhook whose secret is not
 configured answers 503 naming the setting (the route exists; the service cannot check it). The
 neutral format is for senders we control (a relay, another provider's adapter), authenticated like
 the rest of the API with a ``write`` bearer token.
@@ -18,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from planner.api.dependencies import AppDep, Writer, audit
 from planner.api.problems import responses
+from planner.api.routing import ApiRoute
 from planner.api.schemas import EmailEvent, MailgunWebhook, Outcome
 from planner.app import App
 from planner.commands.feedback import apply_inbound_sms, apply_report
@@ -25,8 +27,6 @@ from planner.core import feedback
 from planner.core.feedback import DeliveryReport
 from planner.errors import InvalidInput, TokenReused
 
-#: Twilio's callbacks are a few hundred bytes; anything far larger is not one.
-MAX_FORM_BYTES = 64 * 1024
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 _TWILIO_FIELDS = ("MessageSid", "MessageStatus", "ErrorCode", "From", "To", "Body", "AccountSid")
@@ -44,7 +44,7 @@ _EMPTY_TWIML: dict[int | str, dict[str, Any]] = {
     200: {"description": "Empty TwiML.", "content": {"application/xml": {}}}
 }
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=ApiRoute)
 
 
 @router.post("/twilio/status", openapi_extra={"requestBody": _TWILIO_FORM}, responses=_SIGNED)
@@ -117,7 +117,7 @@ async def _twilio_form(app: App, request: Request) -> dict[str, str]:
     token = _secret(app.settings.twilio_auth_token, "PLANNER_TWILIO_AUTH_TOKEN")
     if not app.settings.public_base_url:
         raise HTTPException(503, "PLANNER_PUBLIC_BASE_URL is unset: Twilio's signature covers the public URL")
-    body = await _read_at_most(request, MAX_FORM_BYTES)
+    body = await request.body()  # at most 64 KiB (planner.api.limits): a callback is a few hundred bytes
     try:
         params = parse_qsl(body.decode(), keep_blank_values=True)
     except UnicodeDecodeError:
@@ -128,17 +128,6 @@ async def _twilio_form(app: App, request: Request) -> dict[str, str]:
     if not params or not feedback.twilio_signed(token, url, params, signature):
         raise HTTPException(403, "missing or wrong X-Twilio-Signature; nothing was changed")
     return dict(params)
-
-
-async def _read_at_most(request: Request, limit: int) -> bytes:
-    """The body, refused (413) as soon as it grows past ``limit``: never read whole into memory."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"body over {limit} bytes; not a Twilio callback")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _secret(value: Any, setting: str) -> str:

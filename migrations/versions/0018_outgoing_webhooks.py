@@ -1,7 +1,7 @@
 """outgoing webhooks: endpoints, the outbox of events per endpoint, and each attempt
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-08
 
 New tables only: nothing existing changes, and no event is emitted for what happened before.
@@ -14,8 +14,8 @@ from alembic import op
 
 from planner.store.types import UTCDateTime
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
