@@ -10,6 +10,10 @@ One outcome (the common case: a message just sent) goes straight to the driver: 
 message, and compiling a statement would cost more than running it. PostgreSQL: the update (and the
 timeline entry, when there is one) in one statement; SQLite: one short transaction. A plain "sent"
 writes no entry: the row implies it (``planner.store.queries.timeline``).
+
+An outcome whose webhook event some endpoint wants (:class:`Final`'s ``webhook``, decided by the batch
+from the types wanted at its claim) writes it with the outcome, only when the outcome was written:
+in the same statement on PostgreSQL, in the same transaction on SQLite (:mod:`planner.store.webhooks`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from planner.api.dependencies import Admin, AppDep, Reader
 from planner.api.problems import COMMON_RESPONSES, responses
+from planner.api.routing import ApiRoute
 from planner.clock import parse_duration
 from planner.commands import webhooks
 from planner.core import validation
@@ -24,6 +25,7 @@ router = APIRouter(
     prefix="/v1/webhook-endpoints",
     tags=["webhook endpoints"],
     responses={**COMMON_RESPONSES, **responses(404)},
+    route_class=ApiRoute,
 )
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
