@@ -13,7 +13,7 @@ from __future__ import annotations
 import socket
 import ssl
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -69,9 +69,21 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+#: How a host name becomes the addresses to connect to: ``(host, port, seconds left or None)``. A
+#: caller's resolver may bound the look-up or refuse addresses by raising ``OSError`` (its text is
+#: the connection error's).
+Resolver = Callable[[str, int, float | None], list[str]]
+
+
+def resolve_all(host: str, port: int, budget: float | None) -> list[str]:
+    """Every address of ``host``, as the system resolver gives them (the look-up is not bounded)."""
+    return [str(address[0]) for *_, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
 class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self) -> None:
+    def __init__(self, resolve: Resolver = resolve_all) -> None:
         self._inner = httpcore.SyncBackend()
+        self._resolve = resolve
 
     def connect_tcp(
         self,
@@ -84,14 +96,14 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         """Each of the host's addresses in turn, all within one budget (the inner backend would
         give each address the whole timeout). TLS is started later, with the host's own name."""
         try:
-            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found = self._resolve(host, port, _budget(timeout, httpcore.ConnectTimeout))
         except OSError as exc:
             raise httpcore.ConnectError(f"{host}: {exc}") from exc
         error: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
-        for *_, address in found:
+        for address in found:
             try:
                 budget = _budget(timeout, httpcore.ConnectTimeout)
-                stream = self._inner.connect_tcp(str(address[0]), port, budget, local_address, socket_options)
+                stream = self._inner.connect_tcp(address, port, budget, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
                 continue
@@ -113,9 +125,10 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
 class DeadlineTransport(httpx.HTTPTransport):
     """httpx's own transport (its exception mapping, response streams, keep-alive pool) over a
-    connection pool whose network backend honours :func:`deadline_scope`."""
+    connection pool whose network backend honours :func:`deadline_scope`, and finds each host's
+    addresses with ``resolve``."""
 
-    def __init__(self) -> None:
+    def __init__(self, resolve: Resolver = resolve_all) -> None:
         super().__init__()
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
         self._pool = httpcore.ConnectionPool(
@@ -123,7 +136,7 @@ class DeadlineTransport(httpx.HTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_DeadlineBackend(),
+            network_backend=_DeadlineBackend(resolve),
         )
 
 

@@ -254,6 +254,27 @@ def _profiled(args: argparse.Namespace, name: str) -> list[str]:
     return [str(spy), "record", "--format", "raw", "--rate", "250", "-o", output, "--"]
 
 
+def _add_webhook_endpoint(url: str) -> None:
+    """An enabled endpoint wanting ``delivery.sent``: every send also writes its event. Its URL
+    refuses connections, so the burst's final webhook pass costs little (and the steady rate, first
+    to last send, none of it)."""
+    from sqlalchemy import insert
+
+    from planner.store.db import create_db_engine
+    from planner.store.tables import WEBHOOK_ENDPOINTS
+
+    engine = create_db_engine(url)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(WEBHOOK_ENDPOINTS).values(
+                url="http://127.0.0.1:9/bench", event_types=["delivery.sent"], enabled=True,
+                secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+    engine.dispose()
+
+
 def run_planner_workers(
     backend: str, workers: int, args: argparse.Namespace, workdir: Path, redis_server: Any, pg: Any,
     deadline: Deadline,
@@ -270,6 +291,8 @@ def run_planner_workers(
     outbox = workdir / f"outbox-{name}"
     _say(f"[{backend}, {workers} worker(s)] setting up {args.deliveries:,} deliveries ...")
     jobs, _ = setup_deliveries(url, redis_server.url, args.deliveries, args.batch_size, args.seed)
+    if args.webhook_endpoint:
+        _add_webhook_endpoint(url)
     env = child_env(
         {
             "PLANNER_DATABASE_URL": url,
@@ -283,6 +306,7 @@ def run_planner_workers(
             "PLANNER_LOG_LEVEL": args.log_level,
             "PLANNER_LOG_FORMAT": "json",
             "PLANNER_SQLITE_SYNCHRONOUS": args.sqlite_synchronous,
+            "PLANNER_WEBHOOKS_ALLOW_PRIVATE": "1",
         }
     )
     count_sent = _count_sent(url)
@@ -519,6 +543,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="keep databases, outboxes and logs here")
     parser.add_argument(
         "--profile", type=Path, help="sample each worker with py-spy into DIR/<scenario>-worker<i>.txt"
+    )
+    parser.add_argument(
+        "--webhook-endpoint",
+        action="store_true",
+        help="an enabled webhook endpoint wants delivery.sent: each send writes its event too",
     )
     args = parser.parse_args(argv)
     if args.quick:

@@ -764,6 +764,8 @@ def _planner_runs(
                 target = _clone(backend, url, pg, f"bench_run_{name}_{index}", workdir)
                 if name == "before" and args.baseline_sql:
                     _run_sql(target, args.baseline_sql)
+            if name == "after" and args.webhook_endpoint:
+                _run_sql(target, WEBHOOK_ENDPOINT_SQL)
             env = child_env(
                 {"PYTHONPATH": f"{tree}{os.pathsep}{BENCH_DIR}", "BENCH_TREE": str(tree)} if tree else None
             )
@@ -779,6 +781,14 @@ def _planner_runs(
             )
     after = sorted(runs["after"], key=lambda r: r["seconds"])
     return after[len(after) // 2], (runs if len(trees) > 1 or args.runs > 1 else None)
+
+
+#: An enabled webhook endpoint that wants the planner's events (``--webhook-endpoint``).
+WEBHOOK_ENDPOINT_SQL = (
+    "INSERT INTO webhook_endpoint (url, event_types, enabled, secret, created_at, updated_at) VALUES "
+    "('https://hooks.example.com/bench', '[\"delivery.skipped\", \"delivery.suppressed\"]', true, "
+    "'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '2026-03-16 12:00:00.000000', '2026-03-16 12:00:00.000000')"
+)
 
 
 def _run_sql(url: str, statements: str) -> None:
@@ -930,6 +940,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--baseline-sql", help="SQL run on the baseline's copy first (e.g. an index it had), ';'-separated"
+    )
+    parser.add_argument(
+        "--webhook-endpoint",
+        action="store_true",
+        help="this tree's runs have an enabled webhook endpoint wanting delivery.skipped and "
+        "delivery.suppressed (the planner's events); the baseline's have none",
     )
     args = parser.parse_args(argv)
     if args.quick:

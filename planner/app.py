@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from planner.delivery.deliverer import Deliverer
     from planner.delivery.message import UnsubscribeLinks
     from planner.delivery.templating import Renderer
+    from planner.delivery.webhook_sender import WebhookSender
 
 
 @dataclass
@@ -209,6 +210,23 @@ def build_deliverer(
         unsubscribe=unsubscribe_links(settings),
         digest_cap=settings.digest_max_events,
         unknown_delay=settings.unknown_outcome_delay,
+        clock_skew=settings.max_clock_skew,
+    )
+
+
+def build_webhook_sender(app: App) -> WebhookSender:
+    """The worker's poster of outgoing webhooks, as the settings describe it."""
+    from planner.delivery.webhook_http import WebhookClient
+    from planner.delivery.webhook_sender import WebhookSender
+
+    settings = app.settings
+    client = WebhookClient(settings.webhooks_timeout.total_seconds(), settings.webhooks_allow_private)
+    return WebhookSender(
+        app.sessions,
+        client,
+        clock=app.clock,
+        disable_after=settings.webhooks_disable_after,
+        batch_size=settings.webhooks_batch_size,
         clock_skew=settings.max_clock_skew,
     )
 

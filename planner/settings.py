@@ -219,6 +219,32 @@ class Settings(BaseSettings):
     unsubscribe_mailto: str | None = Field(
         None, description="An address for mailto: unsubscribes, added to List-Unsubscribe when set."
     )
+    webhooks_allow_private: bool = Field(
+        False,
+        description="Outgoing webhooks may go to http:// URLs and to loopback, private and link-local "
+        "addresses (development and tests); off, such URLs are refused at registration and delivery.",
+    )
+    webhooks_timeout: Duration = Field(
+        timedelta(seconds=10),
+        description="The most one webhook request may take, all of it (look-up, connect, send, read).",
+    )
+    webhooks_disable_after: Duration = Field(
+        timedelta(days=5),
+        description="A webhook endpoint whose every attempt failed for this long is disabled (its "
+        "events wait, kept, until it is enabled again).",
+    )
+    webhooks_secret_overlap: Duration = Field(
+        timedelta(hours=24),
+        description="After `planner webhooks rotate-secret`, the old secret also signs for this long "
+        "(unless the rotation gives its own --overlap).",
+    )
+    webhooks_batch_size: int = Field(
+        4, ge=1, le=64, description="Webhook requests a worker makes at once (one thread each)."
+    )
+    webhooks_retention: Retention = Field(
+        timedelta(days=30),
+        description="Delivered and failed webhook events (and their attempts) are kept this long.",
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="Logs: JSON lines, readable console lines, or auto (console on a terminal)."
     )

@@ -22,6 +22,7 @@ from planner.api.routes import (
     status,
     subscriptions,
     unsubscribe,
+    webhook_endpoints,
     webhooks,
 )
 from planner.app import App
@@ -45,6 +46,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     preferences.router,
     unsubscribe.router,
     webhooks.router,
+    webhook_endpoints.router,
 )
 DESCRIPTION = (
     "Plans scheduled notifications in each recipient's local time. "

@@ -16,7 +16,19 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from planner.cli import data, deliveries, demo, digests, ops, planning, recipients, serve, tokens, worker
+from planner.cli import (
+    data,
+    deliveries,
+    demo,
+    digests,
+    ops,
+    planning,
+    recipients,
+    serve,
+    tokens,
+    webhooks,
+    worker,
+)
 from planner.cli.common import TextCheckedCommand, debug_enabled
 from planner.errors import shown
 
@@ -65,6 +77,7 @@ events_app = _group("Digest events: what a digest subscription's next message li
 recipients_app = _group("Find recipients.")
 templates_app = _group("Message templates.")
 tokens_app = _group("API tokens: named, with scopes (read, write, admin).")
+webhooks_app = _group("Outgoing webhooks: endpoints that receive the service's events, signed.")
 app.add_typer(db_app, name="db")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(engagement_app, name="engagement")
@@ -72,6 +85,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(recipients_app, name="recipients")
 app.add_typer(templates_app, name="templates")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(webhooks_app, name="webhooks")
 
 db_app.command("upgrade")(data.db_upgrade)
 app.command("import")(data.import_command)
@@ -94,6 +108,14 @@ templates_app.command("check")(ops.templates_check)
 tokens_app.command("create")(tokens.tokens_create)
 tokens_app.command("list")(tokens.tokens_list)
 tokens_app.command("revoke")(tokens.tokens_revoke)
+webhooks_app.command("add")(webhooks.webhooks_add)
+webhooks_app.command("list")(webhooks.webhooks_list)
+webhooks_app.command("show")(webhooks.webhooks_show)
+webhooks_app.command("update")(webhooks.webhooks_update)
+webhooks_app.command("remove")(webhooks.webhooks_remove)
+webhooks_app.command("rotate-secret")(webhooks.webhooks_rotate_secret)
+webhooks_app.command("redeliver")(webhooks.webhooks_redeliver)
+webhooks_app.command("attempts")(webhooks.webhooks_attempts)
 app.command("serve")(serve.serve_command)
 app.command("cron")(serve.cron_command)
 app.command("worker")(worker.worker_command)

@@ -117,6 +117,32 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
         "unset",
         "An address for mailto: unsubscribes, added to List-Unsubscribe when set.",
     ),
+    (
+        "webhooks_allow_private",
+        "False",
+        "Outgoing webhooks may go to http:// URLs and to loopback, private and link-local addresses (development and tests); off, such URLs are refused at registration and delivery.",
+    ),
+    (
+        "webhooks_timeout",
+        "10s",
+        "The most one webhook request may take, all of it (look-up, connect, send, read).",
+    ),
+    (
+        "webhooks_disable_after",
+        "5d",
+        "A webhook endpoint whose every attempt failed for this long is disabled (its events wait, kept, until it is enabled again).",
+    ),
+    (
+        "webhooks_secret_overlap",
+        "1d",
+        "After `planner webhooks rotate-secret`, the old secret also signs for this long (unless the rotation gives its own --overlap).",
+    ),
+    ("webhooks_batch_size", "4", "Webhook requests a worker makes at once (one thread each)."),
+    (
+        "webhooks_retention",
+        "30d",
+        "Delivered and failed webhook events (and their attempts) are kept this long.",
+    ),
     ("log_format", "auto", "Logs: JSON lines, readable console lines, or auto (console on a terminal)."),
     ("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR."),
 )

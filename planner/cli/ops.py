@@ -14,6 +14,7 @@ import typer
 from planner.cli.common import (
     JsonOption,
     err,
+    escape,
     fail,
     key_value_table,
     named,
@@ -62,9 +63,20 @@ def status_command(as_json: JsonOption = False) -> None:
                 "late": "; ".join(planner["late"]) or "no",
                 "oldest due delivery waiting": data["waiting"]["oldest_due_delivery"] or "none",
                 "stuck": "; ".join(data["waiting"]["stuck"]) or "no",
+                "webhook endpoints": _webhooks_text(data["webhooks"]),
             },
         )
     )
+    for notice in data["webhooks"]["notices"]:
+        err.print(f"[yellow]notice:[/] {escape(notice)}", highlight=False, soft_wrap=True)
+
+
+def _webhooks_text(webhooks: dict[str, Any]) -> str:
+    if not webhooks["endpoints"]:
+        return "none"
+    events, failing = webhooks["events"], len(webhooks["failing"])
+    text = f"{webhooks['enabled']} of {webhooks['endpoints']} enabled; {events['pending']} events waiting"
+    return text + (f"; {failing} failing now" if failing else "")
 
 
 def _pause_text(pause: dict[str, Any]) -> str:

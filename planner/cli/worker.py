@@ -37,12 +37,14 @@ def worker_command(
         float, typer.Option(help="Seconds between lease recovery and reconcile passes.")
     ] = 30.0,
 ) -> None:
-    """Run an RQ worker (with its scheduler) that sends deliveries through the adapters."""
+    """Run an RQ worker (with its scheduler) that sends deliveries through the adapters, and posts
+    the outgoing webhooks."""
     from planner import jobs
-    from planner.app import build_deliverer
+    from planner.app import build_deliverer, build_webhook_sender
     from planner.processes.worker import (
         MaintenanceThread,
         SchedulerThread,
+        WebhookThread,
         make_worker,
         run_maintenance,
     )
@@ -57,23 +59,25 @@ def worker_command(
         worker = make_worker(svc, chosen, on_stop=deliverer.stopping.set)
         maintenance = MaintenanceThread(svc, recovery_interval, worker)
         scheduler = SchedulerThread(svc, chosen)
+        webhooks = WebhookThread(build_webhook_sender(svc))
         # The deliverer serves this block's jobs only; adapters close on any way out (Redis down
         # in the first maintenance pass included).
         try:
             with jobs.serving(deliverer):
                 run_maintenance(svc, grace=timedelta(0))  # starting: every pending row is checked
-                if not burst:
+                if burst:
+                    _print_summary(_burst(svc, worker), webhooks.sender.drain())
+                else:
                     maintenance.start()
                     scheduler.start()
-                if burst:
-                    summary = _burst(svc, worker)
-                    _print_summary(summary)
-                else:
+                    webhooks.start()
                     # The scheduler is our thread, not RQ's forked process (see SchedulerThread).
                     worker.work(with_scheduler=False, burst=False, logging_level="WARNING")
         finally:
             maintenance.stopped.set()
             scheduler.stop()
+            webhooks.stop()
+            webhooks.sender.close()
             for adapter in {id(a): a for a in deliverer.adapters.values()}.values():
                 adapter.close()
         err.print(f"worker {worker.name} stopped")
@@ -92,9 +96,11 @@ def _burst(svc: App, worker: SimpleWorker) -> BurstSummary:
         return work_burst(svc, worker, _progress)
 
 
-def _print_summary(summary: BurstSummary) -> None:
+def _print_summary(summary: BurstSummary, webhooks: int) -> None:
     outcomes = ", ".join(f"{n} {what}" for what, n in sorted(summary.by_outcome.items())) or "nothing"
     err.print(f"burst: {summary.due} due when it started: {outcomes}", highlight=False, soft_wrap=True)
+    if webhooks:
+        err.print(f"burst: {webhooks} webhook events posted (or their retries scheduled)", highlight=False)
     if summary.deferred_until:
         first, last = min(summary.deferred_until.values()), max(summary.deferred_until.values())
         span = first.isoformat() if first == last else f"{first.isoformat()} .. {last.isoformat()}"

@@ -12,6 +12,17 @@ import structlog
 
 from planner.app import App
 from planner.core.feedback import DeliveryReport, InboundSms, message_id_forms
+from planner.core.webhook_events import (
+    RECIPIENT_ADDRESS_INVALID,
+    RECIPIENT_COMPLAINED,
+    RECIPIENT_OPTED_IN,
+    RECIPIENT_OPTED_OUT,
+    DeliveryFacts,
+    make_event,
+    provider_event_type,
+    public_recipient_id,
+    recipient_event,
+)
 from planner.errors import TokenReused
 from planner.store import feedback as store_feedback
 from planner.store.audit import record_audit
@@ -25,6 +36,8 @@ from planner.store.feedback import (
     set_sms_opt_out_by_phone,
 )
 from planner.store.preferences import set_kind_opt_out
+from planner.store.webhook_endpoints import wanted_types
+from planner.store.webhooks import emit, external_ids
 
 log = structlog.get_logger("planner.feedback")
 
@@ -62,6 +75,7 @@ def apply_report(app: App, report: DeliveryReport, now: datetime) -> dict[str, A
         detail |= {k: v for k, v in (("code", report.code), ("detail", report.detail)) if v}
         record_provider_status(session, delivery.id, report.status, detail, now)
         effects = _consequences(app, session, delivery, report, now)
+        _emit_report_events(session, delivery, report, now)
     log.info(
         "provider report recorded",
         provider=report.provider,
@@ -83,8 +97,7 @@ def _consequences(
 ) -> list[str]:
     effects = []
     if report.dead_address:
-        reason = f"{report.provider} reported {report.status}" + (f" ({report.code})" if report.code else "")
-        mark_address_invalid(session, delivery.recipient_id, delivery.channel, reason, now)
+        mark_address_invalid(session, delivery.recipient_id, delivery.channel, _invalid_reason(report), now)
         effects.append(f"{delivery.channel}_invalid")
     if report.complaint:
         if app.policy.is_critical(delivery.kind):
@@ -92,6 +105,49 @@ def _consequences(
         elif set_kind_opt_out(session, delivery.recipient_id, delivery.kind, delivery.channel, True, now):
             effects.append(f"opted_out:{delivery.kind}/{delivery.channel}")
     return effects
+
+
+def _invalid_reason(report: DeliveryReport) -> str:
+    return f"{report.provider} reported {report.status}" + (f" ({report.code})" if report.code else "")
+
+
+def _emit_report_events(
+    session: Session, delivery: ReportedDelivery, report: DeliveryReport, now: datetime
+) -> None:
+    """The webhook events of a provider's report, in its transaction: the delivery's provider
+    status, and what it says of the recipient (a dead address, a complaint), as far as wanted."""
+    wanted = wanted_types(session)
+    provider_type = provider_event_type(report.status)
+    if not wanted.intersection({provider_type, RECIPIENT_ADDRESS_INVALID, RECIPIENT_COMPLAINED}):
+        return
+    recipient = public_recipient_id(external_ids(session, [delivery.recipient_id]).get(delivery.recipient_id))
+    facts = DeliveryFacts(
+        delivery.id, recipient, delivery.kind, delivery.channel, delivery.dedup_key, delivery.scheduled_at
+    )
+    events = []
+    if provider_type in wanted:
+        assert provider_type is not None
+        data = facts.data(
+            delivery.status, delivery.reason, provider=report.provider, provider_status=report.status,
+            code=report.code, detail=report.detail,
+        )  # fmt: skip
+        events.append(make_event(provider_type, now, data))
+    if report.dead_address and RECIPIENT_ADDRESS_INVALID in wanted:
+        error = _invalid_reason(report)
+        events.append(
+            recipient_event(
+                RECIPIENT_ADDRESS_INVALID, now, recipient, delivery.channel,
+                delivery_id=delivery.id, error=error, source="provider_report",
+            )
+        )
+    if report.complaint and RECIPIENT_COMPLAINED in wanted:
+        events.append(
+            recipient_event(
+                RECIPIENT_COMPLAINED, now, recipient, delivery.channel,
+                kind=delivery.kind, delivery_id=delivery.id, provider=report.provider,
+            )
+        )
+    emit(session, events, now)
 
 
 def apply_inbound_sms(app: App, sms: InboundSms, now: datetime) -> dict[str, Any]:
@@ -106,5 +162,12 @@ def apply_inbound_sms(app: App, sms: InboundSms, now: datetime) -> dict[str, Any
         action = "sms_opted_out" if sms.opt_out else "sms_opted_in"
         for external_id in changed:
             record_audit(session, now, "twilio-inbound", action, f"recipient:{external_id}")
+        event_type = RECIPIENT_OPTED_OUT if sms.opt_out else RECIPIENT_OPTED_IN
+        if changed and event_type in wanted_types(session):
+            source = {"kind": None, "source": "sms_keyword"}
+            events = [
+                recipient_event(event_type, now, public_recipient_id(e), "sms", **source) for e in changed
+            ]
+            emit(session, events, now)
     log.info("inbound sms keyword", opted_out=sms.opt_out, recipients=len(changed), outcome=action)
     return {"recorded": True, "opted_out": sms.opt_out, "recipients": changed}

@@ -22,6 +22,13 @@ from planner.core import validation
 from planner.core.import_records import RECIPIENT_KEYS, SUBSCRIPTION_KEYS, parse_recipient
 from planner.core.localtime import hhmm
 from planner.core.unsubscribe import UnsubscribeTarget
+from planner.core.webhook_events import (
+    RECIPIENT_OPTED_IN,
+    RECIPIENT_OPTED_OUT,
+    RECIPIENT_UNSUBSCRIBED,
+    public_recipient_id,
+    recipient_event,
+)
 from planner.errors import InvalidInput, NotFound
 from planner.readmodels.recipients import preferences_of
 from planner.readmodels.simulate import simulate_recipient, to_json_rows
@@ -33,6 +40,8 @@ from planner.store.preferences import set_channel_opt_out, set_kind_opt_out
 from planner.store.queries import recipient_by_external_id
 from planner.store.recipients import erase_recipient, recipient_exists
 from planner.store.subscriptions import subscriptions_of
+from planner.store.webhook_endpoints import wanted_types
+from planner.store.webhooks import emit, external_ids
 
 log = structlog.get_logger("planner.recipients")
 
@@ -218,6 +227,9 @@ def set_preference(
             changed = set_channel_opt_out(session, recipient.id, channel, opted_out, now)
         else:
             changed = set_kind_opt_out(session, recipient.id, kind, channel, opted_out, now)
+        if changed:
+            event_type = RECIPIENT_OPTED_OUT if opted_out else RECIPIENT_OPTED_IN
+            _emit(session, event_type, now, external_id, channel, kind=kind, source="preferences")
     scope = f"kind:{kind}" if kind else f"channel:{channel}"
     log.info(
         "preference set", scope=scope, opted_out=opted_out, outcome="changed" if changed else "unchanged"
@@ -249,6 +261,12 @@ def _by_link(app: App, target: UnsubscribeTarget, now: datetime, *, opted_out: b
         if not recipient_exists(session, target.recipient_id):
             raise NotFound("recipient", target.recipient_id)
         changed = set_kind_opt_out(session, target.recipient_id, target.kind, target.channel, opted_out, now)
+        if changed:
+            external_id = external_ids(session, [target.recipient_id]).get(target.recipient_id)
+            event_type = RECIPIENT_UNSUBSCRIBED if opted_out else RECIPIENT_OPTED_IN
+            _emit(
+                session, event_type, now, external_id, target.channel, kind=target.kind, source="one_click"
+            )  # fmt: skip
         record_audit(
             session,
             now,
@@ -258,6 +276,15 @@ def _by_link(app: App, target: UnsubscribeTarget, now: datetime, *, opted_out: b
         )
     log.info(action, kind=target.kind, channel=target.channel, outcome="changed" if changed else "unchanged")
     return changed
+
+
+def _emit(
+    session: Session, event_type: str, now: datetime, external_id: str | None, channel: str, **data: Any
+) -> None:
+    """A ``recipient.*`` webhook event, in the change's transaction, when an endpoint wants it."""
+    if event_type in wanted_types(session):
+        event = recipient_event(event_type, now, public_recipient_id(external_id), channel, **data)
+        emit(session, [event], now)
 
 
 def erase(app: App, external_id: str, now: datetime) -> dict[str, Any]:

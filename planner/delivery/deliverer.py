@@ -46,9 +46,10 @@ from planner.core.policy import PlanningPolicy
 from planner.core.redact import redact
 from planner.core.retry import RetryPolicy
 from planner.core.status import DeliveryStatus
+from planner.core.webhook_events import public_recipient_id
 from planner.delivery.lease import BatchLease
 from planner.delivery.message import MessageMaker, UnsubscribeLinks
-from planner.delivery.outcomes import UNKNOWN, Recorder
+from planner.delivery.outcomes import UNKNOWN, BatchEvents, Recorder
 from planner.delivery.templating import Renderer, TemplateFailure
 from planner.dispatch.ratelimit import ProviderLimiter, Slots
 from planner.dispatch.reassign import enqueue_reassigned
@@ -67,6 +68,7 @@ from planner.store.outcomes import BatchConnection
 from planner.store.pauses import ADAPTER_CONFIG, PAUSE_DETAIL_MAX, active_pauses, is_paused
 from planner.store.reassign import Move, Reassigned, reassign
 from planner.store.recipient_facts import recipient_state
+from planner.store.webhook_endpoints import wanted_types
 
 log = structlog.get_logger("planner.delivery")
 
@@ -167,6 +169,9 @@ class Deliverer:
                 self._enqueue_early(early, now)
                 return report
             deliveries, recipients = load_batch(session, claimed)
+            events = BatchEvents(
+                wanted_types(session), {r.id: public_recipient_id(r.external_id) for r in recipients.values()}
+            )
             pauses = active_pauses(session)
             digests = self._bind_digests(session, claimed, now)
             unknown_since = {
@@ -189,6 +194,7 @@ class Deliverer:
                 self.rng,
                 unknown_delay=self.unknown_delay,
                 batch_size=self.batch_size,
+                events=events,
             ),
             digests,
             unknown_since,
@@ -423,7 +429,7 @@ class Deliverer:
         if exc.opted_out:
             # The recipient told the provider to stop (an SMS STOP): every later delivery on the
             # channel is suppressed by the rule chain.
-            batch.recorder.out.opt_outs.append((recipient.id, d.channel))
+            batch.recorder.opted_out(d, self.clock())
             batch.recorder.final(
                 d, DeliveryStatus.suppressed, "opted_out", self.clock(), error=str(exc)[:2000]
             )
@@ -431,7 +437,7 @@ class Deliverer:
             logger.info("recipient opted out at the provider", outcome="suppressed", error=str(exc))
             return
         if exc.invalid_address:
-            batch.recorder.out.invalid_addresses.append((recipient.id, d.channel, str(exc)[:500]))
+            batch.recorder.address_invalid(d, str(exc), self.clock())
         outcome = batch.recorder.failed(d, self.clock(), permanent=True, error=str(exc), retry_after=None)
         self._count(batch, outcome, logger, str(exc), d)
 

@@ -23,6 +23,8 @@ How a provider's answer is classified:
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +33,15 @@ import structlog
 
 from planner.core.retry import RetryPolicy, decide_retry
 from planner.core.status import DeliveryStatus
+from planner.core.webhook_events import (
+    RECIPIENT_ADDRESS_INVALID,
+    RECIPIENT_OPTED_OUT,
+    DeliveryFacts,
+    WebhookEvent,
+    delivery_outcome_event,
+    outcome_event_type,
+    recipient_event,
+)
 from planner.dispatch.reassign import enqueue_reassigned
 from planner.store import outcomes as store
 from planner.store.claims import DeliveryRow
@@ -41,6 +52,32 @@ from planner.store.timeline import event_row
 log = structlog.get_logger("planner.delivery")
 
 UNKNOWN = "outcome_unknown"
+
+
+@dataclass(frozen=True)
+class BatchEvents:
+    """What a batch needs to emit webhook events: the types some enabled endpoint wanted when it
+    claimed (a type nobody wants costs nothing), and its recipients' external ids."""
+
+    wanted: frozenset[str] = frozenset()
+    recipients: Mapping[int, str | None] = field(default_factory=dict)
+
+    def outcome(
+        self, d: DeliveryRow, status: str, reason: str | None, at: datetime, **extra: Any
+    ) -> WebhookEvent | None:
+        if outcome_event_type(status, reason) not in self.wanted:
+            return None
+        facts = DeliveryFacts(
+            d.id, self.recipients.get(d.recipient_id), d.kind, d.channel, d.dedup_key, d.scheduled_at
+        )
+        return delivery_outcome_event(facts, status, reason, at, attempts=d.attempts, **extra)
+
+    def recipient(
+        self, event_type: str, d: DeliveryRow, at: datetime, **extra: Any
+    ) -> WebhookEvent | None:
+        if event_type not in self.wanted:
+            return None
+        return recipient_event(event_type, at, self.recipients.get(d.recipient_id), d.channel, **extra)
 
 
 class Recorder:
@@ -56,8 +93,10 @@ class Recorder:
         *,
         unknown_delay: timedelta,
         batch_size: int,
+        events: BatchEvents | None = None,
     ) -> None:
         self.db = db
+        self.events = events or BatchEvents()
         self.redis = connection
         self.token = token
         self.retry = retry
@@ -81,8 +120,9 @@ class Recorder:
                 d.id, at, event, status="sent", detail={"provider_message_id": provider_message_id}
             )
         )
+        webhook = self.events.outcome(d, "sent", None, at, provider_message_id=provider_message_id)
         self.out.finals.append(
-            Final(d.id, DeliveryStatus.sent.value, None, None, provider_message_id, at, entry)
+            Final(d.id, DeliveryStatus.sent.value, None, None, provider_message_id, at, entry, webhook)
         )
 
     def final(
@@ -90,7 +130,22 @@ class Recorder:
     ) -> None:
         detail = {"error": error} if error else None
         entry = event_row(d.id, at, status.value, status=status.value, reason=reason, detail=detail)
-        self.out.finals.append(Final(d.id, status.value, reason, error, None, None, entry))
+        webhook = self.events.outcome(d, status.value, reason, at, error=error)
+        self.out.finals.append(Final(d.id, status.value, reason, error, None, None, entry, webhook))
+
+    def opted_out(self, d: DeliveryRow, at: datetime) -> None:
+        """The provider says the recipient opted out of the delivery's channel (an SMS STOP)."""
+        self.out.opt_outs.append((d.recipient_id, d.channel))
+        event = self.events.recipient(RECIPIENT_OPTED_OUT, d, at, kind=None, source="provider")
+        self.out.webhooks += [event] if event else []
+
+    def address_invalid(self, d: DeliveryRow, error: str, at: datetime) -> None:
+        """The provider refused the recipient's address on the delivery's channel for good."""
+        self.out.invalid_addresses.append((d.recipient_id, d.channel, error[:500]))
+        event = self.events.recipient(
+            RECIPIENT_ADDRESS_INVALID, d, at, delivery_id=d.id, error=error[:500], source="send"
+        )
+        self.out.webhooks += [event] if event else []
 
     def release(
         self,

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from rq import Queue, SimpleWorker
@@ -19,11 +19,15 @@ from rq.worker_registration import REDIS_WORKER_KEYS
 from planner.app import App
 from planner.commands.events import drop_old_events
 from planner.commands.feedback import drop_old_provider_events
+from planner.commands.webhooks import drop_old_webhooks
 from planner.core.status import DeliveryStatus
 from planner.dispatch.leases import recover_expired_leases
 from planner.dispatch.reconcile import reconcile
 from planner.settings import QUEUES
 from planner.store.deliveries import DeliveryState, due_ids, states_of
+
+if TYPE_CHECKING:
+    from planner.delivery.webhook_sender import WebhookSender
 
 log = structlog.get_logger("planner.worker")
 
@@ -37,8 +41,8 @@ RECONCILE_GRACE = timedelta(seconds=10)
 
 def run_maintenance(app: App, grace: timedelta = RECONCILE_GRACE) -> tuple[int, int]:
     """Recover expired leases, re-enqueue deliveries Redis lost, drop digest events past their
-    retention (logged and counted by :func:`~planner.commands.events.drop_old_events`) and
-    applied provider callbacks past theirs.
+    retention (logged and counted by :func:`~planner.commands.events.drop_old_events`), applied
+    provider callbacks and settled webhook events past theirs.
     Safe to run anywhere, any time; returns (recovered, reconciled)."""
     now = app.clock()
     recovered = recover_expired_leases(
@@ -47,6 +51,7 @@ def run_maintenance(app: App, grace: timedelta = RECONCILE_GRACE) -> tuple[int, 
     reconciled = reconcile(app.sessions, app.redis, now, grace=grace, daily_full_pass=True).reenqueued
     drop_old_events(app, now)
     drop_old_provider_events(app, now)
+    drop_old_webhooks(app, now)
     return recovered, reconciled
 
 
@@ -86,6 +91,33 @@ class MaintenanceThread(threading.Thread):
                     log.info("maintenance", recovered=recovered, reconciled=reconciled)
             except Exception:
                 log.exception("maintenance failed; will try again")
+
+
+class WebhookThread(threading.Thread):
+    """Posts the due outgoing webhooks (:class:`~planner.delivery.webhook_sender.WebhookSender`):
+    after a full batch the next one at once, otherwise a wait of ``interval`` seconds. Stopping lets
+    the requests in flight finish (each within PLANNER_WEBHOOKS_TIMEOUT)."""
+
+    def __init__(self, sender: WebhookSender, interval: float = 1.0) -> None:
+        super().__init__(name="planner-webhooks", daemon=True)
+        self.sender = sender
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                claimed = self.sender.run_once()
+            except Exception:
+                log.exception("webhook pass failed; will try again")
+                claimed = 0
+            if claimed < self.sender.batch_size:
+                self.stopped.wait(self.interval)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stopped.set()
+        if self.is_alive():
+            self.join(timeout)
 
 
 class SchedulerThread(threading.Thread):

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from planner.app import App
 from planner.readmodels.status import delivery_wait, planner_lateness, queue_state
+from planner.readmodels.webhooks import WebhookState, failing_for, webhook_state
 from planner.store.db import Session
 from planner.store.digests import digest_counts
 from planner.store.queries import pause_list, status_reason_counts
@@ -109,6 +110,35 @@ def _digests(waiting: int, dropped: dict[str, int]) -> Iterator[Metric]:
     yield family
 
 
+def _webhooks(state: WebhookState, now: datetime) -> Iterator[Metric]:
+    events = GaugeMetricFamily(
+        "planner_webhook_events_waiting",
+        "Outgoing webhook events not yet delivered, by endpoint and status (pending: waiting for an "
+        "attempt; sending: an attempt in flight).",
+        labels=["endpoint", "status"],
+    )
+    for endpoint_id, status, count in sorted(state.counts):
+        events.add_metric([str(endpoint_id), status], float(count))
+    yield events
+    enabled = GaugeMetricFamily(
+        "planner_webhook_endpoint_enabled",
+        "1 per enabled webhook endpoint, 0 per disabled one; reason 'failing' when the service disabled "
+        "it after PLANNER_WEBHOOKS_DISABLE_AFTER of failures, 'operator' when someone did.",
+        labels=["endpoint", "reason"],
+    )
+    failing = GaugeMetricFamily(
+        "planner_webhook_endpoint_failing_seconds",
+        "How long an enabled webhook endpoint has failed without one success (0 when it is fine).",
+        labels=["endpoint"],
+    )
+    for e in state.endpoints:
+        reason = "" if e.enabled else ("failing" if e in state.disabled_failing else "operator")
+        enabled.add_metric([str(e.id), reason], 1.0 if e.enabled else 0.0)
+        failing.add_metric([str(e.id)], failing_for(e, now))
+    yield enabled
+    yield failing
+
+
 class PlannerCollector(Collector):
     def __init__(self, app: App, now: datetime) -> None:
         self.app = app
@@ -134,6 +164,7 @@ class PlannerCollector(Collector):
         yield from provider
         yield _pauses(paused)
         yield from _digests(waiting, dropped)
+        yield from _webhooks(webhook_state(self.app), self.now)
         yield from self._queues()
         yield from self._planner()
 

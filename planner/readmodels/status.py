@@ -16,6 +16,7 @@ from rq.registry import ScheduledJobRegistry
 
 from planner.app import App
 from planner.core.wording import duration
+from planner.readmodels.webhooks import status_section
 from planner.settings import QUEUES
 from planner.store.pauses import ADAPTER_CONFIG
 from planner.store.queries import (
@@ -177,4 +178,5 @@ def collect_status(app: App, now: datetime) -> dict[str, Any]:
         "workers": {"count": len(queues.workers), "keys": queues.workers},
         "planner": {**lateness.as_dict(), "late": planner_problems(lateness, app.settings.max_lateness)},
         "waiting": {**wait.as_dict(), "stuck": delivery_problems(wait, app.settings.max_delivery_wait)},
+        "webhooks": status_section(app, now),
     }

@@ -221,7 +221,7 @@ class PlannerRunner:
             ((d.scheduled_at, d.channel, d.queue, d.dedup_key) for d in plan.deliveries if d.to_send),
             self.options.batch_size,
         )
-        return plan, self.store.write_plan(session, plan, jobs, now)
+        return plan, self.store.write_plan(session, plan, jobs, now, inputs.recipients)
 
 
 __all__ = ["PlannerRunner", "RunOptions", "RunReport"]

@@ -15,11 +15,20 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from planner.core.recipient import RecipientState
+from planner.core.webhook_events import (
+    DELIVERY_SENT,
+    DeliveryFacts,
+    delivery_outcome_event,
+    outcome_event_type,
+    public_recipient_id,
+)
 from planner.store.caps import counted_instants, lock_caps
 from planner.store.dialect import dialect_of
 from planner.store.queries import find_delivery_by_key, insert_ignoring_duplicates
 from planner.store.recipient_facts import recipient_state_by_external_id
 from planner.store.tables import DELIVERIES
+from planner.store.webhook_endpoints import wanted_types
+from planner.store.webhooks import emit
 
 
 @dataclass(frozen=True)
@@ -54,4 +63,20 @@ def insert_delivery(session: Session, row: dict[str, Any]) -> dict[str, Any] | N
     inserted = session.scalar(insert_ignoring_duplicates(session, DELIVERIES, [row]))
     if inserted is None:
         return None
-    return find_delivery_by_key(session, row["dedup_key"])
+    delivery = find_delivery_by_key(session, row["dedup_key"])
+    assert delivery is not None
+    _emit_settled(session, delivery, row["created_at"])
+    return delivery
+
+
+def _emit_settled(session: Session, delivery: dict[str, Any], now: datetime) -> None:
+    """The webhook event of a notification written skipped or suppressed, when an endpoint wants it."""
+    event_type = outcome_event_type(delivery["status"], delivery["reason"])
+    if event_type is None or event_type == DELIVERY_SENT or event_type not in wanted_types(session):
+        return
+    facts = DeliveryFacts(
+        delivery["id"], public_recipient_id(delivery["recipient_id"]), delivery["kind"],
+        delivery["channel"], delivery["dedup_key"], datetime.fromisoformat(delivery["scheduled_at"]),
+    )  # fmt: skip
+    event = delivery_outcome_event(facts, delivery["status"], delivery["reason"], now, attempts=0)
+    emit(session, [event] if event else [], now)

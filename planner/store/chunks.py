@@ -186,8 +186,14 @@ class ChunkStore:
         )
 
     def write_plan(
-        self, session: Session, plan: ChunkPlan, jobs: Mapping[object, str], now: datetime
+        self,
+        session: Session,
+        plan: ChunkPlan,
+        jobs: Mapping[object, str],
+        now: datetime,
+        recipients: Mapping[int, RecipientState] | None = None,
     ) -> Inserted:
         """Insert the chunk's deliveries, their first timeline entries and the advanced cursors
-        (:mod:`planner.store.plan_writes`); returns what was inserted, with ids and job ids."""
-        return write_plan(session, self.dialect, plan, jobs, now)
+        (:mod:`planner.store.plan_writes`), and, given the chunk's ``recipients``, the webhook events
+        of those written skipped or suppressed; returns what was inserted, with ids and job ids."""
+        return write_plan(session, self.dialect, plan, jobs, now, recipients)

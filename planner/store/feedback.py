@@ -23,6 +23,10 @@ class ReportedDelivery(NamedTuple):
     recipient_id: int
     kind: str
     channel: str
+    dedup_key: str
+    scheduled_at: datetime
+    status: str
+    reason: str | None
 
 
 def claim_event(
@@ -66,7 +70,7 @@ def delivery_by_message_id(session: Session, message_ids: Sequence[str]) -> Repo
     locked: two callbacks for one message are applied one after the other."""
     d = DELIVERIES.c
     row = session.execute(
-        select(d.id, d.recipient_id, d.kind, d.channel)
+        select(d.id, d.recipient_id, d.kind, d.channel, d.dedup_key, d.scheduled_at, d.status, d.reason)
         .where(d.provider_message_id.in_(list(message_ids)))
         .order_by(d.id.desc())
         .limit(1)

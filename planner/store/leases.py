@@ -9,10 +9,18 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from planner.core.status import DeliveryStatus
+from planner.core.webhook_events import (
+    DELIVERY_DEAD,
+    DeliveryFacts,
+    delivery_outcome_event,
+    public_recipient_id,
+)
 from planner.store.dialect import dialect_of
 from planner.store.reassign import Move, Reassigned, reassign
-from planner.store.tables import DELIVERIES
+from planner.store.tables import DELIVERIES, RECIPIENTS
 from planner.store.timeline import event_row, record_events
+from planner.store.webhook_endpoints import wanted_types
+from planner.store.webhooks import emit
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ def recover(session: Session, now: datetime, max_attempts: int, batch_size: int)
             .values(status=dead, reason=reason, lease_until=None, updated_at=now)
         )
         record_events(session, [event_row(i, now, reason, status=dead, reason=reason) for i in exhausted])
+        _emit_dead(session, exhausted, now)
     moved = reassign(
         session,
         [Move(r.id, now) for r in rows if r.attempts < max_attempts],
@@ -54,3 +63,25 @@ def recover(session: Session, now: datetime, max_attempts: int, batch_size: int)
         batch_size=batch_size,
     )
     return Recovered(moved, len(rows), len(exhausted))
+
+
+def _emit_dead(session: Session, ids: list[int], now: datetime) -> None:
+    """``delivery.dead`` for deliveries whose worker died on their last attempt, when wanted."""
+    if DELIVERY_DEAD not in wanted_types(session):
+        return
+    c, r = DELIVERIES.c, RECIPIENTS.c
+    rows = session.execute(
+        select(c.id, r.external_id, c.kind, c.channel, c.dedup_key, c.scheduled_at, c.attempts)
+        .join(RECIPIENTS, r.id == c.recipient_id)
+        .where(c.id.in_(ids), c.status == DeliveryStatus.dead.value)
+    )
+    error = "the worker's lease expired during its last attempt"
+    events = [
+        delivery_outcome_event(
+            DeliveryFacts(row.id, public_recipient_id(row.external_id), row.kind, row.channel,
+                          row.dedup_key, row.scheduled_at),
+            DeliveryStatus.dead.value, "lease_expired", now, attempts=row.attempts, error=error,
+        )
+        for row in rows
+    ]  # fmt: skip
+    emit(session, [e for e in events if e is not None], now)

@@ -10,6 +10,10 @@ One outcome (the common case: a message just sent) goes straight to the driver: 
 message, and compiling a statement would cost more than running it. PostgreSQL: the update (and the
 timeline entry, when there is one) in one statement; SQLite: one short transaction. A plain "sent"
 writes no entry: the row implies it (``planner.store.queries.timeline``).
+
+An outcome whose webhook event some endpoint wants (:class:`Final`'s ``webhook``, decided by the batch
+from the types wanted at its claim) writes it with the outcome, only when the outcome was written:
+in the same statement on PostgreSQL, in the same transaction on SQLite (:mod:`planner.store.webhooks`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from planner.core.status import DeliveryStatus
+from planner.core.webhook_events import WebhookEvent
+from planner.store import webhooks
 from planner.store.pauses import pause_for_adapter_config
 from planner.store.reassign import Move, Reassigned, reassign
 from planner.store.tables import RECIPIENTS
@@ -37,7 +43,8 @@ log = structlog.get_logger("planner.delivery")
 
 @dataclass(slots=True)
 class Final:
-    """One final outcome; ``event`` is its timeline entry (None for a plain "sent": implied by the row)."""
+    """One final outcome; ``event`` is its timeline entry (None for a plain "sent": implied by the
+    row), ``webhook`` the event it emits when an endpoint wants its type (written only with it)."""
 
     delivery_id: int
     status: str
@@ -46,6 +53,7 @@ class Final:
     provider_message_id: str | None
     sent_at: datetime | None
     event: dict[str, Any] | None
+    webhook: WebhookEvent | None = None
 
 
 _SENT = (
@@ -54,11 +62,15 @@ _SENT = (
     "WHERE id = %(id)s AND status = 'sending' AND claim_id = %(claim)s"
 )
 _PG_ONE_SENT = f"{_SENT} RETURNING id"
-_PG_ONE_FINAL = (
-    f"WITH u AS ({_SENT} RETURNING id) "
+_PG_ENTRY = (
     "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
-    "SELECT id, %(at)s, %(event)s, %(status)s, %(reason)s, CAST(%(detail)s AS json) FROM u "
-    "RETURNING delivery_id"
+    "SELECT id, %(at)s, %(event)s, %(status)s, %(reason)s, CAST(%(detail)s AS json) FROM u"
+)
+_PG_ONE_FINAL = f"WITH u AS ({_SENT} RETURNING id) {_PG_ENTRY} RETURNING delivery_id"
+# The same with a webhook event (in the same statement, so in the same transaction).
+_PG_ONE_SENT_WEBHOOK = f"WITH u AS ({_SENT} RETURNING id), w AS ({webhooks.PG_ONE}) SELECT id FROM u"
+_PG_ONE_FINAL_WEBHOOK = (
+    f"WITH u AS ({_SENT} RETURNING id), e AS ({_PG_ENTRY}), w AS ({webhooks.PG_ONE}) SELECT id FROM u"
 )
 _SQLITE_ONE_FINAL = (
     "UPDATE delivery SET status = :status, reason = :reason, last_error = :last_error, "
@@ -149,7 +161,15 @@ def _params(
         row["at"] = instant(final.event["at"])
         row["event"] = final.event["event"]
         row["detail"] = json.dumps(final.event["detail"]) if final.event["detail"] is not None else None
+    if final.webhook is not None:
+        row |= webhooks.one_params(final.webhook, instant)
     return row
+
+
+def _pg_one(final: Final) -> str:
+    if final.webhook is None:
+        return _PG_ONE_FINAL if final.event is not None else _PG_ONE_SENT
+    return _PG_ONE_FINAL_WEBHOOK if final.event is not None else _PG_ONE_SENT_WEBHOOK
 
 
 def write_one(db: BatchConnection, final: Final, token: str, now: datetime) -> bool:
@@ -162,7 +182,7 @@ def write_one(db: BatchConnection, final: Final, token: str, now: datetime) -> b
     cursor = raw.cursor()
     try:
         if db.postgres:
-            cursor.execute(_PG_ONE_FINAL if final.event is not None else _PG_ONE_SENT, row, prepare=True)
+            cursor.execute(_pg_one(final), row, prepare=True)
             written = cursor.fetchone() is not None
         else:
             written = _sqlite_one(raw, cursor, row, final)
@@ -184,6 +204,8 @@ def _sqlite_one(raw: Any, cursor: Any, row: dict[str, Any], final: Final) -> boo
         written = cursor.execute(_SQLITE_ONE_FINAL, row).fetchone() is not None
         if written and final.event is not None:
             cursor.execute(_SQLITE_ONE_EVENT, row)
+        if written and final.webhook is not None:
+            cursor.execute(webhooks.SQLITE_ONE, row)
         if not written:
             stale = stale_entry(final, row["claim"])
             stale["detail"] = json.dumps(stale["detail"])
@@ -197,8 +219,8 @@ def _sqlite_one(raw: Any, cursor: Any, row: dict[str, Any], final: Final) -> boo
 
 
 def write_many(connection: Connection, finals: Sequence[Final], token: str, now: datetime) -> set[int]:
-    """Several final outcomes in the caller's transaction; returns the ids whose claim was lost
-    (kept as ``stale_outcome`` entries)."""
+    """Several final outcomes in the caller's transaction, with the webhook events of those written;
+    returns the ids whose claim was lost (kept as ``stale_outcome`` entries)."""
     if not finals:
         return set()
     if connection.dialect.name == "postgresql":
@@ -213,9 +235,11 @@ def write_many(connection: Connection, finals: Sequence[Final], token: str, now:
                 if final.event is not None:
                     connection.exec_driver_sql(_SQLITE_ONE_EVENT, row)
     stale = [f for f in finals if f.delivery_id not in written]
-    if stale:
+    emitted = [f.webhook for f in finals if f.webhook is not None and f.delivery_id in written]
+    if stale or emitted:
         with Session(bind=connection) as session:
             record_stale(session, stale, token, now)
+            webhooks.emit(session, emitted, now)
     return {f.delivery_id for f in stale}
 
 
@@ -313,12 +337,19 @@ class Outcomes:
     opt_outs: list[tuple[int, str]] = field(default_factory=list)
     #: Channels whose adapter proved its configuration wrong: (channel, redacted error).
     config_pauses: list[tuple[str, str]] = field(default_factory=list)
+    #: Webhook events of what the provider said of the recipient (an opt-out, an invalid address).
+    webhooks: list[WebhookEvent] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.finals or not self.only_finals())
 
     def only_finals(self) -> bool:
-        return not (self.releases or self.invalid_addresses or self.opt_outs or self.config_pauses)
+        return not (
+            self.releases or self.invalid_addresses or self.opt_outs or self.config_pauses or self.webhooks
+        )
+
+    def emits(self) -> bool:
+        return bool(self.webhooks) or any(f.webhook is not None for f in self.finals)
 
 
 @dataclass(frozen=True)
@@ -352,7 +383,8 @@ def _write_once(db: BatchConnection, out: Outcomes, token: str, now: datetime, b
         final = out.finals[0]
         stale = set() if write_one(db, final, token, now) else {final.delivery_id}
         return Written(Reassigned(), stale)
-    if db.postgres and out.only_finals():
+    if db.postgres and out.only_finals() and not out.emits():
+        # One statement in autocommit; with webhook events, the transaction below holds both.
         return Written(Reassigned(), write_many(db.single_statements(), out.finals, token, now))
     connection = db.transactional()
     with connection.begin(), Session(bind=connection) as session:
@@ -364,6 +396,7 @@ def _write_once(db: BatchConnection, out: Outcomes, token: str, now: datetime, b
             mark_opted_out(session, recipient_id, channel, now)
         for channel, error in out.config_pauses:
             pause_for_adapter_config(session, channel, error, now)
+        webhooks.emit(session, out.webhooks, now)
     return Written(moved, stale | lost)
 
 

@@ -30,8 +30,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from planner.core.planning import ChunkPlan, Cursor, PlannedDelivery
+from planner.core.recipient import RecipientState
 from planner.core.status import DeliveryStatus
+from planner.core.webhook_events import (
+    DeliveryFacts,
+    delivery_outcome_event,
+    outcome_event_type,
+    public_recipient_id,
+)
 from planner.store.dialect import Dialect, utc_binder
+from planner.store.webhook_endpoints import wanted_types
+from planner.store.webhooks import emit
 
 #: A plan's deliveries as they were inserted: (planned delivery, delivery id, job id).
 Inserted = list[tuple[PlannedDelivery, int, str | None]]
@@ -115,10 +124,17 @@ _STATUS_TEXT = {status: status.value for status in DeliveryStatus}
 
 
 def write_plan(
-    session: Session, dialect: Dialect, plan: ChunkPlan, jobs: Mapping[object, str], now: datetime
+    session: Session,
+    dialect: Dialect,
+    plan: ChunkPlan,
+    jobs: Mapping[object, str],
+    now: datetime,
+    recipients: Mapping[int, RecipientState] | None = None,
 ) -> Inserted:
     """Insert the chunk's deliveries (a dedup conflict inserts nothing) with their first timeline
-    entries, and the advanced cursors; returns what was inserted, with ids and job ids."""
+    entries, and the advanced cursors; returns what was inserted, with ids and job ids. Given the
+    chunk's ``recipients``, the webhook events of the deliveries written skipped or suppressed
+    are emitted too (:func:`emit_plan_events`)."""
     inserted: Inserted = []
     if plan.deliveries:
         job_ids = [jobs.get(d.dedup_key) for d in plan.deliveries]
@@ -126,12 +142,44 @@ def write_plan(
             inserted = _pg_insert(session, plan.deliveries, job_ids, now)
         else:
             inserted = _sqlite_insert(session, plan.deliveries, job_ids, now)
+        if recipients is not None:
+            emit_plan_events(session, inserted, recipients, now)
     if plan.cursors:
         if dialect == "postgresql":
             _pg_advance(session, plan.cursors, now)
         else:
             _sqlite_advance(session, plan.cursors, now)
     return inserted
+
+
+#: The planner's outcomes a webhook event reports (the others are sends, or ``missed``).
+_REPORTED = (DeliveryStatus.skipped, DeliveryStatus.suppressed)
+
+
+def emit_plan_events(
+    session: Session, inserted: Inserted, recipients: Mapping[int, RecipientState], now: datetime
+) -> int:
+    """``delivery.skipped`` and ``delivery.suppressed`` for the chunk's deliveries written so, when
+    an enabled endpoint wants them: a chunk with none costs nothing, one with some a query for the
+    wanted types and, when wanted, one insert for all of them (:func:`planner.store.webhooks.emit`)."""
+    settled = [(d, i) for d, i, job_id in inserted if not job_id and d.status in _REPORTED]
+    if not settled:
+        return 0
+    wanted = wanted_types(session)
+    if not wanted.intersection(outcome_event_type(s.value, None) for s in _REPORTED):
+        return 0
+    events = [
+        delivery_outcome_event(
+            DeliveryFacts(delivery_id, public_recipient_id(recipients[d.recipient_id].external_id),
+                          d.kind, d.channel, d.dedup_key, d.scheduled_at),
+            _STATUS_TEXT[d.status], d.reason, now, attempts=0,
+        )
+        for d, delivery_id in settled
+        if outcome_event_type(_STATUS_TEXT[d.status], d.reason) in wanted
+    ]  # fmt: skip
+    emitted = [e for e in events if e is not None]
+    emit(session, emitted, now)
+    return len(emitted)
 
 
 def written_status(d: PlannedDelivery, job_id: str | None) -> str:
@@ -242,4 +290,11 @@ def _sqlite_advance(session: Session, cursors: Mapping[int, Cursor], now: dateti
     _sqlite_run(session, _SQLITE_ADVANCE_CURSORS, rows, now)
 
 
-__all__ = ["DELIVERY_COLUMNS", "PG_INSERT_PLAN", "Inserted", "write_plan", "written_status"]
+__all__ = [
+    "DELIVERY_COLUMNS",
+    "PG_INSERT_PLAN",
+    "Inserted",
+    "emit_plan_events",
+    "write_plan",
+    "written_status",
+]

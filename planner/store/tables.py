@@ -24,6 +24,9 @@ from planner.store.models import (
     ProviderEvent,
     Recipient,
     Subscription,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
 )
 
 
@@ -47,3 +50,6 @@ PROVIDER_EVENTS = table_of(ProviderEvent)
 RECIPIENTS = table_of(Recipient)
 RUNS = table_of(PlannerRun)
 SUBSCRIPTIONS = table_of(Subscription)
+WEBHOOK_ATTEMPTS = table_of(WebhookAttempt)
+WEBHOOK_ENDPOINTS = table_of(WebhookEndpoint)
+WEBHOOK_MESSAGES = table_of(WebhookMessage)

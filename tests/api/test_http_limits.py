@@ -80,6 +80,19 @@ REPEATED: list[tuple[str, str, bytes, str]] = [
 ]  # fmt: skip
 
 
+#: The doors that take a JSON body behind the admin scope (webhook endpoints), and a body of each
+#: repeating a key.
+ADMIN_JSON_DOORS: list[tuple[str, str, str, bytes, str]] = [
+    ("POST", "/v1/webhook-endpoints", "/v1/webhook-endpoints",
+     b'{"url": "https://a.example.com", "event_types": ["delivery.sent"], "url": "https://b.example.com"}',
+     "url"),
+    ("PATCH", "/v1/webhook-endpoints/{endpoint_id}", "/v1/webhook-endpoints/1",
+     b'{"enabled": true, "enabled": false}', "enabled"),
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret", "/v1/webhook-endpoints/1/rotate-secret",
+     b'{"overlap": "1h", "overlap": "0s"}', "overlap"),
+]  # fmt: skip
+
+
 @pytest.fixture
 def served(settings: Settings) -> Iterator[tuple[App, str]]:
     keys = {
@@ -100,6 +113,7 @@ def tokens(served: tuple[App, str]) -> dict[str, str]:
     return {
         "write": create_token(app, "writer", ["read", "write"], NOW),
         "read": create_token(app, "reader", ["read"], NOW),
+        "admin": create_token(app, "admin", ["read", "admin"], NOW),
     }
 
 
@@ -147,11 +161,34 @@ def test_the_caller_is_identified_and_held_to_its_scope_before_the_body_is_read(
     assert _row_counts(app) == before
 
 
+@pytest.mark.parametrize(
+    ("method", "route", "path", "body", "key"),
+    ADMIN_JSON_DOORS,
+    ids=[f"{door[0]} {door[1]}" for door in ADMIN_JSON_DOORS],
+)
+def test_admin_doors_identify_and_scope_first_and_refuse_a_repeated_key(
+    served: tuple[App, str], tokens: dict[str, str], method: str, route: str, path: str, body: bytes, key: str
+) -> None:
+    app, url = served
+    before = _row_counts(app)
+    with httpx.Client(base_url=url, timeout=10) as http:
+        anonymous = http.request(method, path, content=b"{bad", headers={"Content-Type": "application/json"})
+        assert anonymous.status_code == 401, anonymous.text
+        writer = http.request(method, path, content=b"{bad", headers=_auth(tokens["write"]))
+        assert writer.status_code == 403 and "lacks the 'admin' scope" in writer.json()["detail"], writer.text
+        admin = http.request(method, path, content=b"{bad", headers=_auth(tokens["admin"]))
+        assert admin.status_code == 422 and admin.json()["errors"][0]["loc"] == ["body"], admin.text
+        twice = http.request(method, path, content=body, headers=_auth(tokens["admin"]))
+        assert twice.status_code == 422 and twice.json()["errors"][0]["field"] == key, twice.text
+    assert _row_counts(app) == before
+
+
 def test_every_api_route_identifies_first_and_every_json_door_is_tested_here() -> None:
     routes = [route for router in API_ROUTERS for route in router.routes]
     assert all(isinstance(route, ApiRoute) for route in routes)
     with_json = {(m, r.path) for r in routes if r.body_field is not None for m in r.methods}  # type: ignore[attr-defined]
-    assert with_json == {(m, route) for m, route, _ in JSON_DOORS} | {("POST", "/v1/webhooks/mailgun")}
+    doors = {(m, route) for m, route, _ in JSON_DOORS} | {(d[0], d[1]) for d in ADMIN_JSON_DOORS}
+    assert with_json == doors | {("POST", "/v1/webhooks/mailgun")}
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from planner.readmodels.status import (
     planner_lateness,
     planner_problems,
 )
+from planner.readmodels.webhooks import notices, webhook_state
 from planner.store.health import ping
 
 router = APIRouter(tags=["health"], route_class=ApiRoute)
@@ -71,7 +72,19 @@ def readiness(app: App) -> tuple[bool, dict[str, dict[str, Any]]]:
     )
     # A channel a worker paused because the provider refused its settings sends nothing.
     checks["adapters"] = _check(lambda: adapter_config_problems(app))
+    checks["webhooks"] = _webhook_notice(app)
     return all(c["ok"] for c in checks.values()), checks
+
+
+def _webhook_notice(app: App) -> dict[str, Any]:
+    """Webhook endpoints the service disabled, as a notice that never fails readiness: a receiver
+    that is down is the receiver's fault, its events wait in the outbox (nothing is lost), and
+    taking this instance out of service would neither bring the receiver back nor help anyone."""
+    try:
+        found = notices(webhook_state(app))
+    except Exception as exc:
+        return {"ok": True, "detail": f"unknown: {type(exc).__name__}: {exc}"}
+    return {"ok": True} | ({"detail": "; ".join(found)} if found else {})
 
 
 def _check(problems: Callable[[], list[str]]) -> dict[str, Any]:
