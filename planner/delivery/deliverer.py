@@ -189,6 +189,7 @@ class Deliverer:
                 self.rng,
                 unknown_delay=self.unknown_delay,
                 batch_size=self.batch_size,
+                policy=self.policy,
             ),
             digests,
             unknown_since,
@@ -432,7 +433,10 @@ class Deliverer:
             return
         if exc.invalid_address:
             batch.recorder.out.invalid_addresses.append((recipient.id, d.channel, str(exc)[:500]))
-        outcome = batch.recorder.failed(d, self.clock(), permanent=True, error=str(exc), retry_after=None)
+        outcome = batch.recorder.failed(
+            d, self.clock(), permanent=True, error=str(exc), retry_after=None,
+            refused=True, invalid_address=exc.invalid_address,
+        )  # fmt: skip
         self._count(batch, outcome, logger, str(exc), d)
 
     def _config_error(self, d: DeliveryRow, batch: _Batch, exc: AdapterConfigError, logger: Any) -> None:

@@ -25,7 +25,10 @@ from sqlalchemy import Connection, Engine, bindparam, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from planner.core.job_batches import JobBatch
+from planner.core.policy import PlanningPolicy
 from planner.core.status import DeliveryStatus
+from planner.store.fallbacks import after_failure
 from planner.store.pauses import pause_for_adapter_config
 from planner.store.reassign import Move, Reassigned, reassign
 from planner.store.tables import RECIPIENTS
@@ -313,12 +316,17 @@ class Outcomes:
     opt_outs: list[tuple[int, str]] = field(default_factory=list)
     #: Channels whose adapter proved its configuration wrong: (channel, redacted error).
     config_pauses: list[tuple[str, str]] = field(default_factory=list)
+    #: Final outcomes that may call a fallback: (delivery id, the conditions met), planned in the
+    #: transaction that writes the outcome (:mod:`planner.store.fallbacks`).
+    failures: list[tuple[int, frozenset[str]]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.finals or not self.only_finals())
 
     def only_finals(self) -> bool:
-        return not (self.releases or self.invalid_addresses or self.opt_outs or self.config_pauses)
+        return not (
+            self.releases or self.invalid_addresses or self.opt_outs or self.config_pauses or self.failures
+        )
 
 
 @dataclass(frozen=True)
@@ -327,26 +335,43 @@ class Written:
     moved: Reassigned
     #: Deliveries whose claim was lost before their outcome was written (kept as stale outcomes).
     stale: set[int]
+    #: The jobs of fallbacks planned with the outcomes, to enqueue now that the commit is done.
+    fallbacks: list[JobBatch] = field(default_factory=list)
 
 
-def write(db: BatchConnection, out: Outcomes, token: str, now: datetime, batch_size: int) -> Written:
-    """Make a batch's pending outcomes durable under its claim ``token``.
+def write(
+    db: BatchConnection,
+    out: Outcomes,
+    token: str,
+    now: datetime,
+    batch_size: int,
+    policy: PlanningPolicy | None = None,
+) -> Written:
+    """Make a batch's pending outcomes durable under its claim ``token``; with ``policy``, plan the
+    fallbacks the failures call, in the same transaction.
 
     A connection the server dropped (a restart) is replaced and the write made once more: the
     statements only change deliveries still ``sending`` under this claim, so a write that did commit
     before the connection died changes nothing the second time.
     """
     try:
-        return _write_once(db, out, token, now, batch_size)
+        return _write_once(db, out, token, now, batch_size, policy)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
         log.warning("database connection lost while recording outcomes; writing them on a new one")
         db.drop()
-        return _write_once(db, out, token, now, batch_size)
+        return _write_once(db, out, token, now, batch_size, policy)
 
 
-def _write_once(db: BatchConnection, out: Outcomes, token: str, now: datetime, batch_size: int) -> Written:
+def _write_once(
+    db: BatchConnection,
+    out: Outcomes,
+    token: str,
+    now: datetime,
+    batch_size: int,
+    policy: PlanningPolicy | None,
+) -> Written:
     if len(out.finals) == 1 and out.only_finals():
         # The common case (one message sent): straight to the driver, one transaction.
         final = out.finals[0]
@@ -364,7 +389,26 @@ def _write_once(db: BatchConnection, out: Outcomes, token: str, now: datetime, b
             mark_opted_out(session, recipient_id, channel, now)
         for channel, error in out.config_pauses:
             pause_for_adapter_config(session, channel, error, now)
-    return Written(moved, stale | lost)
+        fallbacks = _plan_fallbacks(session, out.failures, stale, now, policy)
+    return Written(moved, stale | lost, fallbacks)
+
+
+def _plan_fallbacks(
+    session: Session,
+    failures: list[tuple[int, frozenset[str]]],
+    stale: set[int],
+    now: datetime,
+    policy: PlanningPolicy | None,
+) -> list[JobBatch]:
+    """The fallbacks the written failures call (a stale outcome calls none: it changed nothing)."""
+    jobs = []
+    for delivery_id, conditions in failures:
+        if policy is None or delivery_id in stale:
+            continue
+        planned = after_failure(session, delivery_id, conditions, reported=False, policy=policy, now=now)
+        if planned is not None and planned.job is not None:
+            jobs.append(planned.job)
+    return jobs
 
 
 def _write_releases(
