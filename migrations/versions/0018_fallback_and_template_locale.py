@@ -30,8 +30,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("delivery", schema=None) as batch_op:
-        batch_op.drop_column("template_locale")
-        batch_op.drop_column("fallback")
-    with op.batch_alter_table("subscription", schema=None) as batch_op:
-        batch_op.drop_column("fallback")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+ too): a batch's copy of the table could not drop
+    # the old one while delivery_event rows reference it.
+    op.execute("ALTER TABLE delivery DROP COLUMN template_locale")
+    op.execute("ALTER TABLE delivery DROP COLUMN fallback")
+    op.execute("ALTER TABLE subscription DROP COLUMN fallback")

@@ -376,7 +376,7 @@ class Deliverer:
             self._unknown(d, batch, started, f"{type(exc).__name__}: {exc}", logger)
         else:
             at = self.clock()
-            batch.recorder.sent(d, result.provider_message_id, at)
+            batch.recorder.sent(d, result.provider_message_id, at, locale=message.metadata.get("locale"))
             batch.report.sent += 1
             logger.info(
                 "delivery sent",
@@ -405,7 +405,10 @@ class Deliverer:
             return True
         if found is None:
             return False
-        batch.recorder.sent(d, found.provider_message_id, self.clock(), event="found_by_lookup")
+        batch.recorder.sent(
+            d, found.provider_message_id, self.clock(), event="found_by_lookup",
+            locale=message.metadata.get("locale"),
+        )  # fmt: skip
         batch.report.sent += 1
         logger.info("delivery found at the provider", outcome="sent", attempt=d.attempts)
         return True

@@ -78,9 +78,15 @@ class Recorder:
     # -- decided outcomes ------------------------------------------------------------------------
 
     def sent(
-        self, d: DeliveryRow, provider_message_id: str | None, at: datetime, event: str | None = None
+        self,
+        d: DeliveryRow,
+        provider_message_id: str | None,
+        at: datetime,
+        event: str | None = None,
+        locale: str | None = None,
     ) -> None:
-        """Accepted by the provider; ``event`` records how it was learnt when not by this send."""
+        """Accepted by the provider; ``event`` records how it was learnt when not by this send,
+        ``locale`` the language of the templates the message came from."""
         entry = (
             None
             if event is None
@@ -89,7 +95,7 @@ class Recorder:
             )
         )
         self.out.finals.append(
-            Final(d.id, DeliveryStatus.sent.value, None, None, provider_message_id, at, entry)
+            Final(d.id, DeliveryStatus.sent.value, None, None, provider_message_id, at, entry, locale)
         )
 
     def final(

@@ -49,11 +49,14 @@ class Final:
     provider_message_id: str | None
     sent_at: datetime | None
     event: dict[str, Any] | None
+    #: The language of the templates the message was rendered from (``delivery.template_locale``).
+    locale: str | None = None
 
 
 _SENT = (
     "UPDATE delivery SET status = %(status)s, reason = %(reason)s, last_error = %(last_error)s, "
-    "provider_message_id = %(pmid)s, sent_at = %(sent_at)s, lease_until = NULL, updated_at = %(now)s "
+    "provider_message_id = %(pmid)s, sent_at = %(sent_at)s, template_locale = %(locale)s, "
+    "lease_until = NULL, updated_at = %(now)s "
     "WHERE id = %(id)s AND status = 'sending' AND claim_id = %(claim)s"
 )
 _PG_ONE_SENT = f"{_SENT} RETURNING id"
@@ -65,8 +68,8 @@ _PG_ONE_FINAL = (
 )
 _SQLITE_ONE_FINAL = (
     "UPDATE delivery SET status = :status, reason = :reason, last_error = :last_error, "
-    "provider_message_id = :pmid, sent_at = :sent_at, lease_until = NULL, updated_at = :now "
-    "WHERE id = :id AND status = 'sending' AND claim_id = :claim RETURNING id"
+    "provider_message_id = :pmid, sent_at = :sent_at, template_locale = :locale, lease_until = NULL, "
+    "updated_at = :now WHERE id = :id AND status = 'sending' AND claim_id = :claim RETURNING id"
 )
 _SQLITE_ONE_EVENT = (
     "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
@@ -77,9 +80,11 @@ _PG_FINALS = text(
     "WITH v AS (SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), "
     "CAST(:reasons AS varchar[]), CAST(:errors AS varchar[]), CAST(:pmids AS varchar[]), "
     "CAST(:sent AS timestamptz[]), CAST(:ats AS timestamptz[]), CAST(:events AS varchar[]), "
-    "CAST(:details AS json[])) AS v(id, status, reason, last_error, pmid, sent_at, at, event, detail)), "
+    "CAST(:details AS json[]), CAST(:locales AS varchar[])) "
+    "AS v(id, status, reason, last_error, pmid, sent_at, at, event, detail, locale)), "
     "u AS (UPDATE delivery AS d SET status = v.status, reason = v.reason, last_error = v.last_error, "
-    "provider_message_id = v.pmid, sent_at = v.sent_at, lease_until = NULL, updated_at = :now "
+    "provider_message_id = v.pmid, sent_at = v.sent_at, template_locale = v.locale, lease_until = NULL, "
+    "updated_at = :now "
     "FROM v WHERE d.id = v.id AND d.status = 'sending' AND d.claim_id = :claim RETURNING d.id), "
     "e AS (INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
     "SELECT v.id, v.at, v.event, v.status, v.reason, v.detail FROM v JOIN u ON u.id = v.id "
@@ -145,6 +150,7 @@ def _params(
         "last_error": final.last_error,
         "pmid": final.provider_message_id,
         "sent_at": instant(final.sent_at),
+        "locale": final.locale,
         "now": instant(now),
         "claim": token,
     }
@@ -244,6 +250,7 @@ def _write_pg_many(connection: Connection, finals: Sequence[Final], token: str, 
             "ats": [e["at"] for e in entries],
             "events": [e["event"] for e in entries],
             "details": [Json(e["detail"]) for e in entries],
+            "locales": [f.locale for f in finals],
             "now": now,
             "claim": token,
         },
