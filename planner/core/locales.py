@@ -1,8 +1,9 @@
 """BCP 47 language tags: which are well formed, their canonical case, and the lookup chain.
 
 A recipient's ``locale`` is a language tag as RFC 5646 defines one (its ``langtag`` production):
-a language (2-3 letters, perhaps with extended subtags, or 5-8 letters), then an optional script
-(4 letters), region (2 letters or 3 digits), variants, extensions (a singleton other than ``x``
+a language (2-3 letters, perhaps with extended subtags; the 5-8 letter form is reserved for
+registrations never made, so ``english`` is refused, not stored), then an optional script (4
+letters), region (2 letters or 3 digits), variants, extensions (a singleton other than ``x``
 and subtags of 2-8) and a private use part (``x-`` and subtags of 1-8). Tags compare without
 regard to case; the canonical case is RFC 5646's: ``zh-Hant-TW``, ``pt-BR``, ``de-CH-1996``.
 
@@ -20,7 +21,7 @@ MAX_LENGTH = 35
 
 _ALNUM = "[A-Za-z0-9]"
 _LANGTAG = re.compile(
-    r"(?P<language>[A-Za-z]{2,3}(?:-[A-Za-z]{3}){0,3}|[A-Za-z]{5,8})"
+    r"(?P<language>[A-Za-z]{2,3}(?:-[A-Za-z]{3}){0,3})"
     r"(?:-(?P<script>[A-Za-z]{4}))?"
     r"(?:-(?P<region>[A-Za-z]{2}|[0-9]{3}))?"
     rf"(?P<variants>(?:-(?:{_ALNUM}{{5,8}}|[0-9]{_ALNUM}{{3}}))*)"
