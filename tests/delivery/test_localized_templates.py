@@ -203,3 +203,23 @@ def test_the_check_renders_every_locale_and_lists_one_missing_a_channel(template
     assert broken.problems == [f"{KIND}/fr/email.txt: undefined variable: 'oops' is undefined"]
     assert sorted(broken.data_keys) == ["n", "total"]
     assert all(c.status == "ok" for key, c in checks.items() if key[2] in (None, "pt", "de-CH"))
+
+
+NOTE = Path(__file__).parents[2] / "docs" / "_notes" / "fallback-and-locales.md"
+
+
+def test_the_notes_localized_template_renders_as_the_note_says(tmp_path: Path) -> None:
+    text = NOTE.read_text(encoding="utf-8")
+    template = text.split("```jinja\n", 1)[1].split("```", 1)[0]
+    said = text.split("gives `", 1)[1].split("` for a recipient", 1)[0]
+    folder(tmp_path, "fr", {"email_subject.txt": "Votre point", "email.txt": template})
+    context = {
+        "recipient": {"attributes": {"first_name": "Ann"}},
+        "scheduled_at": "2026-03-02T07:00:00+00:00",
+        "data": {"unread": 1234, "balance": 1234.5, "open_rate": 0.25},
+    }
+    rendered = Renderer(tmp_path).render(KIND, "email", context, locale="fr", zone="Europe/Paris").text
+    assert rendered.startswith("Bonjour Ann,")
+    # The note wraps the line and writes CLDR's no-break spaces as spaces.
+    body = " ".join(rendered.replace(NNBSP, " ").replace(NBSP, " ").split("\n\n", 1)[1].split())
+    assert body == " ".join(said.split())
