@@ -17,6 +17,7 @@ from pydantic_settings import (
 )
 
 from planner.clock import parse_duration
+from planner.core import validation
 from planner.core.policy import DEFAULT_BACKOFF_TIERS
 from planner.errors import InvalidInput, shown
 
@@ -130,6 +131,11 @@ class Settings(BaseSettings):
     critical_kinds: Annotated[list[str], NoDecode, BeforeValidator(_list_or_json)] = Field(
         default_factory=list,
         description="Kinds bypassing quiet hours and caps: a comma list (password_reset,login_code) or JSON.",
+    )
+    kind_names: Annotated[dict[str, str], NoDecode, BeforeValidator(_json)] = Field(
+        default_factory=dict,
+        description='What people read for a kind (the unsubscribe page), JSON, e.g. {"weekly_digest": '
+        '"the weekly digest"}; default: the kind in words ("weekly digest messages").',
     )
 
     email_adapter: str = Field("file", description="Adapter plugin for email (smtp, file, console, ...).")
@@ -279,6 +285,18 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("expected an adapter name such as 'smtp', 'twilio', 'file' or 'console'")
         return value.strip()
+
+    @field_validator("kind_names")
+    @classmethod
+    def _kind_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for kind, name in value.items():
+            try:
+                validation.kind(kind, "kind")
+            except InvalidInput as exc:
+                raise ValueError(f"{shown(kind)} is not a kind; expected {exc.expected}") from None
+            if not name.strip() or len(name) > 100:
+                raise ValueError(f"the name of {kind} is {shown(name)}; expected 1 to 100 characters")
+        return {kind: name.strip() for kind, name in value.items()}
 
     @model_validator(mode="after")
     def _retry_bounds(self) -> Settings:

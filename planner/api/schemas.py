@@ -226,7 +226,7 @@ class MailgunWebhook(BaseModel):
 
 
 class EmailEvent(BaseModel):
-    """The provider-neutral email event (README, "Provider webhooks")."""
+    """The provider-neutral email event (docs/how-to/webhooks.md)."""
 
     model_config = ConfigDict(extra="forbid")
 

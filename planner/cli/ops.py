@@ -31,6 +31,7 @@ from planner.errors import InvalidInput
 
 def status_command(as_json: JsonOption = False) -> None:
     """Deliveries by status, queue depths, scheduled jobs, live workers and how late the planner is."""
+    from planner.core.wording import duration
     from planner.readmodels.status import collect_status
 
     with service(redis=True) as svc:
@@ -39,6 +40,7 @@ def status_command(as_json: JsonOption = False) -> None:
         print_json(data)
         return
     out.print(key_value_table("deliveries by status", data["deliveries"] or {"(none)": 0}))
+    since = data["planner"]["seconds_since_last_successful_run"]
     queues = new_table(title="RQ queues")
     for column in ("queue", "waiting", "scheduled"):
         queues.add_column(column)
@@ -55,7 +57,7 @@ def status_command(as_json: JsonOption = False) -> None:
                 "dead deliveries": data["dead"],
                 "paused": ", ".join(_pause_text(p) for p in data["paused"]) or "nothing",
                 "last run": f"{last.get('status')} at {last.get('started_at')}" if last else "never",
-                "since last successful run (s)": planner["seconds_since_last_successful_run"],
+                "since last successful run": "never" if since is None else duration(since),
                 "oldest overdue cursor": planner["oldest_overdue_cursor"],
                 "late": "; ".join(planner["late"]) or "no",
                 "oldest due delivery waiting": data["waiting"]["oldest_due_delivery"] or "none",

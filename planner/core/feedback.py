@@ -2,7 +2,7 @@
 
 Three formats become one :class:`DeliveryReport` (or an :class:`InboundSms`): Twilio's form-encoded
 status callbacks and inbound messages, Mailgun's signed JSON events, and the service's own
-provider-neutral JSON (README, "Provider webhooks"). Everything here is a function of its inputs;
+provider-neutral JSON (docs/how-to/webhooks.md). Everything here is a function of its inputs;
 the store applies the result.
 """
 

@@ -2,7 +2,7 @@
 parsed and validated into records. Pure: nothing here reads or writes the database
 (:mod:`planner.commands.import_writer` writes the records).
 
-Doubtful input is refused, not guessed at (README, "Import format"): a line that is not UTF-8,
+Doubtful input is refused, not guessed at (docs/reference/import-format.md): a line that is not UTF-8,
 text that breaks the text rule (NUL, lone surrogates: :func:`planner.core.validation.text`),
 duplicate JSON keys, a second line for the same recipient id, quiet hours whose start equals their
 end, the zone ``Factory`` and instants outside 1970..2200.
