@@ -216,11 +216,17 @@ class SmtpAdapter:
             email["Message-ID"] = message.message_id
             # RFC 3834: tells autoresponders (vacation replies) not to answer a notification.
             email["Auto-Submitted"] = "auto-generated"
+            content = {}
             for name, value in message.headers.items():
-                email[name] = value
+                if name.lower().startswith("content-"):
+                    content[name] = value  # set_content replaces every Content-* field: set after it
+                else:
+                    email[name] = value
             email.set_content(message.text)
             if message.html is not None:
                 email.add_alternative(message.html, subtype="html")
+            for name, value in content.items():
+                email[name] = value
         except ValueError as exc:
             raise PermanentError(f"cannot build the email for delivery {message.delivery_id}: {exc}") from exc
         return email

@@ -62,7 +62,7 @@ class App:
         """The message templates, as the worker renders them: the boundary checks kinds against it."""
         from planner.delivery.templating import Renderer
 
-        return Renderer(self.settings.templates_dir)
+        return Renderer(self.settings.templates_dir, self.settings.default_locale)
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -197,7 +197,7 @@ def build_deliverer(
         app.sessions,
         app.redis,
         adapters,
-        renderer or Renderer(settings.templates_dir),
+        renderer or Renderer(settings.templates_dir, settings.default_locale),
         app.policy,
         app.retry_policy,
         limiter=ProviderLimiter(

@@ -142,6 +142,11 @@ class Settings(BaseSettings):
     sms_adapter: str = Field("file", description="Adapter plugin for SMS (twilio, file, console, ...).")
     outbox_dir: Path = Field(Path("./outbox"), description="Where the file adapter writes.")
     templates_dir: Path | None = Field(None, description="Extra message templates, searched first.")
+    default_locale: str = Field(
+        "en",
+        description="The language (BCP 47) of the templates outside a locale folder, and of the dates "
+        "and numbers of recipients without a locale.",
+    )
 
     rate_limit_email: str = Field("100/second", description="Provider throughput limit for email.")
     rate_limit_sms: str = Field("10/second", description="Provider throughput limit for SMS.")
@@ -289,6 +294,16 @@ class Settings(BaseSettings):
         if value is not None and not value.is_dir():
             raise ValueError("expected an existing directory of templates (one folder per kind)")
         return value
+
+    @field_validator("default_locale")
+    @classmethod
+    def _default_locale(cls, value: str) -> str:
+        from planner.core.validation import locale
+
+        try:
+            return locale(value.strip(), "default_locale")
+        except InvalidInput as exc:
+            raise ValueError(f"expected {exc.expected}") from None
 
     @field_validator("email_adapter", "sms_adapter")
     @classmethod

@@ -33,6 +33,13 @@ EXTERNAL_ID = f"^{validation.EXTERNAL_ID_PATTERN}$"
 KIND = f"^{validation.KIND_PATTERN}$"
 TARGET = f"^(email|sms|{validation.KIND_PATTERN})$"
 
+#: The fallback rule's fields, as the OpenAPI document describes them (planner.core.fallback).
+FALLBACK_TEXT = (
+    "The channel to try when this one fails: `channel` (the other one), `on` (email: bounced, "
+    "invalid_address, refused, dead; sms: undelivered, failed, invalid_address, refused, dead; default "
+    "all) and `within` (how long after the send a provider's report still calls it, 1m to 7d; default 1d)."
+)
+
 _NUMBER = re.compile(r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?")
 
 
@@ -78,6 +85,11 @@ class NotifyRequest(BaseModel):
     data: dict[str, Any] | None = Field(None, description="Template data.")
     priority: Priority | None = Field(None, description="Queue; default: the kind's queue.")
     at: Instant | None = Field(None, description="Send at (default: now).")
+    fallback: dict[str, Any] | None = Field(
+        None,
+        description=FALLBACK_TEXT,
+        examples=[{"channel": "sms", "on": ["bounced", "invalid_address", "dead"], "within": "2h"}],
+    )
 
     @field_validator("recipient_id")
     @classmethod
@@ -166,8 +178,17 @@ SubscriptionBody = Annotated[
     dict[str, Any],
     Body(
         description="`at` (HH:MM local, or a list), `days` ('daily', 'weekdays', 'mon,thu' or a list) "
-        "or `rrule`, `start_date`, `end_date`, `snooze_until`, `digest`, `active`.",
-        openapi_examples={"weekly": {"value": {"at": "10:45", "days": "mon,thu"}}},
+        "or `rrule`, `start_date`, `end_date`, `snooze_until`, `digest`, `active`, `fallback`. "
+        + FALLBACK_TEXT,
+        openapi_examples={
+            "weekly": {"value": {"at": "10:45", "days": "mon,thu"}},
+            "with a fallback": {
+                "value": {
+                    "at": "08:00",
+                    "fallback": {"channel": "sms", "on": ["bounced", "dead"], "within": "2h"},
+                }
+            },
+        },
     ),
 ]
 SubscriptionChanges = Annotated[

@@ -51,6 +51,11 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("sms_adapter", "file", "Adapter plugin for SMS (twilio, file, console, ...)."),
     ("outbox_dir", "outbox", "Where the file adapter writes."),
     ("templates_dir", "unset", "Extra message templates, searched first."),
+    (
+        "default_locale",
+        "en",
+        "The language (BCP 47) of the templates outside a locale folder, and of the dates and numbers of recipients without a locale.",
+    ),
     ("rate_limit_email", "100/second", "Provider throughput limit for email."),
     ("rate_limit_sms", "10/second", "Provider throughput limit for SMS."),
     ("max_attempts", "5", "Send attempts before a delivery is dead."),

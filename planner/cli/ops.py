@@ -136,12 +136,21 @@ def explain_command(
 
 
 def _parse_data(value: str) -> dict[str, Any]:
+    return _json_object(value, "data", '\'{"code": "123456"}\'')
+
+
+def _parse_fallback(value: str) -> dict[str, Any]:
+    example = '\'{"channel": "sms", "on": ["bounced", "dead"], "within": "2h"}\''
+    return _json_object(value, "fallback", example)
+
+
+def _json_object(value: str, field: str, example: str) -> dict[str, Any]:
     try:
         data = json.loads(value, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
-        raise InvalidInput("data", value, f"a JSON object ({exc.msg} at column {exc.colno})") from None
+        raise InvalidInput(field, value, f"a JSON object ({exc.msg} at column {exc.colno})") from None
     if not isinstance(data, dict):
-        raise InvalidInput("data", value, 'a JSON object such as \'{"code": "123456"}\'')
+        raise InvalidInput(field, value, f"a JSON object such as {example}")
     return data
 
 
@@ -155,12 +164,20 @@ def notify_command(
         str | None, typer.Option(help="high, default or bulk (default: the kind's queue).")
     ] = None,
     at: Annotated[str | None, typer.Option(help="Send at this instant (ISO-8601 with offset).")] = None,
+    fallback: Annotated[
+        str | None,
+        typer.Option(
+            help='The channel to try if this one fails, as JSON: {"channel": "sms", "on": ["bounced", '
+            '"dead"], "within": "2h"}.'
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Send an ad-hoc notification through the planner's rules (dedup, opt-out, caps, quiet hours)."""
     from planner.commands.notify import notify
 
     payload = parse_option(data, _parse_data, "data")
+    rule = parse_option(fallback, _parse_fallback, "fallback")
     when = parse_option(at, lambda v: parse_instant(v, "at"), "at")
     with service(redis=True) as svc, named(recipient_id="RECIPIENT", kind="KIND"):
         result = notify(
@@ -173,6 +190,7 @@ def notify_command(
             data=payload,
             priority=priority,
             at=when,
+            fallback=rule,
         )
     if as_json:
         print_json(result.as_dict())
@@ -199,31 +217,35 @@ def engagement_record(
 
 
 def templates_check(as_json: JsonOption = False) -> None:
-    """Render every kind x channel with sample data: missing files, syntax errors, undefined names.
+    """Render every kind x channel, in every locale folder, with sample data: missing files, syntax
+    errors, undefined names.
 
     Kinds come from the template folders and from active subscriptions. Exit status 1 when something
-    subscribed cannot be rendered (a template error, or no template for the channel); the problems of
-    kinds nobody subscribes to are listed, and do not fail the check.
+    subscribed cannot be rendered (a template error in any language, or no default template for the
+    channel); the problems of kinds nobody subscribes to are listed, and do not fail the check, nor
+    does a locale folder missing a channel (its recipients get the default templates: listed).
     """
     from planner.readmodels.templates import template_checks
 
     with service() as svc:
         checks, subscribed = template_checks(svc)
-    failing = [c for c in checks if c.status != "ok" and (c.kind, c.channel) in subscribed]
+    failing = [c for c in checks if c.fatal and (c.kind, c.channel) in subscribed]
     if as_json:
         rows = [c.as_dict() | {"subscriptions": subscribed.get((c.kind, c.channel), 0)} for c in checks]
         print_json({"ok": not failing, "templates": rows})
     else:
-        table = new_table(title="templates (kind x channel)")
-        for column in ("kind", "channel", "status", "subscriptions", "data keys", "problems"):
+        table = new_table(title="templates (kind x channel x locale)")
+        for column in ("kind", "channel", "locale", "status", "subscriptions", "data keys", "problems"):
             table.add_column(column)
         for c in checks:
             count = subscribed.get((c.kind, c.channel), 0)
-            status = c.status.upper() if c.status != "ok" and count else c.status
+            status = c.status.upper() if c.fatal and count else c.status
             table.add_row(
-                c.kind, c.channel, status, str(count), ", ".join(c.data_keys), "; ".join(c.problems)
-            )
+                c.kind, c.channel, c.locale or "default", status, str(count), ", ".join(c.data_keys),
+                "; ".join(c.problems),
+            )  # fmt: skip
         out.print(table)
     if failing:
-        shown = ", ".join(f"{c.kind}/{c.channel}" for c in failing[:10])
+        names = [f"{c.kind}/{c.channel}" + (f" ({c.locale})" if c.locale else "") for c in failing[:10]]
+        shown = ", ".join(names)
         raise fail(f"{len(failing)} template problem(s): {shown}", code=1)

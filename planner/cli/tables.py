@@ -31,7 +31,7 @@ def explain_tables(result: dict[str, Any]) -> list[Table]:
 
 def _adhoc_table(result: dict[str, Any]) -> Table:
     table = Table(title=f"ad-hoc deliveries on {result['local_date']}")
-    for column in ("id", "kind", "channel", "scheduled (UTC)", "status", "reason", "attempts"):
+    for column in ("id", "kind", "channel", "scheduled (UTC)", "status", "reason", "attempts", "fallback"):
         table.add_column(column)
     for d in result["adhoc"]:
         table.add_row(
@@ -42,6 +42,7 @@ def _adhoc_table(result: dict[str, Any]) -> Table:
             d["status"],
             d["reason"] or "",
             str(d["attempts"]),
+            d.get("fallback_note") or "",
         )
     return table
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import redis
 import structlog
 
 from planner.app import App
+from planner.core.fallback import conditions_of_report
 from planner.core.feedback import DeliveryReport, InboundSms, message_id_forms
+from planner.core.job_batches import JobBatch
 from planner.core.webhook_events import (
     RECIPIENT_ADDRESS_INVALID,
     RECIPIENT_COMPLAINED,
@@ -23,7 +26,9 @@ from planner.core.webhook_events import (
     public_recipient_id,
     recipient_event,
 )
+from planner.dispatch.outbox import enqueue_batches
 from planner.errors import TokenReused
+from planner.store import fallbacks
 from planner.store import feedback as store_feedback
 from planner.store.audit import record_audit
 from planner.store.db import Session
@@ -76,6 +81,11 @@ def apply_report(app: App, report: DeliveryReport, now: datetime) -> dict[str, A
         record_provider_status(session, delivery.id, report.status, detail, now)
         effects = _consequences(app, session, delivery, report, now)
         _emit_report_events(session, delivery, report, now)
+        effect, job = _fallback(app, session, delivery, report, now)
+    if effect is not None:
+        effects.append(effect)
+    if job is not None:
+        _enqueue(app, job, now)
     log.info(
         "provider report recorded",
         provider=report.provider,
@@ -148,6 +158,32 @@ def _emit_report_events(
             )
         )
     emit(session, events, now)
+
+
+def _fallback(
+    app: App, session: Session, delivery: ReportedDelivery, report: DeliveryReport, now: datetime
+) -> tuple[str | None, JobBatch | None]:
+    """The report's bearing on the delivery's fallback, in the report's transaction: a failure the
+    rule names plans it; a delivery cancels one still waiting (:mod:`planner.store.fallbacks`)."""
+    if report.status == "delivered":
+        return fallbacks.after_delivered(session, delivery.id, now), None
+    conditions = conditions_of_report(report.status, dead_address=report.dead_address)
+    if not conditions:
+        return None, None
+    planned = fallbacks.after_failure(
+        session, delivery.id, conditions, reported=True, policy=app.policy, now=now
+    )
+    if planned is None:
+        return None, None
+    return f"fallback_planned:{planned.delivery_id}", planned.job
+
+
+def _enqueue(app: App, job: JobBatch, now: datetime) -> None:
+    """The fallback's job, after the commit; Redis failing leaves it to the reconcile."""
+    try:
+        enqueue_batches(app.redis, [job], now)
+    except redis.RedisError as exc:
+        log.warning("fallback planned, not enqueued", delivery_id=job.delivery_ids[0], error=str(exc))
 
 
 def apply_inbound_sms(app: App, sms: InboundSms, now: datetime) -> dict[str, Any]:

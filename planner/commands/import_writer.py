@@ -163,6 +163,7 @@ class Importer:
                     "channel": sub.channel,
                     **schedule,
                     "digest": sub.digest,
+                    "fallback": _fallback_json(sub),
                     "active": sub.active,
                     **cursor,
                     "created_at": self.now,
@@ -176,13 +177,20 @@ class Importer:
             or existing.active != sub.active
             or zone_changed
         )
+        fallback = _fallback_json(sub)
         if not schedule_changed:
-            if existing.digest != sub.digest:
-                # Not a schedule change: planned deliveries stay; the flag is read at the send.
-                writes.updates.append({"id": existing.id, "digest": sub.digest, "updated_at": self.now})
+            if (existing.digest, existing.fallback) != (sub.digest, fallback):
+                # Not a schedule change: planned deliveries stay; the digest flag is read at the
+                # send, the fallback rule when the delivery fails.
+                writes.updates.append(
+                    {"id": existing.id, "digest": sub.digest, "fallback": fallback, "updated_at": self.now}
+                )
             return
         writes.rescheduled.append(existing.id)
-        update = {"id": existing.id, **schedule, "digest": sub.digest, "active": sub.active, **cursor}
+        update = {
+            "id": existing.id, **schedule, "digest": sub.digest, "fallback": fallback, "active": sub.active,
+            **cursor,
+        }  # fmt: skip
         writes.updates.append(update | {"updated_at": self.now})
 
     def _stop_unlisted(
@@ -268,6 +276,10 @@ class Importer:
             if getattr(current, column) and not row[column]:
                 row[column] = True
                 self.report.opt_outs_kept += 1
+
+
+def _fallback_json(sub: SubscriptionRecord) -> dict[str, Any] | None:
+    return None if sub.fallback is None else sub.fallback.as_json()
 
 
 def _quiet_of(r: Recipient) -> tuple[time | None, ...]:

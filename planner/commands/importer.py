@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from planner.commands.import_writer import Importer, ImportReport
-from planner.core.import_records import EngagementRecord, LineError, RecipientRecord, Record, parse_lines
+from planner.core.import_records import (
+    EngagementRecord,
+    LineError,
+    RecipientRecord,
+    Record,
+    parse_lines,
+    required_templates,
+)
 from planner.errors import InvalidInput, PlannerError, shown
 from planner.store.db import Session, SessionFactory, transaction_retried_once
 
@@ -104,9 +111,9 @@ def _write(
 def _template_error(item: Record, require_template: Callable[[str, str, str], None]) -> LineError | None:
     if not isinstance(item, RecipientRecord):
         return None
-    for i, sub in enumerate(item.subscriptions):
+    for kind, channel, field in required_templates(item):
         try:
-            require_template(sub.kind, sub.channel, f"subscriptions[{i}].kind")
+            require_template(kind, channel, field)
         except InvalidInput as exc:
             message = f"{shown(exc.value)} is invalid; expected {exc.expected}"
             return LineError(item.line, exc.field, message, shown(exc.value), exc.expected)

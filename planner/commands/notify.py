@@ -56,8 +56,10 @@ def notify(
     priority: str | None = None,
     at: datetime | None = None,
     actor: str | None = None,
+    fallback: dict[str, Any] | None = None,
 ) -> NotifyResult:
-    """Create (or find, by dedup key) one ad-hoc delivery and hand it to RQ."""
+    """Create (or find, by dedup key) one ad-hoc delivery and hand it to RQ. ``fallback``: the
+    channel to try if this one fails (:mod:`planner.core.fallback`)."""
     request = AdhocRequest.parse(
         recipient,
         kind,
@@ -67,9 +69,12 @@ def notify(
         priority=priority,
         at=at,
         default_queue=app.settings.queue_for_kind(kind),
+        fallback=fallback,
     )
     # Refused now: saved, it would only die at send time with template_missing.
     app.templates.require(request.kind, request.channel)
+    if request.fallback is not None:
+        app.templates.require(request.kind, request.fallback.channel, "fallback.channel")
     # Nothing is written while Redis is known to be down; if it goes down between the commit and the
     # enqueue, the row is saved and the reply says so (the reconcile enqueues it later).
     app.require_redis()
@@ -144,6 +149,7 @@ def _row(
         "attempts": 0,
         "job_id": job_id,
         "data": request.data,
+        "fallback": None if request.fallback is None else request.fallback.as_json(),
         "created_at": now,
         "updated_at": now,
         "planned_status": decision.status.value,

@@ -19,7 +19,12 @@ from redis import RedisError
 from planner.app import App, build_runner
 from planner.commands.import_writer import Importer, ImportReport
 from planner.core import validation
-from planner.core.import_records import RECIPIENT_KEYS, SUBSCRIPTION_KEYS, parse_recipient
+from planner.core.import_records import (
+    RECIPIENT_KEYS,
+    SUBSCRIPTION_KEYS,
+    parse_recipient,
+    required_templates,
+)
 from planner.core.localtime import hhmm
 from planner.core.unsubscribe import UnsubscribeTarget
 from planner.core.webhook_events import (
@@ -93,13 +98,15 @@ def subscription_document(sub: Subscription) -> dict[str, Any]:
     schedule |= {name: value.isoformat() for name, value in dates.items() if value is not None}
     if sub.digest:
         schedule["digest"] = True
+    if sub.fallback:
+        schedule["fallback"] = sub.fallback
     return {"kind": sub.kind, "channel": sub.channel, **schedule, "active": sub.active}
 
 
 def _write(app: App, body: dict[str, Any], now: datetime) -> ImportReport:
     record = parse_recipient(body, line=1)
-    for i, sub in enumerate(record.subscriptions):
-        app.templates.require(sub.kind, sub.channel, f"subscriptions[{i}].kind")
+    for kind, channel, field in required_templates(record):
+        app.templates.require(kind, channel, field)
 
     def write(session: Session) -> ImportReport:
         report = ImportReport(lines=1)

@@ -18,6 +18,7 @@ from typing import Any
 
 from planner.clock import ensure_utc
 from planner.core import checks, validation
+from planner.core.fallback import KEY_PREFIX, FallbackRule
 from planner.core.policy import PlanningPolicy
 from planner.core.recipient import RecipientState
 from planner.core.template_data import check_template_data
@@ -37,6 +38,7 @@ class AdhocRequest:
     queue: str
     at: datetime | None
     data: dict[str, Any] | None
+    fallback: FallbackRule | None = None
 
     @classmethod
     def parse(
@@ -50,6 +52,7 @@ class AdhocRequest:
         priority: str | None,
         at: datetime | None,
         default_queue: str,
+        fallback: Any = None,
     ) -> AdhocRequest:
         """Validate a request as it came in; ``InvalidInput`` names the first bad field."""
         validation.external_id(recipient, "recipient_id")
@@ -61,6 +64,7 @@ class AdhocRequest:
             raise InvalidInput("priority", priority, "one of 'high', 'default', 'bulk'")
         if data is not None:
             check_template_data(data)
+        rule = None if fallback is None else FallbackRule.parse(fallback, "fallback", chan.value)
         return cls(
             recipient=recipient,
             kind=kind,
@@ -69,6 +73,7 @@ class AdhocRequest:
             queue=priority or default_queue,
             at=ensure_utc(at, "at") if at is not None else None,
             data=data,
+            fallback=rule,
         )
 
     def wanted_at(self, now: datetime) -> datetime:
@@ -80,10 +85,10 @@ def _check_dedup_key(dedup_key: object) -> None:
     if not isinstance(dedup_key, str) or not 1 <= len(dedup_key) <= 255 or not dedup_key.strip():
         raise InvalidInput("dedup_key", dedup_key, "1-255 characters")
     validation.text(dedup_key, "dedup_key")
-    if dedup_key.startswith("sub:"):
-        raise InvalidInput(
-            "dedup_key", dedup_key, "a key not starting with 'sub:' (kept for planned deliveries)"
-        )
+    for prefix, whose in (("sub:", "planned deliveries"), (KEY_PREFIX, "fallbacks")):
+        if dedup_key.startswith(prefix):
+            expected = f"a key not starting with {prefix!r} (kept for {whose})"
+            raise InvalidInput("dedup_key", dedup_key, expected)
 
 
 def decide_adhoc(

@@ -18,6 +18,7 @@ from typing import Any
 
 from planner.core import validation
 from planner.core.cadence import Cadence
+from planner.core.fallback import FallbackRule
 from planner.core.json_objects import unique_keys
 from planner.core.localtime import get_zone
 from planner.core.quiet_hours import NO_QUIET_HOURS, QuietHours
@@ -55,6 +56,7 @@ SUBSCRIPTION_KEYS = {
     "snooze_until",
     "digest",
     "active",
+    "fallback",
 }
 ENGAGEMENT_KEYS = {"type", "recipient_id", "event", "at", "kind"}
 
@@ -68,6 +70,8 @@ class SubscriptionRecord:
     snooze_until: date | None = None
     #: Collects the recipient's events of the kind into each occurrence (planner.store.digests).
     digest: bool = False
+    #: The other channel to try when a delivery fails (planner.core.fallback).
+    fallback: FallbackRule | None = None
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,31 @@ def _parse_subscription(obj: Any, index: int) -> SubscriptionRecord:
         active=active,
         snooze_until=dates["snooze_until"],
         digest=digest,
+        fallback=_parse_fallback(obj, prefix, channel.value, digest),
     )
+
+
+def _parse_fallback(obj: dict[str, Any], prefix: str, channel: str, digest: bool) -> FallbackRule | None:
+    value = obj.get("fallback")
+    if value is None:
+        return None
+    if digest:
+        # A digest's events are bound to the delivery that lists them: another channel's copy
+        # would have none to list.
+        raise InvalidInput(prefix + "fallback", value, "no fallback on a digest subscription")
+    return FallbackRule.parse(value, prefix + "fallback", channel)
+
+
+def required_templates(record: RecipientRecord) -> list[tuple[str, str, str]]:
+    """(kind, channel, field) of every template the record's subscriptions send with: their own
+    channel's and their fallback's. Every door checks them (a delivery that cannot be rendered
+    would only die)."""
+    needed = []
+    for i, sub in enumerate(record.subscriptions):
+        needed.append((sub.kind, sub.channel, f"subscriptions[{i}].kind"))
+        if sub.fallback is not None:
+            needed.append((sub.kind, sub.fallback.channel, f"subscriptions[{i}].fallback.channel"))
+    return needed
 
 
 def _optional_date(obj: dict[str, Any], name: str) -> date | None:

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from planner.clock import EARLIEST, LATEST, parse_instant
+from planner.core import locales
 from planner.core.status import Channel, EngagementKind
 from planner.errors import InvalidInput
 
@@ -26,8 +27,6 @@ EXTERNAL_ID_PATTERN = r"[A-Za-z0-9_.:@-]{1,200}"
 KIND_PATTERN = r"[a-z][a-z0-9_]{0,99}"
 _EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
 _KIND = re.compile(KIND_PATTERN)
-# A BCP 47 language tag's shape: language, then subtags (script, region, variant): 'pt-BR', 'zh-Hant-TW'.
-_LOCALE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,4}")
 # Attribute names templates can write as ``recipient.attributes.NAME``.
 _ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 #: Custom attributes: at most this many bytes of JSON, nested at most this deep.
@@ -153,9 +152,11 @@ def local_date(value: Any, field: str = "date") -> date:
 
 
 def locale(value: Any, field: str = "locale") -> str:
-    if not isinstance(value, str) or len(value) > 35 or not _LOCALE.fullmatch(value):
-        raise InvalidInput(field, value, "a BCP 47 language tag such as 'fr' or 'pt-BR'")
-    return value
+    """A well-formed BCP 47 language tag (:mod:`planner.core.locales`), in its canonical case:
+    ``pt-br`` is stored ``pt-BR``. ``pt_BR`` (a POSIX locale name) and ``en-`` are refused."""
+    if not locales.is_well_formed(value):
+        raise InvalidInput(field, value, locales.EXPECTED)
+    return locales.canonical(value)
 
 
 def attributes(value: Any, field: str = "attributes") -> dict[str, Any]:

@@ -195,6 +195,7 @@ class Deliverer:
                 unknown_delay=self.unknown_delay,
                 batch_size=self.batch_size,
                 events=events,
+                policy=self.policy,
             ),
             digests,
             unknown_since,
@@ -381,7 +382,7 @@ class Deliverer:
             self._unknown(d, batch, started, f"{type(exc).__name__}: {exc}", logger)
         else:
             at = self.clock()
-            batch.recorder.sent(d, result.provider_message_id, at)
+            batch.recorder.sent(d, result.provider_message_id, at, locale=message.metadata.get("locale"))
             batch.report.sent += 1
             logger.info(
                 "delivery sent",
@@ -410,7 +411,10 @@ class Deliverer:
             return True
         if found is None:
             return False
-        batch.recorder.sent(d, found.provider_message_id, self.clock(), event="found_by_lookup")
+        batch.recorder.sent(
+            d, found.provider_message_id, self.clock(), event="found_by_lookup",
+            locale=message.metadata.get("locale"),
+        )  # fmt: skip
         batch.report.sent += 1
         logger.info("delivery found at the provider", outcome="sent", attempt=d.attempts)
         return True
@@ -438,7 +442,10 @@ class Deliverer:
             return
         if exc.invalid_address:
             batch.recorder.address_invalid(d, str(exc), self.clock())
-        outcome = batch.recorder.failed(d, self.clock(), permanent=True, error=str(exc), retry_after=None)
+        outcome = batch.recorder.failed(
+            d, self.clock(), permanent=True, error=str(exc), retry_after=None,
+            refused=True, invalid_address=exc.invalid_address,
+        )  # fmt: skip
         self._count(batch, outcome, logger, str(exc), d)
 
     def _config_error(self, d: DeliveryRow, batch: _Batch, exc: AdapterConfigError, logger: Any) -> None:

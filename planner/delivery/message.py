@@ -66,7 +66,16 @@ class MessageMaker:
             link = self.unsubscribe.link(recipient.id, d.kind, d.channel)
             context["unsubscribe_url"] = link
             headers = self.unsubscribe.headers(link)
-        rendered = self.renderer.render(d.kind, d.channel, context)
+        rendered = self.renderer.render(
+            d.kind, d.channel, context, locale=recipient.locale, zone=recipient.timezone
+        )
+        metadata = {}
+        if rendered.locale is not None:
+            # The language the message is in (RFC 3282), and which templates it came from: the
+            # delivery records it (planner.delivery.deliverer), the testing kit shows it.
+            metadata["locale"] = rendered.locale
+            if d.channel == "email":
+                headers = {**headers, "Content-Language": rendered.locale}
         return Message(
             delivery_id=d.id,
             dedup_key=d.dedup_key,
@@ -79,6 +88,7 @@ class MessageMaker:
             html=rendered.html,
             scheduled_at=d.scheduled_at,
             message_id=message_id_for(d.id, d.dedup_key),
+            metadata=metadata,
             headers=headers,
         )
 
@@ -96,6 +106,8 @@ def template_context(d: DeliveryRow, recipient: RecipientRow) -> dict[str, Any]:
         },
         "delivery": {"id": d.id, "kind": d.kind, "channel": d.channel, "dedup_key": d.dedup_key},
         "local_date": (d.local_date or local.date()).isoformat(),
+        # The instant, for the formatting filters: ``{{ scheduled_at | localtime }}``.
+        "scheduled_at": d.scheduled_at.isoformat(),
         "scheduled_local": local.strftime("%Y-%m-%d %H:%M %Z"),
         "data": d.data or {},
     }

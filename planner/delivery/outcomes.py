@@ -31,6 +31,9 @@ from typing import Any
 import redis
 import structlog
 
+from planner.core.fallback import conditions_of_outcome
+from planner.core.job_batches import JobBatch
+from planner.core.policy import PlanningPolicy
 from planner.core.retry import RetryPolicy, decide_retry
 from planner.core.status import DeliveryStatus
 from planner.core.webhook_events import (
@@ -42,6 +45,7 @@ from planner.core.webhook_events import (
     outcome_event_type,
     recipient_event,
 )
+from planner.dispatch.outbox import enqueue_batches
 from planner.dispatch.reassign import enqueue_reassigned
 from planner.store import outcomes as store
 from planner.store.claims import DeliveryRow
@@ -94,6 +98,7 @@ class Recorder:
         unknown_delay: timedelta,
         batch_size: int,
         events: BatchEvents | None = None,
+        policy: PlanningPolicy | None = None,
     ) -> None:
         self.db = db
         self.events = events or BatchEvents()
@@ -103,6 +108,8 @@ class Recorder:
         self.rng = rng
         self.unknown_delay = unknown_delay
         self.batch_size = batch_size
+        #: The rule chain's parameters, for the fallbacks a failure calls (None: none planned).
+        self.policy = policy
         self.out = Outcomes()
         #: Deliveries whose claim was lost before their outcome was written (kept as stale outcomes).
         self.stale: set[int] = set()
@@ -110,9 +117,15 @@ class Recorder:
     # -- decided outcomes ------------------------------------------------------------------------
 
     def sent(
-        self, d: DeliveryRow, provider_message_id: str | None, at: datetime, event: str | None = None
+        self,
+        d: DeliveryRow,
+        provider_message_id: str | None,
+        at: datetime,
+        event: str | None = None,
+        locale: str | None = None,
     ) -> None:
-        """Accepted by the provider; ``event`` records how it was learnt when not by this send."""
+        """Accepted by the provider; ``event`` records how it was learnt when not by this send,
+        ``locale`` the language of the templates the message came from."""
         entry = (
             None
             if event is None
@@ -122,7 +135,9 @@ class Recorder:
         )
         webhook = self.events.outcome(d, "sent", None, at, provider_message_id=provider_message_id)
         self.out.finals.append(
-            Final(d.id, DeliveryStatus.sent.value, None, None, provider_message_id, at, entry, webhook)
+            Final(
+                d.id, DeliveryStatus.sent.value, None, None, provider_message_id, at, entry, webhook, locale
+            )
         )
 
     def final(
@@ -166,14 +181,26 @@ class Recorder:
         self.out.releases.append(Release(move, status, reason, event, refund, answer))
 
     def failed(
-        self, d: DeliveryRow, now: datetime, *, permanent: bool, error: str, retry_after: float | None
+        self,
+        d: DeliveryRow,
+        now: datetime,
+        *,
+        permanent: bool,
+        error: str,
+        retry_after: float | None,
+        refused: bool = False,
+        invalid_address: bool = False,
     ) -> str:
-        """A provider failure with nothing handed over; returns the outcome (``retrying`` or ``dead``)."""
+        """A failure with nothing handed over; returns the outcome (``retrying`` or ``dead``).
+        ``refused``: the provider refused the message; ``invalid_address``: it said the address is
+        dead (the conditions a fallback may name, :mod:`planner.core.fallback`)."""
         decision = decide_retry(
             self.retry, d.attempts, permanent=permanent, retry_after=retry_after, rng=self.rng
         )
         if decision.delay is None:
             self.final(d, DeliveryStatus.dead, decision.reason, now, error=error[:2000])
+            met = conditions_of_outcome(dead=True, refused=refused, invalid_address=invalid_address)
+            self.out.failures.append((d.id, met))
             return "dead"
         detail = {"error": error[:500], "attempt": d.attempts}
         self.release(
@@ -193,6 +220,7 @@ class Recorder:
                 now,
                 error=f"{error[:1900]} (outcome unknown twice: not sent again)",
             )
+            self.out.failures.append((d.id, frozenset({"dead"})))
             return "dead"
         wait = max(self.unknown_delay, self.retry.backoff(d.attempts, self.rng))
         detail = {"error": error[:500], "attempt": d.attempts, "attempt_started_at": started.isoformat()}
@@ -215,11 +243,24 @@ class Recorder:
         out, self.out = self.out, Outcomes()
         if not out:
             return
-        written = store.write(self.db, out, self.token, now, self.batch_size)
+        written = store.write(self.db, out, self.token, now, self.batch_size, self.policy)
         enqueue_reassigned(self.redis, written.moved, now)
+        if written.fallbacks:
+            self._enqueue_fallbacks(written.fallbacks, now)
         if written.stale:
             self.stale |= written.stale
             log.warning(
                 "outcomes arrived after this worker's claim was lost; kept on the timeline only",
                 deliveries=sorted(written.stale),
             )
+
+    def _enqueue_fallbacks(self, jobs: list[JobBatch], now: datetime) -> None:
+        """The fallbacks' jobs, after the commit that planned them. Redis failing here leaves them
+        queued in the database, where the reconcile finds them."""
+        ids = [j.delivery_ids[0] for j in jobs]
+        try:
+            enqueue_batches(self.redis, jobs, now)
+        except redis.RedisError as exc:
+            log.warning("fallback planned, not enqueued", deliveries=ids, error=str(exc))
+            return
+        log.info("fallbacks planned", deliveries=ids)

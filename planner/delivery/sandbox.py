@@ -111,6 +111,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         self.filters["_steps"] = _counted
         self.filters["_sized"] = _sized
 
+    def add_filters(self, filters: dict[str, Callable[..., Any]]) -> None:
+        """More filters, bounded as the built-in ones are (a step per call, the result sized)."""
+        self.filters.update({name: _bounded_filter(name, f) for name, f in filters.items()})
+
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         """The template's tree, each loop counting its iterations and each ``~`` its size."""
         tree = super()._parse(source, name, filename)

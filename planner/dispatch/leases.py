@@ -13,7 +13,9 @@ from datetime import datetime
 import redis
 import structlog
 
+from planner.core.policy import PlanningPolicy
 from planner.core.retry import RetryPolicy
+from planner.dispatch.outbox import enqueue_batches
 from planner.dispatch.reassign import enqueue_reassigned
 from planner.store import leases
 from planner.store.db import SessionFactory, transaction
@@ -28,13 +30,16 @@ def recover_expired_leases(
     retry: RetryPolicy,
     *,
     batch_size: int = 100,
+    policy: PlanningPolicy | None = None,
 ) -> int:
     """Hand deliveries stuck in ``sending`` past their lease back to the queue (see
-    :func:`planner.store.leases.recover`), then enqueue their new jobs. Returns how many were found."""
+    :func:`planner.store.leases.recover`), then enqueue their new jobs and those of the fallbacks
+    the dead ones called (with ``policy``). Returns how many were found."""
     with transaction(sessions) as session:
-        recovered = leases.recover(session, now, retry.max_attempts, batch_size)
+        recovered = leases.recover(session, now, retry.max_attempts, batch_size, policy)
     if not recovered.found:
         return 0
     enqueue_reassigned(connection, recovered.moved, now)
+    enqueue_batches(connection, recovered.fallbacks, now)
     log.warning("recovered deliveries whose worker died", recovered=recovered.found, dead=recovered.dead)
     return recovered.found

@@ -87,7 +87,12 @@ class _Heartbeat(threading.Thread):
 def run_hour(app: App, now: datetime, horizon: timedelta | None = None) -> RunReport:
     """Lease recovery, then a planner run (which reconciles the outbox before planning)."""
     recovered = recover_expired_leases(
-        app.sessions, app.redis, now, retry_policy(app.settings), batch_size=app.settings.delivery_batch_size
+        app.sessions,
+        app.redis,
+        now,
+        retry_policy(app.settings),
+        batch_size=app.settings.delivery_batch_size,
+        policy=app.policy,
     )
     if recovered:
         log.info("recovered expired leases", recovered=recovered)

@@ -46,7 +46,12 @@ def run_maintenance(app: App, grace: timedelta = RECONCILE_GRACE) -> tuple[int, 
     Safe to run anywhere, any time; returns (recovered, reconciled)."""
     now = app.clock()
     recovered = recover_expired_leases(
-        app.sessions, app.redis, now, app.retry_policy, batch_size=app.settings.delivery_batch_size
+        app.sessions,
+        app.redis,
+        now,
+        app.retry_policy,
+        batch_size=app.settings.delivery_batch_size,
+        policy=app.policy,
     )
     reconciled = reconcile(app.sessions, app.redis, now, grace=grace, daily_full_pass=True).reenqueued
     drop_old_events(app, now)

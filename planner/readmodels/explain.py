@@ -72,8 +72,12 @@ class _Explainer:
             decision, rule_lines = self._rules(sub, cadence, occurrence, row)
             shown += rule_lines
         shown.append(lines.dedup_line(key, row, sub.next_local_date, sub.next_at, day))
+        delivery = None if row is None else self._shown(row)
         if row is not None:
             shown.append(lines.attempts_line(row))
+        fallback = lines.fallback_line(sub.fallback, delivery)
+        if fallback is not None:
+            shown.append(fallback)
         return {
             "subscription_id": sub.id,
             "kind": sub.kind,
@@ -86,10 +90,14 @@ class _Explainer:
             "active": sub.active,
             "outcome": lines.outcome(shown, row, decision),
             "verdicts": [line.as_dict() for line in shown],
-            "delivery": None
-            if row is None
-            else store.shown_delivery(self.session, row, self.recipient.external_id),
+            "delivery": delivery,
         }
+
+    def _shown(self, row: Any) -> dict[str, Any]:
+        """A delivery row with its timeline and, in words, its fallback link either way."""
+        shown = store.shown_delivery(self.session, row, self.recipient.external_id)
+        shown["fallback_note"] = lines.fallback_note(shown)
+        return shown
 
     def _rules(
         self, sub: Subscription, cadence: Cadence, occurrence: Occurrence, row: Any
@@ -166,7 +174,7 @@ class _Explainer:
         start = datetime.combine(day, time(0), zone).astimezone(UTC)
         end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
         rows = store.adhoc_between(self.session, self.recipient.id, start, end, kind)
-        return [store.shown_delivery(self.session, row, self.recipient.external_id) for row in rows]
+        return [self._shown(row) for row in rows]
 
 
 def explain(

@@ -202,3 +202,28 @@ def outcome(lines: Sequence[RuleLine], row: Any, decision: Decision | None) -> s
     return "would be sent" + (
         " (deferred by quiet hours)" if decision.reason == "quiet_hours_deferred" else ""
     )
+
+
+def fallback_note(shown: dict[str, Any]) -> str | None:
+    """A delivery's fallback link in words, either way ("fallback for delivery 123, because bounced")."""
+    link = shown.get("fallback_for")
+    if link is not None:
+        return f"fallback for delivery {link['delivery_id']}, because {link['because']}"
+    link = shown.get("fallback_delivery")
+    if link is not None:
+        return f"fell back to {link['channel']}: delivery {link['delivery_id']}, because {link['because']}"
+    return None
+
+
+def fallback_line(rule: dict[str, Any] | None, shown: dict[str, Any] | None) -> RuleLine | None:
+    """The subscription's fallback rule, and what became of it for this occurrence's delivery."""
+    if rule is None:
+        return None
+    conditions = ", ".join(rule["on"])
+    detail = f"{rule['channel']} if {conditions} (reported within {rule['within']} of the send)"
+    data: dict[str, Any] = {"rule": rule}
+    note = None if shown is None else fallback_note(shown)
+    if note is not None:
+        data["fallback_delivery"] = shown["fallback_delivery"] if shown else None
+        return RuleLine("fallback", "info", f"{note}; rule: {detail}", data)
+    return RuleLine("fallback", "info", f"rule: {detail}", data)

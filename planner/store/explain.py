@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from planner.store.queries import delivery_dict, timeline
+from planner.store.queries import delivery_dict, fallback_delivery, timeline
 from planner.store.tables import DELIVERIES
 
 
@@ -22,6 +22,7 @@ def shown_delivery(session: Session, row: Row[Any], recipient_external_id: str) 
     """A delivery row as the read side shows it, with its timeline."""
     shown = delivery_dict(row, recipient_external_id)
     shown["timeline"] = timeline(session, row.id, row)
+    shown["fallback_delivery"] = fallback_delivery(shown["timeline"])
     return shown
 
 

@@ -8,6 +8,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from planner.core.job_batches import JobBatch
+from planner.core.policy import PlanningPolicy
 from planner.core.status import DeliveryStatus
 from planner.core.webhook_events import (
     DELIVERY_DEAD,
@@ -16,6 +18,7 @@ from planner.core.webhook_events import (
     public_recipient_id,
 )
 from planner.store.dialect import dialect_of
+from planner.store.fallbacks import after_failure
 from planner.store.reassign import Move, Reassigned, reassign
 from planner.store.tables import DELIVERIES, RECIPIENTS
 from planner.store.timeline import event_row, record_events
@@ -30,12 +33,16 @@ class Recovered:
     #: Found past their lease, and of those, the ones whose last attempt it was (now dead).
     found: int
     dead: int
+    #: The jobs of the fallbacks the dead ones called (enqueue after the commit).
+    fallbacks: tuple[JobBatch, ...] = ()
 
 
-def recover(session: Session, now: datetime, max_attempts: int, batch_size: int) -> Recovered:
+def recover(
+    session: Session, now: datetime, max_attempts: int, batch_size: int, policy: PlanningPolicy | None = None
+) -> Recovered:
     """In the caller's transaction: deliveries ``sending`` past their lease go back to the queue
     (``retrying``, ``lease_expired``), their attempt still counted; those on their last attempt are
-    ``dead``."""
+    ``dead``, and with ``policy`` their fallbacks are planned."""
     c = DELIVERIES.c
     stmt = select(c.id, c.attempts).where(c.status == DeliveryStatus.sending.value, c.lease_until < now)
     if dialect_of(session) == "postgresql":
@@ -45,11 +52,13 @@ def recover(session: Session, now: datetime, max_attempts: int, batch_size: int)
     exhausted = [r.id for r in rows if r.attempts >= max_attempts]
     if exhausted:
         dead, reason = DeliveryStatus.dead.value, "lease_expired"
-        session.execute(
+        ended = session.execute(
             update(DELIVERIES)
             .where(c.id.in_(exhausted), c.status == DeliveryStatus.sending.value)
             .values(status=dead, reason=reason, lease_until=None, updated_at=now)
+            .returning(c.id)
         )
+        exhausted = [int(i) for i in ended.scalars()]
         record_events(session, [event_row(i, now, reason, status=dead, reason=reason) for i in exhausted])
         _emit_dead(session, exhausted, now)
     moved = reassign(
@@ -62,7 +71,14 @@ def recover(session: Session, now: datetime, max_attempts: int, batch_size: int)
         from_statuses=[DeliveryStatus.sending],
         batch_size=batch_size,
     )
-    return Recovered(moved, len(rows), len(exhausted))
+    jobs = []
+    for delivery_id in exhausted:
+        if policy is None:
+            break
+        planned = after_failure(session, delivery_id, {"dead"}, reported=False, policy=policy, now=now)
+        if planned is not None and planned.job is not None:
+            jobs.append(planned.job)
+    return Recovered(moved, len(rows), len(exhausted), tuple(jobs))
 
 
 def _emit_dead(session: Session, ids: list[int], now: datetime) -> None:

@@ -100,6 +100,8 @@ class Subscription(_Table, table=True):
     snooze_until: date | None = None
     # A digest collects the recipient's events of this kind into the next occurrence (migration 0009).
     digest: bool = False
+    # The channel fallback rule (planner.core.fallback) as JSON; None for none (migration 0018).
+    fallback: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     active: bool = True
     # The planner's cursor: the next unplanned occurrence, a (local date, wall time); all None once
     # the schedule has ended. A None wall time with a date (rows before 0006) is the date's first.
@@ -192,6 +194,10 @@ class Delivery(_Table, table=True):
     planned_status: str | None = Field(default=None, max_length=12)
     planned_reason: str | None = Field(default=None, max_length=100)
     planned_detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # An ad-hoc delivery's own fallback rule (a planned one reads its subscription's), as JSON; and
+    # the language of the templates its message was rendered from (migration 0018).
+    fallback: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    template_locale: str | None = Field(default=None, max_length=35)
 
 
 class DeliveryEvent(_Table, table=True):

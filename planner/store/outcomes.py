@@ -29,9 +29,12 @@ from sqlalchemy import Connection, Engine, bindparam, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from planner.core.job_batches import JobBatch
+from planner.core.policy import PlanningPolicy
 from planner.core.status import DeliveryStatus
 from planner.core.webhook_events import WebhookEvent
 from planner.store import webhooks
+from planner.store.fallbacks import after_failure
 from planner.store.pauses import pause_for_adapter_config
 from planner.store.reassign import Move, Reassigned, reassign
 from planner.store.tables import RECIPIENTS
@@ -54,11 +57,14 @@ class Final:
     sent_at: datetime | None
     event: dict[str, Any] | None
     webhook: WebhookEvent | None = None
+    #: The language of the templates the message was rendered from (``delivery.template_locale``).
+    locale: str | None = None
 
 
 _SENT = (
     "UPDATE delivery SET status = %(status)s, reason = %(reason)s, last_error = %(last_error)s, "
-    "provider_message_id = %(pmid)s, sent_at = %(sent_at)s, lease_until = NULL, updated_at = %(now)s "
+    "provider_message_id = %(pmid)s, sent_at = %(sent_at)s, template_locale = %(locale)s, "
+    "lease_until = NULL, updated_at = %(now)s "
     "WHERE id = %(id)s AND status = 'sending' AND claim_id = %(claim)s"
 )
 _PG_ONE_SENT = f"{_SENT} RETURNING id"
@@ -74,8 +80,8 @@ _PG_ONE_FINAL_WEBHOOK = (
 )
 _SQLITE_ONE_FINAL = (
     "UPDATE delivery SET status = :status, reason = :reason, last_error = :last_error, "
-    "provider_message_id = :pmid, sent_at = :sent_at, lease_until = NULL, updated_at = :now "
-    "WHERE id = :id AND status = 'sending' AND claim_id = :claim RETURNING id"
+    "provider_message_id = :pmid, sent_at = :sent_at, template_locale = :locale, lease_until = NULL, "
+    "updated_at = :now WHERE id = :id AND status = 'sending' AND claim_id = :claim RETURNING id"
 )
 _SQLITE_ONE_EVENT = (
     "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
@@ -86,9 +92,11 @@ _PG_FINALS = text(
     "WITH v AS (SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), "
     "CAST(:reasons AS varchar[]), CAST(:errors AS varchar[]), CAST(:pmids AS varchar[]), "
     "CAST(:sent AS timestamptz[]), CAST(:ats AS timestamptz[]), CAST(:events AS varchar[]), "
-    "CAST(:details AS json[])) AS v(id, status, reason, last_error, pmid, sent_at, at, event, detail)), "
+    "CAST(:details AS json[]), CAST(:locales AS varchar[])) "
+    "AS v(id, status, reason, last_error, pmid, sent_at, at, event, detail, locale)), "
     "u AS (UPDATE delivery AS d SET status = v.status, reason = v.reason, last_error = v.last_error, "
-    "provider_message_id = v.pmid, sent_at = v.sent_at, lease_until = NULL, updated_at = :now "
+    "provider_message_id = v.pmid, sent_at = v.sent_at, template_locale = v.locale, lease_until = NULL, "
+    "updated_at = :now "
     "FROM v WHERE d.id = v.id AND d.status = 'sending' AND d.claim_id = :claim RETURNING d.id), "
     "e AS (INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
     "SELECT v.id, v.at, v.event, v.status, v.reason, v.detail FROM v JOIN u ON u.id = v.id "
@@ -154,6 +162,7 @@ def _params(
         "last_error": final.last_error,
         "pmid": final.provider_message_id,
         "sent_at": instant(final.sent_at),
+        "locale": final.locale,
         "now": instant(now),
         "claim": token,
     }
@@ -265,6 +274,7 @@ def _write_pg_many(connection: Connection, finals: Sequence[Final], token: str, 
             "ats": [e["at"] for e in entries],
             "events": [e["event"] for e in entries],
             "details": [Json(e["detail"]) for e in entries],
+            "locales": [f.locale for f in finals],
             "now": now,
             "claim": token,
         },
@@ -339,6 +349,9 @@ class Outcomes:
     config_pauses: list[tuple[str, str]] = field(default_factory=list)
     #: Webhook events of what the provider said of the recipient (an opt-out, an invalid address).
     webhooks: list[WebhookEvent] = field(default_factory=list)
+    #: Final outcomes that may call a fallback: (delivery id, the conditions met), planned in the
+    #: transaction that writes the outcome (:mod:`planner.store.fallbacks`).
+    failures: list[tuple[int, frozenset[str]]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.finals or not self.only_finals())
@@ -346,6 +359,7 @@ class Outcomes:
     def only_finals(self) -> bool:
         return not (
             self.releases or self.invalid_addresses or self.opt_outs or self.config_pauses or self.webhooks
+            or self.failures
         )
 
     def emits(self) -> bool:
@@ -358,26 +372,43 @@ class Written:
     moved: Reassigned
     #: Deliveries whose claim was lost before their outcome was written (kept as stale outcomes).
     stale: set[int]
+    #: The jobs of fallbacks planned with the outcomes, to enqueue now that the commit is done.
+    fallbacks: list[JobBatch] = field(default_factory=list)
 
 
-def write(db: BatchConnection, out: Outcomes, token: str, now: datetime, batch_size: int) -> Written:
-    """Make a batch's pending outcomes durable under its claim ``token``.
+def write(
+    db: BatchConnection,
+    out: Outcomes,
+    token: str,
+    now: datetime,
+    batch_size: int,
+    policy: PlanningPolicy | None = None,
+) -> Written:
+    """Make a batch's pending outcomes durable under its claim ``token``; with ``policy``, plan the
+    fallbacks the failures call, in the same transaction.
 
     A connection the server dropped (a restart) is replaced and the write made once more: the
     statements only change deliveries still ``sending`` under this claim, so a write that did commit
     before the connection died changes nothing the second time.
     """
     try:
-        return _write_once(db, out, token, now, batch_size)
+        return _write_once(db, out, token, now, batch_size, policy)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
         log.warning("database connection lost while recording outcomes; writing them on a new one")
         db.drop()
-        return _write_once(db, out, token, now, batch_size)
+        return _write_once(db, out, token, now, batch_size, policy)
 
 
-def _write_once(db: BatchConnection, out: Outcomes, token: str, now: datetime, batch_size: int) -> Written:
+def _write_once(
+    db: BatchConnection,
+    out: Outcomes,
+    token: str,
+    now: datetime,
+    batch_size: int,
+    policy: PlanningPolicy | None,
+) -> Written:
     if len(out.finals) == 1 and out.only_finals():
         # The common case (one message sent): straight to the driver, one transaction.
         final = out.finals[0]
@@ -397,7 +428,26 @@ def _write_once(db: BatchConnection, out: Outcomes, token: str, now: datetime, b
         for channel, error in out.config_pauses:
             pause_for_adapter_config(session, channel, error, now)
         webhooks.emit(session, out.webhooks, now)
-    return Written(moved, stale | lost)
+        fallbacks = _plan_fallbacks(session, out.failures, stale, now, policy)
+    return Written(moved, stale | lost, fallbacks)
+
+
+def _plan_fallbacks(
+    session: Session,
+    failures: list[tuple[int, frozenset[str]]],
+    stale: set[int],
+    now: datetime,
+    policy: PlanningPolicy | None,
+) -> list[JobBatch]:
+    """The fallbacks the written failures call (a stale outcome calls none: it changed nothing)."""
+    jobs = []
+    for delivery_id, conditions in failures:
+        if policy is None or delivery_id in stale:
+            continue
+        planned = after_failure(session, delivery_id, conditions, reported=False, policy=policy, now=now)
+        if planned is not None and planned.job is not None:
+            jobs.append(planned.job)
+    return jobs
 
 
 def _write_releases(

@@ -62,7 +62,27 @@ def delivery_dict(delivery: Delivery | Row[Any], recipient_external_id: str) -> 
         "sent_at": _iso(delivery.sent_at),
         "created_at": delivery.created_at.isoformat(),
         "updated_at": delivery.updated_at.isoformat(),
+        "template_locale": delivery.template_locale,
+        "fallback_rule": delivery.fallback,
+        "fallback_for": fallback_for(delivery.planned_detail),
     }
+
+
+def fallback_for(planned_detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The delivery a fallback stands in for, and why, from its first timeline entry's detail."""
+    if not planned_detail or planned_detail.get("source") != "fallback":
+        return None
+    return {"delivery_id": planned_detail.get("fallback_for"), "because": planned_detail.get("because")}
+
+
+def fallback_delivery(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The fallback standing in for a delivery, from the ``fallback_planned`` entry of its timeline."""
+    for entry in entries:
+        if entry["event"] == "fallback_planned" and entry["detail"]:
+            link = entry["detail"]
+            keys = (("delivery_id", "fallback_delivery_id"), ("channel", "channel"), ("because", "because"))
+            return {name: link.get(key) for name, key in keys}
+    return None
 
 
 def _with_recipient() -> Any:
@@ -97,6 +117,7 @@ def get_delivery(session: Session, delivery_id: int) -> dict[str, Any]:
     data = delivery_dict(row, row.recipient_external_id)
     data["data"] = row.data
     data["timeline"] = timeline(session, delivery_id, row)
+    data["fallback_delivery"] = fallback_delivery(data["timeline"])
     return data
 
 

@@ -35,6 +35,8 @@ else:
 if TYPE_CHECKING:
     from planner.testing.assertions import (
         assert_digests_sent,
+        assert_locale_used,
+        assert_sent_as_fallback,
         assert_sent_on_local_dates,
         assert_sent_once_daily_at,
     )
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "assert_digests_sent": "planner.testing.assertions",
+    "assert_locale_used": "planner.testing.assertions",
+    "assert_sent_as_fallback": "planner.testing.assertions",
     "assert_sent_once_daily_at": "planner.testing.assertions",
     "assert_sent_on_local_dates": "planner.testing.assertions",
     "DEFAULT_START": "planner.testing.clock",
@@ -71,6 +75,8 @@ __all__ = [
     "SentMessages",
     "SimClock",
     "assert_digests_sent",
+    "assert_locale_used",
+    "assert_sent_as_fallback",
     "assert_sent_on_local_dates",
     "assert_sent_once_daily_at",
     "kit_settings",

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from planner.core.cadence import Cadence
 from planner.core.localtime import format_offset, get_zone, parse_wall_time, resolve_detailed, to_local
 from planner.testing.sent import SentMessage, SentMessages, as_date, describe_date
+
+if TYPE_CHECKING:
+    from planner.testing.service import DeliveryRecord
 
 ON_TIME = timedelta(minutes=1)
 """A send counts as "at 08:00" from 08:00:00 up to (not including) 08:01:00."""
@@ -281,4 +284,84 @@ def assert_digests_sent(
     if wrong:
         headline = f"{_what(recipient, kind, channel)}: {len(wrong)} digest(s) listed other events:"
         raise AssertionError("\n".join([headline, *wrong]))
+    return found
+
+
+class _DeliverySource(Protocol):
+    """What :func:`assert_sent_as_fallback` reads: the kit's service."""
+
+    @property
+    def sent(self) -> SentMessages: ...
+
+    def deliveries(
+        self,
+        recipient: str | None = None,
+        *,
+        kind: str | None = None,
+        channel: str | None = None,
+        status: str | None = None,
+    ) -> list[DeliveryRecord]: ...
+
+
+def assert_sent_as_fallback(
+    service: _DeliverySource, recipient: str, *, kind: str, channel: str, because: str | None = None
+) -> SentMessage:
+    """Assert that ``kind`` went out to ``recipient`` on ``channel`` once, as the fallback of a
+    delivery on the other channel (``because`` that condition, when given: ``"bounced"``,
+    ``"undelivered"``, ``"invalid_address"``...): "the SMS went out because the email bounced".
+    Returns the message sent."""
+    records = service.deliveries(recipient, kind=kind)
+    by_id = {r.id: r for r in records}
+    fallbacks = [r for r in records if r.channel == channel and r.fallback_for is not None]
+    problems = []
+    message = None
+    if len(fallbacks) != 1:
+        problems.append(f"expected one fallback on {channel}, found {len(fallbacks)}")
+    else:
+        message = _fallback_problems(service, fallbacks[0], by_id, channel, because, problems)
+    if problems or message is None:
+        listed = "\n".join(f"  {r}" for r in records) or "  (none)"
+        headline = f"{_what(recipient, kind, channel)}: not sent as a fallback: {'; '.join(problems)}"
+        raise AssertionError(f"{headline}\ndeliveries of {recipient} {kind}:\n{listed}")
+    return message
+
+
+def _fallback_problems(
+    service: _DeliverySource,
+    fallback: DeliveryRecord,
+    by_id: Mapping[int, DeliveryRecord],
+    channel: str,
+    because: str | None,
+    problems: list[str],
+) -> SentMessage | None:
+    """What is wrong with ``fallback`` (appended to ``problems``); its message when it was sent once."""
+    first = by_id.get(fallback.fallback_for or 0)
+    name = f"#{fallback.id}"
+    if first is None or first.channel == channel:
+        problems.append(f"{name} stands in for #{fallback.fallback_for}, not a delivery on another channel")
+    if because is not None and fallback.fallback_because != because:
+        problems.append(f"{name} was called because {fallback.fallback_because}, expected {because}")
+    sent = [m for m in service.sent if m.delivery_id == fallback.id]
+    if fallback.status != "sent" or len(sent) != 1:
+        problems.append(f"{name} is {fallback.status} and was sent {len(sent)} time(s); expected once")
+        return None
+    return sent[0]
+
+
+def assert_locale_used(
+    sent: SentMessages, recipient: str, locale: str, *, kind: str | None = None, channel: str | None = None
+) -> list[SentMessage]:
+    """Assert that messages went to ``recipient`` (of ``kind``, on ``channel``, when given) and that
+    every one was rendered from the templates of ``locale`` (a BCP 47 tag, any case; the default
+    templates' language is ``PLANNER_DEFAULT_LOCALE``). Returns them."""
+    found = [
+        m
+        for m in sent
+        if m.recipient == recipient and kind in (None, m.kind) and channel in (None, m.channel)
+    ]
+    wrong = [m for m in found if (m.locale or "").lower() != locale.lower()]
+    if not found or wrong:
+        rows = "\n".join(f"  {m.describe()}  locale={m.locale}" for m in found) or "  (none)"
+        headline = f"{_what(recipient, kind, channel)}: expected every message in {locale!r}"
+        raise AssertionError(f"{headline}; {len(wrong)} of {len(found)} were not:\n{rows}")
     return found

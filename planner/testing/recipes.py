@@ -79,14 +79,18 @@ class Recipes:
         quiet_hours: Mapping[str, QuietHoursSpec] | None = None,
         opt_out: Iterable[str] = (),
         subscriptions: Iterable[Mapping[str, Any]] = (),
+        locale: str | None = None,
     ) -> None:
         """Create (or replace) a recipient as one import line.
 
         ``email``/``phone`` default to made-up addresses; pass ``None`` for none. ``quiet_hours``
         maps a channel to ``("21:00", "08:00")``, ``"21:00-08:00"`` or ``{"start": ..., "end": ...}``.
         ``subscriptions`` are import-format objects (``{"kind", "channel", "at", "days"}``).
+        ``locale``: a BCP 47 tag (``"fr"``, ``"pt-BR"``) choosing the templates and their formats.
         """
         line: dict[str, Any] = {"type": "recipient", "id": recipient_id, "timezone": timezone}
+        if locale is not None:
+            line["locale"] = locale
         line["email"] = _made_up_email(recipient_id) if isinstance(email, _Auto) else email
         line["phone"] = f"+1555{next(self._phones):07d}" if isinstance(phone, _Auto) else phone
         if quiet_hours:
@@ -98,10 +102,10 @@ class Recipes:
         self._import_recipient(line)
 
     def update_recipient(self, recipient_id: str, **changes: Any) -> None:
-        """Change ``timezone``, ``email``, ``phone``, ``quiet_hours`` or ``opt_out`` (the service's
-        rules for a changed zone or quiet hours apply: pending future sends are re-planned)."""
+        """Change ``timezone``, ``email``, ``phone``, ``quiet_hours``, ``opt_out`` or ``locale`` (the
+        service's rules for a changed zone or quiet hours apply: pending future sends are re-planned)."""
         line = dict(self._recipient(recipient_id))
-        allowed = {"timezone", "email", "phone", "quiet_hours", "opt_out"}
+        allowed = {"timezone", "email", "phone", "quiet_hours", "opt_out", "locale"}
         unknown = sorted(set(changes) - allowed)
         if unknown:
             raise TypeError(
@@ -132,12 +136,15 @@ class Recipes:
         snooze_until: date | str | None = None,
         digest: bool = False,
         active: bool = True,
+        fallback: Mapping[str, Any] | None = None,
     ) -> None:
         """Add (or change) the recipient's ``kind``/``channel`` subscription: ``at`` 'HH:MM' local (or a
         list of them), ``days`` 'daily', 'weekdays', 'weekends' or weekday names such as
         ``["mon", "thu"]``, or instead an ``rrule`` such as ``"FREQ=MONTHLY;BYDAY=-1FR"``;
         ``start_date``, ``end_date`` and ``snooze_until`` are local dates. ``digest=True``: each
-        occurrence lists the events recorded since the last digest (``record_event``)."""
+        occurrence lists the events recorded since the last digest (``record_event``). ``fallback``:
+        the channel to try when a send fails, ``{"channel": "sms", "on": ["bounced", "dead"],
+        "within": "2h"}`` (see :mod:`planner.core.fallback`)."""
         line = dict(self._recipient(recipient_id))
         subscription: dict[str, Any] = {
             "kind": kind,
@@ -159,6 +166,8 @@ class Recipes:
             subscription["digest"] = True
         if not active:
             subscription["active"] = False
+        if fallback is not None:
+            subscription["fallback"] = dict(fallback)
         others = [
             s for s in line.get("subscriptions", []) if (s.get("kind"), s.get("channel")) != (kind, channel)
         ]

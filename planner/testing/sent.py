@@ -12,7 +12,7 @@ from adapters.base import Message, SendResult
 from adapters.capture import CaptureAdapter
 from planner.core.localtime import format_offset, to_local
 
-_DEDUP_DATE = re.compile(r"^sub:\d+:(\d{4}-\d{2}-\d{2})(@\d{2}:\d{2})?$")
+_DEDUP_DATE = re.compile(r"^(?:fallback:)?sub:\d+:(\d{4}-\d{2}-\d{2})(@\d{2}:\d{2})?$")
 WEEKDAY_ABBREVIATIONS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -77,6 +77,11 @@ class SentMessage:
     @property
     def delivery_id(self) -> int:
         return self.message.delivery_id
+
+    @property
+    def locale(self) -> str | None:
+        """The language of the templates the message was rendered from (a BCP 47 tag)."""
+        return self.message.metadata.get("locale")
 
     @property
     def local(self) -> datetime:
@@ -196,6 +201,11 @@ class SentMessages(Sequence[SentMessage]):
         if channel not in ("email", "sms"):
             raise ValueError(f"channel: {channel!r} is invalid; expected 'email' or 'sms'")
         return self.where(lambda m: m.channel == channel, f"channel={channel}")
+
+    def in_locale(self, locale: str) -> SentMessages:
+        """Messages rendered from the templates of ``locale`` (a BCP 47 tag, any case)."""
+        wanted = locale.lower()
+        return self.where(lambda m: (m.locale or "").lower() == wanted, f"locale={locale}")
 
     def on_local_date(self, day: date | str) -> SentMessages:
         wanted = as_date(day)

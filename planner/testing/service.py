@@ -31,6 +31,7 @@ from planner.settings import Settings
 from planner.store.db import SessionFactory
 from planner.store.deliveries import deliveries_with_recipient
 from planner.store.digests import event_data_of
+from planner.store.queries import fallback_for
 from planner.store.recipients import zone_of
 from planner.store.subscriptions import any_due
 from planner.testing import _logging
@@ -59,14 +60,40 @@ class DeliveryRecord:
     reason: str | None
     attempts: int
     sent_at: datetime | None
+    #: The language of the templates the message was rendered from (a BCP 47 tag), once sent.
+    template_locale: str | None = None
+    #: For a fallback: the delivery it stands in for, and the condition that called it.
+    fallback_for: int | None = None
+    fallback_because: str | None = None
 
     def __str__(self) -> str:
         day = self.local_date.isoformat() if self.local_date else "-"
         why = f" ({self.reason})" if self.reason else ""
+        link = f" [fallback for #{self.fallback_for}: {self.fallback_because}]" if self.fallback_for else ""
         return (
             f"#{self.id} {self.recipient} {self.kind}/{self.channel} {day} "
-            f"due {self.scheduled_at.strftime('%Y-%m-%dT%H:%MZ')}: {self.status}{why}"
+            f"due {self.scheduled_at.strftime('%Y-%m-%dT%H:%MZ')}: {self.status}{why}{link}"
         )
+
+
+def _record(d: Any, external_id: str) -> DeliveryRecord:
+    fallback = fallback_for(d.planned_detail) or {}
+    return DeliveryRecord(
+        id=d.id or 0,
+        recipient=external_id,
+        kind=d.kind,
+        channel=d.channel,
+        local_date=d.local_date,
+        occurrence_at=d.occurrence_at,
+        scheduled_at=d.scheduled_at,
+        status=d.status,
+        reason=d.reason,
+        attempts=d.attempts,
+        sent_at=d.sent_at,
+        template_locale=d.template_locale,
+        fallback_for=fallback.get("delivery_id"),
+        fallback_because=fallback.get("because"),
+    )
 
 
 class _Forwarding:
@@ -129,6 +156,7 @@ class PlannerService(Recipes):
         then only happen at hours with work."""
         self.runs: list[RunReport] = []
         """The report of every planner run, in order."""
+        self._reports = 0
         self.closed = False
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -314,22 +342,71 @@ class PlannerService(Recipes):
             rows = deliveries_with_recipient(
                 session, recipient=recipient, kind=kind, channel=channel, status=status
             )
-        return [
-            DeliveryRecord(
-                id=d.id or 0,
-                recipient=external_id,
-                kind=d.kind,
-                channel=d.channel,
-                local_date=d.local_date,
-                occurrence_at=d.occurrence_at,
-                scheduled_at=d.scheduled_at,
-                status=d.status,
-                reason=d.reason,
-                attempts=d.attempts,
-                sent_at=d.sent_at,
-            )
-            for d, external_id in rows
-        ]
+        return [_record(d, external_id) for d, external_id in rows]
+
+    # -- ad-hoc sends and provider reports --------------------------------------------------------
+
+    def notify(
+        self,
+        recipient_id: str,
+        kind: str,
+        channel: str = "email",
+        *,
+        data: Mapping[str, Any] | None = None,
+        dedup_key: str | None = None,
+        at: datetime | None = None,
+        priority: str | None = None,
+        fallback: Mapping[str, Any] | None = None,
+    ) -> int:
+        """An ad-hoc notification (as ``POST /v1/notify``) at the simulated now; returns its delivery
+        id (the first one's, for a repeated ``dedup_key``). It goes out as the clock moves on."""
+        from planner.commands.notify import notify
+
+        self.clock.mark_used()
+        result = notify(
+            self._started(),
+            recipient_id,
+            kind,
+            channel,
+            now=self.clock.now(),
+            dedup_key=dedup_key,
+            data=None if data is None else dict(data),
+            priority=priority,
+            at=at,
+            actor="testing-kit",
+            fallback=None if fallback is None else dict(fallback),
+        )
+        return int(result.delivery["id"])
+
+    def provider_report(
+        self, delivery_id: int, status: str, *, code: str | None = None, dead_address: bool | None = None
+    ) -> dict[str, Any]:
+        """What a provider says of a sent message, applied as its webhook is (at the simulated now):
+        ``delivered``, ``bounced``, ``undelivered``, ``failed``, ``deferred`` or ``complained``.
+        ``dead_address`` (default: True for ``bounced``) marks the address invalid. Returns what
+        the report changed (``effects``: the fallback it planned, say)."""
+        from planner.commands.feedback import apply_report
+        from planner.core.feedback import PROVIDER_STATUSES, DeliveryReport
+        from planner.store.queries import get_delivery
+
+        if status not in PROVIDER_STATUSES:
+            raise KitError(f"status: {status!r} is invalid; expected one of {', '.join(PROVIDER_STATUSES)}")
+        with self.sessions() as session:
+            message_id = get_delivery(session, delivery_id)["provider_message_id"]
+        if message_id is None:
+            raise KitError(f"delivery {delivery_id} has not been sent: the provider has nothing to report")
+        self.clock.mark_used()
+        self._reports += 1
+        report = DeliveryReport(
+            provider="kit",
+            event_id=f"kit-{delivery_id}-{status}-{self._reports}",
+            message_id=message_id,
+            status=status,
+            code=code,
+            dead_address=status == "bounced" if dead_address is None else dead_address,
+            complaint=status == "complained",
+        )
+        return apply_report(self._started(), report, self.clock.now())
 
     # -- driven by the clock ----------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ def notify_endpoint(app: AppDep, body: NotifyRequest, response: Response, who: W
         priority=body.priority,
         at=body.at,
         actor=who.name,
+        fallback=body.fallback,
     )
     if result.created:
         audit(app, who, "notified", f"delivery:{result.delivery.get('id')}")
