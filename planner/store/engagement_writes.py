@@ -4,7 +4,7 @@
 a repeated import or webhook, is stored once. Each new event is also counted, in the same
 transaction, in its recipient's engagement statistic by local time of day
 (:mod:`planner.core.engagement_slots`, the ``engagement_slots`` column), which learned send times
-read: the recipients' rows are locked (PostgreSQL ``FOR UPDATE``; SQLite's writers queue on its one
+read: the recipients' rows are locked (PostgreSQL ``FOR NO KEY UPDATE``; SQLite's writers queue on its one
 write lock), so two webhooks for one person never lose an event. A repeat adds nothing to it either.
 """
 
@@ -71,7 +71,9 @@ def count_in_slots(session: Session, events: Iterable[tuple[int, datetime]]) -> 
         .order_by(r.id)
     )
     if dialect == "postgresql":
-        stmt = stmt.with_for_update()
+        # FOR NO KEY UPDATE: the event's insert holds KEY SHARE on the row (its foreign key), which
+        # this does not wait for, so two writers queue here instead of deadlocking.
+        stmt = stmt.with_for_update(key_share=True)
     rows = [
         {
             "rid": recipient_id,
