@@ -198,7 +198,7 @@ def choose(
     return Choice(
         slot_start(best),
         "learned",
-        f"the most recent engagement of the window, half-life {HALF_LIFE.days} days",
+        f"the most engagement in the window, recent counting more (half-life {HALF_LIFE.days} days)",
         counted[best].weight * factor,
         counted[best].events,
         total,

@@ -242,13 +242,16 @@ def timed_occurrence(
         quiet = quiet_window(policy, sub.channel, recipient.audience(sub.channel))
     slots = inputs.engagement_slots.get(sub.recipient_id, NO_ENGAGEMENT)
     choice = choose(learned, slots, fired.instant, quiet, _past_slots(learned, fired, zone, now))
-    resolution = resolve_detailed(fired.local_date, choice.wall_time, zone)
+    return moved_to(fired, choice.wall_time, zone), choice
+
+
+def moved_to(fired: Occurrence, wall_time: time, zone: str) -> Occurrence:
+    """``fired``'s date at another wall time, resolved by the DST policy."""
+    resolution = resolve_detailed(fired.local_date, wall_time, zone)
     if resolution is None:  # the date exists (it fired): never, but the cadence's time is a safe answer
-        return fired, choice
-    timed = Occurrence(
-        fired.local_date, resolution.instant, resolution.adjustment, resolution.shift, choice.wall_time
-    )
-    return timed, choice
+        return fired
+    day, instant = fired.local_date, resolution.instant
+    return Occurrence(day, instant, resolution.adjustment, resolution.shift, wall_time)
 
 
 def _past_slots(learned: LearnedTime, fired: Occurrence, zone: str, now: datetime) -> frozenset[int]:

@@ -22,6 +22,8 @@ from planner.core.status import Channel, DeliveryStatus
 from planner.readmodels import dashboard
 from planner.readmodels.explain import explain
 from planner.readmodels.simulate import simulate_recipient
+from planner.store.chunks import cadence_of
+from planner.store.models import Subscription
 from planner.store.queries import get_delivery, pause_list, recipient_by_external_id
 from planner.store.subscriptions import recipient_subscriptions
 from planner.ui import charts
@@ -140,7 +142,13 @@ def _recipient_view(app: App, external_id: str, day: date | None) -> dict[str, A
         own = {c: person.own_quiet_hours(c) for c in Channel}
     sends, _ = simulate_recipient(app, external_id, None, 14)
     verdicts = explain(app, external_id, now=now, local_date=day)
+    at_text = {s.id: _at_text(s) for s in subs}
     return {
         "person": person, "subs": subs, "quiet": quiet, "own": own, "sends": sends,
-        "explained": verdicts, "day": verdicts["local_date"], "now": now,
+        "explained": verdicts, "day": verdicts["local_date"], "now": now, "at_text": at_text,
     }  # fmt: skip
+
+
+def _at_text(sub: Subscription) -> str:
+    learned = cadence_of(sub).learned
+    return sub.send_time.strftime("%H:%M") if learned is None else learned.describe()

@@ -92,6 +92,7 @@ def make_templates() -> Environment:
     env.filters["ago"] = _ago
     env.filters["duration"] = _duration
     env.globals["bar"] = charts.bar
+    env.globals["learned_chart"] = charts.learned_chart
     env.globals["quote"] = quote
     return env
 
