@@ -13,7 +13,9 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+from planner.clock import EARLIEST, LATEST
 
 #: Twilio's opt-out and opt-in keywords (its default Advanced Opt-Out set); the whole body, any case.
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
@@ -57,6 +59,10 @@ class DeliveryReport:
     complaint: bool = False
     #: The signing token (Mailgun): may sign one event only.
     token: str | None = None
+    #: An open or a click (``opened``, ``clicked``): recorded as the recipient's engagement, when
+    #: it happened (``occurred_at``; None: when the callback arrives), not as a delivery status.
+    engagement: str | None = None
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -131,8 +137,8 @@ def mailgun_signed(signing_key: str, timestamp: str, token: str, signature: str,
 
 
 def mailgun_event(event: Mapping[str, object], token: str) -> DeliveryReport | None:
-    """What a Mailgun event says of the message; None for events that say nothing of delivery
-    (accepted, opened, clicked, ...)."""
+    """What a Mailgun event says of the message (delivered, failed, complained), or of its recipient
+    (opened, clicked); None for the others (accepted, unsubscribed, ...)."""
     kind = event.get("event")
     message = event.get("message")
     headers = message.get("headers") if isinstance(message, Mapping) else None
@@ -159,6 +165,16 @@ def mailgun_event(event: Mapping[str, object], token: str) -> DeliveryReport | N
             token=token,
         )
 
+    if kind in ENGAGEMENT_EVENTS:
+        return DeliveryReport(
+            provider="mailgun",
+            event_id=str(event_id),
+            message_id=str(message_id),
+            status=str(kind),
+            token=token,
+            engagement=str(kind),
+            occurred_at=epoch_instant(event.get("timestamp")),
+        )
     if kind == "delivered":
         return report("delivered")
     if kind == "failed":
@@ -167,6 +183,20 @@ def mailgun_event(event: Mapping[str, object], token: str) -> DeliveryReport | N
     if kind == "complained":
         return report("complained", complaint=True)
     return None
+
+
+#: Provider events that are the recipient's engagement (a learned send time's history, backoff).
+ENGAGEMENT_EVENTS = frozenset({"opened", "clicked"})
+
+
+def epoch_instant(value: object) -> datetime | None:
+    """Mailgun's event ``timestamp`` (seconds since the epoch) as an instant; None when it is not a
+    number inside the instants the service stores."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not EARLIEST.timestamp() <= value <= LATEST.timestamp():
+        return None
+    return datetime.fromtimestamp(value, UTC)
 
 
 def message_id_forms(message_id: str) -> list[str]:
