@@ -15,7 +15,9 @@ recency-weighted engagement (:mod:`planner.core.engagement_slots`, in LOCAL wall
   left out first: those starting inside the recipient's quiet hours (the window is clipped, unless
   the kind is critical and bypasses them) and, when the date is planned late, those already past.
 * **Too little history**: when the weights of the slots left total under :data:`THRESHOLD` (three
-  engagements just now, four spread over the last week, six a fortnight ago), the default applies.
+  engagements just now, four spread over the last week, six a fortnight ago), the default applies;
+  when it has already passed (a subscription saved mid-window, a planner that was down), the first
+  slot still ahead, so the send stays inside the window the subscription asked for.
 * **Ties**: the higher weight; then the slot nearer the default; then the earlier slot.
 
 Everything after the choice is the rule chain's, as for a fixed time: the DST policy resolves the
@@ -178,9 +180,11 @@ def choose(
     at: datetime,
     quiet: QuietHours | None,
     past: Collection[int] = (),
+    default_passed: bool = False,
 ) -> Choice:
     """The date's send time: the leading slot of the window as of ``at`` (the window's start),
-    among those outside ``quiet`` (None: the kind bypasses quiet hours) and not in ``past``."""
+    among those outside ``quiet`` (None: the kind bypasses quiet hours) and not in ``past``;
+    ``default_passed``: the default time was behind when the date was planned."""
     excluded = quiet_slots(learned, quiet)
     skipped = tuple(s for s in learned.slots if s in past and s not in excluded)
     candidates = [s for s in learned.slots if s not in excluded and s not in past]
@@ -192,6 +196,10 @@ def choose(
     total = sum(c.weight for c in counted.values()) * factor
     events = sum(c.events for c in counted.values())
     if total < THRESHOLD:
+        if default_passed:
+            why = f"the default {hhmm(learned.default)} had passed when planned: the first half hour ahead; "
+            first = slot_start(candidates[0])
+            return Choice(first, "default", why + too_little(total), 0.0, 0, total, events, excluded, skipped)
         return Choice(learned.default, "default", too_little(total), 0.0, 0, total, events, excluded, skipped)
     default = _minutes(learned.default)
     best = min(counted, key=lambda s: (-counted[s].weight, abs(_minutes(slot_start(s)) - default), s))

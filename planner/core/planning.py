@@ -241,7 +241,9 @@ def timed_occurrence(
     if not policy.is_critical(sub.kind):
         quiet = quiet_window(policy, sub.channel, recipient.audience(sub.channel))
     slots = inputs.engagement_slots.get(sub.recipient_id, NO_ENGAGEMENT)
-    choice = choose(learned, slots, fired.instant, quiet, _past_slots(learned, fired, zone, now))
+    past = _past_slots(learned, fired, zone, now)
+    default_passed = bool(past) and moved_to(fired, learned.default, zone).instant < now
+    choice = choose(learned, slots, fired.instant, quiet, past, default_passed)
     return moved_to(fired, choice.wall_time, zone), choice
 
 

@@ -35,17 +35,20 @@ else:
 if TYPE_CHECKING:
     from planner.testing.assertions import (
         assert_digests_sent,
+        assert_next_send_at,
         assert_sent_on_local_dates,
         assert_sent_once_daily_at,
     )
     from planner.testing.clock import DEFAULT_START, SimClock
     from planner.testing.errors import JobFailed, KitError
+    from planner.testing.recipes import learned_time
     from planner.testing.sent import RecordingCaptureAdapter, SentMessage, SentMessages
-    from planner.testing.service import DeliveryRecord, PlannerService
+    from planner.testing.service import DeliveryRecord, NextSend, PlannerService
     from planner.testing.settings import kit_settings
 
 _LAZY = {
     "assert_digests_sent": "planner.testing.assertions",
+    "assert_next_send_at": "planner.testing.assertions",
     "assert_sent_once_daily_at": "planner.testing.assertions",
     "assert_sent_on_local_dates": "planner.testing.assertions",
     "DEFAULT_START": "planner.testing.clock",
@@ -54,6 +57,8 @@ _LAZY = {
     "SentMessage": "planner.testing.sent",
     "SentMessages": "planner.testing.sent",
     "DeliveryRecord": "planner.testing.service",
+    "NextSend": "planner.testing.service",
+    "learned_time": "planner.testing.recipes",
     "JobFailed": "planner.testing.errors",
     "KitError": "planner.testing.errors",
     "PlannerService": "planner.testing.service",
@@ -65,15 +70,18 @@ __all__ = [
     "DeliveryRecord",
     "JobFailed",
     "KitError",
+    "NextSend",
     "PlannerService",
     "RecordingCaptureAdapter",
     "SentMessage",
     "SentMessages",
     "SimClock",
     "assert_digests_sent",
+    "assert_next_send_at",
     "assert_sent_on_local_dates",
     "assert_sent_once_daily_at",
     "kit_settings",
+    "learned_time",
     "planner_clock",
     "planner_service",
     "planner_service_factory",

@@ -14,7 +14,7 @@ import random
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
@@ -25,6 +25,7 @@ from adapters import Adapter, Message, SendResult
 from planner.app import App, build_deliverer, build_runner
 from planner.commands.importer import ImportReport, import_lines
 from planner.commands.recipients import plan_changes
+from planner.core.localtime import to_local
 from planner.delivery.deliverer import Deliverer
 from planner.delivery.templating import Renderer
 from planner.run.runner import PlannerRunner, RunReport
@@ -41,7 +42,7 @@ from planner.testing.clock import SimClock, as_instant
 from planner.testing.errors import KitError
 from planner.testing.recipes import Recipes
 from planner.testing.scheduler import SimulatedScheduler
-from planner.testing.sent import RecordingCaptureAdapter, SentMessage, SentMessages
+from planner.testing.sent import RecordingCaptureAdapter, SentMessage, SentMessages, as_date
 from planner.testing.settings import kit_database, kit_settings
 
 
@@ -60,6 +61,8 @@ class DeliveryRecord:
     reason: str | None
     attempts: int
     sent_at: datetime | None
+    #: With a learned send time, the choice recorded when the date was planned (chosen, basis, why).
+    learned: dict[str, Any] | None = None
 
     def __str__(self) -> str:
         day = self.local_date.isoformat() if self.local_date else "-"
@@ -68,6 +71,26 @@ class DeliveryRecord:
             f"#{self.id} {self.recipient} {self.kind}/{self.channel} {day} "
             f"due {self.scheduled_at.strftime('%Y-%m-%dT%H:%MZ')}: {self.status}{why}"
         )
+
+
+#: Statuses of a delivery that is, or was, sent.
+_SENDING_STATUSES = frozenset({"planned", "queued", "retrying", "sending", "sent"})
+
+
+@dataclass(frozen=True)
+class NextSend:
+    """A send of one date: when it goes in the recipient's local time (None: decided not to go),
+    why at that time, and whether the planner has decided the date already."""
+
+    local_date: date
+    send_local: datetime | None
+    why: str
+    decided: bool
+
+    def __str__(self) -> str:
+        when = "no send" if self.send_local is None else f"{self.send_local:%H:%M %z}"
+        state = "decided" if self.decided else "not planned yet"
+        return f"{self.local_date.isoformat()} {when} ({state}): {self.why}"
 
 
 class _Forwarding:
@@ -326,9 +349,55 @@ class PlannerService(Recipes):
                 reason=d.reason,
                 attempts=d.attempts,
                 sent_at=d.sent_at,
+                learned=(d.planned_detail or {}).get("learned_time"),
             )
             for d, external_id in rows
         ]
+
+    def next_send(
+        self, recipient: str, kind: str, *, channel: str | None = None, on: date | str | None = None
+    ) -> NextSend:
+        """When the recipient's ``kind`` goes next (on the local date ``on`` when given): the planned
+        delivery when the planner has decided that date, else the planner's decision run ahead
+        (``simulate``) on today's facts. Looks a week ahead for the first send still to come."""
+        zone = self._zone_of(recipient)
+        first = self.clock.today(zone) if on is None else as_date(on, "on")
+        now = self.clock.now()
+        for offset in range(1 if on is not None else 8):
+            day = first + timedelta(days=offset)
+            found = self._decided_send(recipient, kind, channel, day) or self._simulated_send(
+                recipient, kind, channel, day
+            )
+            if found is not None and on is not None:
+                return found
+            if found is not None and found.send_local is not None and found.send_local >= now:
+                return found
+        raise KitError(f"{recipient} {kind}: no send {'on ' + str(first) if on else 'in the coming week'}")
+
+    def _decided_send(self, recipient: str, kind: str, channel: str | None, day: date) -> NextSend | None:
+        rows = [
+            r
+            for r in self.deliveries(recipient, kind=kind, channel=channel)
+            if r.local_date == day and r.status not in ("cancelled",)
+        ]
+        if not rows:
+            return None
+        row = rows[0]
+        if row.status not in _SENDING_STATUSES:
+            return NextSend(day, None, f"decided: {row.status} ({row.reason})", decided=True)
+        learned = row.learned or {}
+        why = f"{learned['basis']} {learned['chosen']}: {learned['why']}" if learned else "a fixed time"
+        return NextSend(day, to_local(row.scheduled_at, self._zone_of(recipient)), why, decided=True)
+
+    def _simulated_send(self, recipient: str, kind: str, channel: str | None, day: date) -> NextSend | None:
+        from planner.readmodels.simulate import simulate_recipient
+
+        sends, _ = simulate_recipient(self._started(), recipient, day, 1)
+        for send in sends:
+            if send.kind == kind and (channel is None or send.channel == channel):
+                why = send.notes[0] if send.choice is not None else "a fixed time"
+                return NextSend(day, send.send_local, why, decided=False)
+        return None
 
     # -- driven by the clock ----------------------------------------------------------------------
 

@@ -251,3 +251,15 @@ def test_a_date_planned_late_chooses_among_the_slots_still_ahead() -> None:
     assert decided.choice is not None and decided.choice.wall_time == time(17)
     assert decided.decision.to_send
     assert "08:00" in decided.planned.detail["learned_time"]["past_slots"]
+
+
+def test_without_history_a_date_planned_after_its_default_goes_at_the_first_half_hour_ahead() -> None:
+    day = date(2026, 3, 10)
+    data = inputs(NY, Cadence.parse(AUTO, "daily"), day, NO_ENGAGEMENT)
+    at_ten_past_noon = datetime(2026, 3, 10, 16, 10, tzinfo=UTC)  # 12:10 EDT: 09:00 has passed
+    [decided] = decide_all(data, POLICY, at_ten_past_noon, at_ten_past_noon + timedelta(hours=1))
+    assert decided.choice is not None and decided.choice.wall_time == time(12, 30)
+    assert decided.choice.basis == "default" and "09:00 had passed" in decided.choice.why
+    assert decided.decision.to_send and decided.decision.scheduled_at == datetime(
+        2026, 3, 10, 16, 30, tzinfo=UTC
+    )

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from planner.app import App
 from planner.commands.engagement import record_engagement
 from planner.commands.importer import import_lines
+from planner.commands.recipients import plan_changes
 from planner.core.engagement_slots import EngagementSlots, slot_of
 from planner.core.localtime import to_local
 from planner.store.models import Delivery
@@ -141,3 +142,18 @@ def test_concurrent_webhooks_for_one_recipient_lose_no_event(app: App) -> None:
             slot = slot_of(to_local(NOW - timedelta(hours=worker, minutes=n), "Asia/Tokyo").time())
             expected[slot] = expected.get(slot, 0) + 1
     assert {s: c.events for s, c in slots.slots.items()} == expected
+
+
+def test_a_subscription_saved_mid_window_goes_today_at_the_first_half_hour_ahead(app: App) -> None:
+    runner(app).run(NOW, HOUR)  # the 12:00 run covers 12:00-13:00
+    saved_at = NOW + timedelta(minutes=10)
+    window = {"auto": {"between": ["07:00", "21:00"], "default": "09:00"}}
+    report = import_lines(
+        app.sessions,
+        [recipient_line("late", "UTC", [{"kind": "b", "channel": "email", "at": window}])],
+        saved_at,
+    )
+    assert plan_changes(app, report.recipient_ids, saved_at) == 1
+    [today] = deliveries(app)
+    assert (today.local_date, today.scheduled_at) == (NOW.date(), NOW.replace(minute=30))
+    assert "09:00 had passed" in today.planned_detail["learned_time"]["why"]  # type: ignore[index]
