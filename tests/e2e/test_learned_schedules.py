@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from planner.commands.importer import ImportFailed
 from planner.core.localtime import parse_wall_time as wall
 from planner.core.localtime import resolve, to_local
 from planner.testing import (
@@ -155,3 +156,22 @@ def test_without_any_engagement_every_date_goes_at_the_default(
     assert {m.utc_offset for m in sends} == {"-04:00", "-03:00"}
     reasons = {r.learned["why"] for r in planner_service.deliveries("cai") if r.learned}
     assert reasons == {"too little history (recent engagement 0.0 in the window, under 3)"}
+
+
+@pytest.mark.parametrize(
+    ("at", "message"),
+    [
+        (learned_time(("07:00", "07:20")), "subscriptions[0].at.auto.between: ['07:00', '07:20'] is invalid"),
+        (learned_time(("21:00", "07:00")), "start before the end"),
+        (learned_time(("07:00", "21:00"), "21:30"), "subscriptions[0].at.auto.default: '21:30' is invalid"),
+        ([learned_time()], "subscriptions[0].at: "),
+    ],
+)
+def test_the_kit_refuses_a_bad_learned_time_as_the_service_does(
+    planner_service: PlannerService, at: object, message: str
+) -> None:
+    planner_service.add_recipient("ann", timezone=NY)
+    with pytest.raises(ImportFailed, match=re.escape(message)):
+        planner_service.subscribe("ann", "daily_brief", at=at)  # type: ignore[arg-type]
+    assert planner_service.deliveries("ann") == []
+    assert planner_service.recipient_line("ann")["subscriptions"] == []
