@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 
@@ -57,8 +57,11 @@ class LearnedTime:
     start: time
     end: time
     default: time
+    #: 'HH:MM-HH:MM' (what a delivery records); worked out once per window.
+    window_text: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "window_text", f"{hhmm(self.start)}-{hhmm(self.end)}")
         field = "at.auto.between"
         window = [hhmm(self.start), hhmm(self.end)]
         if self.end <= self.start:
@@ -101,10 +104,6 @@ class LearnedTime:
     def last_slot(self) -> time:
         return slot_start(self.slots[-1])
 
-    @property
-    def window_text(self) -> str:
-        return f"{hhmm(self.start)}-{hhmm(self.end)}"
-
     def describe(self) -> str:
         return f"learned {hhmm(self.start)}–{hhmm(self.end)} (default {hhmm(self.default)})"
 
@@ -117,7 +116,9 @@ def _minutes(wall: time) -> int:
     return wall.hour * 60 + wall.minute
 
 
-@dataclass(frozen=True)
+# One per learned occurrence (a run decides thousands): slotted and not ``frozen``, as the records of
+# planner.core.checks. Nothing assigns to it after construction.
+@dataclass(slots=True)
 class Choice:
     """Where one date's send goes in the window, and why (what the delivery records)."""
 
@@ -146,28 +147,46 @@ class Choice:
         """The delivery's record of the choice (its first timeline entry's detail)."""
         found: dict[str, Any] = {
             "window": learned.window_text,
-            "chosen": hhmm(self.wall_time),
+            "chosen": _text_of(self.wall_time),
             "basis": self.basis,
-            "why": self.why,
-            "weight": round(self.weight, 3),
-            "events": self.events,
             "window_weight": round(self.candidates_weight, 3),
             "window_events": self.candidates_events,
         }
+        if self.basis == "learned":  # the numbers are the basis
+            found["weight"] = round(self.weight, 3)
+            found["events"] = self.events
+        else:
+            found["why"] = self.why
         if self.quiet_slots:
-            found["quiet_slots"] = [slot_text(s) for s in self.quiet_slots]
+            found["quiet_slots"] = list(_slot_texts(self.quiet_slots))
         if self.past_slots:
-            found["past_slots"] = [slot_text(s) for s in self.past_slots]
+            found["past_slots"] = list(_slot_texts(self.past_slots))
         return found
 
     def note(self) -> str:
         """One line for explain and simulate."""
-        if self.learned:
+        if self.basis == "learned":
             return (
                 f"learned time {hhmm(self.wall_time)}: {self.share:.0%} of the recent engagement in the "
                 f"window ({self.weight:.1f} of {self.candidates_weight:.1f}, {self.events} event(s))"
             )
         return f"default time {hhmm(self.wall_time)}: {self.why}"
+
+
+def recorded_basis(recorded: dict[str, Any]) -> str:
+    """Why a delivery's recorded choice (:meth:`Choice.detail`) is at its time, in words."""
+    if recorded["basis"] != "learned":
+        return str(recorded["why"])
+    share = recorded["weight"] / recorded["window_weight"] if recorded["window_weight"] else 0.0
+    return (
+        f"{share:.0%} of the recent engagement in the window ({recorded['weight']:.1f} of "
+        f"{recorded['window_weight']:.1f}, {recorded['events']} event(s))"
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _slot_texts(slots: tuple[int, ...]) -> tuple[str, ...]:
+    return tuple(slot_text(s) for s in slots)
 
 
 def too_little(weight: float) -> str:
@@ -186,27 +205,33 @@ def choose(
     among those outside ``quiet`` (None: the kind bypasses quiet hours) and not in ``past``;
     ``default_passed``: the default time was behind when the date was planned."""
     excluded = quiet_slots(learned, quiet)
-    skipped = tuple(s for s in learned.slots if s in past and s not in excluded)
-    candidates = [s for s in learned.slots if s not in excluded and s not in past]
+    candidates, open_set = _open_slots(learned, quiet)
+    skipped: tuple[int, ...] = ()
+    if past:
+        skipped = tuple(s for s in candidates if s in past)
+        candidates = tuple(s for s in candidates if s not in past)
+        open_set = frozenset(candidates)
     if not candidates:
         why = "every slot of the window is inside quiet hours" if excluded else "the window had passed"
         return Choice(learned.default, "default", why, quiet_slots=excluded, past_slots=skipped)
-    factor = slots.factor(at)
-    counted = {s: slots.slots[s] for s in candidates if s in slots.slots}
+    counted = {s: c for s, c in slots.slots.items() if s in open_set}
+    factor = slots.factor(at) if counted else 1.0
     total = sum(c.weight for c in counted.values()) * factor
     events = sum(c.events for c in counted.values())
     if total < THRESHOLD:
+        why = too_little(total)
+        wall = learned.default
         if default_passed:
-            why = f"the default {hhmm(learned.default)} had passed when planned: the first half hour ahead; "
-            first = slot_start(candidates[0])
-            return Choice(first, "default", why + too_little(total), 0.0, 0, total, events, excluded, skipped)
-        return Choice(learned.default, "default", too_little(total), 0.0, 0, total, events, excluded, skipped)
+            passed = f"the default {hhmm(learned.default)} had passed when planned"
+            why = f"{passed}: the first half hour ahead; {why}"
+            wall = slot_start(candidates[0])
+        return Choice(wall, "default", why, 0.0, 0, total, events, excluded, skipped)
     default = _minutes(learned.default)
-    best = min(counted, key=lambda s: (-counted[s].weight, abs(_minutes(slot_start(s)) - default), s))
+    best = min(counted, key=lambda s: (-counted[s].weight, abs(s * SLOT_MINUTES - default), s))
     return Choice(
         slot_start(best),
         "learned",
-        f"the most engagement in the window, recent counting more (half-life {HALF_LIFE.days} days)",
+        _LEARNED_WHY,
         counted[best].weight * factor,
         counted[best].events,
         total,
@@ -214,6 +239,26 @@ def choose(
         excluded,
         skipped,
     )
+
+
+_LEARNED_WHY = f"the most engagement in the window, recent counting more (half-life {HALF_LIFE.days} days)"
+_TEXTS: dict[time, str] = {}
+
+
+def _text_of(wall: time) -> str:
+    """'HH:MM' of a wall time, remembered (a run records thousands of choices of a few times)."""
+    text = _TEXTS.get(wall)
+    if text is None:
+        text = _TEXTS[wall] = hhmm(wall)
+    return text
+
+
+@functools.lru_cache(maxsize=4096)
+def _open_slots(learned: LearnedTime, quiet: QuietHours | None) -> tuple[tuple[int, ...], frozenset[int]]:
+    """The window's slots outside ``quiet``, in order and as a set."""
+    excluded = quiet_slots(learned, quiet)
+    kept = tuple(s for s in learned.slots if s not in excluded)
+    return kept, frozenset(kept)
 
 
 @functools.lru_cache(maxsize=4096)

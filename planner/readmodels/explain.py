@@ -17,7 +17,7 @@ from planner.app import App
 from planner.core import checks
 from planner.core.cadence import Cadence, Occurrence, first_occurrence_at_or_after, occurrences_on
 from planner.core.engagement_slots import HALF_LIFE, NO_ENGAGEMENT, SLOT_MINUTES
-from planner.core.learned_time import THRESHOLD, histogram
+from planner.core.learned_time import THRESHOLD, histogram, recorded_basis
 from planner.core.localtime import UTC, get_zone, hhmm, local_date_of, to_local
 from planner.core.planning import (
     ChunkInputs,
@@ -159,6 +159,7 @@ class _Explainer:
             "histogram": histogram(learned, slots, as_of),
             "choice": choice.detail(learned),
             "recorded": recorded,
+            "why": recorded_basis(recorded or choice.detail(learned)),
         }
         return timed, lines.learned_line(choice, recorded), shown
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from planner.core.cadence import Cadence, Occurrence
 from planner.core.checks import Decision, Verdict
-from planner.core.learned_time import Choice
+from planner.core.learned_time import Choice, recorded_basis
 from planner.core.localtime import UTC, hhmm, to_local
 from planner.core.policy import Cap
 from planner.core.status import DeliveryStatus
@@ -68,7 +68,8 @@ def learned_line(choice: Choice, recorded: dict[str, Any] | None) -> RuleLine:
     now = choice.note() + (f"; {', '.join(left_out)}" if left_out else "")
     if recorded is None:
         return RuleLine("learned_time", "info", now, {"basis": choice.basis})
-    then = f"decided {recorded['chosen']} ({recorded['basis']}: {recorded['why']}), recorded on the delivery"
+    basis = recorded_basis(recorded)
+    then = f"decided {recorded['chosen']} ({recorded['basis']}: {basis}), recorded on the delivery"
     if recorded["chosen"] != hhmm(choice.wall_time):
         then += f"; the statistic now says {hhmm(choice.wall_time)}, which never moves a decided date"
     return RuleLine("learned_time", "info", then, {"basis": recorded["basis"]})

@@ -25,6 +25,7 @@ from adapters import Adapter, Message, SendResult
 from planner.app import App, build_deliverer, build_runner
 from planner.commands.importer import ImportReport, import_lines
 from planner.commands.recipients import plan_changes
+from planner.core.learned_time import recorded_basis
 from planner.core.localtime import to_local
 from planner.delivery.deliverer import Deliverer
 from planner.delivery.templating import Renderer
@@ -386,7 +387,9 @@ class PlannerService(Recipes):
         if row.status not in _SENDING_STATUSES:
             return NextSend(day, None, f"decided: {row.status} ({row.reason})", decided=True)
         learned = row.learned or {}
-        why = f"{learned['basis']} {learned['chosen']}: {learned['why']}" if learned else "a fixed time"
+        why = "a fixed time"
+        if learned:
+            why = f"{learned['basis']} {learned['chosen']}: {recorded_basis(learned)}"
         return NextSend(day, to_local(row.scheduled_at, self._zone_of(recipient)), why, decided=True)
 
     def _simulated_send(self, recipient: str, kind: str, channel: str | None, day: date) -> NextSend | None:
