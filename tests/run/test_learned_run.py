@@ -13,7 +13,7 @@ from sqlalchemy import select
 from planner.app import App
 from planner.commands.engagement import record_engagement
 from planner.commands.importer import import_lines
-from planner.commands.recipients import plan_changes
+from planner.commands.recipients import erase, plan_changes
 from planner.core.engagement_slots import EngagementSlots, slot_of
 from planner.core.localtime import to_local
 from planner.store.models import Delivery
@@ -157,3 +157,15 @@ def test_a_subscription_saved_mid_window_goes_today_at_the_first_half_hour_ahead
     [today] = deliveries(app)
     assert (today.local_date, today.scheduled_at) == (NOW.date(), NOW.replace(minute=30))
     assert "09:00 had passed" in today.planned_detail["learned_time"]["why"]  # type: ignore[index]
+
+
+def test_erasure_empties_the_statistic(app: App) -> None:
+    import_lines(app.sessions, [recipient_line("gone", "UTC", [])], NOW)
+    record_engagement(app, "gone", "opened", NOW - HOUR, NOW)
+    assert slots_of(app, "gone").events == 1
+    erase(app, "gone", NOW)
+    with app.sessions() as session:
+        stored = session.execute(
+            select(RECIPIENTS.c.engagement_slots).where(RECIPIENTS.c.external_id.like("#erased-%"))
+        ).scalar_one()
+    assert EngagementSlots.from_json(stored).as_of is None
