@@ -117,11 +117,11 @@ class _Cursors:
 def _engagement_slots(rng: random.Random, as_of: datetime) -> dict[str, Any]:
     """A recipient's engagement by local half hour (planner.core.engagement_slots' stored form):
     one to five half hours between 06:00 and 22:00, some strong enough to be learned, some not."""
-    slots = {}
-    for index in rng.sample(range(12, 44), rng.randint(1, 5)):
+    flat: list[Any] = []
+    for index in sorted(rng.sample(range(12, 44), rng.randint(1, 5))):
         events = rng.randint(1, 8)
-        slots[f"{index // 2:02d}:{30 * (index % 2):02d}"] = [events, round(events * rng.uniform(0.3, 1.0), 6)]
-    return {"as_of": as_of.isoformat(), "slots": dict(sorted(slots.items()))}
+        flat += [f"{index // 2:02d}:{30 * (index % 2):02d}", events, round(events * rng.uniform(0.3, 1.0), 6)]
+    return {"as_of": as_of.isoformat(), "slots": flat}
 
 
 def _due_wall(rng: random.Random, local_now: datetime, half_hours: bool) -> wall_clock:
@@ -792,7 +792,11 @@ def _planner_runs(
             )
             _flush(redis_url)
             _say(f"[{backend}] planner run {index + 1}/{args.runs} ({name}) ...")
-            argv = [script, "_child", "planner", "--url", target, *common[2:], *options]
+            run_options = list(options)
+            if "--profile" in run_options and len(trees) > 1:  # one profile per variant: <name>.prof
+                at = run_options.index("--profile") + 1
+                run_options[at] = str(Path(run_options[at]).with_name(f"{name}.prof"))
+            argv = [script, "_child", "planner", "--url", target, *common[2:], *run_options]
             result = run_child(argv, env=env, timeout=deadline.left(args.step_timeout), log=log)
             result["problems"] = _check_planner(result, due)
             runs[name].append(result)

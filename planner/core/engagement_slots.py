@@ -24,11 +24,10 @@ the transaction that records new engagement) in the JSON form of :meth:`Engageme
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 SLOT_MINUTES = 30
 SLOTS_A_DAY = 24 * 60 // SLOT_MINUTES
@@ -59,15 +58,11 @@ def decay(elapsed: timedelta) -> float:
     return float(0.5 ** (elapsed.total_seconds() / _HALF_LIFE_SECONDS))
 
 
-@dataclass(frozen=True)
-class SlotCount:
+class SlotCount(NamedTuple):
     """One slot: events seen, and their recency weight as of the histogram's ``as_of``."""
 
     events: int
     weight: float
-
-
-_EMPTY: Mapping[int, SlotCount] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -75,18 +70,27 @@ class EngagementSlots:
     """A recipient's engagement per local half-hour slot, weighted by recency as of ``as_of``."""
 
     as_of: datetime | None = None
-    slots: Mapping[int, SlotCount] = field(default_factory=lambda: _EMPTY)
+    #: Per engaged slot, in slot order, three numbers: the slot, its events, its weight as of
+    #: ``as_of``. Flat, never changed after construction: a planner run reads thousands of these,
+    #: and one list is one object to build (and for the garbage collector to visit), not a dozen.
+    cells: Sequence[float] = ()
+
+    @property
+    def slots(self) -> dict[int, SlotCount]:
+        """The engaged slots, by slot."""
+        c = self.cells
+        return {int(c[i]): SlotCount(int(c[i + 1]), float(c[i + 2])) for i in range(0, len(c), 3)}
 
     @property
     def events(self) -> int:
-        return sum(count.events for count in self.slots.values())
+        return int(sum(self.cells[1::3]))
 
     def factor(self, at: datetime) -> float:
         """The factor turning the stored weights into weights as of ``at``."""
         return 1.0 if self.as_of is None else decay(at - self.as_of)
 
     def weights_at(self, at: datetime) -> dict[int, float]:
-        """Every slot's weight as of ``at``."""
+        """Every engaged slot's weight as of ``at``."""
         factor = self.factor(at)
         return {slot: count.weight * factor for slot, count in self.slots.items()}
 
@@ -102,28 +106,31 @@ class EngagementSlots:
             entry = merged.setdefault(slot_of(wall), [0, 0.0])
             entry[0] += 1
             entry[1] += decay(as_of - instant)
-        slots = {slot: SlotCount(int(n), round(w, PLACES)) for slot, (n, w) in sorted(merged.items())}
-        return EngagementSlots(as_of, MappingProxyType(slots))
+        cells: list[float] = []
+        for slot, (n, w) in sorted(merged.items()):
+            cells += [slot, int(n), round(w, PLACES)]
+        return EngagementSlots(as_of, cells)
 
     def to_json(self) -> dict[str, Any] | None:
-        """The stored form: ``{"as_of": ISO instant, "slots": {"19:30": [events, weight]}}``."""
+        """The stored form: ``{"as_of": ISO instant, "slots": ["19:30", events, weight, ...]}``."""
         if self.as_of is None:
             return None
-        return {
-            "as_of": self.as_of.isoformat(),
-            "slots": {slot_text(slot): [c.events, c.weight] for slot, c in sorted(self.slots.items())},
-        }
+        c = self.cells
+        flat: list[Any] = []
+        for i in range(0, len(c), 3):
+            flat += [slot_text(int(c[i])), int(c[i + 1]), c[i + 2]]
+        return {"as_of": self.as_of.isoformat(), "slots": flat}
 
     @classmethod
     def from_json(cls, data: Any) -> EngagementSlots:
         """The stored form back; None (no engagement yet) is an empty histogram."""
         if data is None:
             return NO_ENGAGEMENT
-        slots = {
-            slot_of(time.fromisoformat(text)): SlotCount(int(events), float(weight))
-            for text, (events, weight) in data["slots"].items()
-        }
-        return cls(datetime.fromisoformat(data["as_of"]), MappingProxyType(slots))
+        cells = data["slots"]
+        for i in range(0, len(cells), 3):  # 'HH:MM' split, not parsed as a time: read per occurrence
+            text = cells[i]
+            cells[i] = (int(text[:2]) * 60 + int(text[3:5])) // SLOT_MINUTES
+        return cls(datetime.fromisoformat(data["as_of"]), cells)
 
 
 NO_ENGAGEMENT = EngagementSlots()

@@ -158,9 +158,9 @@ class Choice:
         else:
             found["why"] = self.why
         if self.quiet_slots:
-            found["quiet_slots"] = list(_slot_texts(self.quiet_slots))
+            found["quiet_slots"] = _slot_texts(self.quiet_slots)
         if self.past_slots:
-            found["past_slots"] = list(_slot_texts(self.past_slots))
+            found["past_slots"] = _slot_texts(self.past_slots)
         return found
 
     def note(self) -> str:
@@ -185,8 +185,9 @@ def recorded_basis(recorded: dict[str, Any]) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _slot_texts(slots: tuple[int, ...]) -> tuple[str, ...]:
-    return tuple(slot_text(s) for s in slots)
+def _slot_texts(slots: tuple[int, ...]) -> list[str]:
+    # Shared by the details of every choice that left out these slots: never changed after this.
+    return [slot_text(s) for s in slots]
 
 
 def too_little(weight: float) -> str:
@@ -204,8 +205,7 @@ def choose(
     """The date's send time: the leading slot of the window as of ``at`` (the window's start),
     among those outside ``quiet`` (None: the kind bypasses quiet hours) and not in ``past``;
     ``default_passed``: the default time was behind when the date was planned."""
-    excluded = quiet_slots(learned, quiet)
-    candidates, open_set = _open_slots(learned, quiet)
+    excluded, candidates, open_set = _open_slots(learned, quiet)
     skipped: tuple[int, ...] = ()
     if past:
         skipped = tuple(s for s in candidates if s in past)
@@ -214,10 +214,24 @@ def choose(
     if not candidates:
         why = "every slot of the window is inside quiet hours" if excluded else "the window had passed"
         return Choice(learned.default, "default", why, quiet_slots=excluded, past_slots=skipped)
-    counted = {s: c for s, c in slots.slots.items() if s in open_set}
-    factor = slots.factor(at) if counted else 1.0
-    total = sum(c.weight for c in counted.values()) * factor
-    events = sum(c.events for c in counted.values())
+    # One pass over the recipient's few engaged slots: the total, and the leader (the highest weight,
+    # then the nearest the default, then the earliest).
+    default = _minutes(learned.default)
+    total = 0.0
+    events = 0
+    best, best_key = -1, (0.0, 0, 0)
+    cells = slots.cells  # slot, events, weight; slot, events, weight; ...
+    for i in range(0, len(cells), 3):
+        slot = int(cells[i])
+        if slot not in open_set:
+            continue
+        total += cells[i + 2]
+        events += int(cells[i + 1])
+        key = (-cells[i + 2], abs(slot * SLOT_MINUTES - default), slot)
+        if best < 0 or key < best_key:
+            best, best_key = i, key
+    factor = slots.factor(at) if events else 1.0
+    total *= factor
     if total < THRESHOLD:
         why = too_little(total)
         wall = learned.default
@@ -226,14 +240,12 @@ def choose(
             why = f"{passed}: the first half hour ahead; {why}"
             wall = slot_start(candidates[0])
         return Choice(wall, "default", why, 0.0, 0, total, events, excluded, skipped)
-    default = _minutes(learned.default)
-    best = min(counted, key=lambda s: (-counted[s].weight, abs(s * SLOT_MINUTES - default), s))
     return Choice(
-        slot_start(best),
+        slot_start(int(cells[best])),
         "learned",
         _LEARNED_WHY,
-        counted[best].weight * factor,
-        counted[best].events,
+        cells[best + 2] * factor,
+        int(cells[best + 1]),
         total,
         events,
         excluded,
@@ -254,11 +266,13 @@ def _text_of(wall: time) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _open_slots(learned: LearnedTime, quiet: QuietHours | None) -> tuple[tuple[int, ...], frozenset[int]]:
-    """The window's slots outside ``quiet``, in order and as a set."""
+def _open_slots(
+    learned: LearnedTime, quiet: QuietHours | None
+) -> tuple[tuple[int, ...], tuple[int, ...], frozenset[int]]:
+    """The window's slots inside ``quiet``, and those outside it in order and as a set."""
     excluded = quiet_slots(learned, quiet)
     kept = tuple(s for s in learned.slots if s not in excluded)
-    return kept, frozenset(kept)
+    return excluded, kept, frozenset(kept)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -249,18 +249,27 @@ def timed_occurrence(
 
 def moved_to(fired: Occurrence, wall_time: time, zone: str) -> Occurrence:
     """``fired``'s date at another wall time, resolved by the DST policy."""
-    resolution = resolve_detailed(fired.local_date, wall_time, zone)
-    if resolution is None:  # the date exists (it fired): never, but the cadence's time is a safe answer
-        return fired
-    day, instant = fired.local_date, resolution.instant
-    return Occurrence(day, instant, resolution.adjustment, resolution.shift, wall_time)
+    return _moved(fired.local_date, wall_time, zone) or fired
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _moved(local_date: date, wall_time: time, zone: str) -> Occurrence | None:
+    # Recipients of a zone share a date's few chosen half hours: each occurrence is built once
+    # (immutable, as the cadence's own). None only for a date that does not exist (it fired: never).
+    resolution = resolve_detailed(local_date, wall_time, zone)
+    if resolution is None:
+        return None
+    return Occurrence(local_date, resolution.instant, resolution.adjustment, resolution.shift, wall_time)
+
+
+_NONE_PAST: frozenset[int] = frozenset()
 
 
 def _past_slots(learned: LearnedTime, fired: Occurrence, zone: str, now: datetime) -> frozenset[int]:
     """The window's slots on ``fired``'s date that start before ``now`` (none when it is planned
     in time, the usual case: the planner reaches a date before its window opens)."""
     if now <= fired.instant:
-        return frozenset()
+        return _NONE_PAST
     past = set()
     for slot in learned.slots:
         resolution = resolve_detailed(fired.local_date, slot_start(slot), zone)
