@@ -61,11 +61,12 @@ FILL = [
                             (:now AT TIME ZONE r.timezone)::date AS today) AS b,
             LATERAL (SELECT b.wall, b.today, (b.today + b.wall) AT TIME ZONE r.timezone AS today_at) AS c""",
     """INSERT INTO delivery (dedup_key, recipient_id, kind, channel, queue, local_date, occurrence_at,
-         scheduled_at, status, reason, attempts, last_error, created_at, updated_at)
+         scheduled_at, status, reason, attempts, last_error, sent_at, created_at, updated_at)
        SELECT 'k' || i, 1 + i % :recipients, CASE WHEN i % 3 = 0 THEN 'reminder' ELSE 'daily_brief' END,
               CASE WHEN i % 3 = 0 THEN 'sms' ELSE 'email' END, 'default', NULL, t, t,
               s.status, s.reason, CASE WHEN s.status = 'dead' THEN 5 ELSE 1 END,
-              CASE WHEN s.status = 'dead' THEN 'provider said no (' || i % 7 || ')' END, t, t
+              CASE WHEN s.status = 'dead' THEN 'provider said no (' || i % 7 || ')' END,
+              CASE WHEN s.status = 'sent' THEN t + make_interval(secs => i % 90) END, t, t
        FROM generate_series(1, :deliveries) AS i,
             LATERAL (SELECT :now - interval '29 days' + (i::float / :deliveries) * interval '30 days'
                      AS t) AS w,
@@ -94,7 +95,18 @@ PAGES = [
     "/ui/dead",
     "/ui/recipients/u77",
     "/ui/recipients/u77?date=2026-03-08",
+    "/ui/recipients",
+    "/ui/recipients?q=u77",
+    "/ui/recipients?q=u77@example.com",
+    "/ui/recipients?q=%2B1555%20000%200077",
+    "/ui/recipients?opted_out=email&zone=Europe/Paris",
     "/ui/pauses",
+    "/ui/workers",
+    "/ui/queues",
+    "/ui/history",
+    "/ui/history?hours=24",
+    "/ui/requeue?status=dead",
+    "/v1/recipients?email=U77@example.com",
 ]
 
 
@@ -129,7 +141,8 @@ def measure(base_url: str, repeat: int) -> None:
             times, status = [], 0
             for _ in range(repeat):
                 started = time.perf_counter()
-                response = client.get(path)
+                bearer = {"Authorization": f"Bearer {TOKEN}"} if path.startswith("/v1/") else {}
+                response = client.get(path, headers=bearer)
                 times.append((time.perf_counter() - started) * 1000)
                 status = response.status_code
             print(f"{path:<45} {statistics.median(times):>10.1f} {max(times):>8.1f}  {status}")

@@ -17,6 +17,7 @@ from pydantic_settings import (
 )
 
 from planner.clock import parse_duration
+from planner.core import validation
 from planner.core.policy import DEFAULT_BACKOFF_TIERS
 from planner.errors import InvalidInput, shown
 
@@ -130,6 +131,11 @@ class Settings(BaseSettings):
     critical_kinds: Annotated[list[str], NoDecode, BeforeValidator(_list_or_json)] = Field(
         default_factory=list,
         description="Kinds bypassing quiet hours and caps: a comma list (password_reset,login_code) or JSON.",
+    )
+    kind_names: Annotated[dict[str, str], NoDecode, BeforeValidator(_json)] = Field(
+        default_factory=dict,
+        description='What people read for a kind (the unsubscribe page), JSON, e.g. {"weekly_digest": '
+        '"the weekly digest"}; default: the kind in words ("weekly digest messages").',
     )
 
     email_adapter: str = Field("file", description="Adapter plugin for email (smtp, file, console, ...).")
@@ -265,27 +271,41 @@ class Settings(BaseSettings):
             raise ValueError("expected an adapter name such as 'smtp', 'twilio', 'file' or 'console'")
         return value.strip()
 
+    @field_validator("kind_names")
+    @classmethod
+    def _kind_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for kind, name in value.items():
+            try:
+                validation.kind(kind, "kind")
+            except InvalidInput as exc:
+                raise ValueError(f"{shown(kind)} is not a kind; expected {exc.expected}") from None
+            if not name.strip() or len(name) > 100:
+                raise ValueError(f"the name of {kind} is {shown(name)}; expected 1 to 100 characters")
+        return {kind: name.strip() for kind, name in value.items()}
+
     @model_validator(mode="after")
     def _retry_bounds(self) -> Settings:
         if self.retry_cap < self.retry_base:
             raise ValueError("PLANNER_RETRY_CAP must be at least PLANNER_RETRY_BASE")
         return self
 
-    @model_validator(mode="after")
-    def _unsubscribe_links(self) -> Settings:
-        """Real mail must carry a one-click unsubscribe (RFC 8058): its URL needs a host and a key."""
-        if self.email_adapter == "smtp":
-            if not self.public_base_url:
-                raise ValueError(
-                    "PLANNER_PUBLIC_BASE_URL is unset; expected the service's public URL "
-                    "(https://planner.example.com), which the smtp adapter's unsubscribe links need"
-                )
-            if self.signing_secret is None or not self.signing_secret.get_secret_value():
-                raise ValueError(
-                    "PLANNER_SIGNING_SECRET is unset; expected a random key (32 bytes or more) "
-                    "signing the smtp adapter's unsubscribe links"
-                )
-        return self
+    def unsubscribe_links_problem(self) -> str | None:
+        """What keeps the smtp adapter's mail from carrying a one-click unsubscribe (RFC 8058: its
+        URL needs a host and a key), or None. Checked where the links are made and followed (the
+        worker, ``planner serve``), not when the settings load: ``planner db upgrade`` needs neither."""
+        if self.email_adapter != "smtp":
+            return None
+        if not self.public_base_url:
+            return (
+                "PLANNER_PUBLIC_BASE_URL is unset; expected the service's public URL "
+                "(https://planner.example.com), which the smtp adapter's unsubscribe links need"
+            )
+        if self.signing_secret is None or not self.signing_secret.get_secret_value():
+            return (
+                "PLANNER_SIGNING_SECRET is unset; expected a random key (32 bytes or more) "
+                "signing the smtp adapter's unsubscribe links"
+            )
+        return None
 
     @field_validator("public_base_url")
     @classmethod

@@ -32,6 +32,29 @@ def test_bad_limit_notation_is_rejected_with_the_setting_named() -> None:
         Settings(database_url="sqlite://", cap_sms="three a day")
 
 
+def test_kind_names_from_the_environment_and_their_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from planner.core.wording import kind_name
+    from planner.settings import settings_problems
+
+    monkeypatch.setenv("PLANNER_KIND_NAMES", '{"weekly_digest": " the weekly digest "}')
+    names = Settings(database_url="sqlite://").kind_names
+    assert names == {"weekly_digest": "the weekly digest"}
+    assert kind_name("weekly_digest", names) == "the weekly digest"
+    assert kind_name("daily_brief", names) == "daily brief messages"  # no name set: the kind in words
+    for value, complaint in (
+        ('{"Weekly Digest": "x"}', "is not a kind"),
+        ('{"weekly_digest": ""}', "expected 1 to 100 characters"),
+        ("weekly_digest=x", "not valid JSON"),
+    ):
+        monkeypatch.setenv("PLANNER_KIND_NAMES", value)
+        with pytest.raises(ValidationError) as caught:
+            Settings(database_url="sqlite://")
+        problems = settings_problems(caught.value)
+        assert problems.startswith("PLANNER_KIND_NAMES") and complaint in problems, problems
+
+
 def test_previous_signing_secrets_are_a_comma_list_or_json_and_never_shown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

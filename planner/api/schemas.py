@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
 )
 
@@ -204,7 +205,7 @@ class MailgunWebhook(BaseModel):
 
 
 class EmailEvent(BaseModel):
-    """The provider-neutral email event (README, "Provider webhooks")."""
+    """The provider-neutral email event (docs/how-to/webhooks.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -218,3 +219,8 @@ class EmailEvent(BaseModel):
     code: str | None = Field(None, max_length=20, description="The provider's code, e.g. '550'.")
     detail: str | None = Field(None, max_length=500)
     at: Instant | None = Field(None, description="When it happened (an open or a click; default: now).")
+
+    @field_validator("id", "message_id", "code", "detail")
+    @classmethod
+    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return validation.text(value, str(info.field_name))

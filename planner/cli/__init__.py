@@ -14,10 +14,10 @@ import os
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
-from planner.cli import data, deliveries, demo, digests, ops, planning, serve, tokens, worker
-from planner.cli.common import debug_enabled
+from planner.cli import data, deliveries, demo, digests, ops, planning, recipients, serve, tokens, worker
+from planner.cli.common import TextCheckedCommand, debug_enabled
 from planner.errors import shown
 
 __all__ = ["app", "main"]
@@ -62,12 +62,14 @@ db_app = _group("Database schema.")
 deliveries_app = _group("Inspect and manage deliveries.")
 engagement_app = _group("Record engagement (opens, clicks, replies).")
 events_app = _group("Digest events: what a digest subscription's next message lists.")
+recipients_app = _group("Find recipients.")
 templates_app = _group("Message templates.")
 tokens_app = _group("API tokens: named, with scopes (read, write, admin).")
 app.add_typer(db_app, name="db")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(engagement_app, name="engagement")
 app.add_typer(events_app, name="events")
+app.add_typer(recipients_app, name="recipients")
 app.add_typer(templates_app, name="templates")
 app.add_typer(tokens_app, name="tokens")
 
@@ -86,6 +88,7 @@ app.command("explain")(ops.explain_command)
 app.command("notify")(ops.notify_command)
 engagement_app.command("record")(ops.engagement_record)
 events_app.command("record")(digests.events_record)
+recipients_app.command("list")(recipients.recipients_list)
 app.command("snooze")(digests.snooze_command)
 templates_app.command("check")(ops.templates_check)
 tokens_app.command("create")(tokens.tokens_create)
@@ -95,6 +98,19 @@ app.command("serve")(serve.serve_command)
 app.command("cron")(serve.cron_command)
 app.command("worker")(worker.worker_command)
 app.command("demo")(demo.demo_command)
+
+
+def _check_text(group: typer.Typer) -> None:
+    """Every command of ``group`` and its sub-groups checks its text arguments before it runs."""
+    for command in group.registered_commands:
+        assert command.cls in (None, TyperCommand), "a command with its own class checks its text itself"
+        command.cls = TextCheckedCommand
+    for sub in group.registered_groups:
+        assert sub.typer_instance is not None
+        _check_text(sub.typer_instance)
+
+
+_check_text(app)
 
 
 def main() -> None:

@@ -42,6 +42,11 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
         "[]",
         "Kinds bypassing quiet hours and caps: a comma list (password_reset,login_code) or JSON.",
     ),
+    (
+        "kind_names",
+        "{}",
+        'What people read for a kind (the unsubscribe page), JSON, e.g. {"weekly_digest": "the weekly digest"}; default: the kind in words ("weekly digest messages").',
+    ),
     ("email_adapter", "file", "Adapter plugin for email (smtp, file, console, ...)."),
     ("sms_adapter", "file", "Adapter plugin for SMS (twilio, file, console, ...)."),
     ("outbox_dir", "outbox", "Where the file adapter writes."),

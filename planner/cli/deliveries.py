@@ -78,6 +78,7 @@ def deliveries_list(
 
 def deliveries_show(delivery_id: IdArgument, as_json: JsonOption = False) -> None:
     """One delivery with its data and its full timeline."""
+    from planner.readmodels.timeline_words import detail_words
     from planner.store.queries import get_delivery
 
     with service() as svc, svc.sessions() as session:
@@ -92,8 +93,7 @@ def deliveries_show(delivery_id: IdArgument, as_json: JsonOption = False) -> Non
     for column in ("at (UTC)", "event", "status", "reason", "detail"):
         table.add_column(column)
     for e in data["timeline"]:
-        detail = json.dumps(e["detail"], sort_keys=True) if e["detail"] else ""
-        table.add_row(e["at"], e["event"], e["status"] or "", e["reason"] or "", detail)
+        table.add_row(e["at"], e["event"], e["status"] or "", e["reason"] or "", detail_words(e["detail"]))
     out.print(table)
 
 

@@ -31,6 +31,7 @@ from planner.errors import InvalidInput
 
 def status_command(as_json: JsonOption = False) -> None:
     """Deliveries by status, queue depths, scheduled jobs, live workers and how late the planner is."""
+    from planner.core.wording import duration
     from planner.readmodels.status import collect_status
 
     with service(redis=True) as svc:
@@ -39,6 +40,7 @@ def status_command(as_json: JsonOption = False) -> None:
         print_json(data)
         return
     out.print(key_value_table("deliveries by status", data["deliveries"] or {"(none)": 0}))
+    since = data["planner"]["seconds_since_last_successful_run"]
     queues = new_table(title="RQ queues")
     for column in ("queue", "waiting", "scheduled"):
         queues.add_column(column)
@@ -55,7 +57,7 @@ def status_command(as_json: JsonOption = False) -> None:
                 "dead deliveries": data["dead"],
                 "paused": ", ".join(_pause_text(p) for p in data["paused"]) or "nothing",
                 "last run": f"{last.get('status')} at {last.get('started_at')}" if last else "never",
-                "since last successful run (s)": planner["seconds_since_last_successful_run"],
+                "since last successful run": "never" if since is None else duration(since),
                 "oldest overdue cursor": planner["oldest_overdue_cursor"],
                 "late": "; ".join(planner["late"]) or "no",
                 "oldest due delivery waiting": data["waiting"]["oldest_due_delivery"] or "none",
@@ -187,18 +189,15 @@ def engagement_record(
 def templates_check(as_json: JsonOption = False) -> None:
     """Render every kind x channel with sample data: missing files, syntax errors, undefined names.
 
-    Kinds come from the template folders and from active subscriptions. Exit status 1 when a
-    template has an error, or a kind someone subscribes to has no template for that channel.
+    Kinds come from the template folders and from active subscriptions. Exit status 1 when something
+    subscribed cannot be rendered (a template error, or no template for the channel); the problems of
+    kinds nobody subscribes to are listed, and do not fail the check.
     """
     from planner.readmodels.templates import template_checks
 
     with service() as svc:
         checks, subscribed = template_checks(svc)
-    failing = [
-        c
-        for c in checks
-        if c.status == "error" or (c.status == "missing" and (c.kind, c.channel) in subscribed)
-    ]
+    failing = [c for c in checks if c.status != "ok" and (c.kind, c.channel) in subscribed]
     if as_json:
         rows = [c.as_dict() | {"subscriptions": subscribed.get((c.kind, c.channel), 0)} for c in checks]
         print_json({"ok": not failing, "templates": rows})
@@ -208,7 +207,7 @@ def templates_check(as_json: JsonOption = False) -> None:
             table.add_column(column)
         for c in checks:
             count = subscribed.get((c.kind, c.channel), 0)
-            status = "MISSING" if c.status == "missing" and count else c.status
+            status = c.status.upper() if c.status != "ok" and count else c.status
             table.add_row(
                 c.kind, c.channel, status, str(count), ", ".join(c.data_keys), "; ".join(c.problems)
             )

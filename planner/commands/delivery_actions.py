@@ -9,7 +9,7 @@ row whose job is missing, which :func:`planner.dispatch.reconcile.reconcile` rep
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,9 +19,18 @@ from planner.app import App
 from planner.core import validation
 from planner.core.status import DeliveryStatus
 from planner.dispatch.reassign import enqueue_reassigned
-from planner.errors import NotFound, StateConflict
+from planner.errors import InvalidInput, NotFound, StateConflict
+from planner.store.audit import record_audit
 from planner.store.db import Session
-from planner.store.operator import HeldDelivery, cancel_if_pending, lock_deliveries, status_of
+from planner.store.operator import (
+    HeldDelivery,
+    cancel_if_pending,
+    count_matching,
+    lock_deliveries,
+    lock_matching,
+    status_of,
+)
+from planner.store.queries import DeliveryFilter
 from planner.store.reassign import Move, Reassigned, reassign
 from planner.store.timeline import event_row, record_events
 
@@ -88,29 +97,61 @@ def retry(app: App, delivery_id: int, now: datetime, actor: str | None = None) -
         if not rows:
             status = _status_of(session, delivery_id)
             raise StateConflict("status", status, "a dead or retrying delivery; only those can be retried")
-        dead = [r for r in rows if r.status == DeliveryStatus.dead.value]
-        retrying = [r for r in rows if r.status != DeliveryStatus.dead.value]
-        size = app.settings.delivery_batch_size
-        moved = requeue_rows(
-            session,
-            dead,
-            now,
-            event="redriven",
-            batch_size=size,
-            from_status=DeliveryStatus.dead,
-            reset_attempts=True,
-            detail=by_actor(actor),
-        )
-        moved += requeue_rows(
-            session,
-            retrying,
-            now,
-            event="retry_now",
-            batch_size=size,
-            from_status=DeliveryStatus.retrying,
-            detail=by_actor(actor),
-        )
+        moved = _requeue_retryable(session, rows, now, app.settings.delivery_batch_size, actor)
     return _enqueue(app, moved, now, action="retry")
+
+
+def _requeue_retryable(
+    session: Session, rows: Sequence[HeldDelivery], now: datetime, size: int, actor: str | None
+) -> Reassigned:
+    """Dead rows redriven with a fresh attempt budget, retrying ones sent now with theirs."""
+    dead = [r for r in rows if r.status == DeliveryStatus.dead.value]
+    retrying = [r for r in rows if r.status != DeliveryStatus.dead.value]
+    moved = requeue_rows(
+        session, dead, now, event="redriven", batch_size=size, from_status=DeliveryStatus.dead,
+        reset_attempts=True, detail=by_actor(actor),
+    )  # fmt: skip
+    moved += requeue_rows(
+        session, retrying, now, event="retry_now", batch_size=size, from_status=DeliveryStatus.retrying,
+        detail=by_actor(actor),
+    )  # fmt: skip
+    return moved
+
+
+#: At most this many deliveries are requeued by one "requeue all" (a larger set: narrow the filter,
+#: or requeue again); one transaction holds their row locks.
+MAX_REQUEUE = 10_000
+
+
+def retryable_statuses(flt: DeliveryFilter) -> list[str]:
+    """The statuses a "requeue all" of ``flt`` touches: its status, if dead or retrying, else both."""
+    allowed = [s.value for s in RETRYABLE]
+    if flt.status is None:
+        return allowed
+    if flt.status not in allowed:
+        raise InvalidInput("status", flt.status, "dead or retrying (only those can be requeued), or any")
+    return [flt.status]
+
+
+def count_retryable(app: App, flt: DeliveryFilter) -> int:
+    """How many deliveries a "requeue all" of ``flt`` would requeue (before :data:`MAX_REQUEUE`)."""
+    with app.sessions() as session:
+        return count_matching(session, retryable_statuses(flt), flt)
+
+
+def retry_matching(app: App, flt: DeliveryFilter, now: datetime, actor: str) -> RedriveResult:
+    """Requeue the dead and retrying deliveries matching ``flt`` (the first :data:`MAX_REQUEUE` by
+    id) as :func:`retry` does one; the audit log records who, the filter and how many."""
+    statuses = retryable_statuses(flt)
+    app.require_redis()
+    with app.sessions() as session, session.begin():
+        rows = lock_matching(session, statuses, flt, MAX_REQUEUE)
+        moved = _requeue_retryable(session, rows, now, app.settings.delivery_batch_size, actor)
+        wanted = {k: v for k, v in asdict(flt).items() if v is not None and k != "limit"}
+        shown = {k: v.isoformat() if isinstance(v, datetime) else str(v) for k, v in wanted.items()}
+        detail = {"filter": shown, "requeued": len(moved.ids)}
+        record_audit(session, now, actor, "deliveries_requeued", "deliveries", detail)
+    return _enqueue(app, moved, now, action="retry_matching")
 
 
 def retry_all_dead(app: App, now: datetime, kind: str | None = None) -> RedriveResult:

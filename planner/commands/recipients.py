@@ -23,11 +23,12 @@ from planner.core.import_records import RECIPIENT_KEYS, SUBSCRIPTION_KEYS, parse
 from planner.core.localtime import hhmm
 from planner.core.unsubscribe import UnsubscribeTarget
 from planner.errors import InvalidInput, NotFound
+from planner.readmodels.recipients import preferences_of
 from planner.readmodels.simulate import simulate_recipient, to_json_rows
 from planner.store.audit import record_audit
 from planner.store.chunks import cadence_of
-from planner.store.db import Session
-from planner.store.models import Recipient, Subscription, kinds_opted_out
+from planner.store.db import Session, transaction_retried_once
+from planner.store.models import Recipient, Subscription
 from planner.store.preferences import set_channel_opt_out, set_kind_opt_out
 from planner.store.queries import recipient_by_external_id
 from planner.store.recipients import erase_recipient, recipient_exists
@@ -91,11 +92,15 @@ def subscription_document(sub: Subscription) -> dict[str, Any]:
 def _write(app: App, body: dict[str, Any], now: datetime) -> ImportReport:
     record = parse_recipient(body, line=1)
     for i, sub in enumerate(record.subscriptions):
-        if not app.templates.has_template(sub.kind, sub.channel):
-            raise InvalidInput(f"subscriptions[{i}].kind", sub.kind, f"a kind with a {sub.channel} template")
-    report = ImportReport(lines=1)
-    with app.sessions() as session, session.begin():
+        app.templates.require(sub.kind, sub.channel, f"subscriptions[{i}].kind")
+
+    def write(session: Session) -> ImportReport:
+        report = ImportReport(lines=1)
         Importer(session, now, report).recipients([record])
+        return report
+
+    # Two requests creating the same recipient: the one that loses the race writes again, as an update.
+    report = transaction_retried_once(app.sessions, write)
     plan_changes(app, report.recipient_ids, now)
     return report
 
@@ -197,16 +202,6 @@ def view(app: App, external_id: str, now: datetime) -> dict[str, Any]:
     return data
 
 
-def preferences_of(recipient: Recipient) -> dict[str, Any]:
-    return {
-        channel: {
-            "opted_out": bool(getattr(recipient, f"{channel}_opt_out")),
-            "opted_out_kinds": sorted(kinds_opted_out(recipient.opt_outs, channel)),
-        }
-        for channel in ("email", "sms")
-    }
-
-
 def set_preference(
     app: App, external_id: str, channel: str, kind: str | None, opted_out: bool, now: datetime
 ) -> dict[str, Any]:
@@ -242,23 +237,28 @@ def unsubscribe(app: App, target: UnsubscribeTarget, now: datetime) -> bool:
         raise InvalidInput(
             "kind", target.kind, "a kind that is not critical (critical kinds cannot be opted out of)"
         )
+    return _by_link(app, target, now, opted_out=True)
+
+
+def resubscribe(app: App, target: UnsubscribeTarget, now: datetime) -> bool:
+    """The person changed their mind on the unsubscribe link's page: the kind is sent again."""
+    return _by_link(app, target, now, opted_out=False)
+
+
+def _by_link(app: App, target: UnsubscribeTarget, now: datetime, *, opted_out: bool) -> bool:
+    action = "unsubscribed" if opted_out else "resubscribed"
     with app.sessions() as session, session.begin():
         if not recipient_exists(session, target.recipient_id):
             raise NotFound("recipient", target.recipient_id)
-        changed = set_kind_opt_out(session, target.recipient_id, target.kind, target.channel, True, now)
+        changed = set_kind_opt_out(session, target.recipient_id, target.kind, target.channel, opted_out, now)
         record_audit(
             session,
             now,
             "unsubscribe-link",
-            "unsubscribed",
+            action,
             f"recipient:{target.recipient_id}/{target.kind}/{target.channel}",
         )
-    log.info(
-        "unsubscribed",
-        kind=target.kind,
-        channel=target.channel,
-        outcome="changed" if changed else "unchanged",
-    )
+    log.info(action, kind=target.kind, channel=target.channel, outcome="changed" if changed else "unchanged")
     return changed
 
 

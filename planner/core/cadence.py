@@ -27,6 +27,7 @@ from planner.core.localtime import (
     resolve_detailed,
 )
 from planner.core.recurrence import RecurrenceRule
+from planner.core.schedule_text import rule_words, times_words, weekdays_words
 from planner.errors import InvalidInput, NaiveDatetimeError
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -190,22 +191,20 @@ class Cadence:
         if self.end_date is not None and local_date > self.end_date:
             return f"after the end date {self.end_date.isoformat()}"
         if self.rule is not None:
-            return f"not a date of {self.rule}"
-        return f"does not fire on a {local_date:%A} ({self.days_text()})"
+            return f"not one of its dates ({rule_words(self.rule)})"
+        return f"does not fire on a {local_date:%A} ({weekdays_words(self.weekdays)})"
 
     def describe(self) -> str:
-        """The schedule in one line: times, dates, and range."""
-        dates = f"rrule {self.rule}" if self.rule is not None else self.days_text()
-        times = ",".join(hhmm(t) for t in self.wall_times)
-        if self.learned is not None:
-            times = self.learned.describe()
-        limits = "".join(
-            [
-                f" from {self.start_date.isoformat()}" if self.start_date else "",
-                f" until {self.end_date.isoformat()}" if self.end_date else "",
-            ]
-        )
-        return f"{times} {dates}{limits}"
+        """The schedule in words, e.g. 'every Monday, Wednesday and Friday at 09:00, 13:00 and 17:30,
+        from 2026-03-02': the one wording of a schedule that pages and messages show."""
+        times = times_words(self.wall_times) if self.learned is None else self.learned.describe()
+        if self.start_date:
+            times += f", from {self.start_date.isoformat()}"
+        if self.rule is not None:
+            words = rule_words(self.rule, times)
+        else:
+            words = f"{weekdays_words(self.weekdays)} at {times}"
+        return words + (f", until {self.end_date.isoformat()}" if self.end_date else "")
 
     def __str__(self) -> str:
         return self.describe()

@@ -105,7 +105,9 @@ class LearnedTime:
         return slot_start(self.slots[-1])
 
     def describe(self) -> str:
-        return f"learned {hhmm(self.start)}–{hhmm(self.end)} (default {hhmm(self.default)})"
+        """'a learned time between 07:00 and 21:00 (default 09:00)' (what a schedule's words say)."""
+        window = f"between {hhmm(self.start)} and {hhmm(self.end)}"
+        return f"a learned time {window} (default {hhmm(self.default)})"
 
     def document(self) -> dict[str, Any]:
         """The ``"at"`` value this was parsed from (what an export or a GET shows)."""

@@ -17,6 +17,7 @@ from planner.core.learned_time import Choice, recorded_basis
 from planner.core.localtime import UTC, hhmm, to_local
 from planner.core.policy import Cap
 from planner.core.status import DeliveryStatus
+from planner.core.wording import duration
 
 
 @dataclass(frozen=True)
@@ -155,18 +156,19 @@ def lateness_line(verdict: Verdict, row: Any, limit: timedelta) -> RuleLine:
     if row is not None and row.status == DeliveryStatus.missed.value:
         late = row.created_at - row.scheduled_at
         data["late_by_seconds"] = int(late.total_seconds())
-        return RuleLine(
-            "lateness", "fail", f"planned {late} after its time (more than {limit}): missed", data
-        )
+        text = f"planned {duration(late)} after its time (more than {duration(limit)}): missed"
+        return RuleLine("lateness", "fail", text, data)
     if row is not None and row.sent_at is not None:
         late = row.sent_at - row.scheduled_at
         data["sent_after_seconds"] = round(late.total_seconds(), 3)
         return RuleLine(
-            "lateness", "pass", f"sent {late.total_seconds():.0f} s after its scheduled time", data
+            "lateness", "pass", f"sent {duration(late)} after its scheduled time", data
         )
     if row is None and verdict.failed:
-        return RuleLine("lateness", "fail", f"not planned and now more than {limit} past its time", data)
-    return RuleLine("lateness", "pass", f"within the maximum lateness ({limit})", data)
+        return RuleLine(
+            "lateness", "fail", f"not planned and now more than {duration(limit)} past its time", data
+        )
+    return RuleLine("lateness", "pass", f"within the maximum lateness ({duration(limit)})", data)
 
 
 def cap_line(kind: str, verdict: Verdict, cap: Cap, counted: Sequence[datetime], row: Any) -> RuleLine:

@@ -15,6 +15,7 @@ from rq import Queue, Worker
 from rq.registry import ScheduledJobRegistry
 
 from planner.app import App
+from planner.core.wording import duration
 from planner.settings import QUEUES
 from planner.store.pauses import ADAPTER_CONFIG
 from planner.store.queries import (
@@ -108,10 +109,12 @@ def planner_problems(lateness: PlannerLateness, max_lateness: timedelta) -> list
         problems.append("no successful planner run yet")
     elif lateness.since_last_success > RUN_STALENESS:
         problems.append(
-            f"last successful planner run was {lateness.since_last_success} ago (over {RUN_STALENESS})"
+            f"last successful planner run was {duration(lateness.since_last_success)} ago "
+            f"(over {duration(RUN_STALENESS)})"
         )
     if lateness.overdue_by is not None and lateness.overdue_by > max_lateness:
-        problems.append(f"a subscription cursor is overdue by {lateness.overdue_by} (over {max_lateness})")
+        overdue, limit = duration(lateness.overdue_by), duration(max_lateness)
+        problems.append(f"a subscription cursor is overdue by {overdue} (over {limit})")
     return problems
 
 
@@ -140,7 +143,7 @@ def delivery_problems(wait: DeliveryWait, max_wait: timedelta) -> list[str]:
     worker serves its queue, the workers are behind, or its job was lost and not yet repaired)."""
     if wait.waited is None or wait.waited <= max_wait:
         return []
-    return [f"a due delivery has waited {wait.waited} for a worker (over {max_wait})"]
+    return [f"a due delivery has waited {duration(wait.waited)} for a worker (over {duration(max_wait)})"]
 
 
 def adapter_config_problems(app: App) -> list[str]:

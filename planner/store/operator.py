@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
-from planner.store.tables import DELIVERIES
+from planner.store.queries import DeliveryFilter
+from planner.store.tables import DELIVERIES, RECIPIENTS
 
 
 class HeldDelivery(NamedTuple):
@@ -45,6 +46,38 @@ def lock_deliveries(
     if kind is not None:
         stmt = stmt.where(c.kind == kind)
     return [HeldDelivery(*row) for row in session.execute(stmt.order_by(c.id).with_for_update())]
+
+
+def _matching(stmt: Any, statuses: Collection[str], flt: DeliveryFilter) -> Any:
+    """``stmt`` limited to the deliveries in ``statuses`` that match ``flt`` (its status aside)."""
+    c = DELIVERIES.c
+    stmt = stmt.where(c.status.in_(list(statuses)))
+    if flt.recipient:
+        row_id = select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == flt.recipient).scalar_subquery()
+        stmt = stmt.where(c.recipient_id == row_id)
+    if flt.kind:
+        stmt = stmt.where(c.kind == flt.kind)
+    if flt.channel:
+        stmt = stmt.where(c.channel == flt.channel)
+    if flt.since:
+        stmt = stmt.where(c.scheduled_at >= flt.since)
+    return stmt
+
+
+def count_matching(session: Session, statuses: Collection[str], flt: DeliveryFilter) -> int:
+    """How many deliveries in ``statuses`` match ``flt``."""
+    return int(session.scalar(_matching(select(func.count()).select_from(DELIVERIES), statuses, flt)) or 0)
+
+
+def lock_matching(
+    session: Session, statuses: Collection[str], flt: DeliveryFilter, limit: int
+) -> list[HeldDelivery]:
+    """The first ``limit`` (by id) deliveries in ``statuses`` matching ``flt``, locked until the
+    transaction ends."""
+    c = DELIVERIES.c
+    columns = select(c.id, c.queue, c.channel, c.kind, c.status, c.attempts, c.reason, c.job_id)
+    stmt = _matching(columns, statuses, flt).order_by(c.id).limit(limit).with_for_update()
+    return [HeldDelivery(*row) for row in session.execute(stmt)]
 
 
 def status_of(session: Session, delivery_id: int) -> str | None:

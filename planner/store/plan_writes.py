@@ -14,7 +14,7 @@ of bound parameters) per row:
 A delivery's first timeline entry ("planned") is not a row of its own: the delivery row holds its
 status, reason and detail (``planned_*``; its instant is ``created_at``) and
 :func:`planner.store.queries.timeline` reads it from there. A timeline row per delivery cost an
-insert, an index entry and a foreign-key check each (docs/benchmarks.md, issue 15's fourth pass).
+insert, an index entry and a foreign-key check each (docs/benchmarks.md, "The floor of a run").
 
 Values are what the typed columns would store: instants go through UTCDateTime's check (aware,
 converted to UTC), details are serialised as SQLAlchemy's JSON type does (an empty one is SQL NULL).

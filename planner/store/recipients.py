@@ -10,9 +10,10 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import String, cast, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from planner.core.recipient_search import RecipientSearch
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
 from planner.store.models import Recipient
 from planner.store.tables import DELIVERIES, DIGEST_EVENTS, RECIPIENTS, SUBSCRIPTIONS
@@ -41,6 +42,10 @@ _PERSONAL_DATA_ERASED: dict[str, Any] = dict.fromkeys(
 def recipient_id_of(session: Session, external_id: str) -> int | None:
     """The row id of the recipient with this client id, or None."""
     return session.scalar(select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == external_id))
+
+
+def recipient_by_id(session: Session, recipient_id: int) -> Recipient | None:
+    return session.get(Recipient, recipient_id)
 
 
 def recipient_exists(session: Session, recipient_id: int) -> bool:
@@ -123,3 +128,50 @@ def erase_recipient(session: Session, recipient_id: int, reason: str, now: datet
         .values(external_id=f"#erased-{recipient_id}", **_PERSONAL_DATA_ERASED, updated_at=now)
     )
     return pending
+
+
+def find_recipients(
+    session: Session, search: RecipientSearch, after: str | None, limit: int
+) -> list[Recipient]:
+    """Up to ``limit`` recipients matching ``search``, in id order, after the id ``after`` (keyset
+    paging: a page costs the same however deep). Erased recipients are not listed."""
+    c = RECIPIENTS.c
+    stmt = select(Recipient).where(~c.external_id.startswith("#"))
+    if search.id_prefix:
+        # Not LIKE: SQLite's ignores case, and ids are compared exactly on both databases.
+        prefix = search.id_prefix
+        stmt = stmt.where(func.substr(c.external_id, 1, len(prefix)) == prefix)
+    if search.email:
+        stmt = stmt.where(func.lower(c.email) == search.email)
+    if search.phone:
+        stmt = stmt.where(c.phone == search.phone)  # stored in E.164 form; ix_recipient_phone
+    if search.zone:
+        stmt = stmt.where(c.timezone == search.zone)
+    if search.opted_out:
+        stmt = stmt.where(or_(*(_opted_out(ch) for ch in _channels(search.opted_out))))
+    if search.invalid:
+        stmt = stmt.where(or_(*(c[f"{ch}_invalid"].is_not(None) for ch in _channels(search.invalid))))
+    if after is not None:
+        stmt = stmt.where(c.external_id > after)
+    return list(session.scalars(stmt.order_by(c.external_id).limit(limit)))
+
+
+def _channels(value: str) -> tuple[str, ...]:
+    return ("email", "sms") if value == "any" else (value,)
+
+
+def _opted_out(channel: str) -> Any:
+    """Opted out of the channel, or of a kind on it (a "kind/channel" item of the JSON list)."""
+    c = RECIPIENTS.c
+    return or_(c[f"{channel}_opt_out"].is_(True), cast(c.opt_outs, String).like(f'%/{channel}"%'))
+
+
+def active_subscription_counts(session: Session, recipient_ids: Collection[int]) -> dict[int, int]:
+    """Active subscriptions per recipient, for these recipients."""
+    c = SUBSCRIPTIONS.c
+    rows = session.execute(
+        select(c.recipient_id, func.count())
+        .where(c.recipient_id.in_(list(recipient_ids)), c.active.is_(True))
+        .group_by(c.recipient_id)
+    )
+    return {int(recipient_id): int(n) for recipient_id, n in rows}

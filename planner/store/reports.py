@@ -8,11 +8,12 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Integer, case, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from planner.core.status import DeliveryStatus
 from planner.store.dialect import dialect_of
+from planner.store.models import OPEN_PREDICATE
 from planner.store.queries import delivery_dict
 from planner.store.tables import DELIVERIES, RECIPIENTS
 
@@ -93,11 +94,7 @@ def lateness_counts(session: Session, since: datetime, bounds: Sequence[float]) 
     """Sent minus scheduled time of the deliveries sent since ``since``, counted per channel by the
     database (one bucket column per bound)."""
     c = DELIVERIES.c
-    if dialect_of(session) == "postgresql":
-        lateness = func.extract("epoch", c.sent_at) - func.extract("epoch", c.scheduled_at)
-    else:
-        # SQLite stores UTC instants as text; julianday reads them as days.
-        lateness = (func.julianday(c.sent_at) - func.julianday(c.scheduled_at)) * 86400.0
+    lateness = _epoch(session, c.sent_at) - _epoch(session, c.scheduled_at)
     columns = [func.sum(case((lateness <= bound, 1), else_=0)) for bound in bounds]
     rows = session.execute(
         select(c.channel, func.count(), func.sum(lateness), *columns)
@@ -131,3 +128,54 @@ def provider_status_counts(session: Session, since: datetime) -> list[tuple[str,
         .group_by(c.channel, c.provider_status)
     )
     return sorted((str(channel), str(status), int(count)) for channel, status, count in rows)
+
+
+def _epoch(session: Session, column: Any) -> Any:
+    """Seconds since 1970 of an instant column, computed by the database."""
+    if dialect_of(session) == "postgresql":
+        return func.extract("epoch", column)
+    # SQLite stores UTC instants as text; julianday reads them as days (2440587.5 is 1970-01-01).
+    return (func.julianday(column) - 2440587.5) * 86400.0
+
+
+class SentBucket(NamedTuple):
+    """The deliveries of one channel sent in one time bucket, and how long after their due time."""
+
+    bucket: int  # the number of the ``size``-second bucket from ``since``
+    channel: str
+    sent: int
+    mean_seconds: float
+    max_seconds: float
+
+
+def sent_per_bucket(session: Session, since: datetime, until: datetime, size: int) -> list[SentBucket]:
+    """Deliveries sent in ``[since, until)`` per ``size``-second bucket and channel, with the mean and
+    longest time from due (``scheduled_at``) to sent; grouped by the database."""
+    c = DELIVERIES.c
+    offset = (_epoch(session, c.sent_at) - since.timestamp()) / size
+    # Offsets are never negative here: a cast truncates (SQLite), PostgreSQL's would round.
+    index = func.floor(offset) if dialect_of(session) == "postgresql" else cast(offset, Integer)
+    latency = _epoch(session, c.sent_at) - _epoch(session, c.scheduled_at)
+    rows = session.execute(
+        select(index.label("bucket"), c.channel, func.count(), func.avg(latency), func.max(latency))
+        .where(c.status == DeliveryStatus.sent.value, c.sent_at >= since, c.sent_at < until)
+        .group_by(index, c.channel)
+    )
+    return [
+        SentBucket(int(bucket), str(channel), int(n), float(mean or 0.0), float(longest or 0.0))
+        for bucket, channel, n, mean, longest in rows
+    ]
+
+
+def due_by_queue(session: Session, now: datetime) -> dict[str, tuple[int, datetime]]:
+    """Per queue: how many deliveries are due and waiting for a worker (pending, due before
+    ``now``), and the due time of the oldest."""
+    c = DELIVERIES.c
+    waiting = [DeliveryStatus.planned.value, DeliveryStatus.queued.value, DeliveryStatus.retrying.value]
+    rows = session.execute(
+        # The open-status index's own predicate, literal: SQLite uses a partial index only then.
+        select(c.queue, func.count(), func.min(c.scheduled_at))
+        .where(text(OPEN_PREDICATE), c.status.in_(waiting), c.scheduled_at < now)
+        .group_by(c.queue)
+    )
+    return {str(queue): (int(n), oldest) for queue, n, oldest in rows}

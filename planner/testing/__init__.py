@@ -4,7 +4,7 @@ Registered as the pytest plugin ``planner.testing``, it provides the fixtures ``
 (a throw-away service: temporary SQLite file, embedded Redis, capture adapter), ``planner_clock``
 (simulated time that runs the hourly planner and the worker as it advances), ``sent_messages``
 (what was sent, in each recipient's local time), and ``planner_settings``, ``planner_start``,
-``planner_service_factory`` to configure them. See docs/testing-kit.md.
+``planner_service_factory`` to configure them. See docs/testing.md.
 
 Importing this package is cheap and starts nothing: pytest imports it in every session. The
 classes and assertions below load on first access.

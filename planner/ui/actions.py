@@ -7,6 +7,8 @@ changes something needs the session's CSRF token and the admin scope.
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -14,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from planner.app import App
 from planner.commands import delivery_actions, pauses
 from planner.errors import InvalidInput, StateConflict
-from planner.ui.forms import choice, whole_number
-from planner.ui.web import Refused, UiDep, first, guarded_async, read_form, redirect
+from planner.ui.forms import FILTER_FIELDS, choice, delivery_filter, whole_number
+from planner.ui.web import Refused, UiDep, first, guarded, guarded_async, read_form, redirect
 
 MAX_SELECTION = 200
 
@@ -47,6 +49,40 @@ async def selection(request: Request, ui: UiDep, action: str) -> Response:
     ids = _ids(form)
     done, refused = await run_in_threadpool(_apply, ui.app, action, ids, session.principal.name)
     return redirect("/ui/dead", _summary(action, done, refused))
+
+
+@router.get("/requeue")
+@guarded
+def requeue_confirm(request: Request, ui: UiDep) -> Response:
+    """How many dead and retrying deliveries the deliveries page's filter holds, and a button to
+    requeue them (admin)."""
+    session = ui.session(request)
+    if not session.can_act:
+        who = session.principal.name
+        raise Refused(403, f"{who} has read access only: requeueing needs the admin scope.")
+    flt = delivery_filter(request.query_params)
+    count = delivery_actions.count_retryable(ui.app, flt)
+    keep = {k: v for k, v in request.query_params.items() if k in FILTER_FIELDS and v}
+    return ui.render(
+        request, "requeue.html", session=session, flt=flt, count=count, query=keep,
+        limit=delivery_actions.MAX_REQUEUE, back="/ui/deliveries?" + urlencode(keep),
+    )  # fmt: skip
+
+
+@router.post("/requeue")
+@guarded_async
+async def requeue_all(request: Request, ui: UiDep) -> Response:
+    """Requeue the filter's dead and retrying deliveries, through the same command as the CLI's."""
+    form = await read_form(request)
+    session = ui.acting(request, form)
+    fields = {name: first(form, name) for name in FILTER_FIELDS}
+    flt = delivery_filter(fields)
+    app = ui.app
+    result = await run_in_threadpool(
+        delivery_actions.retry_matching, app, flt, app.clock(), session.principal.name
+    )
+    keep = {k: v for k, v in fields.items() if v}
+    return redirect("/ui/deliveries?" + urlencode(keep), f"{len(result.requeued)} queued again")
 
 
 @router.post("/pauses")

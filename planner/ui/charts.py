@@ -5,13 +5,14 @@ Every number drawn is also in a ``<title>`` (a tooltip) and in the page's table 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
-from typing import Any
 
 from markupsafe import Markup
 
+from planner.core.wording import duration
 from planner.readmodels.dashboard import HourBucket
+from planner.readmodels.history import SendBucket
 
 COLOURS = {"email": "#3b6fb6", "sms": "#d9822b"}
 WIDTH, HEIGHT = 880, 260
@@ -60,14 +61,15 @@ def _hatches(channels: Sequence[str]) -> list[str]:
     ]
 
 
-def _grid(ticks: list[int]) -> list[str]:
+def _grid(ticks: list[int], label: Callable[[int], str] = str) -> list[str]:
     """The gridlines and the y axis labels."""
     plot_h, top = HEIGHT - TOP - BOTTOM, ticks[-1]
     parts = []
     for value in ticks:
         y = TOP + plot_h - plot_h * value / top
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{value}</text>')
+        text = escape(label(value))
+        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{text}</text>')
     return parts
 
 
@@ -133,80 +135,103 @@ def bar(value: int, total: int, colour: str = "#3b6fb6", width: int = 160) -> Ma
     )
 
 
-LEARNED_WIDTH, LEARNED_HEIGHT = 560, 180
-_LEARNED_COLOURS = {"chosen": "#3b6fb6", "slot": "#9fb6d6", "quiet": "#d5d9df", "past": "#eceff3"}
-_STATE_NOTES = {
-    "chosen": " (chosen)",
-    "slot": "",
-    "quiet": " (quiet hours: left out)",
-    "past": " (past: left out)",
-}
+# ----------------------------------------------------------------------------- history
 
 
-def learned_chart(learned: dict[str, Any]) -> Markup:
-    """A learned send time's statistic: a bar per half hour of the window (the recency-weighted
-    engagement, as ``explain`` gives it), the chosen slot in the accent colour, the slots left out
-    (quiet hours, already past) greyed, the default marked under the axis."""
-    decided = learned["recorded"] or learned["choice"]
-    rows = learned["histogram"]
-    left_out = {s: "quiet" for s in decided.get("quiet_slots", [])}
-    left_out |= {s: "past" for s in decided.get("past_slots", [])}
-    ticks = _learned_ticks(max([row["weight"] for row in rows] + [learned["threshold"] / 4]))
-    plot_w, plot_h = LEARNED_WIDTH - LEFT - RIGHT, LEARNED_HEIGHT - TOP - BOTTOM
-    slot = plot_w / max(len(rows), 1)
+def throughput_chart(
+    buckets: Sequence[SendBucket], size: int, channels: Sequence[str] = ("email", "sms")
+) -> Markup:
+    """Deliveries sent per bucket of ``size`` seconds, stacked by channel."""
+    ticks = _ticks(max([sum(b.sent.values()) for b in buckets] + [1]))
+    every = f"{size // 60} min" if size > 60 else "minute"
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {LEARNED_WIDTH} {LEARNED_HEIGHT}" role="img" '
-        f'class="chart learned" aria-label="Engagement by local half hour, {escape(learned["window"])}">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'class="chart" id="throughput-chart" aria-label="Deliveries sent per {every}, by channel">',
+        *_grid(ticks),
     ]
-    right = LEARNED_WIDTH - RIGHT
-    for value in ticks:
-        y = TOP + plot_h - plot_h * value / ticks[-1]
-        parts.append(f'<line x1="{LEFT}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{value:g}</text>')
-    for index, row in enumerate(rows):
-        state = "chosen" if row["slot"] == decided["chosen"] else left_out.get(row["slot"], "slot")
+    slot, plot_h = (WIDTH - LEFT - RIGHT) / max(len(buckets), 1), HEIGHT - TOP - BOTTOM
+    for index, bucket in enumerate(buckets):
+        x, y = LEFT + index * slot + slot * 0.1, float(TOP + plot_h)
+        for channel in channels:
+            count = bucket.sent[channel]
+            if count:
+                h = plot_h * count / ticks[-1]
+                y -= h
+                label = f"{bucket.start:%H:%M}Z {channel}: {count} sent"
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.8:.1f}" height="{h:.1f}" '
+                    f'fill="{_colour(channel)}"><title>{escape(label)}</title></rect>'
+                )
+    parts += _time_axis(buckets, slot, f"sent per {every} (UTC)")
+    for i, channel in enumerate(channels):
+        lx = WIDTH - RIGHT - 220 + i * 110
+        parts.append(f'<rect x="{lx}" y="{HEIGHT - 16}" width="12" height="12" fill="{_colour(channel)}"/>')
+        parts.append(f'<text x="{lx + 16}" y="{HEIGHT - 6}" class="axis">{escape(channel)}</text>')
+    return Markup("".join([*parts, "</svg>"]))
+
+
+#: Steps of a duration axis, in seconds: whole seconds, minutes, hours or days.
+_DURATION_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def _duration_ticks(longest: float) -> list[int]:
+    """Axis ticks from 0 for durations: a step a clock reads well (5 min, 1 h), at most five steps."""
+    step = next((s for s in _DURATION_STEPS if s * 5 >= longest), None)
+    if step is None:
+        step = 86400 * _ticks(int(longest // 86400) + 1)[1]
+    top = max(step * -(-int(longest) // step), step)
+    return list(range(0, top + 1, step))
+
+
+def _axis_duration(seconds: int) -> str:
+    """A tick's label, short enough for the axis: '2 h', '90 min', '45 s', '2 d'."""
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def latency_chart(buckets: Sequence[SendBucket]) -> Markup:
+    """Per bucket, the longest (light) and the mean (dark) time from due to sent of its sends."""
+    ticks = _duration_ticks(max([b.max_seconds or 0.0 for b in buckets] + [1.0]))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        'class="chart" id="latency-chart" aria-label="Time from due to sent: mean and longest">',
+        *_grid(ticks, _axis_duration),
+    ]
+    slot, plot_h = (WIDTH - LEFT - RIGHT) / max(len(buckets), 1), HEIGHT - TOP - BOTTOM
+    for index, bucket in enumerate(buckets):
+        if bucket.max_seconds is None or bucket.mean_seconds is None:
+            continue
         x = LEFT + index * slot + slot * 0.1
-        h = max(plot_h * row["weight"] / ticks[-1], 1.0 if state != "slot" else 0.0)
-        label = f"{row['slot']}: weight {row['weight']:.2f}, {row['events']} event(s){_STATE_NOTES[state]}"
-        parts.append(
-            f'<rect x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{slot * 0.8:.1f}" height="{h:.1f}" '
-            f'fill="{_LEARNED_COLOURS[state]}" class="slot {state}" data-slot="{row["slot"]}">'
-            f"<title>{escape(label)}</title></rect>"
-        )
-        if index % 4 == 0:
+        for value, fill, what in (
+            (bucket.max_seconds, "#b7c9e6", "longest"),
+            (bucket.mean_seconds, "#3b6fb6", "mean"),
+        ):
+            h = max(plot_h * max(value, 0.0) / ticks[-1], 1.0)
+            label = f"{bucket.start:%H:%M}Z {what}: {duration(value)} from due to sent"
             parts.append(
-                f'<text x="{x + slot * 0.4:.1f}" y="{TOP + plot_h + 14}" text-anchor="middle" '
-                f'class="axis">{row["slot"]}</text>'
+                f'<rect x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{slot * 0.8:.1f}" height="{h:.1f}" '
+                f'fill="{fill}"><title>{escape(label)}</title></rect>'
             )
-        if row["slot"] <= learned["default"] < _slot_end(row["slot"]):
-            parts.append(
-                f'<text x="{x + slot * 0.4:.1f}" y="{TOP + plot_h + 28}" text-anchor="middle" '
-                f'class="axis default">▲ default {escape(learned["default"])}</text>'
-            )
-    parts.extend(_learned_legend())
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    parts += _time_axis(buckets, slot, "time from due to sent (UTC)")
+    for i, (what, fill) in enumerate((("longest", "#b7c9e6"), ("mean", "#3b6fb6"))):
+        lx = WIDTH - RIGHT - 220 + i * 110
+        parts.append(f'<rect x="{lx}" y="{HEIGHT - 16}" width="12" height="12" fill="{fill}"/>')
+        parts.append(f'<text x="{lx + 16}" y="{HEIGHT - 6}" class="axis">{what}</text>')
+    return Markup("".join([*parts, "</svg>"]))
 
 
-def _learned_legend() -> list[str]:
-    parts = []
-    for i, (state, text) in enumerate((("chosen", "chosen"), ("quiet", "quiet hours"), ("past", "past"))):
-        x = LEARNED_WIDTH - RIGHT - 250 + i * 85
-        fill = _LEARNED_COLOURS[state]
-        parts.append(f'<rect x="{x}" y="{TOP - 12}" width="10" height="10" fill="{fill}"/>')
-        parts.append(f'<text x="{x + 14}" y="{TOP - 3}" class="axis">{text}</text>')
+def _time_axis(buckets: Sequence[SendBucket], slot: float, caption: str) -> list[str]:
+    """About ten time labels under the bars, and the caption with the first bucket's date."""
+    step = max(len(buckets) // 10, 1)
+    parts = [
+        f'<text x="{LEFT + i * slot + slot / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
+        f'class="axis">{b.start:%H:%M}</text>'
+        for i, b in enumerate(buckets)
+        if i % step == 0
+    ]
+    if buckets:
+        text = f"{caption} from {buckets[0].start:%Y-%m-%d %H:%MZ}"
+        parts.append(f'<text x="{LEFT}" y="{HEIGHT - 6}" class="axis">{escape(text)}</text>')
     return parts
-
-
-def _slot_end(start: str) -> str:
-    hours, minutes = (int(part) for part in start.split(":"))
-    end = hours * 60 + minutes + 30
-    return f"{end // 60:02d}:{end % 60:02d}"
-
-
-def _learned_ticks(top: float) -> list[float]:
-    """Gridlines from 0 for weights (fractions): four steps of a round size reaching ``top``."""
-    step = 0.25
-    while step * 4 < top:
-        step *= 2
-    return [step * i for i in range(5)]

@@ -8,6 +8,7 @@ from typing import Any
 
 from planner.clock import parse_instant
 from planner.core import validation
+from planner.core.recipient_search import RecipientSearch
 from planner.core.status import Channel, DeliveryStatus
 from planner.errors import InvalidInput
 from planner.store.queries import DeliveryFilter
@@ -40,6 +41,10 @@ def choice(value: str | None, field: str, allowed: list[str]) -> str | None:
     return value
 
 
+#: The deliveries page's filter fields.
+FILTER_FIELDS = ("status", "recipient", "kind", "channel", "since")
+
+
 def delivery_filter(params: Any) -> DeliveryFilter:
     """The deliveries page's filter from its query string."""
     recipient, kind, since = params.get("recipient"), params.get("kind"), params.get("since")
@@ -50,6 +55,15 @@ def delivery_filter(params: Any) -> DeliveryFilter:
         channel=choice(params.get("channel"), "channel", list(Channel)),
         since=parse_instant(since, "since") if since else None,
     )
+
+
+#: The recipients page's search fields (kept in its page links).
+SEARCH_FIELDS = ("q", "zone", "opted_out", "invalid")
+
+
+def recipient_search(params: Any) -> RecipientSearch:
+    """The recipients page's search box and filters (each field empty when not used)."""
+    return RecipientSearch.parse(**{name: params.get(name) or None for name in SEARCH_FIELDS})
 
 
 def safe_next(target: str | None) -> str:

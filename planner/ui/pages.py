@@ -21,13 +21,12 @@ from planner.core import validation
 from planner.core.status import Channel, DeliveryStatus
 from planner.readmodels import dashboard
 from planner.readmodels.explain import explain
+from planner.readmodels.recipients import list_recipients, preferences_of, subscription_views
 from planner.readmodels.simulate import simulate_recipient
-from planner.store.chunks import cadence_of
-from planner.store.models import Subscription
 from planner.store.queries import get_delivery, pause_list, recipient_by_external_id
 from planner.store.subscriptions import recipient_subscriptions
 from planner.ui import charts
-from planner.ui.forms import delivery_filter, optional_date, whole_number
+from planner.ui.forms import SEARCH_FIELDS, delivery_filter, optional_date, recipient_search, whole_number
 from planner.ui.web import UiDep, guarded, redirect
 
 PER_PAGE = 50
@@ -99,10 +98,21 @@ def dead(request: Request, ui: UiDep) -> Response:
 @guarded
 def find_recipient(request: Request, ui: UiDep) -> Response:
     session = ui.session(request)
-    wanted = request.query_params.get("id")
+    params = request.query_params
+    wanted = params.get("id")
     if wanted:
         return redirect(f"/ui/recipients/{quote(validation.external_id(wanted, 'recipient'))}")
-    return ui.render(request, "recipient_search.html", session=session)
+    search = recipient_search(params)
+    after = params.get("after") or None
+    with ui.app.sessions() as db:
+        found = list_recipients(db, search, after, PER_PAGE)
+    keep = {k: v for k, v in params.items() if k in SEARCH_FIELDS and v}
+    next_link = "?" + urlencode({**keep, "after": found.next_after}) if found.next_after else None
+    first_link = "?" + urlencode(keep) if after else None
+    return ui.render(
+        request, "recipient_search.html", session=session, found=found, query=keep,
+        next_link=next_link, first_link=first_link,
+    )  # fmt: skip
 
 
 @router.get("/recipients/{external_id}")
@@ -125,7 +135,7 @@ def pauses_page(request: Request, ui: UiDep) -> Response:
 
 @router.get("/static/{name}")
 def static_file(name: str) -> Response:
-    kinds = {"ui.css": "text/css", "refresh.js": "text/javascript"}
+    kinds = {"ui.css": "text/css", "person.css": "text/css", "refresh.js": "text/javascript"}
     if name not in kinds:
         return Response("not found", status_code=404, media_type="text/plain")
     body = resources.files("planner.ui").joinpath("static", name).read_bytes()
@@ -137,18 +147,13 @@ def _recipient_view(app: App, external_id: str, day: date | None) -> dict[str, A
     with app.sessions() as db:
         person = recipient_by_external_id(db, external_id)
         assert person.id is not None
-        subs = recipient_subscriptions(db, person.id)
+        subs = subscription_views(person, recipient_subscriptions(db, person.id))
         quiet = {c: app.policy.quiet_defaults.get(c) for c in Channel}
         own = {c: person.own_quiet_hours(c) for c in Channel}
     sends, _ = simulate_recipient(app, external_id, None, 14)
     verdicts = explain(app, external_id, now=now, local_date=day)
-    at_text = {s.id: _at_text(s) for s in subs}
     return {
         "person": person, "subs": subs, "quiet": quiet, "own": own, "sends": sends,
-        "explained": verdicts, "day": verdicts["local_date"], "now": now, "at_text": at_text,
+        "preferences": preferences_of(person), "explained": verdicts, "day": verdicts["local_date"],
+        "now": now,
     }  # fmt: skip
-
-
-def _at_text(sub: Subscription) -> str:
-    learned = cadence_of(sub).learned
-    return sub.send_time.strftime("%H:%M") if learned is None else learned.describe()

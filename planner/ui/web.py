@@ -23,8 +23,11 @@ from starlette.exceptions import HTTPException
 
 from planner.app import App
 from planner.core.localtime import UTC, format_offset, to_local
+from planner.core.wording import duration
 from planner.errors import InvalidInput, NotFound, StateConflict
+from planner.readmodels.timeline_words import detail_words
 from planner.ui import charts
+from planner.ui.learned_chart import learned_chart
 from planner.ui.session import COOKIE, Signer, UiSession, csrf_ok, current_session
 
 log = structlog.get_logger("planner.ui")
@@ -72,14 +75,6 @@ def _ago(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours // 24} days"
 
 
-def _duration(value: timedelta) -> str:
-    """``30 minutes``, ``12 hours``, ``1 hour 30 minutes``: a setting's duration in words."""
-    hours, minutes = divmod(int(value.total_seconds()) // 60, 60)
-    parts = [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
-    parts += [f"{minutes} minute{'s' if minutes != 1 else ''}"] if minutes or not hours else []
-    return " ".join(parts)
-
-
 def make_templates() -> Environment:
     env = Environment(
         loader=PackageLoader("planner.ui", "templates"),
@@ -90,10 +85,11 @@ def make_templates() -> Environment:
     env.filters["local"] = _local
     env.filters["utc"] = _utc
     env.filters["ago"] = _ago
-    env.filters["duration"] = _duration
+    env.filters["duration"] = duration
     env.globals["bar"] = charts.bar
-    env.globals["learned_chart"] = charts.learned_chart
+    env.globals["learned_chart"] = learned_chart
     env.globals["quote"] = quote
+    env.globals["detail_words"] = detail_words
     return env
 
 

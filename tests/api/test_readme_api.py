@@ -1,4 +1,5 @@
-"""The README's integrator examples, run as written with bash and curl against a real server."""
+"""The integrator examples of the docs (docs/how-to/http-api.md), run as written with bash and curl
+against a real server."""
 
 from __future__ import annotations
 
@@ -17,22 +18,24 @@ from planner.store.tables import AUDIT, RECIPIENTS
 from tests.api import test_api
 
 server = test_api.server  # the module's loopback uvicorn
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "http-api.md"
 
 
 def integrator_examples() -> str:
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     match = re.search(
         r"<!-- integrator-examples -->\n```sh\n(.*?)```\n<!-- /integrator-examples -->", text, re.S
     )
-    assert match is not None, "the README's integrator examples are missing"
+    assert match is not None, f"the integrator examples are missing from {PAGE}"
     return match.group(1)
 
 
 # The examples' HTTP paths are tested on both backends in test_api_v1.py; here the text itself is
 # under test, once.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_the_readme_integrator_examples_run_as_written(server: tuple[test_api.Switch, str], app: App) -> None:
+def test_the_integrator_examples_of_the_docs_run_as_written(
+    server: tuple[test_api.Switch, str], app: App
+) -> None:
     script = integrator_examples()
     assert script.count("curl ") >= 11
     app.settings.api_token = None
@@ -56,6 +59,7 @@ def test_the_readme_integrator_examples_run_as_written(server: tuple[test_api.Sw
         )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     assert '"next_sends":[{' in done.stdout.replace(" ", "")
+    assert '{"recipients":[{"id":"ann","timezone":"Europe/Paris"' in done.stdout.replace(" ", "")
     # ann's STOP opted her out of SMS; the preference put her back in (changed both times).
     assert done.stdout.replace(" ", "").count('"changed":true') == 2, done.stdout
     # The two unknown message ids: acknowledged, nothing recorded.

@@ -89,7 +89,7 @@ def test_constructor_validates_and_normalises() -> None:
         Cadence(time(8, tzinfo=UTC))
     with pytest.raises(InvalidInput):
         Cadence.from_storage("08:00", "daily")  # type: ignore[arg-type]
-    assert str(Cadence.parse("08:00", "mon")) == "08:00 mon"
+    assert str(Cadence.parse("08:00", "mon")) == "every Monday at 08:00"
 
 
 def test_matches() -> None:

@@ -1,4 +1,5 @@
-"""Named DST cases for monthly and yearly rules (fixtures/dst_rule_cases.json, the README's table)."""
+"""Named DST cases for monthly and yearly rules (fixtures/dst_rule_cases.json, shown in
+docs/how-to/schedules.md)."""
 
 from __future__ import annotations
 
@@ -39,5 +40,5 @@ def test_rule_occurrences_follow_the_dst_policy(case: dict[str, Any]) -> None:
 def test_a_date_without_an_occurrence_says_why() -> None:
     cadence = Cadence.parse("09:00", rrule="FREQ=MONTHLY;BYMONTHDAY=31", end_date=date(2026, 12, 31))
     assert not cadence.matches(date(2026, 4, 30))
-    assert cadence.why_not(date(2026, 4, 30)) == "not a date of FREQ=MONTHLY;BYMONTHDAY=31"
+    assert cadence.why_not(date(2026, 4, 30)) == "not one of its dates (on the 31st of every month)"
     assert cadence.why_not(date(2027, 1, 31)) == "after the end date 2026-12-31"

@@ -89,7 +89,10 @@ def test_a_bad_window_is_refused_naming_the_field(at: object, field: str, expect
 def test_a_learned_cadence_fires_at_the_window_start_and_round_trips_through_storage() -> None:
     cadence = Cadence.parse(AUTO, "weekdays")
     assert cadence.learned == WINDOW and cadence.wall_times == (time(7),)
-    assert str(cadence) == "learned 07:00–21:00 (default 09:00) mon,tue,wed,thu,fri"
+    assert (
+        str(cadence)
+        == "every weekday (Monday to Friday) at a learned time between 07:00 and 21:00 (default 09:00)"
+    )
     assert (
         Cadence.from_storage(time(7), "mon,tue,wed,thu,fri", None, None, None, None, time(21), time(9))
         == cadence

@@ -88,7 +88,7 @@ def test_explain_shows_the_statistic_the_choice_and_why_before_and_after_the_run
 
 def test_simulate_shows_each_dates_chosen_time_until_the_history_fades(sue: App) -> None:
     sends, title = simulate_recipient(sue, "sue", date(2026, 3, 10), 28)
-    assert "learned 07:00–21:00 (default 09:00) daily" in title
+    assert "every day at a learned time between 07:00 and 21:00 (default 09:00)" in title
     times = [(s.local_date, s.send_local.strftime("%H:%M %z")) for s in sends]
     assert len(times) == 28 and len({d for d, _ in times}) == 28
     assert times[0] == (date(2026, 3, 10), "19:30 +1100")

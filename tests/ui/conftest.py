@@ -13,6 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from planner.api import create_api
 from planner.app import App, build_deliverer, build_runner
 from planner.commands.importer import import_lines
 from planner.commands.notify import notify
+from planner.commands.recipients import set_preference
 from planner.processes.worker import make_worker
 from planner.settings import Settings
 from tests.conftest import new_pg_database
@@ -39,6 +41,7 @@ FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 TOKEN = "ui-test-token"
+SIGNING_SECRET = "ui-test-signing-secret"
 NOW = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)
 SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "sample.jsonl"
 
@@ -50,6 +53,18 @@ EXTRA = [
     {"type": "recipient", "id": "ann", "timezone": "Europe/London", "phone": "+447700900123",
      "email": "ann@example.com",
      "subscriptions": [{"kind": "daily_brief", "channel": "sms", "at": "22:30", "days": "daily"}]},
+    # Three wall times on a weekly rule, the last Friday of the month (snoozed), and a digest whose
+    # kind she opted out of (by the unsubscribe link, in populate()).
+    {"type": "recipient", "id": "rita", "timezone": "Europe/Paris", "email": "rita@example.com",
+     "phone": "+33612345678", "quiet_hours": {"sms": {"start": "22:00", "end": "07:00"}},
+     "subscriptions": [
+         {"kind": "reminder", "channel": "sms", "at": ["09:00", "13:00", "17:30"],
+          "rrule": "FREQ=WEEKLY;BYDAY=MO,WE,FR"},
+         {"kind": "daily_brief", "channel": "email", "at": "08:00", "rrule": "FREQ=MONTHLY;BYDAY=-1FR",
+          "snooze_until": "2026-04-01"},
+         {"kind": "weekly_digest", "channel": "email", "at": "07:30", "days": "mon", "digest": True,
+          "start_date": "2026-03-02", "end_date": "2026-12-28"},
+     ]},
 ]  # fmt: skip
 
 
@@ -78,10 +93,7 @@ def ui_app(
     connection.flushall()
     connection.close()
     url = new_pg_database(server)
-    settings = Settings(
-        database_url=url, redis_url=redis_server.url, outbox_dir=tmp_path_factory.mktemp("outbox"),
-        email_adapter="capture", sms_adapter="capture", api_token=SecretStr(TOKEN),
-    )  # fmt: skip
+    settings = ui_settings(url, redis_server.url, tmp_path_factory.mktemp("outbox"))
     app = App(settings, clock=lambda: NOW)
     populate(app)
     worker = make_worker(app)
@@ -90,6 +102,16 @@ def ui_app(
     worker.register_death()
     app.close()
     server.drop_database(url.rsplit("/", 1)[1])
+
+
+def ui_settings(database_url: str, redis_url: str, outbox: Path) -> Settings:
+    """The data set's service: capture adapters, an admin token, signed unsubscribe links, and the
+    team's name for one kind."""
+    return Settings(
+        database_url=database_url, redis_url=redis_url, outbox_dir=outbox,
+        email_adapter="capture", sms_adapter="capture", api_token=SecretStr(TOKEN),
+        signing_secret=SecretStr(SIGNING_SECRET), kind_names={"weekly_digest": "the weekly digest"},
+    )  # fmt: skip
 
 
 def _failing(error: str) -> CaptureAdapter:
@@ -103,6 +125,7 @@ def populate(app: App) -> None:
     """The sample recipients and the two above, one planner run, a few sends and dead letters."""
     lines = SAMPLE.read_text().splitlines() + [json.dumps(line) for line in EXTRA]
     import_lines(app.sessions, lines, NOW - timedelta(hours=2))
+    set_preference(app, "rita", "email", "weekly_digest", True, NOW - timedelta(hours=2))
     build_runner(app).run(NOW - timedelta(hours=1), timedelta(hours=1))
     build_runner(app).run(NOW, app.settings.horizon)
     working = CaptureAdapter()
@@ -136,12 +159,11 @@ def _due_ids() -> Any:
     return text("SELECT id FROM delivery WHERE status = 'queued' AND scheduled_at <= :now ORDER BY id")
 
 
-@pytest.fixture(scope="module")
-def base_url(ui_app: App) -> Iterator[str]:
+@contextmanager
+def serving(app: App) -> Iterator[str]:
+    """The API and the dashboard of ``app`` on a loopback port, in a thread; its base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        create_api(ui_app), host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
+    config = uvicorn.Config(create_api(app), host="127.0.0.1", port=port, lifespan="off", log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-ui", daemon=True)
     thread.start()
@@ -149,9 +171,17 @@ def base_url(ui_app: App) -> Iterator[str]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def base_url(ui_app: App) -> Iterator[str]:
+    with serving(ui_app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

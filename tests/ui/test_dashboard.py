@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from rq import Queue
@@ -15,8 +13,6 @@ from sqlalchemy import text
 from planner.app import App
 from planner.store.queries import get_delivery, pause_list
 from tests.ui.conftest import NOW, TOKEN, sign_in
-
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def test_refused_without_a_session(browser: Any, base_url: str) -> None:
@@ -86,7 +82,6 @@ def test_overview_figures_match_the_database(page: Any, ui_app: App) -> None:
     # New York's change on 2026-03-08 at 07:00Z, with ny-early's 02:30 among the moved wall times.
     ny = page.locator("#dst-table tr", has_text="America/New_York")
     assert "2026-03-08 07:00Z" in ny.inner_text() and "gap +60 min" in ny.inner_text()
-    _screenshot(page, "dashboard-overview.png")
 
 
 def test_retry_a_dead_delivery_and_see_it_queued(page: Any, ui_app: App) -> None:
@@ -159,7 +154,6 @@ def test_recipient_across_the_dst_change(page: Any) -> None:
     page.click("text=Explain")
     verdicts = page.locator("section.group", has_text="night_report").inner_text()
     assert "on 2026-03-08" in verdicts and "gap" in verdicts
-    _screenshot(page, "dashboard-recipient.png")
 
 
 def test_a_post_without_the_csrf_token_is_refused(page: Any, ui_app: App) -> None:
@@ -212,12 +206,3 @@ def test_deliveries_filters_and_pages(page: Any, ui_app: App) -> None:
 def _pauses(app: App) -> list[dict[str, Any]]:
     with app.sessions() as session:
         return pause_list(session)
-
-
-def _screenshot(page: Any, name: str) -> None:
-    """Into docs/ when PLANNER_UI_SCREENSHOTS is set (the README shows them); else only taken."""
-    shot = page.screenshot(full_page=True)
-    assert shot[:8] == b"\x89PNG\r\n\x1a\n"
-    if os.environ.get("PLANNER_UI_SCREENSHOTS"):
-        DOCS.mkdir(exist_ok=True)
-        (DOCS / name).write_bytes(shot)

@@ -1,0 +1,46 @@
+"""A timeline entry's detail in words: what the dashboard and `deliveries show` print."""
+
+from __future__ import annotations
+
+from planner.readmodels.timeline_words import detail_words
+
+
+def test_a_planned_entry_with_engagement_and_a_deferral_reads_as_sentences() -> None:
+    detail = {
+        "occurrence_at": "2026-03-07T21:30:00+00:00",
+        "wall_time": "22:30",
+        "engagement": {"tier": "inactive>=0d:every 1d", "inactive_days": 3, "days_since_last_send": None},
+        "quiet_hours": {
+            "window": "21:00-08:00",
+            "deferred_from": "2026-03-07T22:30:00+00:00",
+            "deferred_to": "2026-03-08T08:00:00+00:00",
+        },
+        "actor": "api-token",
+    }
+    assert detail_words(detail, ("actor",)) == (
+        "occurrence 2026-03-07 21:30Z; wall time 22:30; "
+        "engagement tier inactive>=0d:every 1d: inactive 3 days, nothing sent before; "
+        "quiet hours 21:00-08:00: deferred from 2026-03-07 22:30Z to 2026-03-08 08:00Z"
+    )
+    assert detail_words(detail).endswith("; by api-token")
+
+
+def test_dst_reassignments_failures_and_unknown_keys() -> None:
+    assert detail_words({"dst": "gap", "dst_shift_minutes": 60}) == (
+        "DST gap: the wall time does not exist that day, shifted 60 min"
+    )
+    reassigned = {
+        "job_id": "dlv-2", "next_attempt_at": "2026-03-07T15:00:00+00:00", "previous_status": "dead",
+        "previous_reason": None, "previous_attempts": 5, "previous_job_id": "dlv-1", "attempts": "reset",
+    }  # fmt: skip
+    assert detail_words(reassigned) == (
+        "job dlv-2; next attempt 2026-03-07 15:00Z; was dead; after 5 attempt(s); previous job dlv-1; "
+        "attempts reset"
+    )
+    assert detail_words({"error": "550 mailbox unavailable", "attempt": 2, "late_by_seconds": 7260}) == (
+        "error: 550 mailbox unavailable; attempt 2; late by 2 h 1 min"
+    )
+    assert detail_words({"some_flag": True, "items": ["a", "b"], "nested": {"x": None}}) == (
+        "some flag yes; items a, b; nested (x none)"
+    )
+    assert detail_words(None) == ""
