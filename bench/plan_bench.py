@@ -554,6 +554,7 @@ def child_main(argv: list[str]) -> int:
     parser.add_argument(
         "--start-at", type=float, help="wall-clock epoch to start the run at (several processes)"
     )
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once set up, before the run")
     args = parser.parse_args(argv)
 
     import redis
@@ -587,6 +588,11 @@ def child_main(argv: list[str]) -> int:
     servers_before = [tree_cpu_seconds(p) for p in pids]
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     load_before = os.getloadavg()[0]
+    if args.gc_freeze:  # what the objects of imports and setup cost each full collection
+        import gc
+
+        gc.freeze()
+    collections = _GcTimer()
     started = time.perf_counter()
     if args.mode == "planner":
         runner = PlannerRunner(
@@ -607,6 +613,7 @@ def child_main(argv: list[str]) -> int:
     else:
         result = _naive_run(engine, connection, policy, args.limit)
     elapsed = time.perf_counter() - started
+    collections.stop()
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     servers_after = [tree_cpu_seconds(p) for p in pids]
     server_cpu = [
@@ -624,6 +631,8 @@ def child_main(argv: list[str]) -> int:
         loadavg_1min_before=load_before,
         loadavg_1min_after=os.getloadavg()[0],
         statements=statements[0],
+        gc_seconds=collections.seconds,
+        gc_full_collections=collections.full,
         rss_before_mb=rss_before,
         peak_rss_mb=peak_rss_mb(),
         verify=_verify(engine, connection),
@@ -632,6 +641,30 @@ def child_main(argv: list[str]) -> int:
     connection.close()
     print(json.dumps(result, default=str))
     return 0
+
+
+class _GcTimer:
+    """Time spent in the garbage collector while a run is measured, and its full collections: a
+    full collection walks every live object (the libraries' too), so one more or less in a run
+    moves a sub-second run's CPU by a visible share."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self.seconds, self.full, self._started = 0.0, 0, 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.seconds += time.perf_counter() - self._started
+        self.full += info["generation"] == 2
+
+    def stop(self) -> None:
+        import gc
+
+        gc.callbacks.remove(self._callback)
 
 
 # --------------------------------------------------------------------------- parent
@@ -702,6 +735,8 @@ def bench_backend(
             "--batch-size",
             str(args.batch_size),
         ]
+        if args.gc_freeze:
+            options.append("--gc-freeze")
         profile = None
         if args.profile:
             profile = workdir / f"{backend}.prof"
@@ -786,7 +821,8 @@ def _planner_runs(
                 if name == "before" and args.baseline_sql:
                     _run_sql(target, args.baseline_sql)
                 if name == "learned":
-                    _say(f"[{backend}] learned times on {_make_learned(target, args.learned_share):,} due")
+                    changed = _make_learned(target, args.learned_share, args.learned_window)
+                    _say(f"[{backend}] learned times on {changed:,} due")
             env = child_env(
                 {"PYTHONPATH": f"{tree}{os.pathsep}{BENCH_DIR}", "BENCH_TREE": str(tree)} if tree else None
             )
@@ -808,10 +844,11 @@ def _planner_runs(
     return after[len(after) // 2], (runs if paired or args.runs > 1 else None)
 
 
-def _make_learned(url: str, share: float) -> int:
+def _make_learned(url: str, share: float, hours: float) -> int:
     """Give ``share`` of the due subscriptions (by id) a learned send time: the window opens at the
-    fixed time (its cursor stays right), ends up to eight hours later on the same day, and its
-    default is an hour in. A window that cannot close the same day is left fixed. How many changed."""
+    fixed time (its cursor stays right), ends up to ``hours`` later on the same day, and its default
+    is an hour in (or its last slot). A window that cannot close the same day is left fixed. How
+    many changed."""
     from sqlalchemy import bindparam, select, update
 
     from planner.store.db import create_db_engine
@@ -825,7 +862,7 @@ def _make_learned(url: str, share: float) -> int:
             rows = []
             for sub_id, start in due:
                 minutes = start.hour * 60 + start.minute
-                end = min(minutes + 8 * 60, 23 * 60 + 30)
+                end = min(minutes + round(hours * 60 / 30) * 30, 23 * 60 + 30)
                 if sub_id % 1000 >= share * 1000 or end <= minutes:
                     continue
                 default = min(minutes + 60, end - 30)
@@ -977,11 +1014,14 @@ def _report_learned(results: list[dict[str, Any]]) -> None:
             rows.append(
                 [r["backend"], name, f"{due:,}", str(len(runs)), fmt(seconds, 2), fmt(cpu, 2), rate]
             )
-            rows[-1] += [fmt(statements, 1), rss, outcomes]
+            jobs = f"{_median(runs, 'enqueued_jobs'):,.0f}"
+            rows[-1] += [fmt(statements, 1), rss, jobs, outcomes]
         ratio = [f"{medians['learned'][i] / medians['fixed'][i]:.3f}" for i in range(3)]
-        rows.append([r["backend"], "learned/fixed", "", "", ratio[0], ratio[1], "", ratio[2], "", ""])
+        rows.append([r["backend"], "learned/fixed", "", "", ratio[0], ratio[1], "", ratio[2], "", "", ""])
     if rows:
+        # RQ jobs: learned sends spread over their windows, so a run enqueues more distinct send instants.
         columns = ["backend", "times", "due", "runs", "run s", "CPU s", "occ/s", "stmts/1k due", "RSS MiB"]
+        columns.append("jobs")
         print_table(
             "Fixed and learned send times side by side (the same due set; medians of alternated runs)",
             [*columns, "outcomes"],
@@ -1041,6 +1081,19 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="runs fixed and learned send times side by side: this share of the due subscriptions "
         "gets a learned time in the second (e.g. 0.5; default 0: fixed only)",
+    )
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="the planner process freezes the objects of its imports and setup (gc.freeze()) before\n"
+        "the run, so full collections during the run do not walk them",
+    )
+    parser.add_argument(
+        "--learned-window",
+        type=float,
+        default=8.0,
+        help="hours a learned window spans (default 8; 0.5: one slot, so every learned send goes at\n"
+        "its fixed time and the run enqueues the same jobs: the choice's own cost)",
     )
     args = parser.parse_args(argv)
     if args.quick:
