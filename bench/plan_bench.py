@@ -114,14 +114,37 @@ class _Cursors:
         return found
 
 
+def _engagement_slots(rng: random.Random, as_of: datetime) -> dict[str, Any]:
+    """A recipient's engagement by local half hour (planner.core.engagement_slots' stored form):
+    one to five half hours between 06:00 and 22:00, some strong enough to be learned, some not."""
+    flat: list[Any] = []
+    for index in sorted(rng.sample(range(12, 44), rng.randint(1, 5))):
+        events = rng.randint(1, 8)
+        flat += [f"{index // 2:02d}:{30 * (index % 2):02d}", events, round(events * rng.uniform(0.3, 1.0), 6)]
+    return {"as_of": as_of.isoformat(), "slots": flat}
+
+
+def _due_wall(rng: random.Random, local_now: datetime, half_hours: bool) -> wall_clock:
+    """A wall time inside the hour being planned; on the half hour with ``half_hours`` (a learned
+    window starts on one, so fixed and learned subscriptions share their due times and cursors)."""
+    if not half_hours:
+        return (local_now + timedelta(minutes=rng.randint(1, 60))).time()
+    # Both half hours after the one now is in fall within the next 60 minutes.
+    floor = local_now.replace(minute=local_now.minute - local_now.minute % 30, second=0, microsecond=0)
+    return (floor + timedelta(minutes=rng.choice((30, 60)))).time()
+
+
 def generate(
-    n_subs: int, n_due: int, seed: int, batch: int = 20_000
+    n_subs: int, n_due: int, seed: int, batch: int = 20_000, half_hours: bool = False
 ) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
     """Rows in batches of ``batch`` recipients: {"recipient": [...], "subscription": [...], ...}.
 
-    Deterministic for a seed. Recipient i has subscriptions 2i+1 (email) and 2i+2 (sms).
+    Deterministic for a seed. Recipient i has subscriptions 2i+1 (email) and 2i+2 (sms). Engaged
+    recipients have their engagement by local half hour (from a generator of its own, so the rest of
+    the data set is what it was before learned send times).
     """
     rng = random.Random(seed)
+    slots_rng = random.Random(seed + 1)
     names, weights = _zones()
     n_recipients = (n_subs + 1) // 2
     due = set(rng.sample(range(n_subs), n_due))
@@ -138,19 +161,6 @@ def generate(
             rid = r + 1
             zone = rng.choices(names, weights)[0]
             sms_opt_out = rng.random() < 0.03
-            rows["recipient"].append(
-                (
-                    rid,
-                    f"u{rid}",
-                    zone,
-                    f"u{rid}@example.com",
-                    f"+1212{rid:07d}",
-                    False,
-                    sms_opt_out,
-                    CREATED,
-                    CREATED,
-                )
-            )
             roll = rng.random()
             ago = (
                 rng.uniform(0, 2)
@@ -163,10 +173,15 @@ def generate(
                 if roll < 0.90
                 else None
             )
+            slots = None
             if ago is not None:
-                rows["engagement"].append(
-                    (rid, "daily_brief", "opened", NOW - timedelta(days=ago, minutes=1), NOW)
-                )
+                engaged_at = NOW - timedelta(days=ago, minutes=1)
+                rows["engagement"].append((rid, "daily_brief", "opened", engaged_at, NOW))
+                slots = _engagement_slots(slots_rng, engaged_at)
+            email, phone = f"u{rid}@example.com", f"+1212{rid:07d}"
+            rows["recipient"].append(
+                (rid, f"u{rid}", zone, email, phone, False, sms_opt_out, slots, CREATED, CREATED)
+            )
             local_now = cursors.now_in(zone)
             for s in (2 * r, 2 * r + 1):
                 if s >= n_subs:
@@ -175,7 +190,7 @@ def generate(
                 kind, channel = ("daily_brief", "email") if s % 2 == 0 else ("reminder", "sms")
                 if s in due:
                     days = "daily"
-                    wall = (local_now + timedelta(minutes=rng.randint(1, 60))).time()
+                    wall = _due_wall(rng, local_now, half_hours)
                 else:
                     days = rng.choices(("daily", "weekdays", "mon,thu"), (60, 25, 15))[0]
                     wall = (local_now + timedelta(minutes=15 * rng.randint(8, 92))).time()
@@ -218,6 +233,7 @@ COLUMNS = {
         "phone",
         "email_opt_out",
         "sms_opt_out",
+        "engagement_slots",
         "created_at",
         "updated_at",
     ),
@@ -261,7 +277,7 @@ TABLES = {
 }
 
 
-def populate(url: str, n_subs: int, n_due: int, seed: int) -> Dataset:
+def populate(url: str, n_subs: int, n_due: int, seed: int, half_hours: bool = False) -> Dataset:
     """Create the schema and bulk load the generated rows; returns what was loaded."""
     from sqlalchemy import func, insert, select, text
 
@@ -278,12 +294,12 @@ def populate(url: str, n_subs: int, n_due: int, seed: int) -> Dataset:
             try:
                 conn = raw.driver_connection
                 assert conn is not None
-                for rows in generate(n_subs, n_due, seed):
+                for rows in generate(n_subs, n_due, seed, half_hours=half_hours):
                     with conn.cursor() as cur:
                         for name, table in TABLES.items():
                             with cur.copy(f"COPY {table} ({', '.join(COLUMNS[name])}) FROM STDIN") as copy:
                                 for row in rows[name]:
-                                    copy.write_row(row)
+                                    copy.write_row([json.dumps(v) if isinstance(v, dict) else v for v in row])
                             counts[name] += len(rows[name])
                     conn.commit()
                 with conn.cursor() as cur:
@@ -300,7 +316,7 @@ def populate(url: str, n_subs: int, n_due: int, seed: int) -> Dataset:
                 raw.close()
         else:
             with engine.begin() as conn:
-                for rows in generate(n_subs, n_due, seed):
+                for rows in generate(n_subs, n_due, seed, half_hours=half_hours):
                     for name, table in TABLES.items():
                         if rows[name]:
                             conn.execute(
@@ -538,6 +554,7 @@ def child_main(argv: list[str]) -> int:
     parser.add_argument(
         "--start-at", type=float, help="wall-clock epoch to start the run at (several processes)"
     )
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once set up, before the run")
     args = parser.parse_args(argv)
 
     import redis
@@ -571,6 +588,11 @@ def child_main(argv: list[str]) -> int:
     servers_before = [tree_cpu_seconds(p) for p in pids]
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     load_before = os.getloadavg()[0]
+    if args.gc_freeze:  # what the objects of imports and setup cost each full collection
+        import gc
+
+        gc.freeze()
+    collections = _GcTimer()
     started = time.perf_counter()
     if args.mode == "planner":
         runner = PlannerRunner(
@@ -591,6 +613,7 @@ def child_main(argv: list[str]) -> int:
     else:
         result = _naive_run(engine, connection, policy, args.limit)
     elapsed = time.perf_counter() - started
+    collections.stop()
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     servers_after = [tree_cpu_seconds(p) for p in pids]
     server_cpu = [
@@ -608,6 +631,8 @@ def child_main(argv: list[str]) -> int:
         loadavg_1min_before=load_before,
         loadavg_1min_after=os.getloadavg()[0],
         statements=statements[0],
+        gc_seconds=collections.seconds,
+        gc_full_collections=collections.full,
         rss_before_mb=rss_before,
         peak_rss_mb=peak_rss_mb(),
         verify=_verify(engine, connection),
@@ -616,6 +641,30 @@ def child_main(argv: list[str]) -> int:
     connection.close()
     print(json.dumps(result, default=str))
     return 0
+
+
+class _GcTimer:
+    """Time spent in the garbage collector while a run is measured, and its full collections: a
+    full collection walks every live object (the libraries' too), so one more or less in a run
+    moves a sub-second run's CPU by a visible share."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self.seconds, self.full, self._started = 0.0, 0, 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.seconds += time.perf_counter() - self._started
+        self.full += info["generation"] == 2
+
+    def stop(self) -> None:
+        import gc
+
+        gc.callbacks.remove(self._callback)
 
 
 # --------------------------------------------------------------------------- parent
@@ -669,7 +718,7 @@ def bench_backend(
             url = f"sqlite:///{workdir / 'bench_plan.db'}"
         info = machine_info(redis_server.url, pg.admin_dsn if pg is not None else None)
         _say(f"[{backend}] generating {args.subscriptions:,} subscriptions ({args.due:,} due) ...")
-        dataset = populate(url, args.subscriptions, args.due, args.seed)
+        dataset = populate(url, args.subscriptions, args.due, args.seed, half_hours=bool(args.learned_share))
         _say(f"[{backend}] loaded in {dataset.seconds:.1f} s: {dataset.__dict__}")
         deadline.left()
         naive_url = _clone(backend, url, pg, "bench_naive", workdir) if args.naive_sample else None
@@ -686,6 +735,8 @@ def bench_backend(
             "--batch-size",
             str(args.batch_size),
         ]
+        if args.gc_freeze:
+            options.append("--gc-freeze")
         profile = None
         if args.profile:
             profile = workdir / f"{backend}.prof"
@@ -756,22 +807,34 @@ def _planner_runs(
     trees: list[tuple[str, Path | None]] = [("after", None)]
     if args.baseline:
         trees = [("before", args.baseline.resolve()), ("after", None)]
+    elif args.learned_share:
+        # The same data twice: as generated (fixed times), and with a share of the due subscriptions
+        # given a learned time whose window opens at their fixed time (same due set, same cursors).
+        trees = [("fixed", None), ("learned", None)]
+    paired = len(trees) > 1
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in trees}
     for index in range(args.runs):
-        for name, tree in trees if index % 2 == 0 or not args.baseline else trees[::-1]:
+        for name, tree in trees if index % 2 == 0 or not paired else trees[::-1]:
             target = url
-            if args.runs > 1 or args.baseline:
+            if args.runs > 1 or paired:
                 target = _clone(backend, url, pg, f"bench_run_{name}_{index}", workdir)
                 if name == "before" and args.baseline_sql:
                     _run_sql(target, args.baseline_sql)
             if name == "after" and args.webhook_endpoint:
                 _run_sql(target, WEBHOOK_ENDPOINT_SQL)
+                if name == "learned":
+                    changed = _make_learned(target, args.learned_share, args.learned_window)
+                    _say(f"[{backend}] learned times on {changed:,} due")
             env = child_env(
                 {"PYTHONPATH": f"{tree}{os.pathsep}{BENCH_DIR}", "BENCH_TREE": str(tree)} if tree else None
             )
             _flush(redis_url)
             _say(f"[{backend}] planner run {index + 1}/{args.runs} ({name}) ...")
-            argv = [script, "_child", "planner", "--url", target, *common[2:], *options]
+            run_options = list(options)
+            if "--profile" in run_options and len(trees) > 1:  # one profile per variant: <name>.prof
+                at = run_options.index("--profile") + 1
+                run_options[at] = str(Path(run_options[at]).with_name(f"{name}.prof"))
+            argv = [script, "_child", "planner", "--url", target, *common[2:], *run_options]
             result = run_child(argv, env=env, timeout=deadline.left(args.step_timeout), log=log)
             result["problems"] = _check_planner(result, due)
             runs[name].append(result)
@@ -779,8 +842,47 @@ def _planner_runs(
                 f"[{backend}] {name}: {result['seconds']:.2f} s wall, {result['cpu_seconds']:.2f} CPU s,"
                 f" db {result['db_server_cpu_seconds']}, load {result['loadavg_1min_before']:.2f}"
             )
-    after = sorted(runs["after"], key=lambda r: r["seconds"])
-    return after[len(after) // 2], (runs if len(trees) > 1 or args.runs > 1 else None)
+    after = sorted(runs["fixed" if "fixed" in runs else "after"], key=lambda r: r["seconds"])
+    return after[len(after) // 2], (runs if paired or args.runs > 1 else None)
+
+
+def _make_learned(url: str, share: float, hours: float) -> int:
+    """Give ``share`` of the due subscriptions (by id) a learned send time: the window opens at the
+    fixed time (its cursor stays right), ends up to ``hours`` later on the same day, and its default
+    is an hour in (or its last slot). A window that cannot close the same day is left fixed. How
+    many changed."""
+    from sqlalchemy import bindparam, select, update
+
+    from planner.store.db import create_db_engine
+    from planner.store.tables import SUBSCRIPTIONS
+
+    s = SUBSCRIPTIONS.c
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as conn:
+            due = conn.execute(select(s.id, s.send_time).where(s.next_at <= NOW + HORIZON)).all()
+            rows = []
+            for sub_id, start in due:
+                minutes = start.hour * 60 + start.minute
+                end = min(minutes + round(hours * 60 / 30) * 30, 23 * 60 + 30)
+                if sub_id % 1000 >= share * 1000 or end <= minutes:
+                    continue
+                default = min(minutes + 60, end - 30)
+                rows.append({"sid": sub_id, "until": _wall(end), "default": _wall(default)})
+            if rows:
+                conn.execute(
+                    update(SUBSCRIPTIONS)
+                    .where(s.id == bindparam("sid"))
+                    .values(auto_until=bindparam("until"), auto_default=bindparam("default")),
+                    rows,
+                )
+    finally:
+        engine.dispose()
+    return len(rows)
+
+
+def _wall(minutes: int) -> wall_clock:
+    return wall_clock(minutes // 60, minutes % 60)
 
 
 #: An enabled webhook endpoint that wants the planner's events (``--webhook-endpoint``).
@@ -888,12 +990,54 @@ def report(results: list[dict[str, Any]]) -> None:
             f" ≥ {TARGET_SPEEDUP:.0f}× naive"
         ),
     )
+    _report_learned(results)
     for r in results:
         outcome = ", ".join(f"{k} {v:,}" for k, v in sorted(r["planner"]["outcomes"].items()))
         targets = ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in r["summary"]["targets"].items())
         print(f"{r['backend']}: outcomes {outcome}; targets {targets}")
         for problem in r["planner"]["problems"] + (r["naive"]["problems"] if r["naive"] else []):
             print(f"{r['backend']}: CHECK FAILED: {problem}")
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    values = sorted(float(r[key]) for r in runs)
+    return values[len(values) // 2]
+
+
+def _report_learned(results: list[dict[str, Any]]) -> None:
+    """Fixed and learned send times side by side: medians of the alternated runs, and their ratio."""
+    rows = []
+    for r in results:
+        compared = r.get("compared") or {}
+        if not {"fixed", "learned"} <= set(compared):
+            continue
+        due = r["dataset"]["due"]
+        medians = {}
+        for name in ("fixed", "learned"):
+            runs = compared[name]
+            seconds, cpu = _median(runs, "seconds"), _median(runs, "cpu_seconds")
+            statements = _median(runs, "statements") / (due / 1000)
+            medians[name] = (seconds, cpu, statements)
+            outcomes = ", ".join(f"{k} {v:,}" for k, v in sorted(runs[0]["outcomes"].items()))
+            rss = fmt(_median(runs, "peak_rss_mb"), 0)
+            rate = fmt(due / seconds, 0)
+            rows.append(
+                [r["backend"], name, f"{due:,}", str(len(runs)), fmt(seconds, 2), fmt(cpu, 2), rate]
+            )
+            jobs = f"{_median(runs, 'enqueued_jobs'):,.0f}"
+            rows[-1] += [fmt(statements, 1), rss, jobs, outcomes]
+        ratio = [f"{medians['learned'][i] / medians['fixed'][i]:.3f}" for i in range(3)]
+        rows.append([r["backend"], "learned/fixed", "", "", ratio[0], ratio[1], "", ratio[2], "", "", ""])
+    if rows:
+        # RQ jobs: learned sends spread over their windows, so a run enqueues more distinct send instants.
+        columns = ["backend", "times", "due", "runs", "run s", "CPU s", "occ/s", "stmts/1k due", "RSS MiB"]
+        columns.append("jobs")
+        print_table(
+            "Fixed and learned send times side by side (the same due set; medians of alternated runs)",
+            [*columns, "outcomes"],
+            rows,
+            caption="learned: the --learned-share of the due subscriptions has a learned time",
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -946,6 +1090,26 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="this tree's runs have an enabled webhook endpoint wanting delivery.skipped and "
         "delivery.suppressed (the planner's events); the baseline's have none",
+    )
+    parser.add_argument(
+        "--learned-share",
+        type=float,
+        default=0.0,
+        help="runs fixed and learned send times side by side: this share of the due subscriptions "
+        "gets a learned time in the second (e.g. 0.5; default 0: fixed only)",
+    )
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="the planner process freezes the objects of its imports and setup (gc.freeze()) before\n"
+        "the run, so full collections during the run do not walk them",
+    )
+    parser.add_argument(
+        "--learned-window",
+        type=float,
+        default=8.0,
+        help="hours a learned window spans (default 8; 0.5: one slot, so every learned send goes at\n"
+        "its fixed time and the run enqueues the same jobs: the choice's own cost)",
     )
     args = parser.parse_args(argv)
     if args.quick:

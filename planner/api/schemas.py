@@ -231,13 +231,15 @@ class EmailEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=255, description="Unique per event: a repeat is ignored.")
-    event: Literal["delivered", "bounced", "deferred", "complained"] = Field(
+    event: Literal["delivered", "bounced", "deferred", "complained", "opened", "clicked"] = Field(
         description="bounced: a permanent failure (the address is marked invalid); deferred: a "
-        "temporary one; complained: the recipient reported spam (opted out of the kind)."
+        "temporary one; complained: the recipient reported spam (opted out of the kind); opened, "
+        "clicked: the recipient's engagement (backoff, learned send times)."
     )
     message_id: str = Field(min_length=1, max_length=255, description="The Message-ID the service sent.")
     code: str | None = Field(None, max_length=20, description="The provider's code, e.g. '550'.")
     detail: str | None = Field(None, max_length=500)
+    at: Instant | None = Field(None, description="When it happened (an open or a click; default: now).")
 
     @field_validator("id", "message_id", "code", "detail")
     @classmethod

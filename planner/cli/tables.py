@@ -24,9 +24,32 @@ def explain_tables(result: dict[str, Any]) -> list[Table]:
         for v in sub["verdicts"]:
             table.add_row(v["rule"], v["verdict"], v["detail"])
         tables.append(table)
+        if sub.get("learned_time"):
+            tables.append(_learned_table(sub["learned_time"]))
     if result["adhoc"]:
         tables.append(_adhoc_table(result))
     return tables
+
+
+def _learned_table(learned: dict[str, Any]) -> Table:
+    """A learned send time's statistic over its window, a bar per half hour; the chosen slot, and
+    those left out (quiet hours, already past), marked."""
+    decided = learned["recorded"] or learned["choice"]
+    left_out = {s: "quiet hours" for s in decided.get("quiet_slots", [])}
+    left_out |= {s: "past" for s in decided.get("past_slots", [])}
+    table = Table(
+        title=f"engagement by half hour {learned['window']}: {decided['basis']} {decided['chosen']}",
+        caption=f"local times; recency-weighted (half-life {learned['half_life_days']} days) as of "
+        f"{learned['as_of']}; default {learned['default']} under {learned['threshold']:g}",
+    )
+    for column in ("slot", "weight", "events", ""):
+        table.add_column(column)
+    top = max([row["weight"] for row in learned["histogram"]] + [1e-9])
+    for row in learned["histogram"]:
+        mark = "← chosen" if row["slot"] == decided["chosen"] else left_out.get(row["slot"], "")
+        bar = "█" * round(20 * row["weight"] / top)
+        table.add_row(row["slot"], f"{row['weight']:.2f}", str(row["events"]), f"{bar} {mark}".strip())
+    return table
 
 
 def _adhoc_table(result: dict[str, Any]) -> Table:

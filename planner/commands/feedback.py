@@ -32,6 +32,7 @@ from planner.store import fallbacks
 from planner.store import feedback as store_feedback
 from planner.store.audit import record_audit
 from planner.store.db import Session
+from planner.store.engagement_writes import record_engagement
 from planner.store.feedback import (
     ReportedDelivery,
     claim_event,
@@ -76,6 +77,8 @@ def apply_report(app: App, report: DeliveryReport, now: datetime) -> dict[str, A
             return {"recorded": False, "reason": "unknown message", "delivery_id": None}
         if claim == "repeat":
             return {"recorded": False, "reason": "already recorded", "delivery_id": delivery.id}
+        if report.engagement is not None:
+            return _engaged(session, delivery, report, now)
         detail = {"provider": report.provider, "event_id": report.event_id}
         detail |= {k: v for k, v in (("code", report.code), ("detail", report.detail)) if v}
         record_provider_status(session, delivery.id, report.status, detail, now)
@@ -100,6 +103,30 @@ def apply_report(app: App, report: DeliveryReport, now: datetime) -> dict[str, A
         "provider_status": report.status,
         "effects": effects,
     }
+
+
+def _engaged(
+    session: Session, delivery: ReportedDelivery, report: DeliveryReport, now: datetime
+) -> dict[str, Any]:
+    """An open or a click of the delivery's message: the recipient's engagement, deduplicated as
+    every engagement is (the callback's id was claimed; (recipient, event, instant) is unique)."""
+    at = report.occurred_at or now
+    row = {
+        "recipient_id": delivery.recipient_id,
+        "kind": delivery.kind,
+        "event": report.engagement,
+        "occurred_at": at,
+        "created_at": now,
+    }
+    record_engagement(session, row)
+    log.info(
+        "provider engagement recorded",
+        provider=report.provider,
+        delivery_id=delivery.id,
+        engagement=report.engagement,
+        outcome="recorded",
+    )
+    return {"recorded": True, "delivery_id": delivery.id, "effects": [f"engagement:{report.engagement}"]}
 
 
 def _consequences(

@@ -57,10 +57,13 @@ class ImportReport:
 def schedule_columns(sub: SubscriptionRecord) -> dict[str, Any]:
     """The stored form of a subscription's schedule (compared on re-import to detect a change)."""
     cadence = sub.cadence
+    learned = cadence.learned
     return {
         "send_time": cadence.wall_time,
         "days": cadence.days_text(),
         "times": cadence.times_text(),
+        "auto_until": None if learned is None else learned.end,
+        "auto_default": None if learned is None else learned.default,
         "rrule": None if cadence.rule is None else cadence.rule.text,
         "start_date": cadence.start_date,
         "end_date": cadence.end_date,

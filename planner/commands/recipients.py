@@ -90,6 +90,8 @@ def subscription_document(sub: Subscription) -> dict[str, Any]:
     schedule: dict[str, Any] = {
         "at": [hhmm(t) for t in cadence.wall_times] if cadence.several_a_day else hhmm(cadence.wall_time)
     }
+    if cadence.learned is not None:
+        schedule["at"] = cadence.learned.document()
     if cadence.rule is not None:
         schedule["rrule"] = cadence.rule.text
     else:

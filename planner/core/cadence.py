@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from planner.core.learned_time import LearnedTime
 from planner.core.localtime import (
     Adjustment,
     TzLike,
@@ -44,22 +45,31 @@ MAX_TIMES_A_DAY = 24
 _AT_EXPECTED = (
     f"a wall time 'HH:MM' or a list of 1 to {MAX_TIMES_A_DAY} distinct ones, e.g. ['08:00', '18:30']"
 )
+_AUTO_ALONE = "a learned time {'auto': ...} on its own, not in a list (it is one send a day)"
 
 
 @dataclass(frozen=True)
 class Cadence:
     """Wall times (sorted) on the local dates a weekday set (Monday=0; None means daily) or a
-    recurrence rule picks, from ``start_date`` to ``end_date`` inclusive."""
+    recurrence rule picks, from ``start_date`` to ``end_date`` inclusive.
+
+    With ``learned`` (:mod:`planner.core.learned_time`) each date has one send whose time is decided
+    when the date is planned: the cadence fires at the window's start (its one wall time), where
+    the planner decides, and :func:`planner.core.planning.timed_occurrence` moves the occurrence to
+    the chosen time."""
 
     wall_times: tuple[time, ...]
     weekdays: frozenset[int] | None = None
     rule: RecurrenceRule | None = None
     start_date: date | None = None
     end_date: date | None = None
+    learned: LearnedTime | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.wall_times, time):  # Cadence(time(8, 0)): one wall time
             object.__setattr__(self, "wall_times", (self.wall_times,))
+        if self.learned is not None and self.wall_times != (self.learned.start,):
+            raise InvalidInput("at", [hhmm(t) for t in self.wall_times], "the learned window's start alone")
         if not self.wall_times or len(self.wall_times) > MAX_TIMES_A_DAY:
             raise InvalidInput("at", [hhmm(t) for t in self.wall_times], _AT_EXPECTED)
         if any(t.tzinfo is not None for t in self.wall_times):
@@ -89,9 +99,11 @@ class Cadence:
         start_date: date | None = None,
         end_date: date | None = None,
     ) -> Cadence:
-        """Validate user input: ``at`` is 'HH:MM' or a list of them; ``days`` is 'daily', 'weekdays',
+        """Validate user input: ``at`` is 'HH:MM', a list of them or a learned time
+        (``{"auto": {"between": [...], "default": ...}}``); ``days`` is 'daily', 'weekdays',
         'weekends', 'mon,thu' or a list such as ``["mon", "thu"]`` (case-insensitive); ``rrule`` an
         RRULE (:mod:`planner.core.recurrence`) used instead of ``days``."""
+        learned = LearnedTime.parse(at) if isinstance(at, dict) else None
         rule = None if rrule is None else RecurrenceRule.parse(rrule, start_date)
         if rule is not None and end_date is not None and rule.first_on_or_after(rule.anchor) is not None:
             first = rule.first_on_or_after(start_date or rule.anchor)
@@ -100,7 +112,8 @@ class Cadence:
                     "end_date", end_date.isoformat(), f"a date on or after the rule's first date {first}"
                 )
         weekdays = None if rule is not None else _parse_days(days)
-        return cls(_parse_times(at), weekdays, rule, start_date, end_date)
+        wall_times = (learned.start,) if learned is not None else _parse_times(at)
+        return cls(wall_times, weekdays, rule, start_date, end_date, learned)
 
     @classmethod
     def from_storage(
@@ -111,13 +124,19 @@ class Cadence:
         rrule: str | None = None,
         start_date: date | None = None,
         end_date: date | None = None,
+        auto_until: time | None = None,
+        auto_default: time | None = None,
     ) -> Cadence:
-        """Rebuild a cadence from its stored columns (``send_time``, ``days_text()``, ``times_text()``...)."""
+        """Rebuild a cadence from its stored columns (``send_time``, ``days_text()``, ``times_text()``...;
+        a learned time is ``send_time`` to ``auto_until`` with ``auto_default``)."""
         if not isinstance(send_time, time):
             raise InvalidInput("send_time", send_time, "a wall time such as 08:00")
         wall_times = _parse_times(times.split(",")) if times else (send_time,)
+        learned = None
+        if auto_until is not None and auto_default is not None:
+            learned = LearnedTime(send_time, auto_until, auto_default)
         rule = None if rrule is None else RecurrenceRule.parse(rrule, start_date)
-        return cls(wall_times, None if rule else _parse_days(days), rule, start_date, end_date)
+        return cls(wall_times, None if rule else _parse_days(days), rule, start_date, end_date, learned)
 
     @property
     def wall_time(self) -> time:
@@ -178,7 +197,7 @@ class Cadence:
     def describe(self) -> str:
         """The schedule in words, e.g. 'every Monday, Wednesday and Friday at 09:00, 13:00 and 17:30,
         from 2026-03-02': the one wording of a schedule that pages and messages show."""
-        times = times_words(self.wall_times)
+        times = times_words(self.wall_times) if self.learned is None else self.learned.describe()
         if self.start_date:
             times += f", from {self.start_date.isoformat()}"
         if self.rule is not None:
@@ -193,6 +212,8 @@ class Cadence:
 
 def _parse_times(at: object) -> tuple[time, ...]:
     values = at if isinstance(at, list | tuple) else [at]
+    if any(isinstance(v, dict) for v in values):
+        raise InvalidInput("at", at, _AUTO_ALONE)
     if not values or len(values) > MAX_TIMES_A_DAY:
         raise InvalidInput("at", at, _AT_EXPECTED)
     parsed = [parse_wall_time(v, "at") for v in values]
@@ -317,10 +338,22 @@ def next_occurrence(cadence: Cadence, tz: TzLike, after: datetime) -> Occurrence
 
 
 def first_occurrence_at_or_after(cadence: Cadence, tz: TzLike, at: datetime) -> Occurrence | None:
-    """The first occurrence whose instant is ``at`` or later (initialises a cursor from "now")."""
+    """The first occurrence whose instant is ``at`` or later (initialises a cursor from "now").
+
+    With a learned time, the first date whose window still has a slot starting at ``at`` or later:
+    a subscription saved at 10:00 with a 07:00-21:00 window is planned today, among the slots ahead.
+    """
     at = _aware(at, "at")
     start = local_date_of(at, tz) - timedelta(days=1)
-    return _first_from(cadence, tz, start, lambda occurrence: occurrence.instant >= at)
+    learned = cadence.learned
+    if learned is None:
+        return _first_from(cadence, tz, start, lambda occurrence: occurrence.instant >= at)
+
+    def window_ahead(occurrence: Occurrence) -> bool:
+        last = resolve_detailed(occurrence.local_date, learned.last_slot, tz)
+        return last is not None and last.instant >= at
+
+    return _first_from(cadence, tz, start, window_ahead)
 
 
 def occurrences_between(cadence: Cadence, tz: TzLike, start: datetime, end: datetime) -> Iterator[Occurrence]:

@@ -13,8 +13,9 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from planner.clock import EARLIEST, LATEST
 from planner.core import validation
 
 #: Twilio's opt-out and opt-in keywords (its default Advanced Opt-Out set); the whole body, any case.
@@ -59,6 +60,10 @@ class DeliveryReport:
     complaint: bool = False
     #: The signing token (Mailgun): may sign one event only.
     token: str | None = None
+    #: An open or a click (``opened``, ``clicked``): recorded as the recipient's engagement, when
+    #: it happened (``occurred_at``; None: when the callback arrives), not as a delivery status.
+    engagement: str | None = None
+    occurred_at: datetime | None = None
 
     def __post_init__(self) -> None:
         # Whichever door built it, a report whose text cannot be stored is refused before the store.
@@ -145,8 +150,9 @@ def mailgun_signed(signing_key: str, timestamp: str, token: str, signature: str,
 
 
 def mailgun_event(event: Mapping[str, object], token: str) -> DeliveryReport | None:
-    """What a Mailgun event says of the message; None for events that say nothing of delivery
-    (accepted, opened, clicked, ...). Text that cannot be stored is :class:`InvalidInput`."""
+    """What a Mailgun event says of the message (delivered, failed, complained), or of its recipient
+    (opened, clicked); None for the others (accepted, unsubscribed, ...). Text that cannot be stored
+    is :class:`InvalidInput`."""
     validation.text(dict(event), "event-data")
     kind = event.get("event")
     message = event.get("message")
@@ -174,6 +180,16 @@ def mailgun_event(event: Mapping[str, object], token: str) -> DeliveryReport | N
             token=token,
         )
 
+    if kind in ENGAGEMENT_EVENTS:
+        return DeliveryReport(
+            provider="mailgun",
+            event_id=str(event_id),
+            message_id=str(message_id),
+            status=str(kind),
+            token=token,
+            engagement=str(kind),
+            occurred_at=epoch_instant(event.get("timestamp")),
+        )
     if kind == "delivered":
         return report("delivered")
     if kind == "failed":
@@ -182,6 +198,20 @@ def mailgun_event(event: Mapping[str, object], token: str) -> DeliveryReport | N
     if kind == "complained":
         return report("complained", complaint=True)
     return None
+
+
+#: Provider events that are the recipient's engagement (a learned send time's history, backoff).
+ENGAGEMENT_EVENTS = frozenset({"opened", "clicked"})
+
+
+def epoch_instant(value: object) -> datetime | None:
+    """Mailgun's event ``timestamp`` (seconds since the epoch) as an instant; None when it is not a
+    number inside the instants the service stores."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not EARLIEST.timestamp() <= value <= LATEST.timestamp():
+        return None
+    return datetime.fromtimestamp(value, UTC)
 
 
 def message_id_forms(message_id: str) -> list[str]:

@@ -17,8 +17,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from planner.core.cadence import Cadence, Occurrence, next_occurrence_after
-from planner.core.checks import Decision, Facts, Occasion, decide
-from planner.core.localtime import local_date_of
+from planner.core.checks import Decision, Facts, Occasion, decide, quiet_window
+from planner.core.engagement_slots import NO_ENGAGEMENT, EngagementSlots, slot_start
+from planner.core.learned_time import Choice, LearnedTime, choose
+from planner.core.localtime import local_date_of, resolve_detailed
 from planner.core.policy import PlanningPolicy
 from planner.core.recipient import RecipientState
 from planner.core.status import DeliveryStatus
@@ -86,6 +88,8 @@ class ChunkInputs:
     last_sent: Mapping[int, date]
     #: Per (recipient, channel), sorted instants of deliveries counted against the cap.
     cap_counted: Mapping[tuple[int, str], Sequence[datetime]]
+    #: Per recipient with a learned send time in the chunk, its engagement by local time of day.
+    engagement_slots: Mapping[int, EngagementSlots] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,6 +106,8 @@ class Decided:
     subscription: SubscriptionState
     planned: PlannedDelivery
     decision: Decision
+    #: With a learned send time, where the date's send went in the window and why.
+    choice: Choice | None = None
 
 
 def dedup_key_for(subscription_id: int, local_date: date, wall_time: time | None = None) -> str:
@@ -189,26 +195,87 @@ def decide_all(
     The planner run writes the deliveries; ``simulate`` reads the decisions. ``cursors`` receives
     each subscription's cursor after its occurrences.
     """
-    pending: list[tuple[datetime, int, Occurrence, SubscriptionState]] = []
+    pending: list[tuple[datetime, int, Occurrence, SubscriptionState, Choice | None]] = []
     for sub in inputs.subscriptions:
         recipient = inputs.recipients[sub.recipient_id]
         occurrences, cursor = due_occurrences(sub, recipient.timezone, window_end)
         if cursors is not None:
             cursors[sub.id] = cursor
-        pending.extend((o.instant, sub.id, o, sub) for o in occurrences)
+        if sub.cadence.learned is None:
+            pending.extend((o.instant, sub.id, o, sub, None) for o in occurrences)
+            continue
+        for fired in occurrences:
+            timed, choice = timed_occurrence(fired, sub, inputs, policy, now)
+            pending.append((timed.instant, sub.id, timed, sub, choice))
     # Across subscriptions, time order decides which delivery a cap lets through.
     pending.sort(key=lambda item: (item[0], item[1]))
     last_sent = dict(inputs.last_sent)
     counted: dict[tuple[int, str], list[datetime]] = defaultdict(list)
     for key, instants in inputs.cap_counted.items():
         counted[key] = list(instants)
-    for _, _, occurrence, sub in pending:
+    for _, _, occurrence, sub, choice in pending:
         facts = occurrence_facts(occurrence, sub, inputs, now, last_sent.get(sub.id), counted)
         decision = decide(policy, facts)
         if decision.to_send:
             bisect.insort(counted[(sub.recipient_id, sub.channel)], decision.scheduled_at)
             last_sent[sub.id] = occurrence.local_date
-        yield Decided(occurrence, sub, planned_delivery(occurrence, sub, policy, decision), decision)
+        planned = planned_delivery(occurrence, sub, policy, decision, choice)
+        yield Decided(occurrence, sub, planned, decision, choice)
+
+
+def timed_occurrence(
+    fired: Occurrence, sub: SubscriptionState, inputs: ChunkInputs, policy: PlanningPolicy, now: datetime
+) -> tuple[Occurrence, Choice | None]:
+    """The occurrence at the time its send goes: a learned send time's choice for the date
+    (:func:`planner.core.learned_time.choose`, resolved by the DST policy), else ``fired`` itself.
+
+    ``fired`` is the cadence's occurrence at the window's start, the instant the statistic is read
+    at; slots already past at ``now`` (a date planned late) are left out.
+    """
+    learned = sub.cadence.learned
+    if learned is None:
+        return fired, None
+    recipient = inputs.recipients[sub.recipient_id]
+    zone = recipient.timezone
+    quiet = None
+    if not policy.is_critical(sub.kind):
+        quiet = quiet_window(policy, sub.channel, recipient.audience(sub.channel))
+    slots = inputs.engagement_slots.get(sub.recipient_id, NO_ENGAGEMENT)
+    past = _past_slots(learned, fired, zone, now)
+    default_passed = bool(past) and moved_to(fired, learned.default, zone).instant < now
+    choice = choose(learned, slots, fired.instant, quiet, past, default_passed)
+    return moved_to(fired, choice.wall_time, zone), choice
+
+
+def moved_to(fired: Occurrence, wall_time: time, zone: str) -> Occurrence:
+    """``fired``'s date at another wall time, resolved by the DST policy."""
+    return _moved(fired.local_date, wall_time, zone) or fired
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _moved(local_date: date, wall_time: time, zone: str) -> Occurrence | None:
+    # Recipients of a zone share a date's few chosen half hours: each occurrence is built once
+    # (immutable, as the cadence's own). None only for a date that does not exist (it fired: never).
+    resolution = resolve_detailed(local_date, wall_time, zone)
+    if resolution is None:
+        return None
+    return Occurrence(local_date, resolution.instant, resolution.adjustment, resolution.shift, wall_time)
+
+
+_NONE_PAST: frozenset[int] = frozenset()
+
+
+def _past_slots(learned: LearnedTime, fired: Occurrence, zone: str, now: datetime) -> frozenset[int]:
+    """The window's slots on ``fired``'s date that start before ``now`` (none when it is planned
+    in time, the usual case: the planner reaches a date before its window opens)."""
+    if now <= fired.instant:
+        return _NONE_PAST
+    past = set()
+    for slot in learned.slots:
+        resolution = resolve_detailed(fired.local_date, slot_start(slot), zone)
+        if resolution is None or resolution.instant < now:
+            past.add(slot)
+    return frozenset(past)
 
 
 def occurrence_facts(
@@ -240,11 +307,17 @@ def occurrence_facts(
 
 
 def planned_delivery(
-    occurrence: Occurrence, sub: SubscriptionState, policy: PlanningPolicy, decision: Decision
+    occurrence: Occurrence,
+    sub: SubscriptionState,
+    policy: PlanningPolicy,
+    decision: Decision,
+    choice: Choice | None = None,
 ) -> PlannedDelivery:
     """The delivery row an occurrence's decision becomes, with its first timeline entry's detail."""
     detail = _occurrence_detail(occurrence)
     detail.update(decision.detail())
+    if choice is not None and sub.cadence.learned is not None:
+        detail["learned_time"] = choice.detail(sub.cadence.learned)
     return PlannedDelivery(
         dedup_key=occurrence_key(sub.id, sub.cadence, occurrence),
         subscription_id=sub.id,

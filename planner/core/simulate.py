@@ -16,6 +16,7 @@ from datetime import date, datetime, time, timedelta
 
 from planner.core.cadence import occurrences_on
 from planner.core.checks import Decision, Verdict, quiet_window
+from planner.core.learned_time import Choice
 from planner.core.localtime import UTC, get_zone, hhmm, resolve_detailed, to_local
 from planner.core.planning import ChunkInputs, Decided, decide_all
 from planner.core.policy import PlanningPolicy
@@ -37,6 +38,8 @@ class SimulatedSend:
     send_at: datetime
     send_local: datetime
     notes: tuple[str, ...]
+    #: With a learned send time, the date's choice (also the first note).
+    choice: Choice | None = None
 
     @property
     def deferred(self) -> bool:
@@ -135,6 +138,8 @@ def _send(
     occurrence, decision = decided.occurrence, decided.decision
     planned = to_local(occurrence.instant, zone)
     wall = hhmm(occurrence.wall_time)
+    if decided.choice is not None:
+        notes = (decided.choice.note(), *notes)
     if occurrence.adjustment == "gap":
         moved = f"{_shift(occurrence.shift)} to {hhmm(planned)} {planned.tzname()}"
         notes += (f"DST gap: {wall} does not exist, shifted {moved}",)
@@ -156,6 +161,7 @@ def _send(
         send_at=decision.scheduled_at,
         send_local=send_local,
         notes=notes,
+        choice=decided.choice,
     )
 
 

@@ -16,14 +16,18 @@ from typing import Any
 from planner.app import App
 from planner.core import checks
 from planner.core.cadence import Cadence, Occurrence, first_occurrence_at_or_after, occurrences_on
+from planner.core.engagement_slots import HALF_LIFE, NO_ENGAGEMENT, SLOT_MINUTES
+from planner.core.learned_time import THRESHOLD, histogram, recorded_basis
 from planner.core.localtime import UTC, get_zone, hhmm, local_date_of, to_local
 from planner.core.planning import (
     ChunkInputs,
     SubscriptionState,
     dedup_key_for,
     last_engaged,
+    moved_to,
     occurrence_facts,
     occurrence_key,
+    timed_occurrence,
 )
 from planner.core.policy import PlanningPolicy
 from planner.core.recipient import RecipientState
@@ -68,8 +72,9 @@ class _Explainer:
         )
         row = store.delivery_row(self.session, key)
         decision = None
+        learned: dict[str, Any] | None = None
         if occurrence is not None:
-            decision, rule_lines = self._rules(sub, cadence, occurrence, row)
+            decision, rule_lines, learned = self._rules(sub, cadence, occurrence, row)
             shown += rule_lines
         shown.append(lines.dedup_line(key, row, sub.next_local_date, sub.next_at, day))
         delivery = None if row is None else self._shown(row)
@@ -87,6 +92,7 @@ class _Explainer:
             "digest": sub.digest,
             "occurrences_on_date": [self._occurrence(sub.id, cadence, o) for o in day_occurrences],
             "next_occurrences": self._next_occurrences(cadence),
+            "learned_time": learned,
             "active": sub.active,
             "outcome": lines.outcome(shown, row, decision),
             "verdicts": [line.as_dict() for line in shown],
@@ -100,10 +106,12 @@ class _Explainer:
         return shown
 
     def _rules(
-        self, sub: Subscription, cadence: Cadence, occurrence: Occurrence, row: Any
-    ) -> tuple[checks.Decision, list[lines.RuleLine]]:
-        """The planner's decision on the occurrence, and every rule's verdict on the same facts."""
-        inputs, state = self._inputs(sub, occurrence)
+        self, sub: Subscription, cadence: Cadence, fired: Occurrence, row: Any
+    ) -> tuple[checks.Decision, list[lines.RuleLine], dict[str, Any] | None]:
+        """The planner's decision on the occurrence, and every rule's verdict on the same facts;
+        with a learned send time, the choice and the statistic it was made from."""
+        inputs, state = self._inputs(sub, fired)
+        occurrence, learned_line, learned = self._timed(state, inputs, fired, row)
         facts = occurrence_facts(
             occurrence, state, inputs, self.now, inputs.last_sent.get(state.id), inputs.cap_counted
         )
@@ -111,7 +119,9 @@ class _Explainer:
         decision = checks.decide(self.policy, facts)
         verdicts = checks.every_verdict(self.policy, facts)
         engaged_at = last_engaged(inputs.engagement.get(sub.recipient_id, ()), occurrence.instant)
-        shown = [lines.dst_line(cadence, occurrence, self.tz)]
+        shown = [lines.dst_line(occurrence, self.tz)]
+        if learned_line is not None:
+            shown.insert(0, learned_line)
         if "snooze" in verdicts and verdicts["snooze"].failed:
             shown.append(lines.snooze_line(verdicts["snooze"]))
         if sub.digest:
@@ -128,7 +138,38 @@ class _Explainer:
                 sub.kind, verdicts["cap"], self.policy.cap_for(sub.kind, sub.channel), counted, row
             ),
         ]
-        return decision, shown
+        return decision, shown, learned
+
+    def _timed(
+        self, state: SubscriptionState, inputs: ChunkInputs, fired: Occurrence, row: Any
+    ) -> tuple[Occurrence, lines.RuleLine | None, dict[str, Any] | None]:
+        """Where a learned send time puts the date's send: as recorded on its delivery when the
+        planner has decided, else as the planner's own choice would now; and what it read."""
+        learned = state.cadence.learned
+        if learned is None:
+            return fired, None, None
+        timed, choice = timed_occurrence(fired, state, inputs, self.policy, self.now)
+        assert choice is not None
+        recorded = (row.planned_detail or {}).get("learned_time") if row is not None else None
+        if recorded is not None:
+            timed = moved_to(fired, time.fromisoformat(recorded["chosen"]), self.tz)
+        slots = inputs.engagement_slots.get(state.recipient_id, NO_ENGAGEMENT)
+        # The statistic as it is now, weighted as of the date's window opening, where the planner
+        # reads it (for a decided date it may hold engagement recorded since).
+        as_of = fired.instant
+        shown = {
+            "window": learned.window_text,
+            "default": hhmm(learned.default),
+            "slot_minutes": SLOT_MINUTES,
+            "half_life_days": HALF_LIFE.days,
+            "threshold": THRESHOLD,
+            "as_of": as_of.isoformat(),
+            "histogram": histogram(learned, slots, as_of),
+            "choice": choice.detail(learned),
+            "recorded": recorded,
+            "why": recorded_basis(recorded or choice.detail(learned)),
+        }
+        return timed, lines.learned_line(choice, recorded), shown
 
     def _inputs(self, sub: Subscription, occurrence: Occurrence) -> tuple[ChunkInputs, SubscriptionState]:
         """The planner's inputs for this one occurrence, read by the planner's own chunk store."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from planner.core.cadence import Cadence, Occurrence
 from planner.core.checks import Decision, Verdict
+from planner.core.learned_time import Choice, recorded_basis
 from planner.core.localtime import UTC, hhmm, to_local
 from planner.core.policy import Cap
 from planner.core.status import DeliveryStatus
@@ -48,13 +49,37 @@ def cadence_line(cadence: Cadence, day: date, occurrence: Occurrence | None, tz:
     if occurrence is None:
         return RuleLine("cadence", "fail", f"{day.isoformat()} does not exist in {tz}", data)
     data["occurrence_at"] = occurrence.instant.isoformat()
+    if cadence.learned is not None:
+        window = cadence.learned
+        detail = (
+            f"one send between {hhmm(window.start)} and {hhmm(window.end)} local (default "
+            f"{hhmm(window.default)}), its time decided when the window opens ({cadence})"
+        )
+        return RuleLine("cadence", "pass", detail, data)
     return RuleLine("cadence", "pass", f"fires at {hhmm(cadence.wall_time)} local ({cadence})", data)
 
 
-def dst_line(cadence: Cadence, occurrence: Occurrence, tz: str) -> RuleLine:
+def learned_line(choice: Choice, recorded: dict[str, Any] | None) -> RuleLine:
+    """A learned send time's choice for the date: as recorded on the delivery, else as it would be."""
+    left_out = [
+        f"{len(slots)} slot(s) {why} left out"
+        for slots, why in ((choice.quiet_slots, "in quiet hours"), (choice.past_slots, "already past"))
+        if slots
+    ]
+    now = choice.note() + (f"; {', '.join(left_out)}" if left_out else "")
+    if recorded is None:
+        return RuleLine("learned_time", "info", now, {"basis": choice.basis})
+    basis = recorded_basis(recorded)
+    then = f"decided {recorded['chosen']} ({recorded['basis']}: {basis}), recorded on the delivery"
+    if recorded["chosen"] != hhmm(choice.wall_time):
+        then += f"; the statistic now says {hhmm(choice.wall_time)}, which never moves a decided date"
+    return RuleLine("learned_time", "info", then, {"basis": recorded["basis"]})
+
+
+def dst_line(occurrence: Occurrence, tz: str) -> RuleLine:
     local = to_local(occurrence.instant, tz)
     data: dict[str, Any] = {"adjustment": occurrence.adjustment}
-    wall = hhmm(cadence.wall_time)
+    wall = hhmm(occurrence.wall_time)
     if occurrence.adjustment == "gap":
         minutes = int(occurrence.shift.total_seconds() // 60)
         data["shift_minutes"] = minutes

@@ -28,16 +28,32 @@ from planner.store.tables import SUBSCRIPTIONS
 
 def cadence_of(row: Any) -> Cadence:
     """A subscription row's (or model's) schedule."""
-    return _stored_cadence(row.send_time, row.days, row.times, row.rrule, row.start_date, row.end_date)
+    return _stored_cadence(
+        row.send_time,
+        row.days,
+        row.times,
+        row.rrule,
+        row.start_date,
+        row.end_date,
+        row.auto_until,
+        row.auto_default,
+    )
 
 
 @functools.lru_cache(maxsize=4096)
 def _stored_cadence(
-    send_time: time, days: str, times: str | None, rrule: str | None, start: date | None, end: date | None
+    send_time: time,
+    days: str,
+    times: str | None,
+    rrule: str | None,
+    start: date | None,
+    end: date | None,
+    auto_until: time | None = None,
+    auto_default: time | None = None,
 ) -> Cadence:
     # A million subscriptions share a few hundred schedules: parse each once, and hand out one
     # (immutable) instance, which also makes the walks cached by cadence (core.cadence) cheap to look up.
-    return Cadence.from_storage(send_time, days, times, rrule, start, end)
+    return Cadence.from_storage(send_time, days, times, rrule, start, end, auto_until, auto_default)
 
 
 def subscription_state(
@@ -77,6 +93,8 @@ _CLAIMED_COLUMNS = (
     "created_at",
     "next_wall_time",
     "snooze_until",
+    "auto_until",
+    "auto_default",
 )
 
 
@@ -116,7 +134,7 @@ class ChunkStore:
                 recipient_id,
                 kind,
                 channel,
-                _stored_cadence(send_time, days, times, rrule, start, end),
+                _stored_cadence(send_time, days, times, rrule, start, end, auto_until, auto_default),
                 next_at,
                 next_local_date,
                 created_at,
@@ -139,11 +157,13 @@ class ChunkStore:
                 created_at,
                 next_wall_time,
                 snooze_until,
+                auto_until,
+                auto_default,
             ) in session.execute(stmt).all()
         ]
 
     def recipients(self, session: Session, recipient_ids: Sequence[int]) -> dict[int, RecipientState]:
-        return recipient_states(session, recipient_ids, self.dialect)
+        return recipient_states(session, recipient_ids, self.dialect)[0]
 
     def load_inputs(
         self,
@@ -168,11 +188,15 @@ class ChunkStore:
         earliest = min(s.next_at for s in subs)
         if lock:
             lock_caps(session, self.dialect, {(s.recipient_id, s.channel) for s in subs})
-        # Quiet hours can push a send up to a day past the window, so count that far ahead too.
-        counted_until = window_end + timedelta(days=1) + cap_reach
+        # Quiet hours can push a send up to a day past the window, so count that far ahead too; a
+        # learned send time goes up to a day past its window's start before that.
+        learned = sorted({s.recipient_id for s in subs if s.cadence.learned is not None})
+        counted_until = window_end + timedelta(days=2 if learned else 1) + cap_reach
+        # The learned times' statistic comes with the recipients, in the same statement.
+        recipients, slots = recipient_states(session, recipient_ids, self.dialect, with_slots=learned)
         return ChunkInputs(
             subscriptions=subs,
-            recipients=self.recipients(session, recipient_ids),
+            recipients=recipients,
             engagement=engagement_instants(session, self.dialect, recipient_ids, earliest, window_end),
             last_sent=last_sent_dates(session, self.dialect, sub_ids, replay_from),
             cap_counted=counted_instants(
@@ -183,6 +207,7 @@ class ChunkStore:
                 counted_until,
                 replayed=None if replay_from is None else (sub_ids, replay_from),
             ),
+            engagement_slots=slots,
         )
 
     def write_plan(

@@ -126,7 +126,7 @@ def _plan(
 ) -> Planned | None:
     """Decide the fallback by the rule chain and insert it (once: its dedup key is unique)."""
     dialect = dialect_of(session)
-    recipient = recipient_states(session, [first.recipient_id], dialect)[first.recipient_id]
+    recipient = recipient_states(session, [first.recipient_id], dialect)[0][first.recipient_id]
     pair = (recipient.id, rule.channel)
     lock_caps(session, dialect, [pair])
     # Quiet hours move a send by at most a day; look that far past the cap window as well.

@@ -10,7 +10,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from pydantic import ConfigDict
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from planner.core.quiet_hours import QuietHours
@@ -19,6 +19,11 @@ from planner.store.types import UTCDateTime
 
 #: The pending statuses (planned, queued, retrying) as SQL, for partial indexes.
 PENDING_PREDICATE = "status IN ('planned', 'queued', 'retrying')"
+#: A subscription's learned send time is whole (window end and default) and alone (no list of times).
+LEARNED_TIME_CHECK = (
+    "(auto_until IS NULL AND auto_default IS NULL)"
+    " OR (auto_until IS NOT NULL AND auto_default IS NOT NULL AND times IS NULL)"
+)
 #: The open statuses (pending, sending, and dead: few, listed by the dashboard) as SQL.
 OPEN_PREDICATE = "status IN ('planned', 'queued', 'retrying', 'sending', 'dead')"
 #: A webhook message still to be posted (waiting, or claimed by a worker) as SQL, for a partial index.
@@ -65,6 +70,10 @@ class Recipient(_Table, table=True):
     # Set by an adapter's permanent "invalid address" failure; the planner suppresses the channel.
     email_invalid: str | None = Field(default=None, max_length=500)
     sms_invalid: str | None = Field(default=None, max_length=500)
+    # Engagement by local half-hour slot, recency-weighted (planner.core.engagement_slots), kept up to
+    # date by planner.store.engagement_writes as engagement is recorded; read by learned send times
+    # (migration 0018). None: no engagement yet.
+    engagement_slots: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
@@ -80,6 +89,8 @@ class Subscription(_Table, table=True):
     __table_args__ = (
         UniqueConstraint("recipient_id", "kind", "channel", name="uq_subscription_recipient_kind_channel"),
         Index("ix_subscription_due", "active", "next_at"),
+        # A learned send time has its window's end and its default, and one send a day (migration 0018).
+        CheckConstraint(LEARNED_TIME_CHECK, name="ck_subscription_learned_time"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -92,6 +103,10 @@ class Subscription(_Table, table=True):
     days: str = Field(max_length=40, description="'daily' or comma-separated weekdays, e.g. 'mon,thu'")
     # Several wall times a day ('08:00,18:30', send_time is the first); None with one (migration 0006).
     times: str | None = Field(default=None, max_length=200)
+    # A learned send time (planner.core.learned_time): the window is send_time to auto_until, and
+    # auto_default the time used without enough history; both None for a fixed time (migration 0018).
+    auto_until: time | None = None
+    auto_default: time | None = None
     # An RRULE used instead of ``days``, anchored at ``start_date`` (planner.core.recurrence).
     rrule: str | None = Field(default=None, max_length=500)
     start_date: date | None = None

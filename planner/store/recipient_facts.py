@@ -7,13 +7,15 @@ recipients through :func:`recipient_states` (or :func:`recipient_state` on a row
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Text, cast, select
 from sqlalchemy.orm import Session
 
+from planner.core.engagement_slots import EngagementSlots
 from planner.core.quiet_hours import QuietHours
 from planner.core.recipient import RecipientState, kinds_opted_out
 from planner.errors import NotFound
@@ -78,13 +80,25 @@ def recipient_state(row: Sequence[Any]) -> RecipientState:
 
 
 def recipient_states(
-    session: Session, recipient_ids: Sequence[int], dialect: Dialect
-) -> dict[int, RecipientState]:
-    """The recipients of ``recipient_ids`` by id, in one statement."""
-    stmt = select(*(RECIPIENTS.c[name] for name in RECIPIENT_COLUMNS)).where(
-        one_of(RECIPIENTS.c.id, recipient_ids, dialect)
-    )
-    return {row[0]: recipient_state(row) for row in session.execute(stmt).all()}
+    session: Session, recipient_ids: Sequence[int], dialect: Dialect, with_slots: Sequence[int] = ()
+) -> tuple[dict[int, RecipientState], dict[int, EngagementSlots]]:
+    """The recipients of ``recipient_ids`` by id, in one statement; and the engagement statistic
+    (:mod:`planner.core.engagement_slots`) of those among ``with_slots`` (the ones with a learned
+    send time), read by the same statement only when some are asked for."""
+    columns: list[ColumnElement[Any]] = [RECIPIENTS.c[name] for name in RECIPIENT_COLUMNS]
+    if with_slots:
+        # As text: only the recipients with a learned time in the chunk have theirs parsed.
+        columns.append(cast(RECIPIENTS.c.engagement_slots, Text))
+    rows = session.execute(select(*columns).where(one_of(RECIPIENTS.c.id, recipient_ids, dialect))).all()
+    states = {row[0]: recipient_state(row) for row in rows}
+    if not with_slots:
+        return states, {}
+    wanted = set(with_slots)
+    return states, {
+        row[0]: EngagementSlots.from_json(None if row[-1] is None else json.loads(row[-1]))
+        for row in rows
+        if row[0] in wanted
+    }
 
 
 def recipient_state_by_external_id(session: Session, external_id: str) -> RecipientState:

@@ -33,6 +33,8 @@ _PERSONAL_DATA_ERASED: dict[str, Any] = dict.fromkeys(
         "sms_invalid",
         "locale",
         "attributes",
+        # When the person reads, learned from their engagement: theirs too.
+        "engagement_slots",
     )
 )
 

@@ -36,20 +36,24 @@ if TYPE_CHECKING:
     from planner.testing.assertions import (
         assert_digests_sent,
         assert_locale_used,
+        assert_next_send_at,
         assert_sent_as_fallback,
         assert_sent_on_local_dates,
         assert_sent_once_daily_at,
     )
     from planner.testing.clock import DEFAULT_START, SimClock
     from planner.testing.errors import JobFailed, KitError
+    from planner.testing.recipes import learned_time
+    from planner.testing.records import DeliveryRecord, NextSend
     from planner.testing.sent import RecordingCaptureAdapter, SentMessage, SentMessages
-    from planner.testing.service import DeliveryRecord, PlannerService
+    from planner.testing.service import PlannerService
     from planner.testing.settings import kit_settings
 
 _LAZY = {
     "assert_digests_sent": "planner.testing.assertions",
     "assert_locale_used": "planner.testing.assertions",
     "assert_sent_as_fallback": "planner.testing.assertions",
+    "assert_next_send_at": "planner.testing.assertions",
     "assert_sent_once_daily_at": "planner.testing.assertions",
     "assert_sent_on_local_dates": "planner.testing.assertions",
     "DEFAULT_START": "planner.testing.clock",
@@ -57,7 +61,9 @@ _LAZY = {
     "RecordingCaptureAdapter": "planner.testing.sent",
     "SentMessage": "planner.testing.sent",
     "SentMessages": "planner.testing.sent",
-    "DeliveryRecord": "planner.testing.service",
+    "DeliveryRecord": "planner.testing.records",
+    "NextSend": "planner.testing.records",
+    "learned_time": "planner.testing.recipes",
     "JobFailed": "planner.testing.errors",
     "KitError": "planner.testing.errors",
     "PlannerService": "planner.testing.service",
@@ -69,6 +75,7 @@ __all__ = [
     "DeliveryRecord",
     "JobFailed",
     "KitError",
+    "NextSend",
     "PlannerService",
     "RecordingCaptureAdapter",
     "SentMessage",
@@ -76,10 +83,12 @@ __all__ = [
     "SimClock",
     "assert_digests_sent",
     "assert_locale_used",
+    "assert_next_send_at",
     "assert_sent_as_fallback",
     "assert_sent_on_local_dates",
     "assert_sent_once_daily_at",
     "kit_settings",
+    "learned_time",
     "planner_clock",
     "planner_service",
     "planner_service_factory",

@@ -12,7 +12,7 @@ from planner.core.localtime import format_offset, get_zone, parse_wall_time, res
 from planner.testing.sent import SentMessage, SentMessages, as_date, describe_date
 
 if TYPE_CHECKING:
-    from planner.testing.service import DeliveryRecord
+    from planner.testing.records import DeliveryRecord, NextSend
 
 ON_TIME = timedelta(minutes=1)
 """A send counts as "at 08:00" from 08:00:00 up to (not including) 08:01:00."""
@@ -238,6 +238,37 @@ def assert_sent_on_local_dates(
             f"between {first} and {last}"
         )
         raise AssertionError(_report(headline, problems, expectation, found, zone))
+    return found
+
+
+class _NextSendSource(Protocol):
+    """What :func:`assert_next_send_at` reads: the kit's service."""
+
+    def next_send(
+        self, recipient: str, kind: str, *, channel: str | None = None, on: date | str | None = None
+    ) -> NextSend: ...
+
+
+def assert_next_send_at(
+    service: _NextSendSource,
+    recipient: str,
+    *,
+    kind: str,
+    local_time: str,
+    on: date | str | None = None,
+    channel: str | None = None,
+) -> NextSend:
+    """Assert that the recipient's next send of ``kind`` (on the local date ``on`` when given) goes
+    at ``local_time`` local: "the daily brief now goes at 19:30", "with no history at 09:00". The
+    send is the planned delivery once the planner has decided the date, else the planner's own
+    decision run ahead; a failure says which, and why that time (a learned time's basis)."""
+    wanted = parse_wall_time(local_time, "local_time")
+    found = service.next_send(recipient, kind, channel=channel, on=on)
+    if found.send_local is None or found.send_local.time().replace(tzinfo=None) != wanted:
+        raise AssertionError(
+            f"{_what(recipient, kind, channel)}: expected the next send at {local_time} local; "
+            f"found {describe_date(found.local_date)} {found}"
+        )
     return found
 
 

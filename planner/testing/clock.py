@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from planner.core.localtime import TzLike, to_local
+from planner.core.localtime import TzLike, parse_wall_time, resolve, to_local
 
 if TYPE_CHECKING:
     from freezegun.api import FrozenDateTimeFactory, StepTickTimeFactory, TickingDateTimeFactory, _freeze_time
@@ -196,6 +196,18 @@ class SimClock:
             self._set(following)
         self._set(target)
         return self._now
+
+    def advance_to_local(self, local_time: str, *, timezone: str, on: date | None = None) -> datetime:
+        """Move forward to the next ``local_time`` ('HH:MM') in ``timezone`` (on the local date
+        ``on`` when given), resolved by the service's DST policy, running everything due."""
+        wall = parse_wall_time(local_time, "local_time")
+        day = on or self.today(timezone)
+        for _ in range(3):  # a missing date (Apia, 2011) is skipped; no zone misses two in a row
+            found = resolve(day, wall, timezone)
+            if found is not None and (found >= self._now or on is not None):
+                return self.advance_to(found)
+            day += timedelta(days=1)
+        raise ValueError(f"advance_to_local: {local_time} in {timezone} does not come again after {day}")
 
     def _process(self, now: datetime) -> None:
         self.steps += 1

@@ -14,8 +14,10 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from planner.commands.importer import ImportReport
+from planner.core.localtime import parse_wall_time, resolve
 from planner.testing.clock import SimClock, as_instant
 from planner.testing.errors import KitError
+from planner.testing.sent import as_date
 
 QuietHoursSpec = str | tuple[str, str] | Mapping[str, str]
 
@@ -46,6 +48,12 @@ def _quiet_hours_json(spec: Mapping[str, QuietHoursSpec]) -> dict[str, Any]:
         else:
             result[channel] = dict(window)
     return result
+
+
+def learned_time(between: tuple[str, str] = ("07:00", "21:00"), default: str = "09:00") -> dict[str, Any]:
+    """A learned send time for ``subscribe(at=...)``: one send a day, at the half hour of the window
+    ``between`` in which the recipient engages most, ``default`` without enough history."""
+    return {"auto": {"between": list(between), "default": default}}
 
 
 def _days_json(days: str | Sequence[str]) -> str | list[str]:
@@ -127,7 +135,7 @@ class Recipes:
         recipient_id: str,
         kind: str,
         *,
-        at: str | Sequence[str],
+        at: str | Sequence[str] | Mapping[str, Any],
         channel: str = "email",
         days: str | Sequence[str] = "daily",
         rrule: str | None = None,
@@ -138,9 +146,9 @@ class Recipes:
         active: bool = True,
         fallback: Mapping[str, Any] | None = None,
     ) -> None:
-        """Add (or change) the recipient's ``kind``/``channel`` subscription: ``at`` 'HH:MM' local (or a
-        list of them), ``days`` 'daily', 'weekdays', 'weekends' or weekday names such as
-        ``["mon", "thu"]``, or instead an ``rrule`` such as ``"FREQ=MONTHLY;BYDAY=-1FR"``;
+        """Add (or change) the recipient's ``kind``/``channel`` subscription: ``at`` 'HH:MM' local (or
+        a list of them, or :func:`learned_time`), ``days`` 'daily', 'weekdays', 'weekends' or weekday
+        names such as ``["mon", "thu"]``, or instead an ``rrule`` such as ``"FREQ=MONTHLY;BYDAY=-1FR"``;
         ``start_date``, ``end_date`` and ``snooze_until`` are local dates. ``digest=True``: each
         occurrence lists the events recorded since the last digest (``record_event``). ``fallback``:
         the channel to try when a send fails, ``{"channel": "sms", "on": ["bounced", "dead"],
@@ -149,7 +157,7 @@ class Recipes:
         subscription: dict[str, Any] = {
             "kind": kind,
             "channel": channel,
-            "at": at if isinstance(at, str) else list(at),
+            "at": at if isinstance(at, str) else dict(at) if isinstance(at, Mapping) else list(at),
         }
         if rrule is not None:
             subscription["rrule"] = rrule
@@ -205,6 +213,25 @@ class Recipes:
         if kind is not None:
             line["kind"] = kind
         self.import_lines([json.dumps(line)])
+
+    def engage_at_local(
+        self,
+        recipient_id: str,
+        local_time: str,
+        *,
+        on: date | str | None = None,
+        event: str = "opened",
+        kind: str | None = None,
+    ) -> datetime:
+        """Record an engagement at ``local_time`` ('HH:MM') on the local date ``on`` (default: today)
+        in the recipient's zone, resolved by the service's DST policy; returns its instant."""
+        zone = str(self._recipient(recipient_id)["timezone"])
+        day = self.clock.today(zone) if on is None else as_date(on, "on")
+        instant = resolve(day, parse_wall_time(local_time, "local_time"), zone)
+        if instant is None:
+            raise KitError(f"{day} does not exist in {zone}: no {local_time} to engage at")
+        self.engage(recipient_id, event, at=instant, kind=kind)
+        return instant
 
     def _import_recipient(self, line: dict[str, Any]) -> None:
         self.import_lines([json.dumps({k: v for k, v in line.items() if v is not None})])

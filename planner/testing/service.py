@@ -13,8 +13,7 @@ import json
 import random
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
@@ -25,13 +24,14 @@ from adapters import Adapter, Message, SendResult
 from planner.app import App, build_deliverer, build_runner
 from planner.commands.importer import ImportReport, import_lines
 from planner.commands.recipients import plan_changes
+from planner.core.learned_time import recorded_basis
+from planner.core.localtime import to_local
 from planner.delivery.deliverer import Deliverer
 from planner.run.runner import PlannerRunner, RunReport
 from planner.settings import Settings
 from planner.store.db import SessionFactory
 from planner.store.deliveries import deliveries_with_recipient
 from planner.store.digests import event_data_of
-from planner.store.queries import fallback_for
 from planner.store.recipients import zone_of
 from planner.store.subscriptions import any_due
 from planner.testing import _logging
@@ -40,60 +40,10 @@ from planner.testing._template import copy_migrated_sqlite
 from planner.testing.clock import SimClock, as_instant
 from planner.testing.errors import KitError
 from planner.testing.recipes import Recipes
+from planner.testing.records import SENDING_STATUSES, DeliveryRecord, NextSend, record_of
 from planner.testing.scheduler import SimulatedScheduler
-from planner.testing.sent import RecordingCaptureAdapter, SentMessage, SentMessages
+from planner.testing.sent import RecordingCaptureAdapter, SentMessage, SentMessages, as_date
 from planner.testing.settings import kit_database, kit_settings
-
-
-@dataclass(frozen=True)
-class DeliveryRecord:
-    """A delivery row as a test reads it: what was decided for one occurrence, and why."""
-
-    id: int
-    recipient: str
-    kind: str
-    channel: str
-    local_date: date | None
-    occurrence_at: datetime | None
-    scheduled_at: datetime
-    status: str
-    reason: str | None
-    attempts: int
-    sent_at: datetime | None
-    #: The language of the templates the message was rendered from (a BCP 47 tag), once sent.
-    template_locale: str | None = None
-    #: For a fallback: the delivery it stands in for, and the condition that called it.
-    fallback_for: int | None = None
-    fallback_because: str | None = None
-
-    def __str__(self) -> str:
-        day = self.local_date.isoformat() if self.local_date else "-"
-        why = f" ({self.reason})" if self.reason else ""
-        link = f" [fallback for #{self.fallback_for}: {self.fallback_because}]" if self.fallback_for else ""
-        return (
-            f"#{self.id} {self.recipient} {self.kind}/{self.channel} {day} "
-            f"due {self.scheduled_at.strftime('%Y-%m-%dT%H:%MZ')}: {self.status}{why}{link}"
-        )
-
-
-def _record(d: Any, external_id: str) -> DeliveryRecord:
-    fallback = fallback_for(d.planned_detail) or {}
-    return DeliveryRecord(
-        id=d.id or 0,
-        recipient=external_id,
-        kind=d.kind,
-        channel=d.channel,
-        local_date=d.local_date,
-        occurrence_at=d.occurrence_at,
-        scheduled_at=d.scheduled_at,
-        status=d.status,
-        reason=d.reason,
-        attempts=d.attempts,
-        sent_at=d.sent_at,
-        template_locale=d.template_locale,
-        fallback_for=fallback.get("delivery_id"),
-        fallback_because=fallback.get("because"),
-    )
 
 
 class _Forwarding:
@@ -342,7 +292,7 @@ class PlannerService(Recipes):
             rows = deliveries_with_recipient(
                 session, recipient=recipient, kind=kind, channel=channel, status=status
             )
-        return [_record(d, external_id) for d, external_id in rows]
+        return [record_of(d, external_id) for d, external_id in rows]
 
     # -- ad-hoc sends and provider reports --------------------------------------------------------
 
@@ -407,6 +357,53 @@ class PlannerService(Recipes):
             complaint=status == "complained",
         )
         return apply_report(self._started(), report, self.clock.now())
+
+    def next_send(
+        self, recipient: str, kind: str, *, channel: str | None = None, on: date | str | None = None
+    ) -> NextSend:
+        """When the recipient's ``kind`` goes next (on the local date ``on`` when given): the planned
+        delivery when the planner has decided that date, else the planner's decision run ahead
+        (``simulate``) on today's facts. Looks a week ahead for the first send still to come."""
+        zone = self._zone_of(recipient)
+        first = self.clock.today(zone) if on is None else as_date(on, "on")
+        now = self.clock.now()
+        for offset in range(1 if on is not None else 8):
+            day = first + timedelta(days=offset)
+            found = self._decided_send(recipient, kind, channel, day) or self._simulated_send(
+                recipient, kind, channel, day
+            )
+            if found is not None and on is not None:
+                return found
+            if found is not None and found.send_local is not None and found.send_local >= now:
+                return found
+        raise KitError(f"{recipient} {kind}: no send {'on ' + str(first) if on else 'in the coming week'}")
+
+    def _decided_send(self, recipient: str, kind: str, channel: str | None, day: date) -> NextSend | None:
+        rows = [
+            r
+            for r in self.deliveries(recipient, kind=kind, channel=channel)
+            if r.local_date == day and r.status not in ("cancelled",)
+        ]
+        if not rows:
+            return None
+        row = rows[0]
+        if row.status not in SENDING_STATUSES:
+            return NextSend(day, None, f"decided: {row.status} ({row.reason})", decided=True)
+        learned = row.learned or {}
+        why = "a fixed time"
+        if learned:
+            why = f"{learned['basis']} {learned['chosen']}: {recorded_basis(learned)}"
+        return NextSend(day, to_local(row.scheduled_at, self._zone_of(recipient)), why, decided=True)
+
+    def _simulated_send(self, recipient: str, kind: str, channel: str | None, day: date) -> NextSend | None:
+        from planner.readmodels.simulate import simulate_recipient
+
+        sends, _ = simulate_recipient(self._started(), recipient, day, 1)
+        for send in sends:
+            if send.kind == kind and (channel is None or send.channel == channel):
+                why = send.notes[0] if send.choice is not None else "a fixed time"
+                return NextSend(day, send.send_local, why, decided=False)
+        return None
 
     # -- driven by the clock ----------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from planner.core.wording import duration
 from planner.errors import InvalidInput, NotFound, StateConflict
 from planner.readmodels.timeline_words import detail_words
 from planner.ui import charts
+from planner.ui.learned_chart import learned_chart
 from planner.ui.session import COOKIE, Signer, UiSession, csrf_ok, current_session
 
 log = structlog.get_logger("planner.ui")
@@ -86,6 +87,7 @@ def make_templates() -> Environment:
     env.filters["ago"] = _ago
     env.filters["duration"] = duration
     env.globals["bar"] = charts.bar
+    env.globals["learned_chart"] = learned_chart
     env.globals["quote"] = quote
     env.globals["detail_words"] = detail_words
     return env

@@ -320,3 +320,59 @@ def test_two_concurrent_posts_with_one_idempotency_key_run_once(
     replay = http.post("/notify", json=body, headers=key)
     assert (replay.status_code, replay.json()) == (201, answered.json())
     assert len(deliveries(app)) == 1
+
+
+LEARNED = {"auto": {"between": ["07:00", "21:00"], "default": "09:00"}}
+
+
+@pytest.mark.parametrize(
+    ("at", "field", "expected"),
+    [
+        (
+            {"auto": {"between": ["07:00", "07:20"], "default": "07:00"}},
+            "at.auto.between",
+            "one 30-minute slot",
+        ),
+        (
+            {"auto": {"between": ["21:00", "07:00"], "default": "09:00"}},
+            "at.auto.between",
+            "start before the end",
+        ),
+        (
+            {"auto": {"between": ["07:00", "21:00"], "default": "06:00"}},
+            "at.auto.default",
+            "inside the window",
+        ),
+        ([LEARNED], "at", "not in a list"),
+    ],
+)
+def test_a_bad_learned_time_is_refused_at_every_route_naming_the_field_and_nothing_is_written(
+    http: httpx.Client, app: App, at: object, field: str, expected: str
+) -> None:
+    def refused(response: httpx.Response, name: str) -> None:
+        assert response.status_code == 422, response.text
+        error = response.json()["errors"][0]
+        assert error["field"] == name and expected in response.text, response.text
+
+    bad = {**ANN, "subscriptions": [{"kind": "reminder", "channel": "email", "at": at}]}
+    refused(http.put("/v1/recipients/ann", json=bad), f"subscriptions[0].{field}")
+    with app.sessions() as session:
+        assert session.scalar(select(RECIPIENTS.c.id)) is None
+    assert http.put("/v1/recipients/ann", json=ANN).status_code == 201
+    before = http.get("/v1/recipients/ann").json()["subscriptions"]
+    refused(http.put("/v1/recipients/ann/subscriptions/reminder/email", json={"at": at}), field)
+    refused(http.patch("/v1/recipients/ann/subscriptions/reminder/email", json={"at": at}), field)
+    assert http.get("/v1/recipients/ann").json()["subscriptions"] == before
+
+
+def test_a_learned_time_reads_back_as_written_and_its_next_sends_say_why(http: httpx.Client) -> None:
+    assert http.put("/v1/recipients/ann", json=ANN).status_code == 201
+    put = http.put("/v1/recipients/ann/subscriptions/reminder/email", json={"at": LEARNED, "days": "daily"})
+    assert put.status_code == 200, put.text
+    shown = put.json()
+    assert shown["subscriptions"] == [
+        {"kind": "reminder", "channel": "email", "at": LEARNED, "days": "daily", "active": True}
+    ]
+    first = shown["next_sends"][0]
+    assert first["send_local"].endswith("T09:00:00-05:00")
+    assert first["notes"][0].startswith("default time 09:00: too little history")

@@ -20,8 +20,9 @@ from planner.app import App
 from planner.auth import create_token
 from planner.cli import app as cli_app
 from planner.commands.notify import notify
+from planner.core.engagement_slots import EngagementSlots
 from planner.core.feedback import twilio_signature
-from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, PROVIDER_EVENTS, RECIPIENTS
+from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, ENGAGEMENT, PROVIDER_EVENTS, RECIPIENTS
 from tests.api import test_api
 from tests.commands.test_ops import add_recipient, deliverer
 
@@ -241,3 +242,37 @@ def test_a_webhook_without_its_secret_is_a_503_naming_the_setting(
         mailgun = client.post("/v1/webhooks/mailgun", json={"event-data": {}})
     assert twilio.status_code == 503 and "PLANNER_TWILIO_AUTH_TOKEN" in twilio.json()["detail"]
     assert mailgun.status_code == 503 and "PLANNER_MAILGUN_SIGNING_KEY" in mailgun.json()["detail"]
+
+
+def test_opens_and_clicks_from_mailgun_and_the_neutral_webhook_are_engagement_once(
+    hooks: httpx.Client, app: App
+) -> None:
+    add_recipient(app)
+    d = sent(app, "email", kind="daily_brief")
+    message = {"headers": {"message-id": d["provider_message_id"]}}
+    opened = {"id": "ev-o", "event": "opened", "message": message, "timestamp": 1772827200.5}
+    first = hooks.post("/v1/webhooks/mailgun", json=mailgun_body(opened, "tok-o"))
+    assert first.status_code == 200 and first.json()["effects"] == ["engagement:opened"], first.text
+    # Mailgun retries the same event: recorded once, counted once in the statistic.
+    assert hooks.post("/v1/webhooks/mailgun", json=mailgun_body(opened, "tok-o")).json()["recorded"] is False
+    relay = {"Authorization": f"Bearer {create_token(app, 'relay', ['read', 'write'], NOW)}"}
+    clicked = {
+        "id": "relay-c", "event": "clicked", "message_id": f"<{d['provider_message_id']}>",
+        "at": "2026-03-06T20:05:00+01:00",
+    }  # fmt: skip
+    assert hooks.post("/v1/webhooks/email", json=clicked, headers=relay).json()["effects"] == [
+        "engagement:clicked"
+    ]
+    assert hooks.post("/v1/webhooks/email", json=clicked, headers=relay).json()["recorded"] is False
+    with app.sessions() as session:
+        rows = session.execute(
+            select(ENGAGEMENT.c.event, ENGAGEMENT.c.kind, ENGAGEMENT.c.occurred_at).order_by(ENGAGEMENT.c.id)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("opened", "daily_brief", datetime(2026, 3, 6, 20, 0, 0, 500000, tzinfo=UTC)),
+        ("clicked", "daily_brief", datetime(2026, 3, 6, 19, 5, tzinfo=UTC)),
+    ]
+    slots = EngagementSlots.from_json(recipient(app).engagement_slots)
+    assert slots.events == 2 and recipient(app).opt_outs is None
+    with app.sessions() as session:
+        assert session.scalar(select(DELIVERIES.c.provider_status).where(DELIVERIES.c.id == d["id"])) is None

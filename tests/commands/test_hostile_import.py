@@ -58,6 +58,11 @@ def deep(levels: int) -> bytes:
 
 SUB = {"kind": "daily_brief", "channel": "email", "at": "08:00"}
 
+
+def learned(between: list[str] | None = None, default: str = "09:00") -> dict[str, Any]:
+    return {"auto": {"between": between or ["07:00", "21:00"], "default": default}}
+
+
 # (line 2 of the file, the field its error names, a fragment of the value the error shows)
 CORPUS: list[tuple[bytes, str, str]] = [
     (deep(100_000), "json", "[[[["),
@@ -114,6 +119,23 @@ CORPUS: list[tuple[bytes, str, str]] = [
     (js(recipient(subscriptions=[{**SUB, "channel": "fax"}])), "subscriptions[0].channel", "fax"),
     (js(recipient(subscriptions=[{**SUB, "at": "25:00"}])), "subscriptions[0].at", "25:00"),
     (js(recipient(subscriptions=[{**SUB, "at": "08:00\n"}])), "subscriptions[0].at", "08:00"),
+    # Learned send times: a window shorter than one slot, inverted, a default outside it, in a list.
+    (
+        js(recipient(subscriptions=[{**SUB, "at": learned(["07:00", "07:20"])}])),
+        "subscriptions[0].at.auto.between",
+        "one 30-minute slot",
+    ),
+    (
+        js(recipient(subscriptions=[{**SUB, "at": learned(["21:00", "07:00"])}])),
+        "subscriptions[0].at.auto.between",
+        "start before the end",
+    ),
+    (
+        js(recipient(subscriptions=[{**SUB, "at": learned(default="22:00")}])),
+        "subscriptions[0].at.auto.default",
+        "inside the window 07:00-21:00",
+    ),
+    (js(recipient(subscriptions=[{**SUB, "at": [learned()]}])), "subscriptions[0].at", "not in a list"),
     (js(recipient(subscriptions=[{**SUB, "days": ["someday"]}])), "subscriptions[0].days", "someday"),
     (js(recipient(subscriptions=[{**SUB, "active": "yes"}])), "subscriptions[0].active", "yes"),
     (js(recipient(subscriptions=[{**SUB, "extra": 1}])), "subscriptions[0].extra", "1"),

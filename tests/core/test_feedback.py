@@ -118,5 +118,10 @@ def test_mailgun_events() -> None:
     assert soft is not None and (soft.status, soft.dead_address) == ("deferred", False)
     complaint = event("complained")
     assert complaint is not None and complaint.complaint and complaint.token == "tok"
-    assert event("opened") is None
+    opened = event("opened", timestamp=1772481600.25)
+    assert opened is not None and (opened.engagement, opened.token) == ("opened", "tok")
+    assert opened.occurred_at == datetime(2026, 3, 2, 20, 0, 0, 250000, tzinfo=UTC)
+    clicked = event("clicked", timestamp="yesterday")
+    assert clicked is not None and clicked.engagement == "clicked" and clicked.occurred_at is None
+    assert event("accepted") is None and event("unsubscribed") is None
     assert feedback.message_id_forms("<a@b>") == ["a@b", "<a@b>"] == feedback.message_id_forms("a@b")

@@ -78,9 +78,10 @@ async def twilio_inbound(app: AppDep, request: Request) -> Response:
 
 @router.post("/mailgun", responses=_SIGNED)
 def mailgun(app: AppDep, body: MailgunWebhook) -> Outcome:
-    """Mailgun's webhook (delivered, failed, complained): signed with HMAC-SHA256 over timestamp
-    and token; a stale timestamp or a reused token is refused. A permanent failure marks the
-    address invalid; a complaint opts the recipient out of the message's kind."""
+    """Mailgun's webhook (delivered, failed, complained, opened, clicked): signed with HMAC-SHA256
+    over timestamp and token; a stale timestamp or a reused token is refused. A permanent failure
+    marks the address invalid; a complaint opts the recipient out of the message's kind; an open or
+    a click is the recipient's engagement."""
     key = _secret(app.settings.mailgun_signing_key, "PLANNER_MAILGUN_SIGNING_KEY")
     sig = body.signature
     now = app.clock()
@@ -94,8 +95,9 @@ def mailgun(app: AppDep, body: MailgunWebhook) -> Outcome:
 
 @router.post("/email", responses=responses(401, 403, 422, 503))
 def email(app: AppDep, body: EmailEvent, who: Writer) -> Outcome:
-    """The provider-neutral email event (delivered, bounced, deferred, complained), found by
-    the Message-ID. Scope: write."""
+    """The provider-neutral email event (delivered, bounced, deferred, complained; opened and
+    clicked are the recipient's engagement), found by the Message-ID. Scope: write."""
+    engaged = body.event in feedback.ENGAGEMENT_EVENTS
     report = DeliveryReport(
         provider="email",
         event_id=body.id,
@@ -105,6 +107,8 @@ def email(app: AppDep, body: EmailEvent, who: Writer) -> Outcome:
         detail=body.detail,
         dead_address=body.event == "bounced",
         complaint=body.event == "complained",
+        engagement=body.event if engaged else None,
+        occurred_at=body.at,
     )
     outcome = _apply_now(app, report)
     if outcome.recorded:
