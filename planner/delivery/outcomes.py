@@ -18,6 +18,10 @@ How a provider's answer is classified:
   outcome is ``dead`` (``outcome_unknown``): a delivery costs at most one extra copy;
 * an unexpected error from the adapter is treated as an unknown outcome: it may have happened after
   the message was handed over.
+
+A final outcome after a provider call (sent, dead, suppressed by the provider) carries the copy of
+the message (:mod:`planner.core.message_copy`), written with it; a retry keeps none: the last
+attempt's copy is the one kept.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 import redis
 import structlog
 
+from planner.core.message_copy import MessageCopy
 from planner.core.retry import RetryPolicy, decide_retry
 from planner.core.status import DeliveryStatus
 from planner.dispatch.reassign import enqueue_reassigned
@@ -71,7 +76,12 @@ class Recorder:
     # -- decided outcomes ------------------------------------------------------------------------
 
     def sent(
-        self, d: DeliveryRow, provider_message_id: str | None, at: datetime, event: str | None = None
+        self,
+        d: DeliveryRow,
+        provider_message_id: str | None,
+        at: datetime,
+        event: str | None = None,
+        message: MessageCopy | None = None,
     ) -> None:
         """Accepted by the provider; ``event`` records how it was learnt when not by this send."""
         entry = (
@@ -82,15 +92,21 @@ class Recorder:
             )
         )
         self.out.finals.append(
-            Final(d.id, DeliveryStatus.sent.value, None, None, provider_message_id, at, entry)
+            Final(d.id, DeliveryStatus.sent.value, None, None, provider_message_id, at, entry, message)
         )
 
     def final(
-        self, d: DeliveryRow, status: DeliveryStatus, reason: str, at: datetime, error: str | None = None
+        self,
+        d: DeliveryRow,
+        status: DeliveryStatus,
+        reason: str,
+        at: datetime,
+        error: str | None = None,
+        message: MessageCopy | None = None,
     ) -> None:
         detail = {"error": error} if error else None
         entry = event_row(d.id, at, status.value, status=status.value, reason=reason, detail=detail)
-        self.out.finals.append(Final(d.id, status.value, reason, error, None, None, entry))
+        self.out.finals.append(Final(d.id, status.value, reason, error, None, None, entry, message))
 
     def release(
         self,
@@ -111,14 +127,21 @@ class Recorder:
         self.out.releases.append(Release(move, status, reason, event, refund, answer))
 
     def failed(
-        self, d: DeliveryRow, now: datetime, *, permanent: bool, error: str, retry_after: float | None
+        self,
+        d: DeliveryRow,
+        now: datetime,
+        *,
+        permanent: bool,
+        error: str,
+        retry_after: float | None,
+        message: MessageCopy | None = None,
     ) -> str:
         """A provider failure with nothing handed over; returns the outcome (``retrying`` or ``dead``)."""
         decision = decide_retry(
             self.retry, d.attempts, permanent=permanent, retry_after=retry_after, rng=self.rng
         )
         if decision.delay is None:
-            self.final(d, DeliveryStatus.dead, decision.reason, now, error=error[:2000])
+            self.final(d, DeliveryStatus.dead, decision.reason, now, error=error[:2000], message=message)
             return "dead"
         detail = {"error": error[:500], "attempt": d.attempts}
         self.release(
@@ -127,7 +150,16 @@ class Recorder:
         )  # fmt: skip
         return "retrying"
 
-    def unknown(self, d: DeliveryRow, now: datetime, started: datetime, error: str, *, again: bool) -> str:
+    def unknown(
+        self,
+        d: DeliveryRow,
+        now: datetime,
+        started: datetime,
+        error: str,
+        *,
+        again: bool,
+        message: MessageCopy | None = None,
+    ) -> str:
         """Handed over, then no answer: one more attempt after a longer wait, never a second one
         (``again``: the delivery already had an unknown outcome). Returns the outcome."""
         if again or d.attempts >= self.retry.max_attempts:
@@ -137,6 +169,7 @@ class Recorder:
                 UNKNOWN,
                 now,
                 error=f"{error[:1900]} (outcome unknown twice: not sent again)",
+                message=message,
             )
             return "dead"
         wait = max(self.unknown_delay, self.retry.backoff(d.attempts, self.rng))

@@ -211,6 +211,32 @@ class DeliveryEvent(_Table, table=True):
     detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
+class DeliveryMessage(_Table, table=True):
+    """The copy of what a delivery's last attempt handed to its provider, so a person can see what
+    was sent (:mod:`planner.core.message_copy`): written with the worker's final outcome (sent,
+    dead, suppressed by the provider) in the same statement, bounded by
+    PLANNER_STORED_MESSAGE_MAX_BYTES, dropped PLANNER_STORED_MESSAGE_RETENTION after ``kept_at``
+    (migration 0018). A row of its own: the hot delivery rows stay small, and the retention deletes
+    rows instead of rewriting deliveries."""
+
+    __tablename__ = "delivery_message"
+
+    delivery_id: int = Field(
+        foreign_key="delivery.id", primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    # Indexed for the retention (planner.store.message_copies.drop_old_copies).
+    kept_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    subject: str | None = Field(default=None, sa_type=Text)
+    body_text: str | None = Field(default=None, sa_type=Text)
+    body_html: str | None = Field(default=None, sa_type=Text)
+    headers: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # For a digest: {"event_ids": [...], "more": n}.
+    digest: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The UTF-8 size of the parts as rendered, and whether a part was cut to fit.
+    size: int = 0
+    cut: bool = False
+
+
 class DigestEvent(_Table, table=True):
     """Something that happened for a recipient, waiting for the next digest of its kind.
 

@@ -9,7 +9,9 @@ stale *acceptance* stays visible in ``deliveries show`` and the dashboard.
 One outcome (the common case: a message just sent) goes straight to the driver: this runs once per
 message, and compiling a statement would cost more than running it. PostgreSQL: the update (and the
 timeline entry, when there is one) in one statement; SQLite: one short transaction. A plain "sent"
-writes no entry: the row implies it (``planner.store.queries.timeline``).
+writes no entry: the row implies it (``planner.store.queries.timeline``). An outcome that carries
+the copy of its message (:mod:`planner.store.message_copies`) writes it in the same statement
+(PostgreSQL) or transaction (SQLite), only when the outcome itself was written.
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from sqlalchemy import Connection, Engine, bindparam, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from planner.core.message_copy import MessageCopy
 from planner.core.status import DeliveryStatus
+from planner.store.message_copies import (
+    PG_MANY_COPIES,
+    PG_ONE_COPY,
+    SQLITE_ONE_COPY,
+    copy_params,
+    many_copy_params,
+)
 from planner.store.pauses import pause_for_adapter_config
 from planner.store.reassign import Move, Reassigned, reassign
 from planner.store.tables import RECIPIENTS
@@ -46,6 +56,8 @@ class Final:
     provider_message_id: str | None
     sent_at: datetime | None
     event: dict[str, Any] | None
+    #: What was handed to the provider, kept with the outcome (None: nothing to keep).
+    message: MessageCopy | None = None
 
 
 _SENT = (
@@ -54,12 +66,21 @@ _SENT = (
     "WHERE id = %(id)s AND status = 'sending' AND claim_id = %(claim)s"
 )
 _PG_ONE_SENT = f"{_SENT} RETURNING id"
-_PG_ONE_FINAL = (
-    f"WITH u AS ({_SENT} RETURNING id) "
+_PG_EVENT = (
     "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
     "SELECT id, %(at)s, %(event)s, %(status)s, %(reason)s, CAST(%(detail)s AS json) FROM u "
     "RETURNING delivery_id"
 )
+_PG_ONE_FINAL = f"WITH u AS ({_SENT} RETURNING id) {_PG_EVENT}"
+_PG_ONE_SENT_COPY = f"WITH u AS ({_SENT} RETURNING id), {PG_ONE_COPY} SELECT id FROM u"
+_PG_ONE_FINAL_COPY = f"WITH u AS ({_SENT} RETURNING id), {PG_ONE_COPY} {_PG_EVENT}"
+#: The PostgreSQL statement of one outcome, by (has a timeline entry, has a message copy).
+_PG_ONE = {
+    (False, False): _PG_ONE_SENT,
+    (True, False): _PG_ONE_FINAL,
+    (False, True): _PG_ONE_SENT_COPY,
+    (True, True): _PG_ONE_FINAL_COPY,
+}
 _SQLITE_ONE_FINAL = (
     "UPDATE delivery SET status = :status, reason = :reason, last_error = :last_error, "
     "provider_message_id = :pmid, sent_at = :sent_at, lease_until = NULL, updated_at = :now "
@@ -70,7 +91,7 @@ _SQLITE_ONE_EVENT = (
     "VALUES (:id, :at, :event, :status, :reason, :detail)"
 )
 # Several outcomes in one statement (PostgreSQL); returns the ids it changed.
-_PG_FINALS = text(
+_PG_FINALS_SQL = (
     "WITH v AS (SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), "
     "CAST(:reasons AS varchar[]), CAST(:errors AS varchar[]), CAST(:pmids AS varchar[]), "
     "CAST(:sent AS timestamptz[]), CAST(:ats AS timestamptz[]), CAST(:events AS varchar[]), "
@@ -80,9 +101,12 @@ _PG_FINALS = text(
     "FROM v WHERE d.id = v.id AND d.status = 'sending' AND d.claim_id = :claim RETURNING d.id), "
     "e AS (INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
     "SELECT v.id, v.at, v.event, v.status, v.reason, v.detail FROM v JOIN u ON u.id = v.id "
-    "WHERE v.event IS NOT NULL) "
-    "SELECT id FROM u"
-).bindparams(bindparam("now", type_=UTCDateTime))
+    "WHERE v.event IS NOT NULL)"
+)
+_PG_FINALS = text(f"{_PG_FINALS_SQL} SELECT id FROM u").bindparams(bindparam("now", type_=UTCDateTime))
+_PG_FINALS_COPIES = text(f"{_PG_FINALS_SQL}, {PG_MANY_COPIES} SELECT id FROM u").bindparams(
+    bindparam("now", type_=UTCDateTime)
+)
 
 
 class BatchConnection:
@@ -149,6 +173,8 @@ def _params(
         row["at"] = instant(final.event["at"])
         row["event"] = final.event["event"]
         row["detail"] = json.dumps(final.event["detail"]) if final.event["detail"] is not None else None
+    if final.message is not None:
+        row |= copy_params(final.message)
     return row
 
 
@@ -162,13 +188,15 @@ def write_one(db: BatchConnection, final: Final, token: str, now: datetime) -> b
     cursor = raw.cursor()
     try:
         if db.postgres:
-            cursor.execute(_PG_ONE_FINAL if final.event is not None else _PG_ONE_SENT, row, prepare=True)
+            statement = _PG_ONE[(final.event is not None, final.message is not None)]
+            cursor.execute(statement, row, prepare=True)
             written = cursor.fetchone() is not None
         else:
             written = _sqlite_one(raw, cursor, row, final)
     except dialect.loaded_dbapi.Error as exc:
+        # Parameters hidden: they hold the message's text, which is never logged.
         raise DBAPIError.instance(
-            None, row, exc, dialect.loaded_dbapi.Error,
+            None, row, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
             connection_invalidated=dialect.is_disconnect(exc, raw, cursor), dialect=dialect,
         ) from exc  # fmt: skip
     finally:
@@ -184,6 +212,8 @@ def _sqlite_one(raw: Any, cursor: Any, row: dict[str, Any], final: Final) -> boo
         written = cursor.execute(_SQLITE_ONE_FINAL, row).fetchone() is not None
         if written and final.event is not None:
             cursor.execute(_SQLITE_ONE_EVENT, row)
+        if written and final.message is not None:
+            cursor.execute(SQLITE_ONE_COPY, row)
         if not written:
             stale = stale_entry(final, row["claim"])
             stale["detail"] = json.dumps(stale["detail"])
@@ -212,6 +242,8 @@ def write_many(connection: Connection, finals: Sequence[Final], token: str, now:
                 written.add(final.delivery_id)
                 if final.event is not None:
                     connection.exec_driver_sql(_SQLITE_ONE_EVENT, row)
+                if final.message is not None:
+                    connection.exec_driver_sql(SQLITE_ONE_COPY, row)
     stale = [f for f in finals if f.delivery_id not in written]
     if stale:
         with Session(bind=connection) as session:
@@ -229,8 +261,10 @@ def _write_pg_many(connection: Connection, finals: Sequence[Final], token: str, 
 
     no_event: dict[str, Any] = {"at": None, "event": None, "detail": None}  # a plain "sent"
     entries = [f.event or no_event for f in finals]
+    kept = [f for f in finals if f.message is not None]
+    copies = many_copy_params([f.delivery_id for f in kept], [f.message for f in kept if f.message])
     result = connection.execute(
-        _PG_FINALS,
+        _PG_FINALS_COPIES if kept else _PG_FINALS,
         {
             "ids": [f.delivery_id for f in finals],
             "statuses": [f.status for f in finals],
@@ -243,7 +277,8 @@ def _write_pg_many(connection: Connection, finals: Sequence[Final], token: str, 
             "details": [Json(e["detail"]) for e in entries],
             "now": now,
             "claim": token,
-        },
+        }
+        | (copies if kept else {}),
     )
     return {int(row[0]) for row in result}
 

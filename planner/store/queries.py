@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from planner.core.status import DeliveryStatus
 from planner.errors import NotFound
 from planner.store.dialect import dialect_of
+from planner.store.message_copies import message_copy
 from planner.store.models import OPEN_PREDICATE, Delivery, PlannerRun, Recipient
 from planner.store.tables import DELIVERIES, PAUSES, RECIPIENTS, RUNS, SUBSCRIPTIONS
 from planner.store.tables import DELIVERY_EVENTS as EVENTS
@@ -90,13 +91,16 @@ def list_deliveries(session: Session, flt: DeliveryFilter) -> list[dict[str, Any
 
 
 def get_delivery(session: Session, delivery_id: int) -> dict[str, Any]:
-    """One delivery with its data and its full timeline."""
+    """One delivery with its data, its full timeline and the kept copy of its message."""
     row = session.execute(_with_recipient().where(DELIVERIES.c.id == delivery_id)).first()
     if row is None:
         raise NotFound("delivery", delivery_id)
     data = delivery_dict(row, row.recipient_external_id)
     data["data"] = row.data
     data["timeline"] = timeline(session, delivery_id, row)
+    # What was sent, as kept (planner.store.message_copies): None before a final outcome after a
+    # provider call, and past PLANNER_STORED_MESSAGE_RETENTION.
+    data["message"] = message_copy(session, delivery_id)
     return data
 
 

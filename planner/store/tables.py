@@ -15,6 +15,7 @@ from planner.store.models import (
     DashboardSession,
     Delivery,
     DeliveryEvent,
+    DeliveryMessage,
     DigestDrop,
     DigestEvent,
     EngagementEvent,
@@ -39,6 +40,7 @@ DASHBOARD_SESSIONS = table_of(DashboardSession)
 IDEMPOTENCY = table_of(IdempotencyKey)
 DELIVERIES = table_of(Delivery)
 DELIVERY_EVENTS = table_of(DeliveryEvent)
+DELIVERY_MESSAGES = table_of(DeliveryMessage)
 DIGEST_DROPS = table_of(DigestDrop)
 DIGEST_EVENTS = table_of(DigestEvent)
 ENGAGEMENT = table_of(EngagementEvent)
