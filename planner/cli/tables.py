@@ -1,4 +1,5 @@
-"""Terminal tables for what the read models return: ``explain`` and ``simulate``."""
+"""The tables of what the read models return: ``explain`` and ``simulate`` (printed by
+:func:`planner.cli.common.print_grids`: rich's tables on a terminal, whole values in a pipe)."""
 
 from __future__ import annotations
 
@@ -7,59 +8,48 @@ from typing import Any
 
 from rich.table import Table
 
+from planner.cli.common import Grid
 from planner.core.localtime import UTC, format_offset, hhmm
 from planner.core.simulate import SimulatedSend
 
 
-def explain_tables(result: dict[str, Any]) -> list[Table]:
+def explain_grids(result: dict[str, Any]) -> list[Grid]:
     """One table per subscription (rule, verdict, detail), then one for ad-hoc deliveries."""
-    tables = []
+    grids = []
     for sub in result["subscriptions"]:
-        table = Table(
-            title=f"{result['recipient_id']} · {sub['kind']} by {sub['channel']} · {result['local_date']} "
+        title = (
+            f"{result['recipient_id']} · {sub['kind']} by {sub['channel']} · {result['local_date']} "
             f"({result['timezone']}) → {sub['outcome']}"
         )
-        for column in ("rule", "verdict", "detail"):
-            table.add_column(column)
-        for v in sub["verdicts"]:
-            table.add_row(v["rule"], v["verdict"], v["detail"])
-        tables.append(table)
+        rows = [(v["rule"], v["verdict"], v["detail"]) for v in sub["verdicts"]]
+        grids.append(Grid(title, ("rule", "verdict", "detail"), rows))
     if result["adhoc"]:
-        tables.append(_adhoc_table(result))
-    return tables
+        grids.append(_adhoc_grid(result))
+    return grids
 
 
-def _adhoc_table(result: dict[str, Any]) -> Table:
-    table = Table(title=f"ad-hoc deliveries on {result['local_date']}")
-    for column in ("id", "kind", "channel", "scheduled (UTC)", "status", "reason", "attempts"):
-        table.add_column(column)
-    for d in result["adhoc"]:
-        table.add_row(
-            str(d["id"]),
-            d["kind"],
-            d["channel"],
-            d["scheduled_at"],
-            d["status"],
-            d["reason"] or "",
-            str(d["attempts"]),
-        )
-    return table
+def _adhoc_grid(result: dict[str, Any]) -> Grid:
+    columns = ("id", "kind", "channel", "scheduled (UTC)", "status", "reason", "attempts")
+    rows = [
+        (str(d["id"]), d["kind"], d["channel"], d["scheduled_at"], d["status"], d["reason"] or "",
+         str(d["attempts"]))
+        for d in result["adhoc"]
+    ]  # fmt: skip
+    return Grid(f"ad-hoc deliveries on {result['local_date']}", columns, rows)
+
+
+def simulate_grid(sends: Sequence[SimulatedSend], title: str) -> Grid:
+    """One row per send; in a pipe a send's notes are one cell, separated by '; '."""
+    rows = [
+        (send.local_date.isoformat(), send.kind, send.channel, _local_cell(send),
+         send.send_at.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ"), "\n".join(send.notes))
+        for send in sends
+    ]  # fmt: skip
+    return Grid(title, ("Local date", "Kind", "Channel", "Local time", "UTC", "Notes"), rows)
 
 
 def simulate_table(sends: Sequence[SimulatedSend], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("Local date", "Kind", "Channel", "Local time", "UTC", "Notes"):
-        table.add_column(column)
-    for send in sends:
-        table.add_row(
-            send.local_date.isoformat(),
-            send.kind,
-            send.channel,
-            _local_cell(send),
-            send.send_at.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ"),
-            "\n".join(send.notes),
-        )
-    return table
+    return simulate_grid(sends, title).table()
 
 
 def _local_cell(send: SimulatedSend) -> str:
