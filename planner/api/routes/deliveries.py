@@ -42,7 +42,8 @@ def deliveries(
 
 @router.get("/deliveries/{delivery_id}", responses=responses(404), dependencies=[Depends(require_read)])
 def delivery(app: AppDep, delivery_id: RowId) -> dict[str, Any]:
-    """One delivery with its data and full timeline."""
+    """One delivery with its data, its full timeline and what was sent: ``message``, the kept copy
+    (subject, bodies, headers, a digest's events), null before a final outcome or past its retention."""
     with app.sessions() as session:
         return get_delivery(session, delivery_id)
 
