@@ -308,7 +308,9 @@ def run_planner_workers(
             "PLANNER_SQLITE_SYNCHRONOUS": args.sqlite_synchronous,
             "PLANNER_WEBHOOKS_ALLOW_PRIVATE": "1",
         }
-    )
+        | ({} if args.stored_message_max_bytes is None
+           else {"PLANNER_STORED_MESSAGE_MAX_BYTES": str(args.stored_message_max_bytes)})
+    )  # fmt: skip
     count_sent = _count_sent(url)
     db_cpu_before = tree_cpu_seconds(pg.pid) if pg is not None else None
     redis_cpu_before = tree_cpu_seconds(redis_server.pid)
@@ -534,6 +536,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sqlite-synchronous", choices=["full", "normal"], default="full", help="the workers' SQLite level"
     )
+    parser.add_argument(
+        "--stored-message-max-bytes", type=int,
+        help="the workers' PLANNER_STORED_MESSAGE_MAX_BYTES (default: the service's); 0 keeps no copies",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="smoke run: 2,000 deliveries, 500 bare jobs")
     parser.add_argument("--json", action="store_true", help="print the results as JSON (no table)")
     parser.add_argument(

@@ -211,6 +211,7 @@ def build_deliverer(
         digest_cap=settings.digest_max_events,
         unknown_delay=settings.unknown_outcome_delay,
         clock_skew=settings.max_clock_skew,
+        copy_bytes=settings.stored_message_max_bytes,
     )
 
 

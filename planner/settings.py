@@ -181,6 +181,18 @@ class Settings(BaseSettings):
         timedelta(days=7),
         description="Applied provider callbacks are remembered this long (repeats change nothing).",
     )
+    stored_message_max_bytes: int = Field(
+        65536,
+        ge=0,
+        le=16 * 1024 * 1024,
+        description="The copy of each sent (or dead) message kept with its delivery, to show what was "
+        "sent: at most this many bytes of subject, bodies and headers, a part too long cut with a "
+        "marker; 0 keeps none.",
+    )
+    stored_message_retention: Retention = Field(
+        timedelta(days=30),
+        description="Kept copies of sent messages are dropped this long after they were kept.",
+    )
 
     api_token: SecretStr | None = Field(
         None, description="An admin token for the HTTP API, named 'api-token' (see `planner tokens`)."
@@ -323,6 +335,13 @@ class Settings(BaseSettings):
             if not name.strip() or len(name) > 100:
                 raise ValueError(f"the name of {kind} is {shown(name)}; expected 1 to 100 characters")
         return {kind: name.strip() for kind, name in value.items()}
+
+    @field_validator("stored_message_max_bytes")
+    @classmethod
+    def _copy_bytes(cls, value: int) -> int:
+        if 0 < value < 1024:
+            raise ValueError("expected 0 (keep no copy) or at least 1024 bytes")
+        return value
 
     @model_validator(mode="after")
     def _retry_bounds(self) -> Settings:

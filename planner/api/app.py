@@ -4,6 +4,7 @@
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from planner.api.deprecation import DeprecationHeaders
 from planner.api.limits import BoundedRequests
 from planner.api.middleware import AllowedMethods, PageHeaders, idempotency, no_unknown_query
 from planner.api.problems import JSONAnswer, install_problem_handlers
@@ -28,8 +29,9 @@ from planner.api.routes import (
 from planner.app import App
 from planner.ui import create_ui_router
 
-#: The API's routers, in the order of the OpenAPI document. Health needs no token; the operator routes
-#: and ``/v1`` do; the unsubscribe links and the provider webhooks carry their own signatures.
+#: The API's routers, in the order of the OpenAPI document. Health needs no token; ``/v1`` (and the
+#: deprecated operator routes outside it) do; the unsubscribe links and the provider webhooks carry
+#: their own signatures.
 API_ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     openapi.router,
@@ -47,6 +49,12 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     unsubscribe.router,
     webhooks.router,
     webhook_endpoints.router,
+    # The operator routes' old paths, for one more release (planner.api.deprecation).
+    status.legacy,
+    deliveries.legacy,
+    pauses.legacy,
+    explain.legacy,
+    notify.legacy,
 )
 DESCRIPTION = (
     "Plans scheduled notifications in each recipient's local time. "
@@ -76,6 +84,7 @@ def create_api(app: App) -> FastAPI:
     api.middleware("http")(idempotency)
     api.add_middleware(AllowedMethods, routes=[r for router in API_ROUTERS for r in router.routes])
     api.add_middleware(PageHeaders)
+    api.add_middleware(DeprecationHeaders)
     # Outermost: every request, whoever reads its body (the idempotency keys, a route, a form), is bounded.
     api.add_middleware(BoundedRequests)
     return api

@@ -84,6 +84,16 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
         "7d",
         "Applied provider callbacks are remembered this long (repeats change nothing).",
     ),
+    (
+        "stored_message_max_bytes",
+        "65536",
+        "The copy of each sent (or dead) message kept with its delivery, to show what was sent: at most this many bytes of subject, bodies and headers, a part too long cut with a marker; 0 keeps none.",
+    ),
+    (
+        "stored_message_retention",
+        "30d",
+        "Kept copies of sent messages are dropped this long after they were kept.",
+    ),
     ("api_token", "unset", "An admin token for the HTTP API, named 'api-token' (see `planner tokens`)."),
     (
         "public_base_url",

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
@@ -191,12 +192,69 @@ def print_json(data: Any) -> None:
 
 
 def key_value_table(title: str, rows: dict[str, Any]) -> Table:
-    table = new_table(title, show_header=False)
-    table.add_column("what")
-    table.add_column("value")
-    for key, value in rows.items():
-        table.add_row(key.replace("_", " "), "" if value is None else str(value))
-    return table
+    return key_values(title, rows).table()
+
+
+@dataclass
+class Grid:
+    """A table of what a command reports, printed by :func:`print_grids`: rich's table on a terminal,
+    tab-separated whole values in a pipe."""
+
+    title: str
+    columns: Sequence[str]
+    rows: Sequence[Sequence[str]] = field(default_factory=list)
+    #: False for a block of "what: value" lines (its title heads the first column in a pipe).
+    header: bool = True
+    #: Options of each column on a terminal (``justify``...), by name.
+    styles: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def table(self) -> Table:
+        table = new_table(self.title, show_header=self.header)
+        for column in self.columns:
+            # Whole values on a terminal too: a long one wraps inside its cell, never ends in '…'.
+            table.add_column(column, **({"overflow": "fold"} | self.styles.get(column, {})))
+        for row in self.rows:
+            table.add_row(*row)
+        return table
+
+    def lines(self) -> list[str]:
+        """The grid as tab-separated lines: a header, then a line a row; a tab inside a value becomes a
+        space and its lines are joined by '; ', so each line is one row for ``cut``, ``sort``, ``awk``
+        or ``tail``."""
+        head = list(self.columns) if self.header else [self.title, *self.columns[1:]]
+        return ["\t".join(_one_line(cell) for cell in cells) for cells in (head, *self.rows)]
+
+
+def _one_line(cell: str) -> str:
+    return "; ".join(cell.replace("\t", " ").splitlines())
+
+
+def key_values(title: str, rows: dict[str, Any]) -> Grid:
+    """A block of "what: value" lines (``None`` shown empty)."""
+    cells = [(key.replace("_", " "), "" if value is None else str(value)) for key, value in rows.items()]
+    return Grid(title, ("what", "value"), list(cells), header=False)
+
+
+def print_grids(*grids: Grid, titles: bool | None = None) -> None:
+    """Every list-like command's output. On a terminal, rich's tables; in a pipe (or a file), no
+    table: each grid as tab-separated lines of whole values, a header line first, a blank line
+    between grids. ``--json`` is the format for programs; this one is for ``| tail`` and ``| cut``.
+    ``titles``: name each table on a "# title" line above its header (by default when there are several).
+    """
+    if out.is_terminal:
+        for grid in grids:
+            out.print(grid.table())
+        return
+    # Several tables: each one with a header line is named on a "# title" line above it (a block of
+    # "what: value" lines already names itself), so a subscription's verdicts or the queues stay told
+    # apart; one table (a list) starts with its header line.
+    titled = len(grids) > 1 if titles is None else titles
+    blocks = [
+        "\n".join(([f"# {_one_line(grid.title)}"] if titled and grid.header else []) + grid.lines())
+        for grid in grids
+    ]
+    sys.stdout.write("\n\n".join(blocks) + "\n")
+    sys.stdout.flush()
 
 
 @contextmanager

@@ -8,14 +8,14 @@ from typing import Annotated
 import typer
 
 from planner.cli.common import (
+    Grid,
     JsonOption,
     err,
     fail,
-    key_value_table,
+    key_values,
     named,
-    new_table,
-    out,
     parse_option,
+    print_grids,
     print_json,
     service,
 )
@@ -59,25 +59,18 @@ def deliveries_list(
     if as_json:
         print_json(rows)
         return
-    table = new_table(title=f"{len(rows)} deliveries")
-    for column in ("id", "recipient", "kind", "channel", "local date", "scheduled (UTC)", "status", "reason"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            str(row["id"]),
-            row["recipient_id"],
-            row["kind"],
-            row["channel"],
-            row["local_date"] or "",
-            row["scheduled_at"],
-            row["status"],
-            row["reason"] or "",
-        )
-    out.print(table)
+    columns = ("id", "recipient", "kind", "channel", "local date", "scheduled (UTC)", "status", "reason")
+    cells = [
+        (str(row["id"]), row["recipient_id"], row["kind"], row["channel"], row["local_date"] or "",
+         row["scheduled_at"], row["status"], row["reason"] or "")
+        for row in rows
+    ]  # fmt: skip
+    print_grids(Grid(f"{len(rows)} deliveries", columns, cells))
 
 
 def deliveries_show(delivery_id: IdArgument, as_json: JsonOption = False) -> None:
-    """One delivery with its data and its full timeline."""
+    """One delivery with its data, its full timeline and what was sent (the kept copy)."""
+    from planner.cli.message import message_grid, print_bodies
     from planner.readmodels.timeline_words import detail_words
     from planner.store.queries import get_delivery
 
@@ -86,15 +79,16 @@ def deliveries_show(delivery_id: IdArgument, as_json: JsonOption = False) -> Non
     if as_json:
         print_json(data)
         return
-    fields = {k: v for k, v in data.items() if k not in ("timeline", "data")}
+    fields = {k: v for k, v in data.items() if k not in ("timeline", "data", "message")}
     fields["data"] = json.dumps(data["data"]) if data["data"] is not None else None
-    out.print(key_value_table(f"delivery {delivery_id}", fields))
-    table = new_table(title="timeline")
-    for column in ("at (UTC)", "event", "status", "reason", "detail"):
-        table.add_column(column)
-    for e in data["timeline"]:
-        table.add_row(e["at"], e["event"], e["status"] or "", e["reason"] or "", detail_words(e["detail"]))
-    out.print(table)
+    columns = ("at (UTC)", "event", "status", "reason", "detail")
+    entries = [
+        (e["at"], e["event"], e["status"] or "", e["reason"] or "", detail_words(e["detail"]))
+        for e in data["timeline"]
+    ]
+    summary = key_values(f"delivery {delivery_id}", fields)
+    print_grids(summary, Grid("timeline", columns, entries), message_grid(data["message"]))
+    print_bodies(data["message"])
 
 
 def deliveries_retry(

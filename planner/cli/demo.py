@@ -5,10 +5,15 @@ sample fixtures, then advances a simulated clock hour by hour across the 2026-03
 change in North America: the planner runs at every top of the hour and an in-process RQ worker
 sends each due delivery at its simulated instant through the ``file`` adapter. Everything it
 started is stopped before it returns.
+
+Its email carries one-click unsubscribe links (the List-Unsubscribe header and the templates'
+footers) to ``planner serve``'s default address, signed with a key made for the demo and kept in
+its directory, so the links in the outbox work against the demo's database.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +30,9 @@ DEMO_START = datetime(2026, 3, 7, 0, 0, tzinfo=UTC)
 DEMO_HOURS = 48
 #: The committed sample (fixtures/sample.jsonl), shipped in the package as planner.samples.
 SAMPLE = Path(str(resources.files("planner.samples").joinpath("sample.jsonl")))
+#: ``planner serve``'s default address, where the outbox's unsubscribe links point.
+DEMO_PUBLIC_URL = "http://127.0.0.1:8000"
+SECRET_FILE = "signing-secret"
 
 
 @dataclass
@@ -79,7 +87,9 @@ def run_demo(
     from adapters.file import FileAdapter
 
     files = FileAdapter(directory=outbox, clock=clock.now)
-    with clock, PlannerService(clock, directory, forward_to={"email": files, "sms": files}) as service:
+    links = {"public_base_url": DEMO_PUBLIC_URL, "signing_secret": _signing_secret(directory)}
+    service = PlannerService(clock, directory, links, forward_to={"email": files, "sms": files})
+    with clock, service:
         service.import_file(fixtures)
         for _ in range(hours):
             clock.advance(hours=1)
@@ -89,6 +99,14 @@ def run_demo(
         summary.planner_runs = len(service.runs)
     summary.outbox = {p.stem: str(p) for p in sorted(outbox.glob("*.jsonl"))}
     return summary
+
+
+def _signing_secret(directory: Path) -> str:
+    """A key for the demo's unsubscribe links, readable by its owner only."""
+    path = directory / SECRET_FILE
+    path.touch(mode=0o600)
+    path.write_text(secrets.token_urlsafe(32))
+    return path.read_text()
 
 
 def _summarize(sessions: Any, directory: Path, start: datetime, end: datetime) -> DemoSummary:
@@ -173,6 +191,12 @@ def demo_command(
         _print_dst_examples(summary.dst_examples)
     for channel, path in summary.outbox.items():
         out.print(f"sent {channel} messages: {path}")
+    out.print(
+        f"unsubscribe links point at {DEMO_PUBLIC_URL} (try: PLANNER_PUBLIC_BASE_URL={DEMO_PUBLIC_URL} "
+        f"PLANNER_SIGNING_SECRET=$(cat {directory / SECRET_FILE}) "
+        f"PLANNER_DATABASE_URL=sqlite:///{directory}/planner.db planner serve)",
+        soft_wrap=True,
+    )
     out.print(
         f"database: {directory / 'planner.db'}  (try: PLANNER_DATABASE_URL=sqlite:///{directory}/planner.db "
         "planner deliveries list --status sent)",

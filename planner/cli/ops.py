@@ -12,16 +12,17 @@ from typing import Annotated, Any
 import typer
 
 from planner.cli.common import (
+    Grid,
     JsonOption,
     err,
     escape,
     fail,
-    key_value_table,
+    key_values,
     named,
-    new_table,
     out,
     parse_date,
     parse_option,
+    print_grids,
     print_json,
     service,
 )
@@ -40,18 +41,14 @@ def status_command(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(data)
         return
-    out.print(key_value_table("deliveries by status", data["deliveries"] or {"(none)": 0}))
     since = data["planner"]["seconds_since_last_successful_run"]
-    queues = new_table(title="RQ queues")
-    for column in ("queue", "waiting", "scheduled"):
-        queues.add_column(column)
-    for name, q in data["queues"].items():
-        queues.add_row(name, str(q["depth"]), str(q["scheduled"]))
-    out.print(queues)
+    queues = [(name, str(q["depth"]), str(q["scheduled"])) for name, q in data["queues"].items()]
     planner = data["planner"]
     last = planner["last_run"] or {}
-    out.print(
-        key_value_table(
+    print_grids(
+        key_values("deliveries by status", data["deliveries"] or {"(none)": 0}),
+        Grid("RQ queues", ("queue", "waiting", "scheduled"), queues),
+        key_values(
             "planner",
             {
                 "live workers": data["workers"]["count"],
@@ -65,7 +62,7 @@ def status_command(as_json: JsonOption = False) -> None:
                 "stuck": "; ".join(data["waiting"]["stuck"]) or "no",
                 "webhook endpoints": _webhooks_text(data["webhooks"]),
             },
-        )
+        ),
     )
     for notice in data["webhooks"]["notices"]:
         err.print(f"[yellow]notice:[/] {escape(notice)}", highlight=False, soft_wrap=True)
@@ -120,7 +117,7 @@ def explain_command(
     as_json: JsonOption = False,
 ) -> None:
     """Why a recipient got, or did not get, a notification on a local date: every rule's verdict."""
-    from planner.cli.tables import explain_tables
+    from planner.cli.tables import explain_grids
     from planner.readmodels.explain import explain
 
     local_date = parse_option(date, parse_date, "date")
@@ -131,8 +128,7 @@ def explain_command(
         return
     if not result["subscriptions"] and not result["adhoc"]:
         out.print(f"{recipient} has no subscriptions and no ad-hoc deliveries on {result['local_date']}")
-    for table in explain_tables(result):
-        out.print(table)
+    print_grids(*explain_grids(result), titles=True)  # a title names the subscription
 
 
 def _parse_data(value: str) -> dict[str, Any]:
@@ -234,17 +230,16 @@ def templates_check(as_json: JsonOption = False) -> None:
         rows = [c.as_dict() | {"subscriptions": subscribed.get((c.kind, c.channel), 0)} for c in checks]
         print_json({"ok": not failing, "templates": rows})
     else:
-        table = new_table(title="templates (kind x channel x locale)")
-        for column in ("kind", "channel", "locale", "status", "subscriptions", "data keys", "problems"):
-            table.add_column(column)
+        columns = ("kind", "channel", "locale", "status", "subscriptions", "data keys", "problems")
+        cells: list[tuple[str, ...]] = []
         for c in checks:
             count = subscribed.get((c.kind, c.channel), 0)
             status = c.status.upper() if c.fatal and count else c.status
-            table.add_row(
-                c.kind, c.channel, c.locale or "default", status, str(count), ", ".join(c.data_keys),
-                "; ".join(c.problems),
+            cells.append(
+                (c.kind, c.channel, c.locale or "default", status, str(count), ", ".join(c.data_keys),
+                 "; ".join(c.problems))
             )  # fmt: skip
-        out.print(table)
+        print_grids(Grid("templates (kind x channel x locale)", columns, cells))
     if failing:
         names = [f"{c.kind}/{c.channel}" + (f" ({c.locale})" if c.locale else "") for c in failing[:10]]
         shown = ", ".join(names)

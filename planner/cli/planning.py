@@ -17,6 +17,7 @@ from planner.cli.common import (
     parse_duration,
     parse_instant_option,
     parse_option,
+    print_grids,
     print_json,
     progress_bar,
     service,
@@ -114,6 +115,6 @@ def simulate_command(
 
         print_json(to_json_rows(sends))
         return
-    from planner.cli.tables import simulate_table
+    from planner.cli.tables import simulate_grid
 
-    out.print(simulate_table(sends, title))
+    print_grids(simulate_grid(sends, title))

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from planner.cli.common import JsonOption, err, named, new_table, out, print_json, service
+from planner.cli.common import Grid, JsonOption, err, named, print_grids, print_json, service
 
 
 def recipients_list(
@@ -52,16 +52,7 @@ def recipients_list(
         )
         for row in page.rows
     ]  # fmt: skip
-    if out.is_terminal:
-        table = new_table(title=f"{len(rows)} recipients")
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for cells in rows:
-            table.add_row(*cells)
-        out.print(table)
-    else:  # in a pipe: whole values, one line a recipient, tab-separated
-        for cells in (columns, *rows):
-            typer.echo("\t".join(c.replace("\t", " ") for c in cells))
+    print_grids(Grid(f"{len(rows)} recipients", columns, rows))
     if page.next_after is not None:
         err.print(f"more: --after {page.next_after}", highlight=False)
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from planner.cli.common import JsonOption, err, fail, named, new_table, out, print_json, service
+from planner.cli.common import Grid, JsonOption, err, fail, named, out, print_grids, print_json, service
 
 NameArgument = Annotated[
     str, typer.Argument(metavar="NAME", help="The token's name, recorded on its changes.")
@@ -43,12 +43,8 @@ def tokens_list(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = new_table(title="API tokens")
-    for column in ("name", "scopes", "created_at"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row["name"], ",".join(row["scopes"]), str(row["created_at"]))
-    out.print(table)
+    cells = [(row["name"], ",".join(row["scopes"]), row["created_at"].isoformat()) for row in rows]
+    print_grids(Grid("API tokens", ("name", "scopes", "created_at"), cells))
 
 
 def tokens_revoke(name: NameArgument) -> None:

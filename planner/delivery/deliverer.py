@@ -42,17 +42,19 @@ from adapters import (
 )
 from adapters.base import call_deadline
 from planner.core.checks import recheck_at_send
+from planner.core.message_copy import MessageCopy
 from planner.core.policy import PlanningPolicy
 from planner.core.redact import redact
 from planner.core.retry import RetryPolicy
 from planner.core.status import DeliveryStatus
 from planner.core.webhook_events import public_recipient_id
 from planner.delivery.lease import BatchLease
-from planner.delivery.message import MessageMaker, UnsubscribeLinks
+from planner.delivery.message import MessageMaker, UnsubscribeLinks, kept_copy
 from planner.delivery.outcomes import UNKNOWN, BatchEvents, Recorder
 from planner.delivery.templating import Renderer, TemplateFailure
 from planner.dispatch.ratelimit import ProviderLimiter, Slots
 from planner.dispatch.reassign import enqueue_reassigned
+from planner.store.batch_connection import BatchConnection
 from planner.store.claims import (
     DeliveryRow,
     RecipientRow,
@@ -64,7 +66,6 @@ from planner.store.claims import (
 )
 from planner.store.db import Session, SessionFactory, engine_of, transaction
 from planner.store.digests import DigestContents, bind_events, digest_targets, load_contents
-from planner.store.outcomes import BatchConnection
 from planner.store.pauses import ADAPTER_CONFIG, PAUSE_DETAIL_MAX, active_pauses, is_paused
 from planner.store.reassign import Move, Reassigned, reassign
 from planner.store.recipient_facts import recipient_state
@@ -131,6 +132,7 @@ class Deliverer:
         digest_cap: int = 50,
         unknown_delay: timedelta = timedelta(minutes=15),
         clock_skew: timedelta = timedelta(seconds=5),
+        copy_bytes: int = 65536,
     ) -> None:
         self.sessions = sessions
         self.redis = connection
@@ -149,6 +151,8 @@ class Deliverer:
         self.digest_cap = digest_cap
         self.unknown_delay = unknown_delay
         self.clock_skew = clock_skew
+        #: The most a message's kept copy may hold (0: no copy is kept).
+        self.copy_bytes = copy_bytes
         #: Per channel, the most one provider call may take (the adapter's deadline).
         self.deadlines = {c: timedelta(seconds=call_deadline(a) or 0) for c, a in adapters.items()}
         #: Set by the worker on a warm shutdown: the batch hands its unsent deliveries back.
@@ -362,7 +366,8 @@ class Deliverer:
             self._count(batch, outcome, logger, error, d)
             return False
         adapter = self.adapters[d.channel]
-        if d.id in batch.unknown_since and self._found_by_lookup(adapter, message, d, batch, logger):
+        copy = kept_copy(message, batch.digests.get(d.id), self.copy_bytes)
+        if d.id in batch.unknown_since and self._found_by_lookup(adapter, message, d, batch, logger, copy):
             return True
         started = self.clock()
         try:
@@ -370,19 +375,21 @@ class Deliverer:
         except AdapterConfigError as exc:
             self._config_error(d, batch, exc, logger)
         except PermanentError as exc:
-            self._refused(d, recipient, batch, exc, logger)
+            self._refused(d, recipient, batch, exc, logger, copy)
         except TransientError as exc:
             outcome = batch.recorder.failed(
-                d, self.clock(), permanent=False, error=str(exc), retry_after=exc.retry_after
+                d, self.clock(), permanent=False, error=str(exc), retry_after=exc.retry_after, message=copy
             )
             self._count(batch, outcome, logger, str(exc), d)
         except OutcomeUnknown as exc:
-            self._unknown(d, batch, started, str(exc), logger)
+            self._unknown(d, batch, started, str(exc), logger, copy)
         except Exception as exc:  # an adapter bug: it may have failed after the message was handed over
-            self._unknown(d, batch, started, f"{type(exc).__name__}: {exc}", logger)
+            self._unknown(d, batch, started, f"{type(exc).__name__}: {exc}", logger, copy)
         else:
             at = self.clock()
-            batch.recorder.sent(d, result.provider_message_id, at, locale=message.metadata.get("locale"))
+            batch.recorder.sent(
+                d, result.provider_message_id, at, locale=message.metadata.get("locale"), message=copy
+            )
             batch.report.sent += 1
             logger.info(
                 "delivery sent",
@@ -393,7 +400,13 @@ class Deliverer:
         return True
 
     def _found_by_lookup(
-        self, adapter: Adapter, message: Any, d: DeliveryRow, batch: _Batch, logger: Any
+        self,
+        adapter: Adapter,
+        message: Any,
+        d: DeliveryRow,
+        batch: _Batch,
+        logger: Any,
+        copy: MessageCopy | None,
     ) -> bool:
         """Before sending again after an unknown outcome: ask the provider whether it has the message.
         True when that settled it (found: ``sent``; or the question is still open: wait again)."""
@@ -413,29 +426,43 @@ class Deliverer:
             return False
         batch.recorder.sent(
             d, found.provider_message_id, self.clock(), event="found_by_lookup",
-            locale=message.metadata.get("locale"),
+            locale=message.metadata.get("locale"), message=copy,
         )  # fmt: skip
         batch.report.sent += 1
         logger.info("delivery found at the provider", outcome="sent", attempt=d.attempts)
         return True
 
-    def _unknown(self, d: DeliveryRow, batch: _Batch, started: datetime, error: str, logger: Any) -> None:
+    def _unknown(
+        self,
+        d: DeliveryRow,
+        batch: _Batch,
+        started: datetime,
+        error: str,
+        logger: Any,
+        copy: MessageCopy | None,
+    ) -> None:
         """Handed over, then no answer: the provider may have it. One more attempt at most."""
         with self.sessions() as session:
             again = last_unknown_outcome(session, d.id) is not None or d.id in batch.unknown_since
-        outcome = batch.recorder.unknown(d, self.clock(), started, error, again=again)
+        outcome = batch.recorder.unknown(d, self.clock(), started, error, again=again, message=copy)
         batch.report.unknown += 1
         self._count(batch, outcome, logger, error, d)
 
     def _refused(
-        self, d: DeliveryRow, recipient: RecipientRow, batch: _Batch, exc: PermanentError, logger: Any
+        self,
+        d: DeliveryRow,
+        recipient: RecipientRow,
+        batch: _Batch,
+        exc: PermanentError,
+        logger: Any,
+        copy: MessageCopy | None,
     ) -> None:
         if exc.opted_out:
             # The recipient told the provider to stop (an SMS STOP): every later delivery on the
             # channel is suppressed by the rule chain.
             batch.recorder.opted_out(d, self.clock())
             batch.recorder.final(
-                d, DeliveryStatus.suppressed, "opted_out", self.clock(), error=str(exc)[:2000]
+                d, DeliveryStatus.suppressed, "opted_out", self.clock(), error=str(exc)[:2000], message=copy
             )
             batch.report.suppressed += 1
             logger.info("recipient opted out at the provider", outcome="suppressed", error=str(exc))
@@ -444,7 +471,7 @@ class Deliverer:
             batch.recorder.address_invalid(d, str(exc), self.clock())
         outcome = batch.recorder.failed(
             d, self.clock(), permanent=True, error=str(exc), retry_after=None,
-            refused=True, invalid_address=exc.invalid_address,
+            refused=True, invalid_address=exc.invalid_address, message=copy,
         )  # fmt: skip
         self._count(batch, outcome, logger, str(exc), d)
 

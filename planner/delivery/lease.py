@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from planner.store.batch_connection import BatchConnection
 from planner.store.claims import extend_lease
-from planner.store.outcomes import BatchConnection
 
 log = structlog.get_logger("planner.delivery")
 

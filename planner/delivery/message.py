@@ -1,4 +1,5 @@
-"""What a delivery says: its template context, its one-click unsubscribe link and its Message-ID.
+"""What a delivery says: its template context, its one-click unsubscribe link, its Message-ID, and the
+copy of it kept with the delivery.
 
 The same Message-ID on every attempt of a delivery, so a provider or a person can recognise a copy
 of an earlier attempt (a retry after an unknown outcome, a recovered lease).
@@ -12,6 +13,7 @@ from typing import Any
 
 from adapters import Message, PermanentError
 from planner.core.localtime import to_local
+from planner.core.message_copy import DigestListing, MessageCopy, bounded_copy
 from planner.core.policy import PlanningPolicy
 from planner.core.unsubscribe import UnsubscribeTarget, sign
 from planner.delivery.templating import Renderer
@@ -125,3 +127,16 @@ def digest_context(digest: DigestContents, zone: str) -> dict[str, Any]:
         for e in digest.events
     ]
     return {"events": events, "events_more": digest.more, "events_total": digest.total}
+
+
+def kept_copy(message: Message, digest: DigestContents | None, max_bytes: int) -> MessageCopy | None:
+    """The copy of ``message`` kept with its delivery, within ``max_bytes`` (0: none is kept): its
+    subject and bodies, the address and Message-ID it went with, the headers the service added, and
+    for a digest the events it listed."""
+    if max_bytes <= 0:
+        return None
+    headers = {"To": message.to, "Message-ID": message.message_id, **message.headers}
+    listing = None
+    if digest is not None:
+        listing = DigestListing(tuple(int(e["id"]) for e in digest.events), digest.more)
+    return bounded_copy(message.subject, message.text, message.html, headers, listing, max_bytes)

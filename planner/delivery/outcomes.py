@@ -18,6 +18,10 @@ How a provider's answer is classified:
   outcome is ``dead`` (``outcome_unknown``): a delivery costs at most one extra copy;
 * an unexpected error from the adapter is treated as an unknown outcome: it may have happened after
   the message was handed over.
+
+A final outcome after a provider call (sent, dead, suppressed by the provider) carries the copy of
+the message (:mod:`planner.core.message_copy`), written with it; a retry keeps none: the last
+attempt's copy is the one kept.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import structlog
 
 from planner.core.fallback import conditions_of_outcome
 from planner.core.job_batches import JobBatch
+from planner.core.message_copy import MessageCopy
 from planner.core.policy import PlanningPolicy
 from planner.core.retry import RetryPolicy, decide_retry
 from planner.core.status import DeliveryStatus
@@ -48,8 +53,9 @@ from planner.core.webhook_events import (
 from planner.dispatch.outbox import enqueue_batches
 from planner.dispatch.reassign import enqueue_reassigned
 from planner.store import outcomes as store
+from planner.store.batch_connection import BatchConnection
 from planner.store.claims import DeliveryRow
-from planner.store.outcomes import BatchConnection, Final, Outcomes, Release
+from planner.store.outcomes import Final, Outcomes, Release
 from planner.store.reassign import Move
 from planner.store.timeline import event_row
 
@@ -76,9 +82,7 @@ class BatchEvents:
         )
         return delivery_outcome_event(facts, status, reason, at, attempts=d.attempts, **extra)
 
-    def recipient(
-        self, event_type: str, d: DeliveryRow, at: datetime, **extra: Any
-    ) -> WebhookEvent | None:
+    def recipient(self, event_type: str, d: DeliveryRow, at: datetime, **extra: Any) -> WebhookEvent | None:
         if event_type not in self.wanted:
             return None
         return recipient_event(event_type, at, self.recipients.get(d.recipient_id), d.channel, **extra)
@@ -123,6 +127,7 @@ class Recorder:
         at: datetime,
         event: str | None = None,
         locale: str | None = None,
+        message: MessageCopy | None = None,
     ) -> None:
         """Accepted by the provider; ``event`` records how it was learnt when not by this send,
         ``locale`` the language of the templates the message came from."""
@@ -136,17 +141,34 @@ class Recorder:
         webhook = self.events.outcome(d, "sent", None, at, provider_message_id=provider_message_id)
         self.out.finals.append(
             Final(
-                d.id, DeliveryStatus.sent.value, None, None, provider_message_id, at, entry, webhook, locale
+                d.id,
+                DeliveryStatus.sent.value,
+                None,
+                None,
+                provider_message_id,
+                at,
+                entry,
+                webhook,
+                locale,
+                message,
             )
         )
 
     def final(
-        self, d: DeliveryRow, status: DeliveryStatus, reason: str, at: datetime, error: str | None = None
+        self,
+        d: DeliveryRow,
+        status: DeliveryStatus,
+        reason: str,
+        at: datetime,
+        error: str | None = None,
+        message: MessageCopy | None = None,
     ) -> None:
         detail = {"error": error} if error else None
         entry = event_row(d.id, at, status.value, status=status.value, reason=reason, detail=detail)
         webhook = self.events.outcome(d, status.value, reason, at, error=error)
-        self.out.finals.append(Final(d.id, status.value, reason, error, None, None, entry, webhook))
+        self.out.finals.append(
+            Final(d.id, status.value, reason, error, None, None, entry, webhook, message=message)
+        )
 
     def opted_out(self, d: DeliveryRow, at: datetime) -> None:
         """The provider says the recipient opted out of the delivery's channel (an SMS STOP)."""
@@ -190,6 +212,7 @@ class Recorder:
         retry_after: float | None,
         refused: bool = False,
         invalid_address: bool = False,
+        message: MessageCopy | None = None,
     ) -> str:
         """A failure with nothing handed over; returns the outcome (``retrying`` or ``dead``).
         ``refused``: the provider refused the message; ``invalid_address``: it said the address is
@@ -198,7 +221,7 @@ class Recorder:
             self.retry, d.attempts, permanent=permanent, retry_after=retry_after, rng=self.rng
         )
         if decision.delay is None:
-            self.final(d, DeliveryStatus.dead, decision.reason, now, error=error[:2000])
+            self.final(d, DeliveryStatus.dead, decision.reason, now, error=error[:2000], message=message)
             met = conditions_of_outcome(dead=True, refused=refused, invalid_address=invalid_address)
             self.out.failures.append((d.id, met))
             return "dead"
@@ -209,7 +232,16 @@ class Recorder:
         )  # fmt: skip
         return "retrying"
 
-    def unknown(self, d: DeliveryRow, now: datetime, started: datetime, error: str, *, again: bool) -> str:
+    def unknown(
+        self,
+        d: DeliveryRow,
+        now: datetime,
+        started: datetime,
+        error: str,
+        *,
+        again: bool,
+        message: MessageCopy | None = None,
+    ) -> str:
         """Handed over, then no answer: one more attempt after a longer wait, never a second one
         (``again``: the delivery already had an unknown outcome). Returns the outcome."""
         if again or d.attempts >= self.retry.max_attempts:
@@ -219,6 +251,7 @@ class Recorder:
                 UNKNOWN,
                 now,
                 error=f"{error[:1900]} (outcome unknown twice: not sent again)",
+                message=message,
             )
             self.out.failures.append((d.id, frozenset({"dead"})))
             return "dead"

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from pydantic import ConfigDict
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from planner.core.quiet_hours import QuietHours
 from planner.core.recipient import kinds_opted_out as kinds_opted_out
+from planner.store import webhook_models as webhook_models  # its tables join the metadata
+from planner.store.model_base import TableModel, utc_column
 from planner.store.types import UTCDateTime
 
 #: The pending statuses (planned, queued, retrying) as SQL, for partial indexes.
@@ -26,26 +27,9 @@ LEARNED_TIME_CHECK = (
 )
 #: The open statuses (pending, sending, and dead: few, listed by the dashboard) as SQL.
 OPEN_PREDICATE = "status IN ('planned', 'queued', 'retrying', 'sending', 'dead')"
-#: A webhook message still to be posted (waiting, or claimed by a worker) as SQL, for a partial index.
-WEBHOOK_OPEN_PREDICATE = "status IN ('pending', 'sending')"
 
 
-def _utc(*, nullable: bool = True, index: bool = False) -> Any:
-    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
-
-
-class _Table(SQLModel):
-    """The base of the tables: their pydantic validators are built on first use, not at import.
-
-    The rows are written and read through SQLAlchemy, which never validates them; building the
-    validators of 13 models at import cost about 0.1 s of every command's start-up (a `planner run`
-    with nothing due validates none of them).
-    """
-
-    model_config = ConfigDict(defer_build=True)  # type: ignore[assignment]
-
-
-class Recipient(_Table, table=True):
+class Recipient(TableModel, table=True):
     __tablename__ = "recipient"
     # An inbound SMS (STOP, START) finds its recipients by the sender's number (migration 0007).
     __table_args__ = (Index("ix_recipient_phone", "phone"),)
@@ -84,7 +68,7 @@ class Recipient(_Table, table=True):
         )
 
 
-class Subscription(_Table, table=True):
+class Subscription(TableModel, table=True):
     __tablename__ = "subscription"
     __table_args__ = (
         UniqueConstraint("recipient_id", "kind", "channel", name="uq_subscription_recipient_kind_channel"),
@@ -120,14 +104,14 @@ class Subscription(_Table, table=True):
     active: bool = True
     # The planner's cursor: the next unplanned occurrence, a (local date, wall time); all None once
     # the schedule has ended. A None wall time with a date (rows before 0006) is the date's first.
-    next_at: datetime | None = _utc()
+    next_at: datetime | None = utc_column()
     next_local_date: date | None = None
     next_wall_time: time | None = None
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
-class EngagementEvent(_Table, table=True):
+class EngagementEvent(TableModel, table=True):
     __tablename__ = "engagement_event"
     __table_args__ = (
         Index("ix_engagement_recipient_time", "recipient_id", "occurred_at"),
@@ -143,7 +127,7 @@ class EngagementEvent(_Table, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
-class Delivery(_Table, table=True):
+class Delivery(TableModel, table=True):
     __tablename__ = "delivery"
     __table_args__ = (
         # Every index here is written by each planner insert and worker update: each names its query.
@@ -183,7 +167,7 @@ class Delivery(_Table, table=True):
     queue: str = Field(default="default", max_length=20)
     local_date: date | None = None
     # The cadence's instant before any deferral, and the instant the delivery is due.
-    occurrence_at: datetime | None = _utc()
+    occurrence_at: datetime | None = utc_column()
     scheduled_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     status: str = Field(max_length=12)
     reason: str | None = Field(default=None, max_length=100)
@@ -194,13 +178,13 @@ class Delivery(_Table, table=True):
     # webhooks): delivered, undelivered, failed, bounced, deferred, complained.
     provider_status: str | None = Field(default=None, max_length=20)
     job_id: str | None = Field(default=None, max_length=120)
-    lease_until: datetime | None = _utc()
+    lease_until: datetime | None = utc_column()
     # The token of the worker batch that claimed it (migration 0015): every write of that batch is
     # conditional on it, so a batch that lost its lease changes nothing.
     claim_id: str | None = Field(default=None, max_length=32)
     data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     run_id: str | None = Field(default=None, max_length=40)
-    sent_at: datetime | None = _utc()
+    sent_at: datetime | None = utc_column()
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     # The first timeline entry ("planned", at created_at) as the writer decided it: its status,
@@ -215,7 +199,7 @@ class Delivery(_Table, table=True):
     template_locale: str | None = Field(default=None, max_length=35)
 
 
-class DeliveryEvent(_Table, table=True):
+class DeliveryEvent(TableModel, table=True):
     """Append-only: rows are inserted, never updated.
 
     Two entries are implied by the delivery row instead of stored here (since migration 0014):
@@ -234,7 +218,33 @@ class DeliveryEvent(_Table, table=True):
     detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
-class DigestEvent(_Table, table=True):
+class DeliveryMessage(TableModel, table=True):
+    """The copy of what a delivery's last attempt handed to its provider, so a person can see what
+    was sent (:mod:`planner.core.message_copy`): written with the worker's final outcome (sent,
+    dead, suppressed by the provider) in the same statement, bounded by
+    PLANNER_STORED_MESSAGE_MAX_BYTES, dropped PLANNER_STORED_MESSAGE_RETENTION after ``kept_at``
+    (migration 0018). A row of its own: the hot delivery rows stay small, and the retention deletes
+    rows instead of rewriting deliveries."""
+
+    __tablename__ = "delivery_message"
+
+    delivery_id: int = Field(
+        foreign_key="delivery.id", primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    # Indexed for the retention (planner.store.message_copies.drop_old_copies).
+    kept_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    subject: str | None = Field(default=None, sa_type=Text)
+    body_text: str | None = Field(default=None, sa_type=Text)
+    body_html: str | None = Field(default=None, sa_type=Text)
+    headers: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # For a digest: {"event_ids": [...], "more": n}.
+    digest: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The UTF-8 size of the parts as rendered, and whether a part was cut to fit.
+    size: int = 0
+    cut: bool = False
+
+
+class DigestEvent(TableModel, table=True):
     """Something that happened for a recipient, waiting for the next digest of its kind.
 
     ``delivery_id`` is the digest it went into, set when that delivery is claimed for sending
@@ -258,7 +268,7 @@ class DigestEvent(_Table, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
 
 
-class DigestDrop(_Table, table=True):
+class DigestDrop(TableModel, table=True):
     """Append-only: one row per maintenance pass that dropped events past the retention."""
 
     __tablename__ = "digest_drop"
@@ -270,22 +280,22 @@ class DigestDrop(_Table, table=True):
     sent: int = 0
 
 
-class PlannerRun(_Table, table=True):
+class PlannerRun(TableModel, table=True):
     __tablename__ = "planner_run"
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(max_length=40, unique=True)
-    window_start: datetime | None = _utc()
+    window_start: datetime | None = utc_column()
     window_end: datetime = Field(sa_type=UTCDateTime, nullable=False)
     started_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
-    finished_at: datetime | None = _utc()
+    finished_at: datetime | None = utc_column()
     status: str = Field(max_length=12)
     occurrences: int = 0
     counts: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     error: str | None = None
 
 
-class Pause(_Table, table=True):
+class Pause(TableModel, table=True):
     """A paused channel or kind: its deliveries wait (they are not failed) until resumed."""
 
     __tablename__ = "pause"
@@ -301,7 +311,7 @@ class Pause(_Table, table=True):
     detail: str | None = Field(default=None, max_length=1000)
 
 
-class ApiToken(_Table, table=True):
+class ApiToken(TableModel, table=True):
     """A named API token with its scopes; only the SHA-256 of the token is stored."""
 
     __tablename__ = "api_token"
@@ -314,7 +324,7 @@ class ApiToken(_Table, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
-class DashboardSession(_Table, table=True):
+class DashboardSession(TableModel, table=True):
     """A dashboard sign-in: the cookie names it by a random id, of which only the SHA-256 is stored.
 
     It stands for the API token it was opened with (``token_hash``, the token's SHA-256 as in
@@ -331,12 +341,12 @@ class DashboardSession(_Table, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     last_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
-    ended_at: datetime | None = _utc()
+    ended_at: datetime | None = utc_column()
     # logout, revoked, replaced (a new sign-in on the same browser).
     end_reason: str | None = Field(default=None, max_length=20)
 
 
-class AuditEntry(_Table, table=True):
+class AuditEntry(TableModel, table=True):
     """Append-only: who (the token's name) changed what, when."""
 
     __tablename__ = "audit_log"
@@ -349,7 +359,7 @@ class AuditEntry(_Table, table=True):
     detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
-class IdempotencyKey(_Table, table=True):
+class IdempotencyKey(TableModel, table=True):
     """The first answer to a POST carrying an ``Idempotency-Key``, replayed for 24 hours."""
 
     __tablename__ = "idempotency_key"
@@ -366,7 +376,7 @@ class IdempotencyKey(_Table, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
 
 
-class ProviderEvent(_Table, table=True):
+class ProviderEvent(TableModel, table=True):
     """A provider callback already applied: its id (and, for Mailgun, its signing token) is unique,
     so a repeated callback changes nothing and a captured signature cannot be reused."""
 
@@ -383,99 +393,6 @@ class ProviderEvent(_Table, table=True):
     delivery_id: int | None = Field(default=None, foreign_key="delivery.id")
     # Indexed for the retention (planner.store.feedback.drop_old_provider_events).
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
-
-
-class WebhookEndpoint(_Table, table=True):
-    """A URL the service posts events to, signed with the endpoint's own secret (Standard Webhooks).
-
-    The secret is kept as given to the owner (the signature needs it); a rotation keeps the previous
-    one until ``previous_secret_until``, and both sign meanwhile. ``failing_since`` is the first
-    failed attempt since the last success; an endpoint failing for PLANNER_WEBHOOKS_DISABLE_AFTER
-    is disabled (``disabled_reason``) and its events wait until it is enabled again.
-    """
-
-    __tablename__ = "webhook_endpoint"
-
-    id: int | None = Field(default=None, primary_key=True)
-    url: str = Field(max_length=2000)
-    description: str | None = Field(default=None, max_length=500)
-    # The event types it wants, a JSON list of strings (planner.core.webhook_events.EVENT_TYPES).
-    event_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    enabled: bool = True
-    secret: str = Field(max_length=100)
-    previous_secret: str | None = Field(default=None, max_length=100)
-    previous_secret_until: datetime | None = _utc()
-    failing_since: datetime | None = _utc()
-    disabled_reason: str | None = Field(default=None, max_length=500)
-    disabled_at: datetime | None = _utc()
-    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-
-
-class WebhookMessage(_Table, table=True):
-    """The webhook outbox: one row per (event, endpoint), written in the transaction of the change
-    it reports, then claimed and posted by the workers (planner.delivery.webhook_sender).
-
-    ``msg_id`` is the ``webhook-id`` header, the same on every attempt and for every endpoint the
-    event went to. A claim sets ``claim_id`` and moves ``next_attempt_at`` to the end of its lease,
-    so a row whose worker died is due again once the lease is over.
-    """
-
-    __tablename__ = "webhook_message"
-    __table_args__ = (
-        UniqueConstraint("msg_id", "endpoint_id", name="uq_webhook_message_endpoint"),
-        # The claim's "due now": only open rows are in it.
-        Index(
-            "ix_webhook_message_due",
-            "next_attempt_at",
-            postgresql_where=text(WEBHOOK_OPEN_PREDICATE),
-            sqlite_where=text(WEBHOOK_OPEN_PREDICATE),
-        ),
-        # An endpoint's events, latest first (the API, the CLI, the dashboard).
-        Index("ix_webhook_message_endpoint", "endpoint_id", "id"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    msg_id: str = Field(max_length=40)
-    endpoint_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("webhook_endpoint.id", ondelete="CASCADE"), nullable=False)
-    )
-    event_type: str = Field(max_length=40)
-    payload: str = Field(sa_type=Text)
-    # pending, sending, delivered, failed.
-    status: str = Field(max_length=12)
-    attempts: int = 0
-    next_attempt_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    claim_id: str | None = Field(default=None, max_length=32)
-    last_status_code: int | None = None
-    last_error: str | None = Field(default=None, max_length=500)
-    delivered_at: datetime | None = _utc()
-    # When the event happened (the payload's timestamp).
-    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-
-
-class WebhookAttempt(_Table, table=True):
-    """Append-only: one row per request made for a webhook message, whatever became of it."""
-
-    __tablename__ = "webhook_attempt"
-    __table_args__ = (Index("ix_webhook_attempt_endpoint", "endpoint_id", "id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    message_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("webhook_message.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
-    endpoint_id: int
-    attempt: int
-    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    succeeded: bool
-    status_code: int | None = None
-    latency_ms: int
-    # The start of the response body (bounded), or what went wrong before there was one.
-    response_excerpt: str | None = Field(default=None, max_length=1000)
-    error: str | None = Field(default=None, max_length=500)
 
 
 metadata = SQLModel.metadata

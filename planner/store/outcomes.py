@@ -12,8 +12,9 @@ timeline entry, when there is one) in one statement; SQLite: one short transacti
 writes no entry: the row implies it (``planner.store.queries.timeline``).
 
 An outcome whose webhook event some endpoint wants (:class:`Final`'s ``webhook``, decided by the batch
-from the types wanted at its claim) writes it with the outcome, only when the outcome was written:
-in the same statement on PostgreSQL, in the same transaction on SQLite (:mod:`planner.store.webhooks`).
+from the types wanted at its claim) writes it with the outcome, and one that carries the copy of its
+message (:mod:`planner.store.message_copies`) writes that too, only when the outcome was written: in the
+same statement on PostgreSQL, in the same transaction on SQLite (:mod:`planner.store.webhooks`).
 """
 
 from __future__ import annotations
@@ -25,16 +26,25 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, text, update
+from sqlalchemy import Connection, bindparam, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from planner.core.job_batches import JobBatch
+from planner.core.message_copy import MessageCopy
 from planner.core.policy import PlanningPolicy
 from planner.core.status import DeliveryStatus
 from planner.core.webhook_events import WebhookEvent
 from planner.store import webhooks
+from planner.store.batch_connection import BatchConnection
 from planner.store.fallbacks import after_failure
+from planner.store.message_copies import (
+    PG_MANY_COPIES,
+    PG_ONE_COPY,
+    SQLITE_ONE_COPY,
+    copy_params,
+    many_copy_params,
+)
 from planner.store.pauses import pause_for_adapter_config
 from planner.store.reassign import Move, Reassigned, reassign
 from planner.store.tables import RECIPIENTS
@@ -59,6 +69,8 @@ class Final:
     webhook: WebhookEvent | None = None
     #: The language of the templates the message was rendered from (``delivery.template_locale``).
     locale: str | None = None
+    #: What was handed to the provider, kept with the outcome (None: nothing to keep).
+    message: MessageCopy | None = None
 
 
 _SENT = (
@@ -72,12 +84,27 @@ _PG_ENTRY = (
     "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
     "SELECT id, %(at)s, %(event)s, %(status)s, %(reason)s, CAST(%(detail)s AS json) FROM u"
 )
-_PG_ONE_FINAL = f"WITH u AS ({_SENT} RETURNING id) {_PG_ENTRY} RETURNING delivery_id"
-# The same with a webhook event (in the same statement, so in the same transaction).
-_PG_ONE_SENT_WEBHOOK = f"WITH u AS ({_SENT} RETURNING id), w AS ({webhooks.PG_ONE}) SELECT id FROM u"
-_PG_ONE_FINAL_WEBHOOK = (
-    f"WITH u AS ({_SENT} RETURNING id), e AS ({_PG_ENTRY}), w AS ({webhooks.PG_ONE}) SELECT id FROM u"
-)
+
+
+def _pg_one_statement(entry: bool, copy: bool, webhook: bool) -> str:
+    """One outcome with what goes with it (its timeline entry, its message's copy, its webhook
+    event), in one statement: each a data-modifying CTE on the updated row ``u``, so all or none."""
+    if not (entry or copy or webhook):
+        return _PG_ONE_SENT
+    parts = [f"u AS ({_SENT} RETURNING id)"]
+    parts += [f"e AS ({_PG_ENTRY})"] if entry else []
+    parts += [PG_ONE_COPY] if copy else []
+    parts += [f"w AS ({webhooks.PG_ONE})"] if webhook else []
+    return f"WITH {', '.join(parts)} SELECT id FROM u"
+
+
+#: The PostgreSQL statement of one outcome, by (has a timeline entry, a message copy, a webhook event).
+_PG_ONE = {
+    (entry, copy, webhook): _pg_one_statement(entry, copy, webhook)
+    for entry in (False, True)
+    for copy in (False, True)
+    for webhook in (False, True)
+}
 _SQLITE_ONE_FINAL = (
     "UPDATE delivery SET status = :status, reason = :reason, last_error = :last_error, "
     "provider_message_id = :pmid, sent_at = :sent_at, template_locale = :locale, lease_until = NULL, "
@@ -88,7 +115,7 @@ _SQLITE_ONE_EVENT = (
     "VALUES (:id, :at, :event, :status, :reason, :detail)"
 )
 # Several outcomes in one statement (PostgreSQL); returns the ids it changed.
-_PG_FINALS = text(
+_PG_FINALS_SQL = (
     "WITH v AS (SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), "
     "CAST(:reasons AS varchar[]), CAST(:errors AS varchar[]), CAST(:pmids AS varchar[]), "
     "CAST(:sent AS timestamptz[]), CAST(:ats AS timestamptz[]), CAST(:events AS varchar[]), "
@@ -100,56 +127,12 @@ _PG_FINALS = text(
     "FROM v WHERE d.id = v.id AND d.status = 'sending' AND d.claim_id = :claim RETURNING d.id), "
     "e AS (INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
     "SELECT v.id, v.at, v.event, v.status, v.reason, v.detail FROM v JOIN u ON u.id = v.id "
-    "WHERE v.event IS NOT NULL) "
-    "SELECT id FROM u"
-).bindparams(bindparam("now", type_=UTCDateTime))
-
-
-class BatchConnection:
-    """A batch's own database connection for its outcome writes, opened on first use.
-
-    One connection for the whole batch: a checkout (and its pre-ping) per message would cost more
-    than the write. When the server drops it (a restart), :meth:`drop` lets the next write open a
-    fresh one.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.postgres = engine.dialect.name == "postgresql"
-        self.connection: Connection | None = None
-        self.autocommit: Connection | None = None
-        #: An aware instant as the driver takes it for a UTCDateTime column.
-        self.instant: Callable[[datetime | None], Any] = instant_binder(engine.dialect)
-
-    def driver(self) -> Any:
-        """The driver's own connection: autocommit on PostgreSQL (one statement, one round trip);
-        on SQLite the caller begins and commits."""
-        connection = self.single_statements() if self.postgres else self.transactional()
-        return connection.connection.driver_connection
-
-    def transactional(self) -> Connection:
-        if self.connection is None:
-            self.connection = self.engine.connect()
-        return self.connection
-
-    def single_statements(self) -> Connection:
-        """A connection in autocommit mode: each statement is its own transaction, one round trip."""
-        if self.autocommit is None:
-            self.autocommit = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        return self.autocommit
-
-    def drop(self) -> None:
-        for connection in (self.connection, self.autocommit):
-            if connection is not None:
-                connection.invalidate()
-                connection.close()
-        self.connection = self.autocommit = None
-
-    def close(self) -> None:
-        for connection in (self.connection, self.autocommit):
-            if connection is not None:
-                connection.close()
-        self.connection = self.autocommit = None
+    "WHERE v.event IS NOT NULL)"
+)
+_PG_FINALS = text(f"{_PG_FINALS_SQL} SELECT id FROM u").bindparams(bindparam("now", type_=UTCDateTime))
+_PG_FINALS_COPIES = text(f"{_PG_FINALS_SQL}, {PG_MANY_COPIES} SELECT id FROM u").bindparams(
+    bindparam("now", type_=UTCDateTime)
+)
 
 
 def _params(
@@ -172,13 +155,9 @@ def _params(
         row["detail"] = json.dumps(final.event["detail"]) if final.event["detail"] is not None else None
     if final.webhook is not None:
         row |= webhooks.one_params(final.webhook, instant)
+    if final.message is not None:
+        row |= copy_params(final.message)
     return row
-
-
-def _pg_one(final: Final) -> str:
-    if final.webhook is None:
-        return _PG_ONE_FINAL if final.event is not None else _PG_ONE_SENT
-    return _PG_ONE_FINAL_WEBHOOK if final.event is not None else _PG_ONE_SENT_WEBHOOK
 
 
 def write_one(db: BatchConnection, final: Final, token: str, now: datetime) -> bool:
@@ -191,13 +170,18 @@ def write_one(db: BatchConnection, final: Final, token: str, now: datetime) -> b
     cursor = raw.cursor()
     try:
         if db.postgres:
-            cursor.execute(_pg_one(final), row, prepare=True)
+            cursor.execute(
+                _PG_ONE[(final.event is not None, final.message is not None, final.webhook is not None)],
+                row,
+                prepare=True,
+            )
             written = cursor.fetchone() is not None
         else:
             written = _sqlite_one(raw, cursor, row, final)
     except dialect.loaded_dbapi.Error as exc:
+        # Parameters hidden: they hold the message's text, which is never logged.
         raise DBAPIError.instance(
-            None, row, exc, dialect.loaded_dbapi.Error,
+            None, row, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
             connection_invalidated=dialect.is_disconnect(exc, raw, cursor), dialect=dialect,
         ) from exc  # fmt: skip
     finally:
@@ -215,6 +199,8 @@ def _sqlite_one(raw: Any, cursor: Any, row: dict[str, Any], final: Final) -> boo
             cursor.execute(_SQLITE_ONE_EVENT, row)
         if written and final.webhook is not None:
             cursor.execute(webhooks.SQLITE_ONE, row)
+        if written and final.message is not None:
+            cursor.execute(SQLITE_ONE_COPY, row)
         if not written:
             stale = stale_entry(final, row["claim"])
             stale["detail"] = json.dumps(stale["detail"])
@@ -243,6 +229,8 @@ def write_many(connection: Connection, finals: Sequence[Final], token: str, now:
                 written.add(final.delivery_id)
                 if final.event is not None:
                     connection.exec_driver_sql(_SQLITE_ONE_EVENT, row)
+                if final.message is not None:
+                    connection.exec_driver_sql(SQLITE_ONE_COPY, row)
     stale = [f for f in finals if f.delivery_id not in written]
     emitted = [f.webhook for f in finals if f.webhook is not None and f.delivery_id in written]
     if stale or emitted:
@@ -262,8 +250,10 @@ def _write_pg_many(connection: Connection, finals: Sequence[Final], token: str, 
 
     no_event: dict[str, Any] = {"at": None, "event": None, "detail": None}  # a plain "sent"
     entries = [f.event or no_event for f in finals]
+    kept = [f for f in finals if f.message is not None]
+    copies = many_copy_params([f.delivery_id for f in kept], [f.message for f in kept if f.message])
     result = connection.execute(
-        _PG_FINALS,
+        _PG_FINALS_COPIES if kept else _PG_FINALS,
         {
             "ids": [f.delivery_id for f in finals],
             "statuses": [f.status for f in finals],
@@ -277,7 +267,8 @@ def _write_pg_many(connection: Connection, finals: Sequence[Final], token: str, 
             "locales": [f.locale for f in finals],
             "now": now,
             "claim": token,
-        },
+        }
+        | (copies if kept else {}),
     )
     return {int(row[0]) for row in result}
 
@@ -358,7 +349,11 @@ class Outcomes:
 
     def only_finals(self) -> bool:
         return not (
-            self.releases or self.invalid_addresses or self.opt_outs or self.config_pauses or self.webhooks
+            self.releases
+            or self.invalid_addresses
+            or self.opt_outs
+            or self.config_pauses
+            or self.webhooks
             or self.failures
         )
 

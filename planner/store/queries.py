@@ -12,14 +12,13 @@ from sqlalchemy.orm import Session
 from planner.core.status import DeliveryStatus
 from planner.errors import NotFound
 from planner.store.dialect import dialect_of
+from planner.store.message_copies import message_copy
 from planner.store.models import OPEN_PREDICATE, Delivery, PlannerRun, Recipient
 from planner.store.tables import DELIVERIES, PAUSES, RECIPIENTS, RUNS, SUBSCRIPTIONS
 from planner.store.tables import DELIVERY_EVENTS as EVENTS
 
 
-def insert_ignoring_duplicates(
-    session: Session, table: Table, rows: list[dict[str, Any]], *also: Any
-) -> Any:
+def insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict[str, Any]], *also: Any) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: the ids of the rows that were new (and the
     columns ``also`` names)."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -113,7 +112,7 @@ def list_deliveries(session: Session, flt: DeliveryFilter) -> list[dict[str, Any
 
 
 def get_delivery(session: Session, delivery_id: int) -> dict[str, Any]:
-    """One delivery with its data and its full timeline."""
+    """One delivery with its data, its full timeline and the kept copy of its message."""
     row = session.execute(_with_recipient().where(DELIVERIES.c.id == delivery_id)).first()
     if row is None:
         raise NotFound("delivery", delivery_id)
@@ -121,6 +120,9 @@ def get_delivery(session: Session, delivery_id: int) -> dict[str, Any]:
     data["data"] = row.data
     data["timeline"] = timeline(session, delivery_id, row)
     data["fallback_delivery"] = fallback_delivery(data["timeline"])
+    # What was sent, as kept (planner.store.message_copies): None before a final outcome after a
+    # provider call, and past PLANNER_STORED_MESSAGE_RETENTION.
+    data["message"] = message_copy(session, delivery_id)
     return data
 
 

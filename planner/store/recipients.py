@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from planner.core.recipient_search import RecipientSearch
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
+from planner.store.message_copies import erase_copies
 from planner.store.models import Recipient
 from planner.store.tables import DELIVERIES, DIGEST_EVENTS, RECIPIENTS, SUBSCRIPTIONS
 from planner.store.timeline import event_row, record_events
@@ -92,7 +93,8 @@ def update_recipients(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 def erase_recipient(session: Session, recipient_id: int, reason: str, now: datetime) -> list[int]:
     """Erasure: cancel the recipient's pending deliveries with ``reason`` (each with a timeline
     entry), drop what may hold names and addresses (template data, provider error text, digest
-    events, the recipient's own columns), stop its subscriptions. Returns the cancelled ids.
+    events, kept copies of sent messages, the recipient's own columns), stop its subscriptions.
+    Returns the cancelled ids.
 
     The delivery history stays, for counts, no longer linked to a person: the recipient's client
     id becomes ``#erased-<row id>`` ('#' is outside the id alphabet, so no client id collides).
@@ -117,6 +119,7 @@ def erase_recipient(session: Session, recipient_id: int, reason: str, now: datet
         update(DELIVERIES).where(d.recipient_id == recipient_id).values(data=None, last_error=None)
     )
     session.execute(delete(DIGEST_EVENTS).where(DIGEST_EVENTS.c.recipient_id == recipient_id))
+    erase_copies(session, recipient_id)
     session.execute(
         update(SUBSCRIPTIONS)
         .where(SUBSCRIPTIONS.c.recipient_id == recipient_id)

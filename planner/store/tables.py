@@ -15,6 +15,7 @@ from planner.store.models import (
     DashboardSession,
     Delivery,
     DeliveryEvent,
+    DeliveryMessage,
     DigestDrop,
     DigestEvent,
     EngagementEvent,
@@ -24,10 +25,8 @@ from planner.store.models import (
     ProviderEvent,
     Recipient,
     Subscription,
-    WebhookAttempt,
-    WebhookEndpoint,
-    WebhookMessage,
 )
+from planner.store.webhook_models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 
 def table_of(model: type[SQLModel]) -> Table:
@@ -42,6 +41,7 @@ DASHBOARD_SESSIONS = table_of(DashboardSession)
 IDEMPOTENCY = table_of(IdempotencyKey)
 DELIVERIES = table_of(Delivery)
 DELIVERY_EVENTS = table_of(DeliveryEvent)
+DELIVERY_MESSAGES = table_of(DeliveryMessage)
 DIGEST_DROPS = table_of(DigestDrop)
 DIGEST_EVENTS = table_of(DigestEvent)
 ENGAGEMENT = table_of(EngagementEvent)

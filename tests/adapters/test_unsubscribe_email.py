@@ -70,6 +70,21 @@ def test_non_critical_email_carries_one_click_unsubscribe(linked: App, smtp_serv
     assert match.group(1) == sign(SECRET.encode(), UnsubscribeTarget(1, "reminder", "email"))
 
 
+def test_the_built_in_templates_print_the_link_in_their_footers(
+    linked: App, smtp_server: SmtpServer
+) -> None:
+    header, received = send(linked, smtp_server, "daily_brief")
+    link = header.split(">", 1)[0].removeprefix("<")
+    text = received.message.get_body(("plain",))
+    html = received.message.get_body(("html",))
+    assert text is not None and html is not None
+    assert text.get_content().splitlines()[-2:] == ["", f"Unsubscribe from these emails: {link}"]
+    assert f'<a href="{link}">{link}</a>' in html.get_content()
+    _, critical = send(linked, smtp_server, "password_reset")
+    plain = critical.message.get_body(("plain",))
+    assert plain is not None and "nsubscribe" not in plain.get_content(), "no link, no footer"
+
+
 def test_critical_email_has_no_unsubscribe(linked: App, smtp_server: SmtpServer) -> None:
     header, received = send(linked, smtp_server, "password_reset")
     assert header == "" and received.message["List-Unsubscribe-Post"] is None

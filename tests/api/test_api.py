@@ -143,6 +143,20 @@ def test_notify_list_show_cancel_retry(client: httpx.Client, app: App) -> None:
     assert ghost.status_code == 404
 
 
+def test_a_delivery_shows_what_was_sent(client: httpx.Client, app: App) -> None:
+    add_recipient(app)
+    body = {"recipient_id": "u-1", "kind": "reminder", "channel": "email", "data": {"a": 1}}
+    sent = client.post("/notify", json=body, headers=AUTH).json()["delivery"]["id"]
+    assert client.get(f"/deliveries/{sent}", headers=AUTH).json()["message"] is None, "nothing sent yet"
+    working, capture = deliverer(app)
+    assert working.deliver_batch([sent]).sent == 1
+    [message] = capture.sent
+    kept = client.get(f"/deliveries/{sent}", headers=AUTH).json()["message"]
+    assert (kept["subject"], kept["text"], kept["html"]) == (message.subject, message.text, message.html)
+    assert kept["headers"]["To"] == "u-1@example.com" and kept["headers"]["Message-ID"] == message.message_id
+    assert kept["cut"] is False and kept["digest"] is None and kept["size"] > 0
+
+
 def test_pause_resume_explain_over_http(client: httpx.Client, app: App) -> None:
     add_recipient(app)
     assert client.post("/pauses/sms", headers=AUTH).json()["paused"] is True

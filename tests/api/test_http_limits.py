@@ -46,8 +46,10 @@ JSON_DOORS: list[tuple[str, str, str]] = [
     ("PUT", "/v1/recipients/{recipient_id}/preferences/{channel}", "/v1/recipients/u-1/preferences/email"),
     ("PUT", "/v1/recipients/{recipient_id}/preferences/{channel}/{kind}",
      "/v1/recipients/u-1/preferences/email/reminder"),
-    ("POST", "/notify", "/notify"),
-    ("POST", "/engagement", "/engagement"),
+    ("POST", "/v1/notify", "/v1/notify"),
+    ("POST", "/v1/engagement", "/v1/engagement"),
+    ("POST", "/notify", "/notify"),  # deprecated
+    ("POST", "/engagement", "/engagement"),  # deprecated
     ("POST", "/v1/events", "/v1/events"),
     ("POST", "/v1/webhooks/email", "/v1/webhooks/email"),
 ]  # fmt: skip

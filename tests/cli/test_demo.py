@@ -35,5 +35,11 @@ def test_demo_runs_the_whole_service_and_leaves_nothing_running(tmp_path: Path) 
         lines = Path(path).read_text().splitlines()
         assert len(lines) == summary["sent_by_channel"][channel]
         assert {json.loads(line)["channel"] for line in lines} == {channel}
+    # Each email's footer prints the link its List-Unsubscribe header carries.
+    emails = [json.loads(line) for line in Path(summary["outbox"]["email"]).read_text().splitlines()]
+    for email in emails:
+        link = email["headers"]["List-Unsubscribe"].removeprefix("<").removesuffix(">")
+        assert link.startswith("http://127.0.0.1:8000/u/"), email
+        assert email["body"].rstrip().endswith(f"Unsubscribe from these emails: {link}"), email["body"]
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
     assert leftovers.stdout == "", "the demo left a process running"

@@ -241,9 +241,15 @@ def test_a_worker_that_lost_its_claim_changes_nothing(
         time.sleep(0.01)
     clock.now += timedelta(minutes=5)  # the first claim's lease is over: another worker takes it
     other = build_webhook_sender(hook_app)
+    second = threading.Thread(target=other.drain)
+    second.start()
+    # Both answers held until the second worker's claim is made and its request is in: the first
+    # worker's outcome comes after it lost the claim.
+    while len(receiver.held) < 2:
+        time.sleep(0.01)
     receiver.hold.set()
     try:
-        other.drain()
+        second.join(10)
     finally:
         other.close()
     late.join(10)

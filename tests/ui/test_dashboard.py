@@ -208,3 +208,29 @@ def test_deliveries_filters_and_pages(page: Any, ui_app: App) -> None:
 def _pauses(app: App) -> list[dict[str, Any]]:
     with app.sessions() as session:
         return pause_list(session)
+
+
+def test_the_delivery_page_shows_what_was_sent(page: Any, ui_app: App) -> None:
+    with ui_app.sessions() as session:
+        sent = session.scalar(
+            text(
+                "SELECT d.id FROM delivery d JOIN recipient r ON r.id = d.recipient_id "
+                "WHERE r.external_id = 'u-30' AND d.status = 'sent' AND d.channel = 'email' "
+                "AND d.kind = 'daily_brief' ORDER BY d.id LIMIT 1"
+            )
+        )
+        planned = session.scalar(text("SELECT min(id) FROM delivery WHERE status IN ('planned', 'queued')"))
+    page.goto(f"/ui/deliveries/{sent}")
+    message = page.locator("#message")
+    assert message.locator("#message-subject").inner_text() == "Your daily brief for 2026-03-06"  # in Sydney
+    to = message.locator("tr.header[data-name=To] td").inner_text()
+    assert to == "u-30@example.com"
+    message_id = message.locator("tr.header[data-name=Message-ID] td").inner_text()
+    assert message_id.startswith(f"<delivery-{sent}.")
+    assert message.locator("#message-text").inner_text().startswith("Good morning u-30,\n\nhere is your")
+    # The HTML body as its source, as text: not rendered inside the dashboard.
+    html = message.locator("#message-html")
+    assert html.inner_text().startswith("<p>Good morning u-30,</p>")
+    assert html.locator("p").count() == 0 and html.locator("strong").count() == 0
+    page.goto(f"/ui/deliveries/{planned}")
+    assert page.locator("#message-none").inner_text().startswith("No copy kept")

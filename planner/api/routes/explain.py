@@ -1,4 +1,5 @@
-"""``/explain/{recipient_id}``: why each subscription sends, or does not, on a local date."""
+"""``/v1/explain/{recipient_id}``: why each subscription sends, or does not, on a local date (also
+under the deprecated ``/explain/{recipient_id}``: :mod:`planner.api.deprecation`)."""
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
 
@@ -7,14 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 
 from planner.api.dependencies import AppDep, require_read
+from planner.api.deprecation import legacy_router
 from planner.api.problems import COMMON_RESPONSES, responses
 from planner.api.routing import ApiRoute
 from planner.api.schemas import EXTERNAL_ID, KIND, LocalDate
 
-router = APIRouter(tags=["operations"], responses=COMMON_RESPONSES, route_class=ApiRoute)
+router = APIRouter(prefix="/v1", tags=["operations"], responses=COMMON_RESPONSES, route_class=ApiRoute)
+legacy = legacy_router("operations")
 
 
 @router.get("/explain/{recipient_id}", responses=responses(404), dependencies=[Depends(require_read)])
+@legacy.get("/explain/{recipient_id}", responses=responses(404), dependencies=[Depends(require_read)])
 def explain(
     app: AppDep,
     recipient_id: Annotated[str, Path(pattern=EXTERNAL_ID)],
