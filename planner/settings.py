@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from planner.clock import parse_duration
+from planner.clock import format_duration, parse_duration
 from planner.core.policy import DEFAULT_BACKOFF_TIERS
 from planner.errors import InvalidInput, shown
 
@@ -38,7 +39,8 @@ def _lateness(value: Any) -> timedelta:
 def _a_day_or_more(value: Any) -> timedelta:
     duration = _duration(value)
     if duration < timedelta(days=1):
-        # Providers retry a callback for hours; forgetting it sooner would apply a retry twice.
+        # No retention is shorter: providers retry a callback for hours (forgetting it sooner would
+        # apply a retry twice), and a delivery's history is what an operator reads the next morning.
         raise ValueError("expected a duration of at least '1d'")
     return duration
 
@@ -62,6 +64,10 @@ def _list_or_json(value: Any) -> Any:
         return [item.strip() for item in value.split(",") if item.strip()]
     return _json(value)
 
+
+#: What a delivery retention keeps beyond the longest lateness, cap window and backoff interval: a
+#: changed zone reaches a local date up to 26 hours back, and a local date is up to 14 hours off UTC.
+DELIVERY_RETENTION_FLOOR = timedelta(days=2)
 
 #: A positive duration: '30s', '5m', '4h', '1d' or ISO 8601 ('PT4H').
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
@@ -170,6 +176,30 @@ class Settings(BaseSettings):
         timedelta(days=7),
         description="Applied provider callbacks are remembered this long (repeats change nothing).",
     )
+    delivery_retention: Retention = Field(
+        timedelta(days=90),
+        description="Deliveries in a final state (sent, skipped, suppressed, missed, cancelled, dead) due "
+        "longer ago than this are pruned with their timelines; open ones never are. At least the "
+        "longest PLANNER_MAX_LATENESS, plus the longest cap window or backoff interval, plus 2 days "
+        "(a pruned delivery changes no decision). On PostgreSQL whole months are dropped, once all "
+        "of a month is this old.",
+    )
+    audit_retention: Retention = Field(
+        timedelta(days=365), description="Audit log entries older than this are pruned."
+    )
+    engagement_retention: Retention = Field(
+        timedelta(days=365),
+        description="Engagement events older than this are pruned, except each recipient's latest "
+        "(engagement backoff reads only that one).",
+    )
+    run_retention: Retention = Field(
+        timedelta(days=90),
+        description="Planner run records (and the digest drop counts, folded into one row) older "
+        "than this are pruned.",
+    )
+    prune_batch_size: int = Field(
+        1000, ge=10, le=100_000, description="Rows pruned per transaction (each batch commits on its own)."
+    )
 
     api_token: SecretStr | None = Field(
         None, description="An admin token for the HTTP API, named 'api-token' (see `planner tokens`)."
@@ -272,6 +302,18 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _delivery_retention_floor(self) -> Settings:
+        floor = delivery_retention_floor(self)
+        if self.delivery_retention < floor:
+            raise ValueError(
+                f"PLANNER_DELIVERY_RETENTION={format_duration(self.delivery_retention)!r}: expected at "
+                f"least {format_duration(floor)!r} (the longest PLANNER_MAX_LATENESS, plus the longest "
+                "frequency-cap window or backoff interval, plus 2 days), so that a pruned delivery is "
+                "never planned again and no cap or backoff decision changes"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _unsubscribe_links(self) -> Settings:
         """Real mail must carry a one-click unsubscribe (RFC 8058): its URL needs a host and a key."""
         if self.email_adapter == "smtp":
@@ -353,6 +395,30 @@ class Settings(BaseSettings):
 
     def adapter_for(self, channel: str) -> str:
         return self.email_adapter if channel == "email" else self.sms_adapter
+
+
+def delivery_retention_floor(settings: Settings) -> timedelta:
+    """The shortest delivery retention that changes no decision of the planner.
+
+    A pruned occurrence must never be planned again: the cursor only moves forward, except that a
+    changed schedule restarts it from now, where a changed zone can reach a local date up to 26 hours
+    back (UTC-12 to UTC+14), and an occurrence older than the lateness is only ever recorded missed.
+    The planner also reads past deliveries: those counted against a cap (its window back) and a
+    subscription's last send (engagement backoff, the longest interval back); a pruned one must be
+    older than either could reach.
+    """
+    from planner.core.limit_notation import parse_limit
+
+    latest = max([settings.max_lateness, *settings.max_lateness_by_kind.values()])
+    caps = [settings.cap_email, settings.cap_sms]
+    caps += [text for by_channel in settings.caps_by_kind.values() for text in by_channel.values()]
+    windows = [timedelta(0)]
+    for text in caps:
+        with contextlib.suppress(ValueError):  # a bad cap is the policy's to report, by name
+            windows.append(timedelta(seconds=parse_limit(text)[1]))
+    tiers = [settings.backoff_tiers, *settings.backoff_tiers_by_kind.values()]
+    intervals = [timedelta(days=interval) for tier_list in tiers for _, interval in tier_list]
+    return latest + max([*windows, *intervals]) + DELIVERY_RETENTION_FLOOR
 
 
 def settings_problems(exc: ValidationError) -> str:

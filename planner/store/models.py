@@ -10,7 +10,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from pydantic import ConfigDict
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from planner.core.quiet_hours import QuietHours
@@ -125,6 +125,14 @@ class EngagementEvent(_Table, table=True):
 
 
 class Delivery(_Table, table=True):
+    """One occurrence's (or ad-hoc request's) delivery: what was decided, and what became of it.
+
+    On PostgreSQL the table is partitioned by month of ``local_date`` (migration 0018,
+    :mod:`planner.store.partitions`): its primary key is then (id, local_date) and its dedup key is
+    unique with the local date, which a planned key carries already (``sub:<id>:<date>...``, held to
+    it by a check) and an ad-hoc key is held once by :class:`AdhocKey`.
+    """
+
     __tablename__ = "delivery"
     __table_args__ = (
         # Every index here is written by each planner insert and worker update: each names its query.
@@ -204,6 +212,9 @@ class DeliveryEvent(_Table, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    # The delivery's local date, copied by the insert (migration 0018): on PostgreSQL a timeline lives
+    # in its delivery's month, and a month goes with its timelines. None on rows written before.
+    local_date: date | None = None
     at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     event: str = Field(max_length=40)
     status: str | None = Field(default=None, max_length=12)
@@ -231,7 +242,9 @@ class DigestEvent(_Table, table=True):
     data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     idempotency_key: str | None = Field(default=None, max_length=255)
-    delivery_id: int | None = Field(default=None, foreign_key="delivery.id", index=True)
+    # No foreign key (migration 0018): on PostgreSQL a delivery is known by (id, local_date). The
+    # retention unbinds or deletes a pruned delivery's events with it (planner.store.retention).
+    delivery_id: int | None = Field(default=None, index=True)
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
 
 
@@ -357,9 +370,38 @@ class ProviderEvent(_Table, table=True):
     provider: str = Field(max_length=20)
     event_id: str = Field(max_length=255)
     token: str | None = Field(default=None, max_length=255)
-    delivery_id: int | None = Field(default=None, foreign_key="delivery.id")
+    # The delivery it was applied to, which the retention may have pruned since: no foreign key
+    # (migration 0018), whose check would read this table for every pruned delivery.
+    delivery_id: int | None = None
     # Indexed for the retention (planner.store.feedback.drop_old_provider_events).
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
+class AdhocKey(_Table, table=True):
+    """An ad-hoc delivery's dedup key, held once whatever month its delivery is in (migration 0018).
+
+    A planned delivery's key carries its local date, so a unique (key, local date) is as strong as a
+    unique key; a caller's ad-hoc key carries none. The ad-hoc insert takes it here first, and the
+    retention lets it go with its delivery: a key is refused again for PLANNER_DELIVERY_RETENTION.
+    """
+
+    __tablename__ = "adhoc_key"
+
+    dedup_key: str = Field(max_length=255, primary_key=True)
+    # The delivery's local date: a month dropped whole takes its keys along.
+    local_date: date = Field(index=True)
+
+
+class MaintenanceState(_Table, table=True):
+    """What the maintenance passes did so far, one row per name: the rows the retention removed per
+    kind of record (the metrics' counters), and where a sweep or a copy resumes (``position``)."""
+
+    __tablename__ = "maintenance_state"
+
+    name: str = Field(max_length=60, primary_key=True)
+    rows: int = Field(default=0, sa_type=BigInteger)
+    last_at: datetime | None = _utc()
+    position: int | None = None
 
 
 metadata = SQLModel.metadata

@@ -54,10 +54,11 @@ _SENT = (
     "WHERE id = %(id)s AND status = 'sending' AND claim_id = %(claim)s"
 )
 _PG_ONE_SENT = f"{_SENT} RETURNING id"
+# A timeline entry copies its delivery's local date (its month's partition on PostgreSQL).
 _PG_ONE_FINAL = (
-    f"WITH u AS ({_SENT} RETURNING id) "
-    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
-    "SELECT id, %(at)s, %(event)s, %(status)s, %(reason)s, CAST(%(detail)s AS json) FROM u "
+    f"WITH u AS ({_SENT} RETURNING id, local_date) "
+    "INSERT INTO delivery_event (delivery_id, local_date, at, event, status, reason, detail) "
+    "SELECT id, local_date, %(at)s, %(event)s, %(status)s, %(reason)s, CAST(%(detail)s AS json) FROM u "
     "RETURNING delivery_id"
 )
 _SQLITE_ONE_FINAL = (
@@ -66,8 +67,8 @@ _SQLITE_ONE_FINAL = (
     "WHERE id = :id AND status = 'sending' AND claim_id = :claim RETURNING id"
 )
 _SQLITE_ONE_EVENT = (
-    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
-    "VALUES (:id, :at, :event, :status, :reason, :detail)"
+    "INSERT INTO delivery_event (delivery_id, local_date, at, event, status, reason, detail) "
+    "VALUES (:id, (SELECT local_date FROM delivery WHERE id = :id), :at, :event, :status, :reason, :detail)"
 )
 # Several outcomes in one statement (PostgreSQL); returns the ids it changed.
 _PG_FINALS = text(
@@ -77,9 +78,10 @@ _PG_FINALS = text(
     "CAST(:details AS json[])) AS v(id, status, reason, last_error, pmid, sent_at, at, event, detail)), "
     "u AS (UPDATE delivery AS d SET status = v.status, reason = v.reason, last_error = v.last_error, "
     "provider_message_id = v.pmid, sent_at = v.sent_at, lease_until = NULL, updated_at = :now "
-    "FROM v WHERE d.id = v.id AND d.status = 'sending' AND d.claim_id = :claim RETURNING d.id), "
-    "e AS (INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
-    "SELECT v.id, v.at, v.event, v.status, v.reason, v.detail FROM v JOIN u ON u.id = v.id "
+    "FROM v WHERE d.id = v.id AND d.status = 'sending' AND d.claim_id = :claim "
+    "RETURNING d.id, d.local_date), "
+    "e AS (INSERT INTO delivery_event (delivery_id, local_date, at, event, status, reason, detail) "
+    "SELECT v.id, u.local_date, v.at, v.event, v.status, v.reason, v.detail FROM v JOIN u ON u.id = v.id "
     "WHERE v.event IS NOT NULL) "
     "SELECT id FROM u"
 ).bindparams(bindparam("now", type_=UTCDateTime))

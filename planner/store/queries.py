@@ -17,13 +17,16 @@ from planner.store.tables import DELIVERIES, PAUSES, RECIPIENTS, RUNS, SUBSCRIPT
 from planner.store.tables import DELIVERY_EVENTS as EVENTS
 
 
-def insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict[str, Any]]) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: the ids of the rows that were new."""
+def insert_ignoring_duplicates(
+    session: Session, table: Table, rows: list[dict[str, Any]], returning: Any = None
+) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` (or ``returning``): the rows that were new."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     dialect_insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
-    return dialect_insert(table).values(rows).on_conflict_do_nothing().returning(table.c.id)
+    column = table.c.id if returning is None else returning
+    return dialect_insert(table).values(rows).on_conflict_do_nothing().returning(column)
 
 
 @dataclass(frozen=True)

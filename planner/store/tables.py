@@ -10,6 +10,7 @@ from sqlalchemy import Table
 from sqlmodel import SQLModel
 
 from planner.store.models import (
+    AdhocKey,
     ApiToken,
     AuditEntry,
     DashboardSession,
@@ -19,6 +20,7 @@ from planner.store.models import (
     DigestEvent,
     EngagementEvent,
     IdempotencyKey,
+    MaintenanceState,
     Pause,
     PlannerRun,
     ProviderEvent,
@@ -33,10 +35,12 @@ def table_of(model: type[SQLModel]) -> Table:
     return table
 
 
+ADHOC_KEYS = table_of(AdhocKey)
 API_TOKENS = table_of(ApiToken)
 AUDIT = table_of(AuditEntry)
 DASHBOARD_SESSIONS = table_of(DashboardSession)
 IDEMPOTENCY = table_of(IdempotencyKey)
+MAINTENANCE_STATE = table_of(MaintenanceState)
 DELIVERIES = table_of(Delivery)
 DELIVERY_EVENTS = table_of(DeliveryEvent)
 DIGEST_DROPS = table_of(DigestDrop)
