@@ -11,7 +11,7 @@ the ad-hoc deliveries), ``maintenance_state``; the foreign keys from ``digest_ev
 and the retention prunes deliveries those rows still name).
 
 PostgreSQL: the partitioned tables are made beside the old ones with a trigger copying every change
-(:mod:`planner.store.partition_copy`, step 1). Up to :data:`MOVED_AT_ONCE` deliveries are moved
+(:mod:`planner.store.partition_copy`, step 1). Up to ``MOVED_AT_ONCE`` deliveries are moved
 right here, in this migration's transaction; a larger table is left to ``planner db partition``,
 which copies it in batches while the service runs, then swaps the tables.
 """
@@ -29,8 +29,6 @@ down_revision = "0017"
 branch_labels = None
 depends_on = None
 
-#: The most deliveries moved inside the migration (a few seconds); more are copied in batches.
-MOVED_AT_ONCE = 200_000
 _FK_NAMES = {"fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s"}
 
 
@@ -73,8 +71,9 @@ def _partition() -> None:
 
     session = Session(bind=op.get_bind())
     partition_copy.prepare(session, utcnow().date())
-    bounded = f"SELECT count(*) FROM (SELECT 1 FROM delivery LIMIT {MOVED_AT_ONCE + 1}) AS counted"
-    if (session.scalar(sa.text(bounded)) or 0) > MOVED_AT_ONCE:
+    at_once = partition_copy.MOVED_AT_ONCE
+    bounded = f"SELECT count(*) FROM (SELECT 1 FROM delivery LIMIT {at_once + 1}) AS counted"
+    if (session.scalar(sa.text(bounded)) or 0) > at_once:
         return  # `planner db partition` copies it in batches (docs: the benchmarks' history notes)
     positions = {"delivery": 0, "delivery_event": 0}
     while (last := partition_copy.copy_batch(session, "delivery", positions["delivery"], 50_000)) is not None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from planner.cli import data, deliveries, demo, digests, ops, planning, serve, tokens, worker
+from planner.cli import data, deliveries, demo, digests, ops, planning, retention, serve, tokens, worker
 from planner.cli.common import debug_enabled
 from planner.errors import shown
 
@@ -72,6 +72,7 @@ app.add_typer(templates_app, name="templates")
 app.add_typer(tokens_app, name="tokens")
 
 db_app.command("upgrade")(data.db_upgrade)
+db_app.command("partition")(retention.partition_command)
 app.command("import")(data.import_command)
 app.command("run")(planning.run_command)
 app.command("simulate")(planning.simulate_command)
@@ -80,6 +81,7 @@ deliveries_app.command("show")(deliveries.deliveries_show)
 deliveries_app.command("retry")(deliveries.deliveries_retry)
 deliveries_app.command("cancel")(deliveries.deliveries_cancel)
 app.command("status")(ops.status_command)
+app.command("prune")(retention.prune_command)
 app.command("pause")(ops.pause_command)
 app.command("resume")(ops.resume_command)
 app.command("explain")(ops.explain_command)

@@ -19,6 +19,7 @@ from rq.worker_registration import REDIS_WORKER_KEYS
 from planner.app import App
 from planner.commands.events import drop_old_events
 from planner.commands.feedback import drop_old_provider_events
+from planner.commands.retention import maintenance_pass
 from planner.core.status import DeliveryStatus
 from planner.dispatch.leases import recover_expired_leases
 from planner.dispatch.reconcile import reconcile
@@ -38,7 +39,9 @@ RECONCILE_GRACE = timedelta(seconds=10)
 def run_maintenance(app: App, grace: timedelta = RECONCILE_GRACE) -> tuple[int, int]:
     """Recover expired leases, re-enqueue deliveries Redis lost, drop digest events past their
     retention (logged and counted by :func:`~planner.commands.events.drop_old_events`) and
-    applied provider callbacks past theirs.
+    applied provider callbacks past theirs, then the retention pass
+    (:func:`~planner.commands.retention.maintenance_pass`: one every few minutes across all workers,
+    time-boxed; on PostgreSQL it also creates and drops the month partitions).
     Safe to run anywhere, any time; returns (recovered, reconciled)."""
     now = app.clock()
     recovered = recover_expired_leases(
@@ -47,6 +50,7 @@ def run_maintenance(app: App, grace: timedelta = RECONCILE_GRACE) -> tuple[int, 
     reconciled = reconcile(app.sessions, app.redis, now, grace=grace, daily_full_pass=True).reenqueued
     drop_old_events(app, now)
     drop_old_provider_events(app, now)
+    maintenance_pass(app, now)
     return recovered, reconciled
 
 

@@ -31,6 +31,9 @@ from planner.store.partitions import MONTHS_AHEAD, month_of, next_month, partiti
 from planner.store.tables import DELIVERIES, DELIVERY_EVENTS
 
 State = Literal["single", "copying", "partitioned"]
+#: The most deliveries migration 0018 moves inside its own transaction (a few seconds); a larger
+#: table is left to ``planner db partition``, which copies it in batches.
+MOVED_AT_ONCE = 200_000
 NEW = {"delivery": "delivery_partitioned", "delivery_event": "delivery_event_partitioned"}
 #: The (model's) indexes of each table, with their definition: made on the new tables under a
 #: temporary name, given the model's name at the swap.

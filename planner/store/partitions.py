@@ -18,11 +18,20 @@ Nothing here runs on SQLite, or on a PostgreSQL database whose tables are not pa
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypeVar
 
+import structlog
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+
+from planner.store.db import SessionFactory, transaction
+
+log = structlog.get_logger("planner.partitions")
+T = TypeVar("T")
 
 #: The tables partitioned by month, the timeline after its deliveries (it references them).
 PARTITIONED = ("delivery", "delivery_event")
@@ -150,6 +159,20 @@ def drop_month(session: Session, month: date, before: datetime) -> DroppedMonth 
     session.execute(text(f"ALTER TABLE delivery DETACH PARTITION {deliveries}"))
     session.execute(text(f"DROP TABLE {deliveries}"))
     return DroppedMonth(month, counts[0], counts[1], int(keys.rowcount))  # type: ignore[attr-defined]
+
+
+def one_step(factory: SessionFactory, step: Callable[[Session], T]) -> T | None:
+    """One month's DDL (:func:`create_month`, :func:`drop_month`) in its own transaction, by one
+    process at a time; None when another process holds the partitions' maintenance, or when a lock
+    did not come within :data:`LOCK_TIMEOUT` (the next pass tries again)."""
+    try:
+        with transaction(factory) as session:
+            if not session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtext('planner:partitions'))")):
+                return None
+            return step(session)
+    except DBAPIError as exc:
+        log.warning("partition maintenance deferred to the next pass", error=str(exc.orig).splitlines()[0])
+        return None
 
 
 def default_partition_rows(session: Session) -> int:

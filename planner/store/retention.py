@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import Table, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from planner.core.status import FINAL_STATUSES, DeliveryStatus
 from planner.store.dialect import dialect_of, one_of
+from planner.store.queries import insert_ignoring_duplicates
 from planner.store.tables import (
     ADHOC_KEYS,
     AUDIT,
@@ -34,6 +35,16 @@ from planner.store.tables import (
 
 #: Statuses a delivery never leaves on its own: only those are pruned.
 FINAL = sorted(s.value for s in FINAL_STATUSES)
+#: The retention pass's own row in ``maintenance_state``: when it last ran, and how many times.
+PASS = "retention_pass"
+#: SQLite's ``auto_vacuum`` mode that gives free pages back on ``PRAGMA incremental_vacuum``.
+INCREMENTAL = 2
+#: The append-only tables pruned by age, each by its indexed instant.
+_APPEND_ONLY: dict[str, tuple[Table, Any]] = {
+    "audit": (AUDIT, AUDIT.c.at),
+    "idempotency_keys": (IDEMPOTENCY, IDEMPOTENCY.c.created_at),
+    "runs": (RUNS, RUNS.c.started_at),
+}
 
 
 @dataclass
@@ -109,11 +120,7 @@ def release_digest_events(session: Session, delivery_ids: Sequence[int], now: da
 def prune_oldest(session: Session, table: str, before: datetime, limit: int) -> int:
     """Remove up to ``limit`` rows of an append-only table older than ``before``, oldest first: the
     audit log (by ``at``), idempotency keys (``created_at``), planner runs (``started_at``)."""
-    target, column = {
-        "audit": (AUDIT, AUDIT.c.at),
-        "idempotency_keys": (IDEMPOTENCY, IDEMPOTENCY.c.created_at),
-        "runs": (RUNS, RUNS.c.started_at),
-    }[table]
+    target, column = _APPEND_ONLY[table]
     oldest = select(target.c.id).where(column < before).order_by(column).limit(limit)
     ids = list(session.scalars(oldest))
     if not ids:
@@ -128,16 +135,15 @@ def prune_engagement(
     their engagement events older than ``before`` go, except each one's latest (engagement backoff
     reads only that one). Returns (removed, the last recipient swept, None once past the last)."""
     e = ENGAGEMENT.c
-    last = session.scalar(
-        select(func.max(e.recipient_id)).select_from(
-            select(e.recipient_id.label("recipient_id"))
-            .where(e.recipient_id > after_recipient)
-            .group_by(e.recipient_id)
-            .order_by(e.recipient_id)
-            .limit(recipients)
-            .subquery()
-        )
+    swept = (
+        select(e.recipient_id)
+        .where(e.recipient_id > after_recipient)
+        .group_by(e.recipient_id)
+        .order_by(e.recipient_id)
+        .limit(recipients)
+        .subquery()
     )
+    last = session.scalar(select(func.max(swept.c.recipient_id)))
     if last is None:
         return 0, None
     newer = ENGAGEMENT.alias("newer")
@@ -208,3 +214,65 @@ def totals(session: Session) -> dict[str, tuple[int, datetime | None]]:
         str(name): (int(rows), last_at)
         for name, rows, last_at in session.execute(select(c.name, c.rows, c.last_at))
     }
+
+
+# ----------------------------------------------------------------------------- the pass itself
+
+
+def claim_pass(session: Session, now: datetime, every: timedelta) -> bool:
+    """Whether this process runs the retention pass now: at most one per ``every`` across all
+    workers (the conditional update on ``maintenance_state`` decides)."""
+    c = MAINTENANCE_STATE.c
+    due = or_(c.last_at.is_(None), c.last_at <= now - every)
+    claimed = session.execute(
+        update(MAINTENANCE_STATE).where(c.name == PASS, due).values(rows=c.rows + 1, last_at=now)
+    )
+    if _removed(claimed):
+        return True
+    row = {"name": PASS, "rows": 1, "last_at": now}
+    return session.scalar(insert_ignoring_duplicates(session, MAINTENANCE_STATE, [row], c.name)) is not None
+
+
+def last_pass(session: Session) -> datetime | None:
+    c = MAINTENANCE_STATE.c
+    value = session.scalar(select(c.last_at).where(c.name == PASS))
+    return value if isinstance(value, datetime) else None
+
+
+def sqlite_vacuum(session: Session, pages: int) -> int:
+    """SQLite in incremental auto-vacuum: give up to ``pages`` free pages back to the file system;
+    returns the free pages left (0 when the file is not in that mode: its free pages are reused)."""
+    if session.scalar(text("PRAGMA auto_vacuum")) != INCREMENTAL:
+        return 0
+    session.execute(text(f"PRAGMA incremental_vacuum({int(pages)})"))
+    return int(session.scalar(text("PRAGMA freelist_count")) or 0)
+
+
+def sqlite_file_pages(session: Session) -> tuple[int, int, int]:
+    """(pages, free pages, auto_vacuum mode) of the SQLite file."""
+    pages = int(session.scalar(text("PRAGMA page_count")) or 0)
+    free = int(session.scalar(text("PRAGMA freelist_count")) or 0)
+    return pages, free, int(session.scalar(text("PRAGMA auto_vacuum")) or 0)
+
+
+# ----------------------------------------------------------------------------- counted, not removed
+
+
+def count_prunable_deliveries(session: Session, before: datetime, dated_before: date | None = None) -> int:
+    c = DELIVERIES.c
+    stmt = select(func.count()).where(c.scheduled_at < before, c.status.in_(FINAL))
+    if dated_before is not None:
+        stmt = stmt.where(c.local_date < dated_before)
+    return int(session.scalar(stmt) or 0)
+
+
+def count_older(session: Session, table: str, before: datetime) -> int:
+    target, column = _APPEND_ONLY[table]
+    return int(session.scalar(select(func.count()).select_from(target).where(column < before)) or 0)
+
+
+def count_engagement(session: Session, before: datetime) -> int:
+    e = ENGAGEMENT.c
+    newer = ENGAGEMENT.alias("newer")
+    has_newer = exists().where(newer.c.recipient_id == e.recipient_id, newer.c.occurred_at > e.occurred_at)
+    return int(session.scalar(select(func.count()).where(e.occurred_at < before, has_newer)) or 0)
