@@ -74,6 +74,23 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
         "7d",
         "Applied provider callbacks are remembered this long (repeats change nothing).",
     ),
+    (
+        "delivery_retention",
+        "90d",
+        "Deliveries in a final state (sent, skipped, suppressed, missed, cancelled, dead) due longer ago than this are pruned with their timelines; open ones never are. At least the longest PLANNER_MAX_LATENESS, plus the longest cap window or backoff interval, plus 2 days (a pruned delivery changes no decision). On PostgreSQL whole months are dropped, once all of a month is this old.",
+    ),
+    ("audit_retention", "365d", "Audit log entries older than this are pruned."),
+    (
+        "engagement_retention",
+        "365d",
+        "Engagement events older than this are pruned, except each recipient's latest (engagement backoff reads only that one).",
+    ),
+    (
+        "run_retention",
+        "90d",
+        "Planner run records (and the digest drop counts, folded into one row) older than this are pruned.",
+    ),
+    ("prune_batch_size", "1000", "Rows pruned per transaction (each batch commits on its own)."),
     ("api_token", "unset", "An admin token for the HTTP API, named 'api-token' (see `planner tokens`)."),
     (
         "public_base_url",

@@ -60,9 +60,26 @@ def status_command(as_json: JsonOption = False) -> None:
                 "late": "; ".join(planner["late"]) or "no",
                 "oldest due delivery waiting": data["waiting"]["oldest_due_delivery"] or "none",
                 "stuck": "; ".join(data["waiting"]["stuck"]) or "no",
+                "retention": _retention_text(data["retention"]),
             },
         )
     )
+
+
+def _retention_text(state: dict[str, Any]) -> str:
+    """e.g. "deliveries kept 90d; last pass 2026-07-15T12:00:00+00:00, removed so far 12,000
+    deliveries, 3,100 delivery_events; months 2026-04..2026-09 (6)"."""
+    removed = ", ".join(f"{n:,} {kind}" for kind, n in state["removed"].items() if n) or "nothing"
+    text = f"deliveries kept {state['delivery_retention']}; "
+    text += (
+        f"last pass {state['last_pass']}, removed so far {removed}" if state["last_pass"] else "no pass yet"
+    )
+    parts = state["partitions"]
+    if parts["state"] == "partitioned":
+        text += f"; months {parts['first']}..{parts['last']} ({parts['months']})"
+    elif parts["state"] == "copying":
+        text += "; moving to monthly partitions: run `planner db partition`"
+    return text
 
 
 def _pause_text(pause: dict[str, Any]) -> str:

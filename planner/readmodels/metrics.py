@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from planner.app import App
-from planner.readmodels.status import delivery_wait, planner_lateness, queue_state
+from planner.readmodels.status import delivery_wait, planner_lateness, queue_state, retention_state
 from planner.store.db import Session
 from planner.store.digests import digest_counts
 from planner.store.queries import pause_list, status_reason_counts
@@ -109,6 +109,29 @@ def _digests(waiting: int, dropped: dict[str, int]) -> Iterator[Metric]:
     yield family
 
 
+def _retention(state: dict[str, Any]) -> Iterator[Metric]:
+    removed = CounterMetricFamily(
+        "planner_pruned_rows",
+        "Rows the retention removed (PLANNER_*_RETENTION), by kind of record; partitions_* count months.",
+        labels=["kind"],
+    )
+    for kind, rows in state["removed"].items():
+        removed.add_metric([kind], float(rows))
+    yield removed
+    if state["last_pass"] is not None:
+        yield GaugeMetricFamily(
+            "planner_retention_last_pass_timestamp_seconds",
+            "When the last retention pass started (Unix time).",
+            value=datetime.fromisoformat(state["last_pass"]).timestamp(),
+        )
+    if state["partitions"]["state"] == "partitioned":
+        yield GaugeMetricFamily(
+            "planner_delivery_partitions",
+            "Months the delivery table has a partition for (PostgreSQL).",
+            value=float(state["partitions"]["months"]),
+        )
+
+
 class PlannerCollector(Collector):
     def __init__(self, app: App, now: datetime) -> None:
         self.app = app
@@ -136,6 +159,7 @@ class PlannerCollector(Collector):
         yield from _digests(waiting, dropped)
         yield from self._queues()
         yield from self._planner()
+        yield from _retention(retention_state(self.app))
 
     def _queues(self) -> Iterator[Metric]:
         state = queue_state(self.app.redis)

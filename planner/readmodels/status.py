@@ -15,7 +15,9 @@ from rq import Queue, Worker
 from rq.registry import ScheduledJobRegistry
 
 from planner.app import App
+from planner.clock import format_duration
 from planner.settings import QUEUES
+from planner.store import partition_copy, partitions, retention
 from planner.store.pauses import ADAPTER_CONFIG
 from planner.store.queries import (
     last_runs,
@@ -174,4 +176,31 @@ def collect_status(app: App, now: datetime) -> dict[str, Any]:
         "workers": {"count": len(queues.workers), "keys": queues.workers},
         "planner": {**lateness.as_dict(), "late": planner_problems(lateness, app.settings.max_lateness)},
         "waiting": {**wait.as_dict(), "stuck": delivery_problems(wait, app.settings.max_delivery_wait)},
+        "retention": retention_state(app),
+    }
+
+
+#: maintenance_state rows that are not counts of removed rows.
+_NOT_REMOVED = ("retention_pass", "engagement_sweep", "partition_copy:")
+
+
+def retention_state(app: App) -> dict[str, Any]:
+    """The retention at a glance: its last pass, what it removed so far per kind, and on PostgreSQL
+    the months the delivery table has (and whether its move to partitions is under way)."""
+    with app.sessions() as session:
+        totals = retention.totals(session)
+        last = retention.last_pass(session)
+        state = partition_copy.state(session)
+        months = partitions.existing_months(session) if state == "partitioned" else []
+    removed = {name: rows for name, (rows, _) in sorted(totals.items()) if not name.startswith(_NOT_REMOVED)}
+    return {
+        "last_pass": last.isoformat() if last else None,
+        "removed": removed,
+        "delivery_retention": format_duration(app.settings.delivery_retention),
+        "partitions": {
+            "state": state,
+            "months": len(months),
+            "first": months[0].isoformat()[:7] if months else None,
+            "last": months[-1].isoformat()[:7] if months else None,
+        },
     }

@@ -9,10 +9,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, insert, select
+from typer.testing import CliRunner
 
 from planner.app import App
+from planner.cli import app as cli_app
 from planner.commands.notify import notify
 from planner.commands.retention import PASS_EVERY, dry_run, maintenance_pass, prune
+from planner.readmodels.metrics import render_metrics
+from planner.readmodels.status import collect_status
 from planner.settings import Settings, settings_problems
 from planner.store import retention
 from planner.store.db import transaction
@@ -207,3 +211,17 @@ def test_the_floor_follows_the_lateness_the_caps_and_the_backoff() -> None:
     assert Settings(delivery_retention="17d").delivery_retention == timedelta(days=17)
     with pytest.raises(ValidationError, match="'32d4h'"):
         Settings(delivery_retention="30d", cap_sms="5/month")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_what_a_pass_removed_is_in_the_metrics_and_the_status_line(
+    app: App, old_and_new: dict[str, int], cli: CliRunner
+) -> None:
+    maintenance_pass(app, NOW)
+    lines = render_metrics(app, NOW).decode().splitlines()
+    assert 'planner_pruned_rows_total{kind="deliveries"} 2.0' in lines
+    assert "planner_retention_last_pass_timestamp_seconds 1.7841168e+09" in lines
+    status = collect_status(app, NOW)["retention"]
+    assert status["removed"]["deliveries"] == 2 and status["last_pass"] == NOW.isoformat()
+    shown = cli.invoke(cli_app, ["status"], env={"COLUMNS": "300"})
+    assert "removed so far 2 deliveries, 2 delivery_events" in shown.output
