@@ -66,7 +66,10 @@ def is_partitioned(session: Session) -> bool:
 
 
 def existing_months(session: Session) -> list[date]:
-    """The months ``delivery`` has a partition for, oldest first (the default partition aside)."""
+    """The months ``delivery`` has a partition for, oldest first (the default partition aside; none
+    when the table is not partitioned)."""
+    if not is_partitioned(session):
+        return []
     names = session.scalars(
         text(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
