@@ -25,7 +25,7 @@ from planner.clock import Clock, format_duration, utcnow
 from planner.core.policy import PlanningPolicy
 from planner.core.retry import RetryPolicy
 from planner.dispatch.redis import connect_redis
-from planner.errors import ConfigurationError, InvalidInput, PlannerError, Unavailable
+from planner.errors import ConcurrentChange, ConfigurationError, InvalidInput, PlannerError, Unavailable
 from planner.run.runner import PlannerRunner, RunOptions
 from planner.settings import Settings
 from planner.store import db
@@ -189,6 +189,7 @@ def build_deliverer(
     from planner.dispatch.ratelimit import ProviderLimiter
 
     settings = app.settings
+    require_unsubscribe_links(settings)
     adapters = adapters if adapters is not None else build_adapters(settings)
     check_lease(settings.sending_lease, settings.max_clock_skew, adapters)
     return Deliverer(
@@ -230,6 +231,13 @@ def check_lease(lease: timedelta, skew: timedelta, adapters: Mapping[str, Adapte
             )
 
 
+def require_unsubscribe_links(settings: Settings) -> None:
+    """Refuse to send real mail (or to serve the links it carries) without its one-click unsubscribe."""
+    problem = settings.unsubscribe_links_problem()
+    if problem is not None:
+        raise ConfigurationError(f"invalid configuration: {problem}")
+
+
 def unsubscribe_links(settings: Settings) -> UnsubscribeLinks | None:
     """The one-click unsubscribe links, when the service has a public URL and a signing key."""
     from planner.delivery.message import UnsubscribeLinks
@@ -269,6 +277,8 @@ def translate_error(exc: BaseException) -> PlannerError | None:
         return InvalidInput("file", str(exc.filename), f"a readable file ({exc.strerror})")
     if isinstance(exc, redis.RedisError):
         return redis_unavailable(exc)
+    if db.lost_a_race(exc):
+        return ConcurrentChange("a concurrent request created the same record first")
     if isinstance(exc, OperationalError | ProgrammingError):
         text = str(exc.orig) if exc.orig is not None else str(exc)
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__

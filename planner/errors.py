@@ -65,6 +65,14 @@ class StateConflict(InvalidInput):
     already taken, a dedup key used for another recipient (HTTP 409; the CLI exits 1)."""
 
 
+class ConcurrentChange(StateConflict):
+    """A concurrent request wrote the same record first, and this one lost the race twice (HTTP 409
+    with Retry-After; sending the request again succeeds)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("request", detail, "no concurrent change of the same record; send it again")
+
+
 class UnknownTimezoneError(InvalidInput):
     """A time zone name that is not in the tz database. Never silently treated as UTC."""
 

@@ -313,21 +313,23 @@ class Settings(BaseSettings):
             )
         return self
 
-    @model_validator(mode="after")
-    def _unsubscribe_links(self) -> Settings:
-        """Real mail must carry a one-click unsubscribe (RFC 8058): its URL needs a host and a key."""
-        if self.email_adapter == "smtp":
-            if not self.public_base_url:
-                raise ValueError(
-                    "PLANNER_PUBLIC_BASE_URL is unset; expected the service's public URL "
-                    "(https://planner.example.com), which the smtp adapter's unsubscribe links need"
-                )
-            if self.signing_secret is None or not self.signing_secret.get_secret_value():
-                raise ValueError(
-                    "PLANNER_SIGNING_SECRET is unset; expected a random key (32 bytes or more) "
-                    "signing the smtp adapter's unsubscribe links"
-                )
-        return self
+    def unsubscribe_links_problem(self) -> str | None:
+        """What keeps the smtp adapter's mail from carrying a one-click unsubscribe (RFC 8058: its
+        URL needs a host and a key), or None. Checked where the links are made and followed (the
+        worker, ``planner serve``), not when the settings load: ``planner db upgrade`` needs neither."""
+        if self.email_adapter != "smtp":
+            return None
+        if not self.public_base_url:
+            return (
+                "PLANNER_PUBLIC_BASE_URL is unset; expected the service's public URL "
+                "(https://planner.example.com), which the smtp adapter's unsubscribe links need"
+            )
+        if self.signing_secret is None or not self.signing_secret.get_secret_value():
+            return (
+                "PLANNER_SIGNING_SECRET is unset; expected a random key (32 bytes or more) "
+                "signing the smtp adapter's unsubscribe links"
+            )
+        return None
 
     @field_validator("public_base_url")
     @classmethod

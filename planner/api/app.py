@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from planner.api.limits import BoundedRequests
 from planner.api.middleware import AllowedMethods, PageHeaders, idempotency, no_unknown_query
-from planner.api.problems import install_problem_handlers
+from planner.api.problems import JSONAnswer, install_problem_handlers
 from planner.api.routes import (
     deliveries,
     events,
@@ -62,6 +62,7 @@ def create_api(app: App) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        default_response_class=JSONAnswer,
     )
     api.state.planner = app
     install_problem_handlers(api)

@@ -18,11 +18,19 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from planner.api.dependencies import app_of
-from planner.api.problems import echoed, problem
+from planner.api.problems import echoed, internal_error, problem
 from planner.app import App
 from planner.auth import authenticate
 from planner.errors import shown
-from planner.store.idempotency import IN_PROGRESS, StoredAnswer, release, reserve, store_answer
+from planner.store.idempotency import (
+    CARRIED_OUT,
+    IN_PROGRESS,
+    StoredAnswer,
+    marking_carried_out,
+    release,
+    reserve,
+    store_answer,
+)
 
 CallNext = Callable[[Request], Awaitable[Response]]
 
@@ -99,7 +107,9 @@ async def idempotency(request: Request, call_next: CallNext) -> Response:
 
     Keys are per token and stored in the database. The key is reserved before the request runs
     (:func:`~planner.store.idempotency.reserve`), so two requests racing with one key run once: the
-    second gets a 409 with Retry-After while the first runs, and its answer afterwards.
+    second gets a 409 with Retry-After while the first runs, and its answer afterwards. A 5xx gives
+    the key back only when none of the request's work committed; after a commit the 5xx is the
+    answer kept (:func:`~planner.store.idempotency.marking_carried_out`).
     """
     key = request.headers.get("idempotency-key")
     if request.method != "POST" or key is None:
@@ -120,20 +130,23 @@ async def idempotency(request: Request, call_next: CallNext) -> Response:
     if stored is not None:
         return _answer_again(key, digest, stored)
     try:
-        response = await call_next(request)
+        with marking_carried_out(who.name, key):
+            response = await call_next(request)
     except BaseException:
-        await _in_transaction(app, lambda s: release(s, who.name, key))
+        failed = internal_error()  # what the server answers for the exception
+        answer = StoredAnswer(digest, failed.status_code, failed.media_type, bytes(failed.body).decode())
+        await _in_transaction(app, lambda s: release(s, who.name, key, answer))
         raise
-    if response.status_code >= 500 or response.status_code in (401, 403, 503):
-        # Not an answer to keep: the request may be sent again.
-        await _in_transaction(app, lambda s: release(s, who.name, key))
-        return response
     chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
     content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
     answer = StoredAnswer(
         digest, response.status_code, response.headers.get("content-type"), content.decode()
     )
-    await _in_transaction(app, lambda s: store_answer(s, who.name, key, answer))
+    if response.status_code >= 500 or response.status_code in (401, 403, 503):
+        # Not an answer to keep (the request may be sent again), unless its work committed.
+        await _in_transaction(app, lambda s: release(s, who.name, key, answer))
+    else:
+        await _in_transaction(app, lambda s: store_answer(s, who.name, key, answer))
     return Response(content, response.status_code, headers=dict(response.headers))
 
 
@@ -154,7 +167,7 @@ def _answer_again(key: str, digest: str, stored: StoredAnswer) -> Response:
         detail = f"Idempotency-Key {shown(key)} was used for another request; expected a new key"
         error = {"loc": ["header", "Idempotency-Key"], "msg": detail, "input": echoed(key)}
         return problem(422, "Invalid input", detail, errors=[error])
-    if stored.status == IN_PROGRESS:
+    if stored.status in (IN_PROGRESS, CARRIED_OUT):
         detail = f"a request with Idempotency-Key {shown(key)} is still running; send it again later"
         return problem(409, "Conflict", detail, headers={"Retry-After": "1"})
     headers = {"Idempotency-Replayed": "true"}

@@ -8,6 +8,7 @@ is a 503, never a 500.
 
 # No ``from __future__ import annotations``: FastAPI reads the handler annotations at runtime.
 
+import json
 import math
 from typing import Any
 
@@ -19,7 +20,16 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from planner.app import OUTAGES, translate_error
-from planner.errors import InvalidInput, NotFound, PlannerError, StateConflict, Unavailable, shown
+from planner.core.validation import TEXT_EXPECTED
+from planner.errors import (
+    ConcurrentChange,
+    InvalidInput,
+    NotFound,
+    PlannerError,
+    StateConflict,
+    Unavailable,
+    shown,
+)
 
 log = structlog.get_logger("planner.api")
 
@@ -58,11 +68,23 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
+class JSONAnswer(JSONResponse):
+    """Every JSON answer of the API. Text that has no UTF-8 form (a lone surrogate a row kept from
+    before the text rule refused it) is written as JSON's ``\\u`` escape, the same text, rather
+    than failing after the request's work is done: no stored row can make a read answer 500."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+
+
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     headers = extra.pop("headers", None)
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     body.update({k: v for k, v in extra.items() if v is not None})
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return JSONAnswer(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -108,6 +130,8 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
             item["msg"] = f"malformed JSON at character {loc[1] if len(loc) > 1 else 0}: {reason}"
             item["loc"] = ["body"]
         item["msg"] = item["msg"].removeprefix("Value error, ")
+        if error.get("type") == "string_unicode":  # pydantic's refusal of a lone surrogate
+            item["msg"] = f"{shown(error.get('input'))} is invalid; expected {TEXT_EXPECTED}"
         if "input" in error and error.get("type") != "json_invalid":
             item["input"] = echoed(error["input"])
         errors.append(item)
@@ -146,6 +170,9 @@ def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 def planner_error(request: Request, exc: PlannerError) -> JSONResponse:
+    if isinstance(exc, ConcurrentChange):
+        detail = f"{exc.value}; send the request again"
+        return problem(409, "Conflict", detail, headers={"Retry-After": "1"})
     if isinstance(exc, StateConflict):
         detail = f"{exc.field} is {shown(exc.value)}: expected {exc.expected}"
         return problem(409, "Conflict", detail, errors=[{"field": exc.field, "input": echoed(exc.value)}])
@@ -164,12 +191,17 @@ def planner_error(request: Request, exc: PlannerError) -> JSONResponse:
     return problem(400, "Bad request", str(exc))
 
 
+def internal_error() -> JSONResponse:
+    """The answer to a defect: nothing of it is shown."""
+    return problem(500, "Internal error", "an unexpected error; the server log has the details")
+
+
 def unexpected(request: Request, exc: Exception) -> JSONResponse:
     """An outage (503, through :func:`~planner.app.translate_error`) or a defect (500, logged)."""
     error = translate_error(exc)
     if error is None:
         log.error("unhandled error", path=request.url.path, error=f"{type(exc).__name__}: {exc}")
-        return problem(500, "Internal error", "an unexpected error; the server log has the details")
+        return internal_error()
     return planner_error(request, error)
 
 

@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
 )
 
@@ -216,3 +217,8 @@ class EmailEvent(BaseModel):
     message_id: str = Field(min_length=1, max_length=255, description="The Message-ID the service sent.")
     code: str | None = Field(None, max_length=20, description="The provider's code, e.g. '550'.")
     detail: str | None = Field(None, max_length=500)
+
+    @field_validator("id", "message_id", "code", "detail")
+    @classmethod
+    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return validation.text(value, str(info.field_name))

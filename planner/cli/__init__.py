@@ -14,10 +14,10 @@ import os
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from planner.cli import data, deliveries, demo, digests, ops, planning, retention, serve, tokens, worker
-from planner.cli.common import debug_enabled
+from planner.cli.common import TextCheckedCommand, debug_enabled
 from planner.errors import shown
 
 __all__ = ["app", "main"]
@@ -97,6 +97,19 @@ app.command("serve")(serve.serve_command)
 app.command("cron")(serve.cron_command)
 app.command("worker")(worker.worker_command)
 app.command("demo")(demo.demo_command)
+
+
+def _check_text(group: typer.Typer) -> None:
+    """Every command of ``group`` and its sub-groups checks its text arguments before it runs."""
+    for command in group.registered_commands:
+        assert command.cls in (None, TyperCommand), "a command with its own class checks its text itself"
+        command.cls = TextCheckedCommand
+    for sub in group.registered_groups:
+        assert sub.typer_instance is not None
+        _check_text(sub.typer_instance)
+
+
+_check_text(app)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 import typer
+from typer.core import TyperCommand
 
 from planner.errors import InvalidInput, PlannerError, Unavailable, shown
 
@@ -71,6 +72,32 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     # Escaped: messages quote user values and JSON, whose brackets are not rich markup.
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+class TextCheckedCommand(TyperCommand):
+    """A command whose text arguments and options follow the service's text rule before it runs
+    (:func:`planner.core.validation.text`): bytes that are not UTF-8 reach Python as lone
+    surrogates (``surrogateescape``), which no database, log or JSON answer can hold. Paths are
+    not text: they reach the command as ``Path`` objects and stay as the file system has them."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click types
+        from planner.core.validation import text
+
+        for param in self.params:
+            given = ctx.params.get(param.name)
+            for value in given if isinstance(given, list | tuple) else (given,):
+                if not isinstance(value, str):
+                    continue
+                name = param.opts[0] if param.param_type_name == "option" else _argument_name(param)
+                try:
+                    text(value, name)
+                except InvalidInput as exc:
+                    raise fail(f"{name}: {shown(exc.value)} is invalid; expected {exc.expected}") from None
+        return super().invoke(ctx)
+
+
+def _argument_name(param: Any) -> str:
+    return str(param.metavar or (param.name or "").upper())
 
 
 def debug_enabled() -> bool:

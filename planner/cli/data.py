@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -52,7 +53,7 @@ def import_command(
                     svc.clock(),
                     skip_invalid=skip_invalid,
                     progress=advance,
-                    has_template=svc.templates.has_template,
+                    require_template=svc.templates.require,
                 )
         except ImportFailed as exc:
             if as_json:
@@ -63,7 +64,9 @@ def import_command(
     if as_json:
         print_json(report.as_dict())
     else:
-        table = new_table(title=f"import of {file}")
+        # A file name need not be UTF-8: its other bytes are shown escaped (\xe9), not printed.
+        name = os.fsencode(file).decode("utf-8", "backslashreplace")
+        table = new_table(title=f"import of {name}")
         table.add_column("what")
         table.add_column("count", justify="right")
         for key, value in report.as_dict().items():

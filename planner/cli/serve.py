@@ -49,9 +49,11 @@ def serve_command(
     """Serve the HTTP API (FastAPI + uvicorn): health, readiness, metrics, deliveries, notify."""
     from planner.api import create_api
     from planner.api.server import server_config
+    from planner.app import require_unsubscribe_links
     from planner.auth import any_token_configured
 
     with service(schema="upgrade") as svc:
+        require_unsubscribe_links(svc.settings)  # the links the workers send must be verifiable here
         if not any_token_configured(svc):
             err.print(
                 "[yellow]no API token (PLANNER_API_TOKEN or `planner tokens create`): every route but "

@@ -16,7 +16,7 @@ from planner.clock import ensure_utc
 from planner.core import validation
 from planner.core.template_data import check_template_data
 from planner.errors import InvalidInput, NotFound
-from planner.store.digests import drop_expired, insert_event
+from planner.store.digests import StoredEvent, digest_channels, drop_expired, insert_event
 from planner.store.recipients import recipient_id_of
 
 log = structlog.get_logger("planner.digests")
@@ -39,24 +39,26 @@ def record_event(
 ) -> tuple[bool, dict[str, Any]]:
     """Store an event for the recipient's next digest of ``kind``; True when it is new.
 
-    With ``idempotency_key`` a repeated call (a client retrying) returns the first event.
+    With ``idempotency_key`` a repeated call (a client retrying) returns the first event, as stored.
+    An event no digest subscription of the recipient collects yet is kept all the same, for one made
+    within PLANNER_DIGEST_RETENTION (a client need not order its calls), and the answer says so.
     """
     validation.external_id(recipient, "recipient_id")
     validation.kind(kind, "kind")
-    if kind not in app.templates.kinds():
-        raise InvalidInput("kind", kind, "a kind with templates (`planner templates check` lists them)")
+    app.templates.require(kind)
     if data is not None:
         check_template_data(data, max_bytes=MAX_DATA_BYTES)
     if idempotency_key is not None and not (
         isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= MAX_KEY
     ):
         raise InvalidInput("idempotency_key", idempotency_key, f"a string of 1 to {MAX_KEY} characters")
+    validation.text(idempotency_key, "idempotency_key")
     at = ensure_utc(occurred_at, "occurred_at") if occurred_at is not None else now
     with app.sessions() as session, session.begin():
         recipient_id = recipient_id_of(session, recipient)
         if recipient_id is None:
             raise NotFound("recipient", recipient)
-        event_id, created = insert_event(
+        stored = insert_event(
             session,
             {
                 "recipient_id": recipient_id,
@@ -67,15 +69,32 @@ def record_event(
                 "received_at": now,
             },
         )
-    log.info("digest event", recipient=recipient, kind=kind, outcome="recorded" if created else "repeated")
-    return created, {
-        "id": event_id,
+        channels = digest_channels(session, recipient_id, kind)
+    outcome = "recorded" if stored.created else "repeated"
+    log.info("digest event", recipient=recipient, kind=kind, outcome=outcome, collected=bool(channels))
+    return stored.created, _answer(app, recipient, kind, idempotency_key, stored, channels)
+
+
+def _answer(
+    app: App, recipient: str, kind: str, key: str | None, stored: StoredEvent, channels: list[str]
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "id": stored.id,
         "recipient_id": recipient,
         "kind": kind,
-        "occurred_at": at.isoformat(),
-        "idempotency_key": idempotency_key,
-        "created": created,
+        "occurred_at": stored.occurred_at.isoformat(),
+        "idempotency_key": key,
+        "created": stored.created,
+        # The channels whose digest subscriptions list it (their next digest after it arrived).
+        "collected_by": channels,
     }
+    if not channels:
+        kept_until = stored.received_at + app.settings.digest_retention
+        answer["note"] = (
+            f"no digest subscription of {recipient!r} collects {kind!r} yet: the event is kept until "
+            f"{kept_until.isoformat()} (PLANNER_DIGEST_RETENTION) for one made by then, then dropped"
+        )
+    return answer
 
 
 def drop_old_events(app: App, now: datetime) -> tuple[int, int]:

@@ -16,8 +16,8 @@ from typing import Any
 
 from planner.commands.import_writer import Importer, ImportReport
 from planner.core.import_records import EngagementRecord, LineError, RecipientRecord, Record, parse_lines
-from planner.errors import PlannerError, shown
-from planner.store.db import SessionFactory
+from planner.errors import InvalidInput, PlannerError, shown
+from planner.store.db import Session, SessionFactory, transaction_retried_once
 
 __all__ = ["ImportFailed", "ImportReport", "import_file", "import_lines"]
 
@@ -40,14 +40,15 @@ def import_lines(
     skip_invalid: bool = False,
     batch_size: int = 2000,
     progress: Callable[[int], None] | None = None,
-    has_template: Callable[[str, str], bool] | None = None,
+    require_template: Callable[[str, str, str], None] | None = None,
 ) -> ImportReport:
     """Validate every line, then write them in batches inside one transaction.
 
     Atomic by default: any invalid line (including an engagement event for an unknown recipient)
     raises :class:`ImportFailed` and nothing is written. With ``skip_invalid`` the good lines are
-    imported and the bad ones are listed in the report. ``has_template(kind, channel)``, when
-    given, refuses a subscription whose deliveries could never be rendered.
+    imported and the bad ones are listed in the report. ``require_template(kind, channel, field)``
+    (the service's :meth:`~planner.delivery.templating.Renderer.require`), when given, refuses a
+    subscription whose deliveries could never be rendered.
     """
     report = ImportReport()
     records: list[Record] = []
@@ -55,7 +56,7 @@ def import_lines(
         if isinstance(item, LineError):
             report.errors.append(item)
             continue
-        error = _template_error(item, has_template) if has_template is not None else None
+        error = _template_error(item, require_template) if require_template is not None else None
         if error is not None:
             report.errors.append(error)
         else:
@@ -63,37 +64,52 @@ def import_lines(
     report.lines = len(records) + len(report.errors)
     if report.errors and not skip_invalid:
         raise ImportFailed(report.errors)
-    with factory() as session, session.begin():
-        importer = Importer(session, now, report)
-        recipients = [r for r in records if isinstance(r, RecipientRecord)]
-        for start in range(0, len(recipients), batch_size):
-            batch = recipients[start : start + batch_size]
-            importer.recipients(batch)
-            if progress:
-                progress(len(batch))
-        engagement = [r for r in records if isinstance(r, EngagementRecord)]
-        for start in range(0, len(engagement), batch_size):
-            batch_e = engagement[start : start + batch_size]
-            unknown = importer.engagement(batch_e)
-            if unknown and not skip_invalid:
-                raise ImportFailed(unknown)  # leaving the block rolls everything back
-            report.errors.extend(unknown)
-            if progress:
-                progress(len(batch_e))
-    report.errors.sort(key=lambda e: e.line)
-    return report
+
+    def write(session: Session) -> ImportReport:
+        attempt = ImportReport(lines=report.lines, errors=list(report.errors))
+        _write(Importer(session, now, attempt), records, batch_size, progress, skip_invalid)
+        return attempt
+
+    # Two imports creating the same recipient: the one that loses the race writes again, as updates.
+    written = transaction_retried_once(factory, write)
+    written.errors.sort(key=lambda e: e.line)
+    return written
 
 
-def _template_error(item: Record, has_template: Callable[[str, str], bool]) -> LineError | None:
+def _write(
+    importer: Importer,
+    records: Sequence[Record],
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+    skip_invalid: bool,
+) -> None:
+    """The records, in batches, in the importer's transaction."""
+    recipients = [r for r in records if isinstance(r, RecipientRecord)]
+    for start in range(0, len(recipients), batch_size):
+        batch = recipients[start : start + batch_size]
+        importer.recipients(batch)
+        if progress:
+            progress(len(batch))
+    engagement = [r for r in records if isinstance(r, EngagementRecord)]
+    for start in range(0, len(engagement), batch_size):
+        batch_e = engagement[start : start + batch_size]
+        unknown = importer.engagement(batch_e)
+        if unknown and not skip_invalid:
+            raise ImportFailed(unknown)  # leaving the transaction rolls everything back
+        importer.report.errors.extend(unknown)
+        if progress:
+            progress(len(batch_e))
+
+
+def _template_error(item: Record, require_template: Callable[[str, str, str], None]) -> LineError | None:
     if not isinstance(item, RecipientRecord):
         return None
     for i, sub in enumerate(item.subscriptions):
-        if not has_template(sub.kind, sub.channel):
-            message = (
-                f"{shown(sub.kind)} has no {sub.channel} template; expected a kind with one "
-                "(`planner templates check` lists them)"
-            )
-            return LineError(item.line, f"subscriptions[{i}].kind", message)
+        try:
+            require_template(sub.kind, sub.channel, f"subscriptions[{i}].kind")
+        except InvalidInput as exc:
+            message = f"{shown(exc.value)} is invalid; expected {exc.expected}"
+            return LineError(item.line, exc.field, message, shown(exc.value), exc.expected)
     return None
 
 

@@ -23,7 +23,7 @@ from planner.core.job_batches import JobBatch, new_job_id
 from planner.core.localtime import local_date_of
 from planner.core.status import DeliveryStatus
 from planner.dispatch.outbox import enqueue_batches
-from planner.errors import InvalidInput, StateConflict
+from planner.errors import StateConflict
 from planner.store import adhoc
 
 log = structlog.get_logger("planner.notify")
@@ -69,13 +69,8 @@ def notify(
         at=at,
         default_queue=app.settings.queue_for_kind(kind),
     )
-    if not app.templates.has_template(request.kind, request.channel):
-        # Refused now: saved, it would only die at send time with template_missing.
-        raise InvalidInput(
-            "kind",
-            kind,
-            f"a kind with a template for {request.channel} (`planner templates check` lists them)",
-        )
+    # Refused now: saved, it would only die at send time with template_missing.
+    app.templates.require(request.kind, request.channel)
     # Nothing is written while Redis is known to be down; if it goes down between the commit and the
     # enqueue, the row is saved and the reply says so (the reconcile enqueues it later).
     app.require_redis()

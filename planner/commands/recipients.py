@@ -26,7 +26,7 @@ from planner.errors import InvalidInput, NotFound
 from planner.readmodels.simulate import simulate_recipient, to_json_rows
 from planner.store.audit import record_audit
 from planner.store.chunks import cadence_of
-from planner.store.db import Session
+from planner.store.db import Session, transaction_retried_once
 from planner.store.models import Recipient, Subscription, kinds_opted_out
 from planner.store.preferences import set_channel_opt_out, set_kind_opt_out
 from planner.store.queries import recipient_by_external_id
@@ -89,11 +89,15 @@ def subscription_document(sub: Subscription) -> dict[str, Any]:
 def _write(app: App, body: dict[str, Any], now: datetime) -> ImportReport:
     record = parse_recipient(body, line=1)
     for i, sub in enumerate(record.subscriptions):
-        if not app.templates.has_template(sub.kind, sub.channel):
-            raise InvalidInput(f"subscriptions[{i}].kind", sub.kind, f"a kind with a {sub.channel} template")
-    report = ImportReport(lines=1)
-    with app.sessions() as session, session.begin():
+        app.templates.require(sub.kind, sub.channel, f"subscriptions[{i}].kind")
+
+    def write(session: Session) -> ImportReport:
+        report = ImportReport(lines=1)
         Importer(session, now, report).recipients([record])
+        return report
+
+    # Two requests creating the same recipient: the one that loses the race writes again, as an update.
+    report = transaction_retried_once(app.sessions, write)
     plan_changes(app, report.recipient_ids, now)
     return report
 

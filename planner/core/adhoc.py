@@ -79,6 +79,7 @@ class AdhocRequest:
 def _check_dedup_key(dedup_key: object) -> None:
     if not isinstance(dedup_key, str) or not 1 <= len(dedup_key) <= 255 or not dedup_key.strip():
         raise InvalidInput("dedup_key", dedup_key, "1-255 characters")
+    validation.text(dedup_key, "dedup_key")
     if dedup_key.startswith("sub:"):
         raise InvalidInput(
             "dedup_key", dedup_key, "a key not starting with 'sub:' (kept for planned deliveries)"

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from planner.core import validation
+
 #: Twilio's opt-out and opt-in keywords (its default Advanced Opt-Out set); the whole body, any case.
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "UNSTOP"})
@@ -58,6 +60,11 @@ class DeliveryReport:
     #: The signing token (Mailgun): may sign one event only.
     token: str | None = None
 
+    def __post_init__(self) -> None:
+        # Whichever door built it, a report whose text cannot be stored is refused before the store.
+        for name in ("event_id", "message_id", "status", "code", "detail", "token"):
+            validation.text(getattr(self, name), name)
+
 
 @dataclass(frozen=True)
 class InboundSms:
@@ -65,6 +72,10 @@ class InboundSms:
     sender: str
     #: True for STOP and its synonyms, False for START/UNSTOP, None for anything else.
     opt_out: bool | None
+
+    def __post_init__(self) -> None:
+        validation.text(self.event_id, "MessageSid")
+        validation.text(self.sender, "From")
 
 
 # -- Twilio ----------------------------------------------------------------------------------------
@@ -86,7 +97,9 @@ def twilio_signed(auth_token: str, url: str, params: Iterable[tuple[str, str]], 
 
 
 def twilio_status(form: Mapping[str, str]) -> DeliveryReport | None:
-    """A status callback's report; None for a progress status (queued, sent, ...)."""
+    """A status callback's report; None for a progress status (queued, sent, ...). A field whose
+    text cannot be stored is :class:`InvalidInput` naming it, signed or not."""
+    validation.text(dict(form), "")
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
     if not 0 < len(sid) <= MAX_ID or status not in TWILIO_FINAL:
@@ -104,6 +117,7 @@ def twilio_status(form: Mapping[str, str]) -> DeliveryReport | None:
 
 
 def twilio_inbound(form: Mapping[str, str]) -> InboundSms:
+    validation.text(dict(form), "")
     word = (form.get("Body") or "").strip().upper()
     opt_out = True if word in STOP_WORDS else False if word in START_WORDS else None
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
@@ -132,7 +146,8 @@ def mailgun_signed(signing_key: str, timestamp: str, token: str, signature: str,
 
 def mailgun_event(event: Mapping[str, object], token: str) -> DeliveryReport | None:
     """What a Mailgun event says of the message; None for events that say nothing of delivery
-    (accepted, opened, clicked, ...)."""
+    (accepted, opened, clicked, ...). Text that cannot be stored is :class:`InvalidInput`."""
+    validation.text(dict(event), "event-data")
     kind = event.get("event")
     message = event.get("message")
     headers = message.get("headers") if isinstance(message, Mapping) else None

@@ -3,6 +3,7 @@ parsed and validated into records. Pure: nothing here reads or writes the databa
 (:mod:`planner.commands.import_writer` writes the records).
 
 Doubtful input is refused, not guessed at (README, "Import format"): a line that is not UTF-8,
+text that breaks the text rule (NUL, lone surrogates: :func:`planner.core.validation.text`),
 duplicate JSON keys, a second line for the same recipient id, quiet hours whose start equals their
 end, the zone ``Factory`` and instants outside 1970..2200.
 """
@@ -193,6 +194,7 @@ def _parse_quiet_hours(obj: Any) -> dict[str, QuietHours]:
 
 
 def parse_recipient(obj: dict[str, Any], line: int) -> RecipientRecord:
+    validation.text(obj, "")
     _check_keys(obj, RECIPIENT_KEYS, "")
     external_id = validation.external_id(obj.get("id"), "id")
     tz_name = obj.get("timezone")
@@ -242,6 +244,7 @@ def _parse_attributes(value: Any) -> dict[str, Any] | None:
 
 
 def parse_engagement(obj: dict[str, Any], line: int) -> EngagementRecord:
+    validation.text(obj, "")
     _check_keys(obj, ENGAGEMENT_KEYS, "")
     recipient_id = validation.external_id(obj.get("recipient_id"), "recipient_id")
     event = validation.engagement_event(obj.get("event"))

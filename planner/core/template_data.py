@@ -3,7 +3,8 @@
 The data must survive the database's JSON column and the API's response as it is: a JSON object,
 nested at most :data:`MAX_DEPTH` deep (the response serializer gives up far below Python's
 recursion limit, and no template needs more), of plain values (no NaN or Infinity, no integer
-longer than Python converts), at most ``max_bytes`` of JSON.
+longer than Python converts) whose every string, key or value, follows the text rule
+(:func:`planner.core.validation.text`), at most ``max_bytes`` of JSON.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from planner.core.validation import text
 from planner.errors import InvalidInput
 
 #: Ad-hoc notifications' limit, the default; a digest event passes its own (smaller) one.
@@ -24,6 +26,7 @@ def check_template_data(data: Any, field: str = "data", *, max_bytes: int = MAX_
         raise InvalidInput(field, data, "a JSON object")
     if nesting_depth(data) > MAX_DEPTH:
         raise InvalidInput(field, "(nested too deeply)", f"a JSON object nested at most {MAX_DEPTH} deep")
+    text(data, field)
     try:
         size = len(json.dumps(data, allow_nan=False).encode())
     except (TypeError, ValueError, RecursionError):

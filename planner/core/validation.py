@@ -10,7 +10,7 @@ import json
 import math
 import re
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from planner.clock import EARLIEST, LATEST, parse_instant
 from planner.core.status import Channel, EngagementKind
@@ -34,15 +34,56 @@ _ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 ATTRIBUTES_MAX_BYTES = 4096
 ATTRIBUTES_MAX_DEPTH = 4
 
+#: What no stored text may hold: NUL, which PostgreSQL's text and jsonb refuse (SQLite keeps it, so
+#: the two databases would disagree), and the UTF-16 surrogates U+D800..U+DFFF, which have no UTF-8
+#: form: a lone one (JSON's "\udfff") cannot be written to a database, a log or a JSON answer.
+_UNFAITHFUL = re.compile("[\x00\ud800-\udfff]")
+TEXT_EXPECTED = "text without NUL characters or lone surrogates (U+D800-U+DFFF)"
+#: A key quoted in a field name is cut to this many characters.
+_KEY_SHOWN = 40
+
+T = TypeVar("T")
+
 #: The largest id the store can hold: the id columns are INTEGER, 32 bits on PostgreSQL (SQLite's
 #: are 64), so a larger id cannot exist, and sending one to PostgreSQL is an error, not a miss.
 ID_MAX = 2**31 - 1
 
 
+def text(value: T, field: str) -> T:
+    """``value`` as it is when every string in it can be stored and shown faithfully: the value
+    itself when it is a string, else every key and value of the objects and lists it nests, at any
+    depth. :class:`InvalidInput` names the first string that cannot (``data.items[2].title``).
+
+    The one text rule of every door (HTTP, import, CLI, webhooks, the testing kit), applied before
+    anything is written, so both databases take or refuse the same text.
+    """
+    stack: list[tuple[Any, str]] = [(value, field)]
+    while stack:  # a loop, not recursion: the depth is another rule's to refuse
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if _UNFAITHFUL.search(item):
+                raise InvalidInput(where, item, TEXT_EXPECTED)
+        elif isinstance(item, dict):
+            children = []
+            for key, child in item.items():
+                if isinstance(key, str) and _UNFAITHFUL.search(key):
+                    raise InvalidInput(where or "key", key, f"keys of {TEXT_EXPECTED}")
+                children.append((child, _member(where, key)))
+            stack.extend(reversed(children))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed([(child, f"{where}[{i}]") for i, child in enumerate(item)]))
+    return value
+
+
+def _member(where: str, key: Any) -> str:
+    name = str(key) if len(str(key)) <= _KEY_SHOWN else f"{str(key)[:_KEY_SHOWN]}..."
+    return f"{where}.{name}" if where else name
+
+
 def require_str(value: Any, field: str, expected: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(field, value, expected)
-    return value.strip()
+    return text(value, field).strip()
 
 
 def external_id(value: Any, field: str = "id") -> str:
@@ -121,6 +162,7 @@ def attributes(value: Any, field: str = "attributes") -> dict[str, Any]:
     """Custom template attributes: a JSON object of named values, small and shallow."""
     if not isinstance(value, dict):
         raise InvalidInput(field, value, 'a JSON object such as {"plan": "pro", "first_name": "Ann"}')
+    text(value, field)
     for name in value:
         if not isinstance(name, str) or not _ATTRIBUTE.fullmatch(name):
             raise InvalidInput(f"{field}.{name}", name, "a name of letters, digits and _ (not first), 1-64")

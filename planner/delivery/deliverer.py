@@ -348,9 +348,11 @@ class Deliverer:
         """
         try:
             message = self.messages.make(d, recipient, batch.digests.get(d.id))
-        except (TemplateFailure, PermanentError) as exc:
-            outcome = batch.recorder.failed(d, self.clock(), permanent=True, error=str(exc), retry_after=None)
-            self._count(batch, outcome, logger, str(exc), d)
+        except Exception as exc:  # making a message does no I/O: what fails here fails every time
+            known = isinstance(exc, TemplateFailure | PermanentError)
+            error = str(exc) if known else f"{type(exc).__name__}: {exc}"
+            outcome = batch.recorder.failed(d, self.clock(), permanent=True, error=error, retry_after=None)
+            self._count(batch, outcome, logger, error, d)
             return False
         adapter = self.adapters[d.channel]
         if d.id in batch.unknown_since and self._found_by_lookup(adapter, message, d, batch, logger):

@@ -2,8 +2,9 @@
 
 Layout: ``<kind>/email_subject.txt``, ``<kind>/email.txt``, optional ``<kind>/email.html`` and
 ``<kind>/sms.txt``. A user folder (``PLANNER_TEMPLATES_DIR``) is searched before the built-in
-templates. A missing template or a render error is a :class:`TemplateFailure`: a permanent failure,
-since sending again will not make the template appear.
+templates. Templates run in a bounded sandbox (:mod:`planner.delivery.sandbox`). A missing template,
+or a rendering that fails in any way (a template error, a bound, a ``TypeError`` on the data), is a
+:class:`TemplateFailure`: a permanent failure, since sending again will not make it render.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 import jinja2
 
+from planner.delivery import sandbox
 from planner.delivery.template_files import BUILTIN, REQUIRED, template_folders
-from planner.errors import PlannerError
+from planner.errors import InvalidInput, PlannerError
 
 
 class TemplateFailure(PlannerError):
@@ -34,17 +36,14 @@ CHANNELS = ("email", "sms")
 
 
 class Renderer:
-    def __init__(self, extra_dir: Path | None = None, *, generic_fallback: bool = False) -> None:
+    def __init__(self, extra_dir: Path | None = None) -> None:
+        self.extra_dir = extra_dir
         self.folders = template_folders(extra_dir)
-        self.generic_fallback = generic_fallback
         loaders: list[jinja2.BaseLoader] = []
         if extra_dir is not None:
             loaders.append(jinja2.FileSystemLoader(str(extra_dir)))
         loaders.append(jinja2.FileSystemLoader(str(BUILTIN)))
-        if generic_fallback:
-            # For test kits: any kind renders, so a team can test schedules before writing copy.
-            loaders.append(jinja2.FunctionLoader(_generic))
-        self.env = jinja2.Environment(
+        self.env = sandbox.BoundedSandbox(
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -73,17 +72,36 @@ class Renderer:
                 return None
             raise TemplateFailure(f"template_missing: no template {name!r}")
         try:
-            return _render_template(template, self._globals[name], context).strip()
+            return sandbox.render(template, context, self._globals[name]).strip()
         except jinja2.TemplateError as exc:
             raise TemplateFailure(f"template_error: {name}: {exc}") from exc
+        except Exception as exc:  # the data did not fit the template: `{{ data.amount + 1 }}` on "abc"
+            raise TemplateFailure(f"template_error: {name}: {type(exc).__name__}: {exc}") from exc
 
     def has_template(self, kind: str, channel: str) -> bool:
         """Whether ``kind`` can be rendered for ``channel`` (checked at import, notify and run)."""
         return all(self._template(f"{kind}/{leaf}") is not None for leaf in REQUIRED.get(channel, ("?",)))
 
     def kinds(self) -> set[str]:
-        """The kinds that have a template folder (the generic fallback has none)."""
+        """The kinds that have a template folder."""
         return {d.name for folder in self.folders if folder.is_dir() for d in folder.iterdir() if d.is_dir()}
+
+    def require(self, kind: str, channel: str | None = None, field: str = "kind") -> None:
+        """The one rule of every door that takes a kind to send (a notification, a subscription, a
+        digest event; the API, the CLI, imports and the testing kit): the kind has templates, for
+        ``channel`` when given. :class:`InvalidInput` lists the kinds that have them and says where
+        they come from."""
+        found = self.has_template(kind, channel) if channel is not None else kind in self.kinds()
+        if found:
+            return
+        usable = sorted(k for k in self.kinds() if channel is None or self.has_template(k, channel))
+        where = f"PLANNER_TEMPLATES_DIR ({self.extra_dir or 'unset'})"
+        raise InvalidInput(
+            field,
+            kind,
+            f"a kind with {f'{channel} ' if channel else ''}templates: {', '.join(usable) or 'none'} "
+            f"(the built-in ones, and a folder per kind in {where}; `planner templates check` lists them)",
+        )
 
     def render(self, kind: str, channel: str, context: dict[str, Any]) -> Rendered:
         if channel == "email":
@@ -95,25 +113,6 @@ class Renderer:
         body = self._render(f"{kind}/sms.txt", context)
         assert body is not None
         return Rendered(subject=None, text=body, html=None)
-
-
-def _render_template(template: jinja2.Template, globals_: dict[str, Any], context: dict[str, Any]) -> str:
-    """``template.render(context)`` without copying the globals' ChainMap and the context twice."""
-    variables = template.new_context({**globals_, **context}, shared=True)
-    try:
-        return template.environment.concat(template.root_render_func(variables))
-    except Exception:
-        template.environment.handle_exception()  # re-raises, with the template's lines in the traceback
-        raise  # not reached
-
-
-def _generic(name: str) -> str | None:
-    kind, _, leaf = name.partition("/")
-    return {
-        "email_subject.txt": f"{kind} for {{{{ local_date }}}}",
-        "email.txt": f"{kind} for {{{{ recipient.external_id }}}} on {{{{ local_date }}}}",
-        "sms.txt": f"{kind} for {{{{ local_date }}}}",
-    }.get(leaf)
 
 
 class _SampleData(dict[str, Any]):
@@ -175,6 +174,10 @@ def check_templates(renderer: Renderer, kinds: Iterable[str]) -> list[TemplateCh
     return checks
 
 
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
 def _check_one(renderer: Renderer, kind: str, channel: str) -> TemplateCheck:
     check = TemplateCheck(kind, channel, "ok")
     leaves = (*REQUIRED[channel], "email.html") if channel == "email" else REQUIRED[channel]
@@ -209,12 +212,12 @@ def _check_one(renderer: Renderer, kind: str, channel: str) -> TemplateCheck:
             "events_total": 1,
         }
         try:
-            template.render(context)
+            sandbox.render(template, context)
         except jinja2.UndefinedError as exc:
             check.status = "error"
             check.problems.append(f"{name}: undefined variable: {exc.message}")
-        except jinja2.TemplateError as exc:
+        except Exception as exc:  # a template error, a bound, or the sample data not fitting
             check.status = "error"
-            check.problems.append(f"{name}: {type(exc).__name__}: {exc}")
+            check.problems.append(f"{name}: {type(exc).__name__}: {_one_line(exc)}")
         check.data_keys = sorted(set(check.data_keys) | data.used)
     return check

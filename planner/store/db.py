@@ -7,14 +7,14 @@ workers can share one file; PostgreSQL uses a bounded connection pool.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session as Session
 from sqlalchemy.orm import sessionmaker
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 #: back, and hands to the store's functions; it never builds a statement on one) and the factory
 #: that opens them (``App.sessions``).
 SessionFactory: TypeAlias = sessionmaker[Session]
+T = TypeVar("T")
 
 
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
@@ -95,6 +96,29 @@ def transaction(factory: SessionFactory) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def lost_a_race(exc: BaseException) -> bool:
+    """Whether ``exc`` is an insert that lost a race: its unique key was taken by a transaction that
+    committed first (PostgreSQL's unique_violation; SQLite serialises its writers, but would say
+    the same)."""
+    if not isinstance(exc, IntegrityError):
+        return False
+    return getattr(exc.orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+
+
+def transaction_retried_once(factory: SessionFactory, work: Callable[[Session], T]) -> T:
+    """``work(session)`` in a transaction; when it lost a race for a unique key (two requests
+    creating the same recipient), once more in a new transaction, which sees the winner's rows and
+    updates them. Losing twice raises (the caller's answer: a conflict, send it again)."""
+    try:
+        with transaction(factory) as session:
+            return work(session)
+    except IntegrityError as exc:
+        if not lost_a_race(exc):
+            raise
+    with transaction(factory) as session:
+        return work(session)
 
 
 def copy_sqlite_file(source: Path, target: Path) -> None:

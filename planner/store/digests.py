@@ -60,12 +60,23 @@ def _free() -> ColumnElement[bool]:
     return or_(E.delivery_id.is_(None), _owned_by(_RELEASED))
 
 
-def insert_event(session: Session, row: dict[str, Any]) -> tuple[int, bool]:
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as the database holds it: a repeat's answer is the first event's, not the repeat's."""
+
+    id: int
+    created: bool
+    occurred_at: datetime
+    received_at: datetime
+
+
+def insert_event(session: Session, row: dict[str, Any]) -> StoredEvent:
     """Store an event; with an idempotency key already used for the recipient and kind, the
-    first event's id and False (the unique constraint decides, so concurrent posts are safe)."""
+    first event, not created (the unique constraint decides, so concurrent posts are safe)."""
     key = row.get("idempotency_key")
     if key is None:
-        return int(session.execute(insert(DIGEST_EVENTS).values(row).returning(E.id)).scalar_one()), True
+        new = int(session.execute(insert(DIGEST_EVENTS).values(row).returning(E.id)).scalar_one())
+        return StoredEvent(new, True, row["occurred_at"], row["received_at"])
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -74,14 +85,24 @@ def insert_event(session: Session, row: dict[str, Any]) -> tuple[int, bool]:
         dialect_insert(DIGEST_EVENTS).values(row).on_conflict_do_nothing().returning(E.id)
     )
     if new_id is not None:
-        return int(new_id), True
-    existing = session.scalar(
-        select(E.id).where(
+        return StoredEvent(int(new_id), True, row["occurred_at"], row["received_at"])
+    existing = session.execute(
+        select(E.id, E.occurred_at, E.received_at).where(
             E.recipient_id == row["recipient_id"], E.kind == row["kind"], E.idempotency_key == key
         )
+    ).one()  # the conflicting row is committed: the insert waited for it
+    return StoredEvent(int(existing.id), False, existing.occurred_at, existing.received_at)
+
+
+def digest_channels(session: Session, recipient_id: int, kind: str) -> list[str]:
+    """The channels of the recipient's active digest subscriptions of ``kind``: where its events go."""
+    s = SUBSCRIPTIONS.c
+    found = session.scalars(
+        select(s.channel)
+        .where(s.recipient_id == recipient_id, s.kind == kind, s.digest.is_(True), s.active.is_(True))
+        .order_by(s.channel)
     )
-    assert existing is not None, "the conflicting row is committed: the insert waited for it"
-    return int(existing), False
+    return [str(channel) for channel in found]
 
 
 def digest_targets(session: Session, delivery_ids: Sequence[int]) -> list[DigestTarget]:

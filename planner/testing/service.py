@@ -26,7 +26,6 @@ from planner.app import App, build_deliverer, build_runner
 from planner.commands.importer import ImportReport, import_lines
 from planner.commands.recipients import plan_changes
 from planner.delivery.deliverer import Deliverer
-from planner.delivery.templating import Renderer
 from planner.run.runner import PlannerRunner, RunReport
 from planner.settings import Settings
 from planner.store.db import SessionFactory
@@ -149,12 +148,12 @@ class PlannerService(Recipes):
             app = self._app = App(settings, clock=self.clock.now)
             app.upgrade_database()  # a no-op on the copy; migrates a file an older kit left
             capture = self._capture = RecordingCaptureAdapter(self._zone_of, self.clock.now)
-            # generic_fallback: a team can test a schedule before writing the copy for its kinds.
-            renderer = Renderer(settings.templates_dir, generic_fallback=True)
             adapters: dict[str, Adapter] = {"email": capture, "sms": capture}
             for channel, target in self._forward_to.items():
                 adapters[channel] = _Forwarding(target, capture)
-            self._deliverer = build_deliverer(app, adapters=adapters, renderer=renderer)
+            # The service's own templates (PLANNER_TEMPLATES_DIR, then the built-in ones), and so its
+            # rule: a kind without templates is refused here as the API refuses it.
+            self._deliverer = build_deliverer(app, adapters=adapters, renderer=app.templates)
             if self._seed is not None:
                 # Retry jitter drawn from a seeded generator: a failing test fails the same way twice.
                 self._deliverer.rng = random.Random(self._seed)
@@ -247,7 +246,9 @@ class PlannerService(Recipes):
         app = self._started()
         materialised = [line for line in lines if line.strip()]
         self.clock.mark_used()
-        report = import_lines(app.sessions, materialised, self.clock.now())
+        report = import_lines(
+            app.sessions, materialised, self.clock.now(), require_template=app.templates.require
+        )
         # As the API and `planner import` do: a change inside the last run's window is planned now.
         plan_changes(app, report.recipient_ids, self.clock.now())
         for text in materialised:

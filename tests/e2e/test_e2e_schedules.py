@@ -8,6 +8,7 @@ recipient's local time.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -22,9 +23,11 @@ from planner.testing import (
     assert_sent_once_daily_at,
 )
 
+# The team's own kinds (security_alert, promo) have their own templates, in the kit as in the service.
+TEMPLATES = Path(__file__).parent / "templates"
 # Engagement backoff would thin out sends to recipients who never engage; only its own test
 # (which overrides this) is about that rule.
-pytestmark = pytest.mark.planner_settings(backoff_tiers=[[0, 1]])
+pytestmark = pytest.mark.planner_settings(backoff_tiers=[[0, 1]], templates_dir=str(TEMPLATES))
 
 
 # -- DST, northern hemisphere (America/New_York) ------------------------------------------------
