@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, func, select, text
+from sqlalchemy import Row, Table, func, literal, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from planner.core.status import DeliveryStatus
@@ -15,6 +15,7 @@ from planner.store.dialect import dialect_of
 from planner.store.models import OPEN_PREDICATE, Delivery, PlannerRun, Recipient
 from planner.store.tables import DELIVERIES, PAUSES, RECIPIENTS, RUNS, SUBSCRIPTIONS
 from planner.store.tables import DELIVERY_EVENTS as EVENTS
+from planner.store.types import UTCDateTime
 
 
 def insert_ignoring_duplicates(
@@ -37,6 +38,10 @@ class DeliveryFilter:
     channel: str | None = None
     since: datetime | None = None
     limit: int | None = None
+    #: Keyset paging: only rows after this (scheduled_at, id) in the list's order (planner.core.paging).
+    after: tuple[datetime, int] | None = None
+    #: The list's order: (scheduled_at, id) ascending, or latest first.
+    newest_first: bool = False
 
 
 def _iso(value: Any) -> str | None:
@@ -75,18 +80,28 @@ def _with_recipient() -> Any:
 
 
 def list_deliveries(session: Session, flt: DeliveryFilter) -> list[dict[str, Any]]:
+    """The deliveries matching ``flt``, in a stable order: (scheduled_at, id), ascending or latest
+    first, from ``flt.after`` on (keyset paging: each page costs the same, however deep)."""
+    c = DELIVERIES.c
     stmt = _with_recipient()
     if flt.status:
-        stmt = stmt.where(DELIVERIES.c.status == flt.status)
+        stmt = stmt.where(c.status == flt.status)
     if flt.recipient:
-        stmt = stmt.where(RECIPIENTS.c.external_id == flt.recipient)
+        # The recipient's id first (one lookup), so the deliveries are found by their own index.
+        wanted = select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == flt.recipient)
+        stmt = stmt.where(c.recipient_id == wanted.scalar_subquery())
     if flt.kind:
-        stmt = stmt.where(DELIVERIES.c.kind == flt.kind)
+        stmt = stmt.where(c.kind == flt.kind)
     if flt.channel:
-        stmt = stmt.where(DELIVERIES.c.channel == flt.channel)
+        stmt = stmt.where(c.channel == flt.channel)
     if flt.since:
-        stmt = stmt.where(DELIVERIES.c.scheduled_at >= flt.since)
-    stmt = stmt.order_by(DELIVERIES.c.scheduled_at, DELIVERIES.c.id)
+        stmt = stmt.where(c.scheduled_at >= flt.since)
+    key = tuple_(c.scheduled_at, c.id)
+    if flt.after is not None:
+        bound = tuple_(literal(flt.after[0], UTCDateTime()), literal(flt.after[1]))
+        stmt = stmt.where(key < bound if flt.newest_first else key > bound)
+    order = (c.scheduled_at.desc(), c.id.desc()) if flt.newest_first else (c.scheduled_at, c.id)
+    stmt = stmt.order_by(*order)
     if flt.limit:
         stmt = stmt.limit(flt.limit)
     return [delivery_dict(row, row.recipient_external_id) for row in session.execute(stmt)]

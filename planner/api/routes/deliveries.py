@@ -2,15 +2,18 @@
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from planner.api.dependencies import Admin, AppDep, audit, require_read
+from planner.api.paging import next_link
 from planner.api.problems import COMMON_RESPONSES, responses
 from planner.api.routing import ApiRoute
 from planner.api.schemas import EXTERNAL_ID, KIND, ChannelName, Instant, RowId
 from planner.commands import delivery_actions
+from planner.core.paging import MAX_LIMIT, check_limit, decode_cursor, encode_cursor
 from planner.core.status import DeliveryStatus
 from planner.store.queries import DeliveryFilter, get_delivery, list_deliveries
 
@@ -20,24 +23,37 @@ router = APIRouter(tags=["deliveries"], responses=COMMON_RESPONSES, route_class=
 @router.get("/deliveries", dependencies=[Depends(require_read)])
 def deliveries(
     app: AppDep,
+    request: Request,
+    response: Response,
     status: DeliveryStatus | None = None,
     recipient: Annotated[str | None, Query(pattern=EXTERNAL_ID)] = None,
     kind: Annotated[str | None, Query(pattern=KIND)] = None,
     channel: ChannelName | None = None,
     since: Instant | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[
+        str | None, Query(max_length=200, description="The cursor of the previous page (its Link header).")
+    ] = None,
+    limit: Annotated[int, Query(description=f"1 to {MAX_LIMIT} per page.")] = 100,
 ) -> list[dict[str, Any]]:
-    """Deliveries in scheduled order."""
+    """Deliveries in scheduled order (scheduled time, then id), a page at a time: when there are more,
+    the `Link` header (rel="next") gives the next page's URL, with its cursor in `after`."""
     flt = DeliveryFilter(
         status=status.value if status else None,
         recipient=recipient,
         kind=kind,
         channel=channel,
         since=since,
-        limit=limit,
+        limit=check_limit(limit) + 1,  # one more: whether a next page exists, without counting
+        after=decode_cursor(after) if after is not None else None,
     )
     with app.sessions() as session:
-        return list_deliveries(session, flt)
+        rows = list_deliveries(session, flt)
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        cursor = encode_cursor(datetime.fromisoformat(last["scheduled_at"]), last["id"])
+        response.headers["Link"] = next_link(request, cursor)
+    return rows
 
 
 @router.get("/deliveries/{delivery_id}", responses=responses(404), dependencies=[Depends(require_read)])

@@ -17,7 +17,8 @@ from planner.api.schemas import Changes, Document, RecipientId
 from planner.commands import recipients
 
 router = APIRouter(
-    prefix="/v1", tags=["recipients"],
+    prefix="/v1",
+    tags=["recipients"],
     responses={**COMMON_RESPONSES, **responses(404)},
     route_class=ApiRoute,
 )
