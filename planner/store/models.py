@@ -19,8 +19,9 @@ from planner.store.types import UTCDateTime
 
 #: The pending statuses (planned, queued, retrying) as SQL, for partial indexes.
 PENDING_PREDICATE = "status IN ('planned', 'queued', 'retrying')"
-#: The open statuses (pending, sending, and dead: few, listed by the dashboard) as SQL.
-OPEN_PREDICATE = "status IN ('planned', 'queued', 'retrying', 'sending', 'dead')"
+#: The open statuses (pending, sending, and dead: few, listed by the dashboard), and as SQL.
+OPEN_STATUSES = ("planned", "queued", "retrying", "sending", "dead")
+OPEN_PREDICATE = "status IN ({})".format(", ".join(f"'{status}'" for status in OPEN_STATUSES))
 
 
 def _utc(*, nullable: bool = True, index: bool = False) -> Any:

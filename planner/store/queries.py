@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from planner.core.status import DeliveryStatus
 from planner.errors import NotFound
 from planner.store.dialect import dialect_of
-from planner.store.models import OPEN_PREDICATE, Delivery, PlannerRun, Recipient
+from planner.store.models import OPEN_PREDICATE, OPEN_STATUSES, Delivery, PlannerRun, Recipient
 from planner.store.tables import DELIVERIES, PAUSES, RECIPIENTS, RUNS, SUBSCRIPTIONS
 from planner.store.tables import DELIVERY_EVENTS as EVENTS
 from planner.store.types import UTCDateTime
@@ -86,6 +86,8 @@ def list_deliveries(session: Session, flt: DeliveryFilter) -> list[dict[str, Any
     stmt = _with_recipient()
     if flt.status:
         stmt = stmt.where(c.status == flt.status)
+        if flt.status in OPEN_STATUSES:  # the open-status index (literal: SQLite's partial index needs it)
+            stmt = stmt.where(text(OPEN_PREDICATE))
     if flt.recipient:
         # The recipient's id first (one lookup), so the deliveries are found by their own index.
         wanted = select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == flt.recipient)

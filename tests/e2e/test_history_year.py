@@ -22,7 +22,6 @@ from planner.app import App, build_deliverer, build_runner
 from planner.commands.importer import import_lines
 from planner.commands.recipients import plan_changes
 from planner.core.cadence import Cadence, occurrences_between
-from planner.delivery.templating import Renderer
 from planner.processes.worker import run_maintenance
 from planner.settings import Settings
 from planner.store import partitions, retention
@@ -55,7 +54,7 @@ class YearService:
         self.zones = {rid: zone for rid, (zone, _) in SUBSCRIPTIONS_OF.items()}
         self.capture = RecordingCaptureAdapter(self.zones.__getitem__, clock.now)
         adapters = {"email": self.capture, "sms": self.capture}
-        deliverer = build_deliverer(app, adapters=adapters, renderer=Renderer(None, generic_fallback=True))
+        deliverer = build_deliverer(app, adapters=adapters, renderer=app.templates)
         self.runner = build_runner(app)
         self.jobs = SimulatedScheduler(app.redis, deliverer, clock.now)
         #: dedup key (without a cancel's suffix) -> the ids of the deliveries that held it.
