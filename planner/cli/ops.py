@@ -38,7 +38,8 @@ def status_command(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(data)
         return
-    out.print(key_value_table("deliveries by status", data["deliveries"] or {"(none)": 0}))
+    title = "deliveries: open, and settled ones due in the last 24 h"
+    out.print(key_value_table(title, data["deliveries"] or {"(none)": 0}))
     queues = new_table(title="RQ queues")
     for column in ("queue", "waiting", "scheduled"):
         queues.add_column(column)

@@ -17,16 +17,19 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from planner.app import App
+from planner.core.status import DeliveryStatus
 from planner.readmodels.status import delivery_wait, planner_lateness, queue_state, retention_state
 from planner.store.db import Session
 from planner.store.digests import digest_counts
-from planner.store.queries import pause_list, status_reason_counts
-from planner.store.reports import attempts_used, lateness_counts, provider_status_counts
+from planner.store.models import OPEN_STATUSES
+from planner.store.queries import pause_list
+from planner.store.reports import attempts_used, lateness_counts, provider_status_counts, status_reason_counts
 
 LATENESS_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 ATTEMPT_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0, 10.0)
 #: Histograms cover deliveries finished in this trailing window.
 WINDOW = timedelta(hours=24)
+SETTLED = tuple(s.value for s in DeliveryStatus if s.value not in OPEN_STATUSES)
 
 
 def _lateness(session: Session, since: datetime) -> HistogramMetricFamily:
@@ -140,14 +143,17 @@ class PlannerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         since = self.now - WINDOW
         with self.app.sessions() as session:
-            counts = status_reason_counts(session)
+            counts = status_reason_counts(session, OPEN_STATUSES, SETTLED, since)
             lateness = _lateness(session, since)
             attempts = _attempts(session, since)
             paused = pause_list(session)
             provider = _provider_statuses(session, since)
             waiting, dropped = digest_counts(session)
         deliveries = GaugeMetricFamily(
-            "planner_deliveries", "Deliveries by status and reason.", labels=["status", "reason"]
+            "planner_deliveries",
+            "Deliveries by status and reason: every open one (planned, queued, sending, retrying, dead), "
+            "and the settled ones due in the last 24 hours.",
+            labels=["status", "reason"],
         )
         for status, reason, count in sorted(counts, key=lambda r: (r[0], r[1] or "")):
             deliveries.add_metric([status, reason or ""], count)

@@ -16,8 +16,10 @@ from rq.registry import ScheduledJobRegistry
 
 from planner.app import App
 from planner.clock import format_duration
+from planner.core.status import DeliveryStatus
 from planner.settings import QUEUES
-from planner.store import partition_copy, partitions, retention
+from planner.store import partition_copy, partitions, reports, retention
+from planner.store.models import OPEN_STATUSES
 from planner.store.pauses import ADAPTER_CONFIG
 from planner.store.queries import (
     last_runs,
@@ -25,7 +27,6 @@ from planner.store.queries import (
     oldest_overdue_cursor,
     pause_list,
     run_dict,
-    status_counts,
 )
 
 #: The planner runs hourly; a readiness probe tolerates one missed hour before calling it late.
@@ -157,9 +158,21 @@ def adapter_config_problems(app: App) -> list[str]:
     ]
 
 
+#: Settled deliveries are counted over the last day only: all-time totals read the whole history.
+RECENT = timedelta(hours=24)
+
+
+def recent_counts(session: Any, now: datetime) -> dict[str, int]:
+    """Deliveries per status, those with none left out: every open one, the settled ones due since
+    ``now - RECENT``."""
+    settled = [s.value for s in DeliveryStatus if s.value not in OPEN_STATUSES]
+    counts = reports.delivery_counts(session, OPEN_STATUSES, settled, now - RECENT)
+    return {status: n for status, n in counts.items() if n}
+
+
 def collect_status(app: App, now: datetime) -> dict[str, Any]:
     with app.sessions() as session:
-        counts = status_counts(session)
+        counts = recent_counts(session, now)
         paused = pause_list(session)
     queues = queue_state(app.redis)
     lateness = planner_lateness(app, now)
@@ -167,6 +180,7 @@ def collect_status(app: App, now: datetime) -> dict[str, Any]:
     return {
         "now": now.isoformat(),
         "deliveries": dict(sorted(counts.items())),
+        "settled_since": (now - RECENT).isoformat(),
         "dead": counts.get("dead", 0),
         "queues": {
             name: {"depth": queues.depth[name], "scheduled": queues.scheduled[name]} for name in QUEUES

@@ -210,20 +210,6 @@ def planned_details(session: Session) -> dict[int, dict[str, Any]]:
     return found
 
 
-def status_counts(session: Session) -> dict[str, int]:
-    rows = session.execute(select(DELIVERIES.c.status, func.count()).group_by(DELIVERIES.c.status))
-    return {str(status): int(count) for status, count in rows}
-
-
-def status_reason_counts(session: Session) -> list[tuple[str, str | None, int]]:
-    rows = session.execute(
-        select(DELIVERIES.c.status, DELIVERIES.c.reason, func.count()).group_by(
-            DELIVERIES.c.status, DELIVERIES.c.reason
-        )
-    )
-    return [(str(status), reason, int(count)) for status, reason, count in rows]
-
-
 def pause_list(session: Session) -> list[dict[str, Any]]:
     rows = session.execute(select(PAUSES).order_by(PAUSES.c.created_at, PAUSES.c.id))
     return [
