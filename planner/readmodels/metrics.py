@@ -17,8 +17,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from planner.app import App
-from planner.core.status import DeliveryStatus
-from planner.readmodels.status import delivery_wait, planner_lateness, queue_state, retention_state
+from planner.readmodels.status import (
+    SETTLED_STATUSES,
+    delivery_wait,
+    planner_lateness,
+    queue_state,
+    retention_state,
+)
 from planner.store.db import Session
 from planner.store.digests import digest_counts
 from planner.store.models import OPEN_STATUSES
@@ -29,7 +34,6 @@ LATENESS_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 360
 ATTEMPT_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0, 10.0)
 #: Histograms cover deliveries finished in this trailing window.
 WINDOW = timedelta(hours=24)
-SETTLED = tuple(s.value for s in DeliveryStatus if s.value not in OPEN_STATUSES)
 
 
 def _lateness(session: Session, since: datetime) -> HistogramMetricFamily:
@@ -143,7 +147,7 @@ class PlannerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         since = self.now - WINDOW
         with self.app.sessions() as session:
-            counts = status_reason_counts(session, OPEN_STATUSES, SETTLED, since)
+            counts = status_reason_counts(session, OPEN_STATUSES, SETTLED_STATUSES, since)
             lateness = _lateness(session, since)
             attempts = _attempts(session, since)
             paused = pause_list(session)

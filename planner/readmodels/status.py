@@ -160,13 +160,14 @@ def adapter_config_problems(app: App) -> list[str]:
 
 #: Settled deliveries are counted over the last day only: all-time totals read the whole history.
 RECENT = timedelta(hours=24)
+#: The final statuses: the retention's to keep or prune, counted over ``RECENT`` only.
+SETTLED_STATUSES = tuple(s.value for s in DeliveryStatus if s.value not in OPEN_STATUSES)
 
 
 def recent_counts(session: Any, now: datetime) -> dict[str, int]:
     """Deliveries per status, those with none left out: every open one, the settled ones due since
     ``now - RECENT``."""
-    settled = [s.value for s in DeliveryStatus if s.value not in OPEN_STATUSES]
-    counts = reports.delivery_counts(session, OPEN_STATUSES, settled, now - RECENT)
+    counts = reports.delivery_counts(session, OPEN_STATUSES, SETTLED_STATUSES, now - RECENT)
     return {status: n for status, n in counts.items() if n}
 
 
