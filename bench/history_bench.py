@@ -237,9 +237,18 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
             continue
         e, h = statistics.median(empty), statistics.median(history)
         ratio = (h / e if lower_better else e / h) if e and h else None
+        # Every history run worse than every empty one: not this machine's noise.
+        apart = min(history) > max(empty) if lower_better else max(history) < min(empty)
         rows.append({"metric": name, "empty": e, "history": h, "ratio": ratio,
-                     "within_target": ratio is not None and ratio <= TARGET_RATIO})  # fmt: skip
+                     "within_target": ratio is not None and ratio <= TARGET_RATIO,
+                     "runs_apart": apart})  # fmt: skip
     return rows
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    if row["within_target"]:
+        return "yes"
+    return "NO" if row["runs_apart"] else "no (runs overlap)"
 
 
 def report(results: dict[str, Any]) -> None:
@@ -250,7 +259,7 @@ def report(results: dict[str, Any]) -> None:
                 fmt(r["empty"], 3),
                 fmt(r["history"], 3),
                 fmt(r["ratio"], 2),
-                "yes" if r["within_target"] else "NO",
+                _verdict(r),
             )
             for r in result["summary"]
         ]
