@@ -15,7 +15,14 @@ from sqlalchemy import event
 from planner.app import App
 from planner.store.caps import counted_instants
 from planner.store.deliveries import page_of_deliveries
+from planner.store.explain import adhoc_between
 from planner.store.queries import DeliveryFilter, list_deliveries
+
+#: A recipient's deliveries over a window, read over that window only.
+WINDOW_ON_RECIPIENT_INDEX = (
+    "ix_delivery_recipient_channel_scheduled "
+    "(recipient_id=? AND channel=? AND scheduled_at>? AND scheduled_at<?)"
+)
 
 
 @contextmanager
@@ -64,8 +71,15 @@ def test_the_deliveries_a_cap_counts_are_read_over_its_window_only(app: App, cha
     with plans_of_reads(app) as plans, app.sessions() as session:
         counted_instants(session, "sqlite", [1, 2], now - timedelta(days=1), now, channel=channel)
     [(statement, plan)] = plans()
-    wanted = (
-        "ix_delivery_recipient_channel_scheduled "
-        "(recipient_id=? AND channel=? AND scheduled_at>? AND scheduled_at<?)"
-    )
-    assert any(wanted in step for step in plan), (statement, plan)
+    assert any(WINDOW_ON_RECIPIENT_INDEX in step for step in plan), (statement, plan)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_recipients_ad_hoc_deliveries_of_a_day_are_read_over_that_day_only(app: App) -> None:
+    """``explain``'s (and the recipient page's) ad-hoc sends of a day: not every ad-hoc delivery of
+    every recipient (``subscription_id IS NULL`` on the subscription index)."""
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    with plans_of_reads(app) as plans, app.sessions() as session:
+        adhoc_between(session, 1, day, day + timedelta(days=1), None)
+    [(statement, plan)] = plans()
+    assert any(WINDOW_ON_RECIPIENT_INDEX in step for step in plan), (statement, plan)
