@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -16,60 +16,19 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from planner.clock import parse_duration
+from planner.clock import format_duration
 from planner.core import validation
 from planner.core.policy import DEFAULT_BACKOFF_TIERS
 from planner.errors import InvalidInput, shown
+from planner.setting_values import Duration, Lateness, Margin, Retention, from_json, list_or_json
 
 QUEUES = ("high", "default", "bulk")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-def _duration(value: Any, *, allow_zero: bool = False) -> timedelta:
-    try:
-        return parse_duration(value, "duration", allow_zero=allow_zero)
-    except InvalidInput as exc:
-        raise ValueError(f"expected {exc.expected}") from None  # pydantic names the variable
-
-
-def _lateness(value: Any) -> timedelta:
-    return _duration(value, allow_zero=True)
-
-
-def _a_day_or_more(value: Any) -> timedelta:
-    duration = _duration(value)
-    if duration < timedelta(days=1):
-        # Providers retry a callback for hours; forgetting it sooner would apply a retry twice.
-        raise ValueError("expected a duration of at least '1d'")
-    return duration
-
-
-def _json(value: Any) -> Any:
-    """A JSON map or list from the environment; pydantic-settings' own decoding is switched off
-    (``NoDecode``) so that a typo is reported here, with the value and an example."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f'not valid JSON ({exc.msg} at column {exc.colno}); expected JSON such as {{"kind": ...}}'
-        ) from None
-
-
-def _list_or_json(value: Any) -> Any:
-    """A JSON list, or the friendlier comma list: ``password_reset,login_code``."""
-    if isinstance(value, str) and not value.strip().startswith("["):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return _json(value)
-
-
-#: A positive duration: '30s', '5m', '4h', '1d' or ISO 8601 ('PT4H').
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-#: A duration that may be zero (a margin that can be left out).
-Margin = Annotated[timedelta, BeforeValidator(lambda value: _duration(value, allow_zero=True))]
-Lateness = Annotated[timedelta, BeforeValidator(_lateness)]
-Retention = Annotated[timedelta, BeforeValidator(_a_day_or_more)]
+#: What a delivery retention keeps beyond the longest lateness, cap window and backoff interval: a
+#: changed zone reaches a local date up to 26 hours back, and a local date is up to 14 hours off UTC.
+DELIVERY_RETENTION_FLOOR = timedelta(days=2)
 
 
 class Settings(BaseSettings):
@@ -101,7 +60,7 @@ class Settings(BaseSettings):
     plan_concurrency: int = Field(4, ge=1, description="Chunks planned at once (bounded by the pool).")
     horizon: Duration = Field(timedelta(hours=1), description="How far past now a run plans.")
     max_lateness: Lateness = Field(timedelta(hours=4), description="Older occurrences are recorded missed.")
-    max_lateness_by_kind: Annotated[dict[str, Lateness], NoDecode, BeforeValidator(_json)] = Field(
+    max_lateness_by_kind: Annotated[dict[str, Lateness], NoDecode, BeforeValidator(from_json)] = Field(
         default_factory=dict, description='Per-kind lateness, JSON, e.g. {"password_reset": "15m"}.'
     )
     max_delivery_wait: Duration = Field(
@@ -114,25 +73,25 @@ class Settings(BaseSettings):
 
     cap_email: str = Field("10/day", description="Frequency cap per recipient for email (limits notation).")
     cap_sms: str = Field("3/day", description="Frequency cap per recipient for SMS (limits notation).")
-    caps_by_kind: Annotated[dict[str, dict[str, str]], NoDecode, BeforeValidator(_json)] = Field(
+    caps_by_kind: Annotated[dict[str, dict[str, str]], NoDecode, BeforeValidator(from_json)] = Field(
         default_factory=dict, description='Per-kind caps, JSON, e.g. {"reminder": {"sms": "1/day"}}.'
     )
-    backoff_tiers: Annotated[list[tuple[int, int]], NoDecode, BeforeValidator(_json)] = Field(
+    backoff_tiers: Annotated[list[tuple[int, int]], NoDecode, BeforeValidator(from_json)] = Field(
         default_factory=lambda: list(DEFAULT_BACKOFF_TIERS),
         description="Engagement backoff, JSON: [[inactive at least N days, send every M days], ...].",
     )
-    backoff_tiers_by_kind: Annotated[dict[str, list[tuple[int, int]]], NoDecode, BeforeValidator(_json)] = (
-        Field(default_factory=dict, description="Per-kind backoff tiers, JSON, same shape.")
-    )
+    backoff_tiers_by_kind: Annotated[
+        dict[str, list[tuple[int, int]]], NoDecode, BeforeValidator(from_json)
+    ] = Field(default_factory=dict, description="Per-kind backoff tiers, JSON, same shape.")
 
     kind_queues: Annotated[
-        dict[str, Literal["high", "default", "bulk"]], NoDecode, BeforeValidator(_json)
+        dict[str, Literal["high", "default", "bulk"]], NoDecode, BeforeValidator(from_json)
     ] = Field(default_factory=dict, description='Queue per kind, JSON, e.g. {"password_reset": "high"}.')
-    critical_kinds: Annotated[list[str], NoDecode, BeforeValidator(_list_or_json)] = Field(
+    critical_kinds: Annotated[list[str], NoDecode, BeforeValidator(list_or_json)] = Field(
         default_factory=list,
         description="Kinds bypassing quiet hours and caps: a comma list (password_reset,login_code) or JSON.",
     )
-    kind_names: Annotated[dict[str, str], NoDecode, BeforeValidator(_json)] = Field(
+    kind_names: Annotated[dict[str, str], NoDecode, BeforeValidator(from_json)] = Field(
         default_factory=dict,
         description='What people read for a kind (the unsubscribe page), JSON, e.g. {"weekly_digest": '
         '"the weekly digest"}; default: the kind in words ("weekly digest messages").',
@@ -193,6 +152,30 @@ class Settings(BaseSettings):
         timedelta(days=30),
         description="Kept copies of sent messages are dropped this long after they were kept.",
     )
+    delivery_retention: Retention = Field(
+        timedelta(days=90),
+        description="Deliveries in a final state (sent, skipped, suppressed, missed, cancelled, dead) due "
+        "longer ago than this are pruned with their timelines; open ones never are. At least the "
+        "longest PLANNER_MAX_LATENESS, plus the longest cap window or backoff interval, plus 2 days "
+        "(a pruned delivery changes no decision). On PostgreSQL whole months are dropped, once all "
+        "of a month is this old.",
+    )
+    audit_retention: Retention = Field(
+        timedelta(days=365), description="Audit log entries older than this are pruned."
+    )
+    engagement_retention: Retention = Field(
+        timedelta(days=365),
+        description="Engagement events older than this are pruned, except each recipient's latest "
+        "(engagement backoff reads only that one).",
+    )
+    run_retention: Retention = Field(
+        timedelta(days=90),
+        description="Planner run records (and the digest drop counts, folded into one row) older "
+        "than this are pruned.",
+    )
+    prune_batch_size: int = Field(
+        1000, ge=10, le=100_000, description="Rows pruned per transaction (each batch commits on its own)."
+    )
 
     api_token: SecretStr | None = Field(
         None, description="An admin token for the HTTP API, named 'api-token' (see `planner tokens`)."
@@ -209,7 +192,7 @@ class Settings(BaseSettings):
         "adapter. Unset: `planner serve` signs dashboard sessions with a key made at start, which only "
         "that process knows, until it stops.",
     )
-    previous_signing_secrets: Annotated[list[SecretStr], NoDecode, BeforeValidator(_list_or_json)] = Field(
+    previous_signing_secrets: Annotated[list[SecretStr], NoDecode, BeforeValidator(list_or_json)] = Field(
         default_factory=list,
         description="Earlier values of PLANNER_SIGNING_SECRET, still accepted when checking a signature "
         "(never used to sign): a comma list or JSON. Rotate by moving the old secret here.",
@@ -349,6 +332,18 @@ class Settings(BaseSettings):
             raise ValueError("PLANNER_RETRY_CAP must be at least PLANNER_RETRY_BASE")
         return self
 
+    @model_validator(mode="after")
+    def _delivery_retention_floor(self) -> Settings:
+        floor = delivery_retention_floor(self)
+        if self.delivery_retention < floor:
+            raise ValueError(
+                f"PLANNER_DELIVERY_RETENTION={format_duration(self.delivery_retention)!r}: expected at "
+                f"least {format_duration(floor)!r} (the longest PLANNER_MAX_LATENESS, plus the longest "
+                "frequency-cap window or backoff interval, plus 2 days), so that a pruned delivery is "
+                "never planned again and no cap or backoff decision changes"
+            )
+        return self
+
     def unsubscribe_links_problem(self) -> str | None:
         """What keeps the smtp adapter's mail from carrying a one-click unsubscribe (RFC 8058: its
         URL needs a host and a key), or None. Checked where the links are made and followed (the
@@ -433,6 +428,30 @@ class Settings(BaseSettings):
 
     def adapter_for(self, channel: str) -> str:
         return self.email_adapter if channel == "email" else self.sms_adapter
+
+
+def delivery_retention_floor(settings: Settings) -> timedelta:
+    """The shortest delivery retention that changes no decision of the planner.
+
+    A pruned occurrence must never be planned again: the cursor only moves forward, except that a
+    changed schedule restarts it from now, where a changed zone can reach a local date up to 26 hours
+    back (UTC-12 to UTC+14), and an occurrence older than the lateness is only ever recorded missed.
+    The planner also reads past deliveries: those counted against a cap (its window back) and a
+    subscription's last send (engagement backoff, the longest interval back); a pruned one must be
+    older than either could reach.
+    """
+    from planner.core.limit_notation import parse_limit
+
+    latest = max([settings.max_lateness, *settings.max_lateness_by_kind.values()])
+    caps = [settings.cap_email, settings.cap_sms]
+    caps += [text for by_channel in settings.caps_by_kind.values() for text in by_channel.values()]
+    windows = [timedelta(0)]
+    for text in caps:
+        with contextlib.suppress(ValueError):  # a bad cap is the policy's to report, by name
+            windows.append(timedelta(seconds=parse_limit(text)[1]))
+    tiers = [settings.backoff_tiers, *settings.backoff_tiers_by_kind.values()]
+    intervals = [timedelta(days=interval) for tier_list in tiers for _, interval in tier_list]
+    return latest + max([*windows, *intervals]) + DELIVERY_RETENTION_FLOOR
 
 
 def settings_problems(exc: ValidationError) -> str:

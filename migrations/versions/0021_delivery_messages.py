@@ -36,7 +36,6 @@ def upgrade() -> None:
         sa.Column("digest", sa.JSON(), nullable=True),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("cut", sa.Boolean(), nullable=False),
-        sa.ForeignKeyConstraint(["delivery_id"], ["delivery.id"]),
         sa.PrimaryKeyConstraint("delivery_id"),
     )
     with op.batch_alter_table("delivery_message", schema=None) as batch_op:

@@ -66,7 +66,9 @@ class DeprecationHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in added.items():
-                    headers[name] = value
+                    # A page's own Link (rel="next") stays: link values are a comma-separated list.
+                    earlier = headers.get(name) if name == "Link" else None
+                    headers[name] = f"{earlier}, {value}" if earlier else value
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

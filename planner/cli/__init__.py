@@ -24,6 +24,7 @@ from planner.cli import (
     ops,
     planning,
     recipients,
+    retention,
     serve,
     tokens,
     webhooks,
@@ -88,6 +89,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(webhooks_app, name="webhooks")
 
 db_app.command("upgrade")(data.db_upgrade)
+db_app.command("partition")(retention.partition_command)
 app.command("import")(data.import_command)
 app.command("run")(planning.run_command)
 app.command("simulate")(planning.simulate_command)
@@ -96,6 +98,7 @@ deliveries_app.command("show")(deliveries.deliveries_show)
 deliveries_app.command("retry")(deliveries.deliveries_retry)
 deliveries_app.command("cancel")(deliveries.deliveries_cancel)
 app.command("status")(ops.status_command)
+app.command("prune")(retention.prune_command)
 app.command("pause")(ops.pause_command)
 app.command("resume")(ops.resume_command)
 app.command("explain")(ops.explain_command)

@@ -21,6 +21,7 @@ from planner.cli.common import (
 )
 from planner.clock import parse_instant
 from planner.core import validation
+from planner.core.paging import MAX_LIMIT
 from planner.core.validation import ID_MAX
 from planner.errors import shown
 
@@ -33,10 +34,15 @@ def deliveries_list(
     kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
     channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
     since: Annotated[str | None, typer.Option(help="Scheduled at or after this instant.")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, max=ID_MAX, help="At most this many.")] = None,
+    after: Annotated[
+        str | None, typer.Option(help="The cursor a previous page printed: the next page.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_LIMIT, help="At most this many (a page).")] = 100,
     as_json: JsonOption = False,
 ) -> None:
-    """List deliveries in scheduled order."""
+    """List deliveries in scheduled order (scheduled time, then id), a page at a time: when there
+    are more, the next page's --after cursor is printed on stderr."""
+    from planner.core.paging import decode_cursor, encode_cursor
     from planner.core.status import DeliveryStatus
     from planner.store.queries import DeliveryFilter, list_deliveries
 
@@ -52,10 +58,15 @@ def deliveries_list(
         kind=kind,
         channel=channel,
         since=parse_option(since, lambda v: parse_instant(v, "since"), "since"),
-        limit=limit if limit or as_json else 100,
+        limit=limit + 1,  # one more: whether there is a next page
+        after=parse_option(after, decode_cursor, "after"),
     )
     with service() as svc, svc.sessions() as session:
         rows = list_deliveries(session, flt)
+    if len(rows) > limit:
+        rows = rows[:limit]
+        cursor = encode_cursor(parse_instant(rows[-1]["scheduled_at"]), rows[-1]["id"])
+        err.print(f"more: --after {cursor}", highlight=False)
     if as_json:
         print_json(rows)
         return

@@ -46,7 +46,9 @@ def status_command(as_json: JsonOption = False) -> None:
     planner = data["planner"]
     last = planner["last_run"] or {}
     print_grids(
-        key_values("deliveries by status", data["deliveries"] or {"(none)": 0}),
+        key_values(
+            "deliveries: open, and settled ones due in the last 24 h", data["deliveries"] or {"(none)": 0}
+        ),
         Grid("RQ queues", ("queue", "waiting", "scheduled"), queues),
         key_values(
             "planner",
@@ -61,6 +63,7 @@ def status_command(as_json: JsonOption = False) -> None:
                 "oldest due delivery waiting": data["waiting"]["oldest_due_delivery"] or "none",
                 "stuck": "; ".join(data["waiting"]["stuck"]) or "no",
                 "webhook endpoints": _webhooks_text(data["webhooks"]),
+                "retention": _retention_text(data["retention"]),
             },
         ),
     )
@@ -74,6 +77,22 @@ def _webhooks_text(webhooks: dict[str, Any]) -> str:
     events, failing = webhooks["events"], len(webhooks["failing"])
     text = f"{webhooks['enabled']} of {webhooks['endpoints']} enabled; {events['pending']} events waiting"
     return text + (f"; {failing} failing now" if failing else "")
+
+
+def _retention_text(state: dict[str, Any]) -> str:
+    """e.g. "deliveries kept 90d; last pass 2026-07-15T12:00:00+00:00, removed so far 12,000
+    deliveries, 3,100 delivery_events; months 2026-04..2026-09 (6)"."""
+    removed = ", ".join(f"{n:,} {kind}" for kind, n in state["removed"].items() if n) or "nothing"
+    text = f"deliveries kept {state['delivery_retention']}; "
+    text += (
+        f"last pass {state['last_pass']}, removed so far {removed}" if state["last_pass"] else "no pass yet"
+    )
+    parts = state["partitions"]
+    if parts["state"] == "partitioned":
+        text += f"; months {parts['first']}..{parts['last']} ({parts['months']})"
+    elif parts["state"] == "copying":
+        text += "; moving to monthly partitions: run `planner db partition`"
+    return text
 
 
 def _pause_text(pause: dict[str, Any]) -> str:

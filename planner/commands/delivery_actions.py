@@ -147,7 +147,9 @@ def retry_matching(app: App, flt: DeliveryFilter, now: datetime, actor: str) -> 
     with app.sessions() as session, session.begin():
         rows = lock_matching(session, statuses, flt, MAX_REQUEUE)
         moved = _requeue_retryable(session, rows, now, app.settings.delivery_batch_size, actor)
-        wanted = {k: v for k, v in asdict(flt).items() if v is not None and k != "limit"}
+        # What selects the rows, not how a page of them is read (limit, cursor, order).
+        paging = ("limit", "after", "newest_first")
+        wanted = {k: v for k, v in asdict(flt).items() if v is not None and k not in paging}
         shown = {k: v.isoformat() if isinstance(v, datetime) else str(v) for k, v in wanted.items()}
         detail = {"filter": shown, "requeued": len(moved.ids)}
         record_audit(session, now, actor, "deliveries_requeued", "deliveries", detail)

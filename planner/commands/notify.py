@@ -10,7 +10,7 @@ crash or a Redis outage in between leaves a queued row whose job the reconcile
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import redis
@@ -20,6 +20,7 @@ from planner.app import App
 from planner.core.adhoc import AdhocRequest, decide_adhoc, first_entry_detail
 from planner.core.checks import Decision
 from planner.core.job_batches import JobBatch, new_job_id
+from planner.core.localtime import local_date_of
 from planner.core.status import DeliveryStatus
 from planner.dispatch.outbox import enqueue_batches
 from planner.errors import StateConflict
@@ -112,8 +113,9 @@ def _save(
     decision = decide_adhoc(request, facts.recipient, app.policy, now, facts.counted)
     job_id = new_job_id() if decision.to_send else None
     detail = first_entry_detail(request, decision, app.policy, now, actor)
+    local_date = local_date_of(request.wanted_at(now), facts.recipient.timezone)
     delivery = adhoc.insert_delivery(
-        session, _row(request, facts.recipient.id, decision, job_id, detail, now)
+        session, _row(request, facts.recipient.id, local_date, decision, job_id, detail, now)
     )
     if delivery is None:
         # Another request with the same key committed between our look-up and our insert.
@@ -126,13 +128,15 @@ def _save(
 def _row(
     request: AdhocRequest,
     recipient_id: int,
+    local_date: date,
     decision: Decision,
     job_id: str | None,
     detail: dict[str, Any],
     now: datetime,
 ) -> dict[str, Any]:
     """The delivery row: ``queued`` with its job id when it is to be sent, else its final status.
-    Its first timeline entry ("planned", at created_at) is implied by the row (``planned_*``)."""
+    Its first timeline entry ("planned", at created_at) is implied by the row (``planned_*``). Its
+    local date is the recipient's date at the wanted instant, as a planned occurrence's is."""
     status = DeliveryStatus.queued if job_id is not None else decision.status
     return {
         "dedup_key": request.dedup_key,
@@ -141,7 +145,7 @@ def _row(
         "kind": request.kind,
         "channel": request.channel,
         "queue": request.queue,
-        "local_date": None,
+        "local_date": local_date,
         "occurrence_at": request.wanted_at(now),
         "scheduled_at": decision.scheduled_at,
         "status": status.value,

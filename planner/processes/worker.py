@@ -20,6 +20,7 @@ from planner.app import App
 from planner.commands.events import drop_old_events
 from planner.commands.feedback import drop_old_provider_events
 from planner.commands.message_copies import drop_old_copies
+from planner.commands.retention import maintenance_pass
 from planner.commands.webhooks import drop_old_webhooks
 from planner.core.status import DeliveryStatus
 from planner.dispatch.leases import recover_expired_leases
@@ -43,7 +44,9 @@ RECONCILE_GRACE = timedelta(seconds=10)
 def run_maintenance(app: App, grace: timedelta = RECONCILE_GRACE) -> tuple[int, int]:
     """Recover expired leases, re-enqueue deliveries Redis lost, drop digest events past their
     retention (logged and counted by :func:`~planner.commands.events.drop_old_events`), applied
-    provider callbacks, settled webhook events and kept message copies past theirs.
+    provider callbacks, settled webhook events and kept message copies past theirs, then the
+    retention pass (:func:`~planner.commands.retention.maintenance_pass`: one every few minutes
+    across all workers, time-boxed; on PostgreSQL it also creates and drops the month partitions).
     Safe to run anywhere, any time; returns (recovered, reconciled)."""
     now = app.clock()
     recovered = recover_expired_leases(
@@ -59,6 +62,7 @@ def run_maintenance(app: App, grace: timedelta = RECONCILE_GRACE) -> tuple[int, 
     drop_old_provider_events(app, now)
     drop_old_webhooks(app, now)
     drop_old_copies(app, now)
+    maintenance_pass(app, now)
     return recovered, reconciled
 
 

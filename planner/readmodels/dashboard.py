@@ -27,11 +27,13 @@ from planner.core.quiet_hours import effective_quiet_hours
 from planner.core.status import DeliveryStatus
 from planner.errors import InvalidInput
 from planner.readmodels.status import (
+    RECENT,
     delivery_problems,
     delivery_wait,
     planner_lateness,
     planner_problems,
     queue_state,
+    recent_counts,
 )
 from planner.settings import QUEUES
 from planner.store import reports
@@ -241,17 +243,14 @@ def dead_letter_groups(session: Session, groups: int = 50, per_group: int = 20) 
 
 # ----------------------------------------------------------------------------- the overview's counts
 
-#: Statuses an operator acts on, counted over the whole table (each a short range of the status index).
+#: Statuses an operator acts on, in the overview's order, counted over the whole table.
 OPEN_STATUSES = ("planned", "queued", "sending", "retrying", "dead")
-#: Outcomes, counted over the last day only: all-time totals of a million rows say little and cost
-#: a full scan.
-RECENT = timedelta(hours=24)
 
 
 def delivery_counts(session: Session, now: datetime) -> dict[str, int]:
-    """Deliveries per status: open ones all, settled ones scheduled since ``now - RECENT``."""
-    settled = [s.value for s in DeliveryStatus if s.value not in OPEN_STATUSES]
-    counts = reports.delivery_counts(session, OPEN_STATUSES, settled, now - RECENT)
+    """Deliveries per status, every status shown: open ones all, settled ones scheduled since
+    ``now - RECENT`` (:func:`~planner.readmodels.status.recent_counts`)."""
+    counts = recent_counts(session, now)
     return {s.value: counts.get(s.value, 0) for s in DeliveryStatus}
 
 

@@ -161,9 +161,7 @@ def lateness_line(verdict: Verdict, row: Any, limit: timedelta) -> RuleLine:
     if row is not None and row.sent_at is not None:
         late = row.sent_at - row.scheduled_at
         data["sent_after_seconds"] = round(late.total_seconds(), 3)
-        return RuleLine(
-            "lateness", "pass", f"sent {duration(late)} after its scheduled time", data
-        )
+        return RuleLine("lateness", "pass", f"sent {duration(late)} after its scheduled time", data)
     if row is None and verdict.failed:
         return RuleLine(
             "lateness", "fail", f"not planned and now more than {duration(limit)} past its time", data

@@ -17,12 +17,19 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from planner.app import App
-from planner.readmodels.status import delivery_wait, planner_lateness, queue_state
+from planner.readmodels.status import (
+    SETTLED_STATUSES,
+    delivery_wait,
+    planner_lateness,
+    queue_state,
+    retention_state,
+)
 from planner.readmodels.webhooks import WebhookState, failing_for, webhook_state
 from planner.store.db import Session
 from planner.store.digests import digest_counts
-from planner.store.queries import pause_list, status_reason_counts
-from planner.store.reports import attempts_used, lateness_counts, provider_status_counts
+from planner.store.models import OPEN_STATUSES
+from planner.store.queries import pause_list
+from planner.store.reports import attempts_used, lateness_counts, provider_status_counts, status_reason_counts
 
 LATENESS_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 ATTEMPT_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0, 10.0)
@@ -139,6 +146,29 @@ def _webhooks(state: WebhookState, now: datetime) -> Iterator[Metric]:
     yield failing
 
 
+def _retention(state: dict[str, Any]) -> Iterator[Metric]:
+    removed = CounterMetricFamily(
+        "planner_pruned_rows",
+        "Rows the retention removed (PLANNER_*_RETENTION), by kind of record; partitions_* count months.",
+        labels=["kind"],
+    )
+    for kind, rows in state["removed"].items():
+        removed.add_metric([kind], float(rows))
+    yield removed
+    if state["last_pass"] is not None:
+        yield GaugeMetricFamily(
+            "planner_retention_last_pass_timestamp_seconds",
+            "When the last retention pass started (Unix time).",
+            value=datetime.fromisoformat(state["last_pass"]).timestamp(),
+        )
+    if state["partitions"]["state"] == "partitioned":
+        yield GaugeMetricFamily(
+            "planner_delivery_partitions",
+            "Months the delivery table has a partition for (PostgreSQL).",
+            value=float(state["partitions"]["months"]),
+        )
+
+
 class PlannerCollector(Collector):
     def __init__(self, app: App, now: datetime) -> None:
         self.app = app
@@ -147,14 +177,17 @@ class PlannerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         since = self.now - WINDOW
         with self.app.sessions() as session:
-            counts = status_reason_counts(session)
+            counts = status_reason_counts(session, OPEN_STATUSES, SETTLED_STATUSES, since)
             lateness = _lateness(session, since)
             attempts = _attempts(session, since)
             paused = pause_list(session)
             provider = _provider_statuses(session, since)
             waiting, dropped = digest_counts(session)
         deliveries = GaugeMetricFamily(
-            "planner_deliveries", "Deliveries by status and reason.", labels=["status", "reason"]
+            "planner_deliveries",
+            "Deliveries by status and reason: every open one (planned, queued, sending, retrying, dead), "
+            "and the settled ones due in the last 24 hours.",
+            labels=["status", "reason"],
         )
         for status, reason, count in sorted(counts, key=lambda r: (r[0], r[1] or "")):
             deliveries.add_metric([status, reason or ""], count)
@@ -167,6 +200,7 @@ class PlannerCollector(Collector):
         yield from _webhooks(webhook_state(self.app), self.now)
         yield from self._queues()
         yield from self._planner()
+        yield from _retention(retention_state(self.app))
 
     def _queues(self) -> Iterator[Metric]:
         state = queue_state(self.app.redis)

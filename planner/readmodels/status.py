@@ -15,9 +15,13 @@ from rq import Queue, Worker
 from rq.registry import ScheduledJobRegistry
 
 from planner.app import App
+from planner.clock import format_duration
+from planner.core.status import DeliveryStatus
 from planner.core.wording import duration
 from planner.readmodels.webhooks import status_section
 from planner.settings import QUEUES
+from planner.store import partition_copy, partitions, reports, retention
+from planner.store.models import OPEN_STATUSES
 from planner.store.pauses import ADAPTER_CONFIG
 from planner.store.queries import (
     last_runs,
@@ -25,7 +29,6 @@ from planner.store.queries import (
     oldest_overdue_cursor,
     pause_list,
     run_dict,
-    status_counts,
 )
 
 #: The planner runs hourly; a readiness probe tolerates one missed hour before calling it late.
@@ -159,9 +162,22 @@ def adapter_config_problems(app: App) -> list[str]:
     ]
 
 
+#: Settled deliveries are counted over the last day only: all-time totals read the whole history.
+RECENT = timedelta(hours=24)
+#: The final statuses: the retention's to keep or prune, counted over ``RECENT`` only.
+SETTLED_STATUSES = tuple(s.value for s in DeliveryStatus if s.value not in OPEN_STATUSES)
+
+
+def recent_counts(session: Any, now: datetime) -> dict[str, int]:
+    """Deliveries per status, those with none left out: every open one, the settled ones due since
+    ``now - RECENT``."""
+    counts = reports.delivery_counts(session, OPEN_STATUSES, SETTLED_STATUSES, now - RECENT)
+    return {status: n for status, n in counts.items() if n}
+
+
 def collect_status(app: App, now: datetime) -> dict[str, Any]:
     with app.sessions() as session:
-        counts = status_counts(session)
+        counts = recent_counts(session, now)
         paused = pause_list(session)
     queues = queue_state(app.redis)
     lateness = planner_lateness(app, now)
@@ -169,6 +185,7 @@ def collect_status(app: App, now: datetime) -> dict[str, Any]:
     return {
         "now": now.isoformat(),
         "deliveries": dict(sorted(counts.items())),
+        "settled_since": (now - RECENT).isoformat(),
         "dead": counts.get("dead", 0),
         "queues": {
             name: {"depth": queues.depth[name], "scheduled": queues.scheduled[name]} for name in QUEUES
@@ -179,4 +196,31 @@ def collect_status(app: App, now: datetime) -> dict[str, Any]:
         "planner": {**lateness.as_dict(), "late": planner_problems(lateness, app.settings.max_lateness)},
         "waiting": {**wait.as_dict(), "stuck": delivery_problems(wait, app.settings.max_delivery_wait)},
         "webhooks": status_section(app, now),
+        "retention": retention_state(app),
+    }
+
+
+#: maintenance_state rows that are not counts of removed rows.
+_NOT_REMOVED = ("retention_pass", "engagement_sweep", "partition_copy:")
+
+
+def retention_state(app: App) -> dict[str, Any]:
+    """The retention at a glance: its last pass, what it removed so far per kind, and on PostgreSQL
+    the months the delivery table has (and whether its move to partitions is under way)."""
+    with app.sessions() as session:
+        totals = retention.totals(session)
+        last = retention.last_pass(session)
+        state = partition_copy.state(session)
+        months = partitions.existing_months(session) if state == "partitioned" else []
+    removed = {name: rows for name, (rows, _) in sorted(totals.items()) if not name.startswith(_NOT_REMOVED)}
+    return {
+        "last_pass": last.isoformat() if last else None,
+        "removed": removed,
+        "delivery_retention": format_duration(app.settings.delivery_retention),
+        "partitions": {
+            "state": state,
+            "months": len(months),
+            "first": months[0].isoformat()[:7] if months else None,
+            "last": months[-1].isoformat()[:7] if months else None,
+        },
     }

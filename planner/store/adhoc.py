@@ -26,7 +26,7 @@ from planner.store.caps import counted_instants, lock_caps
 from planner.store.dialect import dialect_of
 from planner.store.queries import find_delivery_by_key, insert_ignoring_duplicates
 from planner.store.recipient_facts import recipient_state_by_external_id
-from planner.store.tables import DELIVERIES
+from planner.store.tables import ADHOC_KEYS, DELIVERIES
 from planner.store.webhook_endpoints import wanted_types
 from planner.store.webhooks import emit
 
@@ -58,10 +58,18 @@ def load_facts(
 
 
 def insert_delivery(session: Session, row: dict[str, Any]) -> dict[str, Any] | None:
-    """Insert the delivery; None when another request took its dedup key first (found with
-    :func:`existing_delivery`). Returns the delivery as the read side shows it."""
+    """Take the row's dedup key, then insert the delivery; None when another request took the key
+    first (found with :func:`existing_delivery`). Returns the delivery as the read side shows it.
+
+    The key is taken in ``adhoc_key``, whatever the delivery's month: on PostgreSQL the delivery
+    table's own unique index holds a key with its local date, and an ad-hoc key carries none.
+    """
+    key = {"dedup_key": row["dedup_key"], "local_date": row["local_date"]}
+    taken = insert_ignoring_duplicates(session, ADHOC_KEYS, [key], returning=ADHOC_KEYS.c.dedup_key)
+    if session.scalar(taken) is None:
+        return None
     inserted = session.scalar(insert_ignoring_duplicates(session, DELIVERIES, [row]))
-    if inserted is None:
+    if inserted is None:  # a key taken before adhoc_key existed (the delivery table's unique key)
         return None
     delivery = find_delivery_by_key(session, row["dedup_key"])
     assert delivery is not None

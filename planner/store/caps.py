@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
 
-from sqlalchemy import literal_column, not_, or_, select, text
+from sqlalchemy import not_, or_, select, text
 from sqlalchemy.orm import Session
 
-from planner.core.status import CAP_COUNTED_STATUSES
+from planner.core.status import CAP_COUNTED_STATUSES, Channel
 from planner.store.dialect import Dialect, one_of
 from planner.store.tables import DELIVERIES
-from planner.store.types import UTCDateTime
 
 _CAP_COUNTED = sorted(s.value for s in CAP_COUNTED_STATUSES)
 
@@ -67,20 +65,17 @@ def counted_instants(
     again, as the planner did before they existed.
     """
     table = DELIVERIES
-    scheduled: Any = table.c.scheduled_at
-    if dialect == "sqlite":
-        # SQLite would range-scan the scheduled_at index over every delivery of these days and
-        # filter by recipient; a unary "+" keeps it on the (recipient, channel, scheduled_at) index,
-        # whose cost does not grow with the table. Same rows.
-        scheduled = literal_column("+delivery.scheduled_at", UTCDateTime())
+    # Every channel named (the same rows): the (recipient, channel, scheduled_at) index then reads
+    # each recipient's channels over this window only, neither every delivery of these days (the
+    # scheduled_at index) nor each recipient's whole history (the recipient alone).
+    channels = [channel] if channel is not None else [c.value for c in Channel]
     stmt = select(table.c.recipient_id, table.c.channel, table.c.scheduled_at).where(
         one_of(table.c.recipient_id, recipient_ids, dialect),
+        table.c.channel.in_(channels),
         table.c.status.in_(_CAP_COUNTED),
-        scheduled > after,
-        scheduled < before,
+        table.c.scheduled_at > after,
+        table.c.scheduled_at < before,
     )
-    if channel is not None:
-        stmt = stmt.where(table.c.channel == channel)
     if replayed is not None:
         subscription_ids, from_date = replayed
         stmt = stmt.where(

@@ -47,6 +47,10 @@ def create_db_engine(url: str, *, pool_size: int = 8, sqlite_synchronous: str = 
             # Autocommit at the driver level so SQLAlchemy's BEGIN below decides when a transaction starts.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
+            # A new file gives the pages the retention frees back to the file system on the next
+            # "PRAGMA incremental_vacuum" (planner.store.retention); an existing file keeps its mode
+            # (a no-op here) and reuses its free pages, so it still stops growing at a steady state.
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
             cursor.execute("PRAGMA journal_mode=WAL")
             # FULL (the default): a commit is on disk before it returns (the WAL fsynced), so a power
             # loss cannot undo an outcome the worker recorded and make it send the message again.

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from planner.core.status import PENDING_STATUSES
-from planner.store.models import Delivery
+from planner.store.models import OPEN_PREDICATE, OPEN_STATUSES, Delivery
 from planner.store.queries import DeliveryFilter, delivery_dict
 from planner.store.tables import DELIVERIES, RECIPIENTS
 
@@ -90,6 +90,8 @@ def page_of_deliveries(
     ids = select(c.id)
     if flt.status:
         ids = ids.where(c.status == flt.status)
+        if flt.status in OPEN_STATUSES:  # the open-status index (literal: SQLite's partial index needs it)
+            ids = ids.where(text(OPEN_PREDICATE))
     if flt.recipient:
         wanted = select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == flt.recipient)
         ids = ids.where(c.recipient_id == wanted.scalar_subquery())

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Engine, String, any_, bindparam, func, literal_column, select
+from sqlalchemy import ColumnElement, Engine, Integer, String, any_, bindparam, func, literal_column, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from planner.store.types import instant_binder
@@ -45,6 +45,19 @@ def one_of(column: Any, ids: Sequence[int], dialect: Dialect) -> ColumnElement[b
         return column == any_(bindparam(None, list(ids), type_=ARRAY(column.type)))  # type: ignore[no-any-return]
     as_json = bindparam(None, json.dumps([int(i) for i in ids]), type_=String())
     return column.in_(select(literal_column("value")).select_from(func.json_each(as_json)))  # type: ignore[no-any-return]
+
+
+def id_rows(ids: Sequence[int], dialect: Dialect) -> Any:
+    """``ids`` as a table of one column, ``id``, in one parameter (as :func:`one_of`): the outer side
+    of a per-id subquery (each id's latest row, read from an index and stopped at the first)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        array = bindparam(None, list(ids), type_=ARRAY(Integer()))
+        return func.unnest(array).table_valued("id").render_derived(name="ids")
+    as_json = bindparam(None, json.dumps([int(i) for i in ids]), type_=String())
+    rows = func.json_each(as_json).table_valued("value").alias("ids")
+    return select(rows.c.value.label("id")).subquery("ids")
 
 
 def utc_binder(session: Session) -> Callable[[datetime | None], Any]:

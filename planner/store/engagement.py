@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from planner.core.status import BACKOFF_COUNTED_STATUSES
-from planner.store.dialect import Dialect, one_of
+from planner.store.dialect import Dialect, id_rows, one_of
 from planner.store.tables import DELIVERIES, ENGAGEMENT
 
 #: Statuses that count as "to be sent" for engagement backoff.
@@ -27,13 +27,16 @@ def engagement_instants(
     one after it up to ``latest`` (what backoff needs for occurrences in that range)."""
     table = ENGAGEMENT
     found: dict[int, list[datetime]] = defaultdict(list)
-    before = session.execute(
-        select(table.c.recipient_id, func.max(table.c.occurred_at))
-        .where(one_of(table.c.recipient_id, recipient_ids, dialect), table.c.occurred_at <= earliest)
-        .group_by(table.c.recipient_id)
-    ).all()
-    for recipient_id, occurred_at in before:
-        found[recipient_id].append(occurred_at)
+    # Each recipient's last one: one step down its index, however long its history.
+    ids = id_rows(recipient_ids, dialect)
+    last = (
+        select(func.max(table.c.occurred_at))
+        .where(table.c.recipient_id == ids.c.id, table.c.occurred_at <= earliest)
+        .scalar_subquery()
+    )
+    for recipient_id, occurred_at in session.execute(select(ids.c.id, last)).all():
+        if occurred_at is not None:
+            found[recipient_id].append(occurred_at)
     during = session.execute(
         select(table.c.recipient_id, table.c.occurred_at).where(
             one_of(table.c.recipient_id, recipient_ids, dialect),
@@ -51,13 +54,21 @@ def engagement_instants(
 def last_sent_dates(
     session: Session, dialect: Dialect, subscription_ids: Sequence[int], before: date | None = None
 ) -> dict[int, date]:
-    """Per subscription, the local date of its last to-be-sent delivery (before ``before`` if given)."""
+    """Per subscription, the local date of its last to-be-sent delivery (before ``before`` if given).
+
+    Each subscription's is found by walking its deliveries latest first (``ix_delivery_subscription_date``)
+    to the first to-be-sent one: a few rows (backoff skips at most its longest interval in a row),
+    not its whole history."""
     table = DELIVERIES
-    stmt = (
-        select(table.c.subscription_id, func.max(table.c.local_date))
-        .where(one_of(table.c.subscription_id, subscription_ids, dialect), table.c.status.in_(TO_BE_SENT))
-        .group_by(table.c.subscription_id)
+    ids = id_rows(subscription_ids, dialect)
+    latest = select(table.c.local_date).where(
+        table.c.subscription_id == ids.c.id, table.c.status.in_(TO_BE_SENT)
     )
     if before is not None:
-        stmt = stmt.where(table.c.local_date < before)
-    return {sub_id: last for sub_id, last in session.execute(stmt).all() if last is not None}
+        latest = latest.where(table.c.local_date < before)
+    last = latest.order_by(table.c.local_date.desc()).limit(1).scalar_subquery()
+    return {
+        int(sub_id): value
+        for sub_id, value in session.execute(select(ids.c.id, last)).all()
+        if value is not None
+    }

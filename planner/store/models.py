@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from planner.core.quiet_hours import QuietHours
@@ -25,8 +25,9 @@ LEARNED_TIME_CHECK = (
     "(auto_until IS NULL AND auto_default IS NULL)"
     " OR (auto_until IS NOT NULL AND auto_default IS NOT NULL AND times IS NULL)"
 )
-#: The open statuses (pending, sending, and dead: few, listed by the dashboard) as SQL.
-OPEN_PREDICATE = "status IN ('planned', 'queued', 'retrying', 'sending', 'dead')"
+#: The open statuses (pending, sending, and dead: few, listed by the dashboard), and as SQL.
+OPEN_STATUSES = ("planned", "queued", "retrying", "sending", "dead")
+OPEN_PREDICATE = "status IN ({})".format(", ".join(f"'{status}'" for status in OPEN_STATUSES))
 
 
 class Recipient(TableModel, table=True):
@@ -56,7 +57,7 @@ class Recipient(TableModel, table=True):
     sms_invalid: str | None = Field(default=None, max_length=500)
     # Engagement by local half-hour slot, recency-weighted (planner.core.engagement_slots), kept up to
     # date by planner.store.engagement_writes as engagement is recorded; read by learned send times
-    # (migration 0018). None: no engagement yet.
+    # (migration 0020). None: no engagement yet.
     engagement_slots: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
@@ -73,7 +74,7 @@ class Subscription(TableModel, table=True):
     __table_args__ = (
         UniqueConstraint("recipient_id", "kind", "channel", name="uq_subscription_recipient_kind_channel"),
         Index("ix_subscription_due", "active", "next_at"),
-        # A learned send time has its window's end and its default, and one send a day (migration 0018).
+        # A learned send time has its window's end and its default, and one send a day (migration 0020).
         CheckConstraint(LEARNED_TIME_CHECK, name="ck_subscription_learned_time"),
     )
 
@@ -88,7 +89,7 @@ class Subscription(TableModel, table=True):
     # Several wall times a day ('08:00,18:30', send_time is the first); None with one (migration 0006).
     times: str | None = Field(default=None, max_length=200)
     # A learned send time (planner.core.learned_time): the window is send_time to auto_until, and
-    # auto_default the time used without enough history; both None for a fixed time (migration 0018).
+    # auto_default the time used without enough history; both None for a fixed time (migration 0020).
     auto_until: time | None = None
     auto_default: time | None = None
     # An RRULE used instead of ``days``, anchored at ``start_date`` (planner.core.recurrence).
@@ -99,7 +100,7 @@ class Subscription(TableModel, table=True):
     snooze_until: date | None = None
     # A digest collects the recipient's events of this kind into the next occurrence (migration 0009).
     digest: bool = False
-    # The channel fallback rule (planner.core.fallback) as JSON; None for none (migration 0018).
+    # The channel fallback rule (planner.core.fallback) as JSON; None for none (migration 0019).
     fallback: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     active: bool = True
     # The planner's cursor: the next unplanned occurrence, a (local date, wall time); all None once
@@ -128,6 +129,14 @@ class EngagementEvent(TableModel, table=True):
 
 
 class Delivery(TableModel, table=True):
+    """One occurrence's (or ad-hoc request's) delivery: what was decided, and what became of it.
+
+    On PostgreSQL the table is partitioned by month of ``local_date`` (migration 0022,
+    :mod:`planner.store.partitions`): its primary key is then (id, local_date) and its dedup key is
+    unique with the local date, which a planned key carries already (``sub:<id>:<date>...``, held to
+    it by a check) and an ad-hoc key is held once by :class:`AdhocKey`.
+    """
+
     __tablename__ = "delivery"
     __table_args__ = (
         # Every index here is written by each planner insert and worker update: each names its query.
@@ -194,7 +203,7 @@ class Delivery(TableModel, table=True):
     planned_reason: str | None = Field(default=None, max_length=100)
     planned_detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # An ad-hoc delivery's own fallback rule (a planned one reads its subscription's), as JSON; and
-    # the language of the templates its message was rendered from (migration 0018).
+    # the language of the templates its message was rendered from (migration 0019).
     fallback: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     template_locale: str | None = Field(default=None, max_length=35)
 
@@ -211,6 +220,9 @@ class DeliveryEvent(TableModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    # The delivery's local date, copied by the insert (migration 0022): on PostgreSQL a timeline lives
+    # in its delivery's month, and a month goes with its timelines. None on rows written before.
+    local_date: date | None = None
     at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     event: str = Field(max_length=40)
     status: str | None = Field(default=None, max_length=12)
@@ -223,14 +235,14 @@ class DeliveryMessage(TableModel, table=True):
     was sent (:mod:`planner.core.message_copy`): written with the worker's final outcome (sent,
     dead, suppressed by the provider) in the same statement, bounded by
     PLANNER_STORED_MESSAGE_MAX_BYTES, dropped PLANNER_STORED_MESSAGE_RETENTION after ``kept_at``
-    (migration 0018). A row of its own: the hot delivery rows stay small, and the retention deletes
+    (migration 0021). A row of its own: the hot delivery rows stay small, and the retention deletes
     rows instead of rewriting deliveries."""
 
     __tablename__ = "delivery_message"
 
-    delivery_id: int = Field(
-        foreign_key="delivery.id", primary_key=True, sa_column_kwargs={"autoincrement": False}
-    )
+    # No foreign key, as for the timeline's other neighbours: on PostgreSQL a delivery is known by
+    # (id, local_date) (monthly partitions). A copy goes with its own retention and with erasure.
+    delivery_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     # Indexed for the retention (planner.store.message_copies.drop_old_copies).
     kept_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     subject: str | None = Field(default=None, sa_type=Text)
@@ -264,7 +276,9 @@ class DigestEvent(TableModel, table=True):
     data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     idempotency_key: str | None = Field(default=None, max_length=255)
-    delivery_id: int | None = Field(default=None, foreign_key="delivery.id", index=True)
+    # No foreign key (migration 0022): on PostgreSQL a delivery is known by (id, local_date). The
+    # retention unbinds or deletes a pruned delivery's events with it (planner.store.retention).
+    delivery_id: int | None = Field(default=None, index=True)
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
 
 
@@ -390,9 +404,38 @@ class ProviderEvent(TableModel, table=True):
     provider: str = Field(max_length=20)
     event_id: str = Field(max_length=255)
     token: str | None = Field(default=None, max_length=255)
-    delivery_id: int | None = Field(default=None, foreign_key="delivery.id")
+    # The delivery it was applied to, which the retention may have pruned since: no foreign key
+    # (migration 0022), whose check would read this table for every pruned delivery.
+    delivery_id: int | None = None
     # Indexed for the retention (planner.store.feedback.drop_old_provider_events).
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
+class AdhocKey(TableModel, table=True):
+    """An ad-hoc delivery's dedup key, held once whatever month its delivery is in (migration 0022).
+
+    A planned delivery's key carries its local date, so a unique (key, local date) is as strong as a
+    unique key; a caller's ad-hoc key carries none. The ad-hoc insert takes it here first, and the
+    retention lets it go with its delivery: a key is refused again for PLANNER_DELIVERY_RETENTION.
+    """
+
+    __tablename__ = "adhoc_key"
+
+    dedup_key: str = Field(max_length=255, primary_key=True)
+    # The delivery's local date: a month dropped whole takes its keys along.
+    local_date: date = Field(index=True)
+
+
+class MaintenanceState(TableModel, table=True):
+    """What the maintenance passes did so far, one row per name: the rows the retention removed per
+    kind of record (the metrics' counters), and where a sweep or a copy resumes (``position``)."""
+
+    __tablename__ = "maintenance_state"
+
+    name: str = Field(max_length=60, primary_key=True)
+    rows: int = Field(default=0, sa_type=BigInteger)
+    last_at: datetime | None = utc_column()
+    position: int | None = None
 
 
 metadata = SQLModel.metadata

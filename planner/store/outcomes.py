@@ -80,9 +80,10 @@ _SENT = (
     "WHERE id = %(id)s AND status = 'sending' AND claim_id = %(claim)s"
 )
 _PG_ONE_SENT = f"{_SENT} RETURNING id"
+# A timeline entry copies its delivery's local date (its month's partition on PostgreSQL).
 _PG_ENTRY = (
-    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
-    "SELECT id, %(at)s, %(event)s, %(status)s, %(reason)s, CAST(%(detail)s AS json) FROM u"
+    "INSERT INTO delivery_event (delivery_id, local_date, at, event, status, reason, detail) "
+    "SELECT id, local_date, %(at)s, %(event)s, %(status)s, %(reason)s, CAST(%(detail)s AS json) FROM u"
 )
 
 
@@ -91,7 +92,7 @@ def _pg_one_statement(entry: bool, copy: bool, webhook: bool) -> str:
     event), in one statement: each a data-modifying CTE on the updated row ``u``, so all or none."""
     if not (entry or copy or webhook):
         return _PG_ONE_SENT
-    parts = [f"u AS ({_SENT} RETURNING id)"]
+    parts = [f"u AS ({_SENT} RETURNING id, local_date)"]
     parts += [f"e AS ({_PG_ENTRY})"] if entry else []
     parts += [PG_ONE_COPY] if copy else []
     parts += [f"w AS ({webhooks.PG_ONE})"] if webhook else []
@@ -111,8 +112,8 @@ _SQLITE_ONE_FINAL = (
     "updated_at = :now WHERE id = :id AND status = 'sending' AND claim_id = :claim RETURNING id"
 )
 _SQLITE_ONE_EVENT = (
-    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
-    "VALUES (:id, :at, :event, :status, :reason, :detail)"
+    "INSERT INTO delivery_event (delivery_id, local_date, at, event, status, reason, detail) "
+    "VALUES (:id, (SELECT local_date FROM delivery WHERE id = :id), :at, :event, :status, :reason, :detail)"
 )
 # Several outcomes in one statement (PostgreSQL); returns the ids it changed.
 _PG_FINALS_SQL = (
@@ -124,9 +125,10 @@ _PG_FINALS_SQL = (
     "u AS (UPDATE delivery AS d SET status = v.status, reason = v.reason, last_error = v.last_error, "
     "provider_message_id = v.pmid, sent_at = v.sent_at, template_locale = v.locale, lease_until = NULL, "
     "updated_at = :now "
-    "FROM v WHERE d.id = v.id AND d.status = 'sending' AND d.claim_id = :claim RETURNING d.id), "
-    "e AS (INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) "
-    "SELECT v.id, v.at, v.event, v.status, v.reason, v.detail FROM v JOIN u ON u.id = v.id "
+    "FROM v WHERE d.id = v.id AND d.status = 'sending' AND d.claim_id = :claim "
+    "RETURNING d.id, d.local_date), "
+    "e AS (INSERT INTO delivery_event (delivery_id, local_date, at, event, status, reason, detail) "
+    "SELECT v.id, u.local_date, v.at, v.event, v.status, v.reason, v.detail FROM v JOIN u ON u.id = v.id "
     "WHERE v.event IS NOT NULL)"
 )
 _PG_FINALS = text(f"{_PG_FINALS_SQL} SELECT id FROM u").bindparams(bindparam("now", type_=UTCDateTime))

@@ -88,7 +88,9 @@ PG_INSERT_PLAN = (
     " reason, 0, %(now)s, %(now)s FROM unnest("
     + ", ".join(f"%({name})b::{array}" for name, array in zip(DELIVERY_COLUMNS, _PG_ARRAY_TYPES, strict=True))
     + f") AS t({_DELIVERY_NAMES})"
-    " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, job_id"
+    # No conflict target: the unique index is (dedup_key) on a single table, (dedup_key, local_date)
+    # on a partitioned one, where a planned key carries its local date (planner.store.partitions).
+    " ON CONFLICT DO NOTHING RETURNING id, dedup_key, job_id"
 )
 _PG_ADVANCE_CURSORS = (
     "UPDATE subscription SET next_at = t.next_at, next_local_date = t.next_local_date,"

@@ -6,26 +6,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, func, select, text
+from sqlalchemy import Row, Table, func, literal, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from planner.core.status import DeliveryStatus
 from planner.errors import NotFound
 from planner.store.dialect import dialect_of
 from planner.store.message_copies import message_copy
-from planner.store.models import OPEN_PREDICATE, Delivery, PlannerRun, Recipient
+from planner.store.models import OPEN_PREDICATE, OPEN_STATUSES, Delivery, PlannerRun, Recipient
 from planner.store.tables import DELIVERIES, PAUSES, RECIPIENTS, RUNS, SUBSCRIPTIONS
 from planner.store.tables import DELIVERY_EVENTS as EVENTS
+from planner.store.types import UTCDateTime
 
 
-def insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict[str, Any]], *also: Any) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: the ids of the rows that were new (and the
-    columns ``also`` names)."""
+def insert_ignoring_duplicates(
+    session: Session, table: Table, rows: list[dict[str, Any]], *also: Any, returning: Any = None
+) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` (or ``returning``): the rows that were new
+    (and the columns ``also`` names)."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     dialect_insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
-    return dialect_insert(table).values(rows).on_conflict_do_nothing().returning(table.c.id, *also)
+    column = table.c.id if returning is None else returning
+    return dialect_insert(table).values(rows).on_conflict_do_nothing().returning(column, *also)
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,10 @@ class DeliveryFilter:
     channel: str | None = None
     since: datetime | None = None
     limit: int | None = None
+    #: Keyset paging: only rows after this (scheduled_at, id) in the list's order (planner.core.paging).
+    after: tuple[datetime, int] | None = None
+    #: The list's order: (scheduled_at, id) ascending, or latest first.
+    newest_first: bool = False
 
 
 def _iso(value: Any) -> str | None:
@@ -94,18 +102,30 @@ def _with_recipient() -> Any:
 
 
 def list_deliveries(session: Session, flt: DeliveryFilter) -> list[dict[str, Any]]:
+    """The deliveries matching ``flt``, in a stable order: (scheduled_at, id), ascending or latest
+    first, from ``flt.after`` on (keyset paging: each page costs the same, however deep)."""
+    c = DELIVERIES.c
     stmt = _with_recipient()
     if flt.status:
-        stmt = stmt.where(DELIVERIES.c.status == flt.status)
+        stmt = stmt.where(c.status == flt.status)
+        if flt.status in OPEN_STATUSES:  # the open-status index (literal: SQLite's partial index needs it)
+            stmt = stmt.where(text(OPEN_PREDICATE))
     if flt.recipient:
-        stmt = stmt.where(RECIPIENTS.c.external_id == flt.recipient)
+        # The recipient's id first (one lookup), so the deliveries are found by their own index.
+        wanted = select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == flt.recipient)
+        stmt = stmt.where(c.recipient_id == wanted.scalar_subquery())
     if flt.kind:
-        stmt = stmt.where(DELIVERIES.c.kind == flt.kind)
+        stmt = stmt.where(c.kind == flt.kind)
     if flt.channel:
-        stmt = stmt.where(DELIVERIES.c.channel == flt.channel)
+        stmt = stmt.where(c.channel == flt.channel)
     if flt.since:
-        stmt = stmt.where(DELIVERIES.c.scheduled_at >= flt.since)
-    stmt = stmt.order_by(DELIVERIES.c.scheduled_at, DELIVERIES.c.id)
+        stmt = stmt.where(c.scheduled_at >= flt.since)
+    key = tuple_(c.scheduled_at, c.id)
+    if flt.after is not None:
+        bound = tuple_(literal(flt.after[0], UTCDateTime()), literal(flt.after[1]))
+        stmt = stmt.where(key < bound if flt.newest_first else key > bound)
+    order = (c.scheduled_at.desc(), c.id.desc()) if flt.newest_first else (c.scheduled_at, c.id)
+    stmt = stmt.order_by(*order)
     if flt.limit:
         stmt = stmt.limit(flt.limit)
     return [delivery_dict(row, row.recipient_external_id) for row in session.execute(stmt)]
@@ -214,20 +234,6 @@ def planned_details(session: Session) -> dict[int, dict[str, Any]]:
     legacy = session.execute(select(EVENTS.c.delivery_id, EVENTS.c.detail).where(EVENTS.c.event == "planned"))
     found.update((delivery_id, detail or {}) for delivery_id, detail in legacy)
     return found
-
-
-def status_counts(session: Session) -> dict[str, int]:
-    rows = session.execute(select(DELIVERIES.c.status, func.count()).group_by(DELIVERIES.c.status))
-    return {str(status): int(count) for status, count in rows}
-
-
-def status_reason_counts(session: Session) -> list[tuple[str, str | None, int]]:
-    rows = session.execute(
-        select(DELIVERIES.c.status, DELIVERIES.c.reason, func.count()).group_by(
-            DELIVERIES.c.status, DELIVERIES.c.reason
-        )
-    )
-    return [(str(status), reason, int(count)) for status, reason, count in rows]
 
 
 def pause_list(session: Session) -> list[dict[str, Any]]:

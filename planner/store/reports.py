@@ -5,7 +5,7 @@ Each is a constant number of grouped queries, whatever the number of deliveries.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, case, cast, func, select, text
@@ -24,8 +24,12 @@ def delivery_counts(
     """Deliveries per status: in ``open_statuses`` all of them (each a short range of the status
     index), in ``settled_statuses`` those scheduled since ``since``."""
     c = DELIVERIES.c
+    # The open-status index's own predicate, literal: SQLite uses a partial index only then (the
+    # settled rows, nearly all of a year's history, are not in it).
     open_rows = session.execute(
-        select(c.status, func.count()).where(c.status.in_(list(open_statuses))).group_by(c.status)
+        select(c.status, func.count())
+        .where(text(OPEN_PREDICATE), c.status.in_(list(open_statuses)))
+        .group_by(c.status)
     )
     recent_rows = session.execute(
         select(c.status, func.count())
@@ -33,6 +37,33 @@ def delivery_counts(
         .group_by(c.status)
     )
     return {str(status): int(n) for status, n in [*open_rows, *recent_rows]}
+
+
+def status_reason_counts(
+    session: Session, open_statuses: Collection[str], settled_statuses: Collection[str], since: datetime
+) -> list[tuple[str, str | None, int]]:
+    """(status, reason, deliveries): in ``open_statuses`` all of them, in ``settled_statuses`` those
+    scheduled since ``since`` (the metrics' gauge: a year of settled history is the retention's, not
+    a number to watch, and counting it would read all of it on every scrape)."""
+    c = DELIVERIES.c
+    key = (c.status, c.reason)
+    open_rows = session.execute(
+        select(*key, func.count())
+        .where(text(OPEN_PREDICATE), c.status.in_(list(open_statuses)))
+        .group_by(*key)
+    )
+    recent_rows = session.execute(
+        select(*key, func.count())
+        .where(c.status.in_(list(settled_statuses)), c.scheduled_at >= since)
+        .group_by(*key)
+    )
+    return [(str(status), reason, int(n)) for status, reason, n in [*open_rows, *recent_rows]]
+
+
+#: Sends (and ends) counted since an instant are found among the deliveries due from this long
+#: before it (``ix_delivery_scheduled_id``), not among the whole history: a delivery sent more than
+#: this late is left out of the last day's histograms (long before, readiness reports it stuck).
+SENT_REACH = timedelta(days=2)
 
 
 class DeadLetter(NamedTuple):
@@ -61,7 +92,7 @@ def latest_dead_letters(session: Session, per_group: int) -> list[DeadLetter]:
             func.min(c.updated_at).over(partition_by=key).label("oldest"),
             func.max(c.updated_at).over(partition_by=key).label("newest"),
         )
-        .where(c.status == DeliveryStatus.dead.value)
+        .where(text(OPEN_PREDICATE), c.status == DeliveryStatus.dead.value)  # the open-status index
         .subquery()
     )  # fmt: skip
     rows = session.execute(select(ranked).where(ranked.c.rank <= per_group))
@@ -98,7 +129,9 @@ def lateness_counts(session: Session, since: datetime, bounds: Sequence[float]) 
     columns = [func.sum(case((lateness <= bound, 1), else_=0)) for bound in bounds]
     rows = session.execute(
         select(c.channel, func.count(), func.sum(lateness), *columns)
-        .where(c.status == DeliveryStatus.sent.value, c.sent_at >= since)
+        .where(
+            c.status == DeliveryStatus.sent.value, c.sent_at >= since, c.scheduled_at >= since - SENT_REACH
+        )
         .group_by(c.channel)
     )
     return [
@@ -112,7 +145,11 @@ def attempts_used(session: Session, since: datetime) -> list[tuple[str, int, int
     c = DELIVERIES.c
     rows = session.execute(
         select(c.channel, c.attempts, func.count())
-        .where(c.status.in_([DeliveryStatus.sent.value, DeliveryStatus.dead.value]), c.updated_at >= since)
+        .where(
+            c.status.in_([DeliveryStatus.sent.value, DeliveryStatus.dead.value]),
+            c.updated_at >= since,
+            c.scheduled_at >= since - SENT_REACH,
+        )
         .group_by(c.channel, c.attempts)
     )
     return [(str(channel), int(attempts), int(count)) for channel, attempts, count in rows]
@@ -124,7 +161,7 @@ def provider_status_counts(session: Session, since: datetime) -> list[tuple[str,
     c = DELIVERIES.c
     rows = session.execute(
         select(c.channel, c.provider_status, func.count())
-        .where(c.provider_status.is_not(None), c.sent_at >= since)
+        .where(c.provider_status.is_not(None), c.sent_at >= since, c.scheduled_at >= since - SENT_REACH)
         .group_by(c.channel, c.provider_status)
     )
     return sorted((str(channel), str(status), int(count)) for channel, status, count in rows)

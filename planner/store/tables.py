@@ -10,6 +10,7 @@ from sqlalchemy import Table
 from sqlmodel import SQLModel
 
 from planner.store.models import (
+    AdhocKey,
     ApiToken,
     AuditEntry,
     DashboardSession,
@@ -20,6 +21,7 @@ from planner.store.models import (
     DigestEvent,
     EngagementEvent,
     IdempotencyKey,
+    MaintenanceState,
     Pause,
     PlannerRun,
     ProviderEvent,
@@ -35,10 +37,12 @@ def table_of(model: type[SQLModel]) -> Table:
     return table
 
 
+ADHOC_KEYS = table_of(AdhocKey)
 API_TOKENS = table_of(ApiToken)
 AUDIT = table_of(AuditEntry)
 DASHBOARD_SESSIONS = table_of(DashboardSession)
 IDEMPOTENCY = table_of(IdempotencyKey)
+MAINTENANCE_STATE = table_of(MaintenanceState)
 DELIVERIES = table_of(Delivery)
 DELIVERY_EVENTS = table_of(DeliveryEvent)
 DELIVERY_MESSAGES = table_of(DeliveryMessage)

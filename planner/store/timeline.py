@@ -6,18 +6,26 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from planner.store.dialect import dialect_of
-from planner.store.tables import DELIVERY_EVENTS
+from planner.store.tables import DELIVERIES, DELIVERY_EVENTS
 from planner.store.types import UTCDateTime
 
-# PostgreSQL: one binary array per column, unnested into rows (see planner.run for why).
+# PostgreSQL: one binary array per column, unnested into rows (see planner.run for why). Each entry
+# copies its delivery's local date: on PostgreSQL the month partition it lives in, beside its delivery.
 _PG_INSERT_EVENTS = (
-    "INSERT INTO delivery_event (delivery_id, at, event, status, reason, detail) SELECT * FROM unnest("
+    "INSERT INTO delivery_event (delivery_id, local_date, at, event, status, reason, detail)"
+    " SELECT t.delivery_id, (SELECT d.local_date FROM delivery d WHERE d.id = t.delivery_id),"
+    " t.at, t.event, t.status, t.reason, t.detail FROM unnest("
     "%(delivery_id)b::integer[], %(at)b::timestamptz[], %(event)b::varchar[], %(status)b::varchar[],"
-    " %(reason)b::varchar[], %(detail)b::json[])"
+    " %(reason)b::varchar[], %(detail)b::json[]) AS t(delivery_id, at, event, status, reason, detail)"
+)
+# SQLite: the same, one set of parameters per row.
+_OF_DELIVERY = DELIVERIES.c.id == bindparam("of_delivery")
+_SQLITE_INSERT_EVENTS = insert(DELIVERY_EVENTS).values(
+    local_date=select(DELIVERIES.c.local_date).where(_OF_DELIVERY).scalar_subquery()
 )
 
 
@@ -65,5 +73,5 @@ def record_events(session: Session, rows: Iterable[dict[str, Any]]) -> int:
         # A Core insert on the table, not the ORM entity: the ORM's bulk insert leaves out None values
         # and starts a new statement whenever a row's set of non-None keys changes (reason or not), so a
         # chunk of mixed outcomes cost one statement per few events. Stored values are the same.
-        session.execute(insert(DELIVERY_EVENTS), batch)
+        session.execute(_SQLITE_INSERT_EVENTS, [{**row, "of_delivery": row["delivery_id"]} for row in batch])
     return len(batch)

@@ -181,6 +181,7 @@ def add_deliveries(app: App, addresses: Iterable[tuple[str, str]], *, kind: str 
             [
                 {
                     "dedup_key": f"fault:{rid}",
+                    "local_date": now.date(),  # the month partition on PostgreSQL
                     "recipient_id": rid,
                     "kind": kind,
                     "channel": channel,

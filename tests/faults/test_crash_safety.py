@@ -95,6 +95,7 @@ def add_due_deliveries(app: App, count: int, now: datetime) -> list[int]:
                 [
                     {
                         "dedup_key": f"adhoc:{i}",
+                        "local_date": now.date(),  # the month partition on PostgreSQL
                         "recipient_id": recipient_id,
                         "kind": "reminder",
                         "channel": "email",

@@ -58,7 +58,9 @@ def due_digest(app: App, occurrence: int) -> int:
         delivery_id = session.scalar(
             insert(DELIVERIES)
             .values(
-                dedup_key=f"sub:{sub.id}:test-{occurrence}",
+                # A planned key carries its local date (PostgreSQL's partitions hold it to local_date).
+                dedup_key=f"sub:{sub.id}:{now.date().isoformat()}-test-{occurrence}",
+                local_date=now.date(),
                 recipient_id=sub.recipient_id,
                 subscription_id=sub.id,
                 kind=KIND,

@@ -28,7 +28,7 @@ from tests.faults.servers import FaultSmtp, running_smtp
 from tests.faults.test_process_faults import run_script
 from tests.servers import PostgresServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # a soak runs for many minutes
 
 DAYS = 14
 RECIPIENTS = 48

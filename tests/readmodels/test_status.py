@@ -80,3 +80,34 @@ def test_cli_status(cli: CliRunner, app: App) -> None:
     table = cli.invoke(cli_app, ["status"])
     assert table.exit_code == 0, table.stderr
     assert "RQ queues" in table.stdout and "live workers" in table.stdout
+
+
+def test_counts_read_every_open_delivery_and_the_settled_ones_of_the_last_day(app: App) -> None:
+    """A year of settled history is the retention's, not a number to watch: status, the metrics'
+    gauge and the overview count the settled deliveries due in the last 24 h, every open one."""
+    from planner.readmodels.dashboard import delivery_counts
+    from planner.readmodels.metrics import render_metrics
+    from tests.commands.test_retention import add_delivery
+
+    add_recipient(app)
+    old = NOW - timedelta(days=40)
+    add_delivery(app, "sent", old)
+    add_delivery(app, "dead", old + timedelta(hours=1))
+    add_delivery(app, "queued", old + timedelta(hours=2))
+    add_delivery(app, "sent", NOW - timedelta(days=2))
+    add_delivery(app, "sent", NOW - timedelta(hours=2))
+    add_delivery(app, "skipped", NOW - timedelta(hours=23))
+
+    status = collect_status(app, NOW)
+    assert status["deliveries"] == {"dead": 1, "queued": 1, "sent": 1, "skipped": 1}
+    assert status["settled_since"] == (NOW - timedelta(hours=24)).isoformat()
+    with app.sessions() as session:
+        overview = delivery_counts(session, NOW)
+    assert {s: n for s, n in overview.items() if n} == status["deliveries"]
+    gauge = [x for x in render_metrics(app, NOW).decode().splitlines() if x.startswith("planner_deliveries{")]
+    assert sorted(gauge) == [
+        'planner_deliveries{reason="",status="dead"} 1.0',
+        'planner_deliveries{reason="",status="queued"} 1.0',
+        'planner_deliveries{reason="",status="sent"} 1.0',
+        'planner_deliveries{reason="",status="skipped"} 1.0',
+    ]

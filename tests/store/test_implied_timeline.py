@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from planner.store.db import alembic_config, create_db_engine, upgrade
 from planner.store.queries import timeline
-from planner.store.tables import DELIVERIES
+from planner.store.tables import DELIVERIES, DELIVERY_EVENTS
 from planner.store.types import UTCDateTime
 from tests.servers import PostgresServer
 
@@ -119,6 +119,7 @@ def test_rows_from_before_the_migration_show_each_entry_once_and_a_downgrade_sto
                 **stamps,
                 id=3,
                 dedup_key="c",
+                local_date=T0.date(),
                 scheduled_at=T0,
                 status="sent",
                 attempts=2,
@@ -129,9 +130,13 @@ def test_rows_from_before_the_migration_show_each_entry_once_and_a_downgrade_sto
                 planned_detail=PLANNED,
             )
         )
-        conn.execute(
-            sa.insert(_EVENT).values(
-                delivery_id=3, at=T0 + 4 * MINUTE, event="provider_delivered", detail={"event_id": "e-3"}
+        conn.execute(  # since 0022 an entry carries its delivery's local date
+            sa.insert(DELIVERY_EVENTS).values(
+                delivery_id=3,
+                local_date=T0.date(),
+                at=T0 + 4 * MINUTE,
+                event="provider_delivered",
+                detail={"event_id": "e-3"},
             )
         )
     with Session(engine) as session:

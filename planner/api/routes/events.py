@@ -13,7 +13,8 @@ from planner.api.schemas import EventRequest
 from planner.commands import events
 
 router = APIRouter(
-    prefix="/v1", tags=["recipients", "digests"],
+    prefix="/v1",
+    tags=["recipients", "digests"],
     responses={**COMMON_RESPONSES, **responses(404)},
     route_class=ApiRoute,
 )

@@ -13,7 +13,8 @@ from planner.api.schemas import ChannelName, Kind, Preference, RecipientId
 from planner.commands import recipients
 
 router = APIRouter(
-    prefix="/v1", tags=["recipients", "preferences"],
+    prefix="/v1",
+    tags=["recipients", "preferences"],
     responses={**COMMON_RESPONSES, **responses(404)},
     route_class=ApiRoute,
 )

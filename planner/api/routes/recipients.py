@@ -19,7 +19,8 @@ from planner.core.recipient_search import RecipientSearch
 from planner.readmodels.recipients import MAX_PAGE_SIZE, list_recipients
 
 router = APIRouter(
-    prefix="/v1", tags=["recipients"],
+    prefix="/v1",
+    tags=["recipients"],
     responses={**COMMON_RESPONSES, **responses(404)},
     route_class=ApiRoute,
 )

@@ -13,7 +13,8 @@ from planner.api.schemas import ChannelName, Kind, RecipientId, SubscriptionBody
 from planner.commands import recipients
 
 router = APIRouter(
-    prefix="/v1", tags=["recipients", "subscriptions"],
+    prefix="/v1",
+    tags=["recipients", "subscriptions"],
     responses={**COMMON_RESPONSES, **responses(404)},
     route_class=ApiRoute,
 )
