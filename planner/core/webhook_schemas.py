@@ -1,7 +1,7 @@
 """The JSON Schema (draft 2020-12) of each outgoing webhook event's payload, version 1.
 
-What receivers can rely on; docs/_notes/webhooks.md prints them and the tests check every payload a
-receiver gets against them. A later version may add fields to ``data``; removing or changing one
+What receivers can rely on; docs/how-to/outgoing-webhooks.md prints them and the tests check every
+payload a receiver gets against them. A later version may add fields to ``data``; removing or changing one
 makes a new ``version``.
 """
 

@@ -205,11 +205,11 @@ def test_the_check_renders_every_locale_and_lists_one_missing_a_channel(template
     assert all(c.status == "ok" for key, c in checks.items() if key[2] in (None, "pt", "de-CH"))
 
 
-NOTE = Path(__file__).parents[2] / "docs" / "_notes" / "fallback-and-locales.md"
+PAGE = Path(__file__).parents[2] / "docs" / "how-to" / "templates.md"
 
 
-def test_the_notes_localized_template_renders_as_the_note_says(tmp_path: Path) -> None:
-    text = NOTE.read_text(encoding="utf-8")
+def test_the_docs_localized_template_renders_as_the_page_says(tmp_path: Path) -> None:
+    text = PAGE.read_text(encoding="utf-8")
     template = text.split("```jinja\n", 1)[1].split("```", 1)[0]
     said = text.split("gives `", 1)[1].split("` for a recipient", 1)[0]
     folder(tmp_path, "fr", {"email_subject.txt": "Votre point", "email.txt": template})
@@ -220,6 +220,6 @@ def test_the_notes_localized_template_renders_as_the_note_says(tmp_path: Path) -
     }
     rendered = Renderer(tmp_path).render(KIND, "email", context, locale="fr", zone="Europe/Paris").text
     assert rendered.startswith("Bonjour Ann,")
-    # The note wraps the line and writes CLDR's no-break spaces as spaces.
+    # The page wraps the line and writes CLDR's no-break spaces as spaces.
     body = " ".join(rendered.replace(NNBSP, " ").replace(NBSP, " ").split("\n\n", 1)[1].split())
     assert body == " ".join(said.split())

@@ -1,5 +1,5 @@
-"""The receiver the docs show (docs/_notes/webhooks.md) runs as written: started as its own process,
-it verifies what the sender posts, prints each event once, and refuses a forged one."""
+"""The receiver the docs show (docs/how-to/outgoing-webhooks.md) runs as written: started as its own
+process, it verifies what the sender posts, prints each event once, and refuses a forged one."""
 
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ from planner.settings import Settings
 from tests.servers import free_port
 from tests.webhook_support import outbox, send_notifications
 
-NOTE = Path(__file__).resolve().parents[2] / "docs" / "_notes" / "webhooks.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "outgoing-webhooks.md"
 
 
 def receiver_source() -> str:
-    section = NOTE.read_text().split("## Verify a webhook", 1)[1]
+    section = PAGE.read_text().split("## Verify a webhook", 1)[1]
     found = re.search(r"```python\n(.*?)```", section, re.S)
-    assert found is not None, "the note shows a receiver"
+    assert found is not None, "the page shows a receiver"
     return found.group(1)
 
 
@@ -97,7 +97,7 @@ def test_the_documented_schemas_are_the_published_ones() -> None:
 
     from planner.core.webhook_schemas import DATA_SCHEMAS
 
-    section = NOTE.read_text().split("## JSON Schemas of `data`", 1)[1]
+    section = PAGE.read_text().split("## JSON Schemas of `data`", 1)[1]
     found = re.search(r"```json\n(.*?)```", section, re.S)
     assert found is not None
     assert json.loads(found.group(1)) == DATA_SCHEMAS
