@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-import uvicorn
 from pydantic import SecretStr
 
 from adapters import Message, PermanentError
 from adapters.capture import CaptureAdapter
-from planner.api import create_api
 from planner.app import App, build_deliverer, build_runner
 from planner.commands.importer import import_lines
 from planner.commands.notify import notify
@@ -33,7 +28,8 @@ from planner.commands.recipients import set_preference
 from planner.processes.worker import make_worker
 from planner.settings import Settings
 from tests.conftest import new_pg_database
-from tests.servers import PostgresServer, RedisServer, free_port, require_postgres
+from tests.http_server import serving as serving
+from tests.servers import PostgresServer, RedisServer, require_postgres
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -157,25 +153,6 @@ def _due_ids() -> Any:
     from sqlalchemy import text
 
     return text("SELECT id FROM delivery WHERE status = 'queued' AND scheduled_at <= :now ORDER BY id")
-
-
-@contextmanager
-def serving(app: App) -> Iterator[str]:
-    """The API and the dashboard of ``app`` on a loopback port, in a thread; its base URL."""
-    port = free_port()
-    config = uvicorn.Config(create_api(app), host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-ui", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture(scope="module")
