@@ -4,13 +4,13 @@ name in one. Modules move; their mentions must move with them."""
 from __future__ import annotations
 
 import ast
-import importlib
 import io
 import re
 import tokenize
 from pathlib import Path
 
 import planner
+from tests.dotted_names import resolves
 
 ROOT = Path(planner.__file__).parent.parent
 DOTTED = re.compile(r"\b(?:planner|adapters)(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
@@ -33,21 +33,6 @@ def _texts(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-def _resolves(dotted: str) -> bool:
-    parts = dotted.rstrip(".").split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            target: object = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for name in parts[cut:]:
-            if not hasattr(target, name):
-                return False
-            target = getattr(target, name)
-        return True
-    return False
-
-
 def test_every_name_mentioned_exists() -> None:
     stale = [
         f"{path.relative_to(ROOT)}:{line}: {name}"
@@ -55,6 +40,6 @@ def test_every_name_mentioned_exists() -> None:
         for path in sorted((ROOT / folder).rglob("*.py"))
         for line, text in _texts(path)
         for name in DOTTED.findall(text)
-        if name not in NOT_PYTHON and not _resolves(name)
+        if name not in NOT_PYTHON and not resolves(name)
     ]
     assert stale == []

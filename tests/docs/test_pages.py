@@ -3,13 +3,13 @@ name and source path it mentions exists (so a moved module cannot leave a stale 
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 
 import pytest
 
 from tests.docs.examples import DOCS, pages
+from tests.dotted_names import resolves
 
 ROOT = DOCS.parent
 README = ROOT / "README.md"
@@ -24,21 +24,6 @@ NOT_PYTHON = {"planner.toml", "planner.db", "planner.adapters", "planner.local"}
 PATH = re.compile(r"(?<![\w/.-])(?:planner|adapters|bench|tests|fixtures|migrations)/[\w./-]*[\w/]")
 #: How a development diary reads; history belongs in commit messages and the changelog.
 HISTORY = re.compile(r"\bissue \d+|\bpass(?:es|ed)?\b|\bthis branch\b|\bbefore the fix\b|\bthis PR\b", re.I)
-
-
-def _resolves(dotted: str) -> bool:
-    parts = dotted.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            target: object = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for name in parts[cut:]:
-            if not hasattr(target, name):
-                return False
-            target = getattr(target, name)
-        return True
-    return False
 
 
 def _shown(path: Path) -> str:
@@ -62,7 +47,7 @@ def test_no_page_tells_the_history_of_its_making(path: Path) -> None:
 @pytest.mark.parametrize("path", TEXTS, ids=_shown)
 def test_every_public_name_a_page_mentions_imports(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    stale = sorted({n for n in DOTTED.findall(text) if n not in NOT_PYTHON and not _resolves(n)})
+    stale = sorted({n for n in DOTTED.findall(text) if n not in NOT_PYTHON and not resolves(n)})
     assert stale == [], f"{_shown(path)} names what does not exist"
 
 
@@ -77,8 +62,8 @@ def test_the_names_are_found() -> None:
     """The patterns above see what the pages show (a guard against a pattern matching nothing)."""
     text = (DOCS / "concepts" / "local-time.md").read_text(encoding="utf-8")
     assert "planner.tzdata_version" in DOTTED.findall(text)
-    assert not _resolves("planner.localtime.tzdata_version")
-    assert _resolves("planner.tzdata_version")
+    assert not resolves("planner.localtime.tzdata_version")
+    assert resolves("planner.tzdata_version")
 
 
 def test_the_readme_links_into_the_docs() -> None:
