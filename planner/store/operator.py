@@ -11,8 +11,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
-from planner.store.queries import DeliveryFilter
-from planner.store.tables import DELIVERIES, RECIPIENTS
+from planner.store.queries import DeliveryFilter, filter_conditions
+from planner.store.tables import DELIVERIES
 
 
 class HeldDelivery(NamedTuple):
@@ -50,18 +50,8 @@ def lock_deliveries(
 
 def _matching(stmt: Any, statuses: Collection[str], flt: DeliveryFilter) -> Any:
     """``stmt`` limited to the deliveries in ``statuses`` that match ``flt`` (its status aside)."""
-    c = DELIVERIES.c
-    stmt = stmt.where(c.status.in_(list(statuses)))
-    if flt.recipient:
-        row_id = select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == flt.recipient).scalar_subquery()
-        stmt = stmt.where(c.recipient_id == row_id)
-    if flt.kind:
-        stmt = stmt.where(c.kind == flt.kind)
-    if flt.channel:
-        stmt = stmt.where(c.channel == flt.channel)
-    if flt.since:
-        stmt = stmt.where(c.scheduled_at >= flt.since)
-    return stmt
+    stmt = stmt.where(DELIVERIES.c.status.in_(list(statuses)))
+    return stmt.where(*filter_conditions(flt))
 
 
 def count_matching(session: Session, statuses: Collection[str], flt: DeliveryFilter) -> int:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, func, literal, select, text, tuple_
+from sqlalchemy import ColumnElement, Row, Table, func, literal, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from planner.core.status import DeliveryStatus
@@ -101,6 +101,23 @@ def _with_recipient() -> Any:
     )
 
 
+def filter_conditions(flt: DeliveryFilter) -> list[ColumnElement[bool]]:
+    """The conditions of ``flt`` on recipient, kind, channel and since (its status and paging aside)."""
+    c = DELIVERIES.c
+    conditions: list[ColumnElement[bool]] = []
+    if flt.recipient:
+        # The recipient's id first (one lookup), so the deliveries are found by their own index.
+        wanted = select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == flt.recipient)
+        conditions.append(c.recipient_id == wanted.scalar_subquery())
+    if flt.kind:
+        conditions.append(c.kind == flt.kind)
+    if flt.channel:
+        conditions.append(c.channel == flt.channel)
+    if flt.since:
+        conditions.append(c.scheduled_at >= flt.since)
+    return conditions
+
+
 def list_deliveries(session: Session, flt: DeliveryFilter) -> list[dict[str, Any]]:
     """The deliveries matching ``flt``, in a stable order: (scheduled_at, id), ascending or latest
     first, from ``flt.after`` on (keyset paging: each page costs the same, however deep)."""
@@ -110,16 +127,7 @@ def list_deliveries(session: Session, flt: DeliveryFilter) -> list[dict[str, Any
         stmt = stmt.where(c.status == flt.status)
         if flt.status in OPEN_STATUSES:  # the open-status index (literal: SQLite's partial index needs it)
             stmt = stmt.where(text(OPEN_PREDICATE))
-    if flt.recipient:
-        # The recipient's id first (one lookup), so the deliveries are found by their own index.
-        wanted = select(RECIPIENTS.c.id).where(RECIPIENTS.c.external_id == flt.recipient)
-        stmt = stmt.where(c.recipient_id == wanted.scalar_subquery())
-    if flt.kind:
-        stmt = stmt.where(c.kind == flt.kind)
-    if flt.channel:
-        stmt = stmt.where(c.channel == flt.channel)
-    if flt.since:
-        stmt = stmt.where(c.scheduled_at >= flt.since)
+    stmt = stmt.where(*filter_conditions(flt))
     key = tuple_(c.scheduled_at, c.id)
     if flt.after is not None:
         bound = tuple_(literal(flt.after[0], UTCDateTime()), literal(flt.after[1]))
