@@ -167,15 +167,18 @@ def signed_in(browser: Any, base_url: str) -> Iterator[Any]:
     context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     sign_in(page, TOKEN)
-    page.close()
+    close_settled(page)
     yield context
     context.close()
 
 
 def sign_in(page: Any, token: str) -> None:
+    """Sign in through the form and wait until the overview has loaded: closing a page while the
+    form's redirect is committing can hang Chromium's close for good (playwright#41900)."""
     page.goto("/ui/login")
     page.fill("input[name=token]", token)
-    page.click("button[type=submit]")
+    with page.expect_navigation(url="**/ui", wait_until="load"):
+        page.click("button[type=submit]")
 
 
 @pytest.fixture
@@ -183,4 +186,11 @@ def page(signed_in: Any) -> Iterator[Any]:
     tab = signed_in.new_page()
     tab.set_default_timeout(5000)  # a missing element fails in seconds, not 30
     yield tab
+    close_settled(tab)
+
+
+def close_settled(tab: Any) -> None:
+    """Close a tab once whatever navigation its last click started has committed and loaded (a
+    close racing a navigation's commit can hang; playwright#41900)."""
+    tab.goto("about:blank")
     tab.close()
