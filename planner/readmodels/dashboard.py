@@ -220,14 +220,34 @@ class DeadGroup:
     deliveries: list[dict[str, Any]] = field(default_factory=list)
 
 
-def dead_letter_groups(session: Session, groups: int = 50, per_group: int = 20) -> list[DeadGroup]:
-    """The ``groups`` largest (reason, error) groups of dead deliveries, each with its latest rows.
+#: The dead-letter page's windows, by the name its query string uses; the page opens on the first.
+DEAD_WINDOWS: dict[str, timedelta | None] = {
+    "7d": timedelta(days=7), "24h": timedelta(days=1), "30d": timedelta(days=30), "all": None,
+}  # fmt: skip
 
-    One query ranks and counts the groups; only the chosen groups' rows are then read whole.
+
+def dead_window(name: str | None) -> str:
+    """The name of a dead-letter window as the query string gave it (default: the first)."""
+    if not name:
+        return next(iter(DEAD_WINDOWS))
+    if name not in DEAD_WINDOWS:
+        raise InvalidInput("within", name, f"one of {', '.join(DEAD_WINDOWS)}")
+    return name
+
+
+def dead_letter_groups(
+    session: Session, now: datetime, within: str = "7d", groups: int = 50, per_group: int = 20
+) -> list[DeadGroup]:
+    """The ``groups`` largest (reason, error) groups of the deliveries that died among those
+    scheduled ``within`` (a :data:`DEAD_WINDOWS` name) before ``now``, each with its latest rows.
+
+    One query ranks and counts the groups; only the chosen groups' rows are then read whole. A
+    window bounds the page by the recent failures; ``all`` reads every dead delivery kept.
     """
+    span = DEAD_WINDOWS[within]
     found: dict[tuple[str | None, str | None], DeadGroup] = {}
     order: dict[int, tuple[str | None, str | None]] = {}
-    for row in reports.latest_dead_letters(session, per_group):
+    for row in reports.latest_dead_letters(session, per_group, None if span is None else now - span):
         group = found.setdefault(
             (row.reason, row.error), DeadGroup(row.reason, row.error, row.group_size, row.oldest, row.newest)
         )

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, case, cast, func, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from planner.core.status import DeliveryStatus
 from planner.store.dialect import dialect_of
@@ -77,13 +78,19 @@ class DeadLetter(NamedTuple):
     newest: datetime
 
 
-def latest_dead_letters(session: Session, per_group: int) -> list[DeadLetter]:
-    """The ``per_group`` latest dead deliveries of each (reason, error) group.
+def latest_dead_letters(session: Session, per_group: int, since: datetime | None) -> list[DeadLetter]:
+    """The ``per_group`` latest dead deliveries of each (reason, error) group, of those scheduled
+    since ``since`` (None: every dead delivery kept).
 
     One pass over the dead rows ranks each within its group and counts the group (window functions).
+    With ``since`` it reads the open-status index's range of the window only, so its cost follows the
+    recent failures, not the history kept (a retried delivery is scheduled again when retried).
     """
     c = DELIVERIES.c
     key, latest = (c.reason, c.last_error), (c.updated_at.desc(), c.id.desc())
+    dead: list[ColumnElement[bool] | TextClause] = [text(OPEN_PREDICATE), c.status == DeliveryStatus.dead.value]
+    if since is not None:
+        dead.append(c.scheduled_at >= since)
     ranked = (
         select(
             c.id, c.reason, c.last_error,
@@ -92,7 +99,7 @@ def latest_dead_letters(session: Session, per_group: int) -> list[DeadLetter]:
             func.min(c.updated_at).over(partition_by=key).label("oldest"),
             func.max(c.updated_at).over(partition_by=key).label("newest"),
         )
-        .where(text(OPEN_PREDICATE), c.status == DeliveryStatus.dead.value)  # the open-status index
+        .where(*dead)  # the open-status index
         .subquery()
     )  # fmt: skip
     rows = session.execute(select(ranked).where(ranked.c.rank <= per_group))

@@ -89,9 +89,15 @@ def delivery(request: Request, ui: UiDep, delivery_id: str) -> Response:
 @guarded
 def dead(request: Request, ui: UiDep) -> Response:
     session = ui.session(request)
+    within = dashboard.dead_window(request.query_params.get("within"))
+    now = ui.app.clock()
     with ui.app.sessions() as db:
-        groups = dashboard.dead_letter_groups(db)
-    return ui.render(request, "dead.html", session=session, groups=groups)
+        groups = dashboard.dead_letter_groups(db, now, within)
+    since = dashboard.DEAD_WINDOWS[within]
+    return ui.render(
+        request, "dead.html", session=session, groups=groups, within=within,
+        windows=list(dashboard.DEAD_WINDOWS), since=None if since is None else now - since,
+    )  # fmt: skip
 
 
 @router.get("/recipients")

@@ -86,6 +86,8 @@ def test_overview_figures_match_the_database(page: Any, ui_app: App) -> None:
 
 def test_retry_a_dead_delivery_and_see_it_queued(page: Any, ui_app: App) -> None:
     page.goto("/ui/dead")
+    assert page.locator("#windows [aria-current=page]").inner_text() == "last 7 days"
+    assert page.locator("#dead-scope").inner_text().startswith("Deliveries scheduled since 2026-02-28 15:00")
     group = page.locator("section.group", has_text="550 5.1.1 mailbox unavailable")
     assert group.locator("h2 .count").inner_text() == "4"
     box = group.locator("input[name=id]").first

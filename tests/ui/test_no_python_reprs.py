@@ -65,7 +65,8 @@ def _pages(app: App) -> list[str]:
     secret = SIGNING_SECRET.encode()
     return [
         "/ui", "/ui/deliveries", "/ui/deliveries?status=dead",
-        "/ui/deliveries?status=sent&since=2026-03-01T00:00Z", "/ui/dead", "/ui/recipients",
+        "/ui/deliveries?status=sent&since=2026-03-01T00:00Z", "/ui/dead", "/ui/dead?within=all",
+        "/ui/dead?within=forever", "/ui/recipients",
         "/ui/recipients?q=u-1", "/ui/recipients?opted_out=any", "/ui/recipients/rita",
         "/ui/recipients/rita?date=2026-03-27", "/ui/recipients/ny-early?date=2026-03-08",
         "/ui/recipients/ann", "/ui/recipients/u-1", "/ui/recipients/u-2?date=2026-03-09", "/ui/pauses",
