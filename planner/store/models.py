@@ -157,8 +157,10 @@ class Delivery(TableModel, table=True):
             postgresql_where=text(PENDING_PREDICATE),
             sqlite_where=text(PENDING_PREDICATE),
         ),
-        # Cap counts per (recipient, channel) over a time range: the planner's chunk reads, notify, explain.
-        Index("ix_delivery_recipient_channel_scheduled", "recipient_id", "channel", "scheduled_at"),
+        # A recipient's deliveries over a time range: the cap counts of the planner's chunk reads, notify
+        # and explain (channel filtered on the range), and a recipient's lists latest first, read up to
+        # the page whatever the history kept (migration 0023).
+        Index("ix_delivery_recipient_scheduled", "recipient_id", "scheduled_at", "id"),
         # The last to-be-sent date per subscription (engagement backoff), and a subscription's history.
         Index("ix_delivery_subscription_date", "subscription_id", "local_date"),
         # The dashboard's latest-first lists (migration 0002).

@@ -43,7 +43,7 @@ INDEXES = {
     "delivery": {
         "ix_delivery_open_scheduled": f"(status, scheduled_at) WHERE {OPEN}",
         "ix_delivery_pending_updated": f"(updated_at) WHERE {PENDING}",
-        "ix_delivery_recipient_channel_scheduled": "(recipient_id, channel, scheduled_at)",
+        "ix_delivery_recipient_scheduled": "(recipient_id, scheduled_at, id)",
         "ix_delivery_subscription_date": "(subscription_id, local_date)",
         "ix_delivery_scheduled_id": "(scheduled_at, id)",
         "ix_delivery_provider_message_id": "(provider_message_id)",
@@ -270,8 +270,8 @@ def _swap_sql() -> str:
         renames.append(f"DROP FUNCTION planner_partition_copy_{table}()")
         renames.append(f"ALTER SEQUENCE {table}_id_seq OWNED BY {new}.id")
     for table in ("delivery_event", "delivery"):  # the timeline references the deliveries
-        for name in INDEXES[table]:
-            renames.append(f"DROP INDEX {name}")
+        for name in INDEXES[table]:  # an index a later migration added may not be there yet
+            renames.append(f"DROP INDEX IF EXISTS {name}")
         renames.append(f"ALTER TABLE {table} RENAME TO {table}_unpartitioned")
         renames.append(
             f"ALTER TABLE {table}_unpartitioned RENAME CONSTRAINT {table}_pkey TO {table}_unpartitioned_pkey"

@@ -20,9 +20,10 @@ from planner.store.queries import DeliveryFilter, list_deliveries
 
 #: A recipient's deliveries over a window, read over that window only.
 WINDOW_ON_RECIPIENT_INDEX = (
-    "ix_delivery_recipient_channel_scheduled "
-    "(recipient_id=? AND channel=? AND scheduled_at>? AND scheduled_at<?)"
+    "ix_delivery_recipient_scheduled (recipient_id=? AND scheduled_at>? AND scheduled_at<?)"
 )
+#: A recipient's list: the recipient's range of the index, read in the list's order.
+RECIPIENT_RANGE = "ix_delivery_recipient_scheduled (recipient_id=?)"
 
 
 @contextmanager
@@ -83,3 +84,23 @@ def test_a_recipients_ad_hoc_deliveries_of_a_day_are_read_over_that_day_only(app
         adhoc_between(session, 1, day, day + timedelta(days=1), None)
     [(statement, plan)] = plans()
     assert any(WINDOW_ON_RECIPIENT_INDEX in step for step in plan), (statement, plan)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("channel", [None, "sms"])
+def test_a_page_of_one_recipient_is_read_from_the_index_in_the_lists_order(
+    app: App, channel: str | None
+) -> None:
+    """The dashboard's, ``/deliveries``'s and ``deliveries list``'s ``recipient=``: the page's rows in
+    the index's order, not every delivery of the recipient kept, sorted."""
+    flt = DeliveryFilter(recipient="u-1", channel=channel)
+    with plans_of_reads(app) as plans, app.sessions() as session:
+        page_of_deliveries(session, flt, 0, 51)
+        newest = DeliveryFilter(recipient="u-1", channel=channel, limit=100, newest_first=True)
+        list_deliveries(session, newest)
+    found = plans()
+    assert len(found) == 2
+    for statement, plan in found:
+        assert any(RECIPIENT_RANGE in step for step in plan), (statement, plan)
+        sorts = [n for n, step in enumerate(plan) if "TEMP B-TREE" in step]
+        assert sorts in ([], [len(plan) - 1]), (statement, plan)  # the last: the page's own rows, joined
