@@ -88,7 +88,9 @@ def latest_dead_letters(session: Session, per_group: int, since: datetime | None
     """
     c = DELIVERIES.c
     key, latest = (c.reason, c.last_error), (c.updated_at.desc(), c.id.desc())
-    dead: list[ColumnElement[bool] | TextClause] = [text(OPEN_PREDICATE), c.status == DeliveryStatus.dead.value]
+    dead: list[ColumnElement[bool] | TextClause] = [
+        text(OPEN_PREDICATE), c.status == DeliveryStatus.dead.value
+    ]  # fmt: skip
     if since is not None:
         dead.append(c.scheduled_at >= since)
     ranked = (
