@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 import typer
+from typer._click.exceptions import BadParameter
 from typer.core import TyperCommand
 
 from planner.errors import InvalidInput, PlannerError, Unavailable, shown
@@ -95,6 +96,36 @@ class TextCheckedCommand(TyperCommand):
                 except InvalidInput as exc:
                     raise fail(f"{name}: {shown(exc.value)} is invalid; expected {exc.expected}") from None
         return super().invoke(ctx)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """A number out of its option's range, or not a number, refused in the house style (the
+        option, the value given, what was expected) instead of the library's wording."""
+        given = list(args)
+        try:
+            return list(super().parse_args(ctx, args))
+        except BadParameter as exc:
+            param = exc.param
+            expected = _expected_number(param)
+            if param is None or expected is None:
+                raise
+            raw, _, _ = self.make_parser(ctx).parse_args(args=given)
+            name = param.opts[0] if param.param_type_name == "option" else _argument_name(param)
+            raise fail(f"{name}: {shown(raw.get(param.name))} is invalid; expected {expected}") from None
+
+
+def _expected_number(param: Any) -> str | None:
+    """What a numeric option or argument takes, in words (None: not a number)."""
+    descriptor = getattr(param, "type_descriptor", None)
+    annotation = getattr(descriptor, "annotation", None)
+    kind = "a whole number" if annotation is int else "a number" if annotation is float else None
+    if kind is None:
+        return None
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if low is not None and high is not None:
+        return f"{kind} from {low:,} to {high:,}"
+    if low is not None:
+        return f"{kind} of at least {low:,}"
+    return f"{kind} of at most {high:,}" if high is not None else kind
 
 
 def _argument_name(param: Any) -> str:
