@@ -747,8 +747,10 @@ def bench_backend(
         if profile is not None:
             import pstats
 
-            _say(f"[{backend}] profile of the planner run (cumulative, top 30):")
-            pstats.Stats(str(profile), stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+            # One profile, or one per variant compared (<variant>.prof beside it).
+            for found in [profile] if profile.exists() else sorted(profile.parent.glob("*.prof")):
+                _say(f"[{backend}] profile of the planner run {found.stem} (cumulative, top 30):")
+                pstats.Stats(str(found), stream=sys.stderr).sort_stats("cumulative").print_stats(30)
         naive = None
         if naive_url is not None:
             _flush(redis_server.url)
@@ -822,9 +824,9 @@ def _planner_runs(
                     _run_sql(target, args.baseline_sql)
             if name == "after" and args.webhook_endpoint:
                 _run_sql(target, WEBHOOK_ENDPOINT_SQL)
-                if name == "learned":
-                    changed = _make_learned(target, args.learned_share, args.learned_window)
-                    _say(f"[{backend}] learned times on {changed:,} due")
+            if name == "learned":
+                changed = _make_learned(target, args.learned_share, args.learned_window)
+                _say(f"[{backend}] learned times on {changed:,} due")
             env = child_env(
                 {"PYTHONPATH": f"{tree}{os.pathsep}{BENCH_DIR}", "BENCH_TREE": str(tree)} if tree else None
             )

@@ -465,3 +465,37 @@ def test_an_occurrence_already_written_by_another_writer_is_skipped_not_doubled(
     assert sorted(planned) == sorted(d.id for d in rows if d.dedup_key != key)
     jobs = jobs_in_redis(app.redis)
     assert sorted(i for ids in jobs.values() for i in ids) == sorted(d.id for d in rows if d.dedup_key != key)
+
+
+def test_a_run_freezes_the_older_objects_only_while_it_plans(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process's objects from before the run are out of the collector's passes while it plans,
+    and back in them after, whether the run succeeds or fails."""
+    import gc
+
+    import_lines(
+        app.sessions,
+        [recipient_line("a", "UTC", [{"kind": "daily_brief", "channel": "email", "at": "12:30"}])],
+        NOW,
+    )
+    seen: list[int] = []
+    planner = runner(app)
+    plan_one = planner.plan_one_chunk
+
+    def observed(*args: Any) -> bool:
+        seen.append(gc.get_freeze_count())
+        return plan_one(*args)
+
+    monkeypatch.setattr(planner, "plan_one_chunk", observed)
+    planner.run(NOW, HOUR)
+    assert seen and all(count > 0 for count in seen)
+    assert gc.get_freeze_count() == 0
+
+    def failing(*_: Any) -> bool:
+        raise RuntimeError("a chunk failed")
+
+    monkeypatch.setattr(planner, "plan_one_chunk", failing)
+    with pytest.raises(RuntimeError):
+        planner.run(NOW + HOUR, HOUR)
+    assert gc.get_freeze_count() == 0
