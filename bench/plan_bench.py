@@ -554,7 +554,6 @@ def child_main(argv: list[str]) -> int:
     parser.add_argument(
         "--start-at", type=float, help="wall-clock epoch to start the run at (several processes)"
     )
-    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once set up, before the run")
     args = parser.parse_args(argv)
 
     import redis
@@ -588,10 +587,6 @@ def child_main(argv: list[str]) -> int:
     servers_before = [tree_cpu_seconds(p) for p in pids]
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     load_before = os.getloadavg()[0]
-    if args.gc_freeze:  # what the objects of imports and setup cost each full collection
-        import gc
-
-        gc.freeze()
     collections = _GcTimer()
     started = time.perf_counter()
     if args.mode == "planner":
@@ -735,8 +730,6 @@ def bench_backend(
             "--batch-size",
             str(args.batch_size),
         ]
-        if args.gc_freeze:
-            options.append("--gc-freeze")
         profile = None
         if args.profile:
             profile = workdir / f"{backend}.prof"
@@ -1099,12 +1092,6 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="runs fixed and learned send times side by side: this share of the due subscriptions "
         "gets a learned time in the second (e.g. 0.5; default 0: fixed only)",
-    )
-    parser.add_argument(
-        "--gc-freeze",
-        action="store_true",
-        help="the planner process freezes the objects of its imports and setup (gc.freeze()) before\n"
-        "the run, so full collections during the run do not walk them",
     )
     parser.add_argument(
         "--learned-window",
