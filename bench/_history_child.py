@@ -116,7 +116,9 @@ def pages(app: Any) -> list[str]:
         "/ui/deliveries?recipient=u77",
         "/ui/deliveries?kind=reminder&channel=sms",
         f"/ui/deliveries/{latest}",
-        "/ui/dead",
+        "/ui/dead",  # the last 7 days: the history's last 14 days hold no dead delivery
+        "/ui/dead?within=30d",
+        "/ui/dead?within=all",
         "/ui/recipients/u77",
         "/ui/pauses",
     ]

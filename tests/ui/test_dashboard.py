@@ -236,3 +236,15 @@ def test_the_delivery_page_shows_what_was_sent(page: Any, ui_app: App) -> None:
     assert html.locator("p").count() == 0 and html.locator("strong").count() == 0
     page.goto(f"/ui/deliveries/{planned}")
     assert page.locator("#message-none").inner_text().startswith("No copy kept")
+
+
+def test_the_top_bar_holds_on_one_line_at_1280_pixels(page: Any) -> None:
+    """Every section in the navigation and the signed-in name with its sign-out, each on one line
+    (the search box gives way first)."""
+    page.goto("/ui")
+    links = page.locator("header.top nav a")
+    tops = {round(links.nth(n).bounding_box()["y"]) for n in range(links.count())}
+    assert len(tops) == 1, tops
+    who = page.locator("header.top .who").bounding_box()
+    sign_out = page.locator("header.top .who button").bounding_box()
+    assert who["height"] < 2 * sign_out["height"], (who, sign_out)
