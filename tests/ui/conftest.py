@@ -189,6 +189,13 @@ def page(signed_in: Any) -> Iterator[Any]:
     close_settled(tab)
 
 
+def follow(page: Any, selector: str) -> None:
+    """Click a link or a submit button and wait for the page it leads to: a read right after a bare
+    click can see the page it leaves, or none."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 def close_settled(tab: Any) -> None:
     """Close a tab once whatever navigation its last click started has committed and loaded (a
     close racing a navigation's commit can hang; playwright#41900)."""

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from planner.app import App
 from planner.store.queries import get_delivery, pause_list
-from tests.ui.conftest import NOW, TOKEN, sign_in
+from tests.ui.conftest import NOW, TOKEN, follow, sign_in
 
 
 def test_refused_without_a_session(browser: Any, base_url: str) -> None:
@@ -192,16 +192,14 @@ def test_bad_input_gets_a_clear_4xx_page(page: Any) -> None:
 def test_deliveries_filters_and_pages(page: Any, ui_app: App) -> None:
     page.goto("/ui/deliveries")
     page.select_option("select[name=status]", "sent")
-    with page.expect_navigation():  # read the filtered page, not the one the click leaves
-        page.click("text=Filter")
+    follow(page, "text=Filter")
     statuses = set(page.locator("#deliveries-table tbody td:nth-child(7)").all_inner_texts())
     assert statuses == {"sent"}
     with ui_app.sessions() as session:
         sent = session.scalar(text("SELECT count(*) FROM delivery WHERE status = 'sent'"))
     seen = page.locator("#deliveries-table tbody tr").count()
     while page.locator("a[rel=next]").count():
-        with page.expect_navigation():
-            page.click("a[rel=next]")
+        follow(page, "a[rel=next]")
         seen += page.locator("#deliveries-table tbody tr").count()
     assert seen == sent
     assert re.search(r"page \d+", page.content())

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from planner.app import App
 from planner.core.wording import duration
 from planner.settings import QUEUES
-from tests.ui.conftest import NOW
+from tests.ui.conftest import NOW, follow
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = "ui-test-worker"
@@ -163,7 +163,7 @@ def test_history_charts_count_what_was_sent(page: Any, ui_app: App) -> None:
         assert sum(drawn) == sent
         assert page.locator("#latency-chart rect title", has_text="longest").count() >= 1
         assert summary.endswith(f"; the longest from due to sent {duration(longest)}."), summary
-    page.click("#windows a:text('last 6 hours')")
+    follow(page, "#windows a:text('last 6 hours')")
     assert page.url.endswith("/ui/history?hours=6")
     response = page.goto("/ui/history?hours=5")
     assert response.status == 400 and "hours" in page.locator("#error-message").inner_text()

@@ -7,6 +7,7 @@ from typing import Any
 from planner.app import App
 from planner.core.recipient_search import RecipientSearch
 from planner.readmodels.recipients import list_recipients
+from tests.ui.conftest import follow
 
 
 def _ids(page: Any) -> list[str]:
@@ -16,10 +17,10 @@ def _ids(page: Any) -> list[str]:
 def test_search_by_email_or_phone_then_open_the_recipient(page: Any) -> None:
     page.goto("/ui/recipients")
     page.fill("#recipient-search input[name=q]", "Rita@EXAMPLE.com")
-    page.click("#recipient-search button[type=submit]")
+    follow(page, "#recipient-search button[type=submit]")
     assert _ids(page) == ["rita"]
     page.fill("#recipient-search input[name=q]", "+33 6 12-34-56-78")
-    page.click("#recipient-search button[type=submit]")
+    follow(page, "#recipient-search button[type=submit]")
     assert _ids(page) == ["rita"]
     row = page.locator("#recipients tbody tr").first.inner_text()
     assert "Europe/Paris" in row and "weekly_digest on email" in row
@@ -31,16 +32,16 @@ def test_id_prefix_filters_and_pages(page: Any, ui_app: App) -> None:
     page.goto("/ui/recipients?q=u-1")
     first = _ids(page)
     assert len(first) == 50 and all(i.startswith("u-1") for i in first) and first == sorted(first)
-    page.click("a[rel=next]")
+    follow(page, "a[rel=next]")
     second = _ids(page)
     assert second and second[0] > first[-1] and all(i.startswith("u-1") for i in second)
-    page.click("a[rel=first]")
+    follow(page, "a[rel=first]")
     assert _ids(page) == first
 
     page.goto("/ui/recipients")
     page.fill("#recipient-search input[name=zone]", "Europe/Paris")
     page.select_option("#recipient-search select[name=opted_out]", "email")
-    page.click("#recipient-search button[type=submit]")
+    follow(page, "#recipient-search button[type=submit]")
     with ui_app.sessions() as session:
         wanted = list_recipients(session, RecipientSearch(zone="Europe/Paris", opted_out="email"), limit=50)
     assert _ids(page) == [r["id"] for r in wanted.rows] and "rita" in _ids(page)

@@ -11,7 +11,7 @@ from adapters.capture import CaptureAdapter
 from planner.app import App, build_deliverer
 from planner.commands.notify import notify
 from planner.store.audit import audit_entries
-from tests.ui.conftest import NOW
+from tests.ui.conftest import NOW, follow
 
 ERROR = "554 5.7.1 rejected by policy"
 
@@ -41,7 +41,7 @@ def test_requeue_all_dead_reminders(page: Any, ui_app: App) -> None:
     ids = _dead_reminders(ui_app)
     assert _statuses(ui_app, ids) == {"dead"}
     page.goto("/ui/deliveries?status=dead&kind=reminder")
-    page.click("#requeue-all")
+    follow(page, "#requeue-all")
     assert page.url.endswith("/ui/requeue?status=dead&kind=reminder")
     with ui_app.sessions() as session:
         matching = session.scalar(
