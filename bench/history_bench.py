@@ -213,7 +213,7 @@ METRICS = {
     # name: (where in a run's result, lower is better)
     "planner run (s)": (("planner", "seconds"), True),
     "nothing-due run (s)": (("nothing_due", "seconds"), True),
-    "reconcile, full pass (s)": (("reconcile", "seconds"), True),
+    "reconcile, full (s)": (("reconcile", "seconds"), True),
     "worker (deliveries/s)": (("worker", "steady_rate"), False),
 }
 
