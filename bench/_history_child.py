@@ -9,7 +9,8 @@ import re
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,41 @@ def pages(app: Any) -> list[str]:
     ]
 
 
+class _Times:
+    def __init__(self) -> None:
+        self.total: dict[str, list[float]] = {}
+        self.started: dict[int, float] = {}
+
+    def slowest(self, n: int) -> list[dict[str, Any]]:
+        """The ``n`` statements that took the longest in all, with their count (seconds, from the
+        driver's call to its return: the database's work and the round trip)."""
+        ranked = sorted(self.total.items(), key=lambda item: -sum(item[1]))[:n]
+        return [{"statement": k[:160], "calls": len(v), "seconds": round(sum(v), 4)} for k, v in ranked]
+
+
+@contextmanager
+def _statement_times(engine: Any) -> Iterator[_Times]:
+    """Each statement's time inside the block, by its text (where a run's time goes in the database)."""
+    from sqlalchemy import event
+
+    times = _Times()
+
+    def before(conn: Any, *_: Any) -> None:
+        times.started[id(conn)] = time.perf_counter()
+
+    def after(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        spent = time.perf_counter() - times.started.pop(id(conn), time.perf_counter())
+        times.total.setdefault(" ".join(statement.split()), []).append(spent)
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield times
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+
 def child_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["measure"])
@@ -148,8 +184,12 @@ def child_main(argv: list[str]) -> int:
     reconcile(app.sessions, app.redis, NOW, grace=timedelta(0), daily_full_pass=True)
     result["reconcile"] = {"seconds": time.perf_counter() - started}
     started = time.perf_counter()
-    report = build_runner(app).run(NOW, HORIZON)
-    result["planner"] = {"seconds": time.perf_counter() - started, "occurrences": report.occurrences}
+    with _statement_times(app.engine) as times:
+        report = build_runner(app).run(NOW, HORIZON)
+    result["planner"] = {
+        "seconds": time.perf_counter() - started, "occurrences": report.occurrences,
+        "slowest_statements": times.slowest(8),
+    }  # fmt: skip
     quiet = []
     for minute in (1, 2, 3):
         started = time.perf_counter()

@@ -76,6 +76,18 @@ def subscription_state(
     )
 
 
+#: How far back a chunk first looks for its subscriptions' last sends (a daily, weekly or monthly
+#: cadence sent within it; on PostgreSQL two or three months of partitions instead of every month
+#: kept); the subscriptions with none there are looked up over everything kept.
+RECENT_SENDS = timedelta(days=40)
+
+
+def _older(subs: Sequence[SubscriptionState], recent_from: date) -> set[int]:
+    """The subscriptions created early enough to have a delivery dated before ``recent_from`` (a
+    local date is at most a day from the UTC one)."""
+    return {s.id for s in subs if s.created_at.date() <= recent_from + timedelta(days=1)}
+
+
 #: What a claim reads of each subscription, in the order :meth:`ChunkStore.claim_due` unpacks it.
 _CLAIMED_COLUMNS = (
     "id",
@@ -186,6 +198,7 @@ class ChunkStore:
         recipient_ids = sorted({s.recipient_id for s in subs})
         sub_ids = [s.id for s in subs]
         earliest = min(s.next_at for s in subs)
+        recent_from = earliest.date() - RECENT_SENDS
         if lock:
             lock_caps(session, self.dialect, {(s.recipient_id, s.channel) for s in subs})
         # Quiet hours can push a send up to a day past the window, so count that far ahead too; a
@@ -198,7 +211,9 @@ class ChunkStore:
             subscriptions=subs,
             recipients=recipients,
             engagement=engagement_instants(session, self.dialect, recipient_ids, earliest, window_end),
-            last_sent=last_sent_dates(session, self.dialect, sub_ids, replay_from),
+            last_sent=last_sent_dates(
+                session, self.dialect, sub_ids, replay_from, recent_from, _older(subs, recent_from)
+            ),
             cap_counted=counted_instants(
                 session,
                 self.dialect,

@@ -6,7 +6,7 @@ The planner's chunks, ``explain`` and ``simulate`` read both through these funct
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import func, select
@@ -52,20 +52,44 @@ def engagement_instants(
 
 
 def last_sent_dates(
-    session: Session, dialect: Dialect, subscription_ids: Sequence[int], before: date | None = None
+    session: Session,
+    dialect: Dialect,
+    subscription_ids: Sequence[int],
+    before: date | None = None,
+    recent_from: date | None = None,
+    older: Collection[int] | None = None,
 ) -> dict[int, date]:
     """Per subscription, the local date of its last to-be-sent delivery (before ``before`` if given).
 
     Each subscription's is found by walking its deliveries latest first (``ix_delivery_subscription_date``)
     to the first to-be-sent one: a few rows (backoff skips at most its longest interval in a row),
-    not its whole history."""
+    not its whole history. Given ``recent_from``, the walk first looks from that date on only (on
+    PostgreSQL: the months of delivery partitions from that date, not every month kept, for each
+    subscription); those with none there, among ``older`` (the ones that may have sent before
+    ``recent_from``; None: every one), are then looked up over everything kept. The answer is the
+    same: a latest date found from ``recent_from`` on is the latest of all.
+    """
+    found: dict[int, date] = {}
+    if recent_from is not None:
+        found = _last_sent(session, dialect, subscription_ids, before, recent_from)
+    rest = [i for i in subscription_ids if i not in found and (older is None or i in older)]
+    if rest:
+        found.update(_last_sent(session, dialect, rest, before, None))
+    return found
+
+
+def _last_sent(
+    session: Session, dialect: Dialect, subscriptions: Sequence[int], before: date | None, since: date | None
+) -> dict[int, date]:
     table = DELIVERIES
-    ids = id_rows(subscription_ids, dialect)
+    ids = id_rows(subscriptions, dialect)
     latest = select(table.c.local_date).where(
         table.c.subscription_id == ids.c.id, table.c.status.in_(TO_BE_SENT)
     )
     if before is not None:
         latest = latest.where(table.c.local_date < before)
+    if since is not None:
+        latest = latest.where(table.c.local_date >= since)
     last = latest.order_by(table.c.local_date.desc()).limit(1).scalar_subquery()
     return {
         int(sub_id): value

@@ -1,0 +1,66 @@
+"""Engagement backoff's "last to-be-sent date" per subscription: looked up over the recent months
+first, then over everything kept for those with none there, with the same answer either way."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import insert, select
+
+from planner.app import App
+from planner.commands.importer import import_lines
+from planner.store.db import transaction
+from planner.store.engagement import last_sent_dates
+from planner.store.tables import DELIVERIES, SUBSCRIPTIONS
+from tests.helpers import count_statements, recipient_line
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+
+TODAY = date(2026, 7, 15)
+RECENT = TODAY - timedelta(days=40)
+
+
+def subscriptions(app: App, *kinds: str) -> list[int]:
+    subs = [{"kind": kind, "channel": "email", "at": "09:00"} for kind in kinds]
+    import_lines(app.sessions, [recipient_line("u-1", "UTC", subs)], datetime(2026, 1, 1, tzinfo=UTC))
+    with app.sessions() as session:
+        return list(session.scalars(select(SUBSCRIPTIONS.c.id).order_by(SUBSCRIPTIONS.c.id)))
+
+
+def deliveries(app: App, subscription_id: int, days: dict[date, str]) -> None:
+    with transaction(app.sessions) as session:
+        owner = select(SUBSCRIPTIONS.c.recipient_id).where(SUBSCRIPTIONS.c.id == subscription_id)
+        recipient_id = session.scalar(owner)
+        for day, status in days.items():
+            due = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
+            session.execute(insert(DELIVERIES).values(
+                dedup_key=f"sub:{subscription_id}:{day}", recipient_id=recipient_id,
+                subscription_id=subscription_id, kind="daily_brief", channel="email", queue="default",
+                local_date=day, occurrence_at=due, scheduled_at=due, status=status, attempts=0,
+                created_at=due, updated_at=due,
+            ))  # fmt: skip
+
+
+def test_a_last_send_before_the_recent_months_is_found_over_everything_kept(app: App) -> None:
+    recent, old, never, new = subscriptions(app, "daily_brief", "weekly", "monthly", "fresh")
+    deliveries(app, recent, {TODAY - timedelta(days=3): "sent", TODAY - timedelta(days=1): "skipped"})
+    # Sent 60 days ago, then backed off (skipped) every day since: outside the recent window.
+    deliveries(app, old, {TODAY - timedelta(days=60): "sent"} | {
+        TODAY - timedelta(days=n): "skipped" for n in range(1, 60)
+    })  # fmt: skip
+    dialect = app.engine.dialect.name
+    every, older = [recent, old, never, new], {recent, old, never}
+    with app.sessions() as session, count_statements(app.engine) as statements:
+        found = last_sent_dates(session, dialect, every, None, RECENT, older)
+    assert found == {recent: TODAY - timedelta(days=3), old: TODAY - timedelta(days=60)}
+    assert len(selects(statements)) == 2  # the recent months, then the older ones with none there
+    with app.sessions() as session:
+        assert last_sent_dates(session, dialect, every) == found
+    with app.sessions() as session, count_statements(app.engine) as statements:
+        last_sent_dates(session, dialect, [recent, new], None, RECENT, {recent})
+    assert len(selects(statements)) == 1  # one too new to have sent before the window: no second look
+
+
+def selects(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
