@@ -132,9 +132,9 @@ def test_pages_and_actions_work_with_scripts_disabled(browser: Any, base_url: st
     assert int(page.locator("#dead-count").inner_text()) == dead
     assert page.locator("label.live").is_hidden()  # the live-refresh box shows only with scripts
     page.goto("/ui/pauses")
-    page.click("#pause-email")
+    follow(page, "#pause-email")
     assert page.locator(".flash").inner_text() == "channel email paused"
-    page.click("#resume-email")
+    follow(page, "#resume-email")  # the page it leaves has a flash too: read the next one
     assert page.locator(".flash").inner_text().startswith("channel email resumed")
     assert _pauses(ui_app) == []
     context.close()
@@ -143,7 +143,7 @@ def test_pages_and_actions_work_with_scripts_disabled(browser: Any, base_url: st
 def test_recipient_across_the_dst_change(page: Any) -> None:
     page.goto("/ui/recipients")
     page.fill("input[name=id]", "ny-early")
-    page.click("main button[type=submit]")
+    follow(page, "main button[type=submit]")
     assert page.locator("#zone").inner_text() == "America/New_York"
     rows = {r.locator("td").first.inner_text(): r for r in page.locator("#upcoming tbody tr").all()}
     before, gap, after = rows["2026-03-07 Sat"], rows["2026-03-08 Sun"], rows["2026-03-09 Mon"]
@@ -153,7 +153,7 @@ def test_recipient_across_the_dst_change(page: Any) -> None:
     assert "2026-03-08 07:30:00Z" in gap.inner_text()
     assert after.locator(".local-time").inner_text() == "2026-03-09 02:30 -04:00 EDT"
     page.fill("input[name=date]", "2026-03-08")
-    page.click("text=Explain")
+    follow(page, "text=Explain")
     verdicts = page.locator("section.group", has_text="night_report").inner_text()
     assert "on 2026-03-08" in verdicts and "gap" in verdicts
 
@@ -161,12 +161,12 @@ def test_recipient_across_the_dst_change(page: Any) -> None:
 def test_a_post_without_the_csrf_token_is_refused(page: Any, ui_app: App) -> None:
     page.goto("/ui/pauses")
     page.evaluate("document.querySelector('#pause-email').form.querySelector('[name=csrf]').remove()")
-    page.click("#pause-email")
+    follow(page, "#pause-email")
     assert page.locator("h1").inner_text() == "403 · Refused"
     assert "CSRF token is missing or wrong" in page.locator("#error-message").inner_text()
     page.goto("/ui/pauses")
     page.evaluate("document.querySelector('#pause-email').form.querySelector('[name=csrf]').value = 'forged'")
-    page.click("#pause-email")
+    follow(page, "#pause-email")
     assert page.locator("h1").inner_text() == "403 · Refused"
     assert _pauses(ui_app) == []
 

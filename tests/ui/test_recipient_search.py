@@ -24,7 +24,7 @@ def test_search_by_email_or_phone_then_open_the_recipient(page: Any) -> None:
     assert _ids(page) == ["rita"]
     row = page.locator("#recipients tbody tr").first.inner_text()
     assert "Europe/Paris" in row and "weekly_digest on email" in row
-    page.click("#recipients a:text('rita')")
+    follow(page, "#recipients a:text('rita')")
     assert page.locator("h1").inner_text().startswith("rita")
 
 

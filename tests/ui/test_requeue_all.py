@@ -51,7 +51,7 @@ def test_requeue_all_dead_reminders(page: Any, ui_app: App) -> None:
     counted = page.locator("#requeue-count").inner_text()
     assert counted.startswith(f"{matching} deliveries match: dead, kind reminder"), counted
 
-    page.click("#requeue")
+    follow(page, "#requeue")
     assert page.locator(".flash").inner_text() == f"{matching} queued again"
     assert "status=dead" in page.url and "kind=reminder" in page.url
     assert page.locator("#deliveries-table tbody tr").inner_text() == "No delivery matches."
@@ -66,7 +66,7 @@ def test_requeue_all_needs_the_csrf_token_and_a_retryable_status(page: Any, ui_a
     ids = _dead_reminders(ui_app)
     page.goto("/ui/requeue?status=dead&kind=reminder")
     page.evaluate("document.querySelector('#requeue').form.querySelector('[name=csrf]').remove()")
-    page.click("#requeue")
+    follow(page, "#requeue")
     assert page.locator("h1").inner_text() == "403 · Refused"
     assert _statuses(ui_app, ids) == {"dead"}
     response = page.goto("/ui/requeue?status=sent")

@@ -19,6 +19,7 @@ from planner.settings import Settings
 from planner.store.queries import pause_list
 from planner.ui.session import COOKIE
 from tests.helpers import Clock
+from tests.ui.conftest import follow
 from tests.ui.serving import ADMIN, serving
 
 NOW = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)
@@ -69,7 +70,7 @@ def test_revoking_the_token_ends_its_dashboard_session_at_the_next_request(
 
     tab.reload()
     assert "/ui/login?next=/ui/pauses" in tab.url
-    other.click("#pause-sms")
+    follow(other, "#pause-sms")
     assert "Not signed in" in other.locator("main").inner_text()
     with ui_app.sessions() as db:
         assert pause_list(db) == []

@@ -12,7 +12,7 @@ from planner.app import App
 from planner.core.unsubscribe import UnsubscribeTarget, sign
 from planner.store.queries import recipient_by_external_id
 from planner.store.recipients import recipient_id_of
-from tests.ui.conftest import SIGNING_SECRET
+from tests.ui.conftest import SIGNING_SECRET, follow
 
 
 def link(app: App, external_id: str, kind: str, channel: str) -> str:
@@ -47,7 +47,7 @@ def test_unsubscribe_then_change_your_mind(person: Any, ui_app: App) -> None:
     assert "daily_brief" not in person.locator("body").inner_text()
     assert person.evaluate("getComputedStyle(document.querySelector('main')).maxWidth") == "520px"
 
-    person.click("#unsubscribe")
+    follow(person, "#unsubscribe")
     assert person.url.endswith(path)  # back on the page, which now says what is true
     assert person.locator("h1").inner_text() == "You are unsubscribed"
     assert person.locator("#what").inner_text() == (
@@ -55,7 +55,7 @@ def test_unsubscribe_then_change_your_mind(person: Any, ui_app: App) -> None:
     )
     assert opted_out_kinds(ui_app, "ann") == ["daily_brief/sms"]
 
-    person.click("#resubscribe")
+    follow(person, "#resubscribe")
     assert person.locator("h1").inner_text() == "Unsubscribe from daily brief messages?"
     assert opted_out_kinds(ui_app, "ann") == []
 

@@ -13,7 +13,7 @@ import pytest
 from planner.app import App, build_webhook_sender
 from planner.commands import webhooks
 from planner.store import webhook_endpoints
-from tests.ui.conftest import NOW
+from tests.ui.conftest import NOW, follow
 from tests.webhook_receiver import Receiver
 from tests.webhook_support import outbox, send_notifications
 
@@ -46,7 +46,7 @@ def test_the_list_shows_each_endpoint_and_the_notice_of_the_disabled_one(
     assert any("127.0.0.1:9/gone" in r and "disabled: failing" in r for r in rows), rows
     notice = page.locator(".notice").inner_text()
     assert f"webhook endpoint {broken}" in notice and f"planner webhooks update {broken} --enable" in notice
-    page.click(f"a[href='/ui/webhooks/{good}']")
+    follow(page, f"a[href='/ui/webhooks/{good}']")
     assert page.locator("h1").inner_text() == f"Webhook endpoint {good}"
 
 
