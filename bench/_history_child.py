@@ -7,7 +7,6 @@ import argparse
 import json
 import re
 import statistics
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,42 +59,25 @@ def _lists(app: Any) -> dict[str, float]:
 
 def _http(app: Any, pages: list[str]) -> dict[str, float]:
     import httpx
-    import uvicorn
 
-    from planner.api import create_api
-    from tests.servers import free_port
+    from tests.http_server import serving
 
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_api(app), host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
     timings = {}
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-            form = client.get("/ui/login").text
-            nonce = form.split('name="nonce" value="')[1].split('"')[0]
-            assert (
-                client.post("/ui/login", data={"nonce": nonce, "next": "/ui", "token": TOKEN}).status_code
-                == 303
-            )
-            auth = {"Authorization": f"Bearer {TOKEN}"}
-            for path in pages:
-                headers = auth if not path.startswith("/ui") else {}
-                status = client.get(path, headers=headers).status_code
-                if status != 200:
-                    raise RuntimeError(f"{path} answered {status}")
-                # One name on both databases: the latest delivery's id differs between them.
-                label = re.sub(r"/deliveries/\d+$", "/deliveries/{id}", path)
-                timings[label] = _median_ms(
-                    lambda path=path, headers=headers: client.get(path, headers=headers)
-                )
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(app) as url, httpx.Client(base_url=url, timeout=120) as client:
+        form = client.get("/ui/login").text
+        nonce = form.split('name="nonce" value="')[1].split('"')[0]
+        assert (
+            client.post("/ui/login", data={"nonce": nonce, "next": "/ui", "token": TOKEN}).status_code == 303
+        )
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        for path in pages:
+            headers = auth if not path.startswith("/ui") else {}
+            status = client.get(path, headers=headers).status_code
+            if status != 200:
+                raise RuntimeError(f"{path} answered {status}")
+            # One name on both databases: the latest delivery's id differs between them.
+            label = re.sub(r"/deliveries/\d+$", "/deliveries/{id}", path)
+            timings[label] = _median_ms(lambda path=path, headers=headers: client.get(path, headers=headers))
     return timings
 
 

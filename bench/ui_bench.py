@@ -20,23 +20,20 @@ import argparse
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import servers
-from planner.api import create_api
 from planner.app import App
 from planner.settings import Settings
-from tests.servers import free_port
+from tests.http_server import serving
 
 NOW = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)
 TOKEN = "bench-token"
@@ -63,7 +60,7 @@ FILL = [
     """INSERT INTO delivery (dedup_key, recipient_id, kind, channel, queue, local_date, occurrence_at,
          scheduled_at, status, reason, attempts, last_error, sent_at, created_at, updated_at)
        SELECT 'k' || i, 1 + i % :recipients, CASE WHEN i % 3 = 0 THEN 'reminder' ELSE 'daily_brief' END,
-              CASE WHEN i % 3 = 0 THEN 'sms' ELSE 'email' END, 'default', NULL, t, t,
+              CASE WHEN i % 3 = 0 THEN 'sms' ELSE 'email' END, 'default', (t AT TIME ZONE 'UTC')::date, t, t,
               s.status, s.reason, CASE WHEN s.status = 'dead' THEN 5 ELSE 1 END,
               CASE WHEN s.status = 'dead' THEN 'provider said no (' || i % 7 || ')' END,
               CASE WHEN s.status = 'sent' THEN t + make_interval(secs => i % 90) END, t, t
@@ -75,8 +72,8 @@ FILL = [
               WHEN i % 29 = 0 THEN 'suppressed' ELSE 'sent' END AS status,
               CASE WHEN i % 100 = 0 THEN 'attempts_exhausted' WHEN i % 17 = 0 THEN 'engagement_backoff'
               WHEN i % 29 = 0 THEN 'frequency_cap' END AS reason) AS s""",
-    """INSERT INTO delivery_event (delivery_id, at, event, status, reason)
-       SELECT id, scheduled_at, 'planned', status, reason FROM delivery""",
+    """INSERT INTO delivery_event (delivery_id, local_date, at, event, status, reason)
+       SELECT id, local_date, scheduled_at, 'planned', status, reason FROM delivery""",
     """INSERT INTO planner_run (run_id, window_end, started_at, finished_at, status, occurrences)
        SELECT 'run' || h, :now - make_interval(hours => h) + interval '1 hour',
               :now - make_interval(hours => h), :now - make_interval(hours => h) + interval '20 seconds',
@@ -191,21 +188,12 @@ def main() -> None:
         app = App(settings, clock=lambda: NOW)
         app.upgrade_database()
         print(f"filled {args.deliveries:,} deliveries in {fill(app, args.recipients, args.deliveries):.0f} s")
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(create_api(app), host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.01)
         try:
-            measure(f"http://127.0.0.1:{port}", args.repeat)
+            with serving(app) as url:
+                measure(url, args.repeat)
             if args.explain:
                 explain(app)
         finally:
-            server.should_exit = True
-            thread.join(10)
             app.close()
 
 
