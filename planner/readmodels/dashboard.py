@@ -226,28 +226,28 @@ DEAD_WINDOWS: dict[str, timedelta | None] = {
 }  # fmt: skip
 
 
-def dead_window(name: str | None) -> str:
-    """The name of a dead-letter window as the query string gave it (default: the first)."""
-    if not name:
-        return next(iter(DEAD_WINDOWS))
+def dead_window(name: str | None, now: datetime) -> tuple[str, datetime | None]:
+    """A dead-letter window as the query string named it (default: the first) and the scheduled
+    time it starts at (None: every dead delivery kept)."""
+    name = name or next(iter(DEAD_WINDOWS))
     if name not in DEAD_WINDOWS:
         raise InvalidInput("within", name, f"one of {', '.join(DEAD_WINDOWS)}")
-    return name
+    span = DEAD_WINDOWS[name]
+    return name, None if span is None else now - span
 
 
 def dead_letter_groups(
-    session: Session, now: datetime, within: str = "7d", groups: int = 50, per_group: int = 20
+    session: Session, since: datetime | None, groups: int = 50, per_group: int = 20
 ) -> list[DeadGroup]:
     """The ``groups`` largest (reason, error) groups of the deliveries that died among those
-    scheduled ``within`` (a :data:`DEAD_WINDOWS` name) before ``now``, each with its latest rows.
+    scheduled since ``since`` (None: every dead delivery kept), each with its latest rows.
 
     One query ranks and counts the groups; only the chosen groups' rows are then read whole. A
-    window bounds the page by the recent failures; ``all`` reads every dead delivery kept.
+    window bounds the page by the recent failures (:func:`dead_window`).
     """
-    span = DEAD_WINDOWS[within]
     found: dict[tuple[str | None, str | None], DeadGroup] = {}
     order: dict[int, tuple[str | None, str | None]] = {}
-    for row in reports.latest_dead_letters(session, per_group, None if span is None else now - span):
+    for row in reports.latest_dead_letters(session, per_group, since):
         group = found.setdefault(
             (row.reason, row.error), DeadGroup(row.reason, row.error, row.group_size, row.oldest, row.newest)
         )

@@ -89,14 +89,12 @@ def delivery(request: Request, ui: UiDep, delivery_id: str) -> Response:
 @guarded
 def dead(request: Request, ui: UiDep) -> Response:
     session = ui.session(request)
-    within = dashboard.dead_window(request.query_params.get("within"))
-    now = ui.app.clock()
+    within, since = dashboard.dead_window(request.query_params.get("within"), ui.app.clock())
     with ui.app.sessions() as db:
-        groups = dashboard.dead_letter_groups(db, now, within)
-    since = dashboard.DEAD_WINDOWS[within]
+        groups = dashboard.dead_letter_groups(db, since)
     return ui.render(
         request, "dead.html", session=session, groups=groups, within=within,
-        windows=list(dashboard.DEAD_WINDOWS), since=None if since is None else now - since,
+        windows=list(dashboard.DEAD_WINDOWS), since=since,
     )  # fmt: skip
 
 

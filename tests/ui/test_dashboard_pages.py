@@ -79,7 +79,7 @@ def test_dead_letters_are_grouped_by_reason_and_error_with_their_latest_rows(app
     add_recipient(app)
     ids = [dead_email(app) for _ in range(3)]
     with app.sessions() as session:
-        (group,) = dashboard.dead_letter_groups(session, app.clock(), per_group=2)
+        (group,) = dashboard.dead_letter_groups(session, None, per_group=2)
     assert (group.count, group.reason) == (3, "permanent_failure")
     assert group.error is not None and "mailbox full" in group.error
     assert [d["id"] for d in group.deliveries] == sorted(ids, reverse=True)[:2]
@@ -91,15 +91,20 @@ def test_dead_letters_are_read_within_a_window_of_their_scheduled_time(app: App)
     add_recipient(app)
     for _ in range(3):
         dead_email(app)
-    week_later = app.clock() + timedelta(days=8)
-    with app.sessions() as session:
-        assert [g.count for g in dashboard.dead_letter_groups(session, app.clock(), "24h")] == [3]
-        assert dashboard.dead_letter_groups(session, week_later) == []
-        assert [g.count for g in dashboard.dead_letter_groups(session, week_later, "30d")] == [3]
-        assert [g.count for g in dashboard.dead_letter_groups(session, week_later, "all")] == [3]
-    assert dashboard.dead_window(None) == "7d"
+    now, week_later = app.clock(), app.clock() + timedelta(days=8)
+
+    def counts(within: str, at: datetime) -> list[int]:
+        _, since = dashboard.dead_window(within, at)
+        with app.sessions() as session:
+            return [g.count for g in dashboard.dead_letter_groups(session, since)]
+
+    assert counts("24h", now) == [3]
+    assert counts("7d", week_later) == []
+    assert counts("30d", week_later) == [3]
+    assert counts("all", week_later) == [3]
+    assert dashboard.dead_window(None, now) == ("7d", now - timedelta(days=7))
     with pytest.raises(InvalidInput, match=r"within.*one of 7d, 24h, 30d, all"):
-        dashboard.dead_window("forever")
+        dashboard.dead_window("forever", now)
 
 
 def test_deliveries_pages_and_refuses_a_page_past_the_limit(app: App) -> None:
