@@ -61,9 +61,17 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int, *, dec
     await response(scope, receive, send)
 
 
+def _has_body(scope: Scope) -> bool:
+    headers = Headers(scope=scope)
+    return (_declared_length(scope) or 0) > 0 or "transfer-encoding" in headers
+
+
 class BoundedRequests:
     """ASGI middleware: refuse headers over :data:`MAX_HEADER_BYTES` (431), and any body over its
-    route's bound (413), before or while it is read."""
+    route's bound (413), before or while it is read. An answer given before the request's body was
+    read to its end (a caller refused before it, a route that reads none) says ``Connection: close``:
+    the server closes such a connection after the answer (:mod:`planner.api.server`), and a client
+    told so opens a new one for its next request instead of sending it into the closing one."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -85,12 +93,14 @@ class BoundedRequests:
             return
         read = 0
         over = started = False
+        unread = _has_body(scope)
 
         async def bounded_receive() -> Message:
-            nonlocal read, over
+            nonlocal read, over, unread
             message = await receive()
             if message["type"] == "http.request":
                 read += len(message.get("body", b""))
+                unread = unread and bool(message.get("more_body", False))
                 if read > limit:
                     over = True
                     raise BodyTooLarge(limit)
@@ -100,7 +110,10 @@ class BoundedRequests:
             nonlocal started
             if over:  # the app's answer to BodyTooLarge: the 413 below replaces it
                 return
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if unread:
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 
         try:

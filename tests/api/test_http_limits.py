@@ -176,8 +176,12 @@ def test_admin_doors_identify_and_scope_first_and_refuse_a_repeated_key(
     with httpx.Client(base_url=url, timeout=10) as http:
         anonymous = http.request(method, path, content=b"{bad", headers={"Content-Type": "application/json"})
         assert anonymous.status_code == 401, anonymous.text
+        # Refused before its body was read: the server closes the connection and says so, so the
+        # client sends its next request on a new one.
+        assert anonymous.headers["connection"] == "close"
         writer = http.request(method, path, content=b"{bad", headers=_auth(tokens["write"]))
         assert writer.status_code == 403 and "lacks the 'admin' scope" in writer.json()["detail"], writer.text
+        assert writer.headers["connection"] == "close"
         admin = http.request(method, path, content=b"{bad", headers=_auth(tokens["admin"]))
         assert admin.status_code == 422 and admin.json()["errors"][0]["loc"] == ["body"], admin.text
         twice = http.request(method, path, content=body, headers=_auth(tokens["admin"]))
