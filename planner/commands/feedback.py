@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import redis
 import structlog
 
 from planner.app import App
@@ -26,7 +25,7 @@ from planner.core.webhook_events import (
     public_recipient_id,
     recipient_event,
 )
-from planner.dispatch.outbox import enqueue_batches
+from planner.dispatch.outbox import enqueue_committed
 from planner.errors import TokenReused
 from planner.store import fallbacks
 from planner.store import feedback as store_feedback
@@ -88,7 +87,7 @@ def apply_report(app: App, report: DeliveryReport, now: datetime) -> dict[str, A
     if effect is not None:
         effects.append(effect)
     if job is not None:
-        _enqueue(app, job, now)
+        enqueue_committed(app.redis, [job], now)
     log.info(
         "provider report recorded",
         provider=report.provider,
@@ -203,14 +202,6 @@ def _fallback(
     if planned is None:
         return None, None
     return f"fallback_planned:{planned.delivery_id}", planned.job
-
-
-def _enqueue(app: App, job: JobBatch, now: datetime) -> None:
-    """The fallback's job, after the commit; Redis failing leaves it to the reconcile."""
-    try:
-        enqueue_batches(app.redis, [job], now)
-    except redis.RedisError as exc:
-        log.warning("fallback planned, not enqueued", delivery_id=job.delivery_ids[0], error=str(exc))
 
 
 def apply_inbound_sms(app: App, sms: InboundSms, now: datetime) -> dict[str, Any]:

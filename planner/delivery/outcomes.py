@@ -50,7 +50,7 @@ from planner.core.webhook_events import (
     outcome_event_type,
     recipient_event,
 )
-from planner.dispatch.outbox import enqueue_batches
+from planner.dispatch.outbox import enqueue_committed
 from planner.dispatch.reassign import enqueue_reassigned
 from planner.store import outcomes as store
 from planner.store.batch_connection import BatchConnection
@@ -290,10 +290,5 @@ class Recorder:
     def _enqueue_fallbacks(self, jobs: list[JobBatch], now: datetime) -> None:
         """The fallbacks' jobs, after the commit that planned them. Redis failing here leaves them
         queued in the database, where the reconcile finds them."""
-        ids = [j.delivery_ids[0] for j in jobs]
-        try:
-            enqueue_batches(self.redis, jobs, now)
-        except redis.RedisError as exc:
-            log.warning("fallback planned, not enqueued", deliveries=ids, error=str(exc))
-            return
-        log.info("fallbacks planned", deliveries=ids)
+        if enqueue_committed(self.redis, jobs, now):
+            log.info("fallbacks planned", deliveries=[j.delivery_ids[0] for j in jobs])

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import redis
+import structlog
 
 from planner.core.job_batches import JobBatch
 from planner.store import outbox as stored_outbox
@@ -22,10 +23,24 @@ from planner.store.db import Session
 if TYPE_CHECKING:
     from rq import Queue
 
+log = structlog.get_logger("planner.outbox")
+
 DELIVER_BATCH = "planner.jobs.deliver_batch"
 JOB_RESULT_TTL = 3600
 JOB_FAILURE_TTL = 7 * 24 * 3600
 JOB_TIMEOUT = 600
+
+
+def enqueue_committed(connection: redis.Redis, batches: Sequence[JobBatch], now: datetime) -> bool:
+    """Enqueue the jobs of rows already committed; False when Redis fails: the rows stay queued in
+    the database and the reconcile enqueues them under the same job ids."""
+    try:
+        enqueue_batches(connection, batches, now)
+    except redis.RedisError as exc:
+        ids = sorted(i for batch in batches for i in batch.delivery_ids)
+        log.warning("saved, not enqueued: the reconcile will", deliveries=ids, error=str(exc))
+        return False
+    return True
 
 
 def enqueue_batches(connection: redis.Redis, batches: Sequence[JobBatch], now: datetime) -> None:

@@ -1,9 +1,10 @@
 """Ad-hoc deliveries in the database: what their decision reads, and the insert keyed by dedup key.
 
-Called by :mod:`planner.commands.notify` inside one transaction: :func:`load_facts` takes the cap
-lock (as a planner chunk does for the same recipient and channel) and reads the recipient and the
-deliveries counted against the cap; :func:`insert_delivery` writes the row, already ``queued`` with
-its job id when it is to be sent (the outbox's one hand-off protocol, as the planner's).
+Called by :mod:`planner.commands.notify` inside one transaction: :func:`load_facts` finds a delivery
+already holding the key, or takes the cap lock (as a planner chunk does for the same recipient and
+channel) and reads the recipient and the deliveries counted against the cap; :func:`save` writes
+the row, already ``queued`` with its job id when it is to be sent (the outbox's one hand-off
+protocol, as the planner's).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from planner.core.adhoc import AdhocRequest
 from planner.core.recipient import RecipientState
 from planner.core.webhook_events import (
     DELIVERY_SENT,
@@ -38,28 +40,39 @@ class AdhocFacts:
     counted: list[datetime]
 
 
-def existing_delivery(session: Session, dedup_key: str) -> dict[str, Any] | None:
-    """The delivery already holding ``dedup_key``, if any."""
-    return find_delivery_by_key(session, dedup_key)
-
-
 def load_facts(
-    session: Session, external_id: str, channel: str, around: datetime, reach: timedelta
-) -> AdhocFacts:
-    """Lock the recipient's cap on ``channel`` until the commit, then read what the decision needs:
-    the recipient, and the counted deliveries due within ``reach`` of ``around``."""
+    session: Session, request: AdhocRequest, now: datetime, reach: timedelta
+) -> AdhocFacts | dict[str, Any]:
+    """The delivery already holding the request's dedup key; else, with the recipient's cap on the
+    channel locked until the commit, what the decision reads: the recipient, and the counted
+    deliveries due within ``reach`` of the wanted instant."""
+    existing = find_delivery_by_key(session, request.dedup_key)
+    if existing is not None:
+        return existing
     dialect = dialect_of(session)
-    recipient = recipient_state_by_external_id(session, external_id)
-    lock_caps(session, dialect, [(recipient.id, channel)])
+    recipient = recipient_state_by_external_id(session, request.recipient)
+    lock_caps(session, dialect, [(recipient.id, request.channel)])
+    around = request.wanted_at(now)
     counted = counted_instants(
-        session, dialect, [recipient.id], around - reach, around + reach, channel=channel
+        session, dialect, [recipient.id], around - reach, around + reach, channel=request.channel
     )
-    return AdhocFacts(recipient, counted.get((recipient.id, channel), []))
+    return AdhocFacts(recipient, counted.get((recipient.id, request.channel), []))
+
+
+def save(session: Session, row: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Insert the delivery; ``(delivery, True)``, or ``(the delivery holding the key, False)`` when
+    another request took the key between the look-up and this insert."""
+    delivery = insert_delivery(session, row)
+    if delivery is not None:
+        return delivery, True
+    raced = find_delivery_by_key(session, row["dedup_key"])
+    assert raced is not None
+    return raced, False
 
 
 def insert_delivery(session: Session, row: dict[str, Any]) -> dict[str, Any] | None:
     """Take the row's dedup key, then insert the delivery; None when another request took the key
-    first (found with :func:`existing_delivery`). Returns the delivery as the read side shows it.
+    first. Returns the delivery as the read side shows it.
 
     The key is taken in ``adhoc_key``, whatever the delivery's month: on PostgreSQL the delivery
     table's own unique index holds a key with its local date, and an ad-hoc key carries none.

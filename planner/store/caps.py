@@ -65,9 +65,8 @@ def counted_instants(
     again, as the planner did before they existed.
     """
     table = DELIVERIES
-    # Every channel named (the same rows): the (recipient, channel, scheduled_at) index then reads
-    # each recipient's channels over this window only, neither every delivery of these days (the
-    # scheduled_at index) nor each recipient's whole history (the recipient alone).
+    # The (recipient_id, scheduled_at, id) index reads each recipient's window; the channel is
+    # filtered on it (a recipient has a few channels).
     channels = [channel] if channel is not None else [c.value for c in Channel]
     stmt = select(table.c.recipient_id, table.c.channel, table.c.scheduled_at).where(
         one_of(table.c.recipient_id, recipient_ids, dialect),

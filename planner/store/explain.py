@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from planner.core.status import Channel
 from planner.store.queries import delivery_dict, fallback_delivery, timeline
 from planner.store.tables import DELIVERIES
 
@@ -36,10 +35,6 @@ def adhoc_between(
         select(DELIVERIES)
         .where(
             c.recipient_id == recipient_id,
-            # Every channel named (the same rows): the (recipient, channel, scheduled_at) index then
-            # serves the day's range. Without it SQLite took "subscription_id IS NULL" from the
-            # (subscription_id, local_date) index: every ad-hoc delivery of every recipient.
-            c.channel.in_([channel.value for channel in Channel]),
             c.subscription_id.is_(None),
             c.scheduled_at >= start,
             c.scheduled_at < end,
