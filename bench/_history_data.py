@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -156,15 +156,49 @@ def create_months(url: str, days: int) -> None:
 
 def load_history(url: str, n_recipients: int, days: int, seed: int) -> dict[str, Any]:
     """Write the history into the database at ``url`` (already loaded by ``plan_bench.populate``)."""
-    started = time.perf_counter()
-    counts = {"deliveries": 0, "events": 0, "engagement_events": 0, "audit": 0, "adhoc_keys": 0}
     if url.startswith("postgresql"):
         create_months(url, days)
-        _load_pg(url, n_recipients, days, seed, counts)
-    else:
-        _load_sqlite(url.split(":///", 1)[1], n_recipients, days, seed, counts)
-    counts["seconds"] = round(time.perf_counter() - started, 1)
-    return counts
+    rows = history_rows(url, days, seed)
+    return _load(url, rows, lambda: engagement_rows(n_recipients, days, seed), lambda: audit_rows(days), seed)
+
+
+def load_recent_pages(url: str, seed: int) -> dict[str, Any]:
+    """Both databases (written before the history's is cloned from the empty one): the last two
+    days' ad-hoc sends that fill a page of every filtered list measured, so that a list reads a full
+    page on both sides and its ratio is what the history costs, not the page's size."""
+    return _load(url, [("delivery", recent_page_rows(url))], list, list, seed)
+
+
+#: Rows of each filtered list's page: more than the largest page measured (100).
+RECENT_PAGE = 120
+
+
+def recent_page_rows(url: str) -> list[tuple[Any, ...]]:
+    """Dead ad-hoc sends of a hundred and twenty recipients and as many sent ones of ``u77``, all
+    in the two days before ``NOW`` (ad-hoc: no subscription's decision reads them)."""
+    from sqlalchemy import select
+
+    from planner.store.db import create_db_engine
+    from planner.store.tables import RECIPIENTS as R
+
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as conn:
+            first = select(R.c.external_id, R.c.id).order_by(R.c.id).limit(RECENT_PAGE)
+            ids = dict(conn.execute(first).all())
+            (u77,) = conn.execute(select(R.c.id).where(R.c.external_id == "u77")).one()
+    finally:
+        engine.dispose()
+    rows = []
+    for i, rid in enumerate(ids.values()):
+        at = NOW - timedelta(hours=47) + timedelta(minutes=20 * i)
+        head = (f"recent:dead:{i}", rid, None, "password_reset", "email", "high", at.date(), at, at)
+        rows.append((*head, "dead", "attempts_exhausted", 3, None, None, at, at, "planned"))
+    for i in range(RECENT_PAGE):
+        at = NOW - timedelta(hours=47) + timedelta(minutes=20 * i)
+        head = (f"recent:u77:{i}", u77, None, "password_reset", "email", "high", at.date(), at, at)
+        rows.append((*head, "sent", None, 1, f"file-recent-{i}", at, at, at, "planned"))
+    return rows
 
 
 def _event(
@@ -176,12 +210,35 @@ def _event(
     return (delivery_id, day, at, event, None if status == "sent" else "retrying")
 
 
-def _load_pg(url: str, n_recipients: int, days: int, seed: int, counts: dict[str, int]) -> None:
+Batches = Iterable[tuple[str, list[tuple[Any, ...]]]]
+
+
+def _load(
+    url: str,
+    deliveries: Batches,
+    engagement: Callable[[], list[Any]],
+    audit: Callable[[], list[Any]],
+    seed: int,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    counts = {"deliveries": 0, "events": 0, "engagement_events": 0, "audit": 0, "adhoc_keys": 0}
+    if url.startswith("postgresql"):
+        _load_pg(url, deliveries, engagement, audit, seed, counts)
+    else:
+        _load_sqlite(url.split(":///", 1)[1], deliveries, engagement, audit, seed, counts)
+    counts["seconds"] = round(time.perf_counter() - started, 1)
+    return counts
+
+
+def _load_pg(
+    url: str, deliveries: Batches, engagement_of: Callable[[], list[Any]], audit_of: Callable[[], list[Any]],
+    seed: int, counts: dict[str, int],
+) -> None:  # fmt: skip
     import psycopg
 
     rng = random.Random(seed + 2)
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
-        for _, rows in history_rows(url, days, seed):
+        for _, rows in deliveries:
             if not rows:
                 continue
             with conn.cursor() as cur:
@@ -210,10 +267,10 @@ def _load_pg(url: str, n_recipients: int, days: int, seed: int, counts: dict[str
             with cur.copy(
                 "COPY engagement_event (recipient_id, kind, event, occurred_at, created_at) FROM STDIN"
             ) as copy:
-                for row in (engagement := engagement_rows(n_recipients, days, seed)):
+                for row in (engagement := engagement_of()):
                     copy.write_row(row)
             with cur.copy("COPY audit_log (at, actor, action, target) FROM STDIN") as copy:
-                for row in (audit := audit_rows(days)):
+                for row in (audit := audit_of()):
                     copy.write_row(row)
         conn.commit()
         counts["engagement_events"], counts["audit"] = len(engagement), len(audit)
@@ -229,7 +286,10 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-def _load_sqlite(path: str, n_recipients: int, days: int, seed: int, counts: dict[str, int]) -> None:
+def _load_sqlite(
+    path: str, deliveries: Batches, engagement_of: Callable[[], list[Any]], audit_of: Callable[[], list[Any]],
+    seed: int, counts: dict[str, int],
+) -> None:  # fmt: skip
     rng = random.Random(seed + 2)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -237,7 +297,7 @@ def _load_sqlite(path: str, n_recipients: int, days: int, seed: int, counts: dic
         conn.execute("PRAGMA synchronous=OFF")  # the load only: the measured runs use the service's settings
         marks = ", ".join("?" for _ in DELIVERY_COLUMNS)
         insert = f"INSERT INTO delivery ({', '.join(DELIVERY_COLUMNS)}) VALUES ({marks})"
-        for _, rows in history_rows(f"sqlite:///{path}", days, seed):
+        for _, rows in deliveries:
             if not rows:
                 continue
             conn.execute("BEGIN")
@@ -258,13 +318,13 @@ def _load_sqlite(path: str, n_recipients: int, days: int, seed: int, counts: dic
             counts["events"] += len(events)
             counts["adhoc_keys"] += len(adhoc)
         conn.execute("BEGIN")
-        engagement = engagement_rows(n_recipients, days, seed)
+        engagement = engagement_of()
         conn.executemany(
             "INSERT INTO engagement_event (recipient_id, kind, event, occurred_at, created_at)"
             " VALUES (?, ?, ?, ?, ?)",
             ([_sqlite_value(v) for v in row] for row in engagement),
         )
-        audit = audit_rows(days)
+        audit = audit_of()
         conn.executemany(
             "INSERT INTO audit_log (at, actor, action, target) VALUES (?, ?, ?, ?)",
             ([_sqlite_value(v) for v in row] for row in audit),

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 
 def enqueue_due(url: str, redis_url: str, n: int, batch_size: int) -> None:
-    """``n`` email deliveries due now (the real clock: the worker reads it) for recipients 1..n,
-    ``queued`` with their jobs in Redis, as a planner run leaves them."""
+    """``n`` email deliveries due now (the real clock: the worker reads it), one per recipient in
+    id order (round again past the last), ``queued`` with their jobs in Redis, as a planner run
+    leaves them."""
     import redis
     from sqlalchemy import insert, select
 
@@ -15,6 +16,7 @@ def enqueue_due(url: str, redis_url: str, n: int, batch_size: int) -> None:
     from planner.dispatch.outbox import enqueue_batches
     from planner.store.db import create_db_engine
     from planner.store.tables import DELIVERIES as D
+    from planner.store.tables import RECIPIENTS as R
 
     now = datetime.now(UTC)
     due = now - timedelta(seconds=1)
@@ -23,13 +25,14 @@ def enqueue_due(url: str, redis_url: str, n: int, batch_size: int) -> None:
     engine = create_db_engine(url)
     try:
         with engine.begin() as conn:
+            recipients = conn.execute(select(R.c.id).order_by(R.c.id)).scalars().all()
             ids = conn.execute(
                 insert(D).returning(D.c.id),
                 [
-                    {"dedup_key": key, "recipient_id": i + 1, "subscription_id": None, "kind": "daily_brief",
-                     "channel": "email", "queue": "default", "local_date": due.date(), "occurrence_at": due,
-                     "scheduled_at": due, "status": "queued", "attempts": 0, "job_id": jobs[key],
-                     "created_at": now, "updated_at": now}
+                    {"dedup_key": key, "recipient_id": recipients[i % len(recipients)],
+                     "subscription_id": None, "kind": "daily_brief", "channel": "email", "queue": "default",
+                     "local_date": due.date(), "occurrence_at": due, "scheduled_at": due, "status": "queued",
+                     "attempts": 0, "job_id": jobs[key], "created_at": now, "updated_at": now}
                     for i, key in enumerate(keys)
                 ],
             ).scalars().all()  # fmt: skip

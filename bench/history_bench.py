@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import BenchError, Deadline, child_env, fmt, machine_info, print_table, run_child, servers
-from _history_data import create_months, load_history
+from _history_data import create_months, load_history, load_recent_pages
 from plan_bench import HORIZON, NOW, populate
 
 TARGET_RATIO = 1.2
@@ -95,6 +95,8 @@ def build(backend: str, args: argparse.Namespace, workdir: Path, pg: Any) -> dic
     dataset = populate(empty, n_subs, n_due, args.seed)
     if backend == "postgres":
         create_months(empty, args.days)
+    _say(f"[{backend}] both: {load_recent_pages(empty, args.seed)}")
+    if backend == "postgres":
         pg.wait_until_unused("history_empty")
     history = _clone(backend, empty, pg, "history_full", workdir)
     _say(f"[{backend}] writing {args.days} days of history ...")

@@ -47,14 +47,15 @@ def status_command(as_json: JsonOption = False) -> None:
     last = planner["last_run"] or {}
     print_grids(
         key_values(
-            "deliveries: open, and settled ones due in the last 24 h", data["deliveries"] or {"(none)": 0}
+            "deliveries: in flight, dead ones due in the last 7 days, settled ones in the last 24 h",
+            data["deliveries"] or {"(none)": 0},
         ),
         Grid("RQ queues", ("queue", "waiting", "scheduled"), queues),
         key_values(
             "planner",
             {
                 "live workers": data["workers"]["count"],
-                "dead deliveries": data["dead"],
+                "dead deliveries (last 7 days)": data["dead"],
                 "paused": ", ".join(_pause_text(p) for p in data["paused"]) or "nothing",
                 "last run": f"{last.get('status')} at {last.get('started_at')}" if last else "never",
                 "since last successful run": "never" if since is None else duration(since),

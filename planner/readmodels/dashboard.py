@@ -27,6 +27,7 @@ from planner.core.quiet_hours import effective_quiet_hours
 from planner.core.status import DeliveryStatus
 from planner.errors import InvalidInput
 from planner.readmodels.status import (
+    DEAD_RECENT,
     RECENT,
     delivery_problems,
     delivery_wait,
@@ -220,9 +221,10 @@ class DeadGroup:
     deliveries: list[dict[str, Any]] = field(default_factory=list)
 
 
-#: The dead-letter page's windows, by the name its query string uses; the page opens on the first.
+#: The dead-letter page's windows, by the name its query string uses; the page opens on the first,
+#: the window the overview's count of dead letters reads.
 DEAD_WINDOWS: dict[str, timedelta | None] = {
-    "7d": timedelta(days=7), "24h": timedelta(days=1), "30d": timedelta(days=30), "all": None,
+    "7d": DEAD_RECENT, "24h": timedelta(days=1), "30d": timedelta(days=30), "all": None,
 }  # fmt: skip
 
 
@@ -263,7 +265,8 @@ def dead_letter_groups(
 
 # ----------------------------------------------------------------------------- the overview's counts
 
-#: Statuses an operator acts on, in the overview's order, counted over the whole table.
+#: Statuses an operator acts on, in the overview's order: in flight ones counted whole, dead ones
+#: over the last 7 days (:func:`~planner.readmodels.status.count_windows`).
 OPEN_STATUSES = ("planned", "queued", "sending", "retrying", "dead")
 
 
@@ -285,6 +288,7 @@ def overview_status(app: App, now: datetime) -> dict[str, Any]:
     return {
         "deliveries": counts,
         "recent_since": now - RECENT,
+        "dead_since": now - DEAD_RECENT,
         "dead": counts["dead"],
         "queues": {
             name: {"depth": queues.depth[name], "scheduled": queues.scheduled[name]} for name in QUEUES

@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 
 from planner.app import App
 from planner.readmodels.status import (
-    SETTLED_STATUSES,
+    count_windows,
     delivery_wait,
     planner_lateness,
     queue_state,
@@ -27,7 +27,6 @@ from planner.readmodels.status import (
 from planner.readmodels.webhooks import WebhookState, failing_for, webhook_state
 from planner.store.db import Session
 from planner.store.digests import digest_counts
-from planner.store.models import OPEN_STATUSES
 from planner.store.queries import pause_list
 from planner.store.reports import attempts_used, lateness_counts, provider_status_counts, status_reason_counts
 
@@ -177,7 +176,7 @@ class PlannerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         since = self.now - WINDOW
         with self.app.sessions() as session:
-            counts = status_reason_counts(session, OPEN_STATUSES, SETTLED_STATUSES, since)
+            counts = status_reason_counts(session, count_windows(self.now))
             lateness = _lateness(session, since)
             attempts = _attempts(session, since)
             paused = pause_list(session)
@@ -185,8 +184,8 @@ class PlannerCollector(Collector):
             waiting, dropped = digest_counts(session)
         deliveries = GaugeMetricFamily(
             "planner_deliveries",
-            "Deliveries by status and reason: every open one (planned, queued, sending, retrying, dead), "
-            "and the settled ones due in the last 24 hours.",
+            "Deliveries by status and reason: every one in flight (planned, queued, sending, retrying), "
+            "the dead ones due in the last 7 days and the settled ones due in the last 24 hours.",
             labels=["status", "reason"],
         )
         for status, reason, count in sorted(counts, key=lambda r: (r[0], r[1] or "")):

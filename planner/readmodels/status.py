@@ -166,12 +166,24 @@ def adapter_config_problems(app: App) -> list[str]:
 RECENT = timedelta(hours=24)
 #: The final statuses: the retention's to keep or prune, counted over ``RECENT`` only.
 SETTLED_STATUSES = tuple(s.value for s in DeliveryStatus if s.value not in OPEN_STATUSES)
+#: Dead letters are counted over the dead-letter page's default window: they are kept until an
+#: operator acts or the retention prunes them, and counting every one kept on each refresh and
+#: scrape would read them all.
+DEAD_RECENT = timedelta(days=7)
+#: Statuses still on their way, counted whole (each a short range of the open-status index).
+IN_FLIGHT = tuple(status for status in OPEN_STATUSES if status != DeliveryStatus.dead.value)
+
+
+def count_windows(now: datetime) -> list[reports.CountWindow]:
+    """Which deliveries the status counts read: in flight all, dead ones due since ``now -
+    DEAD_RECENT``, settled ones since ``now - RECENT``."""
+    dead = (DeliveryStatus.dead.value,)
+    return [(IN_FLIGHT, None), (dead, now - DEAD_RECENT), (SETTLED_STATUSES, now - RECENT)]
 
 
 def recent_counts(session: Any, now: datetime) -> dict[str, int]:
-    """Deliveries per status, those with none left out: every open one, the settled ones due since
-    ``now - RECENT``."""
-    counts = reports.delivery_counts(session, OPEN_STATUSES, SETTLED_STATUSES, now - RECENT)
+    """Deliveries per status (:func:`count_windows`), those with none left out."""
+    counts = reports.delivery_counts(session, count_windows(now))
     return {status: n for status, n in counts.items() if n}
 
 
@@ -186,6 +198,7 @@ def collect_status(app: App, now: datetime) -> dict[str, Any]:
         "now": now.isoformat(),
         "deliveries": dict(sorted(counts.items())),
         "settled_since": (now - RECENT).isoformat(),
+        "dead_since": (now - DEAD_RECENT).isoformat(),
         "dead": counts.get("dead", 0),
         "queues": {
             name: {"depth": queues.depth[name], "scheduled": queues.scheduled[name]} for name in QUEUES

@@ -14,51 +14,43 @@ from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from planner.core.status import DeliveryStatus
 from planner.store.dialect import dialect_of
-from planner.store.models import OPEN_PREDICATE
+from planner.store.models import OPEN_PREDICATE, OPEN_STATUSES
 from planner.store.queries import delivery_dict
 from planner.store.tables import DELIVERIES, RECIPIENTS
 
+#: Statuses counted together, over the deliveries scheduled since an instant (None: all of them).
+CountWindow = tuple[Collection[str], datetime | None]
 
-def delivery_counts(
-    session: Session, open_statuses: Collection[str], settled_statuses: Collection[str], since: datetime
-) -> dict[str, int]:
-    """Deliveries per status: in ``open_statuses`` all of them (each a short range of the status
-    index), in ``settled_statuses`` those scheduled since ``since``."""
-    c = DELIVERIES.c
-    # The open-status index's own predicate, literal: SQLite uses a partial index only then (the
-    # settled rows, nearly all of a year's history, are not in it).
-    open_rows = session.execute(
-        select(c.status, func.count())
-        .where(text(OPEN_PREDICATE), c.status.in_(list(open_statuses)))
-        .group_by(c.status)
-    )
-    recent_rows = session.execute(
-        select(c.status, func.count())
-        .where(c.status.in_(list(settled_statuses)), c.scheduled_at >= since)
-        .group_by(c.status)
-    )
-    return {str(status): int(n) for status, n in [*open_rows, *recent_rows]}
+
+def delivery_counts(session: Session, windows: Sequence[CountWindow]) -> dict[str, int]:
+    """Deliveries per status, each window's statuses over its deliveries (one query a window)."""
+    counts: dict[str, int] = {}
+    for statuses, since in windows:
+        for status, n in session.execute(_counted((DELIVERIES.c.status,), statuses, since)):
+            counts[str(status)] = int(n)
+    return counts
 
 
 def status_reason_counts(
-    session: Session, open_statuses: Collection[str], settled_statuses: Collection[str], since: datetime
+    session: Session, windows: Sequence[CountWindow]
 ) -> list[tuple[str, str | None, int]]:
-    """(status, reason, deliveries): in ``open_statuses`` all of them, in ``settled_statuses`` those
-    scheduled since ``since`` (the metrics' gauge: a year of settled history is the retention's, not
-    a number to watch, and counting it would read all of it on every scrape)."""
+    """(status, reason, deliveries), each window's statuses over its deliveries (the metrics' gauge)."""
+    key = (DELIVERIES.c.status, DELIVERIES.c.reason)
+    return [
+        (str(status), reason, int(n))
+        for statuses, since in windows
+        for status, reason, n in session.execute(_counted(key, statuses, since))
+    ]
+
+
+def _counted(key: tuple[Any, ...], statuses: Collection[str], since: datetime | None) -> Any:
     c = DELIVERIES.c
-    key = (c.status, c.reason)
-    open_rows = session.execute(
-        select(*key, func.count())
-        .where(text(OPEN_PREDICATE), c.status.in_(list(open_statuses)))
-        .group_by(*key)
-    )
-    recent_rows = session.execute(
-        select(*key, func.count())
-        .where(c.status.in_(list(settled_statuses)), c.scheduled_at >= since)
-        .group_by(*key)
-    )
-    return [(str(status), reason, int(n)) for status, reason, n in [*open_rows, *recent_rows]]
+    stmt = select(*key, func.count()).where(c.status.in_(list(statuses))).group_by(*key)
+    if all(status in OPEN_STATUSES for status in statuses):
+        # The open-status index's own predicate, literal: SQLite uses a partial index only then (the
+        # settled rows, nearly all of a year's history, are not in it).
+        stmt = stmt.where(text(OPEN_PREDICATE))
+    return stmt if since is None else stmt.where(c.scheduled_at >= since)
 
 
 #: Sends (and ends) counted since an instant are found among the deliveries due from this long

@@ -82,9 +82,10 @@ def test_cli_status(cli: CliRunner, app: App) -> None:
     assert "RQ queues" in table.stdout and "live workers" in table.stdout
 
 
-def test_counts_read_every_open_delivery_and_the_settled_ones_of_the_last_day(app: App) -> None:
-    """A year of settled history is the retention's, not a number to watch: status, the metrics'
-    gauge and the overview count the settled deliveries due in the last 24 h, every open one."""
+def test_counts_read_every_delivery_in_flight_the_dead_of_a_week_and_the_settled_of_a_day(app: App) -> None:
+    """A year of history is the retention's, not a number to watch: status, the metrics' gauge and
+    the overview count every delivery in flight, the dead ones due in the last 7 days (the dead
+    letter page's default window) and the settled ones due in the last 24 h."""
     from planner.readmodels.dashboard import delivery_counts
     from planner.readmodels.metrics import render_metrics
     from tests.commands.test_retention import add_delivery
@@ -97,10 +98,14 @@ def test_counts_read_every_open_delivery_and_the_settled_ones_of_the_last_day(ap
     add_delivery(app, "sent", NOW - timedelta(days=2))
     add_delivery(app, "sent", NOW - timedelta(hours=2))
     add_delivery(app, "skipped", NOW - timedelta(hours=23))
+    add_delivery(app, "dead", NOW - timedelta(days=6, hours=23))
+    add_delivery(app, "dead", NOW - timedelta(days=7, hours=1))
 
     status = collect_status(app, NOW)
     assert status["deliveries"] == {"dead": 1, "queued": 1, "sent": 1, "skipped": 1}
+    assert status["dead"] == 1
     assert status["settled_since"] == (NOW - timedelta(hours=24)).isoformat()
+    assert status["dead_since"] == (NOW - timedelta(days=7)).isoformat()
     with app.sessions() as session:
         overview = delivery_counts(session, NOW)
     assert {s: n for s, n in overview.items() if n} == status["deliveries"]
