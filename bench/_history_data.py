@@ -67,15 +67,19 @@ def _subscriptions(url: str) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in rows]
 
 
-def history_rows(url: str, days: int, seed: int) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
-    """("delivery", rows) for each subscription's history, and ("adhoc", rows)."""
+def history_rows(
+    url: str, days: int, seed: int, first: int = 2
+) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """("delivery", rows) for each subscription's history from ``first`` days before its cursor,
+    and ("adhoc", rows). The rows of the last 14 days draw nothing from the random generator, so
+    the older ones are the same whatever ``first``."""
     rng = random.Random(seed)
     statuses = [m[:2] for m in MIX]
     weights = [m[2] for m in MIX]
     adhoc: list[tuple[Any, ...]] = []
     for sid, rid, kind, channel, cadence, next_at, next_date in _subscriptions(url):
         rows = []
-        for k in range(2, days + 1):
+        for k in range(first, days + 1):
             day = next_date - timedelta(days=k)
             if day.weekday() not in _WEEKDAYS[cadence]:
                 continue
@@ -158,15 +162,21 @@ def load_history(url: str, n_recipients: int, days: int, seed: int) -> dict[str,
     """Write the history into the database at ``url`` (already loaded by ``plan_bench.populate``)."""
     if url.startswith("postgresql"):
         create_months(url, days)
-    rows = history_rows(url, days, seed)
+    rows = history_rows(url, days, seed, first=RECENT_DAYS + 1)
     return _load(url, rows, lambda: engagement_rows(n_recipients, days, seed), lambda: audit_rows(days), seed)
 
 
+#: Days of every subscription's deliveries both databases hold (the history adds the older ones).
+RECENT_DAYS = 2
+
+
 def load_recent_pages(url: str, seed: int) -> dict[str, Any]:
-    """Both databases (written before the history's is cloned from the empty one): the last two
-    days' ad-hoc sends that fill a page of every filtered list measured, so that a list reads a full
-    page on both sides and its ratio is what the history costs, not the page's size."""
-    return _load(url, [("delivery", recent_page_rows(url))], list, list, seed)
+    """Both databases (written before the history's is cloned from the empty one): the deliveries
+    of the last days a running service holds whatever it keeps (each subscription's day before its
+    cursor), and ad-hoc sends that fill a page of every filtered list measured. A list then reads
+    the same rows on both sides: its ratio is what the history costs, not the page's size."""
+    recent = history_rows(url, RECENT_DAYS, seed)
+    return _load(url, [*recent, ("delivery", recent_page_rows(url))], list, list, seed)
 
 
 #: Rows of each filtered list's page: more than the largest page measured (100).
