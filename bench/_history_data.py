@@ -68,18 +68,18 @@ def _subscriptions(url: str) -> list[tuple[Any, ...]]:
 
 
 def history_rows(
-    url: str, days: int, seed: int, first: int = 2
+    url: str, days: int, seed: int, recent: bool | None = None
 ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
-    """("delivery", rows) for each subscription's history from ``first`` days before its cursor,
-    and ("adhoc", rows). The rows of the last 14 days draw nothing from the random generator, so
-    the older ones are the same whatever ``first``."""
+    """("delivery", rows) for each subscription's history, and ("adhoc", rows): all of them, or
+    only those due since :data:`RECENT_FROM` (``recent``) or before it (not ``recent``). The same
+    rows whichever part is asked for: the part only filters them."""
     rng = random.Random(seed)
     statuses = [m[:2] for m in MIX]
     weights = [m[2] for m in MIX]
     adhoc: list[tuple[Any, ...]] = []
     for sid, rid, kind, channel, cadence, next_at, next_date in _subscriptions(url):
         rows = []
-        for k in range(first, days + 1):
+        for k in range(2, days + 1):
             day = next_date - timedelta(days=k)
             if day.weekday() not in _WEEKDAYS[cadence]:
                 continue
@@ -111,8 +111,14 @@ def history_rows(
                     None,
                 )
                 adhoc.append((*head, 1, f"file-a{sid}-{k}", at, at, at, "planned"))
-        yield "delivery", rows
-    yield "delivery", adhoc
+        yield "delivery", _part(rows, recent)
+    yield "delivery", _part(adhoc, recent)
+
+
+def _part(rows: list[tuple[Any, ...]], recent: bool | None) -> list[tuple[Any, ...]]:
+    if recent is None:
+        return rows
+    return [row for row in rows if (row[8] >= RECENT_FROM) == recent]  # row[8]: scheduled_at
 
 
 def engagement_rows(n_recipients: int, days: int, seed: int) -> list[tuple[Any, ...]]:
@@ -162,20 +168,23 @@ def load_history(url: str, n_recipients: int, days: int, seed: int) -> dict[str,
     """Write the history into the database at ``url`` (already loaded by ``plan_bench.populate``)."""
     if url.startswith("postgresql"):
         create_months(url, days)
-    rows = history_rows(url, days, seed, first=RECENT_DAYS + 1)
+    rows = history_rows(url, days, seed, recent=False)
     return _load(url, rows, lambda: engagement_rows(n_recipients, days, seed), lambda: audit_rows(days), seed)
 
 
-#: Days of every subscription's deliveries both databases hold (the history adds the older ones).
-RECENT_DAYS = 2
+#: Both databases hold every delivery due since then (the history adds the older ones).
+RECENT_FROM = NOW - timedelta(days=2)
+#: Days before a cursor a delivery due since RECENT_FROM can be (a cadence's next date is within a
+#: week of the last).
+RECENT_SCAN_DAYS = 9
 
 
 def load_recent_pages(url: str, seed: int) -> dict[str, Any]:
     """Both databases (written before the history's is cloned from the empty one): the deliveries
-    of the last days a running service holds whatever it keeps (each subscription's day before its
-    cursor), and ad-hoc sends that fill a page of every filtered list measured. A list then reads
-    the same rows on both sides: its ratio is what the history costs, not the page's size."""
-    recent = history_rows(url, RECENT_DAYS, seed)
+    due in the last two days, which a running service holds whatever it keeps, and ad-hoc sends that
+    fill a page of every filtered list measured. A list then reads the same rows on both sides: its
+    ratio is what the history costs, not the page's size."""
+    recent = history_rows(url, RECENT_SCAN_DAYS, seed, recent=True)
     return _load(url, [*recent, ("delivery", recent_page_rows(url))], list, list, seed)
 
 
