@@ -28,15 +28,9 @@ from planner.core.status import DeliveryStatus
 from planner.errors import InvalidInput
 from planner.readmodels.status import (
     DEAD_RECENT,
-    RECENT,
-    delivery_problems,
-    delivery_wait,
-    planner_lateness,
-    planner_problems,
-    queue_state,
+    at_a_glance,
     recent_counts,
 )
-from planner.settings import QUEUES
 from planner.store import reports
 from planner.store.db import Session
 from planner.store.deliveries import page_of_deliveries
@@ -47,7 +41,7 @@ from planner.store.forecast import (
     recipients_per_zone,
     send_times_in_zones,
 )
-from planner.store.queries import DeliveryFilter, pause_list
+from planner.store.queries import DeliveryFilter
 
 CHANNELS = ("email", "sms")
 
@@ -271,33 +265,20 @@ OPEN_STATUSES = ("planned", "queued", "sending", "retrying", "dead")
 
 
 def delivery_counts(session: Session, now: datetime) -> dict[str, int]:
-    """Deliveries per status, every status shown: open ones all, settled ones scheduled since
-    ``now - RECENT`` (:func:`~planner.readmodels.status.recent_counts`)."""
-    counts = recent_counts(session, now)
+    """Deliveries per status (:func:`~planner.readmodels.status.recent_counts`), every status shown."""
+    return _every_status(recent_counts(session, now))
+
+
+def _every_status(counts: dict[str, int]) -> dict[str, int]:
     return {s.value: counts.get(s.value, 0) for s in DeliveryStatus}
 
 
 def overview_status(app: App, now: datetime) -> dict[str, Any]:
-    """``planner status``'s parts (queues, workers, planner lateness, pauses) with :func:`delivery_counts`."""
-    with app.sessions() as session:
-        counts = delivery_counts(session, now)
-        paused = pause_list(session)
-    queues = queue_state(app.redis)
-    lateness = planner_lateness(app, now)
-    wait = delivery_wait(app, now)
-    return {
-        "deliveries": counts,
-        "recent_since": now - RECENT,
-        "dead_since": now - DEAD_RECENT,
-        "dead": counts["dead"],
-        "queues": {
-            name: {"depth": queues.depth[name], "scheduled": queues.scheduled[name]} for name in QUEUES
-        },
-        "paused": paused,
-        "workers": {"count": len(queues.workers), "keys": queues.workers},
-        "planner": {**lateness.as_dict(), "late": planner_problems(lateness, app.settings.max_lateness)},
-        "waiting": {**wait.as_dict(), "stuck": delivery_problems(wait, app.settings.max_delivery_wait)},
-    }
+    """``planner status``'s figures (:func:`~planner.readmodels.status.at_a_glance`), every status
+    counted shown (none left out)."""
+    found = at_a_glance(app, now)
+    found["deliveries"] = _every_status(found["deliveries"])
+    return found
 
 
 # ----------------------------------------------------------------------------- deliveries, paged

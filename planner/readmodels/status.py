@@ -187,7 +187,10 @@ def recent_counts(session: Any, now: datetime) -> dict[str, int]:
     return {status: n for status, n in counts.items() if n}
 
 
-def collect_status(app: App, now: datetime) -> dict[str, Any]:
+def at_a_glance(app: App, now: datetime) -> dict[str, Any]:
+    """What ``planner status`` and the dashboard's overview both show: the status counts
+    (:func:`count_windows`; the windows' starts as instants), queues, workers, pauses, how late the
+    planner is and the oldest due delivery waiting."""
     with app.sessions() as session:
         counts = recent_counts(session, now)
         paused = pause_list(session)
@@ -195,10 +198,9 @@ def collect_status(app: App, now: datetime) -> dict[str, Any]:
     lateness = planner_lateness(app, now)
     wait = delivery_wait(app, now)
     return {
-        "now": now.isoformat(),
         "deliveries": dict(sorted(counts.items())),
-        "settled_since": (now - RECENT).isoformat(),
-        "dead_since": (now - DEAD_RECENT).isoformat(),
+        "settled_since": now - RECENT,
+        "dead_since": now - DEAD_RECENT,
         "dead": counts.get("dead", 0),
         "queues": {
             name: {"depth": queues.depth[name], "scheduled": queues.scheduled[name]} for name in QUEUES
@@ -208,9 +210,16 @@ def collect_status(app: App, now: datetime) -> dict[str, Any]:
         "workers": {"count": len(queues.workers), "keys": queues.workers},
         "planner": {**lateness.as_dict(), "late": planner_problems(lateness, app.settings.max_lateness)},
         "waiting": {**wait.as_dict(), "stuck": delivery_problems(wait, app.settings.max_delivery_wait)},
-        "webhooks": status_section(app, now),
-        "retention": retention_state(app),
     }
+
+
+def collect_status(app: App, now: datetime) -> dict[str, Any]:
+    """``planner status`` and ``GET /status``: :func:`at_a_glance`, the webhooks and the retention."""
+    found = at_a_glance(app, now)
+    for since in ("settled_since", "dead_since"):
+        found[since] = found[since].isoformat()
+    webhooks, retention = status_section(app, now), retention_state(app)
+    return {"now": now.isoformat(), **found, "webhooks": webhooks, "retention": retention}
 
 
 #: maintenance_state rows that are not counts of removed rows.
