@@ -259,11 +259,6 @@ def dead_letter_groups(
 
 # ----------------------------------------------------------------------------- the overview's counts
 
-#: Statuses an operator acts on, in the overview's order: in flight ones counted whole, dead ones
-#: over the last 7 days (:func:`~planner.readmodels.status.count_windows`).
-OPEN_STATUSES = ("planned", "queued", "sending", "retrying", "dead")
-
-
 def delivery_counts(session: Session, now: datetime) -> dict[str, int]:
     """Deliveries per status (:func:`~planner.readmodels.status.recent_counts`), every status shown."""
     return _every_status(recent_counts(session, now))

@@ -214,7 +214,7 @@ def at_a_glance(app: App, now: datetime) -> dict[str, Any]:
 
 
 def collect_status(app: App, now: datetime) -> dict[str, Any]:
-    """``planner status`` and ``GET /status``: :func:`at_a_glance`, the webhooks and the retention."""
+    """``planner status`` and ``GET /v1/status``: :func:`at_a_glance`, the webhooks and the retention."""
     found = at_a_glance(app, now)
     for since in ("settled_since", "dead_since"):
         found[since] = found[since].isoformat()

@@ -23,6 +23,7 @@ from planner.readmodels import dashboard
 from planner.readmodels.explain import explain
 from planner.readmodels.recipients import list_recipients, preferences_of, subscription_views
 from planner.readmodels.simulate import simulate_recipient
+from planner.readmodels.status import IN_FLIGHT, SETTLED_STATUSES
 from planner.store.queries import get_delivery, pause_list, recipient_by_external_id
 from planner.store.subscriptions import recipient_subscriptions
 from planner.ui import charts
@@ -50,7 +51,7 @@ def overview(request: Request, ui: UiDep) -> Response:
         request, "overview.html", session=session, now=now, status=counts, forecast=sends,
         computed=computed, chart=charts.sends_chart(sends.buckets), transitions=changes,
         total=sum(counts["deliveries"].values()), statuses=list(DeliveryStatus),
-        open_statuses=dashboard.OPEN_STATUSES,
+        in_flight=IN_FLIGHT, settled=SETTLED_STATUSES,
     )  # fmt: skip
 
 
