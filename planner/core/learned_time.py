@@ -59,9 +59,11 @@ class LearnedTime:
     default: time
     #: 'HH:MM-HH:MM' (what a delivery records); worked out once per window.
     window_text: str = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "window_text", f"{hhmm(self.start)}-{hhmm(self.end)}")
+        object.__setattr__(self, "_hash", hash((self.start, self.end, self.default)))
         field = "at.auto.between"
         window = [hhmm(self.start), hhmm(self.end)]
         if self.end <= self.start:
@@ -74,6 +76,10 @@ class LearnedTime:
             raise InvalidInput(
                 "at.auto.default", hhmm(self.default), f"a wall time inside the window {self.window_text}"
             )
+
+    def __hash__(self) -> int:
+        # Worked out once: each learned occurrence of a run looks its window up in a cache.
+        return self._hash
 
     @classmethod
     def parse(cls, value: object) -> LearnedTime:
@@ -127,7 +133,9 @@ class Choice:
     wall_time: time
     #: "learned": the leading slot; "default": the default time (``why`` says why).
     basis: str
-    why: str
+    #: Why the default when it is not too little history (the usual reason, worded when read:
+    #: a run decides thousands of these and records each); empty otherwise.
+    because: str = ""
     #: The chosen slot's weight and events (0 with the default), and those of every candidate slot.
     weight: float = 0.0
     events: int = 0
@@ -145,6 +153,13 @@ class Choice:
     def share(self) -> float:
         return self.weight / self.candidates_weight if self.candidates_weight else 0.0
 
+    @property
+    def why(self) -> str:
+        """Why the send goes at this time, in words."""
+        if self.basis == "learned":
+            return _LEARNED_WHY
+        return self.because or too_little(self.candidates_weight)
+
     def detail(self, learned: LearnedTime) -> dict[str, Any]:
         """The delivery's record of the choice (its first timeline entry's detail)."""
         found: dict[str, Any] = {
@@ -157,8 +172,8 @@ class Choice:
         if self.basis == "learned":  # the numbers are the basis
             found["weight"] = round(self.weight, 3)
             found["events"] = self.events
-        else:
-            found["why"] = self.why
+        elif self.because:  # without it: too little history, worded from window_weight when read
+            found["why"] = self.because
         if self.quiet_slots:
             found["quiet_slots"] = _slot_texts(self.quiet_slots)
         if self.past_slots:
@@ -175,10 +190,10 @@ class Choice:
         return f"default time {hhmm(self.wall_time)}: {self.why}"
 
 
-def recorded_basis(recorded: dict[str, Any]) -> str:
+def recorded_basis(recorded: Mapping[str, Any]) -> str:
     """Why a delivery's recorded choice (:meth:`Choice.detail`) is at its time, in words."""
     if recorded["basis"] != "learned":
-        return str(recorded["why"])
+        return str(recorded.get("why") or too_little(recorded["window_weight"]))
     share = recorded["weight"] / recorded["window_weight"] if recorded["window_weight"] else 0.0
     return (
         f"{share:.0%} of the recent engagement in the window ({recorded['weight']:.1f} of "
@@ -235,17 +250,17 @@ def choose(
     factor = slots.factor(at) if events else 1.0
     total *= factor
     if total < THRESHOLD:
-        why = too_little(total)
+        why = ""
         wall = learned.default
         if default_passed:
             passed = f"the default {hhmm(learned.default)} had passed when planned"
-            why = f"{passed}: the first half hour ahead; {why}"
+            why = f"{passed}: the first half hour ahead; {too_little(total)}"
             wall = slot_start(candidates[0])
         return Choice(wall, "default", why, 0.0, 0, total, events, excluded, skipped)
     return Choice(
         slot_start(int(cells[best])),
         "learned",
-        _LEARNED_WHY,
+        "",
         cells[best + 2] * factor,
         int(cells[best + 1]),
         total,

@@ -38,6 +38,7 @@ class QuietHours:
     #: 'HH:MM-HH:MM' (what a deferral's timeline detail records); worked out once per window.
     ascii_text: str = field(init=False, repr=False, compare=False)
     _text: str = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
@@ -51,6 +52,11 @@ class QuietHours:
         object.__setattr__(
             self, "_text", "none" if self.start == self.end else f"{hhmm(self.start)}–{hhmm(self.end)}"
         )
+        object.__setattr__(self, "_hash", hash((self.start, self.end)))
+
+    def __hash__(self) -> int:
+        # Worked out once: the windows are cache keys of every learned occurrence's choice.
+        return self._hash
 
     @classmethod
     def parse(cls, start: str, end: str, field: str = "quiet_hours") -> QuietHours:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from planner.core.learned_time import recorded_basis
 from planner.core.localtime import UTC
 from planner.core.wording import duration, humanise, value_text
 
@@ -48,6 +49,19 @@ def _quiet_hours(value: Any, _detail: Mapping[str, Any]) -> str:
     return f"quiet hours {window}: deferred from {start} to {end}"
 
 
+def _learned_time(value: Any, _detail: Mapping[str, Any]) -> str:
+    if not isinstance(value, Mapping) or "basis" not in value:
+        return f"learned time {value_text(value)}"
+    chosen = f"{value['basis']} time {value.get('chosen')} in the window {value.get('window')}"
+    words = f"{chosen}: {recorded_basis(value)}"
+    left_out = [
+        f"{name} {', '.join(value[key])}"
+        for key, name in (("quiet_slots", "in quiet hours"), ("past_slots", "already past"))
+        if value.get(key)
+    ]
+    return words + (f" (half hours left out: {'; '.join(left_out)})" if left_out else "")
+
+
 def _dst(value: Any, detail: Mapping[str, Any]) -> str:
     if value == "gap":
         shift = detail.get("dst_shift_minutes")
@@ -81,6 +95,7 @@ _KNOWN: dict[str, Callable[[Any, Mapping[str, Any]], str]] = {
     "dst": _dst,
     "engagement": _engagement,
     "quiet_hours": _quiet_hours,
+    "learned_time": _learned_time,
     "critical": lambda value, _detail: "a critical kind" if value else "not a critical kind",
     "cap": _phrase("frequency cap {}"),
     "snooze_until": _phrase("snoozed until {}"),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from planner.core.learned_time import recorded_basis
 from planner.store.queries import fallback_for
 
 
@@ -60,8 +61,15 @@ def record_of(d: Any, external_id: str) -> DeliveryRecord:
         template_locale=d.template_locale,
         fallback_for=fallback.get("delivery_id"),
         fallback_because=fallback.get("because"),
-        learned=(d.planned_detail or {}).get("learned_time"),
+        learned=_learned(d.planned_detail),
     )
+
+
+def _learned(detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The recorded choice, with its ``why`` in words (a delivery records the usual reason, too
+    little history, as its figures only)."""
+    recorded = (detail or {}).get("learned_time")
+    return None if recorded is None else {**recorded, "why": recorded_basis(recorded)}
 
 
 #: Statuses of a delivery that is, or was, sent.

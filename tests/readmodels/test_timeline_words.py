@@ -44,3 +44,20 @@ def test_dst_reassignments_failures_and_unknown_keys() -> None:
         "some flag yes; items a, b; nested (x none)"
     )
     assert detail_words(None) == ""
+
+
+def test_a_learned_choice_reads_as_its_time_and_why() -> None:
+    learned = {"window": "07:00-21:00", "chosen": "19:30", "basis": "learned", "window_weight": 8.0,
+               "window_events": 10, "weight": 5.0, "events": 6}  # fmt: skip
+    assert detail_words({"learned_time": learned}) == (
+        "learned time 19:30 in the window 07:00-21:00: 62% of the recent engagement in the window "
+        "(5.0 of 8.0, 6 event(s))"
+    )
+    default = {"window": "07:00-21:00", "chosen": "09:00", "basis": "default", "window_weight": 1.25,
+               "window_events": 2, "quiet_slots": ["20:00", "20:30"]}  # fmt: skip
+    assert detail_words({"learned_time": default}) == (
+        "default time 09:00 in the window 07:00-21:00: too little history (recent engagement 1.2 in the "
+        "window, under 3) (half hours left out: in quiet hours 20:00, 20:30)"
+    )
+    recorded_text = dict(default, why="the window had passed", quiet_slots=[])
+    assert detail_words({"learned_time": recorded_text}).endswith(": the window had passed")
