@@ -21,6 +21,7 @@ from planner.core import checks, validation
 from planner.core.fallback import KEY_PREFIX, FallbackRule
 from planner.core.job_batches import JobBatch, new_job_id
 from planner.core.localtime import local_date_of
+from planner.core.planning import PLANNED_KEY_PREFIX
 from planner.core.policy import PlanningPolicy
 from planner.core.recipient import RecipientState
 from planner.core.status import DeliveryStatus
@@ -100,7 +101,7 @@ def _check_dedup_key(dedup_key: object) -> None:
     if not isinstance(dedup_key, str) or not 1 <= len(dedup_key) <= 255 or not dedup_key.strip():
         raise InvalidInput("dedup_key", dedup_key, "1-255 characters")
     validation.text(dedup_key, "dedup_key")
-    for prefix, whose in (("sub:", "planned deliveries"), (KEY_PREFIX, "fallbacks")):
+    for prefix, whose in ((PLANNED_KEY_PREFIX, "planned deliveries"), (KEY_PREFIX, "fallbacks")):
         if dedup_key.startswith(prefix):
             expected = f"a key not starting with {prefix!r} (kept for {whose})"
             raise InvalidInput("dedup_key", dedup_key, expected)

@@ -110,10 +110,15 @@ class Decided:
     choice: Choice | None = None
 
 
+#: Every planned key starts ``sub:<id>:`` (ad-hoc keys may not): a subscription's keys are one range
+#: of the key's index, in date order (how SQLite finds a subscription's deliveries).
+PLANNED_KEY_PREFIX = "sub:"
+
+
 def dedup_key_for(subscription_id: int, local_date: date, wall_time: time | None = None) -> str:
     """One key per occurrence: ``sub:<id>:<local date>`` for a schedule with one wall time a day (the
     keys written before several times a day existed), ``sub:<id>:<local date>@<HH:MM>`` with several."""
-    base = f"sub:{subscription_id}:{local_date.isoformat()}"
+    base = f"{PLANNED_KEY_PREFIX}{subscription_id}:{local_date.isoformat()}"
     return base if wall_time is None else f"{base}@{wall_time.strftime('%H:%M')}"
 
 

@@ -11,15 +11,17 @@ second send for that local date.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import String, and_, cast, or_, select, update
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
+from planner.store.dialect import dialect_of, id_rows, not_indexed
 from planner.store.models import Delivery
+from planner.store.subscription_keys import key_range
+from planner.store.tables import DELIVERIES
 from planner.store.timeline import event_row, record_events
 
 SCHEDULE_CHANGED = "schedule_changed"
@@ -32,22 +34,7 @@ def cancel_pending_after(
     """Cancel the pending future deliveries of these subscriptions; returns the cancelled ids."""
     if not subscription_ids:
         return []
-    ids: list[int] = list(
-        session.scalars(
-            select(col(Delivery.id)).where(
-                col(Delivery.subscription_id).in_(subscription_ids),
-                or_(
-                    col(Delivery.status).in_([s.value for s in PENDING_STATUSES]),
-                    # A snoozed occurrence is planned again too: ending a snooze must not leave its
-                    # skipped rows holding the dedup keys of dates that are no longer snoozed.
-                    and_(
-                        col(Delivery.status) == DeliveryStatus.skipped.value, col(Delivery.reason) == SNOOZED
-                    ),
-                ),
-                col(Delivery.scheduled_at) > now,
-            )
-        )
-    )
+    ids = _pending_after(session, sorted(subscription_ids), now)
     if not ids:
         return []
     session.execute(
@@ -65,3 +52,26 @@ def cancel_pending_after(
         (event_row(i, now, "cancelled", status=DeliveryStatus.cancelled.value, reason=reason) for i in ids),
     )
     return ids
+
+
+def _pending_after(session: Session, subscription_ids: Sequence[int], now: datetime) -> list[int]:
+    """The deliveries of these subscriptions still to be sent, or skipped as snoozed, due after now."""
+    d = DELIVERIES.c
+    conditions = [
+        or_(
+            d.status.in_([s.value for s in PENDING_STATUSES]),
+            # A snoozed occurrence is planned again too: ending a snooze must not leave its skipped
+            # rows holding the dedup keys of dates that are no longer snoozed.
+            and_(d.status == DeliveryStatus.skipped.value, d.reason == SNOOZED),
+        ),
+        d.scheduled_at > now,
+    ]
+    dialect = dialect_of(session)
+    if dialect == "sqlite":  # each subscription's range of the dedup key (store.subscription_keys)
+        conditions[-1] = not_indexed(d.scheduled_at) > now  # not every future delivery by time
+        subs = id_rows(subscription_ids, dialect)
+        by_key = [d.subscription_id == subs.c.id, *key_range(subs.c.id)]
+        found = select(d.id).join(subs, and_(*by_key)).where(*conditions)
+    else:
+        found = select(d.id).where(d.subscription_id.in_(subscription_ids), *conditions)
+    return [int(i) for i in session.scalars(found)]

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Engine, Integer, String, any_, bindparam, func, literal_column, select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from planner.store.types import instant_binder
 
@@ -63,3 +65,9 @@ def id_rows(ids: Sequence[int], dialect: Dialect) -> Any:
 def utc_binder(session: Session) -> Callable[[datetime | None], Any]:
     """Bind an instant as a UTCDateTime column would (refuses naive datetimes), for raw statements."""
     return instant_binder(session.get_bind().dialect)
+
+
+def not_indexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """SQLite: ``column`` as a term its planner may not read an index for (a unary ``+``, SQLite's
+    documented way to disqualify one), so that it walks the index the statement was written for."""
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from planner.core.status import BACKOFF_COUNTED_STATUSES
 from planner.store.dialect import Dialect, id_rows, one_of
+from planner.store.subscription_keys import key_range
 from planner.store.tables import DELIVERIES, ENGAGEMENT
 
 #: Statuses that count as "to be sent" for engagement backoff.
@@ -61,9 +62,10 @@ def last_sent_dates(
 ) -> dict[int, date]:
     """Per subscription, the local date of its last to-be-sent delivery (before ``before`` if given).
 
-    Each subscription's is found by walking its deliveries latest first (``ix_delivery_subscription_date``)
-    to the first to-be-sent one: a few rows (backoff skips at most its longest interval in a row),
-    not its whole history. Given ``recent_from``, the walk first looks from that date on only (on
+    Each subscription's is found by walking its deliveries latest first (``ix_delivery_subscription_date``;
+    on SQLite its range of the dedup key, :mod:`planner.store.subscription_keys`) to the first
+    to-be-sent one: a few rows (backoff skips at most its longest interval in a row), not its whole
+    history. Given ``recent_from``, the walk first looks from that date on only (on
     PostgreSQL: the months of delivery partitions from that date, not every month kept, for each
     subscription); those with none there, among ``older`` (the ones that may have sent before
     ``recent_from``; None: every one), are then looked up over everything kept. The answer is the
@@ -90,7 +92,11 @@ def _last_sent(
         latest = latest.where(table.c.local_date < before)
     if since is not None:
         latest = latest.where(table.c.local_date >= since)
-    last = latest.order_by(table.c.local_date.desc()).limit(1).scalar_subquery()
+    order = table.c.local_date.desc()
+    if dialect == "sqlite":  # the subscription's range of the dedup key, latest date first
+        latest = latest.where(*key_range(ids.c.id, since, before))
+        order = table.c.dedup_key.desc()
+    last = latest.order_by(order).limit(1).scalar_subquery()
     return {
         int(sub_id): value
         for sub_id, value in session.execute(select(ids.c.id, last)).all()

@@ -161,8 +161,10 @@ class Delivery(TableModel, table=True):
         # and explain (channel filtered on the range), and a recipient's lists latest first, read up to
         # the page whatever the history kept (migration 0023).
         Index("ix_delivery_recipient_scheduled", "recipient_id", "scheduled_at", "id"),
-        # The last to-be-sent date per subscription (engagement backoff), and a subscription's history.
-        Index("ix_delivery_subscription_date", "subscription_id", "local_date"),
+        # The last to-be-sent date per subscription (engagement backoff), and a subscription's pending
+        # deliveries (a schedule change). PostgreSQL only: SQLite reads the same rows, in the same
+        # order, from the dedup key's index (planner.store.subscription_keys; migration 0024).
+        Index("ix_delivery_subscription_date", "subscription_id", "local_date").ddl_if(dialect="postgresql"),
         # The dashboard's latest-first lists (migration 0002).
         Index("ix_delivery_scheduled_id", "scheduled_at", "id"),
         # Provider callbacks find their delivery by the provider's message id (migration 0007).

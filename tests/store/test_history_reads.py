@@ -14,7 +14,9 @@ from sqlalchemy import event
 
 from planner.app import App
 from planner.store.caps import counted_instants
+from planner.store.changes import cancel_pending_after
 from planner.store.deliveries import page_of_deliveries
+from planner.store.engagement import last_sent_dates
 from planner.store.explain import adhoc_between
 from planner.store.queries import DeliveryFilter, list_deliveries
 
@@ -104,3 +106,21 @@ def test_a_page_of_one_recipient_is_read_from_the_index_in_the_lists_order(
         assert any(RECIPIENT_RANGE in step for step in plan), (statement, plan)
         sorts = [n for n, step in enumerate(plan) if "TEMP B-TREE" in step]
         assert sorts in ([], [len(plan) - 1]), (statement, plan)  # the last: the page's own rows, joined
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_subscriptions_deliveries_are_its_range_of_the_dedup_key(app: App) -> None:
+    """The backoff's last send and a schedule change's cancellations, on SQLite (which has no index on
+    ``(subscription_id, local_date)``): the subscription's range of the dedup key's unique index."""
+    now = datetime(2026, 7, 15, tzinfo=UTC)
+    with plans_of_reads(app) as plans, app.sessions() as session:
+        last_sent_dates(session, "sqlite", [1, 2], None, (now - timedelta(days=40)).date())
+        last_sent_dates(session, "sqlite", [1, 2], now.date())
+        cancel_pending_after(session, [1, 2], now)
+    found = plans()
+    assert len(found) == 4  # the last sends: the recent months, then everything kept for those none
+    for statement, plan in found:
+        assert any("sqlite_autoindex_delivery_1 (dedup_key>? AND dedup_key<?)" in step for step in plan), (
+            statement, plan,
+        )  # fmt: skip
+        assert not [step for step in plan if step.startswith("SCAN delivery")], (statement, plan)

@@ -64,3 +64,30 @@ def test_a_last_send_before_the_recent_months_is_found_over_everything_kept(app:
 
 def selects(statements: list[str]) -> list[str]:
     return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+
+
+def test_each_subscription_finds_its_own_dates_only(app: App) -> None:
+    """Ids that start alike (1 and 12), several sends a day, a date bound and a cancelled row: on SQLite
+    each is a range of the dedup key (``sub:1:`` up to ``sub:1;``), not of ``sub:1``."""
+    subs = subscriptions(app, *(f"kind{n}" for n in range(12)))
+    one, twelve = subs[0], subs[11]
+    assert (str(one), str(twelve)) == ("1", "12")
+    deliveries(app, one, {TODAY - timedelta(days=5): "sent", TODAY - timedelta(days=2): "cancelled"})
+    deliveries(app, twelve, {TODAY - timedelta(days=1): "sent", TODAY: "queued"})
+    with transaction(app.sessions) as session:  # a schedule of several times a day keys "@HH:MM"
+        session.execute(
+            DELIVERIES.update()
+            .where(DELIVERIES.c.subscription_id == one, DELIVERIES.c.status == "sent")
+            .values(dedup_key=f"sub:{one}:{TODAY - timedelta(days=5)}@08:00")
+        )
+    dialect = app.engine.dialect.name
+    with app.sessions() as session:
+        assert last_sent_dates(session, dialect, [one, twelve]) == {
+            one: TODAY - timedelta(days=5), twelve: TODAY,
+        }  # fmt: skip
+        assert last_sent_dates(session, dialect, [one, twelve], before=TODAY) == {
+            one: TODAY - timedelta(days=5), twelve: TODAY - timedelta(days=1),
+        }  # fmt: skip
+        assert last_sent_dates(session, dialect, [one], before=TODAY - timedelta(days=5)) == {}
+        recent_only = last_sent_dates(session, dialect, [one, twelve], None, TODAY - timedelta(days=4), set())
+        assert recent_only == {twelve: TODAY}

@@ -46,11 +46,24 @@ def _summary(diff: Any) -> tuple[object, ...]:
     return (kind, constraint.table.name, tuple(c.name for c in constraint.columns))
 
 
+def _on(dialect: str) -> Any:
+    """Leave out the model's indexes made on another database only (``Index.ddl_if``), which
+    autogenerate does not read."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        only = getattr(obj, "_ddl_if", None) if type_ == "index" and not reflected else None
+        if only is not None and only.dialect not in (None, dialect):
+            return False
+        return _not_a_partition(obj, name, type_, reflected, compare_to)
+
+    return include
+
+
 def _diff(url: str) -> list[object]:
     engine = create_db_engine(url)
     try:
         with engine.connect() as connection:
-            opts = {"compare_type": True, "include_object": _not_a_partition}
+            opts = {"compare_type": True, "include_object": _on(engine.dialect.name)}
             context = MigrationContext.configure(connection, opts=opts)
             return list(compare_metadata(context, metadata))
     finally:
