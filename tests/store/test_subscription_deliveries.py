@@ -1,5 +1,7 @@
-"""Engagement backoff's "last to-be-sent date" per subscription: looked up over the recent months
-first, then over everything kept for those with none there, with the same answer either way."""
+"""A subscription's deliveries, as the store reads them: engagement backoff's "last to-be-sent date"
+(looked up over the recent months first, then over everything kept for those with none there, with
+the same answer either way) and a schedule change's pending ones; on SQLite each subscription's
+range of the dedup key (planner.store.subscription_keys)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from sqlalchemy import insert, select
 
 from planner.app import App
 from planner.commands.importer import import_lines
+from planner.store.changes import cancel_pending_after
 from planner.store.db import transaction
 from planner.store.engagement import last_sent_dates
 from planner.store.tables import DELIVERIES, SUBSCRIPTIONS
@@ -91,3 +94,25 @@ def test_each_subscription_finds_its_own_dates_only(app: App) -> None:
         assert last_sent_dates(session, dialect, [one], before=TODAY - timedelta(days=5)) == {}
         recent_only = last_sent_dates(session, dialect, [one, twelve], None, TODAY - timedelta(days=4), set())
         assert recent_only == {twelve: TODAY}
+
+
+def test_a_schedule_change_cancels_its_own_subscriptions_pending_deliveries_only(app: App) -> None:
+    """Subscription 1's cancellation leaves subscription 12's deliveries alone (their keys share the
+    text ``sub:1``), and its own sent and past ones too."""
+    subs = subscriptions(app, *(f"kind{n}" for n in range(12)))
+    one, twelve = subs[0], subs[11]
+    tomorrow = TODAY + timedelta(days=1)
+    deliveries(app, one, {TODAY - timedelta(days=1): "sent", TODAY: "queued", tomorrow: "queued"})
+    deliveries(app, twelve, {TODAY: "queued", tomorrow: "queued"})
+    now = datetime(TODAY.year, TODAY.month, TODAY.day, 12, tzinfo=UTC)
+    with transaction(app.sessions) as session:
+        cancelled = cancel_pending_after(session, [one], now)
+    with app.sessions() as session:
+        d = DELIVERIES.c
+        rows = session.execute(select(d.id, d.subscription_id, d.local_date, d.status)).all()
+    by_key = {(r.subscription_id, r.local_date): (r.id, r.status) for r in rows}
+    assert cancelled == [by_key[(one, tomorrow)][0]]
+    assert {key: status for key, (_, status) in by_key.items()} == {
+        (one, TODAY - timedelta(days=1)): "sent", (one, TODAY): "queued", (one, tomorrow): "cancelled",
+        (twelve, TODAY): "queued", (twelve, tomorrow): "queued",
+    }  # fmt: skip
