@@ -34,7 +34,7 @@ from planner.errors import InvalidInput
 def status_command(as_json: JsonOption = False) -> None:
     """Deliveries by status, queue depths, scheduled jobs, live workers and how late the planner is."""
     from planner.core.wording import duration
-    from planner.readmodels.status import collect_status
+    from planner.readmodels.status import COUNTED, DEAD_WINDOW, collect_status
 
     with service(redis=True) as svc:
         data = collect_status(svc, svc.clock())
@@ -47,7 +47,7 @@ def status_command(as_json: JsonOption = False) -> None:
     last = planner["last_run"] or {}
     print_grids(
         key_values(
-            "deliveries: in flight, dead ones due in the last 7 days, settled ones in the last 24 h",
+            f"deliveries: {COUNTED}",
             data["deliveries"] or {"(none)": 0},
         ),
         Grid("RQ queues", ("queue", "waiting", "scheduled"), queues),
@@ -55,7 +55,7 @@ def status_command(as_json: JsonOption = False) -> None:
             "planner",
             {
                 "live workers": data["workers"]["count"],
-                "dead deliveries (last 7 days)": data["dead"],
+                f"dead deliveries (last {DEAD_WINDOW})": data["dead"],
                 "paused": ", ".join(_pause_text(p) for p in data["paused"]) or "nothing",
                 "last run": f"{last.get('status')} at {last.get('started_at')}" if last else "never",
                 "since last successful run": "never" if since is None else duration(since),

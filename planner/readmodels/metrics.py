@@ -18,6 +18,8 @@ from prometheus_client.registry import Collector
 
 from planner.app import App
 from planner.readmodels.status import (
+    DEAD_WINDOW,
+    SETTLED_WINDOW,
     count_windows,
     delivery_wait,
     planner_lateness,
@@ -185,7 +187,8 @@ class PlannerCollector(Collector):
         deliveries = GaugeMetricFamily(
             "planner_deliveries",
             "Deliveries by status and reason: every one in flight (planned, queued, sending, retrying), "
-            "the dead ones due in the last 7 days and the settled ones due in the last 24 hours.",
+            f"the dead ones due in the last {DEAD_WINDOW} and the settled ones due in the last "
+            f"{SETTLED_WINDOW}.",
             labels=["status", "reason"],
         )
         for status, reason, count in sorted(counts, key=lambda r: (r[0], r[1] or "")):

@@ -174,6 +174,18 @@ DEAD_RECENT = timedelta(days=7)
 IN_FLIGHT = tuple(status for status in OPEN_STATUSES if status != DeliveryStatus.dead.value)
 
 
+def _span(window: timedelta) -> str:
+    """'7 days', '24 hours': a window's length as its labels say it."""
+    hours = int(window.total_seconds() // 3600)
+    return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
+
+
+#: The windows in words, for every label that names them (the overview, ``planner status``, metrics).
+SETTLED_WINDOW, DEAD_WINDOW = _span(RECENT), _span(DEAD_RECENT)
+#: What the status counts hold, in one sentence.
+COUNTED = f"in flight, dead ones due in the last {DEAD_WINDOW}, settled ones due in the last {SETTLED_WINDOW}"
+
+
 def count_windows(now: datetime) -> list[reports.CountWindow]:
     """Which deliveries the status counts read: in flight all, dead ones due since ``now -
     DEAD_RECENT``, settled ones since ``now - RECENT``."""

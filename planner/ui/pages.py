@@ -23,7 +23,7 @@ from planner.readmodels import dashboard
 from planner.readmodels.explain import explain
 from planner.readmodels.recipients import list_recipients, preferences_of, subscription_views
 from planner.readmodels.simulate import simulate_recipient
-from planner.readmodels.status import IN_FLIGHT, SETTLED_STATUSES
+from planner.readmodels.status import DEAD_WINDOW, IN_FLIGHT, SETTLED_STATUSES, SETTLED_WINDOW
 from planner.store.queries import get_delivery, pause_list, recipient_by_external_id
 from planner.store.subscriptions import recipient_subscriptions
 from planner.ui import charts
@@ -52,6 +52,7 @@ def overview(request: Request, ui: UiDep) -> Response:
         computed=computed, chart=charts.sends_chart(sends.buckets), transitions=changes,
         total=sum(counts["deliveries"].values()), statuses=list(DeliveryStatus),
         in_flight=IN_FLIGHT, settled=SETTLED_STATUSES,
+        windows={"dead": DEAD_WINDOW, "settled": SETTLED_WINDOW},
     )  # fmt: skip
 
 

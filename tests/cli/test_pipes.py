@@ -121,7 +121,7 @@ def test_other_list_commands_print_whole_values_in_a_pipe(
     recipients = planner(settings, "recipients", "list").splitlines()
     assert recipients[1].split("\t")[:2] == [LONG_ID, "America/New_York"]
     status = planner(settings, "status").split("\n\n")
-    title = "deliveries: in flight, dead ones due in the last 7 days, settled ones in the last 24 h"
+    title = "deliveries: in flight, dead ones due in the last 7 days, settled ones due in the last 24 hours"
     assert status[0].splitlines()[0] == f"{title}\tvalue"
     assert "queued\t2" in status[0].splitlines()  # the sent one is due before the last 24 h
     assert status[1].splitlines()[:2] == ["# RQ queues", "queue\twaiting\tscheduled"]
