@@ -250,13 +250,13 @@ def choose(
     factor = slots.factor(at) if events else 1.0
     total *= factor
     if total < THRESHOLD:
-        why = ""
+        because = ""
         wall = learned.default
         if default_passed:
             passed = f"the default {hhmm(learned.default)} had passed when planned"
-            why = f"{passed}: the first half hour ahead; {too_little(total)}"
+            because = f"{passed}: the first half hour ahead; {too_little(total)}"
             wall = slot_start(candidates[0])
-        return Choice(wall, "default", why, 0.0, 0, total, events, excluded, skipped)
+        return Choice(wall, "default", because, 0.0, 0, total, events, excluded, skipped)
     return Choice(
         slot_start(int(cells[best])),
         "learned",

@@ -37,6 +37,12 @@ def duration(value: timedelta | float | None, parts: int = 2, long: bool = False
     return sign + " ".join(words)
 
 
+def window_length(window: timedelta) -> str:
+    """A window's length as a label says it: '24 hours' up to two days, then '7 days'."""
+    hours = int(window.total_seconds() // 3600)
+    return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
+
+
 def listing(items: Iterable[str], conjunction: str = "and") -> str:
     """['a', 'b', 'c'] as 'a, b and c'."""
     values = list(items)

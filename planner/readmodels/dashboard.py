@@ -25,6 +25,7 @@ from planner.core.checks import quiet_hours_verdict
 from planner.core.localtime import get_zone, resolve_detailed
 from planner.core.quiet_hours import effective_quiet_hours
 from planner.core.status import DeliveryStatus
+from planner.core.wording import window_length
 from planner.errors import InvalidInput
 from planner.readmodels.status import (
     DEAD_RECENT,
@@ -220,6 +221,12 @@ class DeadGroup:
 DEAD_WINDOWS: dict[str, timedelta | None] = {
     "7d": DEAD_RECENT, "24h": timedelta(days=1), "30d": timedelta(days=30), "all": None,
 }  # fmt: skip
+
+
+#: Each window's name as the page's links say it ('last 7 days', 'all kept').
+DEAD_WINDOW_NAMES = {
+    name: "all kept" if span is None else f"last {window_length(span)}" for name, span in DEAD_WINDOWS.items()
+}
 
 
 def dead_window(name: str | None, now: datetime) -> tuple[str, datetime | None]:

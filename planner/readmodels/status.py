@@ -17,7 +17,7 @@ from rq.registry import ScheduledJobRegistry
 from planner.app import App
 from planner.clock import format_duration
 from planner.core.status import DeliveryStatus
-from planner.core.wording import duration
+from planner.core.wording import duration, window_length
 from planner.readmodels.webhooks import status_section
 from planner.settings import QUEUES
 from planner.store import partition_copy, partitions, reports, retention
@@ -174,14 +174,8 @@ DEAD_RECENT = timedelta(days=7)
 IN_FLIGHT = tuple(status for status in OPEN_STATUSES if status != DeliveryStatus.dead.value)
 
 
-def _span(window: timedelta) -> str:
-    """'7 days', '24 hours': a window's length as its labels say it."""
-    hours = int(window.total_seconds() // 3600)
-    return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
-
-
 #: The windows in words, for every label that names them (the overview, ``planner status``, metrics).
-SETTLED_WINDOW, DEAD_WINDOW = _span(RECENT), _span(DEAD_RECENT)
+SETTLED_WINDOW, DEAD_WINDOW = window_length(RECENT), window_length(DEAD_RECENT)
 #: What the status counts hold, in one sentence.
 COUNTED = f"in flight, dead ones due in the last {DEAD_WINDOW}, settled ones due in the last {SETTLED_WINDOW}"
 

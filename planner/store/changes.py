@@ -57,6 +57,10 @@ def cancel_pending_after(
 def _pending_after(session: Session, subscription_ids: Sequence[int], now: datetime) -> list[int]:
     """The deliveries of these subscriptions still to be sent, or skipped as snoozed, due after now."""
     d = DELIVERIES.c
+    dialect = dialect_of(session)
+    # On SQLite each subscription's range of the dedup key (store.subscription_keys), not every future
+    # delivery by time: the due time is a filter there, not an index to walk.
+    due = not_indexed(d.scheduled_at) if dialect == "sqlite" else d.scheduled_at
     conditions = [
         or_(
             d.status.in_([s.value for s in PENDING_STATUSES]),
@@ -64,11 +68,9 @@ def _pending_after(session: Session, subscription_ids: Sequence[int], now: datet
             # rows holding the dedup keys of dates that are no longer snoozed.
             and_(d.status == DeliveryStatus.skipped.value, d.reason == SNOOZED),
         ),
-        d.scheduled_at > now,
+        due > now,
     ]
-    dialect = dialect_of(session)
-    if dialect == "sqlite":  # each subscription's range of the dedup key (store.subscription_keys)
-        conditions[-1] = not_indexed(d.scheduled_at) > now  # not every future delivery by time
+    if dialect == "sqlite":
         subs = id_rows(subscription_ids, dialect)
         by_key = [d.subscription_id == subs.c.id, *key_range(subs.c.id)]
         found = select(d.id).join(subs, and_(*by_key)).where(*conditions)

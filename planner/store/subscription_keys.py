@@ -32,6 +32,6 @@ def key_range(
     the caller adds ``subscription_id`` and date conditions of its own for the rows read."""
     key = DELIVERIES.c.dedup_key
     stem = literal(PLANNED_KEY_PREFIX) + cast(subscription, String)
-    low = stem + literal(":" + since.isoformat()) if since is not None else stem + literal(":")
-    high = stem + literal(":" + before.isoformat()) if before is not None else stem + literal(";")
+    low = stem + literal(":" if since is None else f":{since.isoformat()}")
+    high = stem + literal(";" if before is None else f":{before.isoformat()}")
     return [key >= low, key < high]

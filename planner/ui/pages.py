@@ -96,7 +96,7 @@ def dead(request: Request, ui: UiDep) -> Response:
         groups = dashboard.dead_letter_groups(db, since)
     return ui.render(
         request, "dead.html", session=session, groups=groups, within=within,
-        windows=list(dashboard.DEAD_WINDOWS), since=since,
+        windows=dashboard.DEAD_WINDOW_NAMES, since=since,
     )  # fmt: skip
 
 
