@@ -1,4 +1,5 @@
-"""Which deliveries share an RQ job: one job per instant, channel and queue, at most a batch each.
+"""Which deliveries share an RQ job: one job per instant, channel and queue, at most a batch each
+(within a chunk, or within a planner run for sends after its window: :class:`RunJobs`).
 
 Pure: the planner's chunks, ad-hoc notify and every reassignment give rows their job ids with these
 functions, inside the transaction that writes them; :mod:`planner.dispatch.outbox` enqueues the jobs
@@ -9,8 +10,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 
@@ -42,6 +43,64 @@ def assign_batches(items: Iterable[tuple[datetime, str, str, object]], batch_siz
             for key in members[start : start + batch_size]:
                 assignment[key] = job_id
     return assignment
+
+
+class RunJobs:
+    """The jobs of one planner run, shared by its chunks so that a later send instant gets as few
+    jobs as its deliveries need, not one or more per chunk.
+
+    A send instant after ``hold_after`` (the run's window end) is far enough ahead to wait for the
+    run's last chunk: every chunk's deliveries for that instant, channel and queue join the same
+    jobs (up to ``batch_size`` each), and those jobs are enqueued once, when the run ends
+    (:meth:`release`). Sends due sooner get their chunk's own jobs, enqueued after its commit. The
+    rows carry their job ids from their first commit, so a run that dies before its end leaves them
+    to the reconcile, as any commit not followed by its enqueue. Not thread-safe: the chunks' threads
+    share one under a lock.
+    """
+
+    def __init__(self, batch_size: int, hold_after: datetime) -> None:
+        self.batch_size = batch_size
+        self.hold_after = hold_after
+        self._open: dict[tuple[datetime, str, str], tuple[str, int]] = {}  # job id, room left
+        self._held: dict[str, JobBatch] = {}
+
+    def assign(self, items: Iterable[tuple[datetime, str, str, object]]) -> dict[object, str]:
+        """Like :func:`assign_batches`; a later instant's items join the run's open job for it."""
+        sooner: list[tuple[datetime, str, str, object]] = []
+        assignment: dict[object, str] = {}
+        for item in items:
+            scheduled_at, channel, queue, key = item
+            if scheduled_at <= self.hold_after:
+                sooner.append(item)
+                continue
+            group = (scheduled_at, channel, queue)
+            job_id, room = self._open.get(group, ("", 0))
+            if not room:
+                job_id, room = new_job_id(), self.batch_size
+            assignment[key] = job_id
+            self._open[group] = (job_id, room - 1)
+        assignment.update(assign_batches(sooner, self.batch_size))
+        return assignment
+
+    def hold(self, batches: Sequence[JobBatch]) -> list[JobBatch]:
+        """These committed batches less those of later instants, which are kept for :meth:`release`
+        (joined with the other chunks' rows of the same job)."""
+        now: list[JobBatch] = []
+        for batch in batches:
+            if batch.scheduled_at <= self.hold_after:
+                now.append(batch)
+                continue
+            held = self._held.get(batch.job_id)
+            if held is not None:
+                batch = replace(held, delivery_ids=tuple(sorted(held.delivery_ids + batch.delivery_ids)))
+            self._held[batch.job_id] = batch
+        return now
+
+    def release(self) -> list[JobBatch]:
+        """Every held job, to enqueue now; the run's open jobs are closed."""
+        released = list(self._held.values())
+        self._held, self._open = {}, {}
+        return released
 
 
 def batches_from_rows(rows: Iterable[tuple[int, str | None, str, str, datetime]]) -> list[JobBatch]:

@@ -24,7 +24,7 @@ from typing import Any
 import redis
 import structlog
 
-from planner.core.job_batches import assign_batches, batches_from_rows
+from planner.core.job_batches import RunJobs, batches_from_rows
 from planner.core.planning import (
     ChunkPlan,
     PlannedDelivery,
@@ -117,8 +117,12 @@ class PlannerRunner:
         try:
             reconciled = reconcile(self.sessions, self.redis, now, grace=self.options.reconcile_grace)
             report.reconciled = reconciled.reenqueued
-            with _older_objects_frozen():
-                self._plan_all(now, window_end, report)
+            jobs = RunJobs(self.options.batch_size, hold_after=window_end)
+            with _collector_tuned_for_the_run():
+                try:
+                    self._plan_all(now, window_end, report, jobs)
+                finally:
+                    self._enqueue_held(jobs, now, report)
             report.status = "succeeded"
         except Exception as exc:
             report.status = "failed"
@@ -143,11 +147,11 @@ class PlannerRunner:
                 error=error,
             )
 
-    def _plan_all(self, now: datetime, window_end: datetime, report: RunReport) -> None:
+    def _plan_all(self, now: datetime, window_end: datetime, report: RunReport, jobs: RunJobs) -> None:
         workers = runs.chunk_writers(self.sessions, self.options.concurrency)
 
         def worker() -> None:
-            while self.plan_one_chunk(now, window_end, report):
+            while self.plan_one_chunk(now, window_end, report, jobs):
                 pass
 
         if workers == 1:
@@ -169,10 +173,14 @@ class PlannerRunner:
         report = RunReport(run_id="change", now=now, window_end=covered or now)
         if covered is None or covered <= now:
             return report
-        for start in range(0, len(recipient_ids), self.options.chunk_size):
-            batch = recipient_ids[start : start + self.options.chunk_size]
-            while self.plan_one_chunk(now, covered, report, recipient_ids=batch):
-                pass
+        jobs = RunJobs(self.options.batch_size, hold_after=covered)
+        try:
+            for start in range(0, len(recipient_ids), self.options.chunk_size):
+                batch = recipient_ids[start : start + self.options.chunk_size]
+                while self.plan_one_chunk(now, covered, report, jobs, recipient_ids=batch):
+                    pass
+        finally:
+            self._enqueue_held(jobs, now, report)
         return report
 
     def plan_one_chunk(
@@ -180,18 +188,22 @@ class PlannerRunner:
         now: datetime,
         window_end: datetime,
         report: RunReport,
+        jobs: RunJobs,
         recipient_ids: Sequence[int] | None = None,
     ) -> bool:
-        """Claim, plan, write and commit one chunk, then enqueue it. False when nothing is due."""
+        """Claim, plan, write and commit one chunk, then enqueue its jobs (those of later sends wait
+        for the run's end: :class:`~planner.core.job_batches.RunJobs`). False when nothing is due."""
         with self.sessions() as session, session.begin():
             subs = self.store.claim_due(session, window_end, self.options.chunk_size, recipient_ids)
             if not subs:
                 return False
-            plan, inserted = self._plan_and_write(session, subs, now, window_end)
+            plan, inserted = self._plan_and_write(session, subs, now, window_end, jobs)
         batches = batches_from_rows(
             (d_id, job_id, d.queue, d.channel, d.scheduled_at) for d, d_id, job_id in inserted if job_id
         )
         # The rows were written queued with their job ids (store.chunks): enqueueing is all that is left.
+        with self._lock:
+            batches = jobs.hold(batches)
         enqueue_batches(self.redis, batches, now)
         with self._lock:
             report.subscriptions += len(subs)
@@ -212,29 +224,49 @@ class PlannerRunner:
         return True
 
     def _plan_and_write(
-        self, session: Session, subs: Sequence[SubscriptionState], now: datetime, window_end: datetime
+        self,
+        session: Session,
+        subs: Sequence[SubscriptionState],
+        now: datetime,
+        window_end: datetime,
+        jobs: RunJobs,
     ) -> tuple[ChunkPlan, list[tuple[PlannedDelivery, int, str | None]]]:
         inputs = self.store.load_inputs(session, subs, window_end, self.policy.longest_cap_window)
         plan = plan_chunk(inputs, self.policy, now, window_end)
-        jobs = assign_batches(
-            ((d.scheduled_at, d.channel, d.queue, d.dedup_key) for d in plan.deliveries if d.to_send),
-            self.options.batch_size,
-        )
-        return plan, self.store.write_plan(session, plan, jobs, now, inputs.recipients)
+        sends = [(d.scheduled_at, d.channel, d.queue, d.dedup_key) for d in plan.deliveries if d.to_send]
+        with self._lock:
+            assigned = jobs.assign(sends)
+        return plan, self.store.write_plan(session, plan, assigned, now, inputs.recipients)
+
+    def _enqueue_held(self, jobs: RunJobs, now: datetime, report: RunReport) -> None:
+        """Enqueue the jobs of later sends the chunks held (their rows are committed)."""
+        held = jobs.release()
+        enqueue_batches(self.redis, held, now)
+        report.enqueued_jobs += len(held)
 
 
 __all__ = ["PlannerRunner", "RunOptions", "RunReport"]
 
 
+#: Allocations between two collections of the youngest generation while a run plans.
+RUN_YOUNG_THRESHOLD = 10_000
+
+
 @contextmanager
-def _older_objects_frozen() -> Iterator[None]:
+def _collector_tuned_for_the_run() -> Iterator[None]:
     """The objects the process held before the run (the imports', the engine's, the caches') left
     out of the collector's passes while it plans: a full collection walks every tracked object, and
     a run allocates enough per occurrence to trigger one or two, each walking hundreds of thousands
-    of objects that the run cannot free. Unfrozen after it (process-wide: a run in another thread
-    of the process only loses the saving)."""
+    of objects that the run cannot free. The youngest generation is collected every
+    :data:`RUN_YOUNG_THRESHOLD` allocations instead of 700: a chunk's rows live until its commit,
+    so a pass every 700 walks them again and again and promotes them towards a full collection.
+    Both undone after it (process-wide: a run in another thread of the process only loses the
+    saving)."""
     gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(RUN_YOUNG_THRESHOLD, *thresholds[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()

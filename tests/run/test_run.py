@@ -119,6 +119,51 @@ def test_quiet_hours_defer_and_opt_out_suppresses(app: App) -> None:
     assert planned["detail"]["quiet_hours"]["deferred_from"] == "2026-03-02T12:30:00+00:00"
 
 
+def deferred_lines(count: int) -> list[str]:
+    """Recipients whose 12:30 UTC reminder quiet hours defer to 14:00 UTC, after a 12:00 run's window."""
+    return [
+        recipient_line(
+            f"q{i}", "UTC", [{"kind": "reminder", "channel": "sms", "at": "12:30"}],
+            quiet_hours={"sms": {"start": "12:15", "end": "14:00"}},
+        )
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def test_a_later_send_instant_gets_the_jobs_its_deliveries_need_not_one_per_chunk(app: App) -> None:
+    import_lines(app.sessions, deferred_lines(250), NOW)
+    report = runner(app, chunk_size=50, batch_size=100).run(NOW, HOUR)
+    rows = deliveries(app)
+    assert {d.scheduled_at for d in rows} == {datetime(2026, 3, 2, 14, 0, tzinfo=UTC)}
+    jobs = jobs_in_redis(app.redis)
+    # Five chunks of 50 share the run's jobs for 14:00: 100, 100 and 50, in RQ's schedule.
+    assert sorted(len(ids) for ids in jobs.values()) == [50, 100, 100] and report.enqueued_jobs == 3
+    assert sorted(i for ids in jobs.values() for i in ids) == [d.id for d in rows]
+    assert {d.job_id for d in rows} == set(jobs) and {d.status for d in rows} == {"queued"}
+
+
+def test_a_run_that_fails_still_enqueues_the_later_jobs_of_its_committed_chunks(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_lines(app.sessions, deferred_lines(120), NOW)
+    planner = runner(app, chunk_size=50, concurrency=1)
+    write = planner._plan_and_write
+    calls: list[int] = []
+
+    def third_fails(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the third chunk failed")
+        return write(*args)
+
+    monkeypatch.setattr(planner, "_plan_and_write", third_fails)
+    with pytest.raises(RuntimeError):
+        planner.run(NOW, HOUR)
+    rows = deliveries(app)
+    jobs = jobs_in_redis(app.redis)
+    assert len(rows) == 100 and sorted(i for ids in jobs.values() for i in ids) == [d.id for d in rows]
+
+
 # The schedule forms of the fixture mix: one wall time, several a day, a recurrence rule (2026-03-02
 # is the first Monday of March) with start and end dates, and a snoozed subscription.
 SCHEDULE_FORMS: list[dict[str, object]] = [
@@ -471,8 +516,11 @@ def test_a_run_freezes_the_older_objects_only_while_it_plans(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The process's objects from before the run are out of the collector's passes while it plans,
-    and back in them after, whether the run succeeds or fails."""
+    and back in them after, whether the run succeeds or fails; so is the youngest generation's
+    threshold."""
     import gc
+
+    from planner.run.runner import RUN_YOUNG_THRESHOLD
 
     import_lines(
         app.sessions,
@@ -480,17 +528,21 @@ def test_a_run_freezes_the_older_objects_only_while_it_plans(
         NOW,
     )
     seen: list[int] = []
+    thresholds: list[int] = []
+    before = gc.get_threshold()
     planner = runner(app)
     plan_one = planner.plan_one_chunk
 
     def observed(*args: Any) -> bool:
         seen.append(gc.get_freeze_count())
+        thresholds.append(gc.get_threshold()[0])
         return plan_one(*args)
 
     monkeypatch.setattr(planner, "plan_one_chunk", observed)
     planner.run(NOW, HOUR)
     assert seen and all(count > 0 for count in seen)
-    assert gc.get_freeze_count() == 0
+    assert set(thresholds) == {RUN_YOUNG_THRESHOLD}
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
 
     def failing(*_: Any) -> bool:
         raise RuntimeError("a chunk failed")
@@ -498,4 +550,4 @@ def test_a_run_freezes_the_older_objects_only_while_it_plans(
     monkeypatch.setattr(planner, "plan_one_chunk", failing)
     with pytest.raises(RuntimeError):
         planner.run(NOW + HOUR, HOUR)
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
