@@ -32,7 +32,7 @@ from planner.readmodels.status import (
     at_a_glance,
     recent_counts,
 )
-from planner.store import reports
+from planner.store import dead_letter_days, reports
 from planner.store.db import Session
 from planner.store.deliveries import page_of_deliveries
 from planner.store.forecast import (
@@ -208,11 +208,13 @@ def _moved(zone: str, local_day: date, wall: time) -> bool:
 
 @dataclass
 class DeadGroup:
+    """Dead deliveries of one reason and error: how many, the scheduled times they span, the latest."""
+
     reason: str | None
     error: str | None
     count: int
-    oldest: datetime
-    newest: datetime
+    first: datetime
+    last: datetime
     deliveries: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -242,26 +244,28 @@ def dead_window(name: str | None, now: datetime) -> tuple[str, datetime | None]:
 def dead_letter_groups(
     session: Session, since: datetime | None, groups: int = 50, per_group: int = 20
 ) -> list[DeadGroup]:
-    """The ``groups`` largest (reason, error) groups of the deliveries that died among those
-    scheduled since ``since`` (None: every dead delivery kept), each with its latest rows.
+    """The ``groups`` largest (reason, error) groups of the dead deliveries scheduled since
+    ``since`` (None: every dead delivery kept), each with its latest ``per_group`` rows.
 
-    One query ranks and counts the groups; only the chosen groups' rows are then read whole. A
-    window bounds the page by the recent failures (:func:`dead_window`).
+    The counts come per day from :mod:`planner.store.dead_letter_days`, and each chosen group's
+    rows from its own days: a page costs the window's days and the failures of its groups' latest
+    days, not every death the window holds.
     """
-    found: dict[tuple[str | None, str | None], DeadGroup] = {}
-    order: dict[int, tuple[str | None, str | None]] = {}
-    for row in reports.latest_dead_letters(session, per_group, since):
-        group = found.setdefault(
-            (row.reason, row.error), DeadGroup(row.reason, row.error, row.group_size, row.oldest, row.newest)
-        )
-        order[row.id] = (group.reason, group.error)
-    chosen = sorted(found.values(), key=lambda g: (-g.count, g.reason or "", g.error or ""))[:groups]
-    keep = {(g.reason, g.error) for g in chosen}
-    ids = [i for i, k in order.items() if k in keep]
-    if ids:
-        for delivery in reports.deliveries_latest_first(session, ids):
-            found[(delivery["reason"], delivery["last_error"])].deliveries.append(delivery)
-    return chosen
+    counted = dead_letter_days.counts(session, since)
+    chosen = sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:groups]
+    found: list[DeadGroup] = []
+    members: dict[int, DeadGroup] = {}
+    for key, count in chosen:
+        rows = dead_letter_days.group_rows(session, key, since, per_group)
+        if rows is None:
+            continue
+        group = DeadGroup(key.reason or None, key.error or None, count, rows.first, rows.last)
+        found.append(group)
+        members.update(dict.fromkeys(rows.ids, group))
+    if members:
+        for delivery in reports.deliveries_latest_scheduled_first(session, list(members)):
+            members[delivery["id"]].deliveries.append(delivery)
+    return found
 
 
 # ----------------------------------------------------------------------------- the overview's counts

@@ -442,4 +442,27 @@ class MaintenanceState(TableModel, table=True):
     position: int | None = None
 
 
+
+#: The characters of a dead delivery's error its dead-letter group is known by.
+ERROR_KEY_LENGTH = 500
+
+
+class DeadLetterDay(TableModel, table=True):
+    """How many dead deliveries were scheduled on a UTC day, per reason and error (migration 0025).
+
+    Kept by the database itself: triggers on ``delivery`` add one when a row becomes dead and take
+    one away when it stops being dead or goes (:mod:`planner.store.dead_letter_days`), so the dead
+    letters of a wide window are counted from its days, not from its deaths. No reason or no error
+    is ''; an error is its first :data:`ERROR_KEY_LENGTH` characters (what the page groups by).
+    """
+
+    __tablename__ = "dead_letter_day"
+
+    # In this order: a group's days are one range of the primary key.
+    reason: str = Field(max_length=100, primary_key=True)
+    error: str = Field(max_length=ERROR_KEY_LENGTH, primary_key=True)
+    day: date = Field(primary_key=True)
+    deaths: int
+
+
 metadata = SQLModel.metadata

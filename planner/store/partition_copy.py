@@ -21,12 +21,15 @@ deliveries alone (a delete racing a batch could bring a row back); the service r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Literal
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from planner.store import dead_letter_days
 from planner.store.partitions import MONTHS_AHEAD, month_of, next_month, partition_name
 from planner.store.tables import DELIVERIES, DELIVERY_EVENTS
 
@@ -258,9 +261,28 @@ def swap(session: Session, positions: dict[str, int], lock_timeout: str = "10s")
     for table in NEW:
         while (last := copy_batch(session, table, positions[table], 50_000)) is not None:
             positions[table] = last
-    for statement in _statements(_swap_sql()):
-        session.execute(text(statement))
+    with _dead_letter_triggers_kept(session):
+        for statement in _statements(_swap_sql()):
+            session.execute(text(statement))
     return positions
+
+
+@contextmanager
+def _dead_letter_triggers_kept(session: Session) -> Iterator[None]:
+    """The dead letters' count triggers (migration 0025, when it ran) taken off the delivery table
+    the block replaces and put on the one that takes its name: the rows are the same, so are the
+    counts."""
+    found = session.scalar(
+        text("SELECT 1 FROM pg_trigger WHERE tgname = :name AND tgrelid = to_regclass('delivery')"),
+        {"name": dead_letter_days.TRIGGERS["INSERT"]},
+    )
+    if found is not None:
+        for statement in dead_letter_days.drop_triggers_ddl("postgresql"):
+            session.execute(text(statement))
+    yield
+    if found is not None:
+        for statement in dead_letter_days.trigger_ddl("postgresql"):
+            session.execute(text(statement))
 
 
 def _swap_sql() -> str:
@@ -298,6 +320,11 @@ def unpartition(session: Session) -> None:
     downgrade: for going back from a fresh upgrade, not from a year of history)."""
     if state(session) != "partitioned":
         return
+    with _dead_letter_triggers_kept(session):
+        _unpartition(session)
+
+
+def _unpartition(session: Session) -> None:
     for table in NEW:
         session.execute(text(f"CREATE TABLE {table}_single (LIKE {table} INCLUDING DEFAULTS)"))
         session.execute(text(f"INSERT INTO {table}_single SELECT * FROM {table}"))

@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from planner.store import dead_letter_days
 from planner.store.db import SessionFactory, transaction
 
 log = structlog.get_logger("planner.partitions")
@@ -158,6 +159,7 @@ def drop_month(session: Session, month: date, before: datetime) -> DroppedMonth 
         text("DELETE FROM adhoc_key WHERE local_date >= :start AND local_date < :end"),
         {"start": month, "end": next_month(month)},
     )
+    dead_letter_days.forget_partition(session, deliveries)  # a dropped table fires no trigger
     session.execute(text(f"DROP TABLE {events}"))
     session.execute(text(f"ALTER TABLE delivery DETACH PARTITION {deliveries}"))
     session.execute(text(f"DROP TABLE {deliveries}"))

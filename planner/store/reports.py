@@ -1,5 +1,5 @@
-"""Aggregates over deliveries for operators: the dashboard's counts and dead letters, and the
-metrics' last-day histograms (:mod:`planner.readmodels.dashboard`, :mod:`planner.readmodels.metrics`).
+"""Aggregates over deliveries for operators: the dashboard's counts and the dead letters' rows, and
+the metrics' last-day histograms (:mod:`planner.readmodels.dashboard`, :mod:`planner.readmodels.metrics`).
 Each is a constant number of grouped queries, whatever the number of deliveries."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, case, cast, func, select, text
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from planner.core.status import DeliveryStatus
 from planner.store.dialect import dialect_of
@@ -59,55 +58,14 @@ def _counted(key: tuple[Any, ...], statuses: Collection[str], since: datetime | 
 SENT_REACH = timedelta(days=2)
 
 
-class DeadLetter(NamedTuple):
-    """A dead delivery among the latest of its (reason, error) group, with the group's figures."""
-
-    id: int
-    reason: str | None
-    error: str | None
-    group_size: int
-    oldest: datetime
-    newest: datetime
-
-
-def latest_dead_letters(session: Session, per_group: int, since: datetime | None) -> list[DeadLetter]:
-    """The ``per_group`` latest dead deliveries of each (reason, error) group, of those scheduled
-    since ``since`` (None: every dead delivery kept).
-
-    One pass over the dead rows ranks each within its group and counts the group (window functions).
-    With ``since`` it reads the open-status index's range of the window only, so its cost follows the
-    recent failures, not the history kept (a retried delivery is scheduled again when retried).
-    """
-    c = DELIVERIES.c
-    key, latest = (c.reason, c.last_error), (c.updated_at.desc(), c.id.desc())
-    dead: list[ColumnElement[bool] | TextClause] = [
-        text(OPEN_PREDICATE), c.status == DeliveryStatus.dead.value
-    ]  # fmt: skip
-    if since is not None:
-        dead.append(c.scheduled_at >= since)
-    ranked = (
-        select(
-            c.id, c.reason, c.last_error,
-            func.row_number().over(partition_by=key, order_by=latest).label("rank"),
-            func.count().over(partition_by=key).label("n"),
-            func.min(c.updated_at).over(partition_by=key).label("oldest"),
-            func.max(c.updated_at).over(partition_by=key).label("newest"),
-        )
-        .where(*dead)  # the open-status index
-        .subquery()
-    )  # fmt: skip
-    rows = session.execute(select(ranked).where(ranked.c.rank <= per_group))
-    return [DeadLetter(r.id, r.reason, r.last_error, int(r.n), r.oldest, r.newest) for r in rows]
-
-
-def deliveries_latest_first(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
-    """These deliveries whole (:func:`~planner.store.queries.delivery_dict`), latest change first."""
+def deliveries_latest_scheduled_first(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """These deliveries whole (:func:`~planner.store.queries.delivery_dict`), latest scheduled first."""
     c = DELIVERIES.c
     rows = session.execute(
         select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id"))
         .join(RECIPIENTS, RECIPIENTS.c.id == c.recipient_id)
         .where(c.id.in_(list(ids)))
-        .order_by(c.updated_at.desc(), c.id.desc())
+        .order_by(c.scheduled_at.desc(), c.id.desc())
     )
     return [delivery_dict(row, row.recipient_external_id) for row in rows]
 

@@ -14,6 +14,7 @@ from planner.store.models import (
     ApiToken,
     AuditEntry,
     DashboardSession,
+    DeadLetterDay,
     Delivery,
     DeliveryEvent,
     DeliveryMessage,
@@ -41,6 +42,7 @@ ADHOC_KEYS = table_of(AdhocKey)
 API_TOKENS = table_of(ApiToken)
 AUDIT = table_of(AuditEntry)
 DASHBOARD_SESSIONS = table_of(DashboardSession)
+DEAD_LETTER_DAYS = table_of(DeadLetterDay)
 IDEMPOTENCY = table_of(IdempotencyKey)
 MAINTENANCE_STATE = table_of(MaintenanceState)
 DELIVERIES = table_of(Delivery)

@@ -23,6 +23,7 @@ from planner.store.db import create_db_engine, transaction, upgrade
 from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, RECIPIENTS, SUBSCRIPTIONS
 from planner.store.timeline import event_row, record_events
 from tests.servers import PostgresServer
+from tests.store.test_dead_letter_days import assert_counts_hold
 
 START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 DAYS = 180
@@ -114,6 +115,11 @@ def test_a_database_with_history_moves_in_batches_while_it_is_written_to(
     )
     assert _rows(engine, "delivery_event") == _rows(engine, "delivery_event_unpartitioned")
     assert dateless == 0 and keys == DAYS // 6 + 1
+    with transaction(app.sessions) as session:  # the dead letters' counts moved with the table
+        dies = update(DELIVERIES).where(DELIVERIES.c.id == 7).values(status="dead", reason="rejected")
+        session.execute(dies)
+        due = session.scalar(select(DELIVERIES.c.scheduled_at).where(DELIVERIES.c.id == 7))
+    assert assert_counts_hold(app) == {("rejected", "", due.date()): 1}
     with transaction(app.sessions) as session:  # a repeated ad-hoc key is still refused after the move
         assert (
             adhoc.insert_delivery(session, {"dedup_key": "order-0", "local_date": date(2026, 9, 1)}) is None

@@ -17,6 +17,7 @@ from planner.store.db import transaction
 from planner.store.tables import DELIVERIES, DELIVERY_EVENTS, RECIPIENTS
 from planner.store.timeline import event_row, record_events
 from tests.commands.test_ops import add_recipient
+from tests.store.test_dead_letter_days import assert_counts_hold
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 
@@ -68,6 +69,7 @@ def test_months_past_the_retention_are_dropped_whole_and_a_month_with_an_open_de
     insert_delivery(app, "sub:1:2026-03-10", date(2026, 3, 10))
     paused = insert_delivery(app, "sub:2:2026-03-11", date(2026, 3, 11), "queued")
     assert where(app, january[0]) == "delivery_p2026_01"
+    assert assert_counts_hold(app) == {("", "", date(2026, 2, 10)): 1}
 
     report = prune(app, NOW)  # the retention (90 days) reaches back to 2026-04-16: January-March are past it
 
@@ -82,6 +84,7 @@ def test_months_past_the_retention_are_dropped_whole_and_a_month_with_an_open_de
     assert events == 1
     assert (report.removed["deliveries"], report.removed["delivery_events"]) == (4, 4)
     assert report.removed["partitions_dropped"] == 2
+    assert assert_counts_hold(app) == {}, "February's dead delivery left the dead letters' counts"
 
 
 def test_one_delivery_per_occurrence_is_held_by_the_database_ad_hoc_keys_included(app: App) -> None:
