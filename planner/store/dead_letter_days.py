@@ -22,7 +22,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, func, select, text, union_all
+from sqlalchemy import ColumnElement, Select, func, select, text, union_all
 from sqlalchemy.sql.elements import TextClause
 
 from planner.core.status import DeliveryStatus
@@ -208,16 +208,20 @@ def group_rows(session: Session, key: GroupKey, since: datetime | None, limit: i
         return None
     branches = [select(_C.id, _C.scheduled_at).where(*_dead_between(*span, key)) for span in ranges]
     rows = union_all(*branches).subquery() if len(branches) > 1 else branches[0].subquery()
+    oldest = [day for day, _ in reversed(listed)]
+    earliest = _earliest(key, oldest[0], since).scalar_subquery()  # the same round trip
     latest = list(
         session.execute(
-            select(rows.c.id, rows.c.scheduled_at)
+            select(rows.c.id, rows.c.scheduled_at, earliest)
             .order_by(rows.c.scheduled_at.desc(), rows.c.id.desc())
             .limit(limit)
         )
     )
     if not latest:
         return None
-    first = _first(session, key, [day for day, _ in reversed(listed)], since)
+    first = latest[0][2]
+    if first is None:  # none on the oldest day after ``since``: a later day has the first
+        first = next(f for day in oldest[1:] if (f := session.scalar(_earliest(key, day, since))) is not None)
     return GroupRows([int(row.id) for row in latest], first, latest[0].scheduled_at)
 
 
@@ -226,13 +230,6 @@ def _day_range(day: date, since: datetime | None) -> tuple[datetime, datetime]:
     return (start if since is None else max(start, since)), _midnight(day + timedelta(days=1))
 
 
-def _first(session: Session, key: GroupKey, days: list[date], since: datetime | None) -> datetime:
-    """The group's earliest scheduled time since ``since``: from its oldest day that has one."""
-    for day in days:
-        start, end = _day_range(day, since)
-        found: datetime | None = session.scalar(
-            select(func.min(_C.scheduled_at)).where(*_dead_between(start, end, key))
-        )
-        if found is not None:
-            return found
-    raise LookupError(key)  # unreachable: group_rows found a row in these days
+def _earliest(key: GroupKey, day: date, since: datetime | None) -> Select[tuple[datetime | None]]:
+    """The group's earliest dead row scheduled on ``day`` (and since ``since``)."""
+    return select(func.min(_C.scheduled_at)).where(*_dead_between(*_day_range(day, since), key))
