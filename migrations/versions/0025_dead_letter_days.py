@@ -16,8 +16,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from planner.store import dead_letter_days
-
 revision = "0025"
 down_revision = "0024"
 branch_labels = None
@@ -25,6 +23,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    from planner.store import dead_letter_days
+
     op.create_table(
         "dead_letter_day",
         sa.Column("reason", sa.String(length=100), nullable=False),
@@ -40,6 +40,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    from planner.store import dead_letter_days
+
     dialect = op.get_bind().dialect.name
     for statement in dead_letter_days.drop_triggers_ddl(dialect):
         op.execute(statement)

@@ -32,7 +32,7 @@ from planner.readmodels.status import (
     at_a_glance,
     recent_counts,
 )
-from planner.store import dead_letter_days, reports
+from planner.store import dead_letter_days
 from planner.store.db import Session
 from planner.store.deliveries import page_of_deliveries
 from planner.store.forecast import (
@@ -254,17 +254,11 @@ def dead_letter_groups(
     counted = dead_letter_days.counts(session, since)
     chosen = sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:groups]
     found: list[DeadGroup] = []
-    members: dict[int, DeadGroup] = {}
     for key, count in chosen:
         rows = dead_letter_days.group_rows(session, key, since, per_group)
-        if rows is None:
-            continue
-        group = DeadGroup(key.reason or None, key.error or None, count, rows.first, rows.last)
-        found.append(group)
-        members.update(dict.fromkeys(rows.ids, group))
-    if members:
-        for delivery in reports.deliveries_latest_scheduled_first(session, list(members)):
-            members[delivery["id"]].deliveries.append(delivery)
+        if rows is not None:
+            reason, error = key.reason or None, key.error or None
+            found.append(DeadGroup(reason, error, count, rows.first, rows.last, rows.deliveries))
     return found
 
 

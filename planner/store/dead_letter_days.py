@@ -20,15 +20,16 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, func, select, text, union_all
+from sqlalchemy import ColumnElement, Executable, Select, func, literal, select, text, union_all
 from sqlalchemy.sql.elements import TextClause
 
 from planner.core.status import DeliveryStatus
 from planner.store.db import Session
 from planner.store.models import ERROR_KEY_LENGTH, OPEN_PREDICATE
-from planner.store.tables import DEAD_LETTER_DAYS, DELIVERIES
+from planner.store.queries import delivery_dict
+from planner.store.tables import DEAD_LETTER_DAYS, DELIVERIES, RECIPIENTS
 
 UTC_DAY = {
     "sqlite": "date({row}.scheduled_at)", "postgresql": "({row}.scheduled_at AT TIME ZONE 'UTC')::date"
@@ -141,9 +142,9 @@ class GroupKey(NamedTuple):
 
 
 class GroupRows(NamedTuple):
-    """A group's latest rows (ids, latest scheduled first) and the scheduled times it spans."""
+    """A group's latest deliveries (whole, latest scheduled first) and the scheduled times it spans."""
 
-    ids: list[int]
+    deliveries: list[dict[str, Any]]
     first: datetime
     last: datetime
 
@@ -174,23 +175,22 @@ def counts(session: Session, since: datetime | None) -> Counter[GroupKey]:
     """The dead deliveries scheduled since ``since`` (None: every one kept), per group: the days
     after ``since``'s from the table, the rest of ``since``'s day from the deliveries."""
     t = DEAD_LETTER_DAYS.c
-    whole_days = select(t.reason, t.error, func.sum(t.deaths)).group_by(t.reason, t.error)
-    found: Counter[GroupKey] = Counter()
+    days = select(t.reason, t.error, func.sum(t.deaths)).group_by(t.reason, t.error)
+    counted: Executable = days
     if since is not None:
         next_day = since.astimezone(UTC).date() + timedelta(days=1)
-        whole_days = whole_days.where(t.day >= next_day)
         first_day = select(_reason, _error, func.count()).where(*_dead_between(since, _midnight(next_day)))
-        for reason, error, n in session.execute(first_day.group_by(_reason, _error)):
-            found[GroupKey(reason, error)] += int(n)
-    for reason, error, n in session.execute(whole_days):
+        counted = union_all(days.where(t.day >= next_day), first_day.group_by(_reason, _error))
+    found: Counter[GroupKey] = Counter()
+    for reason, error, n in session.execute(counted):
         found[GroupKey(reason, error)] += int(n)
     return +found  # only groups with deaths
 
 
 def group_rows(session: Session, key: GroupKey, since: datetime | None, limit: int) -> GroupRows | None:
-    """The group's ``limit`` latest dead rows scheduled since ``since`` and the scheduled times it
-    spans, read from its days in the table (newest first, as many as hold ``limit`` deaths), one
-    index range each; None when it has none."""
+    """The group's ``limit`` latest dead deliveries scheduled since ``since`` and the scheduled times
+    it spans, read from its days in the table (newest first, as many as hold ``limit`` deaths), one
+    index range per run of consecutive days; None when it has none."""
     t = DEAD_LETTER_DAYS.c
     days = select(t.day, t.deaths).where(t.reason == key.reason, t.error == key.error)
     if since is not None:
@@ -203,26 +203,39 @@ def group_rows(session: Session, key: GroupKey, since: datetime | None, limit: i
             break
         newest.append(day)
         held += deaths
-    ranges = [_day_range(day, since) for day in newest]
-    if not ranges:
+    if not newest:
         return None
-    branches = [select(_C.id, _C.scheduled_at).where(*_dead_between(*span, key)) for span in ranges]
-    rows = union_all(*branches).subquery() if len(branches) > 1 else branches[0].subquery()
+    branches = [select(DELIVERIES).where(*_dead_between(*span, key)) for span in _spans(newest, since)]
+    rows = (union_all(*branches) if len(branches) > 1 else branches[0]).subquery()
+    # Every row of the group is read when its days hold no more than the page: the first is among them.
+    every_row = len(newest) == len(listed) and held <= limit
     oldest = [day for day, _ in reversed(listed)]
-    earliest = _earliest(key, oldest[0], since).scalar_subquery()  # the same round trip
-    latest = list(
-        session.execute(
-            select(rows.c.id, rows.c.scheduled_at, earliest)
-            .order_by(rows.c.scheduled_at.desc(), rows.c.id.desc())
-            .limit(limit)
-        )
-    )
+    earliest = literal(None) if every_row else _earliest(key, oldest[0], since).scalar_subquery()
+    latest = session.execute(
+        select(rows, RECIPIENTS.c.external_id, earliest.label("earliest"))
+        .join(RECIPIENTS, RECIPIENTS.c.id == rows.c.recipient_id)
+        .order_by(rows.c.scheduled_at.desc(), rows.c.id.desc())
+        .limit(limit)
+    ).all()
     if not latest:
         return None
-    first = latest[0][2]
+    first = latest[-1].scheduled_at if every_row else latest[0].earliest
     if first is None:  # none on the oldest day after ``since``: a later day has the first
         first = next(f for day in oldest[1:] if (f := session.scalar(_earliest(key, day, since))) is not None)
-    return GroupRows([int(row.id) for row in latest], first, latest[0].scheduled_at)
+    found = [delivery_dict(row, row.external_id) for row in latest]
+    return GroupRows(found, first, latest[0].scheduled_at)
+
+
+def _spans(days_newest_first: list[date], since: datetime | None) -> list[tuple[datetime, datetime]]:
+    """The days as ranges of scheduled time, consecutive days as one (the same rows, fewer scans)."""
+    spans: list[tuple[datetime, datetime]] = []
+    for day in days_newest_first:
+        start, end = _day_range(day, since)
+        if spans and spans[-1][0] == end:
+            spans[-1] = (start, spans[-1][1])
+        else:
+            spans.append((start, end))
+    return spans
 
 
 def _day_range(day: date, since: datetime | None) -> tuple[datetime, datetime]:
@@ -230,6 +243,9 @@ def _day_range(day: date, since: datetime | None) -> tuple[datetime, datetime]:
     return (start if since is None else max(start, since)), _midnight(day + timedelta(days=1))
 
 
-def _earliest(key: GroupKey, day: date, since: datetime | None) -> Select[tuple[datetime | None]]:
-    """The group's earliest dead row scheduled on ``day`` (and since ``since``)."""
-    return select(func.min(_C.scheduled_at)).where(*_dead_between(*_day_range(day, since), key))
+def _earliest(key: GroupKey, day: date, since: datetime | None) -> Select[tuple[datetime]]:
+    """The group's earliest dead row scheduled on ``day`` (and since ``since``). First in order, not
+    ``min()``: PostgreSQL plans that over every month's partition twice (as an aggregate, and as
+    each index read in order), which takes longer than reading the row."""
+    where = _dead_between(*_day_range(day, since), key)
+    return select(_C.scheduled_at).where(*where).order_by(_C.scheduled_at).limit(1)

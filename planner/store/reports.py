@@ -1,5 +1,5 @@
-"""Aggregates over deliveries for operators: the dashboard's counts and the dead letters' rows, and
-the metrics' last-day histograms (:mod:`planner.readmodels.dashboard`, :mod:`planner.readmodels.metrics`).
+"""Aggregates over deliveries for operators: the dashboard's counts and the metrics' last-day
+histograms (:mod:`planner.readmodels.dashboard`, :mod:`planner.readmodels.metrics`).
 Each is a constant number of grouped queries, whatever the number of deliveries."""
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 from planner.core.status import DeliveryStatus
 from planner.store.dialect import dialect_of
 from planner.store.models import OPEN_PREDICATE, OPEN_STATUSES
-from planner.store.queries import delivery_dict
-from planner.store.tables import DELIVERIES, RECIPIENTS
+from planner.store.tables import DELIVERIES
 
 #: Statuses counted together, over the deliveries scheduled since an instant (None: all of them).
 CountWindow = tuple[Collection[str], datetime | None]
@@ -56,18 +55,6 @@ def _counted(key: tuple[Any, ...], statuses: Collection[str], since: datetime | 
 #: before it (``ix_delivery_scheduled_id``), not among the whole history: a delivery sent more than
 #: this late is left out of the last day's histograms (long before, readiness reports it stuck).
 SENT_REACH = timedelta(days=2)
-
-
-def deliveries_latest_scheduled_first(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
-    """These deliveries whole (:func:`~planner.store.queries.delivery_dict`), latest scheduled first."""
-    c = DELIVERIES.c
-    rows = session.execute(
-        select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id"))
-        .join(RECIPIENTS, RECIPIENTS.c.id == c.recipient_id)
-        .where(c.id.in_(list(ids)))
-        .order_by(c.scheduled_at.desc(), c.id.desc())
-    )
-    return [delivery_dict(row, row.recipient_external_id) for row in rows]
 
 
 class LatenessCounts(NamedTuple):

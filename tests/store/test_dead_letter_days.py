@@ -148,5 +148,6 @@ def test_a_groups_rows_are_its_latest_scheduled_and_it_spans_its_first_and_last(
                 assert found is None
                 continue
             assert found is not None
-            assert found.ids == [by_time[t] for t in inside[:limit]]
+            assert [d["id"] for d in found.deliveries] == [by_time[t] for t in inside[:limit]]
+            assert {d["recipient_id"] for d in found.deliveries} == {"u-1"}
             assert (found.first, found.last) == (inside[-1], inside[0])
