@@ -32,7 +32,7 @@ from planner.readmodels.status import (
     at_a_glance,
     recent_counts,
 )
-from planner.store import dead_letter_days
+from planner.store import dead_letters
 from planner.store.db import Session
 from planner.store.deliveries import page_of_deliveries
 from planner.store.forecast import (
@@ -208,13 +208,15 @@ def _moved(zone: str, local_day: date, wall: time) -> bool:
 
 @dataclass
 class DeadGroup:
-    """Dead deliveries of one reason and error: how many, the scheduled times they span, the latest."""
+    """Dead deliveries of one reason and error: how many, the UTC days they were scheduled on, and
+    the latest."""
 
     reason: str | None
     error: str | None
     count: int
-    first: datetime
-    last: datetime
+    days: int
+    first_day: date
+    last_day: date
     deliveries: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -247,19 +249,18 @@ def dead_letter_groups(
     """The ``groups`` largest (reason, error) groups of the dead deliveries scheduled since
     ``since`` (None: every dead delivery kept), each with its latest ``per_group`` rows.
 
-    The counts come per day from :mod:`planner.store.dead_letter_days`, and each chosen group's
-    rows from its own days: a page costs the window's days and the failures of its groups' latest
-    days, not every death the window holds.
+    The counts come per day from the table the database keeps, and the chosen groups' rows from
+    their own days (:mod:`planner.store.dead_letters`): a page costs the window's days and the
+    failures of the days it shows, not every death the window holds.
     """
-    counted = dead_letter_days.counts(session, since)
-    chosen = sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:groups]
-    found: list[DeadGroup] = []
-    for key, count in chosen:
-        rows = dead_letter_days.group_rows(session, key, since, per_group)
-        if rows is not None:
-            reason, error = key.reason or None, key.error or None
-            found.append(DeadGroup(reason, error, count, rows.first, rows.last, rows.deliveries))
-    return found
+    found = dead_letters.groups_in(session, since)
+    chosen = sorted(found.items(), key=lambda item: (-item[1].deaths, item[0]))[:groups]
+    latest = dead_letters.latest_of_groups(session, [key for key, _ in chosen], since, per_group)
+    return [
+        DeadGroup(key.reason or None, key.error or None, figures.deaths, figures.days, figures.first_day,
+                  figures.last_day, latest.get(key, []))
+        for key, figures in chosen
+    ]  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- the overview's counts

@@ -9,27 +9,16 @@ it stops being dead or is deleted, and both when a dead row changes day, reason 
 the table goes when its count reaches 0. A partition dropped whole fires no trigger, so its dead
 rows are subtracted first (:func:`forget_partition`).
 
-A window then reads the days after its first here and its first, partial day from the deliveries
-(:func:`counts`); a group's rows are read from the days the table names (:func:`group_rows`), one
-index range each. Both cost what the window's days and the failures of a day hold, not the deaths
-kept. A group is known by its reason and the first :data:`~planner.store.models.ERROR_KEY_LENGTH`
-characters of its error ('' for none).
+The dead-letter page reads it (:mod:`planner.store.dead_letters`). A group is known by its reason
+and the first :data:`~planner.store.models.ERROR_KEY_LENGTH` characters of its error ('' for none).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, NamedTuple
+from sqlalchemy import text
 
-from sqlalchemy import ColumnElement, Executable, Select, func, literal, select, text, union_all
-from sqlalchemy.sql.elements import TextClause
-
-from planner.core.status import DeliveryStatus
 from planner.store.db import Session
-from planner.store.models import ERROR_KEY_LENGTH, OPEN_PREDICATE
-from planner.store.queries import delivery_dict
-from planner.store.tables import DEAD_LETTER_DAYS, DELIVERIES, RECIPIENTS
+from planner.store.models import ERROR_KEY_LENGTH
 
 UTC_DAY = {
     "sqlite": "date({row}.scheduled_at)", "postgresql": "({row}.scheduled_at AT TIME ZONE 'UTC')::date"
@@ -129,123 +118,3 @@ def forget_partition(session: Session, partition: str) -> None:
     """Take a delivery partition's dead rows out of the counts, before it is dropped (PostgreSQL)."""
     session.execute(text(_count_sql("postgresql", partition, -1)))
     session.execute(text("DELETE FROM dead_letter_day WHERE deaths = 0"))
-
-
-# ----------------------------------------------------------------------------- reads
-
-
-class GroupKey(NamedTuple):
-    """A dead-letter group: its reason and its error's first characters ('' for none)."""
-
-    reason: str
-    error: str
-
-
-class GroupRows(NamedTuple):
-    """A group's latest deliveries (whole, latest scheduled first) and the scheduled times it spans."""
-
-    deliveries: list[dict[str, Any]]
-    first: datetime
-    last: datetime
-
-
-_C = DELIVERIES.c
-_reason = func.coalesce(_C.reason, "")
-_error = func.substr(func.coalesce(_C.last_error, ""), 1, ERROR_KEY_LENGTH)
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-def _dead_between(
-    start: datetime, end: datetime, key: GroupKey | None = None
-) -> list[ColumnElement[bool] | TextClause]:
-    """Dead rows scheduled in [start, end) (of the group ``key``): a range of the open rows' index."""
-    where: list[ColumnElement[bool] | TextClause] = [
-        text(OPEN_PREDICATE), _C.status == DeliveryStatus.dead.value, _C.scheduled_at >= start,
-        _C.scheduled_at < end,
-    ]  # fmt: skip
-    if key is not None:
-        where += [_reason == key.reason, _error == key.error]
-    return where
-
-
-def counts(session: Session, since: datetime | None) -> Counter[GroupKey]:
-    """The dead deliveries scheduled since ``since`` (None: every one kept), per group: the days
-    after ``since``'s from the table, the rest of ``since``'s day from the deliveries."""
-    t = DEAD_LETTER_DAYS.c
-    days = select(t.reason, t.error, func.sum(t.deaths)).group_by(t.reason, t.error)
-    counted: Executable = days
-    if since is not None:
-        next_day = since.astimezone(UTC).date() + timedelta(days=1)
-        first_day = select(_reason, _error, func.count()).where(*_dead_between(since, _midnight(next_day)))
-        counted = union_all(days.where(t.day >= next_day), first_day.group_by(_reason, _error))
-    found: Counter[GroupKey] = Counter()
-    for reason, error, n in session.execute(counted):
-        found[GroupKey(reason, error)] += int(n)
-    return +found  # only groups with deaths
-
-
-def group_rows(session: Session, key: GroupKey, since: datetime | None, limit: int) -> GroupRows | None:
-    """The group's ``limit`` latest dead deliveries scheduled since ``since`` and the scheduled times
-    it spans, read from its days in the table (newest first, as many as hold ``limit`` deaths), one
-    index range per run of consecutive days; None when it has none."""
-    t = DEAD_LETTER_DAYS.c
-    days = select(t.day, t.deaths).where(t.reason == key.reason, t.error == key.error)
-    if since is not None:
-        days = days.where(t.day >= since.astimezone(UTC).date())
-    listed = list(session.execute(days.order_by(t.day.desc())))
-    newest: list[date] = []
-    held = 0
-    for day, deaths in listed:
-        if held >= limit:
-            break
-        newest.append(day)
-        held += deaths
-    if not newest:
-        return None
-    branches = [select(DELIVERIES).where(*_dead_between(*span, key)) for span in _spans(newest, since)]
-    rows = (union_all(*branches) if len(branches) > 1 else branches[0]).subquery()
-    # Every row of the group is read when its days hold no more than the page: the first is among them.
-    every_row = len(newest) == len(listed) and held <= limit
-    oldest = [day for day, _ in reversed(listed)]
-    earliest = literal(None) if every_row else _earliest(key, oldest[0], since).scalar_subquery()
-    latest = session.execute(
-        select(rows, RECIPIENTS.c.external_id, earliest.label("earliest"))
-        .join(RECIPIENTS, RECIPIENTS.c.id == rows.c.recipient_id)
-        .order_by(rows.c.scheduled_at.desc(), rows.c.id.desc())
-        .limit(limit)
-    ).all()
-    if not latest:
-        return None
-    first = latest[-1].scheduled_at if every_row else latest[0].earliest
-    if first is None:  # none on the oldest day after ``since``: a later day has the first
-        first = next(f for day in oldest[1:] if (f := session.scalar(_earliest(key, day, since))) is not None)
-    found = [delivery_dict(row, row.external_id) for row in latest]
-    return GroupRows(found, first, latest[0].scheduled_at)
-
-
-def _spans(days_newest_first: list[date], since: datetime | None) -> list[tuple[datetime, datetime]]:
-    """The days as ranges of scheduled time, consecutive days as one (the same rows, fewer scans)."""
-    spans: list[tuple[datetime, datetime]] = []
-    for day in days_newest_first:
-        start, end = _day_range(day, since)
-        if spans and spans[-1][0] == end:
-            spans[-1] = (start, spans[-1][1])
-        else:
-            spans.append((start, end))
-    return spans
-
-
-def _day_range(day: date, since: datetime | None) -> tuple[datetime, datetime]:
-    start = _midnight(day)
-    return (start if since is None else max(start, since)), _midnight(day + timedelta(days=1))
-
-
-def _earliest(key: GroupKey, day: date, since: datetime | None) -> Select[tuple[datetime]]:
-    """The group's earliest dead row scheduled on ``day`` (and since ``since``). First in order, not
-    ``min()``: PostgreSQL plans that over every month's partition twice (as an aggregate, and as
-    each index read in order), which takes longer than reading the row."""
-    where = _dead_between(*_day_range(day, since), key)
-    return select(_C.scheduled_at).where(*where).order_by(_C.scheduled_at).limit(1)
