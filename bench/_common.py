@@ -178,6 +178,7 @@ def machine_info(redis_url: str | None = None, pg_dsn: str | None = None) -> dic
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": {d: _version(d) for d in ("sqlalchemy", "psycopg", "rq", "redis", "limits")},
+        "loadavg": [round(x, 2) for x in os.getloadavg()],  # 1, 5 and 15 minutes, as called
     }
     with contextlib.suppress(OSError, ValueError):
         mem_kb = next(
