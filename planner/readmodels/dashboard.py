@@ -15,14 +15,16 @@ once per group, never once per recipient.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from planner.app import App
+from planner.clock import parse_instant
 from planner.core.cadence import occurrences_between
 from planner.core.checks import quiet_hours_verdict
 from planner.core.localtime import get_zone, resolve_detailed
+from planner.core.paging import encode_cursor
 from planner.core.quiet_hours import effective_quiet_hours
 from planner.core.status import DeliveryStatus
 from planner.core.wording import window_length
@@ -284,25 +286,25 @@ def overview_status(app: App, now: datetime) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- deliveries, paged
 
-MAX_PAGE = 1000  # beyond page 1000 a filter says more than a page number
-
-
 @dataclass(frozen=True)
 class DeliveryPage:
     rows: list[dict[str, Any]]
-    page: int
     per_page: int
-    has_next: bool
+    #: The cursor after this page's last row when there are more (None: the last page).
+    next_after: str | None
 
 
-def deliveries_page(session: Session, flt: DeliveryFilter, page: int, per_page: int = 50) -> DeliveryPage:
-    """Page ``page`` (from 1) of the deliveries matching ``flt``.
+def deliveries_page(session: Session, flt: DeliveryFilter, per_page: int = 50) -> DeliveryPage:
+    """The page of the deliveries matching ``flt`` that starts after its cursor (keyset paging).
 
     With ``since`` the order is ``planner deliveries list``'s (scheduled time ascending from it);
     without, the latest first, which is what an operator opens the page for.
     """
-    if not 1 <= page <= MAX_PAGE:
-        raise InvalidInput("page", page, f"a page number from 1 to {MAX_PAGE}; narrow the filters instead")
+    flt = replace(flt, newest_first=flt.since is None)
     # One row more than the page: whether there is a next page, without counting.
-    rows = page_of_deliveries(session, flt, (page - 1) * per_page, per_page + 1)
-    return DeliveryPage(rows[:per_page], page, per_page, has_next=len(rows) > per_page)
+    rows = page_of_deliveries(session, flt, per_page + 1)
+    if len(rows) <= per_page:
+        return DeliveryPage(rows, per_page, None)
+    last = rows[per_page - 1]
+    cursor = encode_cursor(parse_instant(last["scheduled_at"]), last["id"])
+    return DeliveryPage(rows[:per_page], per_page, cursor)

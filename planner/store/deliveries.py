@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from planner.core.status import PENDING_STATUSES
 from planner.store.models import OPEN_PREDICATE, OPEN_STATUSES, Delivery
-from planner.store.queries import DeliveryFilter, delivery_dict
+from planner.store.queries import DeliveryFilter, after_cursor, delivery_dict, list_order
 from planner.store.tables import DELIVERIES, RECIPIENTS
 
 #: Ids per ``IN`` list when rows are read back by id.
@@ -77,14 +77,11 @@ def all_deliveries(session: Session) -> list[Delivery]:
     return list(session.scalars(select(Delivery)))
 
 
-def page_of_deliveries(
-    session: Session, flt: DeliveryFilter, offset: int, limit: int
-) -> list[dict[str, Any]]:
-    """``limit`` deliveries matching ``flt`` from ``offset``, as :func:`~planner.store.queries.delivery_dict`.
-
-    With ``since`` the order is ``planner deliveries list``'s (scheduled time ascending from it);
-    without, the latest first. The page's ids are found first, from the delivery table alone (an
-    index walk); only they are joined to their recipients.
+def page_of_deliveries(session: Session, flt: DeliveryFilter, limit: int) -> list[dict[str, Any]]:
+    """``limit`` deliveries matching ``flt``, in its order from its cursor on (keyset paging: a page
+    deep in the list costs what the first does), as :func:`~planner.store.queries.delivery_dict`.
+    The page's ids are found first, from the delivery table alone (an index walk); only they are
+    joined to their recipients.
     """
     c = DELIVERIES.c
     ids = select(c.id)
@@ -99,10 +96,10 @@ def page_of_deliveries(
         ids = ids.where(c.kind == flt.kind)
     if flt.channel:
         ids = ids.where(c.channel == flt.channel)
-    order = (c.scheduled_at, c.id) if flt.since else (c.scheduled_at.desc(), c.id.desc())
     if flt.since:
         ids = ids.where(c.scheduled_at >= flt.since)
-    page_ids = ids.order_by(*order).limit(limit).offset(offset)
+    order = list_order(flt)
+    page_ids = ids.where(*after_cursor(flt)).order_by(*order).limit(limit)
     stmt = (
         select(DELIVERIES, RECIPIENTS.c.external_id.label("recipient_external_id"))
         .join(RECIPIENTS, RECIPIENTS.c.id == c.recipient_id)

@@ -118,6 +118,21 @@ def filter_conditions(flt: DeliveryFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def after_cursor(flt: DeliveryFilter) -> list[ColumnElement[bool]]:
+    """Keyset paging: the rows after ``flt.after`` in the list's order (none without a cursor)."""
+    if flt.after is None:
+        return []
+    key = tuple_(DELIVERIES.c.scheduled_at, DELIVERIES.c.id)
+    bound = tuple_(literal(flt.after[0], UTCDateTime()), literal(flt.after[1]))
+    return [key < bound if flt.newest_first else key > bound]
+
+
+def list_order(flt: DeliveryFilter) -> tuple[Any, Any]:
+    """A list's stable order: (scheduled_at, id), ascending or latest first."""
+    c = DELIVERIES.c
+    return (c.scheduled_at.desc(), c.id.desc()) if flt.newest_first else (c.scheduled_at, c.id)
+
+
 def list_deliveries(session: Session, flt: DeliveryFilter) -> list[dict[str, Any]]:
     """The deliveries matching ``flt``, in a stable order: (scheduled_at, id), ascending or latest
     first, from ``flt.after`` on (keyset paging: each page costs the same, however deep)."""
@@ -127,13 +142,7 @@ def list_deliveries(session: Session, flt: DeliveryFilter) -> list[dict[str, Any
         stmt = stmt.where(c.status == flt.status)
         if flt.status in OPEN_STATUSES:  # the open-status index (literal: SQLite's partial index needs it)
             stmt = stmt.where(text(OPEN_PREDICATE))
-    stmt = stmt.where(*filter_conditions(flt))
-    key = tuple_(c.scheduled_at, c.id)
-    if flt.after is not None:
-        bound = tuple_(literal(flt.after[0], UTCDateTime()), literal(flt.after[1]))
-        stmt = stmt.where(key < bound if flt.newest_first else key > bound)
-    order = (c.scheduled_at.desc(), c.id.desc()) if flt.newest_first else (c.scheduled_at, c.id)
-    stmt = stmt.order_by(*order)
+    stmt = stmt.where(*filter_conditions(flt), *after_cursor(flt)).order_by(*list_order(flt))
     if flt.limit:
         stmt = stmt.limit(flt.limit)
     return [delivery_dict(row, row.recipient_external_id) for row in session.execute(stmt)]

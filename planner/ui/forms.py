@@ -45,6 +45,10 @@ def choice(value: str | None, field: str, allowed: list[str]) -> str | None:
 FILTER_FIELDS = ("status", "recipient", "kind", "channel", "since")
 
 
+#: The deliveries page's filter fields (kept in its page links).
+DELIVERY_FIELDS = ("status", "recipient", "kind", "channel", "since")
+
+
 def delivery_filter(params: Any) -> DeliveryFilter:
     """The deliveries page's filter from its query string."""
     recipient, kind, since = params.get("recipient"), params.get("kind"), params.get("since")

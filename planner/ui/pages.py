@@ -8,6 +8,7 @@ value gets this dashboard's 400 page rather than the API's JSON.
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date
 from importlib import resources
 from typing import Any
@@ -18,6 +19,7 @@ from fastapi.responses import Response
 
 from planner.app import App
 from planner.core import validation
+from planner.core.paging import decode_cursor
 from planner.core.status import Channel, DeliveryStatus
 from planner.readmodels import dashboard
 from planner.readmodels.explain import explain
@@ -27,7 +29,14 @@ from planner.readmodels.status import DEAD_WINDOW, IN_FLIGHT, SETTLED_STATUSES, 
 from planner.store.queries import get_delivery, pause_list, recipient_by_external_id
 from planner.store.subscriptions import recipient_subscriptions
 from planner.ui import charts
-from planner.ui.forms import SEARCH_FIELDS, delivery_filter, optional_date, recipient_search, whole_number
+from planner.ui.forms import (
+    DELIVERY_FIELDS,
+    SEARCH_FIELDS,
+    delivery_filter,
+    optional_date,
+    recipient_search,
+    whole_number,
+)
 from planner.ui.web import UiDep, guarded, redirect
 
 PER_PAGE = 50
@@ -62,17 +71,17 @@ def deliveries(request: Request, ui: UiDep) -> Response:
     session = ui.session(request)
     params = request.query_params
     flt = delivery_filter(params)
-    page = whole_number(params.get("page") or "1", "page", 1, dashboard.MAX_PAGE)
+    after = params.get("after") or None
+    if after is not None:
+        flt = replace(flt, after=decode_cursor(after))
     with ui.app.sessions() as db:
-        result = dashboard.deliveries_page(db, flt, page, PER_PAGE)
-    keep = {k: v for k, v in params.items() if k != "page" and v}
-
-    def link(number: int) -> str:
-        return "?" + urlencode({**keep, "page": number})
-
+        result = dashboard.deliveries_page(db, flt, PER_PAGE)
+    keep = {k: v for k, v in params.items() if k in DELIVERY_FIELDS and v}
+    next_link = "?" + urlencode({**keep, "after": result.next_after}) if result.next_after else None
+    first_link = "?" + urlencode(keep) if after else None
     return ui.render(
         request, "deliveries.html", session=session, result=result, flt=flt, query=keep,
-        statuses=list(DeliveryStatus), channels=list(Channel), link=link,
+        statuses=list(DeliveryStatus), channels=list(Channel), next_link=next_link, first_link=first_link,
     )  # fmt: skip
 
 

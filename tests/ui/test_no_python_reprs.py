@@ -71,7 +71,7 @@ def _pages(app: App) -> list[str]:
         "/ui/recipients/rita?date=2026-03-27", "/ui/recipients/ny-early?date=2026-03-08",
         "/ui/recipients/ann", "/ui/recipients/u-1", "/ui/recipients/u-2?date=2026-03-09", "/ui/pauses",
         "/ui/workers", "/ui/queues", "/ui/history", "/ui/history?hours=6", "/ui/history?hours=24",
-        "/ui/requeue?status=dead", "/ui/deliveries?page=abc", "/ui/recipients/nobody",
+        "/ui/requeue?status=dead", "/ui/deliveries?after=abc", "/ui/recipients/nobody",
         "/u/" + sign(secret, UnsubscribeTarget(rita, "weekly_digest", "email")),
         "/u/" + sign(secret, UnsubscribeTarget(rita, "reminder", "sms")), "/u/broken.link",
         *(f"/ui/deliveries/{i}" for i in _sampled_deliveries(app)),
