@@ -93,14 +93,14 @@ def trigger_ddl(dialect: str, table: str = "delivery") -> list[str]:
 
 
 def drop_triggers_ddl(dialect: str, table: str = "delivery") -> list[str]:
+    """The statements dropping the triggers from ``table`` (the function stays)."""
     if dialect == "sqlite":
         return [f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGERS.values()]
     return [f"DROP TRIGGER IF EXISTS {name} ON {table}" for name in TRIGGERS.values()]
 
 
 def count_all_sql(dialect: str, source: str = "delivery") -> str:
-    """Every dead row of ``source`` counted into the table (the migration's fill; ``source`` a
-    partition and a negative count: :func:`forget_partition`)."""
+    """Every dead row of ``source`` added to the counts (migration 0025's fill)."""
     return _count_sql(dialect, source, 1)
 
 
