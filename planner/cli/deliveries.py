@@ -42,7 +42,7 @@ def deliveries_list(
 ) -> None:
     """List deliveries in scheduled order (scheduled time, then id), a page at a time: when there
     are more, the next page's --after cursor is printed on stderr."""
-    from planner.core.paging import decode_cursor, encode_cursor
+    from planner.core.paging import cursor_after, decode_cursor
     from planner.core.status import DeliveryStatus
     from planner.store.queries import DeliveryFilter, list_deliveries
 
@@ -65,8 +65,7 @@ def deliveries_list(
         rows = list_deliveries(session, flt)
     if len(rows) > limit:
         rows = rows[:limit]
-        cursor = encode_cursor(parse_instant(rows[-1]["scheduled_at"]), rows[-1]["id"])
-        err.print(f"more: --after {cursor}", highlight=False)
+        err.print(f"more: --after {cursor_after(rows[-1])}", highlight=False)
     if as_json:
         print_json(rows)
         return

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from planner.clock import parse_instant
 from planner.errors import InvalidInput
@@ -34,6 +36,11 @@ def encode_cursor(at: datetime, row_id: int) -> str:
     """The cursor after a row sorted by (instant, id)."""
     raw = json.dumps([at.isoformat(), row_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def cursor_after(row: Mapping[str, Any], at: str = "scheduled_at") -> str:
+    """The cursor after a listed row: its instant (``at``, ISO 8601) and its id."""
+    return encode_cursor(parse_instant(str(row[at]), at), int(row["id"]))
 
 
 def decode_cursor(text: object, field: str = "after") -> tuple[datetime, int]:

@@ -20,11 +20,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from planner.app import App
-from planner.clock import parse_instant
 from planner.core.cadence import occurrences_between
 from planner.core.checks import quiet_hours_verdict
 from planner.core.localtime import get_zone, resolve_detailed
-from planner.core.paging import encode_cursor
+from planner.core.paging import cursor_after
 from planner.core.quiet_hours import effective_quiet_hours
 from planner.core.status import DeliveryStatus
 from planner.core.wording import window_length
@@ -305,6 +304,4 @@ def deliveries_page(session: Session, flt: DeliveryFilter, per_page: int = 50) -
     rows = page_of_deliveries(session, flt, per_page + 1)
     if len(rows) <= per_page:
         return DeliveryPage(rows, per_page, None)
-    last = rows[per_page - 1]
-    cursor = encode_cursor(parse_instant(last["scheduled_at"]), last["id"])
-    return DeliveryPage(rows[:per_page], per_page, cursor)
+    return DeliveryPage(rows[:per_page], per_page, cursor_after(rows[per_page - 1]))

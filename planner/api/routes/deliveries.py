@@ -3,7 +3,6 @@
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations at runtime.
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -15,7 +14,7 @@ from planner.api.problems import COMMON_RESPONSES, responses
 from planner.api.routing import ApiRoute
 from planner.api.schemas import EXTERNAL_ID, KIND, ChannelName, Instant, RowId
 from planner.commands import delivery_actions
-from planner.core.paging import MAX_LIMIT, check_limit, decode_cursor, encode_cursor
+from planner.core.paging import MAX_LIMIT, check_limit, cursor_after, decode_cursor
 from planner.core.status import DeliveryStatus
 from planner.store.queries import DeliveryFilter, get_delivery, list_deliveries
 
@@ -59,9 +58,7 @@ def deliveries(
         rows = list_deliveries(session, flt)
     if len(rows) > limit:
         rows = rows[:limit]
-        last = rows[-1]
-        cursor = encode_cursor(datetime.fromisoformat(last["scheduled_at"]), last["id"])
-        response.headers["Link"] = next_link(request, cursor)
+        response.headers["Link"] = next_link(request, cursor_after(rows[-1]))
     return rows
 
 
