@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,12 +26,15 @@ def test_only_a_run_that_planned_deliveries_warns_about_missing_templates(
     for leaf in REQUIRED["email"]:
         (templates / "only_here" / leaf).write_text("x")
     monkeypatch.setenv("PLANNER_TEMPLATES_DIR", str(templates))
+    # The command reads the real clock: one or two hours ahead, its next time is the only one within
+    # the three-hour run below, whatever the time of day.
+    at = f"{(datetime.now(UTC).hour + 2) % 24:02d}:00"
     line = {
         "type": "recipient",
         "id": "w-1",
         "timezone": "UTC",
         "email": "w-1@example.org",
-        "subscriptions": [{"kind": "only_here", "channel": "email", "at": "09:00", "days": "daily"}],
+        "subscriptions": [{"kind": "only_here", "channel": "email", "at": at, "days": "daily"}],
     }
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps(line) + "\n")
@@ -38,7 +42,7 @@ def test_only_a_run_that_planned_deliveries_warns_about_missing_templates(
     assert imported.exit_code == 0, imported.output
     shutil.rmtree(templates / "only_here")  # removed after the import accepted the kind
 
-    planned = cli.invoke(cli_app, ["run", "--json", "--horizon", "25h"])
+    planned = cli.invoke(cli_app, ["run", "--json", "--horizon", "3h"])
     assert planned.exit_code == 0, planned.output
     assert json.loads(planned.stdout)["deliveries_created"] == 1
     assert "1 active only_here/email subscription(s) have no email template" in planned.stderr
