@@ -152,3 +152,4 @@ def test_each_groups_rows_are_its_latest_scheduled_all_groups_in_one_statement(a
             rows = found.get(key, [])
             assert [d["id"] for d in rows] == [by_time[t] for t in inside[:limit]]
             assert {d["recipient_id"] for d in rows} <= {"u-1"}
+

@@ -4,17 +4,20 @@ the delivery table and its timeline are partitioned by month, which the models d
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect
 
-from planner.store.db import create_db_engine, current_revision, upgrade
+from planner.store.db import Session, create_db_engine, current_revision, upgrade
 from planner.store.models import metadata
+from planner.store.tables import DELIVERIES, RECIPIENTS
 from tests.conftest import new_pg_database
 from tests.servers import PostgresServer
+from tests.store.test_dead_letter_days import kept, recounted
 
 _PARTITION = re.compile(r"_(p\d{4}_\d{2}|default)$")
 #: What partitioning by month changes from the models, on PostgreSQL (planner.store.partition_copy):
@@ -97,3 +100,43 @@ def test_upgrade_is_idempotent(pg: PostgresServer) -> None:
     upgrade(engine)
     assert current_revision(engine) == before
     engine.dispose()
+
+
+def _dead_deliveries_kept_then_upgraded(url: str) -> None:
+    """At 0024, three dead deliveries and a sent one; then 0025 fills the counts from them."""
+    day = datetime(2026, 7, 10, 9, tzinfo=UTC)
+    engine = create_db_engine(url)
+    try:
+        upgrade(engine, "0024")
+        with engine.begin() as connection:
+            recipient_id = connection.scalar(
+                insert(RECIPIENTS).values(external_id="u-1", timezone="UTC", created_at=day, updated_at=day)
+                .returning(RECIPIENTS.c.id)
+            )  # fmt: skip
+            failed = "permanent_failure"
+            kept_rows = [(day, "dead", failed), (day + timedelta(hours=3), "dead", failed),
+                         (day + timedelta(days=1), "dead", None), (day, "sent", None)]  # fmt: skip
+            connection.execute(insert(DELIVERIES), [
+                {"dedup_key": f"order-{n}", "recipient_id": recipient_id, "kind": "reminder",
+                 "channel": "email", "queue": "default", "local_date": at.date(), "scheduled_at": at,
+                 "status": status, "reason": reason, "last_error": "550 mailbox full" if reason else None,
+                 "attempts": 1, "created_at": at, "updated_at": at}
+                for n, (at, status, reason) in enumerate(kept_rows)
+            ])  # fmt: skip
+        upgrade(engine)
+        with Session(engine) as session:
+            assert kept(session) == recounted(session) == {
+                ("permanent_failure", "550 mailbox full", day.date()): 2,
+                ("", "", day.date() + timedelta(days=1)): 1,
+            }
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_upgrade_counts_the_dead_deliveries_kept(tmp_path: Path) -> None:
+    _dead_deliveries_kept_then_upgraded(f"sqlite:///{tmp_path / 'kept.db'}")
+
+
+def test_postgres_upgrade_counts_the_dead_deliveries_kept(pg: PostgresServer) -> None:
+    pg.create_database("dead_letters_kept")
+    _dead_deliveries_kept_then_upgraded(pg.url("dead_letters_kept"))
