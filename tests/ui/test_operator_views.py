@@ -84,7 +84,11 @@ def test_workers_page_shows_the_current_job_counts_and_heartbeat(
     assert "rq" not in page.locator("#workers").inner_text().lower().split(WORKER)[0]  # no stray repr
 
     ui_app.redis.rpush(RELEASE, "go")
-    _until(lambda: (w := _worker(ui_app)) and w.successful_job_count == 1, "the job to finish")
+    # Finished and its current job cleared: RQ writes the two in separate steps.
+    _until(
+        lambda: (w := _worker(ui_app)) and w.successful_job_count == 1 and w.get_current_job_id() is None,
+        "the job to finish",
+    )
     page.reload()
     row = page.locator(f"#workers tr[data-worker='{WORKER}']")
     assert row.locator(".current-job").inner_text() == "idle"
