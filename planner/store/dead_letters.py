@@ -16,12 +16,25 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Executable, and_, func, literal, or_, select, text, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    String,
+    and_,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.sql.elements import TextClause
 
 from planner.core.status import DeliveryStatus
 from planner.store.db import Session
-from planner.store.models import ERROR_KEY_LENGTH, OPEN_PREDICATE
+from planner.store.dead_letter_days import ERROR_KEY, REASON_KEY
+from planner.store.models import OPEN_PREDICATE
 from planner.store.queries import delivery_dict
 from planner.store.tables import DEAD_LETTER_DAYS, DELIVERIES, RECIPIENTS
 
@@ -44,8 +57,9 @@ class GroupFigures:
 
 
 _C = DELIVERIES.c
-_reason = func.coalesce(_C.reason, "")
-_error = func.substr(func.coalesce(_C.last_error, ""), 1, ERROR_KEY_LENGTH)
+# A delivery's group as the triggers key it (one rule: planner.store.dead_letter_days).
+_reason = literal_column(REASON_KEY.format(row=DELIVERIES.name), String)
+_error = literal_column(ERROR_KEY.format(row=DELIVERIES.name), String)
 Span = tuple[datetime, datetime]
 
 
