@@ -20,6 +20,8 @@ from planner.errors import InvalidInput
 
 #: The most rows one page holds, on every list of the API.
 MAX_LIMIT = 1000
+#: The largest id a cursor may name: a row id is a signed 64-bit integer on every database.
+MAX_ROW_ID = 2**63 - 1
 CURSOR_EXPECTED = "a cursor from the previous page (its Link header, rel=\"next\", or next_after)"
 
 
@@ -51,6 +53,8 @@ def decode_cursor(text: object, field: str = "after") -> tuple[datetime, int]:
         at, row_id = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
         if isinstance(row_id, bool) or not isinstance(row_id, int) or not isinstance(at, str):
             raise ValueError("not an (instant, id) pair")
+        if not 0 <= row_id <= MAX_ROW_ID:  # a forged id no database column could hold
+            raise ValueError("not a row id")
         return parse_instant(at, field), row_id
     except (ValueError, TypeError, binascii.Error, InvalidInput):
         raise InvalidInput(field, text, CURSOR_EXPECTED) from None

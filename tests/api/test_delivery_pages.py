@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import insert, select
 
 from planner.app import App
+from planner.core.paging import encode_cursor
 from planner.store.db import transaction
 from planner.store.tables import DELIVERIES, RECIPIENTS
 from tests.api.test_api import AUTH, TOKEN, Switch, serve
@@ -85,3 +86,8 @@ def test_a_limit_above_the_maximum_and_a_bad_cursor_are_422s_naming_them(client:
     garbled = client.get("/v1/deliveries", params={"after": "not-a-cursor"}, headers=AUTH)
     assert garbled.status_code == 422
     assert garbled.json()["detail"].startswith("after: 'not-a-cursor' is invalid; expected a cursor")
+    huge_id = encode_cursor(datetime(2026, 3, 1, tzinfo=UTC), 10**30)  # no database holds such an id
+    forged = client.get("/v1/deliveries", params={"after": huge_id}, headers=AUTH)
+    assert forged.status_code == 422
+    assert forged.json()["detail"].startswith(f"after: '{huge_id[:40]}")
+    assert "is invalid; expected a cursor" in forged.json()["detail"]

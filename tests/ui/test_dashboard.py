@@ -11,6 +11,7 @@ from rq import Queue
 from sqlalchemy import text
 
 from planner.app import App
+from planner.core.paging import encode_cursor
 from planner.store.queries import get_delivery, pause_list
 from tests.ui.conftest import NOW, TOKEN, follow, sign_in
 
@@ -178,6 +179,7 @@ def test_a_post_without_the_csrf_token_is_refused(page: Any, ui_app: App) -> Non
 def test_bad_input_gets_a_clear_4xx_page(page: Any) -> None:
     cases = {
         "/ui/deliveries?after=page-2": (400, "after"),
+        f"/ui/deliveries?after={encode_cursor(NOW, 10**30)}": (400, "after"),
         "/ui/deliveries?status=lost": (400, "status"),
         "/ui/deliveries?since=yesterday": (400, "since"),
         "/ui/deliveries/abc": (400, "delivery id"),
