@@ -114,14 +114,16 @@ class _Cursors:
         return found
 
 
-def _engagement_slots(rng: random.Random, as_of: datetime) -> dict[str, Any]:
+def _engagement_slots(rng: random.Random, as_of: datetime) -> dict[str, Any] | None:
     """A recipient's engagement by local half hour (planner.core.engagement_slots' stored form):
     one to five half hours between 06:00 and 22:00, some strong enough to be learned, some not."""
-    flat: list[Any] = []
+    from planner.core.engagement_slots import EngagementSlots
+
+    cells: list[float] = []
     for index in sorted(rng.sample(range(12, 44), rng.randint(1, 5))):
         events = rng.randint(1, 8)
-        flat += [f"{index // 2:02d}:{30 * (index % 2):02d}", events, round(events * rng.uniform(0.3, 1.0), 6)]
-    return {"as_of": as_of.isoformat(), "slots": flat}
+        cells += [index, events, round(events * rng.uniform(0.3, 1.0), 6)]
+    return EngagementSlots(as_of, cells).to_json()
 
 
 def _due_wall(rng: random.Random, local_now: datetime, half_hours: bool) -> wall_clock:

@@ -112,14 +112,11 @@ class EngagementSlots:
         return EngagementSlots(as_of, cells)
 
     def to_json(self) -> dict[str, Any] | None:
-        """The stored form: ``{"as_of": ISO instant, "slots": ["19:30", events, weight, ...]}``."""
+        """The stored form: ``{"as_of": ISO instant, "slots": [slot, events, weight, ...]}``, each
+        slot by its number (39 is 19:30-20:00): a planner run reads thousands, as they are."""
         if self.as_of is None:
             return None
-        c = self.cells
-        flat: list[Any] = []
-        for i in range(0, len(c), 3):
-            flat += [slot_text(int(c[i])), int(c[i + 1]), c[i + 2]]
-        return {"as_of": self.as_of.isoformat(), "slots": flat}
+        return {"as_of": self.as_of.isoformat(), "slots": list(self.cells)}
 
     @classmethod
     def from_json(cls, data: Any) -> EngagementSlots:
@@ -127,10 +124,17 @@ class EngagementSlots:
         if data is None:
             return NO_ENGAGEMENT
         cells = data["slots"]
-        for i in range(0, len(cells), 3):  # 'HH:MM' split, not parsed as a time: read per occurrence
-            text = cells[i]
-            cells[i] = (int(text[:2]) * 60 + int(text[3:5])) // SLOT_MINUTES
+        if cells and isinstance(cells[0], str):  # written by a version before migration 0026
+            cells = numbered(cells)
         return cls(datetime.fromisoformat(data["as_of"]), cells)
+
+
+def numbered(cells: Sequence[Any]) -> list[Any]:
+    """Cells whose slots are written 'HH:MM' (the stored form before migration 0026), numbered."""
+    return [
+        (int(value[:2]) * 60 + int(value[3:5])) // SLOT_MINUTES if i % 3 == 0 else value
+        for i, value in enumerate(cells)
+    ]
 
 
 NO_ENGAGEMENT = EngagementSlots()

@@ -105,3 +105,64 @@ def _json(value: object) -> object:
     import json
 
     return json.loads(value) if isinstance(value, str) else value
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine_at_0025(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'slots.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("pg")
+        server.create_database("slots_0025")
+        url = server.url("slots_0025")
+    engine = create_db_engine(url)
+    upgrade(engine, "0025")
+    yield engine
+    engine.dispose()
+
+
+_SLOTS = sa.table("recipient", sa.column("id"), sa.column("engagement_slots", sa.JSON(none_as_null=True)))
+_AS_OF = "2026-03-09T23:40:00+00:00"
+
+
+def test_the_statistic_names_its_half_hours_by_number_from_0026(engine_at_0025: Engine) -> None:
+    # At 0025 the slots were written 'HH:MM'; a JSON null (an erasure) and SQL NULL stay as they are.
+    written = {
+        1: {"as_of": _AS_OF, "slots": ["08:00", 1, 0.5, "19:30", 2, 1.75]},
+        2: {"as_of": _AS_OF, "slots": []},
+    }
+    with engine_at_0025.begin() as connection:
+        for rid in (1, 2, 3, 4):
+            connection.execute(
+                _RECIPIENT.insert().values(
+                    id=rid, external_id=f"r{rid}", timezone="UTC", email_opt_out=False, sms_opt_out=False,
+                    created_at=NOW, updated_at=NOW,
+                )
+            )  # fmt: skip
+        for rid, stored in written.items():
+            connection.execute(_SLOTS.update().where(_SLOTS.c.id == rid).values(engagement_slots=stored))
+        connection.execute(sa.text("UPDATE recipient SET engagement_slots = 'null' WHERE id = 3"))
+    before = _stored(engine_at_0025)
+    assert EngagementSlots.from_json(before[1]).slots == {16: (1, 0.5), 39: (2, 1.75)}  # the old form reads
+
+    upgrade(engine_at_0025)
+    after = _stored(engine_at_0025)
+    assert after == {
+        1: {"as_of": _AS_OF, "slots": [16, 1, 0.5, 39, 2, 1.75]},
+        2: {"as_of": _AS_OF, "slots": []},
+        3: None,
+        4: None,
+    }
+    assert EngagementSlots.from_json(after[1]) == EngagementSlots.from_json(before[1])
+
+    config = alembic_config(engine_at_0025)
+    with engine_at_0025.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0025")
+    assert _stored(engine_at_0025) == {**before, 3: None, 4: None}
+
+
+def _stored(engine: Engine) -> dict[int, object]:
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT id, engagement_slots FROM recipient ORDER BY id")).all()
+    return {rid: _json(value) for rid, value in rows}
