@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 from planner.core.learned_time import LearnedTime
@@ -146,6 +146,13 @@ class Cadence:
     @property
     def several_a_day(self) -> bool:
         return len(self.wall_times) > 1
+
+    @functools.cached_property
+    def firing(self) -> Cadence:
+        """When it fires: itself without the learned window (which fires at its start). The walks
+        are cached by it, so learned times of one start share them, with each other and with the
+        fixed time there."""
+        return self if self.learned is None else replace(self, learned=None)
 
     def days_text(self) -> str:
         """'daily' or the weekday names in week order, e.g. 'mon,thu' (the stored form)."""
@@ -300,7 +307,7 @@ def next_occurrence_after(
     key = tz if isinstance(tz, str) else tz.key
     if key is None:  # an anonymous zone built from a file: nothing stable to cache it by
         return _next_after(cadence, tz, local_date, wall_time)
-    return _next_after_named(cadence, key, local_date, wall_time)
+    return _next_after_named(cadence.firing, key, local_date, wall_time)
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -35,6 +35,7 @@ from typing import Any
 from planner.core.engagement_slots import (
     HALF_LIFE,
     SLOT_MINUTES,
+    SLOTS_A_DAY,
     EngagementSlots,
     slot_of,
     slot_start,
@@ -232,21 +233,22 @@ def choose(
         why = "every slot of the window is inside quiet hours" if excluded else "the window had passed"
         return Choice(learned.default, "default", why, quiet_slots=excluded, past_slots=skipped)
     # One pass over the recipient's few engaged slots: the total, and the leader (the highest weight,
-    # then the nearest the default, then the earliest).
-    default = _minutes(learned.default)
+    # then the nearest the default, then the earliest: _nearer).
     total = 0.0
     events = 0
-    best, best_key = -1, (0.0, 0, 0)
+    best = -1
+    best_weight = 0.0
     cells = slots.cells  # slot, events, weight; slot, events, weight; ...
     for i in range(0, len(cells), 3):
-        slot = int(cells[i])
-        if slot not in open_set:
+        if cells[i] not in open_set:
             continue
-        total += cells[i + 2]
-        events += int(cells[i + 1])
-        key = (-cells[i + 2], abs(slot * SLOT_MINUTES - default), slot)
-        if best < 0 or key < best_key:
-            best, best_key = i, key
+        weight = cells[i + 2]
+        total += weight
+        events += cells[i + 1]
+        if best < 0 or weight > best_weight:
+            best, best_weight = i, weight
+        elif weight == best_weight and _nearer(cells[i], cells[best], learned):
+            best = i
     factor = slots.factor(at) if events else 1.0
     total *= factor
     if total < THRESHOLD:
@@ -258,18 +260,26 @@ def choose(
             wall = slot_start(candidates[0])
         return Choice(wall, "default", because, 0.0, 0, total, events, excluded, skipped)
     return Choice(
-        slot_start(int(cells[best])),
+        _SLOT_STARTS[int(cells[best])],
         "learned",
         "",
-        cells[best + 2] * factor,
+        best_weight * factor,
         int(cells[best + 1]),
         total,
-        events,
+        int(events),
         excluded,
         skipped,
     )
 
 
+def _nearer(slot: float, other: float, learned: LearnedTime) -> bool:
+    """Between two slots of equal weight, whether ``slot`` is the one chosen: the nearer the
+    default, then the earlier."""
+    default = _minutes(learned.default)
+    return (abs(slot * SLOT_MINUTES - default), slot) < (abs(other * SLOT_MINUTES - default), other)
+
+
+_SLOT_STARTS = tuple(slot_start(s) for s in range(SLOTS_A_DAY))
 _LEARNED_WHY = f"the most engagement in the window, recent counting more (half-life {HALF_LIFE.days} days)"
 _TEXTS: dict[time, str] = {}
 

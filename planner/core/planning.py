@@ -246,10 +246,13 @@ def timed_occurrence(
     if not policy.is_critical(sub.kind):
         quiet = quiet_window(policy, sub.channel, recipient.audience(sub.channel))
     slots = inputs.engagement_slots.get(sub.recipient_id, NO_ENGAGEMENT)
-    past = _past_slots(learned, fired, zone, now)
-    default_passed = bool(past) and moved_to(fired, learned.default, zone).instant < now
-    choice = choose(learned, slots, fired.instant, quiet, past, default_passed)
-    return moved_to(fired, choice.wall_time, zone), choice
+    if now <= fired.instant:  # planned before the window opens: the usual case
+        choice = choose(learned, slots, fired.instant, quiet)
+    else:
+        past = _past_slots(learned, fired, zone, now)
+        default_passed = bool(past) and moved_to(fired, learned.default, zone).instant < now
+        choice = choose(learned, slots, fired.instant, quiet, past, default_passed)
+    return _moved(fired.local_date, choice.wall_time, zone) or fired, choice
 
 
 def moved_to(fired: Occurrence, wall_time: time, zone: str) -> Occurrence:
@@ -267,14 +270,8 @@ def _moved(local_date: date, wall_time: time, zone: str) -> Occurrence | None:
     return Occurrence(local_date, resolution.instant, resolution.adjustment, resolution.shift, wall_time)
 
 
-_NONE_PAST: frozenset[int] = frozenset()
-
-
 def _past_slots(learned: LearnedTime, fired: Occurrence, zone: str, now: datetime) -> frozenset[int]:
-    """The window's slots on ``fired``'s date that start before ``now`` (none when it is planned
-    in time, the usual case: the planner reaches a date before its window opens)."""
-    if now <= fired.instant:
-        return _NONE_PAST
+    """The window's slots on ``fired``'s date that start before ``now``."""
     past = set()
     for slot in learned.slots:
         resolution = resolve_detailed(fired.local_date, slot_start(slot), zone)

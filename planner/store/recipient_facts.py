@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, cast, select
+from sqlalchemy import ColumnElement, Text, case, cast, select
 from sqlalchemy.orm import Session
 
 from planner.core.engagement_slots import EngagementSlots
@@ -87,8 +87,9 @@ def recipient_states(
     send time), read by the same statement only when some are asked for."""
     columns: list[ColumnElement[Any]] = [RECIPIENTS.c[name] for name in RECIPIENT_COLUMNS]
     if with_slots:
-        # As text: only the recipients with a learned time in the chunk have theirs parsed.
-        columns.append(cast(RECIPIENTS.c.engagement_slots, Text))
+        # As text, and only for the recipients with a learned time in the chunk: only theirs is parsed.
+        learned = one_of(RECIPIENTS.c.id, with_slots, dialect)
+        columns.append(case((learned, cast(RECIPIENTS.c.engagement_slots, Text))))
     rows = session.execute(select(*columns).where(one_of(RECIPIENTS.c.id, recipient_ids, dialect))).all()
     states = {row[0]: recipient_state(row) for row in rows}
     if not with_slots:
