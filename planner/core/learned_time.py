@@ -235,7 +235,7 @@ def choose(
     # One pass over the recipient's few engaged slots: the total, and the leader (the highest weight,
     # then the nearest the default, then the earliest: _nearer).
     total = 0.0
-    events = 0
+    events: float = 0  # the cells hold floats and ints alike
     best = -1
     best_weight = 0.0
     cells = slots.cells  # slot, events, weight; slot, events, weight; ...
@@ -258,7 +258,7 @@ def choose(
             passed = f"the default {hhmm(learned.default)} had passed when planned"
             because = f"{passed}: the first half hour ahead; {too_little(total)}"
             wall = slot_start(candidates[0])
-        return Choice(wall, "default", because, 0.0, 0, total, events, excluded, skipped)
+        return Choice(wall, "default", because, 0.0, 0, total, int(events), excluded, skipped)
     return Choice(
         _SLOT_STARTS[int(cells[best])],
         "learned",
