@@ -79,6 +79,11 @@ def recipient_state(row: Sequence[Any]) -> RecipientState:
     return RecipientState(recipient_id, external_id, timezone, email, phone, quiet, opted_out, invalid, kinds)
 
 
+# The stored text is one JSON value written by the database: decoded without json.loads' checks
+# for whitespace around it (read for every learned recipient of a run).
+_json_value = json.JSONDecoder().raw_decode
+
+
 def recipient_states(
     session: Session, recipient_ids: Sequence[int], dialect: Dialect, with_slots: Sequence[int] = ()
 ) -> tuple[dict[int, RecipientState], dict[int, EngagementSlots]]:
@@ -96,7 +101,7 @@ def recipient_states(
         return states, {}
     wanted = set(with_slots)
     return states, {
-        row[0]: EngagementSlots.from_json(None if row[-1] is None else json.loads(row[-1]))
+        row[0]: EngagementSlots.from_json(None if row[-1] is None else _json_value(row[-1])[0])
         for row in rows
         if row[0] in wanted
     }
