@@ -298,6 +298,8 @@ def translate_error(exc: BaseException) -> PlannerError | None:
         return redis_unavailable(exc)
     if db.lost_a_race(exc):
         return ConcurrentChange("a concurrent request created the same record first")
+    if db.lost_to_a_conflict(exc):
+        return ConcurrentChange("the database gave way to a concurrent change; nothing was changed")
     if isinstance(exc, OperationalError | ProgrammingError):
         text = str(exc.orig) if exc.orig is not None else str(exc)
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -107,6 +107,16 @@ def lost_a_race(exc: BaseException) -> bool:
     return getattr(exc.orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(exc.orig)
 
 
+#: PostgreSQL's deadlock_detected and serialization_failure: the database aborted this transaction
+#: for another one's sake, and the same work in a new transaction can succeed.
+TRANSIENT_CONFLICTS = frozenset({"40P01", "40001"})
+
+
+def lost_to_a_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database aborting the transaction for a concurrent one's sake."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in TRANSIENT_CONFLICTS
+
+
 def transaction_retried_once(factory: SessionFactory, work: Callable[[Session], T]) -> T:
     """``work(session)`` in a transaction; when it lost a race for a unique key (two requests
     creating the same recipient), once more in a new transaction, which sees the winner's rows and

@@ -15,6 +15,8 @@ and the first :data:`~planner.store.models.ERROR_KEY_LENGTH` characters of its e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import text
 
 from planner.store.db import Session
@@ -111,6 +113,25 @@ def _count_sql(dialect: str, source: str, sign: int) -> str:
         f" SELECT {reason}, {error}, {day}, {sign} * count(*) FROM {source} AS d"
         " WHERE d.status = 'dead' GROUP BY 1, 2, 3"
         " ON CONFLICT (reason, error, day) DO UPDATE SET deaths = dead_letter_day.deaths + excluded.deaths"
+    )
+
+
+def lock_counts(session: Session, delivery_ids: Sequence[int]) -> None:
+    """Before a statement changes many deliveries at once: lock the counts their dead rows are in
+    (every error's, of each reason and day, so an erasure's move to no error is covered), in key
+    order. The triggers lock them in the order the statement meets its rows; two such statements
+    (two operators' "requeue all", one and the retention) meeting two counts in opposite orders
+    would deadlock. SQLite has one writer at a time: nothing to do."""
+    if not delivery_ids or session.get_bind().dialect.name != "postgresql":
+        return
+    reason, _, day = _key("postgresql", "d")
+    session.execute(
+        text(
+            "SELECT 1 FROM dead_letter_day WHERE (reason, day) IN"
+            f" (SELECT {reason}, {day} FROM delivery AS d WHERE d.id = ANY(:ids) AND d.status = 'dead')"
+            " ORDER BY reason, error, day FOR UPDATE"
+        ),
+        {"ids": list(delivery_ids)},
     )
 
 

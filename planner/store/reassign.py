@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from planner.core.job_batches import JobBatch, assign_batches, batches_from_rows
 from planner.core.status import DeliveryStatus
+from planner.store import dead_letter_days
 from planner.store.tables import DELIVERIES
 from planner.store.timeline import event_row, record_events
 
@@ -88,6 +89,7 @@ def reassign(
     if not rows:
         return Reassigned()
     jobs = assign_batches(((wanted[r.id].at, r.channel, r.queue, r.id) for r in rows), batch_size)
+    dead_letter_days.lock_counts(session, [r.id for r in rows if r.status == DeliveryStatus.dead.value])
     _update(session, rows, wanted, jobs, now, status=status, reason=reason, attempts=attempts)
     common = dict(detail or {})
     entries = (

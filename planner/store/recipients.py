@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from planner.core.recipient_search import RecipientSearch
 from planner.core.status import PENDING_STATUSES, DeliveryStatus
+from planner.store import dead_letter_days
 from planner.store.message_copies import erase_copies
 from planner.store.models import Recipient
 from planner.store.tables import DELIVERIES, DIGEST_EVENTS, RECIPIENTS, SUBSCRIPTIONS
@@ -115,6 +116,8 @@ def erase_recipient(session: Session, recipient_id: int, reason: str, now: datet
         record_events(
             session, (event_row(i, now, "cancelled", status=cancelled, reason=reason) for i in pending)
         )
+    dead = select(d.id).where(d.recipient_id == recipient_id, d.status == DeliveryStatus.dead.value)
+    dead_letter_days.lock_counts(session, list(session.scalars(dead)))
     session.execute(
         update(DELIVERIES).where(d.recipient_id == recipient_id).values(data=None, last_error=None)
     )

@@ -18,6 +18,7 @@ from sqlalchemy import Table, delete, exists, func, insert, or_, select, text, u
 from sqlalchemy.orm import Session
 
 from planner.core.status import FINAL_STATUSES, DeliveryStatus
+from planner.store import dead_letter_days
 from planner.store.dialect import dialect_of, one_of
 from planner.store.queries import insert_ignoring_duplicates
 from planner.store.tables import (
@@ -97,6 +98,7 @@ def prune_deliveries(
         pruned.adhoc_keys = _removed(
             session.execute(delete(ADHOC_KEYS).where(ADHOC_KEYS.c.dedup_key.in_(adhoc)))
         )
+    dead_letter_days.lock_counts(session, ids)
     gone = delete(DELIVERIES).where(one_of(c.id, ids, dialect), c.status.in_(FINAL))
     pruned.deliveries = _removed(session.execute(gone))
     return pruned
