@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from operator import itemgetter
 from typing import Any
 
 from planner.core.cadence import Cadence, Occurrence, next_occurrence_after
@@ -213,7 +214,7 @@ def decide_all(
             timed, choice = timed_occurrence(fired, sub, inputs, policy, now)
             pending.append((timed.instant, sub.id, timed, sub, choice))
     # Across subscriptions, time order decides which delivery a cap lets through.
-    pending.sort(key=lambda item: (item[0], item[1]))
+    pending.sort(key=itemgetter(0, 1))
     last_sent = dict(inputs.last_sent)
     counted: dict[tuple[int, str], list[datetime]] = defaultdict(list)
     for key, instants in inputs.cap_counted.items():
