@@ -21,18 +21,24 @@ from tests.servers import PostgresServer
 NOW = datetime(2026, 3, 12, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine_before_0020(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+def _engine_at(request: pytest.FixtureRequest, tmp_path: Path, revision: str) -> Iterator[Engine]:
+    """A database of the fixture's kind, upgraded to ``revision``."""
+    name = f"learned_at_{revision}"
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'legacy.db'}"
+        url = f"sqlite:///{tmp_path / f'{name}.db'}"
     else:
         server: PostgresServer = request.getfixturevalue("pg")
-        server.create_database("learned_legacy")
-        url = server.url("learned_legacy")
+        server.create_database(name)
+        url = server.url(name)
     engine = create_db_engine(url)
-    upgrade(engine, "0019")
+    upgrade(engine, revision)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine_before_0020(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    yield from _engine_at(request, tmp_path, "0019")
 
 
 _RECIPIENT = sa.table(
@@ -109,16 +115,7 @@ def _json(value: object) -> object:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine_at_0025(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'slots.db'}"
-    else:
-        server: PostgresServer = request.getfixturevalue("pg")
-        server.create_database("slots_0025")
-        url = server.url("slots_0025")
-    engine = create_db_engine(url)
-    upgrade(engine, "0025")
-    yield engine
-    engine.dispose()
+    yield from _engine_at(request, tmp_path, "0025")
 
 
 _SLOTS = sa.table("recipient", sa.column("id"), sa.column("engagement_slots", sa.JSON(none_as_null=True)))
