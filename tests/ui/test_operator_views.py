@@ -45,6 +45,14 @@ def _worker(app: App) -> Worker | None:
     return Worker.find_by_key(Worker.redis_worker_namespace_prefix + WORKER, connection=app.redis)
 
 
+def _registered(app: App) -> bool:
+    """Whether the worker is born and in RQ's registry, read without RQ's lookup: asked before the
+    birth, ``find_by_key`` removes the key from the registry, and could do it just after the birth
+    put it there (the page then lists no such worker)."""
+    key = Worker.redis_worker_namespace_prefix + WORKER
+    return bool(app.redis.sismember(Worker.redis_workers_keys, key) and app.redis.exists(key))
+
+
 @pytest.fixture
 def rq_worker(ui_app: App) -> Iterator[Queue]:
     """A real RQ worker process on the bulk queue, stopped the way RQ stops one."""
@@ -52,7 +60,7 @@ def rq_worker(ui_app: App) -> Iterator[Queue]:
     process = subprocess.Popen([sys.executable, "-c", SCRIPT, url, WORKER], cwd=ROOT)
     queue = Queue("bulk", connection=ui_app.redis)
     try:
-        _until(lambda: _worker(ui_app), "the worker to register")
+        _until(lambda: _registered(ui_app), "the worker to register")
         yield queue
     finally:
         ui_app.redis.rpush(RELEASE, "go")
