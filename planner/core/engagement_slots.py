@@ -87,9 +87,7 @@ class EngagementSlots:
 
     def factor(self, at: datetime) -> float:
         """The factor turning the stored weights into weights as of ``at``."""
-        # decay() written out: read once per learned occurrence of a run.
-        as_of = self.as_of
-        return 1.0 if as_of is None else float(0.5 ** ((at - as_of).total_seconds() / _HALF_LIFE_SECONDS))
+        return 1.0 if self.as_of is None else decay(at - self.as_of)
 
     def weights_at(self, at: datetime) -> dict[int, float]:
         """Every engaged slot's weight as of ``at``."""

@@ -35,7 +35,6 @@ from typing import Any
 from planner.core.engagement_slots import (
     HALF_LIFE,
     SLOT_MINUTES,
-    SLOTS_A_DAY,
     EngagementSlots,
     slot_of,
     slot_start,
@@ -260,7 +259,7 @@ def choose(
             wall = slot_start(candidates[0])
         return Choice(wall, "default", because, 0.0, 0, total, int(events), excluded, skipped)
     return Choice(
-        _SLOT_STARTS[int(cells[best])],
+        slot_start(int(cells[best])),
         "learned",
         "",
         best_weight * factor,
@@ -279,7 +278,6 @@ def _nearer(slot: float, other: float, learned: LearnedTime) -> bool:
     return (abs(slot * SLOT_MINUTES - default), slot) < (abs(other * SLOT_MINUTES - default), other)
 
 
-_SLOT_STARTS = tuple(slot_start(s) for s in range(SLOTS_A_DAY))
 _LEARNED_WHY = f"the most engagement in the window, recent counting more (half-life {HALF_LIFE.days} days)"
 _TEXTS: dict[time, str] = {}
 

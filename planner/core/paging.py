@@ -40,9 +40,9 @@ def encode_cursor(at: datetime, row_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def cursor_after(row: Mapping[str, Any], at: str = "scheduled_at") -> str:
-    """The cursor after a listed row: its instant (``at``, ISO 8601) and its id."""
-    return encode_cursor(parse_instant(str(row[at]), at), int(row["id"]))
+def cursor_after(row: Mapping[str, Any]) -> str:
+    """The cursor after a listed delivery: its ``scheduled_at`` (ISO 8601) and its id."""
+    return encode_cursor(parse_instant(str(row["scheduled_at"]), "scheduled_at"), int(row["id"]))
 
 
 def decode_cursor(text: object, field: str = "after") -> tuple[datetime, int]:

@@ -253,7 +253,7 @@ def timed_occurrence(
         past = _past_slots(learned, fired, zone, now)
         default_passed = bool(past) and moved_to(fired, learned.default, zone).instant < now
         choice = choose(learned, slots, fired.instant, quiet, past, default_passed)
-    return _moved(fired.local_date, choice.wall_time, zone) or fired, choice
+    return moved_to(fired, choice.wall_time, zone), choice
 
 
 def moved_to(fired: Occurrence, wall_time: time, zone: str) -> Occurrence:

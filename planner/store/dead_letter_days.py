@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 
 from planner.store.db import Session
+from planner.store.dialect import dialect_of
 from planner.store.models import ERROR_KEY_LENGTH
 
 UTC_DAY = {
@@ -122,7 +123,7 @@ def lock_counts(session: Session, delivery_ids: Sequence[int]) -> None:
     order. The triggers lock them in the order the statement meets its rows; two such statements
     (two operators' "requeue all", one and the retention) meeting two counts in opposite orders
     would deadlock. SQLite has one writer at a time: nothing to do."""
-    if not delivery_ids or session.get_bind().dialect.name != "postgresql":
+    if not delivery_ids or dialect_of(session) != "postgresql":
         return
     reason, _, day = _key("postgresql", "d")
     session.execute(

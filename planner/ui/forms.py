@@ -41,12 +41,8 @@ def choice(value: str | None, field: str, allowed: list[str]) -> str | None:
     return value
 
 
-#: The deliveries page's filter fields.
+#: The deliveries page's filter fields (kept in its page links and its "requeue all").
 FILTER_FIELDS = ("status", "recipient", "kind", "channel", "since")
-
-
-#: The deliveries page's filter fields (kept in its page links).
-DELIVERY_FIELDS = ("status", "recipient", "kind", "channel", "since")
 
 
 def delivery_filter(params: Any) -> DeliveryFilter:

@@ -30,7 +30,7 @@ from planner.store.queries import get_delivery, pause_list, recipient_by_externa
 from planner.store.subscriptions import recipient_subscriptions
 from planner.ui import charts
 from planner.ui.forms import (
-    DELIVERY_FIELDS,
+    FILTER_FIELDS,
     SEARCH_FIELDS,
     delivery_filter,
     optional_date,
@@ -76,7 +76,7 @@ def deliveries(request: Request, ui: UiDep) -> Response:
         flt = replace(flt, after=decode_cursor(after))
     with ui.app.sessions() as db:
         result = dashboard.deliveries_page(db, flt, PER_PAGE)
-    keep = {k: v for k, v in params.items() if k in DELIVERY_FIELDS and v}
+    keep = {k: v for k, v in params.items() if k in FILTER_FIELDS and v}
     next_link = "?" + urlencode({**keep, "after": result.next_after}) if result.next_after else None
     first_link = "?" + urlencode(keep) if after else None
     return ui.render(
