@@ -152,7 +152,7 @@ class Cadence:
         """When it fires: itself without the learned window (which fires at its start). The walks
         are cached by it, so learned times of one start share them, with each other and with the
         fixed time there."""
-        return self if self.learned is None else replace(self, learned=None)
+        return _shared(self if self.learned is None else replace(self, learned=None))
 
     def days_text(self) -> str:
         """'daily' or the weekday names in week order, e.g. 'mon,thu' (the stored form)."""
@@ -292,6 +292,13 @@ def _walk(cadence: Cadence, tz: TzLike, first_date: date) -> Iterator[Occurrence
             return
         yield from occurrences_on(cadence, zone, day)
         day += timedelta(days=1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared(cadence: Cadence) -> Cadence:
+    """The first of the equal cadences asked for: the walks' cache then finds its keys by identity,
+    without comparing two schedules field by field (a learned time's ``firing`` is a copy)."""
+    return cadence
 
 
 def _first_from(
