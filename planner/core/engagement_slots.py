@@ -65,7 +65,9 @@ class SlotCount(NamedTuple):
     weight: float
 
 
-@dataclass(frozen=True)
+# Read for every learned recipient of a run: slotted and not ``frozen`` (see planner.core.checks).
+# Nothing assigns to it after construction.
+@dataclass(slots=True)
 class EngagementSlots:
     """A recipient's engagement per local half-hour slot, weighted by recency as of ``as_of``."""
 

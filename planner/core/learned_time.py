@@ -33,7 +33,6 @@ from datetime import datetime, time
 from typing import Any
 
 from planner.core.engagement_slots import (
-    HALF_LIFE,
     SLOT_MINUTES,
     EngagementSlots,
     slot_of,
@@ -128,70 +127,46 @@ def _minutes(wall: time) -> int:
 # planner.core.checks. Nothing assigns to it after construction.
 @dataclass(slots=True)
 class Choice:
-    """Where one date's send goes in the window, and why (what the delivery records)."""
+    """Where one date's send goes in the window, and why: the wall time, and what the delivery
+    records of it (its first timeline entry's ``learned_time``), which explain and simulate word as
+    they word a recorded choice."""
 
     wall_time: time
-    #: "learned": the leading slot; "default": the default time (``why`` says why).
-    basis: str
-    #: Why the default when it is not too little history (the usual reason, worded when read:
-    #: a run decides thousands of these and records each); empty otherwise.
-    because: str = ""
-    #: The chosen slot's weight and events (0 with the default), and those of every candidate slot.
-    weight: float = 0.0
-    events: int = 0
-    candidates_weight: float = 0.0
-    candidates_events: int = 0
-    #: Slots left out because they start inside quiet hours, or were past when the date was planned.
-    quiet_slots: tuple[int, ...] = ()
-    past_slots: tuple[int, ...] = ()
+    #: ``window`` 'HH:MM-HH:MM'; ``chosen`` 'HH:MM'; ``basis`` "learned" (the leading slot) or
+    #: "default"; ``window_weight`` and ``window_events`` of the slots that could be chosen; with
+    #: "learned", the chosen slot's ``weight`` and ``events``; ``why`` a default other than too little
+    #: history (worded from ``window_weight`` when read: the usual reason); ``quiet_slots`` and
+    #: ``past_slots`` left out. Shared by the delivery's detail: never changed after construction.
+    record: dict[str, Any]
+
+    @property
+    def basis(self) -> str:
+        return str(self.record["basis"])
 
     @property
     def learned(self) -> bool:
         return self.basis == "learned"
 
     @property
-    def share(self) -> float:
-        return self.weight / self.candidates_weight if self.candidates_weight else 0.0
-
-    @property
     def why(self) -> str:
         """Why the send goes at this time, in words."""
-        if self.basis == "learned":
-            return _LEARNED_WHY
-        return self.because or too_little(self.candidates_weight)
+        return recorded_basis(self.record)
 
-    def detail(self, learned: LearnedTime) -> dict[str, Any]:
-        """The delivery's record of the choice (its first timeline entry's detail)."""
-        found: dict[str, Any] = {
-            "window": learned.window_text,
-            "chosen": _text_of(self.wall_time),
-            "basis": self.basis,
-            "window_weight": round(self.candidates_weight, 3),
-            "window_events": self.candidates_events,
-        }
-        if self.basis == "learned":  # the numbers are the basis
-            found["weight"] = round(self.weight, 3)
-            found["events"] = self.events
-        elif self.because:  # without it: too little history, worded from window_weight when read
-            found["why"] = self.because
-        if self.quiet_slots:
-            found["quiet_slots"] = _slot_texts(self.quiet_slots)
-        if self.past_slots:
-            found["past_slots"] = _slot_texts(self.past_slots)
-        return found
+    @property
+    def quiet_slots(self) -> list[str]:
+        return list(self.record.get("quiet_slots", ()))
+
+    @property
+    def past_slots(self) -> list[str]:
+        return list(self.record.get("past_slots", ()))
 
     def note(self) -> str:
         """One line for explain and simulate."""
-        if self.basis == "learned":
-            return (
-                f"learned time {hhmm(self.wall_time)}: {self.share:.0%} of the recent engagement in the "
-                f"window ({self.weight:.1f} of {self.candidates_weight:.1f}, {self.events} event(s))"
-            )
-        return f"default time {hhmm(self.wall_time)}: {self.why}"
+        return f"{self.basis} time {self.record['chosen']}: {self.why}"
 
 
 def recorded_basis(recorded: Mapping[str, Any]) -> str:
-    """Why a delivery's recorded choice (:meth:`Choice.detail`) is at its time, in words."""
+    """Why a delivery's recorded choice (:attr:`Choice.record`) is at its time, in words."""
     if recorded["basis"] != "learned":
         return str(recorded.get("why") or too_little(recorded["window_weight"]))
     share = recorded["weight"] / recorded["window_weight"] if recorded["window_weight"] else 0.0
@@ -230,7 +205,7 @@ def choose(
         open_set = frozenset(candidates)
     if not candidates:
         why = "every slot of the window is inside quiet hours" if excluded else "the window had passed"
-        return Choice(learned.default, "default", why, quiet_slots=excluded, past_slots=skipped)
+        return _choice(learned, learned.default, "default", 0.0, 0, excluded, skipped, why=why)
     # One pass over the recipient's few engaged slots: the total, and the leader (the highest weight,
     # then the nearest the default, then the earliest: _nearer).
     total = 0.0
@@ -251,24 +226,46 @@ def choose(
     factor = slots.factor(at) if events else 1.0
     total *= factor
     if total < THRESHOLD:
-        because = ""
-        wall = learned.default
-        if default_passed:
-            passed = f"the default {hhmm(learned.default)} had passed when planned"
-            because = f"{passed}: the first half hour ahead; {too_little(total)}"
-            wall = slot_start(candidates[0])
-        return Choice(wall, "default", because, 0.0, 0, total, int(events), excluded, skipped)
-    return Choice(
-        slot_start(int(cells[best])),
-        "learned",
-        "",
-        best_weight * factor,
-        int(cells[best + 1]),
-        total,
-        int(events),
-        excluded,
-        skipped,
-    )
+        if not default_passed:
+            return _choice(learned, learned.default, "default", total, events, excluded, skipped)
+        passed = f"the default {hhmm(learned.default)} had passed when planned"
+        why = f"{passed}: the first half hour ahead; {too_little(total)}"
+        ahead = slot_start(candidates[0])
+        return _choice(learned, ahead, "default", total, events, excluded, skipped, why=why)
+    chosen = (best_weight * factor, cells[best + 1])
+    return _choice(learned, slot_start(int(cells[best])), "learned", total, events, excluded, skipped, chosen)
+
+
+def _choice(
+    learned: LearnedTime,
+    wall_time: time,
+    basis: str,
+    window_weight: float,
+    window_events: float,
+    quiet_slots: tuple[int, ...],
+    past_slots: tuple[int, ...],
+    chosen: tuple[float, float] | None = None,
+    why: str = "",
+) -> Choice:
+    """The choice and its record: ``chosen`` the leading slot's weight and events (a learned
+    basis); ``why`` a default other than too little history."""
+    record: dict[str, Any] = {
+        "window": learned.window_text,
+        "chosen": _text_of(wall_time),
+        "basis": basis,
+        "window_weight": round(window_weight, 3),
+        "window_events": int(window_events),
+    }
+    if chosen is not None:  # the numbers are the basis
+        record["weight"] = round(chosen[0], 3)
+        record["events"] = int(chosen[1])
+    elif why:  # without it: too little history, worded from window_weight when read
+        record["why"] = why
+    if quiet_slots:
+        record["quiet_slots"] = _slot_texts(quiet_slots)
+    if past_slots:
+        record["past_slots"] = _slot_texts(past_slots)
+    return Choice(wall_time, record)
 
 
 def _nearer(slot: float, other: float, learned: LearnedTime) -> bool:
@@ -278,7 +275,6 @@ def _nearer(slot: float, other: float, learned: LearnedTime) -> bool:
     return (abs(slot * SLOT_MINUTES - default), slot) < (abs(other * SLOT_MINUTES - default), other)
 
 
-_LEARNED_WHY = f"the most engagement in the window, recent counting more (half-life {HALF_LIFE.days} days)"
 _TEXTS: dict[time, str] = {}
 
 

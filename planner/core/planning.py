@@ -319,8 +319,8 @@ def planned_delivery(
     """The delivery row an occurrence's decision becomes, with its first timeline entry's detail."""
     detail = _occurrence_detail(occurrence)
     detail.update(decision.detail())
-    if choice is not None and sub.cadence.learned is not None:
-        detail["learned_time"] = choice.detail(sub.cadence.learned)
+    if choice is not None:
+        detail["learned_time"] = choice.record
     return PlannedDelivery(
         dedup_key=occurrence_key(sub.id, sub.cadence, occurrence),
         subscription_id=sub.id,

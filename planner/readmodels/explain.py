@@ -165,9 +165,9 @@ class _Explainer:
             "threshold": THRESHOLD,
             "as_of": as_of.isoformat(),
             "histogram": histogram(learned, slots, as_of),
-            "choice": choice.detail(learned),
+            "choice": choice.record,
             "recorded": recorded,
-            "why": recorded_basis(recorded or choice.detail(learned)),
+            "why": recorded_basis(recorded or choice.record),
         }
         return timed, lines.learned_line(choice, recorded), shown
 

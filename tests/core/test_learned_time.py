@@ -151,13 +151,13 @@ def test_too_little_history_keeps_the_default_and_enough_picks_the_leading_slot(
     three = history(NY, {"19:40": 3}, day - timedelta(days=1))
     choice = choose(WINDOW, three, opening(day), None)
     assert (choice.wall_time, choice.basis) == (time(9), "default")
-    assert choice.candidates_weight < THRESHOLD and "too little history" in choice.why
+    assert choice.record["window_weight"] < THRESHOLD and "too little history" in choice.why
     four = history(NY, {"19:40": 4, "08:20": 1}, day - timedelta(days=1))
     choice = choose(WINDOW, four, opening(day), None)
-    assert (choice.wall_time, choice.basis, choice.events, choice.candidates_events) == (
+    assert (choice.wall_time, choice.basis, choice.record["events"], choice.record["window_events"]) == (
         time(19, 30), "learned", 4, 5,
     )  # fmt: skip
-    assert 0.7 < choice.share < 0.85
+    assert 0.7 < choice.record["weight"] / choice.record["window_weight"] < 0.85
     assert choice.note().startswith("learned time 19:30: ")
 
 
@@ -182,7 +182,7 @@ def test_quiet_hours_clip_the_window_and_past_slots_are_left_out() -> None:
     slots = history(NY, {"20:10": 6, "12:10": 4}, day - timedelta(days=1))
     assert choose(WINDOW, slots, opening(day), None).wall_time == time(20)
     clipped = choose(WINDOW, slots, opening(day), QuietHours(time(19), time(8)))
-    assert clipped.wall_time == time(12) and "19:00" in clipped.detail(WINDOW)["quiet_slots"]
+    assert clipped.wall_time == time(12) and "19:00" in clipped.quiet_slots
     late = choose(WINDOW, slots, opening(day), None, past=frozenset(range(14, 40)))
     assert late.wall_time == time(20)
     gone = choose(WINDOW, slots, opening(day), None, past=frozenset(range(48)))
