@@ -253,11 +253,11 @@ def _choice(
         "window": learned.window_text,
         "chosen": _text_of(wall_time),
         "basis": basis,
-        "window_weight": round(window_weight, 3),
+        "window_weight": _thousandths(window_weight),
         "window_events": int(window_events),
     }
     if chosen is not None:  # the numbers are the basis
-        record["weight"] = round(chosen[0], 3)
+        record["weight"] = _thousandths(chosen[0])
         record["events"] = int(chosen[1])
     elif why:  # without it: too little history, worded from window_weight when read
         record["why"] = why
@@ -266,6 +266,12 @@ def _choice(
     if past_slots:
         record["past_slots"] = _slot_texts(past_slots)
     return Choice(wall_time, record)
+
+
+def _thousandths(weight: float) -> float:
+    """A weight to 3 decimals, as recorded (``round(weight, 3)`` formats it as decimal digits first:
+    a run records thousands of these)."""
+    return round(weight * 1000) / 1000
 
 
 def _nearer(slot: float, other: float, learned: LearnedTime) -> bool:
