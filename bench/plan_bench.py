@@ -1001,6 +1001,21 @@ def _median(runs: list[dict[str, Any]], key: str) -> float:
     return values[len(values) // 2]
 
 
+def _ratio_interval(
+    fixed: list[dict[str, Any]], learned: list[dict[str, Any]], key: str, resamples: int = 2000
+) -> tuple[float, float]:
+    """Where the ratio of the medians (learned over fixed) lies 90 % of the time when the alternated
+    pairs of runs are drawn again (a bootstrap): how far one benchmark's ratio can be from the next
+    on the same machine."""
+    draw = random.Random(0)
+    pairs = list(zip(fixed, learned, strict=False))
+    ratios = sorted(
+        _median([pair[1] for pair in sample], key) / _median([pair[0] for pair in sample], key)
+        for sample in ([draw.choice(pairs) for _ in pairs] for _ in range(resamples))
+    )
+    return ratios[resamples // 20], ratios[resamples - resamples // 20 - 1]
+
+
 def _report_learned(results: list[dict[str, Any]]) -> None:
     """Fixed and learned send times side by side: medians of the alternated runs, and their ratio."""
     rows = []
@@ -1024,7 +1039,11 @@ def _report_learned(results: list[dict[str, Any]]) -> None:
             jobs = f"{_median(runs, 'enqueued_jobs'):,.0f}"
             rows[-1] += [fmt(statements, 1), rss, jobs, outcomes]
         ratio = [f"{medians['learned'][i] / medians['fixed'][i]:.3f}" for i in range(3)]
+        fixed_runs, learned_runs = compared["fixed"], compared["learned"]
+        low_high = [_ratio_interval(fixed_runs, learned_runs, key) for key in ("seconds", "cpu_seconds")]
         rows.append([r["backend"], "learned/fixed", "", "", ratio[0], ratio[1], "", ratio[2], "", "", ""])
+        rows.append([r["backend"], "90 % interval", "", "", *(f"{lo:.3f}–{hi:.3f}" for lo, hi in low_high)])
+        rows[-1] += [""] * (len(rows[-2]) - len(rows[-1]))
     if rows:
         # RQ jobs: learned sends spread over their windows, so a run enqueues more distinct send instants.
         columns = ["backend", "times", "due", "runs", "run s", "CPU s", "occ/s", "stmts/1k due", "RSS MiB"]

@@ -66,20 +66,26 @@ class WorkerView:
 def worker_views(connection: redis.Redis) -> tuple[list[WorkerView], datetime]:
     """Every registered worker (the live ones first, by name), and Redis's time they were read at.
 
-    Read only: RQ's own lookup of a worker drops an expired one from its set, which a page must not.
+    Read only: RQ's own lookup of a worker (``Worker.find_by_key``) drops one whose key has expired
+    from its set, which a page must not; each worker is read from its hash, once.
     """
     now = redis_now(connection)
     keys = sorted(k.decode() if isinstance(k, bytes) else k for k in Worker.all_keys(connection=connection))
-    with connection.pipeline(transaction=False) as pipe:
-        for key in keys:
-            pipe.exists(key)
-        present = pipe.execute()
     views = []
-    for key, alive in zip(keys, present, strict=True):
+    for key in keys:
         name = key.removeprefix(Worker.redis_worker_namespace_prefix)
-        worker = Worker.find_by_key(key, connection=connection) if alive else None
+        worker = _registered(name, connection)
         views.append(_worker_view(worker, now) if worker is not None else WorkerView(name, alive=False))
     return sorted(views, key=lambda w: (not w.alive, w.name)), now
+
+
+def _registered(name: str, connection: redis.Redis) -> BaseWorker | None:
+    """The worker ``name`` as its hash says, or None when the hash is gone (it died without a
+    goodbye and its key expired). One read: a hash that expires while the page is read is either
+    read whole or found gone."""
+    worker = Worker([], name, connection=connection, prepare_for_work=False)
+    worker.refresh()  # type: ignore[no-untyped-call]
+    return worker if worker.birth_date is not None else None
 
 
 def _worker_view(worker: BaseWorker, now: datetime) -> WorkerView:
