@@ -123,16 +123,28 @@ def lock_counts(session: Session, delivery_ids: Sequence[int]) -> None:
     order. The triggers lock them in the order the statement meets its rows; two such statements
     (two operators' "requeue all", one and the retention) meeting two counts in opposite orders
     would deadlock. SQLite has one writer at a time: nothing to do."""
-    if not delivery_ids or dialect_of(session) != "postgresql":
+    if delivery_ids:
+        _lock_counts_where(session, "d.id = ANY(:ids)", {"ids": list(delivery_ids)})
+
+
+def lock_recipient_counts(session: Session, recipient_id: int) -> None:
+    """:func:`lock_counts` for every dead delivery of one recipient (an erasure), in the same
+    statement that finds them."""
+    _lock_counts_where(session, "d.recipient_id = :recipient", {"recipient": recipient_id})
+
+
+def _lock_counts_where(session: Session, deliveries: str, params: dict[str, object]) -> None:
+    """Lock, in key order, the counts of the dead deliveries ``d`` meeting ``deliveries``."""
+    if dialect_of(session) != "postgresql":
         return
     reason, _, day = _key("postgresql", "d")
     session.execute(
         text(
             "SELECT 1 FROM dead_letter_day WHERE (reason, day) IN"
-            f" (SELECT {reason}, {day} FROM delivery AS d WHERE d.id = ANY(:ids) AND d.status = 'dead')"
+            f" (SELECT {reason}, {day} FROM delivery AS d WHERE {deliveries} AND d.status = 'dead')"
             " ORDER BY reason, error, day FOR UPDATE"
         ),
-        {"ids": list(delivery_ids)},
+        params,
     )
 
 

@@ -116,8 +116,7 @@ def erase_recipient(session: Session, recipient_id: int, reason: str, now: datet
         record_events(
             session, (event_row(i, now, "cancelled", status=cancelled, reason=reason) for i in pending)
         )
-    dead = select(d.id).where(d.recipient_id == recipient_id, d.status == DeliveryStatus.dead.value)
-    dead_letter_days.lock_counts(session, list(session.scalars(dead)))
+    dead_letter_days.lock_recipient_counts(session, recipient_id)
     session.execute(
         update(DELIVERIES).where(d.recipient_id == recipient_id).values(data=None, last_error=None)
     )

@@ -48,6 +48,20 @@ def test_the_counts_of_the_rows_to_change_are_locked_first_every_error_of_their_
     _touch_count(app, "550 mailbox full")  # released at the commit
 
 
+def test_an_erasure_locks_the_counts_of_its_recipients_dead_deliveries(app: App) -> None:
+    add_recipient(app)
+    add(app, DAY + timedelta(hours=9), error="550 mailbox full")
+    with transaction(app.sessions) as session:
+        recipient_id = int(session.scalar(sa.text("SELECT id FROM recipient WHERE external_id = 'u-1'")))
+    with transaction(app.sessions) as session:
+        dead_letter_days.lock_recipient_counts(session, recipient_id)
+        with pytest.raises(OperationalError, match="lock timeout"):
+            _touch_count(app, "550 mailbox full")
+    with transaction(app.sessions) as session:
+        dead_letter_days.lock_recipient_counts(session, recipient_id + 1)  # another recipient's
+        _touch_count(app, "550 mailbox full")
+
+
 def test_a_deadlock_the_database_broke_is_a_conflict_to_send_again(app: App) -> None:
     add_recipient(app)
     ids = [add(app, DAY + timedelta(hours=h)) for h in (9, 10)]
