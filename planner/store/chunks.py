@@ -8,7 +8,7 @@ conflicts, one insert of their first timeline entries, one update of the cursors
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -16,14 +16,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from planner.core.cadence import Cadence
+from planner.core.learned_time import Leader
 from planner.core.planning import ChunkInputs, ChunkPlan, SubscriptionState
 from planner.core.recipient import RecipientState
 from planner.store.caps import counted_instants, lock_caps
 from planner.store.dialect import Dialect, dialect_of, one_of
 from planner.store.engagement import engagement_instants, last_sent_dates
 from planner.store.plan_writes import Inserted, write_plan
-from planner.store.recipient_facts import recipient_states
-from planner.store.tables import SUBSCRIPTIONS
+from planner.store.recipient_facts import engagement_statistics, recipient_states
+from planner.store.tables import LEARNED_LEADERS, SUBSCRIPTIONS
+
+#: Whether a subscription's kept leader stands in for its recipient's statistic
+#: (:func:`planner.core.planning.kept_leader`, given the run's policy and ``now``).
+LeaderCheck = Callable[[SubscriptionState, RecipientState], object]
 
 
 def cadence_of(row: Any) -> Cadence:
@@ -108,6 +113,8 @@ _CLAIMED_COLUMNS = (
     "auto_until",
     "auto_default",
 )
+#: What a claim reads of each subscription's kept leader (None for most: the join finds no row).
+_LEADER_COLUMNS = ("key", "as_of", "slot", "weight", "events", "window_weight", "window_events")
 
 
 class ChunkStore:
@@ -128,8 +135,10 @@ class ChunkStore:
         (on PostgreSQL other planners skip them, so several processes share one run); only those of
         ``recipient_ids`` when given (a change planned at once, :meth:`PlannerRunner.plan_recipients`)."""
         table = SUBSCRIPTIONS
+        kept = LEARNED_LEADERS
         stmt = (
-            select(*(table.c[name] for name in _CLAIMED_COLUMNS))
+            select(*(table.c[name] for name in _CLAIMED_COLUMNS), *(kept.c[name] for name in _LEADER_COLUMNS))
+            .select_from(table.outerjoin(kept, kept.c.subscription_id == table.c.id))
             .where(table.c.active.is_(True), table.c.next_at <= window_end)
             .order_by(table.c.next_at, table.c.id)
             .limit(limit)
@@ -137,7 +146,7 @@ class ChunkStore:
         if recipient_ids is not None:
             stmt = stmt.where(one_of(table.c.recipient_id, recipient_ids, self.dialect))
         if self.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
+            stmt = stmt.with_for_update(of=table, skip_locked=True)
         # Rows as plain tuples, unpacked by position (fetched at once, no attribute lookups by name):
         # a chunk is a thousand of them.
         return [
@@ -152,6 +161,7 @@ class ChunkStore:
                 created_at,
                 next_wall_time,
                 snooze_until,
+                None if key is None else Leader(key, *leader),
             )
             for (
                 sub_id,
@@ -171,6 +181,8 @@ class ChunkStore:
                 snooze_until,
                 auto_until,
                 auto_default,
+                key,
+                *leader,
             ) in session.execute(stmt).all()
         ]
 
@@ -186,6 +198,7 @@ class ChunkStore:
         *,
         lock: bool = True,
         replay_from: date | None = None,
+        kept_leader: LeaderCheck | None = None,
     ) -> ChunkInputs:
         """Everything the pure planner needs for these subscriptions, in a constant number of queries.
 
@@ -193,7 +206,10 @@ class ChunkStore:
         pairs, so caps are exact across planner processes and ad-hoc notifications. A reader that
         replays the subscriptions' occurrences from a local date on (``explain``, ``simulate``) gives
         it as ``replay_from``: their own deliveries from that date on are left out, as the planner
-        had not written them when it decided.
+        had not written them when it decided. With ``kept_leader`` (the planner), the engagement
+        statistic is read only for the recipients with a learned send time it does not accept the
+        kept leader of (one more statement when one was kept for other quiet hours or a window since
+        changed); without, for every recipient with a learned send time.
         """
         recipient_ids = sorted({s.recipient_id for s in subs})
         sub_ids = [s.id for s in subs]
@@ -203,10 +219,17 @@ class ChunkStore:
             lock_caps(session, self.dialect, {(s.recipient_id, s.channel) for s in subs})
         # Quiet hours can push a send up to a day past the window, so count that far ahead too; a
         # learned send time goes up to a day past its window's start before that.
-        learned = sorted({s.recipient_id for s in subs if s.cadence.learned is not None})
+        learned = [s for s in subs if s.cadence.learned is not None]
         counted_until = window_end + timedelta(days=2 if learned else 1) + cap_reach
-        # The learned times' statistic comes with the recipients, in the same statement.
-        recipients, slots = recipient_states(session, recipient_ids, self.dialect, with_slots=learned)
+        # The statistic comes with the recipients, in the same statement, for those without a kept
+        # leader; those with one are checked against the recipients read.
+        unkept = {s.recipient_id for s in learned if kept_leader is None or s.leader is None}
+        recipients, slots = recipient_states(session, recipient_ids, self.dialect, with_slots=sorted(unkept))
+        if kept_leader is not None:
+            stale = {s.recipient_id for s in learned if not kept_leader(s, recipients[s.recipient_id])}
+            stale -= unkept
+            if stale:
+                slots = {**slots, **engagement_statistics(session, sorted(stale), self.dialect)}
         return ChunkInputs(
             subscriptions=subs,
             recipients=recipients,

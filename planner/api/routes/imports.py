@@ -58,7 +58,12 @@ async def import_endpoint(
 def _import(app: App, spool: IO[bytes], skip_invalid: bool) -> ImportReport:
     now = app.clock()
     report = import_lines(
-        app.sessions, spool, now, skip_invalid=skip_invalid, require_template=app.templates.require
+        app.sessions,
+        spool,
+        now,
+        skip_invalid=skip_invalid,
+        require_template=app.templates.require,
+        policy=app.policy,
     )
     recipients.plan_changes(app, report.recipient_ids, now)
     return report
