@@ -94,6 +94,8 @@ class ChunkInputs:
     #: Per recipient with a learned send time in the chunk, its engagement by local time of day
     #: (those whose subscriptions all have a :func:`kept_leader` may be left out).
     engagement_slots: Mapping[int, EngagementSlots] = field(default_factory=dict)
+    #: Per subscription, the kept leader its dates are decided from (:func:`kept_leader` accepted it).
+    leaders: Mapping[int, Leader] = field(default_factory=dict)
 
 
 @dataclass
@@ -248,8 +250,8 @@ def timed_occurrence(
     zone = recipient.timezone
     quiet = clipping_window(policy, sub.kind, sub.channel, recipient.quiet_hours.get(sub.channel))
     if now <= fired.instant:  # planned before the window opens: the usual case
-        leader = sub.leader
-        if leader is not None and leader.key == leader_key(learned, quiet):
+        leader = inputs.leaders.get(sub.id)
+        if leader is not None:
             choice = choose_from(learned, leader, fired.instant, quiet)
         else:
             choice = choose(learned, inputs.engagement_slots[sub.recipient_id], fired.instant, quiet)

@@ -28,7 +28,7 @@ from planner.store.tables import LEARNED_LEADERS, SUBSCRIPTIONS
 
 #: Whether a subscription's kept leader stands in for its recipient's statistic
 #: (:func:`planner.core.planning.kept_leader`, given the run's policy and ``now``).
-LeaderCheck = Callable[[SubscriptionState, RecipientState], object]
+LeaderCheck = Callable[[SubscriptionState, RecipientState], Leader | None]
 
 
 def cadence_of(row: Any) -> Cadence:
@@ -161,7 +161,7 @@ class ChunkStore:
                 created_at,
                 next_wall_time,
                 snooze_until,
-                None if key is None else Leader(key, *leader),
+                None if key is None else Leader(key, as_of, slot, weight, events, total, window_events),
             )
             for (
                 sub_id,
@@ -182,7 +182,12 @@ class ChunkStore:
                 auto_until,
                 auto_default,
                 key,
-                *leader,
+                as_of,
+                slot,
+                weight,
+                events,
+                total,
+                window_events,
             ) in session.execute(stmt).all()
         ]
 
@@ -225,8 +230,15 @@ class ChunkStore:
         # leader; those with one are checked against the recipients read.
         unkept = {s.recipient_id for s in learned if kept_leader is None or s.leader is None}
         recipients, slots = recipient_states(session, recipient_ids, self.dialect, with_slots=sorted(unkept))
+        leaders: dict[int, Leader] = {}
         if kept_leader is not None:
-            stale = {s.recipient_id for s in learned if not kept_leader(s, recipients[s.recipient_id])}
+            stale = set()
+            for sub in learned:
+                leader = None if sub.leader is None else kept_leader(sub, recipients[sub.recipient_id])
+                if leader is None:
+                    stale.add(sub.recipient_id)
+                else:
+                    leaders[sub.id] = leader
             stale -= unkept
             if stale:
                 slots = {**slots, **engagement_statistics(session, sorted(stale), self.dialect)}
@@ -246,6 +258,7 @@ class ChunkStore:
                 replayed=None if replay_from is None else (sub_ids, replay_from),
             ),
             engagement_slots=slots,
+            leaders=leaders,
         )
 
     def write_plan(
