@@ -820,7 +820,7 @@ def _planner_runs(
             if name == "after" and args.webhook_endpoint:
                 _run_sql(target, WEBHOOK_ENDPOINT_SQL)
             if name == "learned":
-                changed = _make_learned(target, args.learned_share, args.learned_window, args.learned_kept)
+                changed = _make_learned(target, args.learned_share, args.learned_window)
                 _say(f"[{backend}] learned times on {changed:,} due")
             env = child_env(
                 {"PYTHONPATH": f"{tree}{os.pathsep}{BENCH_DIR}", "BENCH_TREE": str(tree)} if tree else None
@@ -843,37 +843,29 @@ def _planner_runs(
     return after[len(after) // 2], (runs if paired or args.runs > 1 else None)
 
 
-def _make_learned(url: str, share: float, hours: float, kept: bool = True) -> int:
+def _make_learned(url: str, share: float, hours: float) -> int:
     """Give ``share`` of the due subscriptions (by id) a learned send time: the window opens at the
     fixed time (its cursor stays right), ends up to ``hours`` later on the same day, and its default
-    is an hour in (or its last slot). A window that cannot close the same day is left fixed. With
-    ``kept``, their window leaders are kept as recording engagement keeps them (the usual case: the
-    recipients have engaged since); without, the planner reads every statistic (the first run after
-    the subscriptions became learned). How many changed."""
+    is an hour in (or its last slot). A window that cannot close the same day is left fixed. How
+    many changed."""
     from sqlalchemy import bindparam, select, update
 
-    from planner.core.policy import PlanningPolicy
-    from planner.settings import Settings
-    from planner.store.db import create_db_engine, make_session_factory
-    from planner.store.engagement_writes import keep_leaders
+    from planner.store.db import create_db_engine
     from planner.store.tables import SUBSCRIPTIONS
 
     s = SUBSCRIPTIONS.c
     engine = create_db_engine(url)
     try:
         with engine.begin() as conn:
-            due = conn.execute(
-                select(s.id, s.recipient_id, s.send_time).where(s.next_at <= NOW + HORIZON)
-            ).all()
+            due = conn.execute(select(s.id, s.send_time).where(s.next_at <= NOW + HORIZON)).all()
             rows = []
-            for sub_id, recipient_id, start in due:
+            for sub_id, start in due:
                 minutes = start.hour * 60 + start.minute
                 end = min(minutes + round(hours * 60 / 30) * 30, 23 * 60 + 30)
                 if sub_id % 1000 >= share * 1000 or end <= minutes:
                     continue
                 default = min(minutes + 60, end - 30)
-                until, fallback = _wall(end), _wall(default)
-                rows.append({"sid": sub_id, "rid": recipient_id, "until": until, "default": fallback})
+                rows.append({"sid": sub_id, "until": _wall(end), "default": _wall(default)})
             if rows:
                 conn.execute(
                     update(SUBSCRIPTIONS)
@@ -881,12 +873,6 @@ def _make_learned(url: str, share: float, hours: float, kept: bool = True) -> in
                     .values(auto_until=bindparam("until"), auto_default=bindparam("default")),
                     rows,
                 )
-        if kept and rows:
-            policy = PlanningPolicy.from_settings(Settings(database_url=url, redis_url="redis://localhost:1"))
-            with make_session_factory(engine)() as session, session.begin():
-                recipients = sorted({row["rid"] for row in rows})
-                for at in range(0, len(recipients), 1000):
-                    keep_leaders(session, recipients[at : at + 1000], policy)
     finally:
         engine.dispose()
     return len(rows)
@@ -1134,14 +1120,6 @@ def main(argv: list[str] | None = None) -> int:
         default=8.0,
         help="hours a learned window spans (default 8; 0.5: one slot, so every learned send goes at\n"
         "its fixed time and the run enqueues the same jobs: the choice's own cost)",
-    )
-    parser.add_argument(
-        "--learned-statistic",
-        dest="learned_kept",
-        action="store_false",
-        help="the learned subscriptions' window leaders are not kept, so the planner reads each\n"
-        "recipient's statistic (the first run after they became learned); default: kept, as\n"
-        "recording engagement keeps them",
     )
     args = parser.parse_args(argv)
     if args.quick:

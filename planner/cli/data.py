@@ -54,7 +54,6 @@ def import_command(
                     skip_invalid=skip_invalid,
                     progress=advance,
                     require_template=svc.templates.require,
-                    policy=svc.policy,
                 )
         except ImportFailed as exc:
             if as_json:

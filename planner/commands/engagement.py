@@ -39,7 +39,7 @@ def record_engagement(
             "created_at": now,
         }
         # A repeated webhook is the same event (the natural key): the first one's id is returned.
-        event_id = record_engagement_event(session, row, app.policy)
+        event_id = record_engagement_event(session, row)
     log.info("engagement recorded", recipient=recipient, kind=kind, engagement=verb.value, outcome="recorded")
     return {
         "id": event_id,

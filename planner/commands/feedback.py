@@ -14,7 +14,6 @@ from planner.app import App
 from planner.core.fallback import conditions_of_report
 from planner.core.feedback import DeliveryReport, InboundSms, message_id_forms
 from planner.core.job_batches import JobBatch
-from planner.core.policy import PlanningPolicy
 from planner.core.webhook_events import (
     RECIPIENT_ADDRESS_INVALID,
     RECIPIENT_COMPLAINED,
@@ -78,7 +77,7 @@ def apply_report(app: App, report: DeliveryReport, now: datetime) -> dict[str, A
         if claim == "repeat":
             return {"recorded": False, "reason": "already recorded", "delivery_id": delivery.id}
         if report.engagement is not None:
-            return _engaged(session, delivery, report, now, app.policy)
+            return _engaged(session, delivery, report, now)
         detail = {"provider": report.provider, "event_id": report.event_id}
         detail |= {k: v for k, v in (("code", report.code), ("detail", report.detail)) if v}
         record_provider_status(session, delivery.id, report.status, detail, now)
@@ -106,11 +105,7 @@ def apply_report(app: App, report: DeliveryReport, now: datetime) -> dict[str, A
 
 
 def _engaged(
-    session: Session,
-    delivery: ReportedDelivery,
-    report: DeliveryReport,
-    now: datetime,
-    policy: PlanningPolicy,
+    session: Session, delivery: ReportedDelivery, report: DeliveryReport, now: datetime
 ) -> dict[str, Any]:
     """An open or a click of the delivery's message: the recipient's engagement, deduplicated as
     every engagement is (the callback's id was claimed; (recipient, event, instant) is unique)."""
@@ -122,7 +117,7 @@ def _engaged(
         "occurred_at": at,
         "created_at": now,
     }
-    record_engagement(session, row, policy)
+    record_engagement(session, row)
     log.info(
         "provider engagement recorded",
         provider=report.provider,

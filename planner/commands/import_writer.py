@@ -15,7 +15,6 @@ from typing import Any
 
 from planner.core.cadence import first_occurrence_at_or_after
 from planner.core.import_records import EngagementRecord, LineError, RecipientRecord, SubscriptionRecord
-from planner.core.policy import PlanningPolicy
 from planner.store.changes import cancel_pending_after
 from planner.store.db import Session
 from planner.store.engagement_writes import record_engagement_batch
@@ -84,15 +83,10 @@ class _SubscriptionWrites:
 class Importer:
     """Writes validated records in batches, inside the caller's transaction."""
 
-    def __init__(
-        self, session: Session, now: datetime, report: ImportReport, policy: PlanningPolicy | None = None
-    ) -> None:
+    def __init__(self, session: Session, now: datetime, report: ImportReport) -> None:
         self.session = session
         self.now = now
         self.report = report
-        # The quiet hours learned send times' kept leaders are worked out with (the planner reads
-        # one kept with other quiet hours as if there were none: see planner.store.engagement_writes).
-        self.policy = policy or PlanningPolicy()
 
     def recipients(self, records: Sequence[RecipientRecord]) -> None:
         # parse_lines refused a second line for an id; callers passing records directly get the last.
@@ -239,7 +233,7 @@ class Importer:
         ]
         if rows:
             # An event already recorded, by an earlier import or a webhook, is counted as such.
-            added = record_engagement_batch(self.session, rows, self.policy)
+            added = record_engagement_batch(self.session, rows)
             self.report.engagement_events += added
             self.report.engagement_already_recorded += len(rows) - added
         return errors

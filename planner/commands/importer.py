@@ -23,7 +23,6 @@ from planner.core.import_records import (
     parse_lines,
     required_templates,
 )
-from planner.core.policy import PlanningPolicy
 from planner.errors import InvalidInput, PlannerError, shown
 from planner.store.db import Session, SessionFactory, transaction_retried_once
 
@@ -49,7 +48,6 @@ def import_lines(
     batch_size: int = 2000,
     progress: Callable[[int], None] | None = None,
     require_template: Callable[[str, str, str], None] | None = None,
-    policy: PlanningPolicy | None = None,
 ) -> ImportReport:
     """Validate every line, then write them in batches inside one transaction.
 
@@ -76,7 +74,7 @@ def import_lines(
 
     def write(session: Session) -> ImportReport:
         attempt = ImportReport(lines=report.lines, errors=list(report.errors))
-        _write(Importer(session, now, attempt, policy), records, batch_size, progress, skip_invalid)
+        _write(Importer(session, now, attempt), records, batch_size, progress, skip_invalid)
         return attempt
 
     # Two imports creating the same recipient: the one that loses the race writes again, as updates.

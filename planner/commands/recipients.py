@@ -112,7 +112,7 @@ def _write(app: App, body: dict[str, Any], now: datetime) -> ImportReport:
 
     def write(session: Session) -> ImportReport:
         report = ImportReport(lines=1)
-        Importer(session, now, report, app.policy).recipients([record])
+        Importer(session, now, report).recipients([record])
         return report
 
     # Two requests creating the same recipient: the one that loses the race writes again, as an update.

@@ -128,17 +128,6 @@ def quiet_window(policy: PlanningPolicy, channel: str, audience: Audience) -> Qu
     return effective_quiet_hours(channel, audience.quiet_hours, policy.quiet_defaults)
 
 
-def clipping_window(
-    policy: PlanningPolicy, kind: str, channel: str, own: QuietHours | None
-) -> QuietHours | None:
-    """The quiet hours that clip a learned send time's window (:mod:`planner.core.learned_time`):
-    the window that applies (the recipient's ``own``, else the channel default); None for a
-    critical kind, which bypasses them."""
-    if policy.is_critical(kind):
-        return None
-    return effective_quiet_hours(channel, own, policy.quiet_defaults)
-
-
 def quiet_hours_verdict(window: QuietHours, critical: bool, timezone: str, at: datetime) -> Verdict:
     """Defer ``at`` out of ``window`` (in the recipient's local wall time), unless the kind is critical."""
     if critical:

@@ -19,11 +19,6 @@ recency-weighted engagement (:mod:`planner.core.engagement_slots`, in LOCAL wall
   when it has already passed (a subscription saved mid-window, a planner that was down), the first
   slot still ahead, so the send stays inside the window the subscription asked for.
 * **Ties**: the higher weight; then the slot nearer the default; then the earlier slot.
-* **Kept ahead**: which slot leads does not depend on when the statistic is read (every weight decays
-  alike), so the window's :class:`Leader` (the leading slot and the window's weight as of the
-  statistic's last event) is worked out when engagement is recorded and kept per subscription; the
-  planner reads it instead of the statistic when it was worked out for the same window and quiet
-  hours (:func:`leader_key`), and decides from it exactly as from the statistic.
 
 Everything after the choice is the rule chain's, as for a fixed time: the DST policy resolves the
 chosen wall time, then quiet hours (the default may still be deferred), lateness and caps.
@@ -35,12 +30,11 @@ import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Any, NamedTuple
+from typing import Any
 
 from planner.core.engagement_slots import (
     SLOT_MINUTES,
     EngagementSlots,
-    decay,
     slot_of,
     slot_start,
     slot_text,
@@ -192,61 +186,6 @@ def too_little(weight: float) -> str:
     return f"too little history (recent engagement {weight:.1f} in the window, under {THRESHOLD:g})"
 
 
-class Leader(NamedTuple):
-    """What a choice reads of the statistic, for one window clipped by one quiet-hours window: the
-    leading slot among those that can be chosen, and the window's weight, both as of ``as_of`` (the
-    statistic's last event). Reading it at another instant scales both alike (see
-    :mod:`planner.core.engagement_slots`), so it stays right until the statistic changes."""
-
-    #: What it was worked out for (:func:`leader_key`).
-    key: str
-    as_of: datetime | None
-    #: The leading slot; None when no slot that can be chosen has engagement.
-    slot: int | None
-    weight: float
-    events: int
-    window_weight: float
-    window_events: int
-
-
-@functools.lru_cache(maxsize=4096)
-def leader_key(learned: LearnedTime, quiet: QuietHours | None) -> str:
-    """'07:00-21:00 09:00 21:00-08:00': the window, its default (ties go nearer it) and the quiet
-    hours clipping it ('-': none, a critical kind); a kept leader is read only under the same key."""
-    clipped = "-" if quiet is None else quiet.ascii_text
-    return f"{learned.window_text} {hhmm(learned.default)} {clipped}"
-
-
-def leader_of(
-    learned: LearnedTime, slots: EngagementSlots, quiet: QuietHours | None, past: Collection[int] = ()
-) -> Leader:
-    """The window's leader in ``slots``, among the slots outside ``quiet`` and not in ``past``."""
-    _, candidates, open_set = _open_slots(learned, quiet)
-    if past:
-        open_set = frozenset(s for s in candidates if s not in past)
-    # One pass over the recipient's few engaged slots: the total, and the leader (the highest weight,
-    # then the nearest the default, then the earliest: _nearer).
-    total = 0.0
-    events = 0
-    best = -1
-    best_weight = 0.0
-    cells = slots.cells  # slot, events, weight; slot, events, weight; ...
-    for i in range(0, len(cells), 3):
-        if cells[i] not in open_set:
-            continue
-        weight = cells[i + 2]
-        total += weight
-        events += int(cells[i + 1])
-        if best < 0 or weight > best_weight:
-            best, best_weight = i, weight
-        elif weight == best_weight and _nearer(cells[i], cells[best], learned):
-            best = i
-    if best < 0:
-        return Leader(leader_key(learned, quiet), slots.as_of, None, 0.0, 0, 0.0, 0)
-    slot, slot_events = int(cells[best]), int(cells[best + 1])
-    return Leader(leader_key(learned, quiet), slots.as_of, slot, best_weight, slot_events, total, events)
-
-
 def choose(
     learned: LearnedTime,
     slots: EngagementSlots,
@@ -258,38 +197,43 @@ def choose(
     """The date's send time: the leading slot of the window as of ``at`` (the window's start),
     among those outside ``quiet`` (None: the kind bypasses quiet hours) and not in ``past``;
     ``default_passed``: the default time was behind when the date was planned."""
-    return choose_from(learned, leader_of(learned, slots, quiet, past), at, quiet, past, default_passed)
-
-
-def choose_from(
-    learned: LearnedTime,
-    leader: Leader,
-    at: datetime,
-    quiet: QuietHours | None,
-    past: Collection[int] = (),
-    default_passed: bool = False,
-) -> Choice:
-    """:func:`choose` from the window's leader (worked out with the same ``quiet`` and ``past``)."""
-    excluded, candidates, _ = _open_slots(learned, quiet)
+    excluded, candidates, open_set = _open_slots(learned, quiet)
     skipped: tuple[int, ...] = ()
     if past:
         skipped = tuple(s for s in candidates if s in past)
         candidates = tuple(s for s in candidates if s not in past)
+        open_set = frozenset(candidates)
     if not candidates:
         why = "every slot of the window is inside quiet hours" if excluded else "the window had passed"
         return _choice(learned, learned.default, "default", 0.0, 0, excluded, skipped, why=why)
-    events = leader.window_events
-    factor = decay(at - leader.as_of) if events and leader.as_of is not None else 1.0
-    total = leader.window_weight * factor
-    if total < THRESHOLD or leader.slot is None:
+    # One pass over the recipient's few engaged slots: the total, and the leader (the highest weight,
+    # then the nearest the default, then the earliest: _nearer).
+    total = 0.0
+    events: float = 0  # the cells hold floats and ints alike
+    best = -1
+    best_weight = 0.0
+    cells = slots.cells  # slot, events, weight; slot, events, weight; ...
+    for i in range(0, len(cells), 3):
+        if cells[i] not in open_set:
+            continue
+        weight = cells[i + 2]
+        total += weight
+        events += cells[i + 1]
+        if best < 0 or weight > best_weight:
+            best, best_weight = i, weight
+        elif weight == best_weight and _nearer(cells[i], cells[best], learned):
+            best = i
+    factor = slots.factor(at) if events else 1.0
+    total *= factor
+    if total < THRESHOLD:
         if not default_passed:
             return _choice(learned, learned.default, "default", total, events, excluded, skipped)
         passed = f"the default {hhmm(learned.default)} had passed when planned"
         why = f"{passed}: the first half hour ahead; {too_little(total)}"
         ahead = slot_start(candidates[0])
         return _choice(learned, ahead, "default", total, events, excluded, skipped, why=why)
-    chosen = (leader.weight * factor, leader.events)
-    return _choice(learned, slot_start(leader.slot), "learned", total, events, excluded, skipped, chosen)
+    chosen = (best_weight * factor, cells[best + 1])
+    return _choice(learned, slot_start(int(cells[best])), "learned", total, events, excluded, skipped, chosen)
 
 
 def _choice(

@@ -18,9 +18,9 @@ from operator import itemgetter
 from typing import Any
 
 from planner.core.cadence import Cadence, Occurrence, next_occurrence_after
-from planner.core.checks import Decision, Facts, Occasion, clipping_window, decide
-from planner.core.engagement_slots import EngagementSlots, slot_start
-from planner.core.learned_time import Choice, Leader, LearnedTime, choose, choose_from, leader_key
+from planner.core.checks import Decision, Facts, Occasion, decide, quiet_window
+from planner.core.engagement_slots import NO_ENGAGEMENT, EngagementSlots, slot_start
+from planner.core.learned_time import Choice, LearnedTime, choose
 from planner.core.localtime import local_date_of, resolve_detailed
 from planner.core.policy import PlanningPolicy
 from planner.core.recipient import RecipientState
@@ -45,8 +45,6 @@ class SubscriptionState:
     next_wall_time: time | None = None
     #: Occurrences on local dates before this one are recorded ``skipped`` (``snoozed``).
     snooze_until: date | None = None
-    #: With a learned send time, its window's leader as last kept (:func:`kept_leader`).
-    leader: Leader | None = None
 
 
 @dataclass(slots=True)
@@ -91,11 +89,8 @@ class ChunkInputs:
     last_sent: Mapping[int, date]
     #: Per (recipient, channel), sorted instants of deliveries counted against the cap.
     cap_counted: Mapping[tuple[int, str], Sequence[datetime]]
-    #: Per recipient with a learned send time in the chunk, its engagement by local time of day
-    #: (those whose subscriptions all have a :func:`kept_leader` may be left out).
+    #: Per recipient with a learned send time in the chunk, its engagement by local time of day.
     engagement_slots: Mapping[int, EngagementSlots] = field(default_factory=dict)
-    #: Per subscription, the kept leader its dates are decided from (:func:`kept_leader` accepted it).
-    leaders: Mapping[int, Leader] = field(default_factory=dict)
 
 
 @dataclass
@@ -248,33 +243,17 @@ def timed_occurrence(
         return fired, None
     recipient = inputs.recipients[sub.recipient_id]
     zone = recipient.timezone
-    quiet = clipping_window(policy, sub.kind, sub.channel, recipient.quiet_hours.get(sub.channel))
+    quiet = None
+    if not policy.is_critical(sub.kind):
+        quiet = quiet_window(policy, sub.channel, recipient.audience(sub.channel))
+    slots = inputs.engagement_slots.get(sub.recipient_id, NO_ENGAGEMENT)
     if now <= fired.instant:  # planned before the window opens: the usual case
-        leader = inputs.leaders.get(sub.id)
-        if leader is not None:
-            choice = choose_from(learned, leader, fired.instant, quiet)
-        else:
-            choice = choose(learned, inputs.engagement_slots[sub.recipient_id], fired.instant, quiet)
+        choice = choose(learned, slots, fired.instant, quiet)
     else:
         past = _past_slots(learned, fired, zone, now)
         default_passed = bool(past) and moved_to(fired, learned.default, zone).instant < now
-        slots = inputs.engagement_slots[sub.recipient_id]
         choice = choose(learned, slots, fired.instant, quiet, past, default_passed)
     return moved_to(fired, choice.wall_time, zone), choice
-
-
-def kept_leader(
-    sub: SubscriptionState, recipient: RecipientState, policy: PlanningPolicy, now: datetime
-) -> Leader | None:
-    """The subscription's kept leader when its dates can be decided from it, so the recipient's
-    statistic need not be read: worked out for the window and the quiet hours that apply now, and
-    no date planned late (its slots already past are left out, which needs the statistic)."""
-    leader = sub.leader
-    learned = sub.cadence.learned
-    if leader is None or learned is None or sub.next_at < now:
-        return None
-    quiet = clipping_window(policy, sub.kind, sub.channel, recipient.quiet_hours.get(sub.channel))
-    return leader if leader.key == leader_key(learned, quiet) else None
 
 
 def moved_to(fired: Occurrence, wall_time: time, zone: str) -> Occurrence:

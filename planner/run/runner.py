@@ -9,7 +9,6 @@ their first timeline entry, advance the cursors, commit; then enqueue (see :mod:
 
 from __future__ import annotations
 
-import functools
 import gc
 import threading
 import time as monotonic_time
@@ -30,7 +29,6 @@ from planner.core.planning import (
     ChunkPlan,
     PlannedDelivery,
     SubscriptionState,
-    kept_leader,
     plan_chunk,
 )
 from planner.core.policy import PlanningPolicy
@@ -233,13 +231,7 @@ class PlannerRunner:
         window_end: datetime,
         jobs: RunJobs,
     ) -> tuple[ChunkPlan, list[tuple[PlannedDelivery, int, str | None]]]:
-        inputs = self.store.load_inputs(
-            session,
-            subs,
-            window_end,
-            self.policy.longest_cap_window,
-            kept_leader=functools.partial(kept_leader, policy=self.policy, now=now),
-        )
+        inputs = self.store.load_inputs(session, subs, window_end, self.policy.longest_cap_window)
         plan = plan_chunk(inputs, self.policy, now, window_end)
         sends = [(d.scheduled_at, d.channel, d.queue, d.dedup_key) for d in plan.deliveries if d.to_send]
         with self._lock:

@@ -8,7 +8,7 @@ conflicts, one insert of their first timeline entries, one update of the cursors
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -16,19 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from planner.core.cadence import Cadence
-from planner.core.learned_time import Leader
 from planner.core.planning import ChunkInputs, ChunkPlan, SubscriptionState
 from planner.core.recipient import RecipientState
 from planner.store.caps import counted_instants, lock_caps
 from planner.store.dialect import Dialect, dialect_of, one_of
 from planner.store.engagement import engagement_instants, last_sent_dates
 from planner.store.plan_writes import Inserted, write_plan
-from planner.store.recipient_facts import engagement_statistics, recipient_states
-from planner.store.tables import LEARNED_LEADERS, SUBSCRIPTIONS
-
-#: Whether a subscription's kept leader stands in for its recipient's statistic
-#: (:func:`planner.core.planning.kept_leader`, given the run's policy and ``now``).
-LeaderCheck = Callable[[SubscriptionState, RecipientState], Leader | None]
+from planner.store.recipient_facts import recipient_states
+from planner.store.tables import SUBSCRIPTIONS
 
 
 def cadence_of(row: Any) -> Cadence:
@@ -113,8 +108,6 @@ _CLAIMED_COLUMNS = (
     "auto_until",
     "auto_default",
 )
-#: What a claim reads of each subscription's kept leader (None for most: the join finds no row).
-_LEADER_COLUMNS = ("key", "as_of", "slot", "weight", "events", "window_weight", "window_events")
 
 
 class ChunkStore:
@@ -135,10 +128,8 @@ class ChunkStore:
         (on PostgreSQL other planners skip them, so several processes share one run); only those of
         ``recipient_ids`` when given (a change planned at once, :meth:`PlannerRunner.plan_recipients`)."""
         table = SUBSCRIPTIONS
-        kept = LEARNED_LEADERS
         stmt = (
-            select(*(table.c[name] for name in _CLAIMED_COLUMNS), *(kept.c[name] for name in _LEADER_COLUMNS))
-            .select_from(table.outerjoin(kept, kept.c.subscription_id == table.c.id))
+            select(*(table.c[name] for name in _CLAIMED_COLUMNS))
             .where(table.c.active.is_(True), table.c.next_at <= window_end)
             .order_by(table.c.next_at, table.c.id)
             .limit(limit)
@@ -146,7 +137,7 @@ class ChunkStore:
         if recipient_ids is not None:
             stmt = stmt.where(one_of(table.c.recipient_id, recipient_ids, self.dialect))
         if self.dialect == "postgresql":
-            stmt = stmt.with_for_update(of=table, skip_locked=True)
+            stmt = stmt.with_for_update(skip_locked=True)
         # Rows as plain tuples, unpacked by position (fetched at once, no attribute lookups by name):
         # a chunk is a thousand of them.
         return [
@@ -161,7 +152,6 @@ class ChunkStore:
                 created_at,
                 next_wall_time,
                 snooze_until,
-                None if key is None else Leader(key, as_of, slot, weight, events, total, window_events),
             )
             for (
                 sub_id,
@@ -181,13 +171,6 @@ class ChunkStore:
                 snooze_until,
                 auto_until,
                 auto_default,
-                key,
-                as_of,
-                slot,
-                weight,
-                events,
-                total,
-                window_events,
             ) in session.execute(stmt).all()
         ]
 
@@ -203,7 +186,6 @@ class ChunkStore:
         *,
         lock: bool = True,
         replay_from: date | None = None,
-        kept_leader: LeaderCheck | None = None,
     ) -> ChunkInputs:
         """Everything the pure planner needs for these subscriptions, in a constant number of queries.
 
@@ -211,10 +193,7 @@ class ChunkStore:
         pairs, so caps are exact across planner processes and ad-hoc notifications. A reader that
         replays the subscriptions' occurrences from a local date on (``explain``, ``simulate``) gives
         it as ``replay_from``: their own deliveries from that date on are left out, as the planner
-        had not written them when it decided. With ``kept_leader`` (the planner), the engagement
-        statistic is read only for the recipients with a learned send time it does not accept the
-        kept leader of (one more statement when one was kept for other quiet hours or a window since
-        changed); without, for every recipient with a learned send time.
+        had not written them when it decided.
         """
         recipient_ids = sorted({s.recipient_id for s in subs})
         sub_ids = [s.id for s in subs]
@@ -224,24 +203,10 @@ class ChunkStore:
             lock_caps(session, self.dialect, {(s.recipient_id, s.channel) for s in subs})
         # Quiet hours can push a send up to a day past the window, so count that far ahead too; a
         # learned send time goes up to a day past its window's start before that.
-        learned = [s for s in subs if s.cadence.learned is not None]
+        learned = sorted({s.recipient_id for s in subs if s.cadence.learned is not None})
         counted_until = window_end + timedelta(days=2 if learned else 1) + cap_reach
-        # The statistic comes with the recipients, in the same statement, for those without a kept
-        # leader; those with one are checked against the recipients read.
-        unkept = {s.recipient_id for s in learned if kept_leader is None or s.leader is None}
-        recipients, slots = recipient_states(session, recipient_ids, self.dialect, with_slots=sorted(unkept))
-        leaders: dict[int, Leader] = {}
-        if kept_leader is not None:
-            stale = set()
-            for sub in learned:
-                leader = None if sub.leader is None else kept_leader(sub, recipients[sub.recipient_id])
-                if leader is None:
-                    stale.add(sub.recipient_id)
-                else:
-                    leaders[sub.id] = leader
-            stale -= unkept
-            if stale:
-                slots = {**slots, **engagement_statistics(session, sorted(stale), self.dialect)}
+        # The learned times' statistic comes with the recipients, in the same statement.
+        recipients, slots = recipient_states(session, recipient_ids, self.dialect, with_slots=learned)
         return ChunkInputs(
             subscriptions=subs,
             recipients=recipients,
@@ -258,7 +223,6 @@ class ChunkStore:
                 replayed=None if replay_from is None else (sub_ids, replay_from),
             ),
             engagement_slots=slots,
-            leaders=leaders,
         )
 
     def write_plan(

@@ -9,18 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    CheckConstraint,
-    Column,
-    ForeignKey,
-    Index,
-    Integer,
-    Text,
-    UniqueConstraint,
-    text,
-)
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from planner.core.quiet_hours import QuietHours
@@ -121,26 +110,6 @@ class Subscription(TableModel, table=True):
     next_wall_time: time | None = None
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-
-
-class LearnedLeader(TableModel, table=True):
-    """A learned send time's leading slot and window weight as of the last engagement
-    (:class:`planner.core.learned_time.Leader`, migration 0027), for the window and quiet hours in
-    ``key``: written with the statistic (:mod:`planner.store.engagement_writes`), read by the planner
-    instead of it while the key is the subscription's."""
-
-    __tablename__ = "learned_leader"
-
-    subscription_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("subscription.id", ondelete="CASCADE"), primary_key=True)
-    )
-    key: str = Field(max_length=60)
-    as_of: datetime | None = utc_column()
-    slot: int | None = None
-    weight: float
-    events: int
-    window_weight: float
-    window_events: int
 
 
 class EngagementEvent(TableModel, table=True):

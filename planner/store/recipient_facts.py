@@ -107,18 +107,6 @@ def recipient_states(
     }
 
 
-def engagement_statistics(
-    session: Session, recipient_ids: Sequence[int], dialect: Dialect
-) -> dict[int, EngagementSlots]:
-    """The engagement statistic of each of ``recipient_ids``, in one statement."""
-    r = RECIPIENTS.c
-    stmt = select(r.id, cast(r.engagement_slots, Text)).where(one_of(r.id, recipient_ids, dialect))
-    return {
-        recipient_id: EngagementSlots.from_json(None if text is None else _json_value(text)[0])
-        for recipient_id, text in session.execute(stmt).all()
-    }
-
-
 def recipient_state_by_external_id(session: Session, external_id: str) -> RecipientState:
     """One recipient by its external id; ``NotFound`` when there is none."""
     stmt = select(*(RECIPIENTS.c[name] for name in RECIPIENT_COLUMNS)).where(

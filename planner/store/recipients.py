@@ -18,7 +18,7 @@ from planner.core.status import PENDING_STATUSES, DeliveryStatus
 from planner.store import dead_letter_days
 from planner.store.message_copies import erase_copies
 from planner.store.models import Recipient
-from planner.store.tables import DELIVERIES, DIGEST_EVENTS, LEARNED_LEADERS, RECIPIENTS, SUBSCRIPTIONS
+from planner.store.tables import DELIVERIES, DIGEST_EVENTS, RECIPIENTS, SUBSCRIPTIONS
 from planner.store.timeline import event_row, record_events
 
 _PENDING = [s.value for s in PENDING_STATUSES]
@@ -94,8 +94,7 @@ def update_recipients(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 def erase_recipient(session: Session, recipient_id: int, reason: str, now: datetime) -> list[int]:
     """Erasure: cancel the recipient's pending deliveries with ``reason`` (each with a timeline
     entry), drop what may hold names and addresses (template data, provider error text, digest
-    events, kept copies of sent messages, the recipient's own columns and what was learned from its
-    engagement), stop its subscriptions.
+    events, kept copies of sent messages, the recipient's own columns), stop its subscriptions.
     Returns the cancelled ids.
 
     The delivery history stays, for counts, no longer linked to a person: the recipient's client
@@ -128,9 +127,6 @@ def erase_recipient(session: Session, recipient_id: int, reason: str, now: datet
         .where(SUBSCRIPTIONS.c.recipient_id == recipient_id)
         .values(active=False, next_at=None, next_local_date=None, updated_at=now)
     )
-    # Worked out from the engagement statistic, erased with it.
-    subscriptions = select(SUBSCRIPTIONS.c.id).where(SUBSCRIPTIONS.c.recipient_id == recipient_id)
-    session.execute(delete(LEARNED_LEADERS).where(LEARNED_LEADERS.c.subscription_id.in_(subscriptions)))
     session.execute(
         update(RECIPIENTS)
         .where(RECIPIENTS.c.id == recipient_id)

@@ -22,7 +22,6 @@ from planner.store.models import (
     DigestEvent,
     EngagementEvent,
     IdempotencyKey,
-    LearnedLeader,
     MaintenanceState,
     Pause,
     PlannerRun,
@@ -45,7 +44,6 @@ AUDIT = table_of(AuditEntry)
 DASHBOARD_SESSIONS = table_of(DashboardSession)
 DEAD_LETTER_DAYS = table_of(DeadLetterDay)
 IDEMPOTENCY = table_of(IdempotencyKey)
-LEARNED_LEADERS = table_of(LearnedLeader)
 MAINTENANCE_STATE = table_of(MaintenanceState)
 DELIVERIES = table_of(Delivery)
 DELIVERY_EVENTS = table_of(DeliveryEvent)

@@ -225,11 +225,7 @@ class PlannerService(Recipes):
         materialised = [line for line in lines if line.strip()]
         self.clock.mark_used()
         report = import_lines(
-            app.sessions,
-            materialised,
-            self.clock.now(),
-            require_template=app.templates.require,
-            policy=app.policy,
+            app.sessions, materialised, self.clock.now(), require_template=app.templates.require
         )
         # As the API and `planner import` do: a change inside the last run's window is planned now.
         plan_changes(app, report.recipient_ids, self.clock.now())

@@ -4,12 +4,9 @@ engagement writes keep (deduplicated, never losing an event to a concurrent writ
 
 from __future__ import annotations
 
-import functools
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -19,10 +16,8 @@ from planner.commands.importer import import_lines
 from planner.commands.recipients import erase, plan_changes
 from planner.core.engagement_slots import EngagementSlots, slot_of
 from planner.core.localtime import to_local
-from planner.core.planning import kept_leader, plan_chunk
-from planner.store.chunks import ChunkStore
 from planner.store.models import Delivery
-from planner.store.tables import LEARNED_LEADERS, RECIPIENTS
+from planner.store.tables import RECIPIENTS
 from tests.helpers import count_statements, recipient_line, runner
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -164,13 +159,9 @@ def test_a_subscription_saved_mid_window_goes_today_at_the_first_half_hour_ahead
     assert "09:00 had passed" in today.planned_detail["learned_time"]["why"]  # type: ignore[index]
 
 
-def test_erasure_empties_the_statistic_and_what_was_learned_from_it(app: App) -> None:
-    window = {"auto": {"between": ["07:00", "21:00"], "default": "09:00"}}
-    line = recipient_line("gone", "UTC", [{"kind": "b", "channel": "email", "at": window}])
-    import_lines(app.sessions, [line], NOW)
+def test_erasure_empties_the_statistic(app: App) -> None:
+    import_lines(app.sessions, [recipient_line("gone", "UTC", [])], NOW)
     record_engagement(app, "gone", "opened", NOW - HOUR, NOW)
-    with app.sessions() as session:
-        assert len(session.execute(select(LEARNED_LEADERS.c.subscription_id)).all()) == 1
     assert slots_of(app, "gone").events == 1
     erase(app, "gone", NOW)
     with app.sessions() as session:
@@ -178,75 +169,3 @@ def test_erasure_empties_the_statistic_and_what_was_learned_from_it(app: App) ->
             select(RECIPIENTS.c.engagement_slots).where(RECIPIENTS.c.external_id.like("#erased-%"))
         ).scalar_one()
     assert EngagementSlots.from_json(stored).as_of is None
-    with app.sessions() as session:
-        assert session.execute(select(LEARNED_LEADERS.c.subscription_id)).all() == []
-
-
-def _history(rid: str, zone: str, seed: int) -> list[str]:
-    """A few weeks of opens at two or three habitual local times, one recipient's own mix."""
-    habits = [time(7 + seed % 5, 10), time(12, 40 + seed % 3 * 5), time(19 + seed % 3, 20)]
-    lines = []
-    for day in range(1, 36, 1 + seed % 3):
-        local = datetime.combine(NOW.date() - timedelta(days=day), habits[day % (2 + seed % 2)])
-        at = local.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
-        lines.append(engagement_line(rid, at))
-    return lines
-
-
-def test_kept_leaders_decide_every_date_as_the_statistic_does(app: App) -> None:
-    """The leaders engagement writes keep give the planner the choices the statistic gives: two
-    hemispheres, windows clipped by quiet hours or not (a critical kind, an email), the default."""
-    zones = ["America/New_York", "Australia/Sydney", "Europe/Berlin", "Asia/Kolkata"]
-    windows = [["09:00", "23:00"], ["07:00", "21:00"], ["18:00", "23:30"], ["08:00", "09:00"]]  # all ahead
-    lines, history = [], []
-    for i in range(80):
-        start, end = windows[i % 4]
-        window = {"auto": {"between": [start, end], "default": start}}
-        subs = [
-            {"kind": "brief", "channel": "sms", "at": window},
-            {"kind": "security" if i % 3 == 0 else "digest", "channel": "email", "at": window},
-        ]
-        quiet = {"quiet_hours": {"sms": {"start": "22:00", "end": "07:30"}}} if i % 2 else {}
-        lines.append(recipient_line(f"r{i}", zones[i % 4], subs, **quiet))
-        if i % 5:
-            history += _history(f"r{i}", zones[i % 4], i)
-    policy = replace(app.policy, critical_kinds=frozenset({"security"}))
-    import_lines(app.sessions, lines, NOW)
-    import_lines(app.sessions, history, NOW - HOUR, policy=policy)
-    window_end = NOW + timedelta(days=1)
-    with app.sessions() as session, session.begin():
-        store = ChunkStore.of(session)
-        subs = store.claim_due(session, window_end, 1000)
-        assert len(subs) == 160 and sum(s.leader is not None for s in subs) == 128
-        check = functools.partial(kept_leader, policy=policy, now=NOW)
-        kept = store.load_inputs(session, subs, window_end, timedelta(days=1), lock=False, kept_leader=check)
-        assert set(kept.engagement_slots) == {int(s.recipient_id) for s in subs if s.leader is None}
-        unkept = [replace(s, leader=None) for s in subs]
-        read = store.load_inputs(session, unkept, window_end, timedelta(days=1), lock=False)
-        decided = [plan_chunk(inputs, policy, NOW, window_end).deliveries for inputs in (kept, read)]
-        session.rollback()
-    assert [(d.dedup_key, d.scheduled_at, d.detail) for d in decided[0]] == [
-        (d.dedup_key, d.scheduled_at, d.detail) for d in decided[1]
-    ]
-    bases = {d.detail["learned_time"]["basis"] for d in decided[0]}
-    assert bases == {"learned", "default"}, "both kinds of choice are compared"
-
-
-def test_a_leader_kept_for_other_quiet_hours_is_not_read(app: App) -> None:
-    """Quiet hours changed after the last engagement: the kept leader's key no longer matches, so the
-    planner reads the statistic (one more statement) and clips the window by the new hours."""
-    window = {"auto": {"between": ["18:00", "23:30"], "default": "18:00"}}
-    sub = [{"kind": "brief", "channel": "sms", "at": window}]
-    evenings = [engagement_line("eve", datetime(2026, 3, day, 22, 10, tzinfo=UTC)) for day in range(1, 9)]
-    import_lines(app.sessions, [recipient_line("eve", "UTC", sub), *evenings], NOW - HOUR, policy=app.policy)
-    with app.sessions() as session:
-        [key] = session.execute(select(LEARNED_LEADERS.c.key)).scalars().all()
-    assert key == "18:00-23:30 18:00 21:00-08:00"  # the SMS default clips 21:00 on
-    quiet = {"quiet_hours": {"sms": {"start": "23:00", "end": "07:00"}}}
-    import_lines(app.sessions, [recipient_line("eve", "UTC", sub, **quiet)], NOW - HOUR, policy=app.policy)
-    evening = NOW.replace(hour=17)
-    with count_statements(app.engine) as seen:
-        runner(app).run(evening, HOUR)
-    [planned] = deliveries(app)
-    assert planned.scheduled_at == NOW.replace(hour=22), "22:00-23:00 is outside the new quiet hours"
-    assert sum(1 for s in seen if "FROM recipient" in s) == 2

@@ -58,12 +58,7 @@ async def import_endpoint(
 def _import(app: App, spool: IO[bytes], skip_invalid: bool) -> ImportReport:
     now = app.clock()
     report = import_lines(
-        app.sessions,
-        spool,
-        now,
-        skip_invalid=skip_invalid,
-        require_template=app.templates.require,
-        policy=app.policy,
+        app.sessions, spool, now, skip_invalid=skip_invalid, require_template=app.templates.require
     )
     recipients.plan_changes(app, report.recipient_ids, now)
     return report
