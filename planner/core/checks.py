@@ -217,8 +217,8 @@ class Decision:
         found: dict[str, Any] = {}
         for verdict in self.verdicts:
             if verdict.rule == "engagement":
-                found["engagement"] = verdict.detail
-            if verdict.rule == "quiet_hours" and verdict.outcome == "deferred":
+                found["engagement"] = verdict.detail  # a backoff skip's facts too: recorded once
+            elif verdict.rule == "quiet_hours" and verdict.outcome == "deferred":
                 found["quiet_hours"] = verdict.detail
             elif verdict.failed:
                 found.update({"cap": verdict.detail["cap"]} if verdict.rule == "cap" else verdict.detail)

@@ -126,9 +126,12 @@ def detail_words(detail: Mapping[str, Any] | None, leave_out: tuple[str, ...] = 
     """The entry's detail as sentences joined by '; ' (empty for none); ``leave_out`` keys (the
     dashboard shows ``actor`` in a column of its own) are not worded."""
     words = []
+    engagement = (detail or {}).get("engagement")
     for key, value in (detail or {}).items():
         if key in leave_out or key in _FOLDED or (value is None and key.startswith("previous_")):
             continue
+        if isinstance(engagement, Mapping) and key in engagement and engagement[key] == value:
+            continue  # a backoff skip's facts, at the top level too in entries of earlier releases
         known = _KNOWN.get(key)
         if key == "actor":
             words.append(f"by {value_text(value)}")

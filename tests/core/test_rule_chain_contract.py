@@ -279,3 +279,12 @@ def test_critical_kinds_bypass_quiet_hours_everywhere() -> None:
     assert planned is not None
     assert planned[2] == by_notify(case)[2] == by_worker(case)[2] == case.instant
     assert simulated(case) == [case.instant]
+
+
+def test_a_backoff_skip_records_its_engagement_facts_once() -> None:
+    case = next(c for c in CASES if c.name == "third tier, six days since the last send: skipped")
+    [planned] = plan_chunk(case.inputs(), POLICY, case.now, case.instant).deliveries
+    assert planned.reason == "engagement_backoff"
+    engagement = planned.detail["engagement"]
+    assert engagement["inactive_days"] == 45 and engagement["days_since_last_send"] == 6
+    assert not set(engagement) & set(planned.detail), "the facts are under 'engagement' only"

@@ -61,3 +61,11 @@ def test_a_learned_choice_reads_as_its_time_and_why() -> None:
     )
     recorded_text = dict(default, why="the window had passed", quiet_slots=[])
     assert detail_words({"learned_time": recorded_text}).endswith(": the window had passed")
+
+
+def test_an_older_backoff_skip_with_its_facts_twice_reads_them_once() -> None:
+    facts = {"tier": "inactive>=30d:every 7d", "inactive_days": 40, "days_since_last_send": 2}
+    detail = {"wall_time": "22:30", "engagement": facts, **facts}
+    assert detail_words(detail) == (
+        "wall time 22:30; engagement tier inactive>=30d:every 7d: inactive 40 days, last send 2 days before"
+    )
