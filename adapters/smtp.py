@@ -228,7 +228,7 @@ class SmtpAdapter:
             for name, value in content.items():
                 email[name] = value
         except ValueError as exc:
-            raise PermanentError(f"cannot build the email for delivery {message.delivery_id}: {exc}") from exc
+            raise PermanentError(f"cannot build the email: {exc}") from exc
         return email
 
     def _connect(self, deadline: Deadline) -> DeadlineSMTP:

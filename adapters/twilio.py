@@ -305,9 +305,9 @@ class TwilioAdapter:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
             raise TransientError(reason, retry_after=retry_after, code=code_str)
         if code in OPTED_OUT_CODES:
-            raise PermanentError(f"{reason} (to {message.to})", opted_out=True, code=code_str)
+            raise PermanentError(reason, opted_out=True, code=code_str)
         if code in INVALID_ADDRESS_CODES:
-            raise PermanentError(f"{reason} (to {message.to})", invalid_address=True, code=code_str)
+            raise PermanentError(reason, invalid_address=True, code=code_str)
         if status in (401, 404):
             # Wrong credentials or account sid fail every message alike: a settings problem.
             raise AdapterConfigError(

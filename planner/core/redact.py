@@ -1,4 +1,4 @@
-"""Removing secrets from error text before it is stored, shown or logged."""
+"""Removing secrets, and the recipient's address, from error text before it is stored, shown or logged."""
 
 from __future__ import annotations
 
@@ -24,3 +24,16 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     text = _ASSIGNMENTS.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{REDACTED}", text)
     text = _AUTH_HEADERS.sub(lambda m: f"{m[1]} {REDACTED}", text)
     return _URL_PASSWORDS.sub(lambda m: f"{m[1]}{REDACTED}@", text)
+
+
+#: What stands for the recipient's address in a provider's error.
+ADDRESS = "<address>"
+
+
+def without_address(text: str, address: str) -> str:
+    """A provider's error with the recipient's ``address`` (which an SMTP reply or an SMS API's message
+    repeats) written as ``<address>``: one cause reads the same for every recipient, so the
+    dead-letter page counts it as one group, and the error holds no address of its own."""
+    if not address:
+        return text
+    return re.sub(re.escape(address), ADDRESS, text, flags=re.IGNORECASE)

@@ -44,7 +44,7 @@ from adapters.base import call_deadline
 from planner.core.checks import recheck_at_send
 from planner.core.message_copy import MessageCopy
 from planner.core.policy import PlanningPolicy
-from planner.core.redact import redact
+from planner.core.redact import redact, without_address
 from planner.core.retry import RetryPolicy
 from planner.core.status import DeliveryStatus
 from planner.core.webhook_events import public_recipient_id
@@ -375,16 +375,18 @@ class Deliverer:
         except AdapterConfigError as exc:
             self._config_error(d, batch, exc, logger)
         except PermanentError as exc:
-            self._refused(d, recipient, batch, exc, logger, copy)
+            self._refused(d, recipient, batch, exc, without_address(str(exc), message.to), logger, copy)
         except TransientError as exc:
+            error = without_address(str(exc), message.to)
             outcome = batch.recorder.failed(
-                d, self.clock(), permanent=False, error=str(exc), retry_after=exc.retry_after, message=copy
+                d, self.clock(), permanent=False, error=error, retry_after=exc.retry_after, message=copy
             )
-            self._count(batch, outcome, logger, str(exc), d)
+            self._count(batch, outcome, logger, error, d)
         except OutcomeUnknown as exc:
-            self._unknown(d, batch, started, str(exc), logger, copy)
+            self._unknown(d, batch, started, without_address(str(exc), message.to), logger, copy)
         except Exception as exc:  # an adapter bug: it may have failed after the message was handed over
-            self._unknown(d, batch, started, f"{type(exc).__name__}: {exc}", logger, copy)
+            error = without_address(f"{type(exc).__name__}: {exc}", message.to)
+            self._unknown(d, batch, started, error, logger, copy)
         else:
             at = self.clock()
             batch.recorder.sent(
@@ -454,6 +456,7 @@ class Deliverer:
         recipient: RecipientRow,
         batch: _Batch,
         exc: PermanentError,
+        error: str,
         logger: Any,
         copy: MessageCopy | None,
     ) -> None:
@@ -462,18 +465,18 @@ class Deliverer:
             # channel is suppressed by the rule chain.
             batch.recorder.opted_out(d, self.clock())
             batch.recorder.final(
-                d, DeliveryStatus.suppressed, "opted_out", self.clock(), error=str(exc)[:2000], message=copy
+                d, DeliveryStatus.suppressed, "opted_out", self.clock(), error=error[:2000], message=copy
             )
             batch.report.suppressed += 1
-            logger.info("recipient opted out at the provider", outcome="suppressed", error=str(exc))
+            logger.info("recipient opted out at the provider", outcome="suppressed", error=error)
             return
         if exc.invalid_address:
-            batch.recorder.address_invalid(d, str(exc), self.clock())
+            batch.recorder.address_invalid(d, error, self.clock())
         outcome = batch.recorder.failed(
-            d, self.clock(), permanent=True, error=str(exc), retry_after=None,
+            d, self.clock(), permanent=True, error=error, retry_after=None,
             refused=True, invalid_address=exc.invalid_address, message=copy,
         )  # fmt: skip
-        self._count(batch, outcome, logger, str(exc), d)
+        self._count(batch, outcome, logger, error, d)
 
     def _config_error(self, d: DeliveryRow, batch: _Batch, exc: AdapterConfigError, logger: Any) -> None:
         """The provider proved the adapter's settings wrong: no delivery can succeed until an operator

@@ -19,6 +19,7 @@ from planner.delivery.message import message_id_for
 from planner.dispatch.leases import recover_expired_leases
 from planner.settings import Settings
 from planner.store.claims import claim
+from planner.store.dead_letters import groups_in
 from planner.store.models import Delivery, Recipient
 from planner.store.tables import DELIVERY_EVENTS
 from tests.helpers import Clock, jobs_in_redis, recipient_line, runner, timelines, unthrottled_app
@@ -181,6 +182,32 @@ def test_permanent_invalid_number_kills_delivery_and_suppresses_future_sms(
     runner(timed_app).run(NOW + timedelta(days=1), HOUR)
     tomorrow = rows(timed_app)[-1]
     assert (tomorrow.status, tomorrow.reason) == ("suppressed", "invalid_channel")
+
+
+def test_one_refusal_of_several_recipients_is_one_dead_letter_group(
+    timed_app: App, deliverer: Deliverer, clock: Clock, capture: CaptureAdapter
+) -> None:
+    """The provider repeats each recipient's number in its refusal: recorded with ``<address>``
+    instead, the deaths share one error, so the dead-letter page counts one group of two."""
+    sms = [{"kind": "reminder", "channel": "sms", "at": "12:30"}]
+    lines = [
+        recipient_line(rid, "UTC", sms, phone=phone, quiet_hours={"sms": "none"})
+        for rid, phone in (("ann", "+12125550101"), ("bob", "+12125550102"))
+    ]
+    planned = plan(timed_app, lines)
+
+    def invalid(message: Message) -> None:
+        raise PermanentError(f"The 'To' number {message.to} is not valid.", invalid_address=True)
+
+    capture.fail_with = invalid
+    clock.now = planned[0].scheduled_at
+    deliverer.deliver_batch([d.id or 0 for d in planned])
+    assert {d.last_error for d in rows(timed_app)} == {"The 'To' number <address> is not valid."}
+    with timed_app.sessions() as session:
+        [(key, figures)] = groups_in(session, None).items()
+        invalid_reasons = {r.sms_invalid for r in session.scalars(select(Recipient))}
+    assert (key.reason, figures.deaths) == ("permanent_failure", 2)
+    assert invalid_reasons == {"The 'To' number <address> is not valid."}
 
 
 def test_missing_template_is_a_permanent_failure(timed_app: App, deliverer: Deliverer, clock: Clock) -> None:
