@@ -40,7 +40,8 @@ SMTP_PASSWORD = "correct-horse-battery"
 RCPT_REPLIES = {
     "tempfail": "451 4.3.0 Try again later",
     "full": "452 4.2.2 Mailbox full",
-    "nouser": "550 5.1.1 No such user here",
+    # As real servers word it, with the address refused ({address}).
+    "nouser": "550 5.1.1 <{address}>: Recipient address rejected: User unknown",
 }
 DATA_REPLIES = {
     "toobig": "552 5.3.4 Message too big for system",
@@ -54,7 +55,8 @@ SMS_REPLIES: dict[str, tuple[int, dict[str, Any], dict[str, str]]] = {
     "+15005550429": (429, {"code": 20429, "message": "Too Many Requests"}, {"Retry-After": "120"}),
     "+15005550500": (500, {"code": 20500, "message": "Internal Server Error"}, {}),
     "+15005550503": (503, {"code": 20503, "message": "Service Unavailable"}, {}),
-    "+15005551211": (400, {"code": 21211, "message": "The 'To' number is not a valid phone number."}, {}),
+    # Twilio's wording, with the number ({to}).
+    "+15005551211": (400, {"code": 21211, "message": "The 'To' number {to} is not a valid number."}, {}),
     "+15005551610": (400, {"code": 21610, "message": "Attempt to send to unsubscribed recipient"}, {}),
 }
 #: The number whose request is answered only after the client has given up.
@@ -105,7 +107,7 @@ class FaultSmtp:
             self.rcpts[address] += 1
         reply = RCPT_REPLIES.get(address.partition("@")[0])
         if reply is not None:
-            return reply
+            return reply.format(address=address)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -209,6 +211,7 @@ class _SmsHandler(BaseHTTPRequestHandler):
             else:
                 time.sleep(self.server.slow_seconds)
         status, body, headers = SMS_REPLIES.get(to, (201, {}, {}))
+        body = {key: value.format(to=to) if isinstance(value, str) else value for key, value in body.items()}
         if status == 201:
             body = self.server.accept(form)
             if self.server.on_accept is not None:

@@ -84,6 +84,11 @@ def _check(app: App, ids: list[int], cases: list[Case], seen: Callable[[str], in
         recipient = recipient_of(app, delivery_id)
         assert bool(getattr(recipient, f"{channel}_invalid")) is case.invalid, case
         assert getattr(recipient, f"{channel}_opt_out") is case.opted_out, case
+        # Servers repeat the address in a refusal: stored as <address>, one error for every recipient.
+        for stored in (d.last_error, getattr(recipient, f"{channel}_invalid")):
+            assert case.address.lower() not in (stored or "").lower(), stored
+        if case.invalid:
+            assert "<address>" in (d.last_error or ""), d.last_error
     assert_nothing_sending(app)
 
 
