@@ -317,7 +317,7 @@ def histogram(learned: LearnedTime, slots: EngagementSlots, at: datetime) -> lis
     return [
         {
             "slot": slot_text(s),
-            "weight": round(weights.get(s, 0.0), 3),
+            "weight": _thousandths(weights.get(s, 0.0)),
             "events": slots.slots[s].events if s in slots.slots else 0,
         }
         for s in learned.slots

@@ -126,8 +126,9 @@ def detail_words(detail: Mapping[str, Any] | None, leave_out: tuple[str, ...] = 
     """The entry's detail as sentences joined by '; ' (empty for none); ``leave_out`` keys (the
     dashboard shows ``actor`` in a column of its own) are not worded."""
     words = []
-    engagement = (detail or {}).get("engagement")
-    for key, value in (detail or {}).items():
+    detail = detail or {}
+    engagement = detail.get("engagement")
+    for key, value in detail.items():
         if key in leave_out or key in _FOLDED or (value is None and key.startswith("previous_")):
             continue
         if isinstance(engagement, Mapping) and key in engagement and engagement[key] == value:
@@ -136,7 +137,7 @@ def detail_words(detail: Mapping[str, Any] | None, leave_out: tuple[str, ...] = 
         if key == "actor":
             words.append(f"by {value_text(value)}")
         elif known is not None:
-            words.append(known(value, detail or {}))
+            words.append(known(value, detail))
         else:
             words.append(f"{humanise(key)} {value_text(value)}")
     return "; ".join(words)
